@@ -1,0 +1,387 @@
+//! The daemon config (`tocsin.yaml`). Every key is optional: the defaults run
+//! out of the box (SQLite under ./data, rules/, 127.0.0.1:9750, Prometheus at
+//! 127.0.0.1:9090). Relative paths are relative to the config file's folder.
+
+mod secret;
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::{self, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+pub use secret::{Secret, expand_env};
+
+use crate::yaml::{self, HumanDuration, SourceError, SourceErrors, Spanned};
+
+pub const DEFAULT_CONFIG_FILE: &str = "tocsin.yaml";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub listen: Spanned<String>,
+    pub data_dir: PathBuf,
+    pub rules: Vec<PathBuf>,
+    pub language: Language,
+    /// Interval of groups that set neither `interval` nor `cron`.
+    pub evaluation_interval: HumanDuration,
+    pub prometheus: PrometheusConfig,
+    pub evaluation: EvaluationConfig,
+    pub delivery: DeliveryConfig,
+    pub targets: Vec<TargetConfig>,
+    pub routing: RoutingConfig,
+    /// Where the file was read from (None: built-in defaults).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: yaml::unspanned("127.0.0.1:9750".to_string()),
+            data_dir: PathBuf::from("data"),
+            rules: vec![PathBuf::from("rules")],
+            language: Language::En,
+            evaluation_interval: HumanDuration(Duration::from_secs(60)),
+            prometheus: PrometheusConfig::default(),
+            evaluation: EvaluationConfig::default(),
+            delivery: DeliveryConfig::default(),
+            targets: Vec::new(),
+            routing: RoutingConfig::default(),
+            source: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    #[default]
+    En,
+    Zh,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrometheusConfig {
+    pub url: Spanned<String>,
+    pub timeout: HumanDuration,
+    /// Extra request headers (e.g. `Authorization: Bearer ${PROM_TOKEN}`).
+    pub headers: BTreeMap<String, Secret>,
+}
+
+impl Default for PrometheusConfig {
+    fn default() -> Self {
+        PrometheusConfig {
+            url: yaml::unspanned("http://127.0.0.1:9090".to_string()),
+            timeout: HumanDuration(Duration::from_secs(10)),
+            headers: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvaluationConfig {
+    /// Queries in flight at once, across all groups.
+    pub max_concurrent_queries: usize,
+    /// Consecutive failed evaluations before `DatasourceUnavailable` fires.
+    pub datasource_unavailable_after: u32,
+    /// How long resolved alerts stay listed in the API.
+    pub resolved_retention: HumanDuration,
+}
+
+impl Default for EvaluationConfig {
+    fn default() -> Self {
+        EvaluationConfig {
+            max_concurrent_queries: 16,
+            datasource_unavailable_after: 3,
+            resolved_retention: HumanDuration(Duration::from_secs(3600)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// First retry delay; doubles per attempt up to `retry_max`.
+    pub retry_initial: HumanDuration,
+    pub retry_max: HumanDuration,
+    /// A notification still failing after this long is given up (recorded, not deleted).
+    pub give_up_after: HumanDuration,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            retry_initial: HumanDuration(Duration::from_secs(1)),
+            retry_max: HumanDuration(Duration::from_secs(300)),
+            give_up_after: HumanDuration(Duration::from_secs(24 * 3600)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetType {
+    Webhook,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A notification target. Its type decides which of the keys apply.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    pub name: Spanned<String>,
+    #[serde(rename = "type")]
+    pub kind: TargetType,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "yes")]
+    pub send_resolved: bool,
+    /// webhook: where to POST. May carry tokens, so it is a secret.
+    pub url: Option<Secret>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, Secret>,
+    pub timeout: Option<HumanDuration>,
+    /// webhook: most alerts in one message (0: no limit).
+    #[serde(default)]
+    pub max_alerts: usize,
+}
+
+impl TargetConfig {
+    pub fn name(&self) -> &str {
+        &self.name.value
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    pub default: RouteDefault,
+}
+
+/// Who gets an alert when nothing more specific applies.
+#[derive(Debug, Default)]
+pub enum RouteDefault {
+    /// Every enabled target (the default while no routing is configured).
+    #[default]
+    AllTargets,
+    /// Nobody: alerts are recorded but not sent.
+    Off,
+    /// These targets, by name.
+    Targets(Vec<Spanned<String>>),
+}
+
+impl<'de> Deserialize<'de> for RouteDefault {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RouteDefault;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("off, all, or a list of target names")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RouteDefault, E> {
+                match v {
+                    "off" => Ok(RouteDefault::Off),
+                    "all" => Ok(RouteDefault::AllTargets),
+                    other => Err(E::custom(format!(
+                        "expected off, all, or a list of target names, got {other:?}"
+                    ))),
+                }
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RouteDefault, A::Error> {
+                let mut names = Vec::new();
+                while let Some(n) = seq.next_element::<Spanned<String>>()? {
+                    names.push(n);
+                }
+                Ok(RouteDefault::Targets(names))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Config {
+    /// Loads `path`; with `None`, `./tocsin.yaml` if it exists, else the defaults.
+    pub fn load(path: Option<&Path>) -> Result<Config, SourceErrors> {
+        let path = match path {
+            Some(p) => p.to_path_buf(),
+            None => {
+                let p = PathBuf::from(DEFAULT_CONFIG_FILE);
+                if !p.exists() {
+                    return Ok(Config::default());
+                }
+                p
+            }
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            SourceErrors(vec![SourceError::file(&path, format!("cannot read config: {e}"))])
+        })?;
+        Config::from_text(&path, &text)
+    }
+
+    /// Parses and validates config text that came from `path`.
+    pub fn from_text(path: &Path, text: &str) -> Result<Config, SourceErrors> {
+        let mut config: Config = if text.trim().is_empty() {
+            Config::default()
+        } else {
+            yaml::parse(path, text).map_err(|e| SourceErrors(vec![e]))?
+        };
+        config.source = Some(path.to_path_buf());
+        config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        if base.as_os_str().is_empty() {
+            return;
+        }
+        if self.data_dir.is_relative() {
+            self.data_dir = base.join(&self.data_dir);
+        }
+        for r in &mut self.rules {
+            if r.is_relative() {
+                *r = base.join(&*r);
+            }
+        }
+    }
+
+    fn validate(&self, file: &Path) -> Result<(), SourceErrors> {
+        let mut errors = Vec::new();
+        if self.listen.value.parse::<SocketAddr>().is_err() {
+            errors.push(SourceError::at(
+                file,
+                &self.listen,
+                format!("expected an address like 127.0.0.1:9750, got {:?}", self.listen.value),
+            ));
+        }
+        if let Err(e) = reqwest::Url::parse(&self.prometheus.url.value) {
+            errors.push(SourceError::at(
+                file,
+                &self.prometheus.url,
+                format!("expected an http(s) URL for Prometheus ({e})"),
+            ));
+        }
+        let mut names = HashSet::new();
+        for t in &self.targets {
+            if t.name.value.trim().is_empty() {
+                errors.push(SourceError::at(file, &t.name, "expected a non-empty target name"));
+            }
+            if !names.insert(t.name.value.as_str()) {
+                errors.push(SourceError::at(
+                    file,
+                    &t.name,
+                    format!("target name {:?} is used twice; names must be unique", t.name.value),
+                ));
+            }
+            match t.kind {
+                TargetType::Webhook => match &t.url {
+                    None => errors.push(SourceError::at(
+                        file,
+                        &t.name,
+                        format!("webhook target {:?} needs a `url`", t.name.value),
+                    )),
+                    Some(url) => match reqwest::Url::parse(url.expose()) {
+                        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                        // The URL may hold a token: say what is wrong, not what it is.
+                        _ => errors.push(SourceError::at(
+                            file,
+                            &t.name,
+                            format!("url of target {:?} is not an http(s) URL", t.name.value),
+                        )),
+                    },
+                },
+            }
+        }
+        if let RouteDefault::Targets(list) = &self.routing.default {
+            for n in list {
+                if !names.contains(n.value.as_str()) {
+                    errors.push(SourceError::at(
+                        file,
+                        n,
+                        format!("routing.default names {:?}, but no target has that name", n.value),
+                    ));
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(SourceErrors(errors))
+        }
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen
+            .value
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 9750)))
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("tocsin.db")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, SourceErrors> {
+        Config::from_text(Path::new("tocsin.yaml"), text)
+    }
+
+    #[test]
+    fn defaults_run_out_of_the_box() {
+        let c = load("").unwrap();
+        assert_eq!(c.listen_addr().to_string(), "127.0.0.1:9750");
+        assert_eq!(c.prometheus.url.value, "http://127.0.0.1:9090");
+        assert_eq!(c.database_path(), PathBuf::from("data/tocsin.db"));
+        assert!(matches!(c.routing.default, RouteDefault::AllTargets));
+    }
+
+    #[test]
+    fn webhook_target_with_env_secret() {
+        // SAFETY: tests in this module use distinct variable names.
+        unsafe { std::env::set_var("TOCSIN_TEST_HOOK_TOKEN", "tkn") };
+        let c = load(
+            "targets:\n  - name: hook\n    type: webhook\n    url: http://127.0.0.1:1/x\n    headers: {Authorization: \"Bearer ${TOCSIN_TEST_HOOK_TOKEN}\"}\nrouting:\n  default: [hook]\n",
+        )
+        .unwrap();
+        assert_eq!(c.targets[0].headers["Authorization"].expose(), "Bearer tkn");
+        assert!(!format!("{c:?}").contains("tkn"), "secret leaked into Debug");
+    }
+
+    #[test]
+    fn errors_point_at_the_place() {
+        let cases: &[(&str, &str)] = &[
+            ("listen: nowhere\n", "tocsin.yaml:1:9: expected an address"),
+            ("prometheus: {url: 'http://x', timeuot: 1s}\n", "tocsin.yaml:1:"),
+            ("targets:\n  - name: a\n    type: carrier-pigeon\n", "tocsin.yaml:3:11: "),
+            ("targets:\n  - name: a\n    type: webhook\n", "tocsin.yaml:2:11: webhook target \"a\" needs a `url`"),
+            ("targets:\n  - {name: a, type: webhook, url: 'http://x'}\n  - {name: a, type: webhook, url: 'http://y'}\n", "tocsin.yaml:3:12: target name \"a\" is used twice"),
+            ("routing:\n  default: [nobody]\n", "tocsin.yaml:2:13: routing.default names \"nobody\""),
+            ("targets:\n  - {name: a, type: webhook, url: '${TOCSIN_TEST_UNSET_VAR}'}\n", "tocsin.yaml:2:35: environment variable TOCSIN_TEST_UNSET_VAR is not set"),
+            ("evaluation_interval: sometimes\n", "tocsin.yaml:1:22: expected a duration"),
+        ];
+        for (text, want) in cases {
+            let got = load(text).unwrap_err().to_string();
+            assert!(got.starts_with(want), "\n got: {got}\nwant: {want}...");
+        }
+    }
+
+    #[test]
+    fn relative_paths_follow_the_config_file() {
+        let c = Config::from_text(Path::new("/etc/tocsin/tocsin.yaml"), "rules: [rules/]\n").unwrap();
+        assert_eq!(c.rules, vec![PathBuf::from("/etc/tocsin/rules/")]);
+        assert_eq!(c.data_dir, PathBuf::from("/etc/tocsin/data"));
+    }
+}

@@ -1,0 +1,473 @@
+//! The running evaluation engine.
+//!
+//! It keeps every rule's alerts in memory (loaded from SQLite at start), runs a
+//! group's queries concurrently under a global limit, applies
+//! [`evaluate_rule`] to each, and commits the group's state changes, events
+//! and outbox rows in one transaction before updating memory. Nothing is
+//! written while nothing changes. Repeated datasource failures raise the
+//! built-in `DatasourceUnavailable` alert; a failing query never resolves anything.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::rule::{AlertEvent, QueryOutcome, evaluate_rule, render_texts};
+use super::state::{AlertInstance, Observation, step};
+use crate::labels::{Fingerprint, Labels};
+use crate::notify::Router;
+use crate::rules::model::Level;
+use crate::rules::{ErrorPolicy, Group, NoDataPolicy, Rule, RuleFormat, RuleSet, Schedule, Severity};
+use crate::source::prometheus::PrometheusSource;
+use crate::store::Store;
+use crate::store::alerts::EvaluationBatch;
+use crate::template::Template;
+
+/// Name of the group that holds tocsin's own alerts.
+pub const BUILTIN_GROUP: &str = "tocsin";
+pub const DATASOURCE_UNAVAILABLE: &str = "DatasourceUnavailable";
+
+type RuleKey = (String, String);
+
+/// Health of one rule, as `/api/v1/rules` shows it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RuleStatus {
+    pub group: String,
+    pub alert: String,
+    pub query: String,
+    /// ok | err | unknown (not evaluated yet)
+    pub health: &'static str,
+    pub last_evaluation: Option<DateTime<Utc>>,
+    pub last_duration_seconds: f64,
+    pub last_error: Option<String>,
+    pub active_alerts: usize,
+}
+
+/// Counters of one group.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GroupStatus {
+    pub name: String,
+    pub file: String,
+    pub schedule: String,
+    pub evaluations: u64,
+    pub failures: u64,
+    /// Ticks skipped because the previous evaluation was still running.
+    pub missed_iterations: u64,
+    pub last_evaluation: Option<DateTime<Utc>>,
+    pub last_duration_seconds: f64,
+    #[serde(skip)]
+    running: bool,
+}
+
+#[derive(Default)]
+struct Memory {
+    alerts: HashMap<RuleKey, HashMap<Fingerprint, AlertInstance>>,
+    rules: HashMap<RuleKey, RuleStatus>,
+    groups: HashMap<String, GroupStatus>,
+    datasource_failures: u32,
+    datasource_last_error: Option<String>,
+}
+
+pub struct Engine {
+    rules: Arc<RuleSet>,
+    source: PrometheusSource,
+    store: Store,
+    router: Arc<Router>,
+    memory: Mutex<Memory>,
+    query_slots: Arc<Semaphore>,
+    unavailable_after: u32,
+    builtin_rule: Rule,
+    /// Serialises updates of the built-in alert, which every group touches.
+    builtin_lock: tokio::sync::Mutex<()>,
+}
+
+impl Engine {
+    /// Builds the engine with the alerts stored in `store`.
+    pub async fn new(
+        rules: Arc<RuleSet>,
+        source: PrometheusSource,
+        store: Store,
+        router: Arc<Router>,
+        max_concurrent_queries: usize,
+        unavailable_after: u32,
+    ) -> Result<Engine, crate::store::StoreError> {
+        let stored = store.load_alerts().await?;
+        let mut memory = Memory::default();
+        for a in stored {
+            memory
+                .alerts
+                .entry((a.group.clone(), a.alert.clone()))
+                .or_default()
+                .insert(a.fingerprint, a);
+        }
+        for g in &rules.groups {
+            memory.groups.insert(
+                g.name.clone(),
+                GroupStatus {
+                    name: g.name.clone(),
+                    file: g.file.display().to_string(),
+                    schedule: describe_schedule(&g.schedule),
+                    ..GroupStatus::default()
+                },
+            );
+            for r in &g.rules {
+                memory.rules.insert(
+                    (g.name.clone(), r.name.clone()),
+                    RuleStatus {
+                        group: g.name.clone(),
+                        alert: r.name.clone(),
+                        query: r.query.clone(),
+                        health: "unknown",
+                        ..RuleStatus::default()
+                    },
+                );
+            }
+        }
+        let builtin_rule = builtin_rule(source.display_url());
+        Ok(Engine {
+            rules,
+            source,
+            store,
+            router,
+            memory: Mutex::new(memory),
+            query_slots: Arc::new(Semaphore::new(max_concurrent_queries.max(1))),
+            unavailable_after: unavailable_after.max(1),
+            builtin_rule,
+            builtin_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn rules(&self) -> &Arc<RuleSet> {
+        &self.rules
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
+        // A panic while holding this lock is a bug; keep serving with the data as is.
+        self.memory.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Evaluates `group` at `now`. Returns false when skipped because the
+    /// previous evaluation of the group is still running (counted as missed).
+    pub async fn evaluate_group(&self, group: &Arc<Group>, now: DateTime<Utc>) -> bool {
+        {
+            let mut m = self.memory();
+            let status = m.groups.entry(group.name.clone()).or_default();
+            if status.running {
+                status.missed_iterations += 1;
+                tracing::warn!(group = %group.name, "previous evaluation still running; iteration skipped");
+                return false;
+            }
+            status.running = true;
+        }
+        let started = Instant::now();
+        let outcomes = self.run_queries(group, now).await;
+        let ok = self.apply_outcomes(group, outcomes, now, started).await;
+        let mut m = self.memory();
+        let status = m.groups.entry(group.name.clone()).or_default();
+        status.running = false;
+        status.evaluations += 1;
+        if !ok {
+            status.failures += 1;
+        }
+        status.last_evaluation = Some(now);
+        status.last_duration_seconds = started.elapsed().as_secs_f64();
+        true
+    }
+
+    /// Runs each distinct query of the group once, concurrently.
+    async fn run_queries(
+        &self,
+        group: &Group,
+        now: DateTime<Utc>,
+    ) -> HashMap<String, Result<Vec<crate::source::Sample>, crate::source::SourceError>> {
+        let at = (!group.query_offset.is_zero())
+            .then(|| now - chrono::Duration::from_std(group.query_offset).unwrap_or_default());
+        let mut distinct: Vec<String> = group.rules.iter().map(|r| r.query.clone()).collect();
+        distinct.sort();
+        distinct.dedup();
+        let mut tasks = JoinSet::new();
+        for q in distinct {
+            let source = self.source.clone();
+            // Permits bound queries in flight across all groups.
+            let permit = Arc::clone(&self.query_slots).acquire_owned().await;
+            tasks.spawn(async move {
+                let _permit = permit;
+                let result = source.query(&q, at).await;
+                (q, result)
+            });
+        }
+        let mut out = HashMap::new();
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok((q, r)) = joined {
+                out.insert(q, r);
+            }
+        }
+        out
+    }
+
+    async fn apply_outcomes(
+        &self,
+        group: &Group,
+        mut outcomes: HashMap<String, Result<Vec<crate::source::Sample>, crate::source::SourceError>>,
+        now: DateTime<Utc>,
+        started: Instant,
+    ) -> bool {
+        let mut batch = EvaluationBatch {
+            at: now,
+            ..EvaluationBatch::default()
+        };
+        let mut updates = Vec::new();
+        let mut unavailable: Option<String> = None;
+        let mut any_success = false;
+        let mut all_ok = true;
+        for rule in &group.rules {
+            let key = (group.name.clone(), rule.name.clone());
+            let outcome = match outcomes.get(&rule.query) {
+                Some(Ok(samples)) => {
+                    any_success = true;
+                    QueryOutcome::Samples(samples.clone())
+                }
+                Some(Err(e)) => {
+                    if e.is_unavailable() {
+                        unavailable = Some(e.to_string());
+                    }
+                    QueryOutcome::Failed(e.to_string())
+                }
+                None => QueryOutcome::Failed("query task failed".to_string()),
+            };
+            let current = self.memory().alerts.get(&key).cloned().unwrap_or_default();
+            let update = evaluate_rule(group, rule, &current, outcome, now);
+            if let Some(err) = &update.error {
+                all_ok = false;
+                tracing::warn!(group = %group.name, rule = %rule.name, error = %err, "rule evaluation failed");
+            }
+            for e in &update.events {
+                log_event(e);
+            }
+            batch.save.extend(update.save.iter().cloned());
+            batch.delete.extend(update.delete.iter().copied());
+            batch.notifications.extend(self.router.notifications_for(&update.events));
+            batch.events.extend(update.events.iter().cloned());
+            updates.push((key, update));
+        }
+        outcomes.clear();
+
+        let elapsed = started.elapsed().as_secs_f64();
+        let committed = match self.store.commit_evaluation(batch).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(group = %group.name, error = %e, "cannot record evaluation; state unchanged, retried next tick");
+                false
+            }
+        };
+        {
+            let mut m = self.memory();
+            for (key, update) in updates {
+                let status = m.rules.entry(key.clone()).or_default();
+                status.last_evaluation = Some(now);
+                status.last_duration_seconds = elapsed;
+                status.health = if update.error.is_some() { "err" } else { "ok" };
+                status.last_error = update.error.clone();
+                status.active_alerts = update.alerts.values().filter(|a| a.is_active()).count();
+                if committed {
+                    m.alerts.insert(key, update.alerts);
+                }
+            }
+        }
+        if committed {
+            self.router.wake_targets();
+        }
+        self.update_datasource_health(unavailable, any_success, now).await;
+        all_ok && committed
+    }
+
+    /// Counts consecutive unavailable evaluations; past the threshold the
+    /// built-in alert fires, and the first success resolves it.
+    async fn update_datasource_health(&self, unavailable: Option<String>, any_success: bool, now: DateTime<Utc>) {
+        let _guard = self.builtin_lock.lock().await;
+        let failures = {
+            let mut m = self.memory();
+            match (&unavailable, any_success) {
+                (Some(err), false) => {
+                    m.datasource_failures = m.datasource_failures.saturating_add(1);
+                    m.datasource_last_error = Some(err.clone());
+                }
+                (_, true) => {
+                    m.datasource_failures = 0;
+                }
+                (None, false) => {}
+            }
+            m.datasource_failures
+        };
+        let key = (BUILTIN_GROUP.to_string(), DATASOURCE_UNAVAILABLE.to_string());
+        let current = self.memory().alerts.get(&key).cloned().unwrap_or_default();
+        let mut labels = Labels::new();
+        labels.insert("alertname".into(), DATASOURCE_UNAVAILABLE.into());
+        labels.insert("datasource".into(), "prometheus".into());
+        let fp = Fingerprint::of_alert(BUILTIN_GROUP, &labels);
+        let fresh = AlertInstance {
+            fingerprint: fp,
+            group: BUILTIN_GROUP.into(),
+            alert: DATASOURCE_UNAVAILABLE.into(),
+            labels,
+            annotations: BTreeMap::new(),
+            message: String::new(),
+            resolution: String::new(),
+            state: super::state::AlertState::Pending,
+            severity: Severity::Error,
+            value: f64::from(failures),
+            active_at: now,
+            fired_at: None,
+            keep_firing_since: None,
+            resolved_at: None,
+        };
+        let obs = if failures >= self.unavailable_after {
+            Observation::Forced(Severity::Error)
+        } else if failures == 0 {
+            Observation::Missing
+        } else {
+            return; // failing, but not long enough to say so; nothing changes
+        };
+        let prev = current.get(&fp);
+        let result = step(prev, obs, &fresh, &self.builtin_rule, now);
+        if !result.changed {
+            return;
+        }
+        let Some(mut next) = result.next else { return };
+        let before = prev.filter(|p| p.is_active()).map(|p| p.state);
+        if matches!(obs, Observation::Forced(_)) {
+            render_texts(&self.builtin_rule, &mut next);
+            if let Some(err) = self.memory().datasource_last_error.clone() {
+                next.annotations.insert("last_error".into(), err);
+            }
+        }
+        let events: Vec<AlertEvent> = result
+            .transitions
+            .into_iter()
+            .map(|t| AlertEvent {
+                alert: next.clone(),
+                before,
+                transition: t,
+            })
+            .collect();
+        events.iter().for_each(log_event);
+        let batch = EvaluationBatch {
+            at: now,
+            save: vec![next.clone()],
+            delete: Vec::new(),
+            notifications: self.router.notifications_for(&events),
+            events,
+        };
+        match self.store.commit_evaluation(batch).await {
+            Ok(()) => {
+                let mut m = self.memory();
+                m.alerts.entry(key).or_default().insert(fp, next);
+                drop(m);
+                self.router.wake_targets();
+            }
+            Err(e) => tracing::error!(error = %e, "cannot record datasource alert"),
+        }
+    }
+
+    /// All alerts, most severe and newest first.
+    pub fn alerts(&self) -> Vec<AlertInstance> {
+        let m = self.memory();
+        let mut out: Vec<AlertInstance> = m.alerts.values().flat_map(|a| a.values().cloned()).collect();
+        let rank = |a: &AlertInstance| {
+            let state = match a.state {
+                super::state::AlertState::Firing => 0,
+                super::state::AlertState::Pending => 1,
+                super::state::AlertState::Resolved => 2,
+            };
+            (state, std::cmp::Reverse(a.severity), std::cmp::Reverse(a.active_at))
+        };
+        out.sort_by_key(rank);
+        out
+    }
+
+    pub fn rule_statuses(&self) -> Vec<RuleStatus> {
+        let m = self.memory();
+        let mut out: Vec<RuleStatus> = m.rules.values().cloned().collect();
+        out.sort_by(|a, b| (&a.group, &a.alert).cmp(&(&b.group, &b.alert)));
+        out
+    }
+
+    pub fn group_statuses(&self) -> Vec<GroupStatus> {
+        let m = self.memory();
+        let mut out: Vec<GroupStatus> = m.groups.values().cloned().collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// Forgets resolved alerts older than `retention`.
+    pub async fn purge_resolved(&self, retention: Duration) {
+        let cutoff = Utc::now() - chrono::Duration::from_std(retention).unwrap_or_default();
+        match self.store.purge_resolved(cutoff).await {
+            Ok(fps) if !fps.is_empty() => {
+                let mut m = self.memory();
+                for alerts in m.alerts.values_mut() {
+                    for fp in &fps {
+                        alerts.remove(fp);
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot purge resolved alerts"),
+        }
+    }
+}
+
+fn log_event(e: &AlertEvent) {
+    let (from, to) = e.transition.states(e.before);
+    tracing::info!(
+        rule = %e.alert.alert,
+        group = %e.alert.group,
+        fingerprint = %e.alert.fingerprint,
+        severity = %e.alert.severity,
+        value = e.alert.value,
+        from, to,
+        "alert transition"
+    );
+}
+
+fn describe_schedule(s: &Schedule) -> String {
+    match s {
+        Schedule::Every(d) => format!("every {}", humantime::format_duration(*d)),
+        Schedule::Cron { expr, timezone, .. } => format!("cron {expr} ({timezone})"),
+    }
+}
+
+/// The rule behind `DatasourceUnavailable`: fires at once, resolves at once.
+fn builtin_rule(url: &str) -> Rule {
+    Rule {
+        group: BUILTIN_GROUP.into(),
+        name: DATASOURCE_UNAVAILABLE.into(),
+        query: String::new(),
+        format: RuleFormat::Native,
+        levels: vec![Level {
+            severity: Severity::Error,
+            condition: None,
+        }],
+        resolve_when: None,
+        pending_for: Duration::ZERO,
+        keep_firing_for: Duration::ZERO,
+        on_no_data: NoDataPolicy::Ok,
+        on_error: ErrorPolicy::Keep,
+        labels: Vec::new(),
+        annotations: Vec::new(),
+        message: Some(Template::Static(format!(
+            "Prometheus at {url} failed several evaluations in a row; alert states are frozen until it answers again"
+        ))),
+        resolution: Some(Template::Static(
+            "Check that Prometheus is running and reachable from tocsin (prometheus.url, network, credentials); firing alerts stay firing meanwhile".into(),
+        )),
+    }
+}

@@ -1,0 +1,17 @@
+//! Turning query results into alert state.
+//!
+//! - [`state`]: the per-alert state machine (pure).
+//! - [`rule`]: one rule's evaluation: labels, no-data/error policies (pure).
+//! - [`engine`]: the running engine: alerts in memory, rule health, one
+//!   transaction per group evaluation, `DatasourceUnavailable`.
+
+pub mod engine;
+pub mod rule;
+pub mod state;
+
+#[cfg(test)]
+mod tests;
+
+pub use engine::{Engine, GroupStatus, RuleStatus};
+pub use rule::{AlertEvent, QueryOutcome, RuleUpdate, evaluate_rule};
+pub use state::{AlertInstance, AlertState, Observation, Step, Transition, step};

@@ -1,0 +1,259 @@
+//! One rule, one evaluation: query result (or error) + current alerts →
+//! next alerts and the transitions to record. Pure: no I/O, `now` injected.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+
+use super::state::{AlertInstance, AlertState, Observation, Transition, step};
+use crate::labels::{Fingerprint, Labels};
+use crate::rules::{ErrorPolicy, Group, NoDataPolicy, Rule, RuleFormat};
+use crate::source::Sample;
+use crate::template::TemplateContext;
+
+/// Label that marks the alerts a rule raises about itself.
+pub const REASON_LABEL: &str = "tocsin_reason";
+
+/// What the datasource said.
+#[derive(Debug, Clone)]
+pub enum QueryOutcome {
+    Samples(Vec<Sample>),
+    Failed(String),
+}
+
+/// A transition of one alert, with the alert as it is afterwards.
+#[derive(Debug, Clone)]
+pub struct AlertEvent {
+    pub alert: AlertInstance,
+    pub before: Option<AlertState>,
+    pub transition: Transition,
+}
+
+/// Everything one evaluation of one rule changes.
+#[derive(Debug, Default)]
+pub struct RuleUpdate {
+    /// The rule's alerts afterwards (active and recently resolved).
+    pub alerts: HashMap<Fingerprint, AlertInstance>,
+    /// Alerts whose stored row changed.
+    pub save: Vec<AlertInstance>,
+    /// Alerts that went back to inactive (their rows are deleted).
+    pub delete: Vec<Fingerprint>,
+    pub events: Vec<AlertEvent>,
+    /// Why the evaluation failed, if it did (the rule's health).
+    pub error: Option<String>,
+}
+
+/// Applies one query outcome to one rule's alerts.
+pub fn evaluate_rule(
+    group: &Group,
+    rule: &Rule,
+    current: &HashMap<Fingerprint, AlertInstance>,
+    outcome: QueryOutcome,
+    now: DateTime<Utc>,
+) -> RuleUpdate {
+    let mut observed: HashMap<Fingerprint, (AlertInstance, Observation)> = HashMap::new();
+    // Alerts not observed this time and not to be touched (error, keep).
+    let mut frozen = false;
+    let mut error = None;
+
+    match outcome {
+        QueryOutcome::Failed(msg) => {
+            frozen = true;
+            if rule.on_error == ErrorPolicy::Alerting {
+                let a = self_alert(group, rule, "error", now);
+                observed.insert(a.fingerprint, (a, Observation::Forced(rule.lowest_severity())));
+            }
+            error = Some(msg);
+        }
+        QueryOutcome::Samples(samples) if samples.is_empty() => match rule.on_no_data {
+            NoDataPolicy::Ok => {}
+            NoDataPolicy::Keep => frozen = true,
+            NoDataPolicy::Alerting => {
+                let a = self_alert(group, rule, "no_data", now);
+                observed.insert(a.fingerprint, (a, Observation::Forced(rule.lowest_severity())));
+            }
+        },
+        QueryOutcome::Samples(samples) => {
+            for s in samples {
+                let a = alert_for_sample(group, rule, &s, now);
+                if let Some((other, _)) = observed.get(&a.fingerprint) {
+                    error = Some(format!(
+                        "two series give the same alert labels {:?} (add labels or aggregate with `by`)",
+                        other.labels
+                    ));
+                    frozen = true;
+                    observed.clear();
+                    break;
+                }
+                observed.insert(a.fingerprint, (a, Observation::Value(s.value)));
+            }
+            if !frozen && group.limit > 0 {
+                let breaching = observed
+                    .values()
+                    .filter(|(a, _)| rule.breached_level(a.value).is_some())
+                    .count();
+                if breaching > group.limit {
+                    error = Some(format!(
+                        "{breaching} alerts exceed the group's limit of {}",
+                        group.limit
+                    ));
+                    frozen = true;
+                    observed.clear();
+                }
+            }
+        }
+    }
+
+    let mut update = RuleUpdate {
+        error,
+        ..RuleUpdate::default()
+    };
+    // Alerts we have but did not see: Missing, unless the rule is frozen.
+    for (fp, prev) in current {
+        if observed.contains_key(fp) {
+            continue;
+        }
+        if frozen || !prev.is_active() {
+            update.alerts.insert(*fp, prev.clone());
+            continue;
+        }
+        let fresh = prev.clone();
+        apply(&mut update, rule, Some(prev), Observation::Missing, &fresh, now);
+    }
+    for (_, (fresh, obs)) in observed {
+        let prev = current.get(&fresh.fingerprint);
+        apply(&mut update, rule, prev, obs, &fresh, now);
+    }
+    update
+}
+
+fn apply(
+    update: &mut RuleUpdate,
+    rule: &Rule,
+    prev: Option<&AlertInstance>,
+    obs: Observation,
+    fresh: &AlertInstance,
+    now: DateTime<Utc>,
+) {
+    let before = prev.filter(|p| p.is_active()).map(|p| p.state);
+    let result = step(prev, obs, fresh, rule, now);
+    match result.next {
+        Some(mut next) => {
+            if !matches!(obs, Observation::Missing) {
+                render_texts(rule, &mut next);
+            }
+            if result.changed {
+                update.save.push(next.clone());
+            }
+            for t in result.transitions {
+                update.events.push(AlertEvent {
+                    alert: next.clone(),
+                    before,
+                    transition: t,
+                });
+            }
+            update.alerts.insert(next.fingerprint, next);
+        }
+        None => {
+            if let Some(p) = prev {
+                for t in result.transitions {
+                    update.events.push(AlertEvent {
+                        alert: p.clone(),
+                        before,
+                        transition: t,
+                    });
+                }
+                if p.state == AlertState::Resolved {
+                    // a resolved alert that did not come back stays listed
+                    update.alerts.insert(p.fingerprint, p.clone());
+                } else {
+                    update.delete.push(p.fingerprint);
+                }
+            }
+        }
+    }
+}
+
+/// Labels of the alert for one returned series: series labels (without
+/// `__name__`), then group labels, then rule labels, then `alertname`.
+fn alert_for_sample(group: &Group, rule: &Rule, s: &Sample, now: DateTime<Utc>) -> AlertInstance {
+    let mut labels: Labels = s
+        .labels
+        .iter()
+        .filter(|(k, _)| k.as_str() != "__name__")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (k, v) in &group.labels {
+        labels.insert(k.clone(), v.clone());
+    }
+    if !rule.labels.is_empty() {
+        let series_labels = labels.clone();
+        let severity = rule.breached_level(s.value).unwrap_or(rule.lowest_severity());
+        let ctx = TemplateContext::new(&rule.name, severity.as_str(), &series_labels, s.value, None);
+        for (k, t) in &rule.labels {
+            labels.insert(k.clone(), t.render(&ctx));
+        }
+    }
+    labels.insert("alertname".to_string(), rule.name.clone());
+    if rule.format == RuleFormat::Native {
+        // Native alerts get `severity` from their level; never part of identity.
+        labels.remove("severity");
+    }
+    new_instance(group, rule, labels, s.value, now)
+}
+
+/// The alert a rule raises about itself (no data, or query error).
+fn self_alert(group: &Group, rule: &Rule, reason: &str, now: DateTime<Utc>) -> AlertInstance {
+    let mut labels = group.labels.clone();
+    labels.insert("alertname".to_string(), rule.name.clone());
+    labels.insert(REASON_LABEL.to_string(), reason.to_string());
+    new_instance(group, rule, labels, f64::NAN, now)
+}
+
+fn new_instance(group: &Group, rule: &Rule, labels: Labels, value: f64, now: DateTime<Utc>) -> AlertInstance {
+    AlertInstance {
+        fingerprint: Fingerprint::of_alert(&group.name, &labels),
+        group: group.name.clone(),
+        alert: rule.name.clone(),
+        labels,
+        annotations: BTreeMap::new(),
+        message: String::new(),
+        resolution: String::new(),
+        state: AlertState::Pending,
+        severity: rule.lowest_severity(),
+        value,
+        active_at: now,
+        fired_at: None,
+        keep_firing_since: None,
+        resolved_at: None,
+    }
+}
+
+/// Renders message, resolution and annotations for the alert as it now is.
+pub fn render_texts(rule: &Rule, a: &mut AlertInstance) {
+    let ctx = TemplateContext::new(&rule.name, a.severity.as_str(), &a.labels, a.value, Some(a.active_at));
+    a.annotations = rule
+        .annotations
+        .iter()
+        .map(|(k, t)| (k.clone(), t.render(&ctx)))
+        .collect();
+    a.message = match &rule.message {
+        Some(t) => t.render(&ctx),
+        None => a
+            .annotations
+            .get("summary")
+            .or_else(|| a.annotations.get("description"))
+            .or_else(|| a.annotations.get("message"))
+            .cloned()
+            .unwrap_or_default(),
+    };
+    a.resolution = match &rule.resolution {
+        Some(t) => t.render(&ctx),
+        None => a
+            .annotations
+            .get("resolution")
+            .or_else(|| a.annotations.get("runbook_url"))
+            .cloned()
+            .unwrap_or_default(),
+    };
+}

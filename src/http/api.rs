@@ -1,0 +1,105 @@
+//! JSON API: `GET /api/v1/alerts` and `GET /api/v1/rules`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use crate::eval::{AlertInstance, GroupStatus, RuleStatus};
+use crate::labels::Labels;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/rules", get(rules))
+}
+
+/// One alert as the API shows it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AlertView {
+    pub alert: String,
+    pub group: String,
+    pub fingerprint: String,
+    pub state: String,
+    pub severity: String,
+    pub labels: Labels,
+    pub annotations: BTreeMap<String, String>,
+    pub value: Option<f64>,
+    pub message: String,
+    pub resolution: String,
+    /// When it became pending.
+    pub since: DateTime<Utc>,
+    pub fired_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub recipients: Vec<String>,
+    pub silenced: bool,
+    pub inhibited: bool,
+}
+
+impl AlertView {
+    pub fn new(a: &AlertInstance, recipients: Vec<String>) -> AlertView {
+        AlertView {
+            alert: a.alert.clone(),
+            group: a.group.clone(),
+            fingerprint: a.fingerprint.to_string(),
+            state: a.state.as_str().to_string(),
+            severity: a.severity.as_str().to_string(),
+            labels: a.output_labels(),
+            annotations: a.annotations.clone(),
+            value: a.value.is_finite().then_some(a.value),
+            message: a.message.clone(),
+            resolution: a.resolution.clone(),
+            since: a.active_at,
+            fired_at: a.fired_at,
+            resolved_at: a.resolved_at,
+            recipients,
+            silenced: false,
+            inhibited: false,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AlertFilter {
+    /// pending | firing | resolved
+    pub state: Option<String>,
+    pub alert: Option<String>,
+}
+
+async fn alerts(State(s): State<AppState>, Query(f): Query<AlertFilter>) -> Json<Vec<AlertView>> {
+    let views = s
+        .engine
+        .alerts()
+        .iter()
+        .filter(|a| f.state.as_deref().is_none_or(|st| a.state.as_str() == st))
+        .filter(|a| f.alert.as_deref().is_none_or(|n| a.alert == n))
+        .map(|a| AlertView::new(a, s.router.recipients(a)))
+        .collect();
+    Json(views)
+}
+
+#[derive(Debug, Serialize)]
+pub struct GroupView {
+    #[serde(flatten)]
+    pub group: GroupStatus,
+    pub rules: Vec<RuleStatus>,
+}
+
+async fn rules(State(s): State<AppState>) -> Json<Vec<GroupView>> {
+    let mut rules = s.engine.rule_statuses();
+    let groups = s
+        .engine
+        .group_statuses()
+        .into_iter()
+        .map(|g| {
+            let (mine, rest): (Vec<_>, Vec<_>) = rules.drain(..).partition(|r| r.group == g.name);
+            rules = rest;
+            GroupView { group: g, rules: mine }
+        })
+        .collect();
+    Json(groups)
+}

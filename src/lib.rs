@@ -1,0 +1,28 @@
+//! tocsin: a self-hosted alerting daemon.
+//!
+//! The pieces, in the order data flows through them:
+//! - [`rules`] loads YAML rule files (native and Prometheus format) and validates
+//!   them with `file:line:col` errors; [`config`] does the same for the daemon config.
+//! - [`schedule`] runs each rule group on its interval or cron.
+//! - [`source`] answers the group's queries (Prometheus instant queries).
+//! - [`eval`] turns query results into alert state transitions (pending, firing,
+//!   resolved, escalation) with a pure state machine.
+//! - [`store`] persists state, transitions and the notification outbox in SQLite,
+//!   all in one transaction per evaluation.
+//! - [`notify`] delivers outbox rows to targets (webhook today) with retries.
+//! - [`http`] serves the JSON API and health endpoints.
+//! - [`daemon`] wires them together for `tocsin run`.
+
+pub mod config;
+pub mod daemon;
+pub mod eval;
+pub mod http;
+pub mod http_client;
+pub mod labels;
+pub mod notify;
+pub mod rules;
+pub mod schedule;
+pub mod source;
+pub mod store;
+pub mod template;
+pub mod yaml;

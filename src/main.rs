@@ -1,0 +1,174 @@
+//! The `tocsin` command line: `run`, `check`, `alerts`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use tocsin::config::Config;
+use tocsin::http::api::AlertView;
+use tocsin::rules::{LoadOptions, load_rules};
+
+#[derive(Parser)]
+#[command(name = "tocsin", version, about = "Self-hosted alerting daemon")]
+struct Cli {
+    /// Config file (default: ./tocsin.yaml if present, else built-in defaults).
+    #[arg(short, long, global = true, env = "TOCSIN_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log line format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon.
+    Run,
+    /// Validate the config and rule files; errors as file:line:col.
+    Check {
+        /// Rule files or folders (default: the config's `rules`).
+        paths: Vec<PathBuf>,
+    },
+    /// List alerts from the running daemon.
+    Alerts {
+        /// Only this state: pending, firing or resolved.
+        #[arg(long)]
+        state: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Check { paths } => Ok(check(cli.config, paths)),
+        Command::Run => {
+            let config = match Config::load(cli.config.as_deref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    eprintln!("error: the config is invalid; tocsin did not start");
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            rt.block_on(tocsin::daemon::run(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Alerts { state, json } => alerts(cli.config, state, json),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tokio_cron_scheduler=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn check(config_path: Option<PathBuf>, paths: Vec<PathBuf>) -> ExitCode {
+    let config = match Config::load(config_path.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let paths = if paths.is_empty() { config.rules.clone() } else { paths };
+    let opts = LoadOptions {
+        default_interval: config.evaluation_interval.0,
+    };
+    match load_rules(&paths, &opts) {
+        Ok(set) => {
+            for w in &set.warnings {
+                eprintln!("warning: {w}");
+            }
+            let source = config
+                .source
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "built-in defaults".into());
+            println!(
+                "config ok ({source}); {} files, {} groups, {} rules",
+                set.files.len(),
+                set.groups.len(),
+                set.rule_count()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("{} error(s)", errors.0.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn alerts(config_path: Option<PathBuf>, state: Option<String>, json: bool) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config_path.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut url = format!("http://{}/api/v1/alerts", config.listen_addr());
+    if let Some(s) = &state {
+        url.push_str(&format!("?state={s}"));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let views: Vec<AlertView> = rt.block_on(async {
+        let client = tocsin::http_client::builder(std::time::Duration::from_secs(10)).build()?;
+        let resp = client
+            .get(&url)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the daemon at {} (is `tocsin run` running?)", config.listen_addr()))?;
+        let resp = resp.error_for_status()?;
+        anyhow::Ok(resp.json().await?)
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&views)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if views.is_empty() {
+        println!("no alerts");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:<9} {:<8} {:<28} {:<20} {:<14} MESSAGE", "STATE", "SEVERITY", "ALERT", "SINCE", "RECIPIENTS");
+    for v in views {
+        let since = v.fired_at.unwrap_or(v.since).format("%Y-%m-%d %H:%M:%S").to_string();
+        println!(
+            "{:<9} {:<8} {:<28} {:<20} {:<14} {}",
+            v.state,
+            v.severity,
+            v.alert,
+            since,
+            v.recipients.join(","),
+            v.message
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,203 @@
+//! Delivery from the outbox: one worker per enabled target takes its due rows
+//! (oldest first, as many as the channel takes at once), sends them, and
+//! records the outcome: sent; retried later with exponential backoff (doubling
+//! from `retry_initial` up to `retry_max`, or what the channel asked for); or
+//! failed with the reason. Rows that keep failing past `give_up_after` are
+//! given up. Because the outbox is in SQLite, all of this survives a restart.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use super::channels::{Channel, Delivery};
+use super::message::AlertMessage;
+use crate::config::{Config, DeliveryConfig};
+use crate::store::Store;
+use crate::store::outbox::OutboxRow;
+
+/// How long an idle worker sleeps before looking again without a wake-up.
+const IDLE_POLL: Duration = Duration::from_secs(30);
+
+pub struct Dispatcher {
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Dispatcher {
+    /// Starts a worker for every enabled target. `wakers` come from the router.
+    pub fn start(
+        config: &Config,
+        store: Store,
+        wakers: &dyn Fn(&str) -> Option<Arc<Notify>>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Dispatcher, super::channels::ChannelError> {
+        let mut workers = Vec::new();
+        for t in config.targets.iter().filter(|t| t.enabled) {
+            let channel = Channel::from_config(t)?;
+            let wake = wakers(t.name()).unwrap_or_else(|| Arc::new(Notify::new()));
+            let worker = Worker {
+                target: t.name().to_string(),
+                channel,
+                store: store.clone(),
+                policy: config.delivery.clone(),
+                wake,
+            };
+            workers.push(tokio::spawn(worker.run(shutdown.clone())));
+        }
+        Ok(Dispatcher { workers })
+    }
+
+    /// Waits for the workers to finish after shutdown was signalled.
+    pub async fn join(self) {
+        for w in self.workers {
+            let _ = w.await;
+        }
+    }
+}
+
+struct Worker {
+    target: String,
+    channel: Channel,
+    store: Store,
+    policy: DeliveryConfig,
+    wake: Arc<Notify>,
+}
+
+impl Worker {
+    async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        tracing::debug!(target_name = %self.target, "delivery worker started");
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let wait = match self.deliver_due().await {
+                Ok(true) => continue, // there may be more due right away
+                Ok(false) => self.until_next_due().await,
+                Err(e) => {
+                    tracing::error!(target_name = %self.target, error = %e, "outbox unavailable");
+                    Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    async fn until_next_due(&self) -> Duration {
+        match self.store.next_due_at(&self.target).await {
+            Ok(Some(at)) => (at - Utc::now()).to_std().unwrap_or(Duration::ZERO).min(IDLE_POLL),
+            _ => IDLE_POLL,
+        }
+    }
+
+    /// Sends one batch of due rows. Ok(true) when it sent something.
+    async fn deliver_due(&self) -> Result<bool, crate::store::StoreError> {
+        let now = Utc::now();
+        let rows = self
+            .store
+            .due_notifications(&self.target, now, self.channel.max_batch())
+            .await?;
+        if rows.is_empty() {
+            return Ok(false);
+        }
+        let (rows, messages, corrupt) = decode(rows);
+        if !corrupt.is_empty() {
+            self.store
+                .mark_failed(corrupt, "stored payload cannot be decoded".into())
+                .await?;
+        }
+        if rows.is_empty() {
+            return Ok(true);
+        }
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let attempt = rows.iter().map(|r| r.attempts).max().unwrap_or(0) + 1;
+        let started = std::time::Instant::now();
+        let outcome = self.channel.send(&messages).await;
+        let took_ms = started.elapsed().as_millis() as u64;
+        match outcome {
+            Delivery::Sent => {
+                tracing::info!(target_name = %self.target, alerts = ids.len(), attempt, took_ms, "notification sent");
+                self.store.mark_sent(ids, Utc::now()).await?;
+            }
+            Delivery::Failed { reason } => {
+                tracing::warn!(target_name = %self.target, alerts = ids.len(), attempt, %reason, "notification failed permanently");
+                self.store.mark_failed(ids, reason).await?;
+            }
+            Delivery::Retry { reason, after } => {
+                let oldest = rows.iter().map(|r| r.created_at).min().unwrap_or(now);
+                let age = (Utc::now() - oldest).to_std().unwrap_or_default();
+                if age >= self.policy.give_up_after.0 {
+                    let reason = format!(
+                        "gave up after {} and {attempt} attempts: {reason}",
+                        humantime::format_duration(Duration::from_secs(age.as_secs()))
+                    );
+                    tracing::warn!(target_name = %self.target, alerts = ids.len(), %reason, "notification given up");
+                    self.store.mark_failed(ids, reason).await?;
+                } else {
+                    let delay = after.unwrap_or_else(|| backoff(&self.policy, attempt));
+                    tracing::warn!(target_name = %self.target, alerts = ids.len(), attempt, %reason,
+                        retry_in_ms = delay.as_millis() as u64, "notification will be retried");
+                    let next = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                    self.store.mark_retry(ids, next, reason).await?;
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Splits rows into decodable ones (with their messages) and corrupt ids.
+fn decode(rows: Vec<OutboxRow>) -> (Vec<OutboxRow>, Vec<AlertMessage>, Vec<i64>) {
+    let mut good = Vec::new();
+    let mut messages = Vec::new();
+    let mut corrupt = Vec::new();
+    for r in rows {
+        match serde_json::from_str::<AlertMessage>(&r.payload) {
+            Ok(m) => {
+                messages.push(m);
+                good.push(r);
+            }
+            Err(_) => corrupt.push(r.id),
+        }
+    }
+    (good, messages, corrupt)
+}
+
+/// `retry_initial · 2^(attempt-1)`, capped at `retry_max`, with up to 10%
+/// jitter so that many alerts failing together do not retry in lockstep.
+pub fn backoff(policy: &DeliveryConfig, attempt: u32) -> Duration {
+    let base = policy.retry_initial.0;
+    let exp = attempt.saturating_sub(1).min(20);
+    let raw = base.saturating_mul(1u32 << exp).min(policy.retry_max.0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let jitter = raw.mul_f64(f64::from(nanos % 1000) / 10_000.0);
+    raw + jitter
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml::HumanDuration;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let p = DeliveryConfig {
+            retry_initial: HumanDuration(Duration::from_secs(1)),
+            retry_max: HumanDuration(Duration::from_secs(10)),
+            give_up_after: HumanDuration(Duration::from_secs(3600)),
+        };
+        let secs = |a| backoff(&p, a).as_secs_f64();
+        assert!((1.0..1.11).contains(&secs(1)));
+        assert!((2.0..2.21).contains(&secs(2)));
+        assert!((8.0..8.81).contains(&secs(4)));
+        assert!((10.0..11.01).contains(&secs(30)));
+    }
+}

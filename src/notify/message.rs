@@ -1,0 +1,108 @@
+//! The snapshot of an alert that goes into the outbox and that every channel
+//! renders: what fired, how bad, the message with its value, the resolution
+//! hint, labels, since when, and on recovery how long it lasted.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::eval::{AlertEvent, Transition};
+use crate::labels::{Fingerprint, Labels};
+use crate::rules::Severity;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageKind {
+    Firing,
+    Resolved,
+    Escalated,
+    Deescalated,
+}
+
+impl MessageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Firing => "firing",
+            MessageKind::Resolved => "resolved",
+            MessageKind::Escalated => "escalated",
+            MessageKind::Deescalated => "deescalated",
+        }
+    }
+
+    /// Alertmanager's two statuses.
+    pub fn status(self) -> &'static str {
+        match self {
+            MessageKind::Resolved => "resolved",
+            _ => "firing",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertMessage {
+    pub kind: MessageKind,
+    pub fingerprint: Fingerprint,
+    pub group: String,
+    pub alert: String,
+    pub severity: Severity,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_severity: Option<Severity>,
+    /// Labels as sent (identity labels plus `severity`).
+    pub labels: Labels,
+    pub annotations: BTreeMap<String, String>,
+    pub message: String,
+    pub resolution: String,
+    pub value: Option<f64>,
+    /// When it started firing.
+    pub starts_at: DateTime<Utc>,
+    /// When it resolved (resolved messages only).
+    pub ends_at: Option<DateTime<Utc>>,
+}
+
+impl AlertMessage {
+    /// The message for a transition, if the transition is one people hear about.
+    pub fn for_event(e: &AlertEvent) -> Option<AlertMessage> {
+        let a = &e.alert;
+        let (kind, previous_severity) = match &e.transition {
+            Transition::Fired => (MessageKind::Firing, None),
+            Transition::Resolved => (MessageKind::Resolved, None),
+            Transition::SeverityChanged { from } if a.severity > *from => {
+                (MessageKind::Escalated, Some(*from))
+            }
+            Transition::SeverityChanged { from } => (MessageKind::Deescalated, Some(*from)),
+            Transition::Pending | Transition::Cleared => return None,
+        };
+        Some(AlertMessage {
+            kind,
+            fingerprint: a.fingerprint,
+            group: a.group.clone(),
+            alert: a.alert.clone(),
+            severity: a.severity,
+            previous_severity,
+            labels: a.output_labels(),
+            annotations: a.annotations.clone(),
+            message: a.message.clone(),
+            resolution: a.resolution.clone(),
+            value: a.value.is_finite().then_some(a.value),
+            starts_at: a.fired_at.unwrap_or(a.active_at),
+            ends_at: a.resolved_at.filter(|_| kind == MessageKind::Resolved),
+        })
+    }
+
+    /// How long it fired (resolved messages).
+    pub fn lasted(&self) -> Option<chrono::Duration> {
+        self.ends_at.map(|end| end - self.starts_at)
+    }
+
+    /// The text people read first: the rendered message, or a default.
+    pub fn headline(&self) -> String {
+        if !self.message.is_empty() {
+            return self.message.clone();
+        }
+        match self.value {
+            Some(v) => format!("{} ({}): value {}", self.alert, self.severity, v),
+            None => format!("{} ({})", self.alert, self.severity),
+        }
+    }
+}

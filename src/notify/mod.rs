@@ -1,0 +1,12 @@
+//! Notifications: deciding who hears about a transition ([`router`]), what
+//! they are told ([`message`]), and getting it there from the SQLite outbox
+//! with retries ([`dispatch`]) through one module per channel ([`channels`]).
+
+pub mod channels;
+pub mod dispatch;
+pub mod message;
+pub mod router;
+
+pub use dispatch::Dispatcher;
+pub use message::{AlertMessage, MessageKind};
+pub use router::Router;

@@ -1,0 +1,64 @@
+//! Rule files exactly as written: the serde model of `rules/*.yaml`.
+//!
+//! Native keys (`query`, `when`, `severity`, `message`, ...) and Prometheus
+//! alerting-rule keys (`expr`, `annotations`, `labels.severity`) live side by
+//! side so a Prometheus file loads unchanged. [`super::load`] turns these into
+//! the validated model of [`super::model`].
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::condition::Condition;
+use super::model::{ErrorPolicy, NoDataPolicy};
+use super::severity::SeveritySpec;
+use crate::yaml::{HumanDuration, Spanned};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFileDoc {
+    #[serde(default)]
+    pub groups: Vec<GroupDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupDoc {
+    pub name: Spanned<String>,
+    pub interval: Option<Spanned<HumanDuration>>,
+    pub cron: Option<Spanned<String>>,
+    pub timezone: Option<Spanned<String>>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, Spanned<String>>,
+    /// Prometheus: maximum number of alerts one rule may produce (0 = no limit).
+    #[serde(default)]
+    pub limit: usize,
+    /// Prometheus: evaluate this far in the past.
+    pub query_offset: Option<HumanDuration>,
+    #[serde(default)]
+    pub rules: Vec<RuleDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleDoc {
+    pub alert: Option<Spanned<String>>,
+    /// Prometheus recording rules are accepted and skipped with a warning.
+    pub record: Option<Spanned<String>>,
+    pub query: Option<Spanned<String>>,
+    pub expr: Option<Spanned<String>>,
+    pub when: Option<Spanned<Condition>>,
+    pub severity: Option<Spanned<SeveritySpec>>,
+    #[serde(rename = "for")]
+    pub for_: Option<HumanDuration>,
+    pub keep_firing_for: Option<HumanDuration>,
+    pub resolve_when: Option<Spanned<Condition>>,
+    pub on_no_data: Option<NoDataPolicy>,
+    pub on_error: Option<ErrorPolicy>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, Spanned<String>>,
+    pub message: Option<Spanned<String>>,
+    pub resolution: Option<Spanned<String>>,
+}

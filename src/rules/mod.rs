@@ -1,0 +1,16 @@
+//! Rule files: the YAML model ([`file`]), validation with `file:line:col`
+//! errors ([`load`]) and the validated rules the engine runs ([`model`]).
+
+pub mod condition;
+pub mod file;
+pub mod load;
+pub mod model;
+pub mod severity;
+
+#[cfg(test)]
+mod tests;
+
+pub use condition::Condition;
+pub use load::{LoadOptions, load_rules, load_sources};
+pub use model::{ErrorPolicy, Group, NoDataPolicy, Rule, RuleFormat, RuleSet, Schedule};
+pub use severity::Severity;

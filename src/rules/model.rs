@@ -1,0 +1,147 @@
+//! Validated rules, ready to evaluate. Built by [`super::load`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::condition::Condition;
+use super::severity::Severity;
+use crate::labels::Labels;
+use crate::template::Template;
+use crate::yaml::SourceError;
+
+/// Everything loaded from the rule paths.
+#[derive(Debug, Default)]
+pub struct RuleSet {
+    pub files: Vec<PathBuf>,
+    pub groups: Vec<Arc<Group>>,
+    /// Things that load but deserve a note (recording rules skipped, ...).
+    pub warnings: Vec<SourceError>,
+}
+
+impl RuleSet {
+    pub fn rule_count(&self) -> usize {
+        self.groups.iter().map(|g| g.rules.len()).sum()
+    }
+}
+
+#[derive(Debug)]
+pub struct Group {
+    pub name: String,
+    pub file: PathBuf,
+    pub schedule: Schedule,
+    pub labels: Labels,
+    /// Maximum alerts per rule; more is an evaluation error (Prometheus `limit`).
+    pub limit: usize,
+    pub query_offset: Duration,
+    pub rules: Vec<Arc<Rule>>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Schedule {
+    Every(Duration),
+    Cron {
+        expr: String,
+        cron: croner::Cron,
+        timezone: chrono_tz::Tz,
+    },
+}
+
+impl Schedule {
+    /// A nominal period, used for timeouts and to tell "overrun" apart.
+    pub fn nominal_period(&self) -> Duration {
+        match self {
+            Schedule::Every(d) => *d,
+            Schedule::Cron { cron, timezone, .. } => {
+                let now = chrono::Utc::now().with_timezone(timezone);
+                let next = cron.find_next_occurrence(&now, false).ok();
+                let after = next
+                    .as_ref()
+                    .and_then(|n| cron.find_next_occurrence(n, false).ok());
+                match (next, after) {
+                    (Some(a), Some(b)) => (b - a).to_std().unwrap_or(Duration::from_secs(60)),
+                    _ => Duration::from_secs(60),
+                }
+            }
+        }
+    }
+}
+
+/// Whether a rule came in Prometheus's format (`expr`, annotations as Go
+/// templates) or tocsin's (`query`, minijinja templates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleFormat {
+    Native,
+    Prometheus,
+}
+
+/// What to do when the query returns no series at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoDataPolicy {
+    /// Nothing is breaching: pending alerts drop, firing ones resolve.
+    #[default]
+    Ok,
+    /// Raise an alert for the rule itself (label `tocsin_reason: no_data`).
+    Alerting,
+    /// Leave every alert of the rule as it is.
+    Keep,
+}
+
+/// What to do when the query fails. Either way nothing resolves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorPolicy {
+    /// Leave every alert of the rule as it is; the rule's health shows the error.
+    #[default]
+    Keep,
+    /// Also raise an alert for the rule itself (label `tocsin_reason: error`).
+    Alerting,
+}
+
+/// One severity level: its threshold (`None`: every returned series breaches).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Level {
+    pub severity: Severity,
+    pub condition: Option<Condition>,
+}
+
+#[derive(Debug)]
+pub struct Rule {
+    pub group: String,
+    pub name: String,
+    pub query: String,
+    pub format: RuleFormat,
+    /// Highest severity first.
+    pub levels: Vec<Level>,
+    pub resolve_when: Option<Condition>,
+    pub pending_for: Duration,
+    pub keep_firing_for: Duration,
+    pub on_no_data: NoDataPolicy,
+    pub on_error: ErrorPolicy,
+    pub labels: Vec<(String, Template)>,
+    pub annotations: Vec<(String, Template)>,
+    pub message: Option<Template>,
+    pub resolution: Option<Template>,
+}
+
+impl Rule {
+    /// The most severe level whose threshold `value` crosses.
+    pub fn breached_level(&self, value: f64) -> Option<Severity> {
+        self.levels
+            .iter()
+            .find(|l| l.condition.is_none_or(|c| c.matches(value)))
+            .map(|l| l.severity)
+    }
+
+    /// The mildest level: what an alert held open by hysteresis falls back to.
+    pub fn lowest_severity(&self) -> Severity {
+        self.levels
+            .last()
+            .map(|l| l.severity)
+            .unwrap_or(Severity::Warning)
+    }
+}

@@ -1,0 +1,148 @@
+//! Validation tests: each bad input names its place and what was expected.
+
+use std::path::PathBuf;
+
+use super::*;
+use crate::labels::Labels;
+use crate::template::TemplateContext;
+
+fn load(text: &str) -> Result<RuleSet, crate::yaml::SourceErrors> {
+    load_sources(&[(PathBuf::from("r.yaml"), text.to_string())], &LoadOptions::default())
+}
+
+fn first_error(text: &str) -> String {
+    load(text).unwrap_err().0[0].to_string()
+}
+
+#[test]
+fn native_rule_loads_with_levels_and_hysteresis() {
+    let set = load(
+        r#"
+groups:
+  - name: emqx
+    interval: 30s
+    labels: {service: emqx}
+    rules:
+      - alert: CertificateExpiring
+        query: min by (deployment) (days_left)
+        severity: {warning: "< 30", error: "< 7"}
+        resolve_when: "> 31"
+        for: 5m
+        keep_firing_for: 10m
+        on_no_data: keep
+        message: "cert expires in {{ value }} days"
+        resolution: "Renew it"
+"#,
+    )
+    .unwrap();
+    let g = &set.groups[0];
+    assert!(matches!(g.schedule, Schedule::Every(d) if d.as_secs() == 30));
+    assert_eq!(g.labels.get("service").map(String::as_str), Some("emqx"));
+    let r = &g.rules[0];
+    assert_eq!(r.format, RuleFormat::Native);
+    assert_eq!(r.breached_level(5.0), Some(Severity::Error));
+    assert_eq!(r.breached_level(20.0), Some(Severity::Warning));
+    assert_eq!(r.breached_level(30.5), None);
+    assert_eq!(r.pending_for.as_secs(), 300);
+    assert_eq!(r.keep_firing_for.as_secs(), 600);
+    assert_eq!(r.on_no_data, NoDataPolicy::Keep);
+    assert!(r.resolve_when.is_some());
+}
+
+#[test]
+fn prometheus_file_loads_unchanged() {
+    let set = load(
+        r#"
+groups:
+  - name: node
+    rules:
+      - record: job:up:sum
+        expr: sum by (job) (up)
+      - alert: InstanceDown
+        expr: up == 0
+        for: 5m
+        keep_firing_for: 2m
+        labels:
+          severity: critical
+        annotations:
+          summary: "Instance {{ $labels.instance }} down"
+          description: "{{ $labels.instance }} of job {{ $labels.job }} has been down for more than 5 minutes."
+"#,
+    )
+    .unwrap();
+    assert_eq!(set.warnings.len(), 1, "recording rule noted");
+    let r = &set.groups[0].rules[0];
+    assert_eq!(r.format, RuleFormat::Prometheus);
+    assert_eq!(r.levels[0].severity, Severity::Error);
+    assert!(r.levels[0].condition.is_none());
+    assert_eq!(r.annotations.len(), 2);
+    let mut labels = Labels::new();
+    labels.insert("instance".into(), "db-1".into());
+    let ctx = TemplateContext::new("InstanceDown", "error", &labels, 0.0, None);
+    assert_eq!(r.annotations[1].0, "summary");
+    assert_eq!(r.annotations[1].1.render(&ctx), "Instance db-1 down");
+}
+
+#[test]
+fn cron_group_with_timezone() {
+    let set = load(
+        "groups:\n  - name: nightly\n    cron: \"0 0 2 * * *\"\n    timezone: Asia/Shanghai\n    rules:\n      - alert: A\n        query: up == 0\n",
+    )
+    .unwrap();
+    assert!(matches!(&set.groups[0].schedule, Schedule::Cron { timezone, .. } if *timezone == chrono_tz::Asia::Shanghai));
+}
+
+#[test]
+fn errors_name_file_line_col_and_expectation() {
+    let cases: &[(&str, &str)] = &[
+        // unknown key
+        ("groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n        sevrity: warning\n", "r.yaml:6:9: unknown field `sevrity`"),
+        // bad duration
+        ("groups:\n  - name: g\n    interval: 30 parsecs\n    rules: []\n", "r.yaml:3:15: expected a duration"),
+        // bad cron (5 fields)
+        ("groups:\n  - name: g\n    cron: \"*/5 * * * *\"\n    rules: []\n", "r.yaml:3:11: expected a cron expression with 6 fields"),
+        // bad operator
+        ("groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n        when: \"=> 5\"\n", "r.yaml:6:15: expected a condition like \"> 8000\""),
+        // duplicate alert in a group
+        ("groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n      - alert: A\n        query: up\n", "r.yaml:6:16: alert \"A\" is already defined in group \"g\" at line 4, column 16"),
+        // unparseable template
+        ("groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n        message: \"{{ value \"\n", "r.yaml:6:18: cannot parse message template"),
+        // wrong type
+        ("groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n        labels: [a, b]\n", "r.yaml:6:17: "),
+        // bad severity
+        ("groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n        severity: fatal\n", "r.yaml:6:19: expected severity warning or error"),
+        // bad timezone
+        ("groups:\n  - name: g\n    cron: \"0 0 2 * * *\"\n    timezone: Mars/Olympus\n    rules: []\n", "r.yaml:4:15: expected an IANA time zone"),
+        // missing query
+        ("groups:\n  - name: g\n    rules:\n      - alert: A\n        for: 5m\n", "r.yaml:4:16: expected a `query:`"),
+        // malformed YAML
+        ("groups:\n  - name: g\n    rules: [\n", "r.yaml:"),
+        // sub-second interval
+        ("groups:\n  - name: g\n    interval: 500ms\n    rules: []\n", "r.yaml:3:15: expected an interval of whole seconds"),
+        // when + levels
+        ("groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n        when: \"> 1\"\n        severity: {warning: \"> 2\"}\n", "r.yaml:6:15: expected either `when:` or severity levels"),
+        // resolve_when without threshold
+        ("groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n        resolve_when: \"< 1\"\n", "r.yaml:6:23: resolve_when needs a threshold"),
+    ];
+    for (text, want) in cases {
+        let got = first_error(text);
+        assert!(got.starts_with(want), "\n got: {got}\nwant: {want}...");
+    }
+}
+
+#[test]
+fn duplicate_group_names_across_files_are_reported() {
+    let a = (PathBuf::from("a.yaml"), "groups:\n  - name: g\n    rules: []\n".to_string());
+    let b = (PathBuf::from("b.yaml"), "groups:\n  - name: g\n    rules: []\n".to_string());
+    let err = load_sources(&[a, b], &LoadOptions::default()).unwrap_err();
+    assert_eq!(err.0[0].to_string(), "b.yaml:2:11: group \"g\" is already defined at a.yaml:2:11; group names must be unique");
+}
+
+#[test]
+fn all_errors_of_a_file_are_reported_not_just_the_first() {
+    let err = load(
+        "groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n        message: \"{{ x \"\n      - alert: B\n        query: up\n        resolution: \"{% if %}\"\n",
+    )
+    .unwrap_err();
+    assert_eq!(err.0.len(), 2, "{err}");
+}

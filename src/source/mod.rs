@@ -1,0 +1,30 @@
+//! Where numbers come from. [`prometheus`] answers PromQL instant queries;
+//! every source hands back [`Sample`]s: a label set and a value.
+
+pub mod prometheus;
+
+use crate::labels::Labels;
+
+/// One series of a query result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub labels: Labels,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SourceError {
+    /// The datasource could not be reached or failed (counts toward
+    /// `DatasourceUnavailable`).
+    #[error("datasource unavailable: {0}")]
+    Unavailable(String),
+    /// The datasource answered, but refused this query (bad PromQL, ...).
+    #[error("query rejected: {0}")]
+    Rejected(String),
+}
+
+impl SourceError {
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, SourceError::Unavailable(_))
+    }
+}

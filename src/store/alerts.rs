@@ -1,0 +1,255 @@
+//! The `alerts` and `alert_events` tables, and the one transaction that
+//! records an evaluation: state rows, transition events and outbox rows.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{Store, StoreError, from_millis, to_millis};
+use crate::eval::{AlertEvent, AlertInstance, AlertState, Transition};
+use crate::labels::{Fingerprint, Labels};
+use crate::rules::Severity;
+
+/// A notification to put in the outbox with the transition that caused it.
+#[derive(Debug, Clone)]
+pub struct NewNotification {
+    pub target: String,
+    pub fingerprint: Fingerprint,
+    pub kind: String,
+    pub payload: String,
+}
+
+/// Everything one evaluation tick writes, committed atomically.
+#[derive(Debug, Default)]
+pub struct EvaluationBatch {
+    /// The evaluation time (stamps the events).
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub save: Vec<AlertInstance>,
+    pub delete: Vec<Fingerprint>,
+    pub events: Vec<AlertEvent>,
+    pub notifications: Vec<NewNotification>,
+}
+
+impl EvaluationBatch {
+    pub fn is_empty(&self) -> bool {
+        self.save.is_empty()
+            && self.delete.is_empty()
+            && self.events.is_empty()
+            && self.notifications.is_empty()
+    }
+}
+
+impl Store {
+    /// Every stored alert (for the engine's memory at start).
+    pub async fn load_alerts(&self) -> Result<Vec<AlertInstance>, StoreError> {
+        self.run(|c| load_alerts(c)).await
+    }
+
+    /// Writes one evaluation's changes in a single transaction.
+    pub async fn commit_evaluation(&self, batch: EvaluationBatch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.run(move |c| commit(c, &batch)).await
+    }
+
+    /// Deletes resolved alerts resolved before `cutoff`; returns their fingerprints.
+    pub async fn purge_resolved(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Fingerprint>, StoreError> {
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            let fps = {
+                let mut stmt = tx.prepare(
+                    "DELETE FROM alerts WHERE state = 'resolved' AND resolved_at < ?1 RETURNING fingerprint",
+                )?;
+                let rows = stmt.query_map([to_millis(cutoff)], |r| r.get::<_, String>(0))?;
+                rows.filter_map(|r| r.ok())
+                    .filter_map(|s| Fingerprint::try_from(s).ok())
+                    .collect()
+            };
+            tx.commit()?;
+            Ok(fps)
+        })
+        .await
+    }
+
+    /// The transition history of one alert, oldest first (for tests and the API).
+    pub async fn events_for(&self, fingerprint: Fingerprint) -> Result<Vec<StoredEvent>, StoreError> {
+        self.run(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT at, from_state, to_state, from_severity, to_severity, value, reason
+                 FROM alert_events WHERE fingerprint = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([fingerprint.to_string()], |r| {
+                Ok(StoredEvent {
+                    at: from_millis(r.get(0)?),
+                    from_state: r.get(1)?,
+                    to_state: r.get(2)?,
+                    from_severity: r.get(3)?,
+                    to_severity: r.get(4)?,
+                    value: r.get(5)?,
+                    reason: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// One stored alert row, if any.
+    pub async fn alert(&self, fingerprint: Fingerprint) -> Result<Option<AlertInstance>, StoreError> {
+        self.run(move |c| {
+            let mut stmt = c.prepare(&format!("{SELECT_ALERT} WHERE fingerprint = ?1"))?;
+            let row = stmt
+                .query_row([fingerprint.to_string()], |r| Ok(read_alert(r)))
+                .optional()?;
+            row.transpose()
+        })
+        .await
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub from_state: String,
+    pub to_state: String,
+    pub from_severity: Option<String>,
+    pub to_severity: Option<String>,
+    pub value: Option<f64>,
+    pub reason: String,
+}
+
+const SELECT_ALERT: &str = "SELECT fingerprint, rule_group, alert, labels, annotations, message, resolution,
+        state, severity, value, active_at, fired_at, keep_firing_since, resolved_at FROM alerts";
+
+fn load_alerts(c: &mut Connection) -> Result<Vec<AlertInstance>, StoreError> {
+    let mut stmt = c.prepare(SELECT_ALERT)?;
+    let rows = stmt.query_map([], |r| Ok(read_alert(r)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(row??);
+    }
+    Ok(out)
+}
+
+fn read_alert(r: &rusqlite::Row) -> Result<AlertInstance, StoreError> {
+    let fp: String = r.get(0)?;
+    let labels: String = r.get(3)?;
+    let annotations: String = r.get(4)?;
+    let state: String = r.get(7)?;
+    let severity: String = r.get(8)?;
+    let corrupt = |what: &str| StoreError::Corrupt(format!("alert {fp}: bad {what}"));
+    Ok(AlertInstance {
+        fingerprint: Fingerprint::try_from(fp.clone()).map_err(|_| corrupt("fingerprint"))?,
+        group: r.get(1)?,
+        alert: r.get(2)?,
+        labels: serde_json::from_str::<Labels>(&labels).map_err(|_| corrupt("labels"))?,
+        annotations: serde_json::from_str::<BTreeMap<String, String>>(&annotations)
+            .map_err(|_| corrupt("annotations"))?,
+        message: r.get(5)?,
+        resolution: r.get(6)?,
+        state: AlertState::parse(&state).ok_or_else(|| corrupt("state"))?,
+        severity: match severity.as_str() {
+            "warning" => Severity::Warning,
+            "error" => Severity::Error,
+            _ => return Err(corrupt("severity")),
+        },
+        value: r.get::<_, Option<f64>>(9)?.unwrap_or(f64::NAN),
+        active_at: from_millis(r.get(10)?),
+        fired_at: r.get::<_, Option<i64>>(11)?.map(from_millis),
+        keep_firing_since: r.get::<_, Option<i64>>(12)?.map(from_millis),
+        resolved_at: r.get::<_, Option<i64>>(13)?.map(from_millis),
+    })
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
+fn commit(c: &mut Connection, batch: &EvaluationBatch) -> Result<(), StoreError> {
+    let now = to_millis(chrono::Utc::now());
+    let at = to_millis(batch.at);
+    let tx = c.transaction()?;
+    {
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO alerts (fingerprint, rule_group, alert, labels, annotations, message, resolution,
+                 state, severity, value, active_at, fired_at, keep_firing_since, resolved_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             ON CONFLICT (fingerprint) DO UPDATE SET
+                 labels = excluded.labels, annotations = excluded.annotations,
+                 message = excluded.message, resolution = excluded.resolution,
+                 state = excluded.state, severity = excluded.severity, value = excluded.value,
+                 active_at = excluded.active_at, fired_at = excluded.fired_at,
+                 keep_firing_since = excluded.keep_firing_since, resolved_at = excluded.resolved_at,
+                 updated_at = excluded.updated_at",
+        )?;
+        for a in &batch.save {
+            upsert.execute(params![
+                a.fingerprint.to_string(),
+                a.group,
+                a.alert,
+                json(&a.labels)?,
+                json(&a.annotations)?,
+                a.message,
+                a.resolution,
+                a.state.as_str(),
+                a.severity.as_str(),
+                finite(a.value),
+                to_millis(a.active_at),
+                a.fired_at.map(to_millis),
+                a.keep_firing_since.map(to_millis),
+                a.resolved_at.map(to_millis),
+                now,
+            ])?;
+        }
+        let mut delete = tx.prepare_cached("DELETE FROM alerts WHERE fingerprint = ?1")?;
+        for fp in &batch.delete {
+            delete.execute([fp.to_string()])?;
+        }
+        let mut event = tx.prepare_cached(
+            "INSERT INTO alert_events (at, fingerprint, rule_group, alert, labels, from_state, to_state,
+                 from_severity, to_severity, value, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?;
+        for e in &batch.events {
+            let a = &e.alert;
+            let (from_state, to_state) = e.transition.states(e.before);
+            let (from_sev, reason) = match &e.transition {
+                Transition::SeverityChanged { from } => (
+                    Some(from.as_str()),
+                    if a.severity > *from { "escalated" } else { "deescalated" },
+                ),
+                _ => (e.before.map(|_| a.severity.as_str()), ""),
+            };
+            event.execute(params![
+                at,
+                a.fingerprint.to_string(),
+                a.group,
+                a.alert,
+                json(&a.labels)?,
+                from_state,
+                to_state,
+                from_sev,
+                a.severity.as_str(),
+                finite(a.value),
+                reason,
+            ])?;
+        }
+        let mut outbox = tx.prepare_cached(
+            "INSERT INTO notifications (target, fingerprint, kind, payload, next_attempt_at, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        )?;
+        for n in &batch.notifications {
+            outbox.execute(params![n.target, n.fingerprint.to_string(), n.kind, n.payload, now])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,248 @@
+//! Message templates.
+//!
+//! tocsin's own keys (`message`, `resolution`, labels and annotations of
+//! `query:` rules) use minijinja: `{{ value }}`, `{{ labels.x }}`, `{{ alert }}`,
+//! `{{ severity }}`, `{{ since }}`, with the filters `duration`, `humanize` and
+//! minijinja's built-ins. Prometheus rules (`expr:`) keep Go text/template
+//! semantics through [`go`]. A template that fails while rendering produces
+//! `<error expanding template: ...>`, as Prometheus does, and never stops an
+//! evaluation.
+
+pub mod go;
+
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::labels::Labels;
+use go::{GoTemplate, GoTemplateData};
+
+/// What a template can see about the alert it is rendered for.
+#[derive(Debug, Clone, Serialize)]
+pub struct TemplateContext<'a> {
+    pub alert: &'a str,
+    pub severity: &'a str,
+    pub labels: &'a Labels,
+    pub value: f64,
+    /// RFC 3339, or empty before the alert exists.
+    pub since: String,
+}
+
+impl<'a> TemplateContext<'a> {
+    pub fn new(
+        alert: &'a str,
+        severity: &'a str,
+        labels: &'a Labels,
+        value: f64,
+        since: Option<DateTime<Utc>>,
+    ) -> Self {
+        TemplateContext {
+            alert,
+            severity,
+            labels,
+            value,
+            since: since.map(|t| t.to_rfc3339()).unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Template {
+    /// No placeholders at all.
+    Static(String),
+    /// minijinja source (parse-checked when loaded).
+    Jinja(String),
+    Go(GoTemplate),
+}
+
+impl Template {
+    /// A template in tocsin's syntax.
+    pub fn native(source: &str) -> Result<Template, String> {
+        if !source.contains("{{") && !source.contains("{%") && !source.contains("{#") {
+            return Ok(Template::Static(source.to_string()));
+        }
+        let env = environment();
+        let compiled = env
+            .template_from_str(source)
+            .map_err(|e| describe_jinja_error(&e))?;
+        // Unknown filters, tests and functions only show when rendering: try a
+        // sample alert so `check` catches them instead of the first real alert.
+        let labels = Labels::new();
+        let sample = TemplateContext::new("Sample", "warning", &labels, 1.0, Some(Utc::now()));
+        if let Err(e) = compiled.render(minijinja::value::Serde(&sample)) {
+            use minijinja::ErrorKind::*;
+            if matches!(e.kind(), UnknownFilter | UnknownTest | UnknownFunction | UnknownMethod) {
+                return Err(describe_jinja_error(&e));
+            }
+        }
+        Ok(Template::Jinja(source.to_string()))
+    }
+
+    /// A template from a Prometheus rule file (Go text/template).
+    pub fn prometheus(source: &str) -> Result<Template, String> {
+        if !source.contains("{{") {
+            return Ok(Template::Static(source.to_string()));
+        }
+        GoTemplate::parse(source).map(Template::Go)
+    }
+
+    pub fn render(&self, ctx: &TemplateContext) -> String {
+        match self {
+            Template::Static(s) => s.clone(),
+            Template::Jinja(src) => environment()
+                .render_str(src, minijinja::value::Serde(ctx))
+                .unwrap_or_else(|e| format!("<error expanding template: {}>", describe_jinja_error(&e))),
+            Template::Go(t) => {
+                let no_labels = Labels::new();
+                t.render(&GoTemplateData {
+                    labels: ctx.labels,
+                    value: ctx.value,
+                    external_labels: &no_labels,
+                    external_url: "",
+                })
+            }
+        }
+    }
+}
+
+fn describe_jinja_error(e: &minijinja::Error) -> String {
+    let mut msg = e.kind().to_string();
+    if let Some(detail) = e.detail() {
+        msg.push_str(": ");
+        msg.push_str(detail);
+    }
+    if let Some(line) = e.line() {
+        msg.push_str(&format!(" (template line {line})"));
+    }
+    msg
+}
+
+fn environment() -> &'static minijinja::Environment<'static> {
+    static ENV: OnceLock<minijinja::Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = minijinja::Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
+        env.add_filter("duration", |secs: f64| format_duration_secs(secs));
+        env.add_filter("humanize", |v: f64| humanize(v));
+        env
+    })
+}
+
+/// `90061` → `1d 1h 1m 1s`; sub-second values keep milliseconds.
+pub fn format_duration_secs(secs: f64) -> String {
+    if !secs.is_finite() {
+        return format!("{secs}");
+    }
+    let negative = secs < 0.0;
+    let total = secs.abs();
+    let whole = total.trunc() as u64;
+    let (d, h, m, s) = (whole / 86400, whole / 3600 % 24, whole / 60 % 60, whole % 60);
+    let mut parts = Vec::new();
+    if d > 0 {
+        parts.push(format!("{d}d"));
+    }
+    if h > 0 {
+        parts.push(format!("{h}h"));
+    }
+    if m > 0 {
+        parts.push(format!("{m}m"));
+    }
+    if s > 0 || parts.is_empty() {
+        if whole == 0 && total > 0.0 {
+            parts.push(format!("{}ms", (total * 1000.0).round()));
+        } else {
+            parts.push(format!("{s}s"));
+        }
+    }
+    let out = parts.join(" ");
+    if negative { format!("-{out}") } else { out }
+}
+
+/// `1234567` → `1.235M`, `0.0012` → `1.2m` (SI prefixes, 4 significant digits).
+pub fn humanize(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let units = [
+        (1e24, "Y"),
+        (1e21, "Z"),
+        (1e18, "E"),
+        (1e15, "P"),
+        (1e12, "T"),
+        (1e9, "G"),
+        (1e6, "M"),
+        (1e3, "k"),
+    ];
+    let a = v.abs();
+    if a >= 1.0 {
+        for (scale, prefix) in units {
+            if a >= scale {
+                return format!("{}{prefix}", trim4(v / scale));
+            }
+        }
+        return trim4(v);
+    }
+    for (scale, prefix) in [(1e-3, "m"), (1e-6, "u"), (1e-9, "n"), (1e-12, "p")] {
+        if a >= scale {
+            return format!("{}{prefix}", trim4(v / scale));
+        }
+    }
+    format!("{v:e}")
+}
+
+fn trim4(v: f64) -> String {
+    let s = format!("{v:.4}");
+    let digits_before = s.trim_start_matches('-').split('.').next().map_or(0, str::len);
+    let keep = 4usize.saturating_sub(digits_before);
+    let s = format!("{v:.keep$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(labels: &Labels, value: f64) -> TemplateContext<'_> {
+        TemplateContext::new("ConnectionCountHigh", "warning", labels, value, None)
+    }
+
+    #[test]
+    fn native_placeholders_render() {
+        let mut labels = Labels::new();
+        labels.insert("deployment".into(), "d-1".into());
+        let t = Template::native("{{ alert }} on {{ labels.deployment }}: {{ value }} ({{ severity }})").unwrap();
+        assert_eq!(t.render(&ctx(&labels, 8123.0)), "ConnectionCountHigh on d-1: 8123.0 (warning)");
+        let t = Template::native("{{ value | round(1) }} / {{ value | duration }} / {{ value | humanize }}").unwrap();
+        assert_eq!(t.render(&ctx(&labels, 90061.0)), "90061.0 / 1d 1h 1m 1s / 90.06k");
+    }
+
+    #[test]
+    fn unparseable_native_template_is_an_error() {
+        let err = Template::native("{{ value ").unwrap_err();
+        assert!(err.contains("syntax error"), "{err}");
+    }
+
+    #[test]
+    fn render_failure_becomes_a_marker() {
+        let t = Template::native("{{ value | nosuchfilter }}");
+        // unknown filters are caught when the template is loaded
+        assert!(t.unwrap_err().contains("unknown filter"));
+        let labels = Labels::new();
+        let t = Template::native("{{ 1 / 0 }}").unwrap();
+        assert!(t.render(&ctx(&labels, 1.0)).starts_with("<error expanding template:"));
+    }
+
+    #[test]
+    fn humanize_and_duration_helpers() {
+        assert_eq!(humanize(1234567.0), "1.235M");
+        assert_eq!(humanize(12.0), "12");
+        assert_eq!(humanize(0.0012), "1.2m");
+        assert_eq!(format_duration_secs(0.25), "250ms");
+        assert_eq!(format_duration_secs(3600.0), "1h");
+    }
+}
