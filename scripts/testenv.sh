@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Installs and runs the real servers the integration tests talk to:
+# Prometheus and the Pushgateway (Debian packages), on free loopback ports, in
+# a temporary folder, without systemd.
+#
+#   scripts/testenv.sh install                 install the packages if missing
+#   scripts/testenv.sh start DIR [WATCH_PID]   start Pushgateway + Prometheus; write DIR/env
+#   scripts/testenv.sh prometheus DIR PUSHGW   start one more Prometheus scraping PUSHGW
+#   scripts/testenv.sh stop DIR                stop what DIR/*.pid names
+#
+# DIR/env holds TOCSIN_TEST_PROMETHEUS_URL and TOCSIN_TEST_PUSHGATEWAY_URL.
+# With WATCH_PID, the servers stop by themselves when that process exits.
+set -euo pipefail
+
+need() { command -v "$1" >/dev/null 2>&1; }
+
+install() {
+  if need prometheus && need prometheus-pushgateway && need curl; then return 0; fi
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  echo "testenv: installing prometheus, prometheus-pushgateway, curl (apt-get)" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    prometheus prometheus-pushgateway curl >/dev/null
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_http() { # URL SECONDS
+  local deadline=$((SECONDS + $2))
+  until curl -sf -o /dev/null "$1"; do
+    if [ $SECONDS -ge $deadline ]; then echo "testenv: $1 did not answer within $2 s" >&2; return 1; fi
+    sleep 0.1
+  done
+}
+
+# start_prometheus DIR NAME PUSHGW_ADDR -> prints the URL
+start_prometheus() {
+  local dir=$1 name=$2 pushgw=$3 port
+  port=$(free_port)
+  mkdir -p "$dir/$name"
+  cat > "$dir/$name/prometheus.yml" <<YAML
+global: {scrape_interval: 1s, evaluation_interval: 1s}
+scrape_configs:
+  - job_name: pushgateway
+    honor_labels: true
+    static_configs: [{targets: ["$pushgw"]}]
+YAML
+  prometheus --config.file="$dir/$name/prometheus.yml" --storage.tsdb.path="$dir/$name/data" \
+    --web.listen-address="127.0.0.1:$port" --web.enable-lifecycle \
+    >"$dir/$name/log" 2>&1 &
+  echo $! >"$dir/$name.pid"
+  wait_http "http://127.0.0.1:$port/-/ready" 30
+  # The first scrape lands seconds after start: wait for it, so tests need not.
+  local deadline=$((SECONDS + 30))
+  until curl -s "http://127.0.0.1:$port/api/v1/query?query=up" | grep -q '"value"'; do
+    if [ $SECONDS -ge $deadline ]; then echo "testenv: Prometheus never scraped the Pushgateway" >&2; return 1; fi
+    sleep 0.2
+  done
+  echo "http://127.0.0.1:$port"
+}
+
+start() {
+  local dir=$1 watch=${2:-}
+  mkdir -p "$dir"
+  local pg_port
+  pg_port=$(free_port)
+  prometheus-pushgateway --web.listen-address="127.0.0.1:$pg_port" >"$dir/pushgateway.log" 2>&1 &
+  echo $! >"$dir/pushgateway.pid"
+  wait_http "http://127.0.0.1:$pg_port/-/ready" 30
+  local prom_url
+  prom_url=$(start_prometheus "$dir" prometheus "127.0.0.1:$pg_port")
+  {
+    echo "TOCSIN_TEST_PROMETHEUS_URL=$prom_url"
+    echo "TOCSIN_TEST_PUSHGATEWAY_URL=http://127.0.0.1:$pg_port"
+  } >"$dir/env.tmp"
+  mv "$dir/env.tmp" "$dir/env"
+  if [ -n "$watch" ]; then
+    # Stop the servers when the process that asked for them is gone.
+    ( while kill -0 "$watch" 2>/dev/null; do sleep 1; done; stop "$dir" ) >/dev/null 2>&1 &
+    disown || true
+  fi
+}
+
+stop() {
+  local dir=$1 f
+  for f in "$dir"/*.pid; do
+    [ -e "$f" ] || continue
+    kill "$(cat "$f")" 2>/dev/null || true
+    rm -f "$f"
+  done
+}
+
+cmd=${1:-}
+case "$cmd" in
+  install) install ;;
+  start) install; start "$2" "${3:-}" ;;
+  prometheus) start_prometheus "$2" "prometheus-$$-$RANDOM" "$3" ;;
+  stop) stop "$2" ;;
+  *) echo "usage: $0 install | start DIR [WATCH_PID] | prometheus DIR PUSHGW_ADDR | stop DIR" >&2; exit 2 ;;
+esac

@@ -1,0 +1,264 @@
+//! Shared test harness: the real Prometheus + Pushgateway of this test run,
+//! a webhook receiver that checks the wire format, and an in-process daemon.
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use tokio::sync::watch;
+
+/// The servers of this test run (started by scripts/test.sh, or here).
+pub struct TestEnv {
+    pub prometheus_url: String,
+    pub pushgateway_url: String,
+}
+
+pub fn env() -> &'static TestEnv {
+    static ENV: OnceLock<TestEnv> = OnceLock::new();
+    ENV.get_or_init(|| {
+        if let (Ok(p), Ok(g)) = (
+            std::env::var("TOCSIN_TEST_PROMETHEUS_URL"),
+            std::env::var("TOCSIN_TEST_PUSHGATEWAY_URL"),
+        ) {
+            return TestEnv { prometheus_url: p, pushgateway_url: g };
+        }
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true but TOCSIN_TEST_PROMETHEUS_URL is not set: run the suite with scripts/test.sh");
+        }
+        // Outside CI, start them for this test process; they stop when it exits.
+        let dir = std::env::temp_dir().join(format!("tocsin-testenv-{}", std::process::id()));
+        let status = std::process::Command::new("bash")
+            .arg(repo().join("scripts/testenv.sh"))
+            .arg("start")
+            .arg(&dir)
+            .arg(std::process::id().to_string())
+            .status()
+            .expect("run scripts/testenv.sh");
+        assert!(status.success(), "scripts/testenv.sh start failed");
+        let text = std::fs::read_to_string(dir.join("env")).expect("testenv env file");
+        let get = |k: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}=")))
+                .unwrap_or_else(|| panic!("{k} missing from testenv"))
+                .to_string()
+        };
+        TestEnv {
+            prometheus_url: get("TOCSIN_TEST_PROMETHEUS_URL"),
+            pushgateway_url: get("TOCSIN_TEST_PUSHGATEWAY_URL"),
+        }
+    })
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn http() -> reqwest::Client {
+    tocsin::http_client::builder(Duration::from_secs(10)).build().unwrap()
+}
+
+/// Sets `metric{labels} value` in the Pushgateway under job `job` (replacing the job's metrics).
+pub async fn push(job: &str, lines: &str) {
+    let url = format!("{}/metrics/job/{job}", env().pushgateway_url);
+    let body = format!("{}\n", lines.trim());
+    let resp = http().put(&url).body(body).send().await.expect("push to pushgateway");
+    assert!(resp.status().is_success(), "pushgateway said {}", resp.status());
+}
+
+/// Polls until `f` returns Some, or panics after `timeout` naming `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until Prometheus itself returns `value` for `query` (the scrape landed).
+pub async fn wait_prometheus_value(query: &str, value: f64) {
+    let url = format!("{}/api/v1/query", env().prometheus_url);
+    wait_for(&format!("Prometheus to see {query} = {value}"), Duration::from_secs(20), || {
+        let url = url.clone();
+        async move {
+            let resp = http().post(&url).form(&[("query", query)]).send().await.ok()?;
+            let v: serde_json::Value = resp.json().await.ok()?;
+            let got = v["data"]["result"][0]["value"][1].as_str()?.parse::<f64>().ok()?;
+            (got == value).then_some(())
+        }
+    })
+    .await
+}
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub at: Instant,
+    pub status_returned: u16,
+    pub headers: HeaderMap,
+    pub body: serde_json::Value,
+}
+
+/// An HTTP receiver for webhook deliveries on 127.0.0.1. It answers with the
+/// scripted statuses in order, then 200, and checks every body is
+/// Alertmanager's webhook JSON (a wrong shape is answered 400 and recorded).
+#[derive(Clone)]
+pub struct Receiver {
+    pub addr: SocketAddr,
+    got: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<VecDeque<u16>>>,
+}
+
+impl Receiver {
+    pub async fn start(script: &[u16]) -> Receiver {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let script = Arc::new(Mutex::new(script.iter().copied().collect::<VecDeque<_>>()));
+        let state = (Arc::clone(&got), Arc::clone(&script));
+        let app = axum::Router::new().route("/hook", post(receive)).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver { addr, got, script }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Alerts from accepted (2xx) deliveries, as (status, alertname, labels).
+    pub fn accepted_alerts(&self) -> Vec<serde_json::Value> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.status_returned < 300)
+            .flat_map(|r| r.body["alerts"].as_array().cloned().unwrap_or_default())
+            .collect()
+    }
+}
+
+type ReceiverState = (Arc<Mutex<Vec<Received>>>, Arc<Mutex<VecDeque<u16>>>);
+
+async fn receive(State((got, script)): State<ReceiverState>, headers: HeaderMap, body: String) -> StatusCode {
+    let at = Instant::now();
+    let parsed: serde_json::Value = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+    let mut status = script.lock().unwrap().pop_front().unwrap_or(200);
+    if let Err(why) = check_alertmanager_shape(&parsed, &headers) {
+        eprintln!("receiver: bad webhook body: {why}: {body}");
+        status = 400;
+    }
+    got.lock().unwrap().push(Received { at, status_returned: status, headers, body: parsed });
+    StatusCode::from_u16(status).unwrap()
+}
+
+/// The fields and types Alertmanager's webhook (version 4) carries.
+fn check_alertmanager_shape(v: &serde_json::Value, headers: &HeaderMap) -> Result<(), String> {
+    if headers.get("content-type").and_then(|h| h.to_str().ok()) != Some("application/json") {
+        return Err("content-type is not application/json".into());
+    }
+    let obj = v.as_object().ok_or("body is not a JSON object")?;
+    if obj.get("version").and_then(|x| x.as_str()) != Some("4") {
+        return Err("version is not \"4\"".into());
+    }
+    for k in ["groupKey", "status", "receiver", "externalURL"] {
+        obj.get(k).and_then(|x| x.as_str()).ok_or(format!("{k} missing or not a string"))?;
+    }
+    for k in ["groupLabels", "commonLabels", "commonAnnotations"] {
+        obj.get(k).and_then(|x| x.as_object()).ok_or(format!("{k} missing or not an object"))?;
+    }
+    obj.get("truncatedAlerts").and_then(|x| x.as_u64()).ok_or("truncatedAlerts missing")?;
+    let alerts = obj.get("alerts").and_then(|x| x.as_array()).ok_or("alerts missing")?;
+    if alerts.is_empty() {
+        return Err("alerts is empty".into());
+    }
+    for a in alerts {
+        let status = a["status"].as_str().ok_or("alert status missing")?;
+        if status != "firing" && status != "resolved" {
+            return Err(format!("alert status {status:?}"));
+        }
+        a["labels"]["alertname"].as_str().ok_or("alert without alertname")?;
+        a["annotations"].as_object().ok_or("annotations missing")?;
+        let starts = a["startsAt"].as_str().ok_or("startsAt missing")?;
+        chrono::DateTime::parse_from_rfc3339(starts).map_err(|e| format!("startsAt: {e}"))?;
+        let ends = a["endsAt"].as_str().ok_or("endsAt missing")?;
+        if status == "firing" && ends != "0001-01-01T00:00:00Z" {
+            return Err("a firing alert's endsAt must be the zero time".into());
+        }
+        chrono::DateTime::parse_from_rfc3339(ends).map_err(|e| format!("endsAt: {e}"))?;
+        let fp = a["fingerprint"].as_str().ok_or("fingerprint missing")?;
+        if fp.len() != 16 || !fp.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(format!("fingerprint {fp:?} is not 16 hex digits"));
+        }
+        a["generatorURL"].as_str().ok_or("generatorURL missing")?;
+    }
+    Ok(())
+}
+
+/// A daemon running in this process, with its own folder for rules and data.
+pub struct Daemon {
+    pub dir: PathBuf,
+    pub running: Option<tocsin::daemon::Running>,
+    shutdown: Option<watch::Sender<bool>>,
+}
+
+impl Daemon {
+    /// Writes `rules` and a config (`extra_config` appended) into a new folder.
+    pub fn prepare(rules: &str, extra_config: &str) -> PathBuf {
+        let dir = tempfile::Builder::new().prefix("tocsin-test-").tempdir().unwrap().keep();
+        std::fs::create_dir_all(dir.join("rules")).unwrap();
+        std::fs::write(dir.join("rules/test.yaml"), rules).unwrap();
+        let config = format!(
+            "listen: 127.0.0.1:0\nrules: [rules/]\ndata_dir: data\nprometheus: {{url: \"{}\", timeout: 2s}}\ndelivery: {{retry_initial: 200ms, retry_max: 1s}}\n{extra_config}",
+            env().prometheus_url
+        );
+        std::fs::write(dir.join("tocsin.yaml"), config).unwrap();
+        dir
+    }
+
+    pub async fn start(dir: &Path) -> Daemon {
+        let config = tocsin::config::Config::load(Some(&dir.join("tocsin.yaml"))).unwrap_or_else(|e| panic!("{e}"));
+        let (tx, rx) = watch::channel(false);
+        let running = tocsin::daemon::start(config, rx).await.unwrap_or_else(|e| panic!("{e}"));
+        Daemon { dir: dir.to_path_buf(), running: Some(running), shutdown: Some(tx) }
+    }
+
+    pub fn engine(&self) -> &tocsin::eval::Engine {
+        &self.running.as_ref().unwrap().engine
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        format!("http://{}{path}", self.running.as_ref().unwrap().addr)
+    }
+
+    /// The alert of `name`, if the engine has one.
+    pub fn alert(&self, name: &str) -> Option<tocsin::eval::AlertInstance> {
+        self.engine().alerts().into_iter().find(|a| a.alert == name)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(true);
+        }
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+    }
+}
