@@ -62,7 +62,10 @@ impl Running {
 }
 
 /// Loads rules, opens the store, and starts every part.
-pub async fn start(config: Config, shutdown: watch::Receiver<bool>) -> Result<Running, DaemonError> {
+pub async fn start(
+    config: Config,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Running, DaemonError> {
     let opts = LoadOptions {
         default_interval: config.evaluation_interval.0,
     };
@@ -78,10 +81,18 @@ pub async fn start(config: Config, shutdown: watch::Receiver<bool>) -> Result<Ru
     );
     let store = Store::open(&config.database_path())?;
     tracing::info!(path = %store.path().display(), "database ready");
-    let known: Vec<String> = config.targets.iter().filter(|t| t.enabled).map(|t| t.name().to_string()).collect();
+    let known: Vec<String> = config
+        .targets
+        .iter()
+        .filter(|t| t.enabled)
+        .map(|t| t.name().to_string())
+        .collect();
     let orphaned = store.fail_unknown_targets(known).await?;
     if orphaned > 0 {
-        tracing::warn!(count = orphaned, "pending notifications for removed or disabled targets given up");
+        tracing::warn!(
+            count = orphaned,
+            "pending notifications for removed or disabled targets given up"
+        );
     }
 
     let source = PrometheusSource::new(&config.prometheus)?;
@@ -97,7 +108,12 @@ pub async fn start(config: Config, shutdown: watch::Receiver<bool>) -> Result<Ru
         )
         .await?,
     );
-    let dispatcher = Dispatcher::start(&config, store.clone(), &|name| router.waker(name), shutdown.clone())?;
+    let dispatcher = Dispatcher::start(
+        &config,
+        store.clone(),
+        &|name| router.waker(name),
+        shutdown.clone(),
+    )?;
 
     let listener = crate::http::bind(config.listen_addr()).await?;
     let addr = listener.local_addr()?;
@@ -140,13 +156,14 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -107,8 +107,14 @@ mod tests {
     fn alert_identity_ignores_severity_but_not_group() {
         let a = labels(&[("alertname", "X"), ("severity", "warning")]);
         let b = labels(&[("alertname", "X"), ("severity", "error")]);
-        assert_eq!(Fingerprint::of_alert("g", &a), Fingerprint::of_alert("g", &b));
-        assert_ne!(Fingerprint::of_alert("g", &a), Fingerprint::of_alert("h", &a));
+        assert_eq!(
+            Fingerprint::of_alert("g", &a),
+            Fingerprint::of_alert("g", &b)
+        );
+        assert_ne!(
+            Fingerprint::of_alert("g", &a),
+            Fingerprint::of_alert("h", &a)
+        );
     }
 
     #[test]

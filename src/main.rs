@@ -87,7 +87,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tokio_cron_scheduler=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -102,7 +104,11 @@ fn check(config_path: Option<PathBuf>, paths: Vec<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let paths = if paths.is_empty() { config.rules.clone() } else { paths };
+    let paths = if paths.is_empty() {
+        config.rules.clone()
+    } else {
+        paths
+    };
     let opts = LoadOptions {
         default_interval: config.evaluation_interval.0,
     };
@@ -132,20 +138,27 @@ fn check(config_path: Option<PathBuf>, paths: Vec<PathBuf>) -> ExitCode {
     }
 }
 
-fn alerts(config_path: Option<PathBuf>, state: Option<String>, json: bool) -> anyhow::Result<ExitCode> {
+fn alerts(
+    config_path: Option<PathBuf>,
+    state: Option<String>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let config = Config::load(config_path.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut url = format!("http://{}/api/v1/alerts", config.listen_addr());
     if let Some(s) = &state {
         url.push_str(&format!("?state={s}"));
     }
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let views: Vec<AlertView> = rt.block_on(async {
         let client = tocsin::http_client::builder(std::time::Duration::from_secs(10)).build()?;
-        let resp = client
-            .get(&url)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the daemon at {} (is `tocsin run` running?)", config.listen_addr()))?;
+        let resp = client.get(&url).send().await.with_context(|| {
+            format!(
+                "cannot reach the daemon at {} (is `tocsin run` running?)",
+                config.listen_addr()
+            )
+        })?;
         let resp = resp.error_for_status()?;
         anyhow::Ok(resp.json().await?)
     })?;
@@ -157,9 +170,16 @@ fn alerts(config_path: Option<PathBuf>, state: Option<String>, json: bool) -> an
         println!("no alerts");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:<9} {:<8} {:<28} {:<20} {:<14} MESSAGE", "STATE", "SEVERITY", "ALERT", "SINCE", "RECIPIENTS");
+    println!(
+        "{:<9} {:<8} {:<28} {:<20} {:<14} MESSAGE",
+        "STATE", "SEVERITY", "ALERT", "SINCE", "RECIPIENTS"
+    );
     for v in views {
-        let since = v.fired_at.unwrap_or(v.since).format("%Y-%m-%d %H:%M:%S").to_string();
+        let since = v
+            .fired_at
+            .unwrap_or(v.since)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string();
         println!(
             "{:<9} {:<8} {:<28} {:<20} {:<14} {}",
             v.state,

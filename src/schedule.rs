@@ -47,7 +47,8 @@ impl Scheduler {
                     spawn_evaluation(Arc::clone(&engine), Arc::clone(&group));
                 }
                 Schedule::Cron { .. } => {
-                    schedule_next_cron(inner.clone(), Arc::clone(&engine), Arc::clone(&group)).await?;
+                    schedule_next_cron(inner.clone(), Arc::clone(&engine), Arc::clone(&group))
+                        .await?;
                 }
             }
         }
@@ -68,7 +69,11 @@ fn spawn_evaluation(engine: Arc<Engine>, group: Arc<Group>) {
     });
 }
 
-fn interval_job(every: Duration, engine: Arc<Engine>, group: Arc<Group>) -> Result<Job, ScheduleError> {
+fn interval_job(
+    every: Duration,
+    engine: Arc<Engine>,
+    group: Arc<Group>,
+) -> Result<Job, ScheduleError> {
     Ok(Job::new_repeated_async(every, move |_id, _sched| {
         spawn_evaluation(Arc::clone(&engine), Arc::clone(&group));
         Box::pin(async {})
@@ -103,13 +108,26 @@ fn schedule_next_cron(
 
 /// Time until the group's next cron occurrence, computed in its time zone.
 fn next_cron_delay(group: &Group) -> Result<Duration, ScheduleError> {
-    let Schedule::Cron { cron, timezone, expr } = &group.schedule else {
-        return Err(ScheduleError(format!("group {} has no cron schedule", group.name)));
+    let Schedule::Cron {
+        cron,
+        timezone,
+        expr,
+    } = &group.schedule
+    else {
+        return Err(ScheduleError(format!(
+            "group {} has no cron schedule",
+            group.name
+        )));
     };
     let now = Utc::now().with_timezone(timezone);
-    let next = cron
-        .find_next_occurrence(&now, false)
-        .map_err(|e| ScheduleError(format!("group {}: no next time for cron {expr:?}: {e}", group.name)))?;
+    let next = cron.find_next_occurrence(&now, false).map_err(|e| {
+        ScheduleError(format!(
+            "group {}: no next time for cron {expr:?}: {e}",
+            group.name
+        ))
+    })?;
     tracing::debug!(group = %group.name, next = %next, "next cron evaluation");
-    Ok((next.with_timezone(&Utc) - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+    Ok((next.with_timezone(&Utc) - Utc::now())
+        .to_std()
+        .unwrap_or(Duration::ZERO))
 }

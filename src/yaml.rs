@@ -165,8 +165,18 @@ mod tests {
 
     #[test]
     fn durations_in_both_syntaxes() {
-        for (t, secs) in [("30s", 30), ("5m", 300), ("1h30m", 5400), ("2d", 172800), ("0", 0)] {
-            assert_eq!(HumanDuration::parse(t).unwrap().0, Duration::from_secs(secs), "{t}");
+        for (t, secs) in [
+            ("30s", 30),
+            ("5m", 300),
+            ("1h30m", 5400),
+            ("2d", 172800),
+            ("0", 0),
+        ] {
+            assert_eq!(
+                HumanDuration::parse(t).unwrap().0,
+                Duration::from_secs(secs),
+                "{t}"
+            );
         }
         assert!(HumanDuration::parse("soon").is_err());
     }

@@ -12,7 +12,10 @@ use tocsin::eval::AlertState;
 const WAIT: Duration = Duration::from_secs(30);
 
 fn webhook_config(receiver: &Receiver) -> String {
-    format!("targets:\n  - {{name: hook, type: webhook, url: \"{}\", headers: {{X-Token: abc}}}}\n", receiver.url())
+    format!(
+        "targets:\n  - {{name: hook, type: webhook, url: \"{}\", headers: {{X-Token: abc}}}}\n",
+        receiver.url()
+    )
 }
 
 async fn wait_state(d: &Daemon, alert: &str, state: AlertState) -> tocsin::eval::AlertInstance {
@@ -32,7 +35,11 @@ async fn wait_accepted(r: &Receiver, n: usize) -> Vec<serde_json::Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn threshold_goes_pending_firing_resolved_and_is_delivered() {
-    push("t_lifecycle", "t_lifecycle_connections{deployment=\"d1\"} 100").await;
+    push(
+        "t_lifecycle",
+        "t_lifecycle_connections{deployment=\"d1\"} 100",
+    )
+    .await;
     wait_prometheus_value("t_lifecycle_connections", 100.0).await;
     let receiver = Receiver::start(&[]).await;
     let dir = Daemon::prepare(
@@ -55,33 +62,63 @@ groups:
     let d = Daemon::start(&dir).await;
 
     let crossed = Instant::now();
-    push("t_lifecycle", "t_lifecycle_connections{deployment=\"d1\"} 900").await;
+    push(
+        "t_lifecycle",
+        "t_lifecycle_connections{deployment=\"d1\"} 900",
+    )
+    .await;
     let pending = wait_state(&d, "ConnectionCountHigh", AlertState::Pending).await;
     let firing = wait_state(&d, "ConnectionCountHigh", AlertState::Firing).await;
-    assert!(firing.fired_at.unwrap() - pending.active_at >= chrono::Duration::seconds(2), "fired before `for`");
+    assert!(
+        firing.fired_at.unwrap() - pending.active_at >= chrono::Duration::seconds(2),
+        "fired before `for`"
+    );
 
     let alerts = wait_accepted(&receiver, 1).await;
     let latency = receiver.received()[0].at - crossed;
-    eprintln!("MEASURED threshold crossing -> webhook delivery: {latency:?} (scrape 1s, eval 1s, for 2s)");
+    eprintln!(
+        "MEASURED threshold crossing -> webhook delivery: {latency:?} (scrape 1s, eval 1s, for 2s)"
+    );
     let a = &alerts[0];
     assert_eq!(a["status"], "firing");
     assert_eq!(a["labels"]["alertname"], "ConnectionCountHigh");
     assert_eq!(a["labels"]["severity"], "warning");
     assert_eq!(a["labels"]["service"], "emqx");
     assert_eq!(a["labels"]["deployment"], "d1");
-    assert_eq!(a["annotations"]["summary"], "Connection count too high on d1: 900.0");
-    assert_eq!(a["annotations"]["resolution"], "Upgrade the deployment's plan");
+    assert_eq!(
+        a["annotations"]["summary"],
+        "Connection count too high on d1: 900.0"
+    );
+    assert_eq!(
+        a["annotations"]["resolution"],
+        "Upgrade the deployment's plan"
+    );
     assert_eq!(receiver.received()[0].headers["x-token"], "abc");
 
-    push("t_lifecycle", "t_lifecycle_connections{deployment=\"d1\"} 100").await;
+    push(
+        "t_lifecycle",
+        "t_lifecycle_connections{deployment=\"d1\"} 100",
+    )
+    .await;
     wait_state(&d, "ConnectionCountHigh", AlertState::Resolved).await;
     let alerts = wait_accepted(&receiver, 2).await;
     assert_eq!(alerts[1]["status"], "resolved");
     assert_ne!(alerts[1]["endsAt"], "0001-01-01T00:00:00Z");
 
-    let events = d.engine().store().events_for(firing.fingerprint).await.unwrap();
-    let path: Vec<_> = events.iter().map(|e| format!("{}->{}", e.from_state, e.to_state)).collect();
-    assert_eq!(path, ["inactive->pending", "pending->firing", "firing->resolved"]);
+    let events = d
+        .engine()
+        .store()
+        .events_for(firing.fingerprint)
+        .await
+        .unwrap();
+    let path: Vec<_> = events
+        .iter()
+        .map(|e| format!("{}->{}", e.from_state, e.to_state))
+        .collect();
+    assert_eq!(
+        path,
+        ["inactive->pending", "pending->firing", "firing->resolved"]
+    );
     // nothing else went out: one firing, one resolved
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(receiver.accepted_alerts().len(), 2);
@@ -107,14 +144,26 @@ groups:
         &webhook_config(&receiver),
     );
     let d = Daemon::start(&dir).await;
-    let sev = |d: &Daemon| d.alert("ConnectionsLevels").map(|a| (a.state, a.severity.as_str().to_string()));
+    let sev = |d: &Daemon| {
+        d.alert("ConnectionsLevels")
+            .map(|a| (a.state, a.severity.as_str().to_string()))
+    };
 
     push("t_levels", "t_levels_conn{deployment=\"d1\"} 600").await;
-    wait_for("warning", WAIT, || async { (sev(&d)? == (AlertState::Firing, "warning".into())).then_some(()) }).await;
+    wait_for("warning", WAIT, || async {
+        (sev(&d)? == (AlertState::Firing, "warning".into())).then_some(())
+    })
+    .await;
     push("t_levels", "t_levels_conn{deployment=\"d1\"} 1000").await;
-    wait_for("error", WAIT, || async { (sev(&d)? == (AlertState::Firing, "error".into())).then_some(()) }).await;
+    wait_for("error", WAIT, || async {
+        (sev(&d)? == (AlertState::Firing, "error".into())).then_some(())
+    })
+    .await;
     push("t_levels", "t_levels_conn{deployment=\"d1\"} 400").await;
-    wait_for("back to warning", WAIT, || async { (sev(&d)? == (AlertState::Firing, "warning".into())).then_some(()) }).await;
+    wait_for("back to warning", WAIT, || async {
+        (sev(&d)? == (AlertState::Firing, "warning".into())).then_some(())
+    })
+    .await;
     // 400 is below the warning threshold but above resolve_when: held firing
     wait_prometheus_value("t_levels_conn", 400.0).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -125,22 +174,39 @@ groups:
     let alerts = wait_accepted(&receiver, 4).await;
     let seen: Vec<(String, String)> = alerts
         .iter()
-        .map(|a| (a["status"].as_str().unwrap().to_string(), a["labels"]["severity"].as_str().unwrap().to_string()))
+        .map(|a| {
+            (
+                a["status"].as_str().unwrap().to_string(),
+                a["labels"]["severity"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(
         seen,
-        [("firing", "warning"), ("firing", "error"), ("firing", "warning"), ("resolved", "warning")]
-            .map(|(a, b)| (a.to_string(), b.to_string()))
+        [
+            ("firing", "warning"),
+            ("firing", "error"),
+            ("firing", "warning"),
+            ("resolved", "warning")
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
     );
     // one alert identity throughout
-    let fps: std::collections::HashSet<_> = alerts.iter().map(|a| a["labels"]["deployment"].to_string()).collect();
+    let fps: std::collections::HashSet<_> = alerts
+        .iter()
+        .map(|a| a["labels"]["deployment"].to_string())
+        .collect();
     assert_eq!(fps.len(), 1);
     d.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_firing_for_and_no_data_policies() {
-    push("t_keep", "t_keep_a{deployment=\"d1\"} 10\nt_keep_b{deployment=\"d1\"} 10").await;
+    push(
+        "t_keep",
+        "t_keep_a{deployment=\"d1\"} 10\nt_keep_b{deployment=\"d1\"} 10",
+    )
+    .await;
     wait_prometheus_value("t_keep_b", 10.0).await;
     let dir = Daemon::prepare(
         r#"
@@ -174,7 +240,10 @@ groups:
     })
     .await;
     let resolved = wait_state(&d, "HeldAfterClear", AlertState::Resolved).await;
-    assert!(resolved.resolved_at.unwrap() - held >= chrono::Duration::seconds(4), "held at least keep_firing_for");
+    assert!(
+        resolved.resolved_at.unwrap() - held >= chrono::Duration::seconds(4),
+        "held at least keep_firing_for"
+    );
     assert!(cleared.elapsed() >= Duration::from_secs(4));
     // no data with on_no_data: keep leaves the alert firing
     assert_eq!(d.alert("KeptOnNoData").unwrap().state, AlertState::Firing);
@@ -183,7 +252,11 @@ groups:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_rule_file_loads_unchanged_and_renders_go_templates() {
-    push("t_promfmt", "t_promfmt_up{instance=\"db-1:9100\",job=\"node\"} 0").await;
+    push(
+        "t_promfmt",
+        "t_promfmt_up{instance=\"db-1:9100\",job=\"node\"} 0",
+    )
+    .await;
     wait_prometheus_value("t_promfmt_up", 0.0).await;
     let receiver = Receiver::start(&[]).await;
     let dir = Daemon::prepare(
@@ -210,7 +283,10 @@ groups:
     let a = &alerts[0];
     assert_eq!(a["labels"]["severity"], "critical");
     assert_eq!(a["annotations"]["summary"], "Instance db-1:9100 down");
-    assert_eq!(a["annotations"]["description"], "db-1:9100 of job node is down (value 0).");
+    assert_eq!(
+        a["annotations"]["description"],
+        "db-1:9100 of job node is down (value 0)."
+    );
     assert_eq!(d.alert("InstanceDown").unwrap().severity.as_str(), "error");
     d.stop().await;
 }

@@ -222,7 +222,10 @@ impl Config {
             }
         };
         let text = std::fs::read_to_string(&path).map_err(|e| {
-            SourceErrors(vec![SourceError::file(&path, format!("cannot read config: {e}"))])
+            SourceErrors(vec![SourceError::file(
+                &path,
+                format!("cannot read config: {e}"),
+            )])
         })?;
         Config::from_text(&path, &text)
     }
@@ -260,7 +263,10 @@ impl Config {
             errors.push(SourceError::at(
                 file,
                 &self.listen,
-                format!("expected an address like 127.0.0.1:9750, got {:?}", self.listen.value),
+                format!(
+                    "expected an address like 127.0.0.1:9750, got {:?}",
+                    self.listen.value
+                ),
             ));
         }
         if let Err(e) = reqwest::Url::parse(&self.prometheus.url.value) {
@@ -273,13 +279,20 @@ impl Config {
         let mut names = HashSet::new();
         for t in &self.targets {
             if t.name.value.trim().is_empty() {
-                errors.push(SourceError::at(file, &t.name, "expected a non-empty target name"));
+                errors.push(SourceError::at(
+                    file,
+                    &t.name,
+                    "expected a non-empty target name",
+                ));
             }
             if !names.insert(t.name.value.as_str()) {
                 errors.push(SourceError::at(
                     file,
                     &t.name,
-                    format!("target name {:?} is used twice; names must be unique", t.name.value),
+                    format!(
+                        "target name {:?} is used twice; names must be unique",
+                        t.name.value
+                    ),
                 ));
             }
             match t.kind {
@@ -307,7 +320,10 @@ impl Config {
                     errors.push(SourceError::at(
                         file,
                         n,
-                        format!("routing.default names {:?}, but no target has that name", n.value),
+                        format!(
+                            "routing.default names {:?}, but no target has that name",
+                            n.value
+                        ),
                     ));
                 }
             }
@@ -357,20 +373,44 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.targets[0].headers["Authorization"].expose(), "Bearer tkn");
-        assert!(!format!("{c:?}").contains("tkn"), "secret leaked into Debug");
+        assert!(
+            !format!("{c:?}").contains("tkn"),
+            "secret leaked into Debug"
+        );
     }
 
     #[test]
     fn errors_point_at_the_place() {
         let cases: &[(&str, &str)] = &[
             ("listen: nowhere\n", "tocsin.yaml:1:9: expected an address"),
-            ("prometheus: {url: 'http://x', timeuot: 1s}\n", "tocsin.yaml:1:"),
-            ("targets:\n  - name: a\n    type: carrier-pigeon\n", "tocsin.yaml:3:11: "),
-            ("targets:\n  - name: a\n    type: webhook\n", "tocsin.yaml:2:11: webhook target \"a\" needs a `url`"),
-            ("targets:\n  - {name: a, type: webhook, url: 'http://x'}\n  - {name: a, type: webhook, url: 'http://y'}\n", "tocsin.yaml:3:12: target name \"a\" is used twice"),
-            ("routing:\n  default: [nobody]\n", "tocsin.yaml:2:13: routing.default names \"nobody\""),
-            ("targets:\n  - {name: a, type: webhook, url: '${TOCSIN_TEST_UNSET_VAR}'}\n", "tocsin.yaml:2:35: environment variable TOCSIN_TEST_UNSET_VAR is not set"),
-            ("evaluation_interval: sometimes\n", "tocsin.yaml:1:22: expected a duration"),
+            (
+                "prometheus: {url: 'http://x', timeuot: 1s}\n",
+                "tocsin.yaml:1:",
+            ),
+            (
+                "targets:\n  - name: a\n    type: carrier-pigeon\n",
+                "tocsin.yaml:3:11: ",
+            ),
+            (
+                "targets:\n  - name: a\n    type: webhook\n",
+                "tocsin.yaml:2:11: webhook target \"a\" needs a `url`",
+            ),
+            (
+                "targets:\n  - {name: a, type: webhook, url: 'http://x'}\n  - {name: a, type: webhook, url: 'http://y'}\n",
+                "tocsin.yaml:3:12: target name \"a\" is used twice",
+            ),
+            (
+                "routing:\n  default: [nobody]\n",
+                "tocsin.yaml:2:13: routing.default names \"nobody\"",
+            ),
+            (
+                "targets:\n  - {name: a, type: webhook, url: '${TOCSIN_TEST_UNSET_VAR}'}\n",
+                "tocsin.yaml:2:35: environment variable TOCSIN_TEST_UNSET_VAR is not set",
+            ),
+            (
+                "evaluation_interval: sometimes\n",
+                "tocsin.yaml:1:22: expected a duration",
+            ),
         ];
         for (text, want) in cases {
             let got = load(text).unwrap_err().to_string();
@@ -380,7 +420,8 @@ mod tests {
 
     #[test]
     fn relative_paths_follow_the_config_file() {
-        let c = Config::from_text(Path::new("/etc/tocsin/tocsin.yaml"), "rules: [rules/]\n").unwrap();
+        let c =
+            Config::from_text(Path::new("/etc/tocsin/tocsin.yaml"), "rules: [rules/]\n").unwrap();
         assert_eq!(c.rules, vec![PathBuf::from("/etc/tocsin/rules/")]);
         assert_eq!(c.data_dir, PathBuf::from("/etc/tocsin/data"));
     }

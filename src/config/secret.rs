@@ -60,13 +60,15 @@ pub fn expand_env(raw: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<
                 .find('}')
                 .ok_or_else(|| "expected `}` to close `${` in a variable reference".to_string())?;
             let name = &body[..end];
-            let valid = !name.is_empty()
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            let valid =
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
-                return Err(format!("expected an environment variable name in ${{...}}, got {name:?}"));
+                return Err(format!(
+                    "expected an environment variable name in ${{...}}, got {name:?}"
+                ));
             }
-            let value = lookup(name)
-                .ok_or_else(|| format!("environment variable {name} is not set"))?;
+            let value =
+                lookup(name).ok_or_else(|| format!("environment variable {name} is not set"))?;
             out.push_str(&value);
             rest = &body[end + 1..];
         } else {
@@ -95,7 +97,10 @@ mod tests {
 
     #[test]
     fn unset_or_malformed_references_are_errors_without_values() {
-        assert_eq!(expand_env("${NOPE}", env).unwrap_err(), "environment variable NOPE is not set");
+        assert_eq!(
+            expand_env("${NOPE}", env).unwrap_err(),
+            "environment variable NOPE is not set"
+        );
         assert!(expand_env("${TOKEN", env).is_err());
         assert!(expand_env("${A-B}", env).is_err());
     }

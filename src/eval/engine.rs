@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -21,7 +21,9 @@ use super::state::{AlertInstance, Observation, step};
 use crate::labels::{Fingerprint, Labels};
 use crate::notify::Router;
 use crate::rules::model::Level;
-use crate::rules::{ErrorPolicy, Group, NoDataPolicy, Rule, RuleFormat, RuleSet, Schedule, Severity};
+use crate::rules::{
+    ErrorPolicy, Group, NoDataPolicy, Rule, RuleFormat, RuleSet, Schedule, Severity,
+};
 use crate::source::prometheus::PrometheusSource;
 use crate::store::Store;
 use crate::store::alerts::EvaluationBatch;
@@ -157,6 +159,8 @@ impl Engine {
     /// Evaluates `group` at `now`. Returns false when skipped because the
     /// previous evaluation of the group is still running (counted as missed).
     pub async fn evaluate_group(&self, group: &Arc<Group>, now: DateTime<Utc>) -> bool {
+        // Stored times have millisecond precision; keep memory identical to them.
+        let now = now.trunc_subsecs(3);
         {
             let mut m = self.memory();
             let status = m.groups.entry(group.name.clone()).or_default();
@@ -216,7 +220,10 @@ impl Engine {
     async fn apply_outcomes(
         &self,
         group: &Group,
-        mut outcomes: HashMap<String, Result<Vec<crate::source::Sample>, crate::source::SourceError>>,
+        mut outcomes: HashMap<
+            String,
+            Result<Vec<crate::source::Sample>, crate::source::SourceError>,
+        >,
         now: DateTime<Utc>,
         started: Instant,
     ) -> bool {
@@ -254,7 +261,9 @@ impl Engine {
             }
             batch.save.extend(update.save.iter().cloned());
             batch.delete.extend(update.delete.iter().copied());
-            batch.notifications.extend(self.router.notifications_for(&update.events));
+            batch
+                .notifications
+                .extend(self.router.notifications_for(&update.events));
             batch.events.extend(update.events.iter().cloned());
             updates.push((key, update));
         }
@@ -285,13 +294,19 @@ impl Engine {
         if committed {
             self.router.wake_targets();
         }
-        self.update_datasource_health(unavailable, any_success, now).await;
+        self.update_datasource_health(unavailable, any_success, now)
+            .await;
         all_ok && committed
     }
 
     /// Counts consecutive unavailable evaluations; past the threshold the
     /// built-in alert fires, and the first success resolves it.
-    async fn update_datasource_health(&self, unavailable: Option<String>, any_success: bool, now: DateTime<Utc>) {
+    async fn update_datasource_health(
+        &self,
+        unavailable: Option<String>,
+        any_success: bool,
+        now: DateTime<Utc>,
+    ) {
         let _guard = self.builtin_lock.lock().await;
         let failures = {
             let mut m = self.memory();
@@ -307,7 +322,10 @@ impl Engine {
             }
             m.datasource_failures
         };
-        let key = (BUILTIN_GROUP.to_string(), DATASOURCE_UNAVAILABLE.to_string());
+        let key = (
+            BUILTIN_GROUP.to_string(),
+            DATASOURCE_UNAVAILABLE.to_string(),
+        );
         let current = self.memory().alerts.get(&key).cloned().unwrap_or_default();
         let mut labels = Labels::new();
         labels.insert("alertname".into(), DATASOURCE_UNAVAILABLE.into());
@@ -380,14 +398,22 @@ impl Engine {
     /// All alerts, most severe and newest first.
     pub fn alerts(&self) -> Vec<AlertInstance> {
         let m = self.memory();
-        let mut out: Vec<AlertInstance> = m.alerts.values().flat_map(|a| a.values().cloned()).collect();
+        let mut out: Vec<AlertInstance> = m
+            .alerts
+            .values()
+            .flat_map(|a| a.values().cloned())
+            .collect();
         let rank = |a: &AlertInstance| {
             let state = match a.state {
                 super::state::AlertState::Firing => 0,
                 super::state::AlertState::Pending => 1,
                 super::state::AlertState::Resolved => 2,
             };
-            (state, std::cmp::Reverse(a.severity), std::cmp::Reverse(a.active_at))
+            (
+                state,
+                std::cmp::Reverse(a.severity),
+                std::cmp::Reverse(a.active_at),
+            )
         };
         out.sort_by_key(rank);
         out

@@ -61,7 +61,10 @@ pub fn evaluate_rule(
             frozen = true;
             if rule.on_error == ErrorPolicy::Alerting {
                 let a = self_alert(group, rule, "error", now);
-                observed.insert(a.fingerprint, (a, Observation::Forced(rule.lowest_severity())));
+                observed.insert(
+                    a.fingerprint,
+                    (a, Observation::Forced(rule.lowest_severity())),
+                );
             }
             error = Some(msg);
         }
@@ -70,7 +73,10 @@ pub fn evaluate_rule(
             NoDataPolicy::Keep => frozen = true,
             NoDataPolicy::Alerting => {
                 let a = self_alert(group, rule, "no_data", now);
-                observed.insert(a.fingerprint, (a, Observation::Forced(rule.lowest_severity())));
+                observed.insert(
+                    a.fingerprint,
+                    (a, Observation::Forced(rule.lowest_severity())),
+                );
             }
         },
         QueryOutcome::Samples(samples) => {
@@ -118,7 +124,14 @@ pub fn evaluate_rule(
             continue;
         }
         let fresh = prev.clone();
-        apply(&mut update, rule, Some(prev), Observation::Missing, &fresh, now);
+        apply(
+            &mut update,
+            rule,
+            Some(prev),
+            Observation::Missing,
+            &fresh,
+            now,
+        );
     }
     for (_, (fresh, obs)) in observed {
         let prev = current.get(&fresh.fingerprint);
@@ -188,8 +201,11 @@ fn alert_for_sample(group: &Group, rule: &Rule, s: &Sample, now: DateTime<Utc>) 
     }
     if !rule.labels.is_empty() {
         let series_labels = labels.clone();
-        let severity = rule.breached_level(s.value).unwrap_or(rule.lowest_severity());
-        let ctx = TemplateContext::new(&rule.name, severity.as_str(), &series_labels, s.value, None);
+        let severity = rule
+            .breached_level(s.value)
+            .unwrap_or(rule.lowest_severity());
+        let ctx =
+            TemplateContext::new(&rule.name, severity.as_str(), &series_labels, s.value, None);
         for (k, t) in &rule.labels {
             labels.insert(k.clone(), t.render(&ctx));
         }
@@ -210,7 +226,13 @@ fn self_alert(group: &Group, rule: &Rule, reason: &str, now: DateTime<Utc>) -> A
     new_instance(group, rule, labels, f64::NAN, now)
 }
 
-fn new_instance(group: &Group, rule: &Rule, labels: Labels, value: f64, now: DateTime<Utc>) -> AlertInstance {
+fn new_instance(
+    group: &Group,
+    rule: &Rule,
+    labels: Labels,
+    value: f64,
+    now: DateTime<Utc>,
+) -> AlertInstance {
     AlertInstance {
         fingerprint: Fingerprint::of_alert(&group.name, &labels),
         group: group.name.clone(),
@@ -231,7 +253,13 @@ fn new_instance(group: &Group, rule: &Rule, labels: Labels, value: f64, now: Dat
 
 /// Renders message, resolution and annotations for the alert as it now is.
 pub fn render_texts(rule: &Rule, a: &mut AlertInstance) {
-    let ctx = TemplateContext::new(&rule.name, a.severity.as_str(), &a.labels, a.value, Some(a.active_at));
+    let ctx = TemplateContext::new(
+        &rule.name,
+        a.severity.as_str(),
+        &a.labels,
+        a.value,
+        Some(a.active_at),
+    );
     a.annotations = rule
         .annotations
         .iter()

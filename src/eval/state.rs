@@ -114,7 +114,11 @@ impl Transition {
             Transition::Pending => ("inactive", "pending"),
             Transition::Cleared => ("pending", "inactive"),
             Transition::Fired => (
-                if before == Some(AlertState::Pending) { "pending" } else { "inactive" },
+                if before == Some(AlertState::Pending) {
+                    "pending"
+                } else {
+                    "inactive"
+                },
                 "firing",
             ),
             Transition::SeverityChanged { .. } => ("firing", "firing"),

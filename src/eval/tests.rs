@@ -11,7 +11,11 @@ use crate::rules::{Group, LoadOptions, RuleSet, Severity, load_sources};
 use crate::source::Sample;
 
 fn rules(yaml: &str) -> RuleSet {
-    load_sources(&[(PathBuf::from("t.yaml"), yaml.to_string())], &LoadOptions::default()).unwrap()
+    load_sources(
+        &[(PathBuf::from("t.yaml"), yaml.to_string())],
+        &LoadOptions::default(),
+    )
+    .unwrap()
 }
 
 fn t(secs: i64) -> DateTime<Utc> {
@@ -34,7 +38,11 @@ struct Sim {
 
 impl Sim {
     fn new(yaml: &str) -> Sim {
-        Sim { set: rules(yaml), alerts: HashMap::new(), events: Vec::new() }
+        Sim {
+            set: rules(yaml),
+            alerts: HashMap::new(),
+            events: Vec::new(),
+        }
     }
 
     fn group(&self) -> &Group {
@@ -59,7 +67,10 @@ impl Sim {
     }
 
     fn values(&mut self, at: i64, vals: &[(&str, f64)]) -> RuleUpdate {
-        self.eval(at, QueryOutcome::Samples(vals.iter().map(|(d, v)| sample(d, *v)).collect()))
+        self.eval(
+            at,
+            QueryOutcome::Samples(vals.iter().map(|(d, v)| sample(d, *v)).collect()),
+        )
     }
 
     fn only(&self) -> &AlertInstance {
@@ -68,7 +79,10 @@ impl Sim {
     }
 
     fn transitions(&self) -> Vec<(i64, &str, &str)> {
-        self.events.iter().map(|(a, f, t)| (*a, f.as_str(), t.as_str())).collect()
+        self.events
+            .iter()
+            .map(|(a, f, t)| (*a, f.as_str(), t.as_str()))
+            .collect()
     }
 }
 
@@ -105,7 +119,14 @@ fn pending_then_firing_after_for_then_resolved() {
     assert!(!a.labels.contains_key("__name__"));
     s.values(40, &[("d1", 50.0)]);
     assert_eq!(s.only().state, AlertState::Resolved);
-    assert_eq!(s.transitions(), vec![(0, "inactive", "pending"), (30, "pending", "firing"), (40, "firing", "resolved")]);
+    assert_eq!(
+        s.transitions(),
+        vec![
+            (0, "inactive", "pending"),
+            (30, "pending", "firing"),
+            (40, "firing", "resolved")
+        ]
+    );
 }
 
 #[test]
@@ -115,7 +136,10 @@ fn pending_that_clears_is_never_notified() {
     let u = s.values(10, &[("d1", 90.0)]);
     assert!(s.alerts.is_empty());
     assert_eq!(u.delete.len(), 1);
-    assert_eq!(s.transitions(), vec![(0, "inactive", "pending"), (10, "pending", "inactive")]);
+    assert_eq!(
+        s.transitions(),
+        vec![(0, "inactive", "pending"), (10, "pending", "inactive")]
+    );
 }
 
 #[test]
@@ -146,7 +170,10 @@ groups:
 "#,
     );
     s.values(0, &[("d1", 20.0)]);
-    assert_eq!((s.only().state, s.only().severity), (AlertState::Firing, Severity::Warning));
+    assert_eq!(
+        (s.only().state, s.only().severity),
+        (AlertState::Firing, Severity::Warning)
+    );
     s.values(10, &[("d1", 5.0)]);
     assert_eq!(s.only().severity, Severity::Error);
     s.values(20, &[("d1", 10.0)]);
@@ -155,7 +182,12 @@ groups:
     assert_eq!(s.only().state, AlertState::Resolved);
     assert_eq!(
         s.transitions(),
-        vec![(0, "inactive", "firing"), (10, "firing", "firing:error"), (20, "firing", "firing:warning"), (30, "firing", "resolved")]
+        vec![
+            (0, "inactive", "firing"),
+            (10, "firing", "firing:error"),
+            (20, "firing", "firing:warning"),
+            (30, "firing", "resolved")
+        ]
     );
     // the same fingerprint throughout: one alert, never two
     let fps: std::collections::HashSet<_> = s.alerts.keys().collect();
@@ -179,7 +211,11 @@ groups:
     s.values(0, &[("d1", 8500.0)]);
     assert_eq!(s.only().state, AlertState::Firing);
     s.values(10, &[("d1", 7500.0)]);
-    assert_eq!(s.only().state, AlertState::Firing, "between thresholds: still firing");
+    assert_eq!(
+        s.only().state,
+        AlertState::Firing,
+        "between thresholds: still firing"
+    );
     assert_eq!(s.only().value, 7500.0);
     s.values(20, &[("d1", 6900.0)]);
     assert_eq!(s.only().state, AlertState::Resolved);
@@ -196,7 +232,11 @@ fn keep_firing_for_delays_resolution_and_resets_on_return() {
     assert_eq!(s.only().state, AlertState::Firing);
     assert_eq!(s.only().keep_firing_since, Some(t(10)));
     s.values(20, &[("d1", 150.0)]);
-    assert_eq!(s.only().keep_firing_since, None, "breach again resets the hold");
+    assert_eq!(
+        s.only().keep_firing_since,
+        None,
+        "breach again resets the hold"
+    );
     s.values(30, &[]);
     s.values(50, &[]);
     assert_eq!(s.only().state, AlertState::Firing, "20s of 30s held");
@@ -222,12 +262,20 @@ fn query_error_can_raise_its_own_alert() {
     s.values(0, &[("d1", 150.0)]);
     s.eval(10, QueryOutcome::Failed("boom".into()));
     assert_eq!(s.alerts.len(), 2);
-    let own = s.alerts.values().find(|a| a.labels.contains_key("tocsin_reason")).unwrap();
+    let own = s
+        .alerts
+        .values()
+        .find(|a| a.labels.contains_key("tocsin_reason"))
+        .unwrap();
     assert_eq!(own.labels["tocsin_reason"], "error");
     assert_eq!(own.state, AlertState::Firing);
     // the series alert is untouched; when the query works again the error alert resolves
     s.values(20, &[("d1", 150.0)]);
-    let own = s.alerts.values().find(|a| a.labels.contains_key("tocsin_reason")).unwrap();
+    let own = s
+        .alerts
+        .values()
+        .find(|a| a.labels.contains_key("tocsin_reason"))
+        .unwrap();
     assert_eq!(own.state, AlertState::Resolved);
 }
 
@@ -260,11 +308,21 @@ fn missing_series_resolves_only_its_own_alert() {
     s.values(0, &[("d1", 150.0), ("d2", 150.0)]);
     s.values(10, &[("d2", 150.0)]);
     let states: Vec<_> = {
-        let mut v: Vec<_> = s.alerts.values().map(|a| (a.labels["deployment"].clone(), a.state)).collect();
+        let mut v: Vec<_> = s
+            .alerts
+            .values()
+            .map(|a| (a.labels["deployment"].clone(), a.state))
+            .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     };
-    assert_eq!(states, vec![("d1".into(), AlertState::Resolved), ("d2".into(), AlertState::Firing)]);
+    assert_eq!(
+        states,
+        vec![
+            ("d1".into(), AlertState::Resolved),
+            ("d2".into(), AlertState::Firing)
+        ]
+    );
 }
 
 #[test]
@@ -292,7 +350,10 @@ fn value_updates_alone_are_not_saved() {
     let mut s = Sim::new(&SIMPLE.replace("for: 30s", "for: 0s"));
     s.values(0, &[("d1", 150.0)]);
     let u = s.values(10, &[("d1", 151.0)]);
-    assert!(u.save.is_empty() && u.events.is_empty(), "nothing to write when nothing changes");
+    assert!(
+        u.save.is_empty() && u.events.is_empty(),
+        "nothing to write when nothing changes"
+    );
     assert_eq!(s.only().value, 151.0);
     assert_eq!(s.group().name, "g");
 }
@@ -315,5 +376,9 @@ groups:
     let a = s.only();
     assert_eq!(a.severity, Severity::Error);
     assert_eq!(a.message, "d1 down (0)");
-    assert_eq!(a.output_labels()["severity"], "critical", "Prometheus labels stay as written");
+    assert_eq!(
+        a.output_labels()["severity"],
+        "critical",
+        "Prometheus labels stay as written"
+    );
 }

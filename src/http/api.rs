@@ -98,7 +98,10 @@ async fn rules(State(s): State<AppState>) -> Json<Vec<GroupView>> {
         .map(|g| {
             let (mine, rest): (Vec<_>, Vec<_>) = rules.drain(..).partition(|r| r.group == g.name);
             rules = rest;
-            GroupView { group: g, rules: mine }
+            GroupView {
+                group: g,
+                rules: mine,
+            }
         })
         .collect();
     Json(groups)

@@ -90,7 +90,10 @@ impl Worker {
 
     async fn until_next_due(&self) -> Duration {
         match self.store.next_due_at(&self.target).await {
-            Ok(Some(at)) => (at - Utc::now()).to_std().unwrap_or(Duration::ZERO).min(IDLE_POLL),
+            Ok(Some(at)) => (at - Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(IDLE_POLL),
             _ => IDLE_POLL,
         }
     }

@@ -57,8 +57,12 @@ impl Router {
     pub fn notifications_for(&self, events: &[AlertEvent]) -> Vec<NewNotification> {
         let mut out = Vec::new();
         for e in events {
-            let Some(msg) = AlertMessage::for_event(e) else { continue };
-            let Ok(payload) = serde_json::to_string(&msg) else { continue };
+            let Some(msg) = AlertMessage::for_event(e) else {
+                continue;
+            };
+            let Ok(payload) = serde_json::to_string(&msg) else {
+                continue;
+            };
             for t in &self.targets {
                 if msg.kind == MessageKind::Resolved && !t.send_resolved {
                     continue;

@@ -59,7 +59,9 @@ impl Condition {
             )
         })?;
         if threshold.is_nan() {
-            return Err(format!("condition {t:?} compares with NaN, which never matches"));
+            return Err(format!(
+                "condition {t:?} compares with NaN, which never matches"
+            ));
         }
         Ok(Condition { op, threshold })
     }
@@ -105,7 +107,11 @@ mod tests {
             ("!= 1", Op::Ne, 1.0),
             ("> 10_000", Op::Gt, 10000.0),
         ] {
-            assert_eq!(Condition::parse(t).unwrap(), Condition { op, threshold: n }, "{t}");
+            assert_eq!(
+                Condition::parse(t).unwrap(),
+                Condition { op, threshold: n },
+                "{t}"
+            );
         }
     }
 

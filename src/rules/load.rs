@@ -58,7 +58,10 @@ fn collect_dir(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<SourceErro
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
-            errors.push(SourceError::file(dir, format!("cannot read directory: {e}")));
+            errors.push(SourceError::file(
+                dir,
+                format!("cannot read directory: {e}"),
+            ));
             return;
         }
     };
@@ -131,7 +134,9 @@ pub fn load_sources(
                 errors.push(SourceError::at(
                     file,
                     &group.name,
-                    format!("group {name:?} is already defined at {first}; group names must be unique"),
+                    format!(
+                        "group {name:?} is already defined at {first}; group names must be unique"
+                    ),
                 ));
                 continue;
             }
@@ -176,7 +181,9 @@ impl Checker<'_> {
         let mut rules = Vec::new();
         let mut seen: HashMap<String, (u64, u64)> = HashMap::new();
         for rule in doc.rules {
-            let Some(rule) = self.rule(&name, rule) else { continue };
+            let Some(rule) = self.rule(&name, rule) else {
+                continue;
+            };
             let (alert_name, at) = rule;
             if let Some((line, col)) = seen.get(&alert_name.name) {
                 let msg = format!(
@@ -214,12 +221,21 @@ impl Checker<'_> {
             }
             (Some(interval), None) => {
                 if let Some(tz) = &doc.timezone {
-                    self.error(tz, "timezone applies to cron schedules only; remove it or use cron");
+                    self.error(
+                        tz,
+                        "timezone applies to cron schedules only; remove it or use cron",
+                    );
                     return None;
                 }
                 let d = interval.value.0;
                 if d < Duration::from_secs(1) || d.subsec_nanos() != 0 {
-                    self.error(interval, format!("expected an interval of whole seconds, at least 1s, got {}", interval.value));
+                    self.error(
+                        interval,
+                        format!(
+                            "expected an interval of whole seconds, at least 1s, got {}",
+                            interval.value
+                        ),
+                    );
                     return None;
                 }
                 Some(Schedule::Every(d))
@@ -261,7 +277,10 @@ impl Checker<'_> {
         let mut out = Labels::new();
         for (k, v) in labels {
             if !valid_label_name(k) {
-                self.error(v, format!("expected a label name matching [a-zA-Z_][a-zA-Z0-9_]*, got {k:?}"));
+                self.error(
+                    v,
+                    format!("expected a label name matching [a-zA-Z_][a-zA-Z0-9_]*, got {k:?}"),
+                );
             }
             out.insert(k.clone(), v.value.clone());
         }
@@ -280,7 +299,10 @@ impl Checker<'_> {
                 self.warnings.push(SourceError::at(
                     self.file,
                     r,
-                    format!("recording rule {:?} skipped: tocsin evaluates alerting rules only", r.value),
+                    format!(
+                        "recording rule {:?} skipped: tocsin evaluates alerting rules only",
+                        r.value
+                    ),
                 ));
                 return None;
             }
@@ -290,7 +312,10 @@ impl Checker<'_> {
                 let msg = "expected an `alert:` name for this rule";
                 match at {
                     Some(at) => self.error(at, msg),
-                    None => self.errors.push(SourceError::file(self.file, format!("{msg} (in group {group:?})"))),
+                    None => self.errors.push(SourceError::file(
+                        self.file,
+                        format!("{msg} (in group {group:?})"),
+                    )),
                 }
                 return None;
             }
@@ -301,13 +326,22 @@ impl Checker<'_> {
 
         let (query, format) = match (&doc.query, &doc.expr) {
             (Some(_), Some(e)) => {
-                self.error(e, "expected either query or expr, not both (they mean the same)");
+                self.error(
+                    e,
+                    "expected either query or expr, not both (they mean the same)",
+                );
                 return None;
             }
             (Some(q), None) => (q, RuleFormat::Native),
             (None, Some(e)) => (e, RuleFormat::Prometheus),
             (None, None) => {
-                self.error(&alert, format!("expected a `query:` (or Prometheus `expr:`) for alert {:?}", alert.value));
+                self.error(
+                    &alert,
+                    format!(
+                        "expected a `query:` (or Prometheus `expr:`) for alert {:?}",
+                        alert.value
+                    ),
+                );
                 return None;
             }
         };
@@ -319,7 +353,10 @@ impl Checker<'_> {
         if let Some(rw) = &doc.resolve_when {
             let has_threshold = levels.iter().any(|l| l.condition.is_some());
             if !has_threshold {
-                self.error(rw, "resolve_when needs a threshold to go with it: add `when:` or severity levels");
+                self.error(
+                    rw,
+                    "resolve_when needs a threshold to go with it: add `when:` or severity levels",
+                );
             }
         }
 
@@ -330,12 +367,18 @@ impl Checker<'_> {
         let mut labels = Vec::new();
         for (k, v) in &doc.labels {
             if !valid_label_name(k) {
-                self.error(v, format!("expected a label name matching [a-zA-Z_][a-zA-Z0-9_]*, got {k:?}"));
+                self.error(
+                    v,
+                    format!("expected a label name matching [a-zA-Z_][a-zA-Z0-9_]*, got {k:?}"),
+                );
             }
             if k == "severity" && format == RuleFormat::Prometheus && doc.severity.is_none() {
                 // keeps its value; also decides the level (see `levels`)
             } else if k == "severity" && doc.severity.is_some() {
-                self.error(v, "severity is given twice: as `severity:` and as a label; keep one");
+                self.error(
+                    v,
+                    "severity is given twice: as `severity:` and as a label; keep one",
+                );
             } else if k == "alertname" {
                 self.error(v, "alertname is set from `alert:`; remove this label");
             }
@@ -347,7 +390,12 @@ impl Checker<'_> {
         let mut annotations = Vec::new();
         for (k, v) in &doc.annotations {
             if !valid_label_name(k) {
-                self.error(v, format!("expected an annotation name matching [a-zA-Z_][a-zA-Z0-9_]*, got {k:?}"));
+                self.error(
+                    v,
+                    format!(
+                        "expected an annotation name matching [a-zA-Z_][a-zA-Z0-9_]*, got {k:?}"
+                    ),
+                );
             }
             match rule_template(&v.value) {
                 Ok(t) => annotations.push((k.clone(), t)),
@@ -389,21 +437,33 @@ impl Checker<'_> {
                 }
                 let mut levels = Vec::new();
                 if let Some(c) = error {
-                    levels.push(Level { severity: Severity::Error, condition: Some(*c) });
+                    levels.push(Level {
+                        severity: Severity::Error,
+                        condition: Some(*c),
+                    });
                 }
                 if let Some(c) = warning {
-                    levels.push(Level { severity: Severity::Warning, condition: Some(*c) });
+                    levels.push(Level {
+                        severity: Severity::Warning,
+                        condition: Some(*c),
+                    });
                 }
                 levels
             }
-            Some(SeveritySpec::Single(sev)) => vec![Level { severity: *sev, condition: when }],
+            Some(SeveritySpec::Single(sev)) => vec![Level {
+                severity: *sev,
+                condition: when,
+            }],
             None => {
                 let severity = doc
                     .labels
                     .get("severity")
                     .map(|s| Severity::from_prometheus_label(&s.value))
                     .unwrap_or(Severity::Warning);
-                vec![Level { severity, condition: when }]
+                vec![Level {
+                    severity,
+                    condition: when,
+                }]
             }
         }
     }
@@ -434,7 +494,9 @@ pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
         .seconds(Seconds::Required)
         .build()
         .parse(expr)
-        .map_err(|e| format!("expected a 6-field cron expression like \"0 */5 * * * *\", got {expr:?} ({e})"))
+        .map_err(|e| {
+            format!("expected a 6-field cron expression like \"0 */5 * * * *\", got {expr:?} ({e})")
+        })
 }
 
 pub fn valid_label_name(name: &str) -> bool {

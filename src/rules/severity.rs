@@ -91,7 +91,9 @@ impl<'de> Deserialize<'de> for SeveritySpec {
                         }
                     };
                     if slot.is_some() {
-                        return Err(de::Error::custom(format!("severity level {key:?} given twice")));
+                        return Err(de::Error::custom(format!(
+                            "severity level {key:?} given twice"
+                        )));
                     }
                     *slot = Some(map.next_value::<Condition>()?);
                 }

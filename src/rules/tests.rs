@@ -7,7 +7,10 @@ use crate::labels::Labels;
 use crate::template::TemplateContext;
 
 fn load(text: &str) -> Result<RuleSet, crate::yaml::SourceErrors> {
-    load_sources(&[(PathBuf::from("r.yaml"), text.to_string())], &LoadOptions::default())
+    load_sources(
+        &[(PathBuf::from("r.yaml"), text.to_string())],
+        &LoadOptions::default(),
+    )
 }
 
 fn first_error(text: &str) -> String {
@@ -89,40 +92,81 @@ fn cron_group_with_timezone() {
         "groups:\n  - name: nightly\n    cron: \"0 0 2 * * *\"\n    timezone: Asia/Shanghai\n    rules:\n      - alert: A\n        query: up == 0\n",
     )
     .unwrap();
-    assert!(matches!(&set.groups[0].schedule, Schedule::Cron { timezone, .. } if *timezone == chrono_tz::Asia::Shanghai));
+    assert!(
+        matches!(&set.groups[0].schedule, Schedule::Cron { timezone, .. } if *timezone == chrono_tz::Asia::Shanghai)
+    );
 }
 
 #[test]
 fn errors_name_file_line_col_and_expectation() {
     let cases: &[(&str, &str)] = &[
         // unknown key
-        ("groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n        sevrity: warning\n", "r.yaml:6:9: unknown field `sevrity`"),
+        (
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n        sevrity: warning\n",
+            "r.yaml:6:9: unknown field `sevrity`",
+        ),
         // bad duration
-        ("groups:\n  - name: g\n    interval: 30 parsecs\n    rules: []\n", "r.yaml:3:15: expected a duration"),
+        (
+            "groups:\n  - name: g\n    interval: 30 parsecs\n    rules: []\n",
+            "r.yaml:3:15: expected a duration",
+        ),
         // bad cron (5 fields)
-        ("groups:\n  - name: g\n    cron: \"*/5 * * * *\"\n    rules: []\n", "r.yaml:3:11: expected a cron expression with 6 fields"),
+        (
+            "groups:\n  - name: g\n    cron: \"*/5 * * * *\"\n    rules: []\n",
+            "r.yaml:3:11: expected a cron expression with 6 fields",
+        ),
         // bad operator
-        ("groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n        when: \"=> 5\"\n", "r.yaml:6:15: expected a condition like \"> 8000\""),
+        (
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n        when: \"=> 5\"\n",
+            "r.yaml:6:15: expected a condition like \"> 8000\"",
+        ),
         // duplicate alert in a group
-        ("groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n      - alert: A\n        query: up\n", "r.yaml:6:16: alert \"A\" is already defined in group \"g\" at line 4, column 16"),
+        (
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n      - alert: A\n        query: up\n",
+            "r.yaml:6:16: alert \"A\" is already defined in group \"g\" at line 4, column 16",
+        ),
         // unparseable template
-        ("groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n        message: \"{{ value \"\n", "r.yaml:6:18: cannot parse message template"),
+        (
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n        message: \"{{ value \"\n",
+            "r.yaml:6:18: cannot parse message template",
+        ),
         // wrong type
-        ("groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n        labels: [a, b]\n", "r.yaml:6:17: "),
+        (
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n        labels: [a, b]\n",
+            "r.yaml:6:17: ",
+        ),
         // bad severity
-        ("groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n        severity: fatal\n", "r.yaml:6:19: expected severity warning or error"),
+        (
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n        severity: fatal\n",
+            "r.yaml:6:19: expected severity warning or error",
+        ),
         // bad timezone
-        ("groups:\n  - name: g\n    cron: \"0 0 2 * * *\"\n    timezone: Mars/Olympus\n    rules: []\n", "r.yaml:4:15: expected an IANA time zone"),
+        (
+            "groups:\n  - name: g\n    cron: \"0 0 2 * * *\"\n    timezone: Mars/Olympus\n    rules: []\n",
+            "r.yaml:4:15: expected an IANA time zone",
+        ),
         // missing query
-        ("groups:\n  - name: g\n    rules:\n      - alert: A\n        for: 5m\n", "r.yaml:4:16: expected a `query:`"),
+        (
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        for: 5m\n",
+            "r.yaml:4:16: expected a `query:`",
+        ),
         // malformed YAML
         ("groups:\n  - name: g\n    rules: [\n", "r.yaml:"),
         // sub-second interval
-        ("groups:\n  - name: g\n    interval: 500ms\n    rules: []\n", "r.yaml:3:15: expected an interval of whole seconds"),
+        (
+            "groups:\n  - name: g\n    interval: 500ms\n    rules: []\n",
+            "r.yaml:3:15: expected an interval of whole seconds",
+        ),
         // when + levels
-        ("groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n        when: \"> 1\"\n        severity: {warning: \"> 2\"}\n", "r.yaml:6:15: expected either `when:` or severity levels"),
+        (
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n        when: \"> 1\"\n        severity: {warning: \"> 2\"}\n",
+            "r.yaml:6:15: expected either `when:` or severity levels",
+        ),
         // resolve_when without threshold
-        ("groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n        resolve_when: \"< 1\"\n", "r.yaml:6:23: resolve_when needs a threshold"),
+        (
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n        resolve_when: \"< 1\"\n",
+            "r.yaml:6:23: resolve_when needs a threshold",
+        ),
     ];
     for (text, want) in cases {
         let got = first_error(text);
@@ -132,10 +176,19 @@ fn errors_name_file_line_col_and_expectation() {
 
 #[test]
 fn duplicate_group_names_across_files_are_reported() {
-    let a = (PathBuf::from("a.yaml"), "groups:\n  - name: g\n    rules: []\n".to_string());
-    let b = (PathBuf::from("b.yaml"), "groups:\n  - name: g\n    rules: []\n".to_string());
+    let a = (
+        PathBuf::from("a.yaml"),
+        "groups:\n  - name: g\n    rules: []\n".to_string(),
+    );
+    let b = (
+        PathBuf::from("b.yaml"),
+        "groups:\n  - name: g\n    rules: []\n".to_string(),
+    );
     let err = load_sources(&[a, b], &LoadOptions::default()).unwrap_err();
-    assert_eq!(err.0[0].to_string(), "b.yaml:2:11: group \"g\" is already defined at a.yaml:2:11; group names must be unique");
+    assert_eq!(
+        err.0[0].to_string(),
+        "b.yaml:2:11: group \"g\" is already defined at a.yaml:2:11; group names must be unique"
+    );
 }
 
 #[test]

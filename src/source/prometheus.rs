@@ -56,7 +56,11 @@ impl PrometheusSource {
     }
 
     /// Runs `query` at `at` (Prometheus's "now" when `None`).
-    pub async fn query(&self, query: &str, at: Option<DateTime<Utc>>) -> Result<Vec<Sample>, SourceError> {
+    pub async fn query(
+        &self,
+        query: &str,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Sample>, SourceError> {
         let mut builder = self
             .client
             .query(query)
@@ -65,10 +69,13 @@ impl PrometheusSource {
             builder = builder.at(at.timestamp());
         }
         // The HTTP client has the same timeout; this also bounds body reading.
-        let answer = tokio::time::timeout(self.timeout + Duration::from_millis(500), builder.post())
-            .await
-            .map_err(|_| SourceError::Unavailable(format!("no answer within {:?}", self.timeout)))?
-            .map_err(classify)?;
+        let answer =
+            tokio::time::timeout(self.timeout + Duration::from_millis(500), builder.post())
+                .await
+                .map_err(|_| {
+                    SourceError::Unavailable(format!("no answer within {:?}", self.timeout))
+                })?
+                .map_err(classify)?;
         let (data, _) = answer.into_inner();
         match data {
             Data::Vector(v) => Ok(v

@@ -76,7 +76,10 @@ impl Store {
     }
 
     /// The transition history of one alert, oldest first (for tests and the API).
-    pub async fn events_for(&self, fingerprint: Fingerprint) -> Result<Vec<StoredEvent>, StoreError> {
+    pub async fn events_for(
+        &self,
+        fingerprint: Fingerprint,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         self.run(move |c| {
             let mut stmt = c.prepare(
                 "SELECT at, from_state, to_state, from_severity, to_severity, value, reason
@@ -99,7 +102,10 @@ impl Store {
     }
 
     /// One stored alert row, if any.
-    pub async fn alert(&self, fingerprint: Fingerprint) -> Result<Option<AlertInstance>, StoreError> {
+    pub async fn alert(
+        &self,
+        fingerprint: Fingerprint,
+    ) -> Result<Option<AlertInstance>, StoreError> {
         self.run(move |c| {
             let mut stmt = c.prepare(&format!("{SELECT_ALERT} WHERE fingerprint = ?1"))?;
             let row = stmt
@@ -122,7 +128,8 @@ pub struct StoredEvent {
     pub reason: String,
 }
 
-const SELECT_ALERT: &str = "SELECT fingerprint, rule_group, alert, labels, annotations, message, resolution,
+const SELECT_ALERT: &str =
+    "SELECT fingerprint, rule_group, alert, labels, annotations, message, resolution,
         state, severity, value, active_at, fired_at, keep_firing_since, resolved_at FROM alerts";
 
 fn load_alerts(c: &mut Connection) -> Result<Vec<AlertInstance>, StoreError> {
@@ -224,7 +231,11 @@ fn commit(c: &mut Connection, batch: &EvaluationBatch) -> Result<(), StoreError>
             let (from_sev, reason) = match &e.transition {
                 Transition::SeverityChanged { from } => (
                     Some(from.as_str()),
-                    if a.severity > *from { "escalated" } else { "deescalated" },
+                    if a.severity > *from {
+                        "escalated"
+                    } else {
+                        "deescalated"
+                    },
                 ),
                 _ => (e.before.map(|_| a.severity.as_str()), ""),
             };
@@ -247,7 +258,13 @@ fn commit(c: &mut Connection, batch: &EvaluationBatch) -> Result<(), StoreError>
              VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
         )?;
         for n in &batch.notifications {
-            outbox.execute(params![n.target, n.fingerprint.to_string(), n.kind, n.payload, now])?;
+            outbox.execute(params![
+                n.target,
+                n.fingerprint.to_string(),
+                n.kind,
+                n.payload,
+                now
+            ])?;
         }
     }
     tx.commit()?;

@@ -9,7 +9,13 @@ pub struct GoTemplateData<'a> {
     pub external_url: &'a str,
 }
 impl GoTemplate {
-    pub fn parse(text: &str) -> Result<GoTemplate, String> { Ok(GoTemplate(text.to_string())) }
-    pub fn render(&self, _data: &GoTemplateData) -> String { self.0.clone() }
-    pub fn source(&self) -> &str { &self.0 }
+    pub fn parse(text: &str) -> Result<GoTemplate, String> {
+        Ok(GoTemplate(text.to_string()))
+    }
+    pub fn render(&self, _data: &GoTemplateData) -> String {
+        self.0.clone()
+    }
+    pub fn source(&self) -> &str {
+        &self.0
+    }
 }

@@ -72,7 +72,10 @@ impl Template {
         let sample = TemplateContext::new("Sample", "warning", &labels, 1.0, Some(Utc::now()));
         if let Err(e) = compiled.render(minijinja::value::Serde(&sample)) {
             use minijinja::ErrorKind::*;
-            if matches!(e.kind(), UnknownFilter | UnknownTest | UnknownFunction | UnknownMethod) {
+            if matches!(
+                e.kind(),
+                UnknownFilter | UnknownTest | UnknownFunction | UnknownMethod
+            ) {
                 return Err(describe_jinja_error(&e));
             }
         }
@@ -92,7 +95,9 @@ impl Template {
             Template::Static(s) => s.clone(),
             Template::Jinja(src) => environment()
                 .render_str(src, minijinja::value::Serde(ctx))
-                .unwrap_or_else(|e| format!("<error expanding template: {}>", describe_jinja_error(&e))),
+                .unwrap_or_else(|e| {
+                    format!("<error expanding template: {}>", describe_jinja_error(&e))
+                }),
             Template::Go(t) => {
                 let no_labels = Labels::new();
                 t.render(&GoTemplateData {
@@ -137,7 +142,12 @@ pub fn format_duration_secs(secs: f64) -> String {
     let negative = secs < 0.0;
     let total = secs.abs();
     let whole = total.trunc() as u64;
-    let (d, h, m, s) = (whole / 86400, whole / 3600 % 24, whole / 60 % 60, whole % 60);
+    let (d, h, m, s) = (
+        whole / 86400,
+        whole / 3600 % 24,
+        whole / 60 % 60,
+        whole % 60,
+    );
     let mut parts = Vec::new();
     if d > 0 {
         parts.push(format!("{d}d"));
@@ -193,7 +203,11 @@ pub fn humanize(v: f64) -> String {
 
 fn trim4(v: f64) -> String {
     let s = format!("{v:.4}");
-    let digits_before = s.trim_start_matches('-').split('.').next().map_or(0, str::len);
+    let digits_before = s
+        .trim_start_matches('-')
+        .split('.')
+        .next()
+        .map_or(0, str::len);
     let keep = 4usize.saturating_sub(digits_before);
     let s = format!("{v:.keep$}");
     if s.contains('.') {
@@ -215,10 +229,22 @@ mod tests {
     fn native_placeholders_render() {
         let mut labels = Labels::new();
         labels.insert("deployment".into(), "d-1".into());
-        let t = Template::native("{{ alert }} on {{ labels.deployment }}: {{ value }} ({{ severity }})").unwrap();
-        assert_eq!(t.render(&ctx(&labels, 8123.0)), "ConnectionCountHigh on d-1: 8123.0 (warning)");
-        let t = Template::native("{{ value | round(1) }} / {{ value | duration }} / {{ value | humanize }}").unwrap();
-        assert_eq!(t.render(&ctx(&labels, 90061.0)), "90061.0 / 1d 1h 1m 1s / 90.06k");
+        let t = Template::native(
+            "{{ alert }} on {{ labels.deployment }}: {{ value }} ({{ severity }})",
+        )
+        .unwrap();
+        assert_eq!(
+            t.render(&ctx(&labels, 8123.0)),
+            "ConnectionCountHigh on d-1: 8123.0 (warning)"
+        );
+        let t = Template::native(
+            "{{ value | round(1) }} / {{ value | duration }} / {{ value | humanize }}",
+        )
+        .unwrap();
+        assert_eq!(
+            t.render(&ctx(&labels, 90061.0)),
+            "90061.0 / 1d 1h 1m 1s / 90.06k"
+        );
     }
 
     #[test]
@@ -234,7 +260,10 @@ mod tests {
         assert!(t.unwrap_err().contains("unknown filter"));
         let labels = Labels::new();
         let t = Template::native("{{ 1 / 0 }}").unwrap();
-        assert!(t.render(&ctx(&labels, 1.0)).starts_with("<error expanding template:"));
+        assert!(
+            t.render(&ctx(&labels, 1.0))
+                .starts_with("<error expanding template:")
+        );
     }
 
     #[test]

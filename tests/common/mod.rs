@@ -60,15 +60,26 @@ pub fn repo() -> PathBuf {
 }
 
 pub fn http() -> reqwest::Client {
-    tocsin::http_client::builder(Duration::from_secs(10)).build().unwrap()
+    tocsin::http_client::builder(Duration::from_secs(10))
+        .build()
+        .unwrap()
 }
 
 /// Sets `metric{labels} value` in the Pushgateway under job `job` (replacing the job's metrics).
 pub async fn push(job: &str, lines: &str) {
     let url = format!("{}/metrics/job/{job}", env().pushgateway_url);
     let body = format!("{}\n", lines.trim());
-    let resp = http().put(&url).body(body).send().await.expect("push to pushgateway");
-    assert!(resp.status().is_success(), "pushgateway said {}", resp.status());
+    let resp = http()
+        .put(&url)
+        .body(body)
+        .send()
+        .await
+        .expect("push to pushgateway");
+    assert!(
+        resp.status().is_success(),
+        "pushgateway said {}",
+        resp.status()
+    );
 }
 
 /// Polls until `f` returns Some, or panics after `timeout` naming `what`.
@@ -92,15 +103,27 @@ where
 /// Waits until Prometheus itself returns `value` for `query` (the scrape landed).
 pub async fn wait_prometheus_value(query: &str, value: f64) {
     let url = format!("{}/api/v1/query", env().prometheus_url);
-    wait_for(&format!("Prometheus to see {query} = {value}"), Duration::from_secs(20), || {
-        let url = url.clone();
-        async move {
-            let resp = http().post(&url).form(&[("query", query)]).send().await.ok()?;
-            let v: serde_json::Value = resp.json().await.ok()?;
-            let got = v["data"]["result"][0]["value"][1].as_str()?.parse::<f64>().ok()?;
-            (got == value).then_some(())
-        }
-    })
+    wait_for(
+        &format!("Prometheus to see {query} = {value}"),
+        Duration::from_secs(20),
+        || {
+            let url = url.clone();
+            async move {
+                let resp = http()
+                    .post(&url)
+                    .form(&[("query", query)])
+                    .send()
+                    .await
+                    .ok()?;
+                let v: serde_json::Value = resp.json().await.ok()?;
+                let got = v["data"]["result"][0]["value"][1]
+                    .as_str()?
+                    .parse::<f64>()
+                    .ok()?;
+                (got == value).then_some(())
+            }
+        },
+    )
     .await
 }
 
@@ -128,7 +151,9 @@ impl Receiver {
         let got = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(script.iter().copied().collect::<VecDeque<_>>()));
         let state = (Arc::clone(&got), Arc::clone(&script));
-        let app = axum::Router::new().route("/hook", post(receive)).with_state(state);
+        let app = axum::Router::new()
+            .route("/hook", post(receive))
+            .with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -157,7 +182,11 @@ impl Receiver {
 
 type ReceiverState = (Arc<Mutex<Vec<Received>>>, Arc<Mutex<VecDeque<u16>>>);
 
-async fn receive(State((got, script)): State<ReceiverState>, headers: HeaderMap, body: String) -> StatusCode {
+async fn receive(
+    State((got, script)): State<ReceiverState>,
+    headers: HeaderMap,
+    body: String,
+) -> StatusCode {
     let at = Instant::now();
     let parsed: serde_json::Value = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
     let mut status = script.lock().unwrap().pop_front().unwrap_or(200);
@@ -165,7 +194,12 @@ async fn receive(State((got, script)): State<ReceiverState>, headers: HeaderMap,
         eprintln!("receiver: bad webhook body: {why}: {body}");
         status = 400;
     }
-    got.lock().unwrap().push(Received { at, status_returned: status, headers, body: parsed });
+    got.lock().unwrap().push(Received {
+        at,
+        status_returned: status,
+        headers,
+        body: parsed,
+    });
     StatusCode::from_u16(status).unwrap()
 }
 
@@ -179,13 +213,22 @@ fn check_alertmanager_shape(v: &serde_json::Value, headers: &HeaderMap) -> Resul
         return Err("version is not \"4\"".into());
     }
     for k in ["groupKey", "status", "receiver", "externalURL"] {
-        obj.get(k).and_then(|x| x.as_str()).ok_or(format!("{k} missing or not a string"))?;
+        obj.get(k)
+            .and_then(|x| x.as_str())
+            .ok_or(format!("{k} missing or not a string"))?;
     }
     for k in ["groupLabels", "commonLabels", "commonAnnotations"] {
-        obj.get(k).and_then(|x| x.as_object()).ok_or(format!("{k} missing or not an object"))?;
+        obj.get(k)
+            .and_then(|x| x.as_object())
+            .ok_or(format!("{k} missing or not an object"))?;
     }
-    obj.get("truncatedAlerts").and_then(|x| x.as_u64()).ok_or("truncatedAlerts missing")?;
-    let alerts = obj.get("alerts").and_then(|x| x.as_array()).ok_or("alerts missing")?;
+    obj.get("truncatedAlerts")
+        .and_then(|x| x.as_u64())
+        .ok_or("truncatedAlerts missing")?;
+    let alerts = obj
+        .get("alerts")
+        .and_then(|x| x.as_array())
+        .ok_or("alerts missing")?;
     if alerts.is_empty() {
         return Err("alerts is empty".into());
     }
@@ -194,7 +237,9 @@ fn check_alertmanager_shape(v: &serde_json::Value, headers: &HeaderMap) -> Resul
         if status != "firing" && status != "resolved" {
             return Err(format!("alert status {status:?}"));
         }
-        a["labels"]["alertname"].as_str().ok_or("alert without alertname")?;
+        a["labels"]["alertname"]
+            .as_str()
+            .ok_or("alert without alertname")?;
         a["annotations"].as_object().ok_or("annotations missing")?;
         let starts = a["startsAt"].as_str().ok_or("startsAt missing")?;
         chrono::DateTime::parse_from_rfc3339(starts).map_err(|e| format!("startsAt: {e}"))?;
@@ -222,7 +267,11 @@ pub struct Daemon {
 impl Daemon {
     /// Writes `rules` and a config (`extra_config` appended) into a new folder.
     pub fn prepare(rules: &str, extra_config: &str) -> PathBuf {
-        let dir = tempfile::Builder::new().prefix("tocsin-test-").tempdir().unwrap().keep();
+        let dir = tempfile::Builder::new()
+            .prefix("tocsin-test-")
+            .tempdir()
+            .unwrap()
+            .keep();
         std::fs::create_dir_all(dir.join("rules")).unwrap();
         std::fs::write(dir.join("rules/test.yaml"), rules).unwrap();
         let config = format!(
@@ -234,10 +283,17 @@ impl Daemon {
     }
 
     pub async fn start(dir: &Path) -> Daemon {
-        let config = tocsin::config::Config::load(Some(&dir.join("tocsin.yaml"))).unwrap_or_else(|e| panic!("{e}"));
+        let config = tocsin::config::Config::load(Some(&dir.join("tocsin.yaml")))
+            .unwrap_or_else(|e| panic!("{e}"));
         let (tx, rx) = watch::channel(false);
-        let running = tocsin::daemon::start(config, rx).await.unwrap_or_else(|e| panic!("{e}"));
-        Daemon { dir: dir.to_path_buf(), running: Some(running), shutdown: Some(tx) }
+        let running = tocsin::daemon::start(config, rx)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        Daemon {
+            dir: dir.to_path_buf(),
+            running: Some(running),
+            shutdown: Some(tx),
+        }
     }
 
     pub fn engine(&self) -> &tocsin::eval::Engine {

@@ -19,7 +19,9 @@ pub enum Delivery {
         after: Option<Duration>,
     },
     /// Do not try again (4xx: wrong URL, secret, payload); the reason is recorded.
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +60,11 @@ impl Channel {
 
 /// The usual HTTP answer classification: 2xx sent; 408, 425, 429 and 5xx
 /// retried (honouring `Retry-After`); other statuses are permanent.
-pub fn classify_http(status: reqwest::StatusCode, retry_after: Option<&str>, body: &str) -> Delivery {
+pub fn classify_http(
+    status: reqwest::StatusCode,
+    retry_after: Option<&str>,
+    body: &str,
+) -> Delivery {
     let excerpt = excerpt(body, 300);
     if status.is_success() {
         return Delivery::Sent;
@@ -103,14 +109,22 @@ mod tests {
     #[test]
     fn http_answers_are_classified() {
         assert_eq!(classify_http(StatusCode::OK, None, ""), Delivery::Sent);
-        assert!(matches!(classify_http(StatusCode::INTERNAL_SERVER_ERROR, None, "boom"), Delivery::Retry { .. }));
+        assert!(matches!(
+            classify_http(StatusCode::INTERNAL_SERVER_ERROR, None, "boom"),
+            Delivery::Retry { .. }
+        ));
         assert_eq!(
             classify_http(StatusCode::TOO_MANY_REQUESTS, Some("7"), ""),
-            Delivery::Retry { reason: "HTTP 429 Too Many Requests".into(), after: Some(Duration::from_secs(7)) }
+            Delivery::Retry {
+                reason: "HTTP 429 Too Many Requests".into(),
+                after: Some(Duration::from_secs(7))
+            }
         );
         assert_eq!(
             classify_http(StatusCode::BAD_REQUEST, None, "bad\n token"),
-            Delivery::Failed { reason: "HTTP 400 Bad Request: bad token".into() }
+            Delivery::Failed {
+                reason: "HTTP 400 Bad Request: bad token".into()
+            }
         );
     }
 }

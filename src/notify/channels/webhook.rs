@@ -26,7 +26,9 @@ pub struct Webhook {
 
 impl std::fmt::Debug for Webhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Webhook").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Webhook")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -36,7 +38,10 @@ impl Webhook {
             target: cfg.name().to_string(),
             message,
         };
-        let url = cfg.url.clone().ok_or_else(|| err("webhook needs a url".into()))?;
+        let url = cfg
+            .url
+            .clone()
+            .ok_or_else(|| err("webhook needs a url".into()))?;
         let mut headers = HeaderMap::new();
         for (k, v) in &cfg.headers {
             let name = HeaderName::from_bytes(k.as_bytes())
@@ -59,7 +64,11 @@ impl Webhook {
     }
 
     pub fn max_batch(&self) -> usize {
-        if self.max_alerts == 0 { 1000 } else { self.max_alerts }
+        if self.max_alerts == 0 {
+            1000
+        } else {
+            self.max_alerts
+        }
     }
 
     pub async fn send(&self, batch: &[AlertMessage]) -> Delivery {
@@ -154,7 +163,9 @@ pub fn payload(receiver: &str, batch: &[AlertMessage]) -> WebhookPayload {
 fn webhook_alert(m: &AlertMessage) -> WebhookAlert {
     let mut annotations = m.annotations.clone();
     if !m.message.is_empty() {
-        annotations.entry("summary".into()).or_insert_with(|| m.message.clone());
+        annotations
+            .entry("summary".into())
+            .or_insert_with(|| m.message.clone());
         annotations.insert("message".into(), m.message.clone());
     }
     if !m.resolution.is_empty() {
@@ -168,7 +179,9 @@ fn webhook_alert(m: &AlertMessage) -> WebhookAlert {
         fingerprint: Fingerprint::of_labels(&m.labels).to_string(),
         labels: m.labels.clone(),
         annotations,
-        starts_at: m.starts_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        starts_at: m
+            .starts_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         ends_at: m
             .ends_at
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
@@ -178,8 +191,12 @@ fn webhook_alert(m: &AlertMessage) -> WebhookAlert {
 }
 
 /// Pairs present with the same value in every map.
-fn common<'a>(mut maps: impl Iterator<Item = &'a BTreeMap<String, String>>) -> BTreeMap<String, String> {
-    let Some(first) = maps.next() else { return BTreeMap::new() };
+fn common<'a>(
+    mut maps: impl Iterator<Item = &'a BTreeMap<String, String>>,
+) -> BTreeMap<String, String> {
+    let Some(first) = maps.next() else {
+        return BTreeMap::new();
+    };
     let mut out = first.clone();
     for m in maps {
         out.retain(|k, v| m.get(k) == Some(v));
