@@ -31,8 +31,15 @@ fn check_accepts_the_shipped_rules_and_example_config() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("groups") && stdout.contains("rules"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("groups") && stdout.contains("rules"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -49,11 +56,21 @@ fn check_reports_every_error_with_file_line_col_and_exits_1() {
         "groups:\n  - name: h\n    cron: \"*/5 * * * *\"\n    rules:\n      - alert: B\n        query: up\n      - alert: B\n        query: up\n",
     );
     write(dir.path(), "rules/not-rules.txt", "ignored");
-    let out = tocsin().current_dir(dir.path()).args(["check", "rules"]).output().unwrap();
+    let out = tocsin()
+        .current_dir(dir.path())
+        .args(["check", "rules"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("rules/a.yaml:3:15: expected a duration"), "{err}");
-    assert!(err.contains("rules/b.yml:3:11: expected a cron expression with 6 fields"), "{err}");
+    assert!(
+        err.contains("rules/a.yaml:3:15: expected a duration"),
+        "{err}"
+    );
+    assert!(
+        err.contains("rules/b.yml:3:11: expected a cron expression with 6 fields"),
+        "{err}"
+    );
     // a YAML error stops its file; the other file's problems are all listed
     assert!(!err.contains("not-rules"), "{err}");
 }
@@ -61,40 +78,81 @@ fn check_reports_every_error_with_file_line_col_and_exits_1() {
 #[test]
 fn check_reports_a_bad_config() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write(dir.path(), "tocsin.yaml", "listen: 127.0.0.1:9750\nprometheus:\n  url: http://127.0.0.1:9090\n  timout: 5s\n");
-    let out = tocsin().args(["-c", cfg.to_str().unwrap(), "check"]).output().unwrap();
+    let cfg = write(
+        dir.path(),
+        "tocsin.yaml",
+        "listen: 127.0.0.1:9750\nprometheus:\n  url: http://127.0.0.1:9090\n  timout: 5s\n",
+    );
+    let out = tocsin()
+        .args(["-c", cfg.to_str().unwrap(), "check"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("tocsin.yaml:4:3: unknown field `timout`"), "{err}");
+    assert!(
+        err.contains("tocsin.yaml:4:3: unknown field `timout`"),
+        "{err}"
+    );
 }
 
 #[test]
 fn run_refuses_to_start_on_bad_config_or_rules_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write(dir.path(), "tocsin.yaml", "listen: everywhere\n");
-    let out = tocsin().args(["-c", cfg.to_str().unwrap(), "run"]).output().unwrap();
+    let out = tocsin()
+        .args(["-c", cfg.to_str().unwrap(), "run"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("tocsin.yaml:1:9: expected an address"), "{err}");
+    assert!(
+        err.contains("tocsin.yaml:1:9: expected an address"),
+        "{err}"
+    );
     assert!(err.contains("did not start"), "{err}");
 
-    write(dir.path(), "rules/x.yaml", "groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n        severity: loud\n");
-    let cfg = write(dir.path(), "tocsin.yaml", "listen: 127.0.0.1:0\nrules: [rules]\n");
-    let out = tocsin().args(["-c", cfg.to_str().unwrap(), "run"]).output().unwrap();
+    write(
+        dir.path(),
+        "rules/x.yaml",
+        "groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n        severity: loud\n",
+    );
+    let cfg = write(
+        dir.path(),
+        "tocsin.yaml",
+        "listen: 127.0.0.1:0\nrules: [rules]\n",
+    );
+    let out = tocsin()
+        .args(["-c", cfg.to_str().unwrap(), "run"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("x.yaml:6:19: expected severity warning or error"), "{err}");
+    assert!(
+        err.contains("x.yaml:6:19: expected severity warning or error"),
+        "{err}"
+    );
 }
 
 #[test]
 fn run_serves_the_api_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    write(dir.path(), "rules/r.yaml", "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - alert: Never\n        query: vector(0)\n        when: \"> 1\"\n        severity: warning\n");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    write(
+        dir.path(),
+        "rules/r.yaml",
+        "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - alert: Never\n        query: vector(0)\n        when: \"> 1\"\n        severity: warning\n",
+    );
     let cfg = write(
         dir.path(),
         "tocsin.yaml",
-        &format!("listen: 127.0.0.1:{port}\nrules: [rules]\nprometheus: {{url: \"{}\"}}\n", common::env().prometheus_url),
+        &format!(
+            "listen: 127.0.0.1:{port}\nrules: [rules]\nprometheus: {{url: \"{}\"}}\n",
+            common::env().prometheus_url
+        ),
     );
     let mut child = tocsin()
         .args(["-c", cfg.to_str().unwrap(), "run"])
@@ -105,7 +163,10 @@ fn run_serves_the_api_and_stops_on_sigterm() {
     let base = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(20);
     let rules: serde_json::Value = loop {
-        let got = std::process::Command::new("curl").args(["-sf", &format!("{base}/api/v1/rules")]).output().unwrap();
+        let got = std::process::Command::new("curl")
+            .args(["-sf", &format!("{base}/api/v1/rules")])
+            .output()
+            .unwrap();
         if got.status.success() {
             let v: serde_json::Value = serde_json::from_slice(&got.stdout).unwrap();
             if v[0]["rules"][0]["health"] == "ok" {
@@ -116,13 +177,22 @@ fn run_serves_the_api_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(rules[0]["name"], "g");
-    assert!(dir.path().join("data/tocsin.db").exists(), "data under the config's folder");
+    assert!(
+        dir.path().join("data/tocsin.db").exists(),
+        "data under the config's folder"
+    );
 
-    let out = tocsin().args(["-c", cfg.to_str().unwrap(), "alerts"]).output().unwrap();
+    let out = tocsin()
+        .args(["-c", cfg.to_str().unwrap(), "alerts"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no alerts");
 
-    Command::new("kill").arg(child.id().to_string()).status().unwrap();
+    Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
@@ -137,9 +207,20 @@ fn run_serves_the_api_and_stops_on_sigterm() {
 #[test]
 fn alerts_without_a_daemon_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let cfg = write(dir.path(), "tocsin.yaml", &format!("listen: 127.0.0.1:{port}\n"));
-    let out = tocsin().args(["-c", cfg.to_str().unwrap(), "alerts"]).output().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = write(
+        dir.path(),
+        "tocsin.yaml",
+        &format!("listen: 127.0.0.1:{port}\n"),
+    );
+    let out = tocsin()
+        .args(["-c", cfg.to_str().unwrap(), "alerts"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is `tocsin run` running?"));
 }

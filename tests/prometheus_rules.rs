@@ -290,3 +290,55 @@ groups:
     assert_eq!(d.alert("InstanceDown").unwrap().severity.as_str(), "error");
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scalar_results_and_cron_groups() {
+    push(
+        "t_scalar",
+        "t_scalar_v{deployment=\"d1\"} 7\nt_scalar_v{deployment=\"d2\"} 8",
+    )
+    .await;
+    wait_prometheus_value("sum(t_scalar_v)", 15.0).await;
+    let dir = Daemon::prepare(
+        r#"
+groups:
+  - name: scalar
+    cron: "* * * * * *"
+    timezone: Asia/Shanghai
+    rules:
+      - alert: TotalHigh
+        query: scalar(sum(t_scalar_v))
+        when: ">= 15"
+        severity: error
+        message: "total is {{ value }}"
+"#,
+        "",
+    );
+    let d = Daemon::start(&dir).await;
+    let a = wait_state(&d, "TotalHigh", AlertState::Firing).await;
+    assert_eq!(a.message, "total is 15.0");
+    assert_eq!(
+        a.labels.len(),
+        1,
+        "a scalar has no labels but alertname: {:?}",
+        a.labels
+    );
+    // the cron group keeps ticking every second
+    let first = d
+        .engine()
+        .group_statuses()
+        .into_iter()
+        .find(|g| g.name == "scalar")
+        .unwrap()
+        .evaluations;
+    wait_for("3 more cron evaluations", WAIT, || async {
+        let g = d
+            .engine()
+            .group_statuses()
+            .into_iter()
+            .find(|g| g.name == "scalar")?;
+        (g.evaluations >= first + 3).then_some(())
+    })
+    .await;
+    d.stop().await;
+}

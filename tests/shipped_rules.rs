@@ -33,7 +33,11 @@ emqx_messages_received{{deployment="prod"}} 1
     )
     .await;
     // The Pushgateway sets `job` from the push URL: the probe goes under its own job.
-    push("vpc-peering", r#"probe_success{deployment="prod",peering="pcx-1"} 0"#).await;
+    push(
+        "vpc-peering",
+        r#"probe_success{deployment="prod",peering="pcx-1"} 0"#,
+    )
+    .await;
     wait_prometheus_value("sum(emqx_connections_count)", 9010.0).await;
     wait_prometheus_value("probe_success{job=\"vpc-peering\"}", 0.0).await;
 
@@ -49,10 +53,14 @@ emqx_messages_received{{deployment="prod"}} 1
     let d = Daemon::start(&dir).await;
 
     // Every rule evaluated fine against the real Prometheus.
-    wait_for("all ten rules evaluated", Duration::from_secs(20), || async {
-        let st = d.engine().rule_statuses();
-        (st.len() == 10 && st.iter().all(|r| r.health != "unknown")).then_some(())
-    })
+    wait_for(
+        "all ten rules evaluated",
+        Duration::from_secs(20),
+        || async {
+            let st = d.engine().rule_statuses();
+            (st.len() == 10 && st.iter().all(|r| r.health != "unknown")).then_some(())
+        },
+    )
     .await;
     for r in d.engine().rule_statuses() {
         assert_eq!(r.health, "ok", "{} failed: {:?}", r.alert, r.last_error);
@@ -72,23 +80,42 @@ emqx_messages_received{{deployment="prod"}} 1
     };
     let conn = firing("ConnectionCountHigh").await;
     assert_eq!(conn.labels["deployment"], "prod");
-    assert_eq!(conn.message, "Connection count too high on prod: 9000 connections (limit 8000)");
+    assert_eq!(
+        conn.message,
+        "Connection count too high on prod: 9000 connections (limit 8000)"
+    );
     assert!(conn.resolution.contains("Upgrade"));
 
     let cert = firing("CertificateExpiring").await;
-    assert_eq!(cert.labels["deployment"], "prod", "only the certificate expiring soon");
-    assert!(cert.message.starts_with("TLS certificate of listener default on prod expires in 5"), "{}", cert.message);
+    assert_eq!(
+        cert.labels["deployment"], "prod",
+        "only the certificate expiring soon"
+    );
+    assert!(
+        cert.message
+            .starts_with("TLS certificate of listener default on prod expires in 5"),
+        "{}",
+        cert.message
+    );
 
     let vpc = firing("VpcPeeringAbnormal").await;
     assert_eq!(vpc.severity.as_str(), "error");
     assert_eq!(vpc.labels["peering"], "pcx-1");
 
     let res = firing("RuleEngineResourceAbnormal").await;
-    assert_eq!(res.labels["id"], "kafka:events", "disabled connectors do not alert");
+    assert_eq!(
+        res.labels["id"], "kafka:events",
+        "disabled connectors do not alert"
+    );
     assert_eq!(res.severity.as_str(), "error");
 
     let alerts = d.engine().alerts();
-    let count = |name: &str| alerts.iter().filter(|a| a.alert == name && a.state == AlertState::Firing).count();
+    let count = |name: &str| {
+        alerts
+            .iter()
+            .filter(|a| a.alert == name && a.state == AlertState::Firing)
+            .count()
+    };
     assert_eq!(count("ConnectionCountHigh"), 1);
     assert_eq!(count("CertificateExpiring"), 1);
     assert_eq!(count("RuleEngineResourceAbnormal"), 1);

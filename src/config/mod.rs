@@ -25,7 +25,6 @@ pub struct Config {
     pub listen: Spanned<String>,
     pub data_dir: PathBuf,
     pub rules: Vec<PathBuf>,
-    pub language: Language,
     /// Interval of groups that set neither `interval` nor `cron`.
     pub evaluation_interval: HumanDuration,
     pub prometheus: PrometheusConfig,
@@ -44,7 +43,6 @@ impl Default for Config {
             listen: yaml::unspanned("127.0.0.1:9750".to_string()),
             data_dir: PathBuf::from("data"),
             rules: vec![PathBuf::from("rules")],
-            language: Language::En,
             evaluation_interval: HumanDuration(Duration::from_secs(60)),
             prometheus: PrometheusConfig::default(),
             evaluation: EvaluationConfig::default(),
@@ -54,14 +52,6 @@ impl Default for Config {
             source: None,
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    #[default]
-    En,
-    Zh,
 }
 
 #[derive(Debug, Deserialize)]

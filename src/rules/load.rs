@@ -195,7 +195,7 @@ impl Checker<'_> {
             }
             seen.insert(
                 alert_name.name.clone(),
-                (at.referenced.line() as u64, at.referenced.column() as u64),
+                (at.referenced.line(), at.referenced.column()),
             );
             rules.push(Arc::new(alert_name));
         }
@@ -254,7 +254,7 @@ impl Checker<'_> {
                 match parse_cron(&cron.value) {
                     Ok(parsed) => Some(Schedule::Cron {
                         expr: cron.value.trim().to_string(),
-                        cron: parsed,
+                        cron: Box::new(parsed),
                         timezone,
                     }),
                     Err(msg) => {

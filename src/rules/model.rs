@@ -44,7 +44,7 @@ pub enum Schedule {
     Every(Duration),
     Cron {
         expr: String,
-        cron: croner::Cron,
+        cron: Box<croner::Cron>,
         timezone: chrono_tz::Tz,
     },
 }

@@ -42,7 +42,7 @@ impl EvaluationBatch {
 impl Store {
     /// Every stored alert (for the engine's memory at start).
     pub async fn load_alerts(&self) -> Result<Vec<AlertInstance>, StoreError> {
-        self.run(|c| load_alerts(c)).await
+        self.run(load_alerts).await
     }
 
     /// Writes one evaluation's changes in a single transaction.
