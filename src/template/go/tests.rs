@@ -1,0 +1,1257 @@
+//! Go text/template conformance: cases checked against Go's own output.
+use super::*;
+
+fn labels() -> BTreeMap<String, String> {
+    [
+        ("instance", "host1.example.com:9100"),
+        ("job", "node"),
+        ("severity", "critical"),
+        ("empty", ""),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+fn ext_labels() -> BTreeMap<String, String> {
+    [("cluster", "prod-eu"), ("region", "eu-west-1")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+const URL: &str = "http://prom.example.com:9090/prometheus";
+
+fn render_with(text: &str, value: f64, labels: &BTreeMap<String, String>) -> String {
+    let t = match GoTemplate::parse(text) {
+        Ok(t) => t,
+        Err(e) => panic!("parse of {text:?} failed: {e}"),
+    };
+    let ext = ext_labels();
+    t.render(&GoTemplateData {
+        labels,
+        value,
+        external_labels: &ext,
+        external_url: URL,
+    })
+}
+
+fn render_v(text: &str, value: f64) -> String {
+    render_with(text, value, &labels())
+}
+
+fn render(text: &str) -> String {
+    render_v(text, 8123.0)
+}
+
+fn parse_err(text: &str) -> String {
+    match GoTemplate::parse(text) {
+        Ok(_) => panic!("{text:?} parsed but should not"),
+        Err(e) => e,
+    }
+}
+
+/// The exact marker Prometheus produces for an execution error at `col`
+/// (columns count the 112-byte prefix Prometheus prepends).
+fn marker(col: usize, context: &str, msg: &str) -> String {
+    format!(
+        "<error expanding template: error executing template __alert: template: __alert:1:{col}: executing \"__alert\" at <{context}>: {msg}>"
+    )
+}
+
+#[test]
+fn prefix_is_what_prometheus_prepends() {
+    assert_eq!(DEFS.len(), 112);
+    assert!(DEFS.starts_with("{{$labels := .Labels}}"));
+}
+
+#[test]
+fn label_and_value_placeholders() {
+    assert_eq!(
+        render("{{ $labels.instance }} of job {{ .Labels.job }} is {{ $value }}/{{ .Value }}"),
+        "host1.example.com:9100 of job node is 8123/8123"
+    );
+    assert_eq!(
+        render(
+            "{{ $externalLabels.cluster }} {{ .ExternalLabels.region }} {{ $externalURL }} {{ .ExternalURL }}"
+        ),
+        format!("prod-eu eu-west-1 {URL} {URL}")
+    );
+    assert_eq!(
+        render("[{{ $labels.missing }}][{{ .Labels.nope }}]"),
+        "[][]"
+    );
+    assert_eq!(render("{{ $.Labels.job }}"), "node");
+    assert_eq!(render("no actions at all"), "no actions at all");
+    assert_eq!(render(""), "");
+}
+
+#[test]
+fn value_prints_like_go_percent_v() {
+    let cases: &[(f64, &str)] = &[
+        (8123.0, "8123"),
+        (0.5, "0.5"),
+        (1e6, "1e+06"),
+        (1.5e-7, "1.5e-07"),
+        (f64::NAN, "NaN"),
+        (f64::INFINITY, "+Inf"),
+        (f64::NEG_INFINITY, "-Inf"),
+        (-0.5, "-0.5"),
+        (123456.0, "123456"),
+        (1234567.0, "1.234567e+06"),
+        (0.0001, "0.0001"),
+        (0.00001, "1e-05"),
+        (1e21, "1e+21"),
+        (123456789.125, "1.23456789125e+08"),
+        (5e-324, "5e-324"),
+        (f64::MAX, "1.7976931348623157e+308"),
+        (-0.0, "-0"),
+        (0.0, "0"),
+        (100.0, "100"),
+        (0.1, "0.1"),
+        // Shortest-representation ties: Go picks the even digit.
+        (-980_788_365_087_941.3, "-9.807883650879412e+14"),
+        (12_618_626_328_942.063, "1.2618626328942062e+13"),
+    ];
+    for (v, want) in cases {
+        assert_eq!(render_v("{{ $value }}", *v), *want, "value {v:?}");
+        assert_eq!(render_v("{{ print .Value }}", *v), *want, "value {v:?}");
+    }
+}
+
+#[test]
+fn strconv_format_float() {
+    assert_eq!(format_float(1234.5678, b'e', 3), "1.235e+03");
+    assert_eq!(format_float(0.0, b'e', 2), "0.00e+00");
+    assert_eq!(format_float(1.0, b'f', 0), "1");
+    assert_eq!(format_float(-2.5, b'f', 0), "-2");
+    assert_eq!(format_float(100.0, b'g', 4), "100");
+    assert_eq!(format_float(1.5, b'g', 4), "1.5");
+    assert_eq!(format_float(1234567.0, b'g', 4), "1.235e+06");
+    assert_eq!(format_float(0.00001234, b'g', 3), "1.23e-05");
+    assert_eq!(format_float(123.0, b'g', 0), "1e+02");
+    assert_eq!(format_float(1e21, b'f', -1), "1000000000000000000000");
+    assert_eq!(format_float(f64::INFINITY, b'g', 4), "+Inf");
+}
+
+#[test]
+fn humanize_examples() {
+    let cases: &[(&str, f64, &str)] = &[
+        ("humanize", 1234567.0, "1.235M"),
+        ("humanize", 0.000012, "12u"),
+        ("humanize", 0.0, "0"),
+        ("humanize", -1234.0, "-1.234k"),
+        ("humanize", f64::NAN, "NaN"),
+        ("humanize", f64::INFINITY, "+Inf"),
+        ("humanize", 1e30, "1e+06Y"),
+        ("humanize", 1e-30, "1e-06y"),
+        ("humanize", 999.95, "1000"),
+        ("humanize1024", 1048576.0, "1Mi"),
+        ("humanize1024", 1.0, "1"),
+        ("humanize1024", 1536.0, "1.5ki"),
+        ("humanize1024", 0.5, "0.5"),
+        ("humanize1024", 1e30, "8.272e+05Yi"),
+        ("humanizeDuration", 90061.0, "1d 1h 1m 1s"),
+        ("humanizeDuration", 899.99, "14m 59s"),
+        ("humanizeDuration", 0.1, "100ms"),
+        ("humanizeDuration", 0.0001, "100us"),
+        ("humanizeDuration", 0.12345, "123.5ms"),
+        ("humanizeDuration", 60.5, "1m 0s"),
+        ("humanizeDuration", 1.2345, "1.234s"),
+        ("humanizeDuration", 12.345, "12.35s"),
+        ("humanizeDuration", 0.0, "0s"),
+        ("humanizeDuration", -1.0, "-1s"),
+        ("humanizeDuration", 1234567.0, "14d 6h 56m 7s"),
+        ("humanizeDuration", -183845.0, "-2d 3h 4m 5s"),
+        ("humanizeDuration", f64::NAN, "NaN"),
+        ("humanizeDuration", 1e300, "-106751991167300d -15h -30m -8s"),
+        ("humanizePercentage", 0.1234, "12.34%"),
+        ("humanizePercentage", 0.1234567, "12.35%"),
+        ("humanizePercentage", 1.0, "100%"),
+        ("humanizePercentage", 0.0, "0%"),
+        (
+            "humanizeTimestamp",
+            1435065584.128,
+            "2015-06-23 13:19:44.128 +0000 UTC",
+        ),
+        ("humanizeTimestamp", 0.0, "1970-01-01 00:00:00 +0000 UTC"),
+        ("humanizeTimestamp", -1.0, "1969-12-31 23:59:59 +0000 UTC"),
+        ("humanizeTimestamp", -1.5, "1969-12-31 23:59:58.5 +0000 UTC"),
+        ("humanizeTimestamp", 1.0005, "1970-01-01 00:00:01 +0000 UTC"),
+        (
+            "humanizeTimestamp",
+            1234567.0,
+            "1970-01-15 06:56:07 +0000 UTC",
+        ),
+        (
+            "humanizeTimestamp",
+            9223372036.0,
+            "2262-04-11 23:47:16 +0000 UTC",
+        ),
+        ("humanizeTimestamp", f64::INFINITY, "+Inf"),
+        ("humanizeTimestamp", f64::NAN, "NaN"),
+    ];
+    for (f, v, want) in cases {
+        assert_eq!(
+            render_v(&format!("{{{{ {f} $value }}}}"), *v),
+            *want,
+            "{f} {v}"
+        );
+        assert_eq!(
+            render_v(&format!("{{{{ $value | {f} }}}}"), *v),
+            *want,
+            "{f} {v}"
+        );
+    }
+}
+
+#[test]
+fn humanize_accepts_strings_and_ints() {
+    assert_eq!(render(r#"{{ humanize "1234567" }}"#), "1.235M");
+    assert_eq!(render("{{ humanize 1234 }}"), "1.234k");
+    assert_eq!(
+        render(r#"{{ humanizeTimestamp "1435065584.128" }}"#),
+        "2015-06-23 13:19:44.128 +0000 UTC"
+    );
+    assert_eq!(render(r#"{{ humanize "-Infinity" }}"#), "-Inf");
+    assert_eq!(render(r#"{{ humanizeDuration "1e3" }}"#), "16m 40s");
+    let mut l = labels();
+    l.insert("bytes".into(), "1048576".into());
+    assert_eq!(
+        render_with("{{ humanize1024 $labels.bytes }}B", 0.0, &l),
+        "1MiB"
+    );
+    assert_eq!(
+        render(r#"{{ humanize "abc" }}"#),
+        marker(
+            115,
+            "humanize \"abc\"",
+            "error calling humanize: strconv.ParseFloat: parsing \"abc\": invalid syntax"
+        )
+    );
+    assert_eq!(
+        render(r#"{{ humanize "1e400" }}"#),
+        marker(
+            115,
+            "humanize \"1e400\"",
+            "error calling humanize: strconv.ParseFloat: parsing \"1e400\": value out of range"
+        )
+    );
+    assert_eq!(
+        render("{{ humanize true }}"),
+        marker(
+            115,
+            "humanize true",
+            "error calling humanize: can't convert bool to float"
+        )
+    );
+    assert_eq!(
+        render_v("{{ humanizeTimestamp $value }}", 1e20),
+        marker(
+            115,
+            "humanizeTimestamp $value",
+            "error calling humanizeTimestamp: 1e+20 cannot be represented as a nanoseconds timestamp since it overflows int64"
+        )
+    );
+}
+
+#[test]
+fn range_over_labels_is_sorted() {
+    let l: BTreeMap<String, String> = [("zeta", "1"), ("alpha", "2"), ("Beta", "3"), ("_x", "4")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(
+        render_with(
+            "{{ range $k, $v := $labels }}{{ $k }}={{ $v }};{{ end }}",
+            0.0,
+            &l
+        ),
+        "Beta=3;_x=4;alpha=2;zeta=1;"
+    );
+    assert_eq!(
+        render_with("{{ range $labels }}{{ . }},{{ end }}", 0.0, &l),
+        "3,4,2,1,"
+    );
+    assert_eq!(
+        render_with("{{ range $v := .Labels }}{{ $v }}{{ end }}", 0.0, &l),
+        "3421"
+    );
+    assert_eq!(
+        render("{{ range $k, $v := .ExternalLabels }}{{ $k }}:{{ $v }} {{ end }}"),
+        "cluster:prod-eu region:eu-west-1 "
+    );
+    // {{ $ }} stays the root inside range.
+    assert_eq!(
+        render_with("{{ range $labels }}{{ $.Value }}{{ end }}", 7.0, &l),
+        "7777"
+    );
+}
+
+#[test]
+fn range_else_break_continue_and_int() {
+    let empty = BTreeMap::new();
+    assert_eq!(
+        render_with("{{ range $labels }}x{{ else }}empty{{ end }}", 0.0, &empty),
+        "empty"
+    );
+    assert_eq!(
+        render("{{ range $labels }}x{{ else }}empty{{ end }}"),
+        "xxxx"
+    );
+    let tpl = r#"{{ range $k, $v := $labels }}{{ if eq $k "job" }}{{ break }}{{ end }}{{ $k }} {{ end }}"#;
+    assert_eq!(render(tpl), "empty instance ");
+    let tpl = r#"{{ range $k, $v := $labels }}{{ if eq $k "job" }}{{ continue }}{{ end }}{{ $k }} {{ end }}"#;
+    assert_eq!(render(tpl), "empty instance severity ");
+    assert_eq!(render("{{ range 3 }}{{ . }}{{ end }}"), "012");
+    assert_eq!(render("{{ range $i := 2 }}[{{ $i }}]{{ end }}"), "[0][1]");
+    assert_eq!(render("{{ range 0 }}x{{ else }}none{{ end }}"), "none");
+    assert_eq!(
+        render("{{ range $value }}{{ end }}"),
+        marker(121, "$value", "range can't iterate over 8123")
+    );
+}
+
+#[test]
+fn if_else_with() {
+    assert_eq!(
+        render(r#"{{ if eq $labels.severity "critical" }}PAGE{{ else }}ticket{{ end }}"#),
+        "PAGE"
+    );
+    assert_eq!(
+        render(
+            r#"{{ if ne .Labels.job "node" }}a{{ else if eq .Labels.job "node" }}b{{ else }}c{{ end }}"#
+        ),
+        "b"
+    );
+    assert_eq!(
+        render("{{ if gt $value 100.0 }}big{{ else }}small{{ end }}"),
+        "big"
+    );
+    assert_eq!(render_v("{{ if $value }}T{{ else }}F{{ end }}", 0.0), "F");
+    assert_eq!(render_v("{{ if $value }}T{{ else }}F{{ end }}", -0.5), "T");
+    assert_eq!(
+        render("{{ with $labels.instance }}[{{ . }}]{{ end }}"),
+        "[host1.example.com:9100]"
+    );
+    assert_eq!(
+        render("{{ with $labels.empty }}[{{ . }}]{{ else }}none{{ end }}"),
+        "none"
+    );
+    assert_eq!(
+        render("{{ with $labels.nope }}a{{ else with $labels.job }}{{ . }}{{ end }}"),
+        "node"
+    );
+    assert_eq!(
+        render(r#"{{ if and (eq $labels.job "node") (gt $value 1000.0) }}both{{ end }}"#),
+        "both"
+    );
+    assert_eq!(
+        render(r#"{{ if or (eq $labels.job "x") (lt $value 1.0) }}y{{ else }}n{{ end }}"#),
+        "n"
+    );
+    assert_eq!(
+        render("{{ and 1 0 2 }} {{ or 0 \"\" \"x\" }} {{ not 0 }} {{ not $labels }}"),
+        "0 x true false"
+    );
+    // and/or short-circuit like Go >= 1.18.
+    assert_eq!(
+        render(r#"{{ and 0 (query "x") }}{{ or 1 (query "x") }}"#),
+        "01"
+    );
+}
+
+#[test]
+fn comparisons() {
+    assert_eq!(
+        render(
+            r#"{{ eq 1 1 2 }} {{ eq "a" "b" "a" }} {{ eq $value 8123.0 }} {{ lt 1 2 }} {{ le 2 2 }} {{ ge "b" "a" }} {{ eq nil nil }}"#
+        ),
+        "true true true true true true true"
+    );
+    assert_eq!(
+        render("{{ if gt $value 100 }}big{{ end }}"),
+        marker(
+            118,
+            "gt $value 100",
+            "error calling gt: incompatible types for comparison: float64 and int"
+        )
+    );
+    assert_eq!(
+        render("{{ lt true false }}"),
+        marker(
+            115,
+            "lt true false",
+            "error calling lt: invalid type for comparison"
+        )
+    );
+    assert_eq!(
+        render("{{ eq .Labels .Labels }}"),
+        marker(
+            115,
+            "eq .Labels .Labels",
+            "error calling eq: non-comparable type map[empty: instance:host1.example.com:9100 job:node severity:critical]: map[string]string"
+        )
+    );
+}
+
+#[test]
+fn variables_follow_go_scoping() {
+    assert_eq!(
+        render("{{ $x := 1 }}{{ if true }}{{ $x := 2 }}{{ $x }}{{ end }}{{ $x }}"),
+        "21"
+    );
+    assert_eq!(
+        render("{{ $x := 1 }}{{ if true }}{{ $x = 2 }}{{ end }}{{ $x }}"),
+        "2"
+    );
+    assert_eq!(
+        render("{{ $n := len $labels }}{{ if gt $n 3 }}many{{ end }}"),
+        "many"
+    );
+    assert_eq!(
+        render("{{ if $x := $labels.job }}{{ $x }}{{ else }}{{ $x }}{{ end }}"),
+        "node"
+    );
+    assert_eq!(
+        render("{{ $y = 1 }}"),
+        marker(120, "1", "undefined variable: $y")
+    );
+    assert_eq!(
+        parse_err("{{ with $x := 1 }}{{ end }}{{ $x }}"),
+        "template: __alert:1: undefined variable \"$x\""
+    );
+}
+
+#[test]
+fn define_template_block() {
+    assert_eq!(
+        render(r#"{{ define "x" }}X{{ . }}{{ end }}{{ template "x" "arg" }}"#),
+        "Xarg"
+    );
+    assert_eq!(
+        render(r#"{{ block "b" . }}B{{ .Labels.job }}{{ end }}"#),
+        "Bnode"
+    );
+    assert_eq!(
+        render(
+            r#"{{ template "x" (args 1 2) }}{{ define "x" }}{{ .arg0 }}-{{ .arg1 }}-{{ .arg2 }}{{ end }}"#
+        ),
+        "1-2-<no value>"
+    );
+    assert_eq!(
+        render(r#"{{ template "nope" }}"#),
+        marker(
+            124,
+            "{{template \"nope\"}}",
+            "template \"nope\" not defined"
+        )
+    );
+    assert_eq!(
+        render(r#"{{ define "a" }}{{ .Nope }}{{ end }}{{ template "a" . }}"#),
+        "<error expanding template: error executing template __alert: template: __alert:1:131: executing \"a\" at <.Nope>: can't evaluate field Nope in type struct { Labels map[string]string; ExternalLabels map[string]string; ExternalURL string; Value interface {} }>"
+    );
+    assert_eq!(
+        parse_err(r#"{{ define "x" }}a{{ end }}{{ define "x" }}b{{ end }}"#),
+        "template: __alert:1: template: multiple definition of template \"x\""
+    );
+    // Unbounded recursion ends in an error marker, not a stack overflow.
+    let out = render(r#"{{ define "r" }}{{ template "r" }}{{ end }}{{ template "r" }}"#);
+    assert!(out.starts_with("<error expanding template: "), "{out}");
+    assert!(out.contains("exceeded maximum template depth"), "{out}");
+}
+
+#[test]
+fn whitespace_trimming_and_comments() {
+    assert_eq!(render(r#"a {{- " b " -}} c"#), "a b c");
+    assert_eq!(render("a\n  {{- 1 }}\n  {{- 2 -}}\n  z"), "a12z");
+    assert_eq!(render("{{/* comment */}}x"), "x");
+    assert_eq!(render("a  {{- /* c */ -}}  b"), "ab");
+    assert_eq!(render("{{ -1 }} {{- -1 -}} x"), "-1-1x");
+    assert_eq!(render("line1\n{{\n  $value\n}}"), "line1\n8123");
+    assert_eq!(render("{{ $value |\n humanize }}"), "8.123k");
+}
+
+#[test]
+fn unknown_function_is_a_parse_error() {
+    assert_eq!(
+        parse_err("{{ foo }}"),
+        "template: __alert:1: function \"foo\" not defined"
+    );
+    assert_eq!(
+        parse_err("{{ $labels.job | mul 2 }}"),
+        "template: __alert:1: function \"mul\" not defined"
+    );
+    assert_eq!(
+        parse_err("ok\n\n{{ nope 1 }}"),
+        "template: __alert:3: function \"nope\" not defined"
+    );
+    let err = GoTemplate::parse_named("__alert_HighLoad", "{{ foo }}")
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(
+        err,
+        "template: __alert_HighLoad:1: function \"foo\" not defined"
+    );
+}
+
+#[test]
+fn syntax_errors_match_go() {
+    let cases: &[(&str, &str)] = &[
+        ("{{ .Labels.instance", "unclosed action"),
+        ("{{ if 1 }}", "unexpected EOF"),
+        ("{{ end }}", "unexpected {{end}}"),
+        ("{{ else }}", "unexpected {{else}}"),
+        ("{{ $undefined }}", "undefined variable \"$undefined\""),
+        ("{{ 1 | 2 }}", "non executable command in pipeline stage 2"),
+        ("{{ \"unterminated }}", "unterminated quoted string"),
+        ("{{ ( 1 }}", "unclosed left paren"),
+        ("{{ # }}", "unexpected \"#\" in command"),
+        (
+            "{{ range $a, $b, $c := . }}{{ end }}",
+            "too many declarations in range",
+        ),
+        ("{{ break }}", "{{break}} outside {{range}}"),
+        ("{{ $labels.@ }}", "bad character U+0040 '@'"),
+        ("{{ .Labels.some-label }}", "bad character U+002D '-'"),
+        ("{{/* open", "unclosed comment"),
+        ("{{ 08 }}", "integer overflow: \"08\""),
+        ("{{ \"\\q\" }}", "invalid syntax"),
+        ("{{ \"\\é\" }}", "invalid syntax"),
+        ("{{ 'ab' }}", "malformed character constant: 'ab'"),
+        ("{{ 1 ) }}", "unexpected right paren"),
+        ("{{ ☃ }}", "unrecognized character in action: U+2603 '☃'"),
+    ];
+    for (text, msg) in cases {
+        assert_eq!(
+            parse_err(text),
+            format!("template: __alert:1: {msg}"),
+            "{text:?}"
+        );
+    }
+    assert_eq!(
+        parse_err("x\n{{ 1\n| printf \"%d\" }}\n{{ \"a\n\" }}"),
+        "template: __alert:4: unterminated quoted string"
+    );
+    assert_eq!(
+        parse_err("{{ if 1 }}\n\n{{ \"open"),
+        "template: __alert:3: unterminated quoted string"
+    );
+    // `some-label` is only reachable through index, exactly like Prometheus.
+    let mut l = labels();
+    l.insert("some-label".into(), "v".into());
+    assert_eq!(
+        render_with(r#"{{ index $labels "some-label" }}"#, 0.0, &l),
+        "v"
+    );
+}
+
+#[test]
+fn unservable_functions_parse_but_render_an_error_marker() {
+    for f in [
+        "query",
+        "first",
+        "label",
+        "value",
+        "strvalue",
+        "sortByLabel",
+        "tmpl",
+    ] {
+        let t = GoTemplate::parse(&format!("{{{{ {f} \"x\" }}}}"));
+        assert!(t.is_ok(), "{f} must parse");
+    }
+    assert_eq!(
+        render(r#"{{ query "up" }}"#),
+        marker(
+            115,
+            "query \"up\"",
+            "error calling query: function query is not supported by tocsin"
+        )
+    );
+    assert_eq!(
+        render(r#"{{ with query "up" }}{{ . | first | value | humanize }}{{ end }}"#),
+        marker(
+            120,
+            "query \"up\"",
+            "error calling query: function query is not supported by tocsin"
+        )
+    );
+    let out = render(r#"{{ query (printf "up{instance=%q}" $labels.instance) | first | value }}"#);
+    assert!(
+        out.contains("function query is not supported by tocsin"),
+        "{out}"
+    );
+    // Pure Prometheus helpers are served.
+    assert_eq!(
+        render(r#"{{ graphLink "up == 0" }}"#),
+        "/graph?g0.expr=up+%3D%3D+0&g0.tab=0"
+    );
+    assert_eq!(
+        render(r#"{{ tableLink "rate(x[5m])" }}"#),
+        "/graph?g0.expr=rate%28x%5B5m%5D%29&g0.tab=1"
+    );
+    assert_eq!(
+        render("{{ externalURL }}|{{ pathPrefix }}"),
+        format!("{URL}|/prometheus")
+    );
+    assert_eq!(render(r#"{{ safeHtml "<b>" }}"#), "<b>");
+    assert_eq!(render(r#"{{ args 1 "a" }}"#), "map[arg0:1 arg1:a]");
+}
+
+#[test]
+fn execution_errors_are_prometheus_markers() {
+    assert_eq!(
+        render("{{ .Foo }}"),
+        marker(
+            115,
+            ".Foo",
+            "can't evaluate field Foo in type struct { Labels map[string]string; ExternalLabels map[string]string; ExternalURL string; Value interface {} }"
+        )
+    );
+    assert_eq!(
+        render("{{ toUpper $value }}"),
+        marker(
+            123,
+            "$value",
+            "wrong type for value; expected string; got float64"
+        )
+    );
+    assert_eq!(
+        render("{{ .Labels.job 1 }}"),
+        marker(122, ".Labels.job", "job is not a method but has arguments")
+    );
+    assert_eq!(
+        render("{{ 1 2 }}"),
+        marker(115, "1", "can't give argument to non-function 1")
+    );
+    assert_eq!(
+        render("{{ nil }}"),
+        marker(115, "nil", "nil is not a command")
+    );
+    assert_eq!(
+        render("{{ 9223372036854775808 }}"),
+        marker(
+            115,
+            "9223372036854775808",
+            "9223372036854775808 overflows int"
+        )
+    );
+    assert_eq!(
+        render("{{ .Value.x }}"),
+        marker(
+            121,
+            ".Value.x",
+            "can't evaluate field x in type interface {}"
+        )
+    );
+    assert_eq!(
+        render("a\n{{ if 1 }}\n{{ .Nope }}\n{{ end }}"),
+        "<error expanding template: error executing template __alert: template: __alert:3:3: executing \"__alert\" at <.Nope>: can't evaluate field Nope in type struct { Labels map[string]string; ExternalLabels map[string]string; ExternalURL string; Value interface {} }>"
+    );
+    let t = GoTemplate::parse_named("__alert_HighLoad", "{{ .Foo }}");
+    let t = t.unwrap_or_else(|e| panic!("{e}"));
+    let (l, e) = (labels(), ext_labels());
+    let out = t.render(&GoTemplateData {
+        labels: &l,
+        value: 1.0,
+        external_labels: &e,
+        external_url: "",
+    });
+    assert!(out.starts_with("<error expanding template: error executing template __alert_HighLoad: template: __alert_HighLoad:1:115: executing \"__alert_HighLoad\" at <.Foo>"), "{out}");
+}
+
+#[test]
+fn printf_matches_go_fmt() {
+    let cases: &[(&str, &str)] = &[
+        (r#"{{ printf "%.2f" $value }}"#, "8123.00"),
+        (r#"{{ $value | printf "%.1f%%" }}"#, "8123.0%"),
+        (r#"{{ printf "%d" $value }}"#, "%!d(float64=8123)"),
+        (r#"{{ printf "%s" $value }}"#, "%!s(float64=8123)"),
+        (
+            r#"{{ printf "%5.1f|%-8.3e|%+g" 3.14159 1234.5678 2.0 }}"#,
+            "  3.1|1.235e+03|+2",
+        ),
+        (
+            r#"{{ printf "%x %X %o %b %c %q %U" 255 255 8 5 65 66 9731 }}"#,
+            "ff FF 10 101 A 'B' U+2603",
+        ),
+        (
+            r#"{{ printf "%#x %#o %#b %+d % d %05d %-5d|" 255 8 5 3 3 -42 7 }}"#,
+            "0xff 010 0b101 +3  3 -0042 7    |",
+        ),
+        (
+            r#"{{ printf "%s %q %x %10s|%-10s|%.2s" "abc" "a\"b" "hi" "r" "l" "xyz" }}"#,
+            "abc \"a\\\"b\" 6869          r|l         |xy",
+        ),
+        (r#"{{ printf "%d %d" 1 }}"#, "1 %!d(MISSING)"),
+        (r#"{{ printf "%d" 1 2 }}"#, "1%!(EXTRA int=2)"),
+        (r#"{{ printf "%!" }}"#, "%!!(MISSING)"),
+        (r#"{{ printf "%" }}"#, "%!(NOVERB)"),
+        (r#"{{ printf "%[2]d %[1]d" 1 2 }}"#, "2 1"),
+        (r#"{{ printf "%[3]d" 1 }}"#, "%!d(BADINDEX)"),
+        (
+            r#"{{ printf "%*d|%-*d|%.*f" 5 1 4 2 2 3.14159 }}"#,
+            "    1|2   |3.14",
+        ),
+        (r#"{{ printf "%s" nil }}"#, "%!s(<nil>)"),
+        (r#"{{ printf "%v" nil }}"#, "<nil>"),
+        (
+            r#"{{ printf "%e %E %f %F %g %G" 1e6 1e-7 1.5 2.5 1e21 1e-5 }}"#,
+            "1.000000e+06 1.000000E-07 1.500000 2.500000 1e+21 1E-05",
+        ),
+        (
+            r#"{{ printf "%.0f %.0f %.0f %.1f" 0.5 1.5 2.5 0.25 }}"#,
+            "0 2 2 0.2",
+        ),
+        (
+            r#"{{ printf "%010.3f|%-10.3f|%+.2e" -3.14159 3.14159 12345.678 }}"#,
+            "-00003.142|3.142     |+1.23e+04",
+        ),
+        (
+            r#"{{ printf "%.3g %.10g %g %.0g %#g %#.3g" 1234.5678 1.0 100000.0 123.0 1.0 2.0 }}"#,
+            "1.23e+03 1 100000 1e+02 1.00000 2.00",
+        ),
+        (
+            r#"{{ printf "%08.3f|% .2f|%+.0f" 3.14159 2.0 -0.4 }}"#,
+            "0003.142| 2.00|-0",
+        ),
+        (r#"{{ printf "%.2f" "1.5" }}"#, "%!f(string=1.)"),
+        (r#"{{ printf "% x|%# x" "ab" "ab" }}"#, "61 62|0x61 0x62"),
+        (r#"{{ printf "%+q" "é\u0001" }}"#, "\"\\u00e9\\x01\""),
+        (r#"{{ printf "%#q" "plain" }}"#, "`plain`"),
+        (r#"{{ printf "%c|%c" 0x1F600 -1 }}"#, "😀|\u{FFFD}"),
+        (r#"{{ printf "%.3d|%8.3d|%.0d|" 7 7 0 }}"#, "007|     007||"),
+        (r#"{{ printf "%-5s|%5s|" "é" "☃" }}"#, "é    |    ☃|"),
+        (
+            r#"{{ printf "%v %v" (toTime 0) (toDuration 1.5) }}"#,
+            "1970-01-01 00:00:00 +0000 UTC 1.5s",
+        ),
+        (
+            r#"{{ printf "%v" $labels }}"#,
+            "map[empty: instance:host1.example.com:9100 job:node severity:critical]",
+        ),
+        (
+            r#"{{ printf "%T %T %T %T" 1 "a" 1.5 $labels }}"#,
+            "int string float64 map[string]string",
+        ),
+    ];
+    for (text, want) in cases {
+        assert_eq!(render(text), *want, "{text}");
+    }
+    assert_eq!(
+        render(r#"{{ printf "%+v" . }}"#),
+        format!(
+            "{{Labels:map[empty: instance:host1.example.com:9100 job:node severity:critical] ExternalLabels:map[cluster:prod-eu region:eu-west-1] ExternalURL:{URL} Value:8123}}"
+        )
+    );
+}
+
+#[test]
+fn print_builtins_and_collections() {
+    assert_eq!(render(r#"{{ print 1 2 "a" "b" 3 }}"#), "1 2ab3");
+    assert_eq!(render(r#"{{ println 1 "a" }}"#), "1 a\n");
+    assert_eq!(render("{{ print nil }}|{{ .Labels.x | len }}"), "<nil>|0");
+    assert_eq!(
+        render("{{ $labels }}"),
+        "map[empty: instance:host1.example.com:9100 job:node severity:critical]"
+    );
+    assert_eq!(
+        render("{{ . }}"),
+        format!(
+            "{{map[empty: instance:host1.example.com:9100 job:node severity:critical] map[cluster:prod-eu region:eu-west-1] {URL} 8123}}"
+        )
+    );
+    assert_eq!(
+        render(
+            r#"{{ len $labels }} {{ len "héllo" }} {{ index $labels "job" }} [{{ index $labels "x" }}]"#
+        ),
+        "4 6 node []"
+    );
+    assert_eq!(
+        render(r#"{{ index "abc" 1 }} {{ slice "hello" 1 3 }} {{ slice "hello" 2 }}"#),
+        "98 el llo"
+    );
+    assert_eq!(
+        render(r#"{{ index "abc" 5 }}"#),
+        marker(
+            115,
+            "index \"abc\" 5",
+            "error calling index: index out of range: 5"
+        )
+    );
+    assert_eq!(
+        render("{{ len $value }}"),
+        marker(115, "len $value", "error calling len: len of type float64")
+    );
+}
+
+#[test]
+fn string_functions() {
+    assert_eq!(
+        render(r#"{{ toUpper "abc" }} {{ toLower "ÀBC" }} {{ $labels.job | toUpper }}"#),
+        "ABC àbc NODE"
+    );
+    assert_eq!(render(r#"{{ title "hello world" }}"#), "Hello World");
+    assert_eq!(render(r#"{{ title "aa bb CC" }}"#), "Aa Bb CC");
+    assert_eq!(
+        render(r#"{{ title "it's a dog's life" }}"#),
+        "It's A Dog's Life"
+    );
+    assert_eq!(
+        render(r#"{{ title "foo-bar node_exporter" }}"#),
+        "Foo-Bar Node_exporter"
+    );
+    assert_eq!(render(r#"{{ title "élan vital" }}"#), "Élan Vital");
+    assert_eq!(
+        render("{{ stripPort $labels.instance }}"),
+        "host1.example.com"
+    );
+    assert_eq!(
+        render(r#"{{ stripPort "[::1]:80" }} {{ stripPort "nohost" }} {{ stripPort "a:b:c" }}"#),
+        "::1 nohost a:b:c"
+    );
+    assert_eq!(render("{{ stripDomain $labels.instance }}"), "host1:9100");
+    assert_eq!(
+        render(
+            r#"{{ stripDomain "host.example.com" }} {{ stripDomain "10.0.0.1:9100" }} {{ stripDomain "[fe80::1]:9100" }}"#
+        ),
+        "host 10.0.0.1:9100 [fe80::1]:9100"
+    );
+    assert_eq!(
+        render(r#"{{ urlQueryEscape "a b&c=d/é" }} {{ urlquery "a b" "c" }}"#),
+        "a+b%26c%3Dd%2F%C3%A9 a+bc"
+    );
+    assert_eq!(
+        render(r#"{{ html "<a href='x'>&\"" }}"#),
+        "&lt;a href=&#39;x&#39;&gt;&amp;&#34;"
+    );
+    assert_eq!(
+        render(r#"{{ js "<a>'\"=\\é\n" }}"#),
+        "\\u003Ca\\u003E\\'\\\"\\u003D\\\\é\\u000A"
+    );
+}
+
+#[test]
+fn regex_functions() {
+    assert_eq!(
+        render(r#"{{ match "^host" $labels.instance }} {{ match "^node$" "nodes" }}"#),
+        "true false"
+    );
+    assert_eq!(
+        render(r#"{{ reReplaceAll ":.*" "" $labels.instance }}"#),
+        "host1.example.com"
+    );
+    assert_eq!(
+        render(r#"{{ $labels.instance | reReplaceAll "(.*):.*" "$1" }}"#),
+        "host1.example.com"
+    );
+    assert_eq!(
+        render(r#"{{ reReplaceAll "localhost:(.*)" "my.domain:$1" "localhost:3000" }}"#),
+        "my.domain:3000"
+    );
+    assert_eq!(
+        render(r#"{{ reReplaceAll "(?P<first>\\w+)" "${first}!" "hi there" }}"#),
+        "hi! there!"
+    );
+    // Go's empty-match rules and ASCII-only \d.
+    assert_eq!(render(r#"{{ reReplaceAll "a*" "X" "baaac" }}"#), "XbXcX");
+    assert_eq!(
+        render(r##"{{ reReplaceAll "\\d+" "#" "a1b22c٣" }}"##),
+        "a#b#c٣"
+    );
+    assert_eq!(
+        render(r#"{{ match "(" "x" }}"#),
+        marker(
+            115,
+            "match \"(\" \"x\"",
+            "error calling match: error parsing regexp: missing closing ): `(`"
+        )
+    );
+    assert_eq!(
+        render(r#"{{ reReplaceAll "(" "x" "y" }}"#),
+        marker(
+            115,
+            "reReplaceAll \"(\" \"x\" \"y\"",
+            "error calling reReplaceAll: regexp: Compile(`(`): error parsing regexp: missing closing ): `(`"
+        )
+    );
+}
+
+#[test]
+fn durations_and_times() {
+    assert_eq!(
+        render(
+            r#"{{ parseDuration "1h30m" }} {{ parseDuration "-5m" }} {{ parseDuration "0" }} {{ parseDuration "1y2w3d4h5m6s7ms" }}"#
+        ),
+        "5400 -300 0 3.3019506007e+07"
+    );
+    assert_eq!(
+        render(r#"{{ parseDuration "1m1h" }}"#),
+        marker(
+            115,
+            "parseDuration \"1m1h\"",
+            "error calling parseDuration: not a valid duration string: \"1m1h\""
+        )
+    );
+    assert_eq!(
+        render(r#"{{ parseDuration "5x" }}"#),
+        marker(
+            115,
+            "parseDuration \"5x\"",
+            "error calling parseDuration: unknown unit \"x\" in duration \"5x\""
+        )
+    );
+    assert_eq!(
+        render(
+            "{{ toDuration 90 }} {{ toDuration 0.0015 }} {{ toDuration 0 }} {{ toDuration 3661.5 }} {{ toDuration -5 }}"
+        ),
+        "1m30s 1.5ms 0s 1h1m1.5s -5s"
+    );
+    assert_eq!(
+        render(
+            "{{ (toDuration 90).Minutes }} {{ (toDuration 90).Seconds }} {{ toDuration 0.0000015 }}"
+        ),
+        "1.5 90 1.5µs"
+    );
+    assert_eq!(
+        render("{{ toTime 1435065584.128 }}"),
+        "2015-06-23 13:19:44.128 +0000 UTC"
+    );
+    assert_eq!(render("{{ (toTime 1435065584.128).Unix }}"), "1435065584");
+    assert_eq!(
+        render(r#"{{ (toTime 1435065584.128).Format "2006-01-02T15:04:05Z07:00" }}"#),
+        "2015-06-23T13:19:44Z"
+    );
+    assert_eq!(
+        render(
+            r#"{{ (toTime 1435065584.128).Format "Mon Jan _2 3:04:05.000 PM MST 2006 -0700 -07:00 .999" }}"#
+        ),
+        "Tue Jun 23 1:19:44.128 PM UTC 2015 +0000 +00:00 .128"
+    );
+    assert_eq!(
+        render(
+            r#"{{ (toTime 1435065584).Format "Monday January 02 06 002 __2 15h .000000 ,999" }}"#
+        ),
+        "Tuesday June 23 15 174 174 13h .000000 "
+    );
+    assert_eq!(
+        render("{{ (toTime 0).Foo }}"),
+        marker(123, "0", "can't evaluate field Foo in type *time.Time")
+    );
+    assert_eq!(
+        render("{{ humanizeDuration (toDuration 5) }}"),
+        marker(
+            115,
+            "humanizeDuration (toDuration 5)",
+            "error calling humanizeDuration: can't convert *time.Duration to float"
+        )
+    );
+    let now = render("{{ now }}");
+    let secs: f64 = now.parse().unwrap_or(0.0);
+    assert!(secs > 1.6e9, "now = {now}");
+}
+
+#[test]
+fn literals() {
+    assert_eq!(
+        render(
+            "{{ true }}|{{ 'a' }}|{{ 0x1F }}|{{ 1e3 }}|{{ 1.5 }}|{{ -7 }}|{{ 0o17 }}|{{ 0b101 }}|{{ 1_000 }}|{{ `raw\\n` }}"
+        ),
+        "true|97|31|1000|1.5|-7|15|5|1000|raw\\n"
+    );
+    assert_eq!(
+        render(r#"{{ "\x41\u00e9\101\t" }}"#),
+        "Aé A\t".replace(' ', "")
+    );
+}
+
+#[test]
+fn source_and_clone() {
+    let t = GoTemplate::parse("{{ $value }} x").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(t.source(), "{{ $value }} x");
+    let t2 = t.clone();
+    let (l, e) = (labels(), ext_labels());
+    let data = GoTemplateData {
+        labels: &l,
+        value: 2.5,
+        external_labels: &e,
+        external_url: "",
+    };
+    assert_eq!(t2.render(&data), "2.5 x");
+    assert_eq!(t.render(&data), t2.render(&data));
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<GoTemplate>();
+}
+
+/// Calls the internals directly (no catch_unwind), so a panic fails the test.
+fn must_not_panic(text: &str) {
+    let full = format!("{DEFS}{text}");
+    if let Ok(trees) = parse_tree_set(DEFAULT_TEMPLATE_NAME, &full) {
+        let t = GoTemplate {
+            source: text.to_string(),
+            name: DEFAULT_TEMPLATE_NAME.to_string(),
+            parsed: Arc::new(Parsed { text: full, trees }),
+        };
+        let (l, e) = (labels(), ext_labels());
+        let data = GoTemplateData {
+            labels: &l,
+            value: f64::NAN,
+            external_labels: &e,
+            external_url: "%zz",
+        };
+        let _ = t.execute(&data);
+    }
+}
+
+#[test]
+fn garbage_and_odd_input_never_panics() {
+    let odd = [
+        "",
+        "{{",
+        "}}",
+        "{{}}",
+        "{{ }}",
+        "{{-}}",
+        "{{- -}}",
+        "{{-",
+        "{{ -",
+        "{{ - }}",
+        "{{ $ }}",
+        "{{$}}",
+        "{{.}}",
+        "{{..}}",
+        "{{...}}",
+        "{{ . . }}",
+        "{{ \"\\",
+        "{{ \"\\\n\" }}",
+        "{{ '\\",
+        "{{ '\\x' }}",
+        "{{ '\\u12' }}",
+        "{{ \"\\U0011ffff\" }}",
+        "{{ \"\\é\" }}",
+        "{{ '\\é' }}",
+        "{{ `",
+        "{{ /* */ }}",
+        "{{/**/}}",
+        "{{/*",
+        "{{/* */",
+        "{{ 1e }}",
+        "{{ 0x }}",
+        "{{ 1..2 }}",
+        "{{ .5 }}",
+        "{{ . }}",
+        "{{ +- }}",
+        "{{ 1i }}",
+        "{{ 1+ }}",
+        "{{ 1+2 }}",
+        "{{ (((( }}",
+        "{{ )))) }}",
+        "{{ ( ) }}",
+        "{{ | }}",
+        "{{ 1 | }}",
+        "{{ $x := }}",
+        "{{ $x, }}",
+        "{{ range $x, }}",
+        "{{ range $x, $y, }}",
+        "{{ := }}",
+        "{{ = }}",
+        "{{ $x = }}",
+        "{{ if }}{{ end }}",
+        "{{ else if }}",
+        "{{ define }}",
+        "{{ define \"\" }}{{ end }}",
+        "{{ template }}",
+        "{{ block }}",
+        "{{ block \"x\" }}{{ end }}",
+        "{{ with }}",
+        "{{ range }}",
+        "{{ end",
+        "{{ else",
+        "\u{0}{{ \u{0} }}",
+        "{{ \u{7f} }}",
+        "{{ printf \"%",
+        "{{ printf \"%[\" 1 }}",
+        "{{ printf \"%[0]d\" 1 }}",
+        "{{ printf \"%[99999999999999999999]d\" 1 }}",
+        "{{ printf \"%99999999d\" 1 }}",
+        "{{ printf \"%.99999999f\" 1.0 }}",
+        "{{ printf \"%*d\" 99999999 1 }}",
+        "{{ printf \"%-*d\" -5 1 }}",
+        "{{ printf \"%.*d\" -1 1 }}",
+        "{{ printf \"%é\" 1 }}",
+        "{{ index }}",
+        "{{ index nil }}",
+        "{{ slice \"é\" 1 }}",
+        "{{ slice \"abc\" 4 }}",
+        "{{ slice \"abc\" -1 }}",
+        "{{ len }}",
+        "{{ eq }}",
+        "{{ eq 1 }}",
+        "{{ toTime 1e300 }}",
+        "{{ toDuration 1e300 }}",
+        "{{ (toTime -1e10).Format \"2006\" }}",
+        "{{ (toTime 0).Format \"\" }}",
+        "{{ humanizeTimestamp -9.3e9 }}",
+        "{{ reReplaceAll \"\" \"$\" \"é\" }}",
+        "{{ reReplaceAll \"(\" \"\" \"\" }}",
+        "{{ match \"[\" \"\" }}",
+        "{{ match \"\\\\\" \"\" }}",
+        "{{ reReplaceAll \"[[:alpha:]\\\\d]+\" \"${\" \"ab1\" }}",
+        "{{ pathPrefix }}",
+        "{{ stripDomain \"[\" }}",
+        "{{ stripPort \"]:\" }}",
+        "{{ stripDomain \":\" }}",
+        "{{ parseDuration \"-\" }}",
+        "{{ parseDuration \"99999999999999999999999ms\" }}",
+        "{{ humanize \"0x1p-2\" }}",
+        "{{ humanize \"_1\" }}",
+        "{{ humanize \"1__0\" }}",
+        "{{ humanize \"+\" }}",
+        "{{ humanize \"e5\" }}",
+        "{{ humanize \".\" }}",
+        "{{ $labels.x.y.z }}",
+        "{{ (args).x.y }}",
+        "{{ index (args 1) \"arg0\" \"z\" }}",
+        "{{ call }}",
+        "{{ call nil }}",
+        "{{ $.Value.x.y }}",
+        "{{ range $labels }}{{ break }}{{ end }}{{ continue }}",
+        "{{ range 5 }}{{ range 5 }}{{ continue }}{{ end }}{{ end }}",
+        "☃☃☃{{ \"☃\" }}☃",
+        "{{ \"\u{10FFFF}\" | printf \"%q\" }}",
+        "{{ printf \"%q %U %c\" 1114112 1114112 1114112 }}",
+    ];
+    for t in odd {
+        must_not_panic(t);
+        let _ = GoTemplate::parse(t).map(|t| {
+            let (l, e) = (labels(), ext_labels());
+            t.render(&GoTemplateData {
+                labels: &l,
+                value: 1.0,
+                external_labels: &e,
+                external_url: "",
+            })
+        });
+    }
+    // Deterministic pseudo-random soup of template fragments.
+    let frags = [
+        "{{",
+        "}}",
+        "{{- ",
+        " -}}",
+        " ",
+        "\n",
+        "$value",
+        "$labels",
+        ".Labels",
+        ".job",
+        "$x",
+        " := ",
+        " = ",
+        "|",
+        "(",
+        ")",
+        "if ",
+        "else ",
+        "end",
+        "range ",
+        "with ",
+        "printf ",
+        "\"%d\"",
+        "\"a\"",
+        "1",
+        "1.5",
+        "humanize ",
+        "eq ",
+        "len ",
+        "index ",
+        "and ",
+        "or ",
+        "$",
+        ".",
+        ",",
+        "nil",
+        "true",
+        "'a'",
+        "`r`",
+        "/*",
+        "*/",
+        "define ",
+        "template ",
+        "block ",
+        "break",
+        "continue",
+        "é",
+        "\\",
+        "\"",
+        "'",
+        "-",
+        "0x",
+        "e9",
+        "[",
+        "%",
+        "toTime ",
+        "query ",
+        "args ",
+        "slice ",
+    ];
+    let mut seed: u64 = 0x5EED_1234_ABCD_0001;
+    for _ in 0..4000 {
+        let mut s = String::new();
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let n = 1 + (seed >> 60) as usize;
+        for _ in 0..n {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            s.push_str(frags[(seed >> 33) as usize % frags.len()]);
+        }
+        must_not_panic(&s);
+    }
+}
+
+#[test]
+fn resource_limits_produce_errors_not_crashes() {
+    let deep_parens = format!("{{{{ {}1{} }}}}", "(".repeat(5000), ")".repeat(5000));
+    assert!(parse_err(&deep_parens).contains("max expression depth exceeded"));
+    let deep_ifs = format!("{}x{}", "{{ if 1 }}".repeat(5000), "{{ end }}".repeat(5000));
+    assert!(parse_err(&deep_ifs).contains("max nesting depth exceeded"));
+    let nested_blocks = "{{ block \"b\" . }}".repeat(500);
+    assert!(GoTemplate::parse(&nested_blocks).is_err());
+    // Within limits, deep nesting and recursion work.
+    let ok = format!("{}x{}", "{{ if 1 }}".repeat(45), "{{ end }}".repeat(45));
+    assert_eq!(render(&ok), "x");
+    let recurse = r#"{{ define "r" }}{{ if . }}{{ if . }}{{ if . }}{{ template "r" . }}{{ end }}{{ end }}{{ end }}{{ end }}{{ template "r" 1 }}"#;
+    assert!(render(recurse).contains("exceeded maximum template depth"));
+    // Deepest allowed nesting with the deepest allowed expression, recursing
+    // until the depth limit: must fit in the 2 MiB test thread stack (it
+    // fits in 768 KiB in a debug build).
+    let parens = format!("{}1{}", "(".repeat(49), ")".repeat(49));
+    let body = format!(
+        "{{{{ define \"r\" }}}}{}{{{{ print {parens} }}}}{{{{ template \"r\" . }}}}{}{{{{ end }}}}{{{{ template \"r\" 1 }}}}",
+        "{{ if . }}".repeat(48),
+        "{{ end }}".repeat(48)
+    );
+    assert!(render(&body).contains("exceeded maximum template depth (100)"));
+    let deep_range = format!(
+        "{}{{{{ print {parens} }}}}{}",
+        "{{ with $labels }}".repeat(49),
+        "{{ end }}".repeat(49)
+    );
+    assert_eq!(render(&deep_range), "1");
+    let out = render("{{ range 100000000 }}{{ end }}");
+    assert!(
+        out.contains("range iteration limit (1000000) exceeded"),
+        "{out}"
+    );
+    let out = render(
+        r#"{{ define "big" }}{{ printf "%999999d" 1 }}{{ end }}{{ range 10 }}{{ template "big" }}{{ end }}"#,
+    );
+    assert!(
+        out.contains("template output exceeds"),
+        "{}",
+        &out[..200.min(out.len())]
+    );
+}
