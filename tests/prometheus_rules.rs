@@ -285,7 +285,7 @@ groups:
     assert_eq!(a["annotations"]["summary"], "Instance db-1:9100 down");
     assert_eq!(
         a["annotations"]["description"],
-        "db-1:9100 of job node is down (value 0)."
+        "db-1:9100 of job t_promfmt is down (value 0)."
     );
     assert_eq!(d.alert("InstanceDown").unwrap().severity.as_str(), "error");
     d.stop().await;
