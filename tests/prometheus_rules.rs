@@ -254,7 +254,7 @@ groups:
 async fn prometheus_rule_file_loads_unchanged_and_renders_go_templates() {
     push(
         "t_promfmt",
-        "t_promfmt_up{instance=\"db-1:9100\",job=\"node\"} 0",
+        "t_promfmt_up{instance=\"db-1:9100\"} 0",
     )
     .await;
     wait_prometheus_value("t_promfmt_up", 0.0).await;
