@@ -21,6 +21,7 @@ pub mod http_client;
 pub mod labels;
 pub mod notify;
 pub mod rules;
+pub mod ruletest;
 pub mod schedule;
 pub mod source;
 pub mod store;

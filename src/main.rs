@@ -1,4 +1,4 @@
-//! The `tocsin` command line: `run`, `check`, `alerts`.
+//! The `tocsin` command line: `run`, `check`, `test`, `alerts`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +37,12 @@ enum Command {
     Check {
         /// Rule files or folders (default: the config's `rules`).
         paths: Vec<PathBuf>,
+    },
+    /// Run rule unit tests (mocked query results over time, expected alerts).
+    Test {
+        /// Test files (YAML).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// List alerts from the running daemon.
     Alerts {
@@ -81,6 +87,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Alerts { state, json } => alerts(cli.config, state, json),
+        Command::Test { files } => Ok(rule_tests(&files)),
     }
 }
 
@@ -135,6 +142,36 @@ fn check(config_path: Option<PathBuf>, paths: Vec<PathBuf>) -> ExitCode {
             eprintln!("{} error(s)", errors.0.len());
             ExitCode::FAILURE
         }
+    }
+}
+
+fn rule_tests(files: &[PathBuf]) -> ExitCode {
+    let mut failed = 0;
+    let mut passed = 0;
+    for f in files {
+        println!("{}", f.display());
+        match tocsin::ruletest::run_file(f) {
+            Err(errors) => {
+                eprintln!("{errors}");
+                failed += 1;
+            }
+            Ok(report) => {
+                for name in &report.passed {
+                    println!("  PASS {name}");
+                }
+                for (name, diff) in &report.failed {
+                    println!("  FAIL {name}\n{diff}");
+                }
+                passed += report.passed.len();
+                failed += report.failed.len();
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -224,3 +224,71 @@ fn alerts_without_a_daemon_says_so() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is `tocsin run` running?"));
 }
+
+#[test]
+fn shipped_rule_unit_tests_pass() {
+    let repo = common::repo();
+    let files: Vec<_> = std::fs::read_dir(repo.join("rules/tests"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    assert!(!files.is_empty());
+    let out = tocsin().arg("test").args(&files).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(" 0 failed"), "{stdout}");
+}
+
+#[test]
+fn a_failing_rule_test_prints_a_diff_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rules.yaml",
+        "groups:\n  - name: g\n    rules:\n      - alert: High\n        query: m\n        when: \"> 10\"\n        for: 2m\n        severity: warning\n        message: \"at {{ value }}\"\n",
+    );
+    let test = write(
+        dir.path(),
+        "t.yaml",
+        r#"rule_files: [rules.yaml]
+tests:
+  - name: fires too early
+    input:
+      - rule: High
+        series: [{labels: {host: a}, values: "20x5"}]
+    expect:
+      - at: 1m
+        alert: High
+        firing: [{labels: {host: a}, message: "at 20.0"}]
+      - at: 2m
+        alert: High
+        firing: [{labels: {host: a}, message: "at 20.0"}]
+"#,
+    );
+    let out = tocsin().arg("test").arg(&test).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("FAIL fires too early"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "at 1m, alert High:\n    - expected: labels {\"host\": \"a\"}, message \"at 20.0\""
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("at 2m"), "2m holds: {stdout}");
+
+    let bad = write(
+        dir.path(),
+        "bad.yaml",
+        "rule_files: [rules.yaml]\ntests:\n  - input:\n      - rule: Nope\n        series: []\n    expect: []\n",
+    );
+    let out = tocsin().arg("test").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.yaml:4:15: no rule named \"Nope\""));
+}

@@ -252,11 +252,7 @@ groups:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_rule_file_loads_unchanged_and_renders_go_templates() {
-    push(
-        "t_promfmt",
-        "t_promfmt_up{instance=\"db-1:9100\"} 0",
-    )
-    .await;
+    push("t_promfmt", "t_promfmt_up{instance=\"db-1:9100\"} 0").await;
     wait_prometheus_value("t_promfmt_up", 0.0).await;
     let receiver = Receiver::start(&[]).await;
     let dir = Daemon::prepare(
