@@ -120,6 +120,7 @@ pub async fn start(
     let app = crate::http::app(crate::http::AppState {
         engine: Arc::clone(&engine),
         router: Arc::clone(&router),
+        delivery: dispatcher.stats(),
     });
     let mut server_shutdown = shutdown.clone();
     let server = tokio::spawn(async move {

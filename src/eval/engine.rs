@@ -61,8 +61,35 @@ pub struct GroupStatus {
     pub missed_iterations: u64,
     pub last_evaluation: Option<DateTime<Utc>>,
     pub last_duration_seconds: f64,
+    /// Evaluation durations, for the `/metrics` histogram.
+    #[serde(skip)]
+    pub durations: Histogram,
     #[serde(skip)]
     running: bool,
+}
+
+/// Upper bounds (seconds) of the evaluation-duration histogram.
+pub const DURATION_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+/// A cumulative histogram over [`DURATION_BUCKETS`].
+#[derive(Debug, Clone, Default)]
+pub struct Histogram {
+    /// Observations at or below each bucket's bound (cumulative).
+    pub buckets: [u64; DURATION_BUCKETS.len()],
+    pub count: u64,
+    pub sum: f64,
+}
+
+impl Histogram {
+    pub fn observe(&mut self, v: f64) {
+        for (b, bound) in self.buckets.iter_mut().zip(DURATION_BUCKETS) {
+            if v <= bound {
+                *b += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += v;
+    }
 }
 
 #[derive(Default)]
@@ -183,6 +210,7 @@ impl Engine {
         }
         status.last_evaluation = Some(now);
         status.last_duration_seconds = started.elapsed().as_secs_f64();
+        status.durations.observe(status.last_duration_seconds);
         true
     }
 
@@ -424,6 +452,11 @@ impl Engine {
         let mut out: Vec<RuleStatus> = m.rules.values().cloned().collect();
         out.sort_by(|a, b| (&a.group, &a.alert).cmp(&(&b.group, &b.alert)));
         out
+    }
+
+    /// Consecutive failed evaluations against the datasource (0: healthy).
+    pub fn datasource_failures(&self) -> u32 {
+        self.memory().datasource_failures
     }
 
     pub fn group_statuses(&self) -> Vec<GroupStatus> {

@@ -1,6 +1,8 @@
-//! The daemon's HTTP server (axum): the JSON API ([`api`]) and `/healthz`.
+//! The daemon's HTTP server (axum): the JSON API ([`api`]), `/metrics`
+//! ([`metrics`]) and `/healthz`.
 
 pub mod api;
+pub mod metrics;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,11 +19,13 @@ use crate::notify::Router as NotifyRouter;
 pub struct AppState {
     pub engine: Arc<Engine>,
     pub router: Arc<NotifyRouter>,
+    pub delivery: crate::notify::dispatch::DeliveryStats,
 }
 
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics::metrics))
         .merge(api::routes())
         .with_state(state)
 }

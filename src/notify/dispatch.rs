@@ -5,7 +5,8 @@
 //! failed with the reason. Rows that keep failing past `give_up_after` are
 //! given up. Because the outbox is in SQLite, all of this survives a restart.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -23,6 +24,39 @@ const IDLE_POLL: Duration = Duration::from_secs(30);
 
 pub struct Dispatcher {
     workers: Vec<JoinHandle<()>>,
+    stats: DeliveryStats,
+}
+
+/// Delivery counters per target, for `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryStats(Arc<Mutex<HashMap<String, TargetStats>>>);
+
+#[derive(Debug, Clone, Default)]
+pub struct TargetStats {
+    /// Alerts delivered.
+    pub sent: u64,
+    /// Alerts given up (permanent failure or too old).
+    pub failed: u64,
+    /// Alerts whose send failed and were scheduled again.
+    pub retried: u64,
+    /// Send requests made, and the time they took.
+    pub requests: u64,
+    pub request_seconds: f64,
+}
+
+impl DeliveryStats {
+    fn record(&self, target: &str, f: impl FnOnce(&mut TargetStats)) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        f(m.entry(target.to_string()).or_default());
+    }
+
+    /// A copy of every target's counters, sorted by target.
+    pub fn snapshot(&self) -> Vec<(String, TargetStats)> {
+        let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<_> = m.iter().map(|(k, s)| (k.clone(), s.clone())).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
 }
 
 impl Dispatcher {
@@ -34,7 +68,9 @@ impl Dispatcher {
         shutdown: watch::Receiver<bool>,
     ) -> Result<Dispatcher, super::channels::ChannelError> {
         let mut workers = Vec::new();
+        let stats = DeliveryStats::default();
         for t in config.targets.iter().filter(|t| t.enabled) {
+            stats.record(t.name(), |_| {});
             let channel = Channel::from_config(t)?;
             let wake = wakers(t.name()).unwrap_or_else(|| Arc::new(Notify::new()));
             let worker = Worker {
@@ -43,10 +79,15 @@ impl Dispatcher {
                 store: store.clone(),
                 policy: config.delivery.clone(),
                 wake,
+                stats: stats.clone(),
             };
             workers.push(tokio::spawn(worker.run(shutdown.clone())));
         }
-        Ok(Dispatcher { workers })
+        Ok(Dispatcher { workers, stats })
+    }
+
+    pub fn stats(&self) -> DeliveryStats {
+        self.stats.clone()
     }
 
     /// Waits for the workers to finish after shutdown was signalled.
@@ -63,6 +104,7 @@ struct Worker {
     store: Store,
     policy: DeliveryConfig,
     wake: Arc<Notify>,
+    stats: DeliveryStats,
 }
 
 impl Worker {
@@ -121,15 +163,23 @@ impl Worker {
         let attempt = rows.iter().map(|r| r.attempts).max().unwrap_or(0) + 1;
         let started = std::time::Instant::now();
         let outcome = self.channel.send(&messages).await;
-        let took_ms = started.elapsed().as_millis() as u64;
+        let took = started.elapsed();
+        let took_ms = took.as_millis() as u64;
+        self.stats.record(&self.target, |s| {
+            s.requests += 1;
+            s.request_seconds += took.as_secs_f64();
+        });
+        let n = ids.len() as u64;
         match outcome {
             Delivery::Sent => {
                 tracing::info!(target_name = %self.target, alerts = ids.len(), attempt, took_ms, "notification sent");
                 self.store.mark_sent(ids, Utc::now()).await?;
+                self.stats.record(&self.target, |s| s.sent += n);
             }
             Delivery::Failed { reason } => {
                 tracing::warn!(target_name = %self.target, alerts = ids.len(), attempt, %reason, "notification failed permanently");
                 self.store.mark_failed(ids, reason).await?;
+                self.stats.record(&self.target, |s| s.failed += n);
             }
             Delivery::Retry { reason, after } => {
                 let oldest = rows.iter().map(|r| r.created_at).min().unwrap_or(now);
@@ -141,12 +191,14 @@ impl Worker {
                     );
                     tracing::warn!(target_name = %self.target, alerts = ids.len(), %reason, "notification given up");
                     self.store.mark_failed(ids, reason).await?;
+                    self.stats.record(&self.target, |s| s.failed += n);
                 } else {
                     let delay = after.unwrap_or_else(|| backoff(&self.policy, attempt));
                     tracing::warn!(target_name = %self.target, alerts = ids.len(), attempt, %reason,
                         retry_in_ms = delay.as_millis() as u64, "notification will be retried");
                     let next = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
                     self.store.mark_retry(ids, next, reason).await?;
+                    self.stats.record(&self.target, |s| s.retried += n);
                 }
             }
         }

@@ -182,6 +182,18 @@ impl Store {
         .await
     }
 
+    /// Per target: pending rows and when the oldest was created (for `/metrics`).
+    pub async fn outbox_pending(&self) -> Result<Vec<(String, i64, DateTime<Utc>)>, StoreError> {
+        self.run(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT target, COUNT(*), MIN(created_at) FROM notifications WHERE status = 'pending' GROUP BY target",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, from_millis(r.get(2)?))))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
     /// Counts of outbox rows by status (for the API and tests).
     pub async fn outbox_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
         self.run(|c| {

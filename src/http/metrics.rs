@@ -1,0 +1,299 @@
+//! `GET /metrics`: tocsin's own health in the Prometheus text format. Every
+//! name starts with `tocsin_`, carries its unit, and counters end in `_total`.
+//! Values are read at scrape time from the engine, the delivery workers and
+//! the outbox; nothing is kept twice.
+
+use std::fmt::Write as _;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use chrono::Utc;
+
+use super::AppState;
+use crate::eval::AlertState;
+use crate::eval::engine::DURATION_BUCKETS;
+
+pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    let body = render(&s).await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+}
+
+/// The exposition text (also used by tests and the dashboard check).
+pub async fn render(s: &AppState) -> String {
+    let mut e = Exposition::default();
+    e.family("tocsin_build_info", "gauge", "Build information; always 1.");
+    e.sample(
+        "tocsin_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1.0,
+    );
+
+    let groups = s.engine.group_statuses();
+    e.family(
+        "tocsin_rule_group_evaluations_total",
+        "counter",
+        "Evaluations of a rule group.",
+    );
+    for g in &groups {
+        e.sample(
+            "tocsin_rule_group_evaluations_total",
+            &[("group", &g.name)],
+            g.evaluations as f64,
+        );
+    }
+    e.family(
+        "tocsin_rule_group_evaluation_failures_total",
+        "counter",
+        "Group evaluations in which a rule failed or the result could not be recorded.",
+    );
+    for g in &groups {
+        e.sample(
+            "tocsin_rule_group_evaluation_failures_total",
+            &[("group", &g.name)],
+            g.failures as f64,
+        );
+    }
+    e.family(
+        "tocsin_rule_group_iterations_missed_total",
+        "counter",
+        "Ticks skipped because the previous evaluation of the group was still running.",
+    );
+    for g in &groups {
+        e.sample(
+            "tocsin_rule_group_iterations_missed_total",
+            &[("group", &g.name)],
+            g.missed_iterations as f64,
+        );
+    }
+    e.family(
+        "tocsin_rule_group_last_evaluation_timestamp_seconds",
+        "gauge",
+        "When the group was last evaluated.",
+    );
+    for g in &groups {
+        let t = g
+            .last_evaluation
+            .map(|t| t.timestamp_millis() as f64 / 1000.0)
+            .unwrap_or(0.0);
+        e.sample(
+            "tocsin_rule_group_last_evaluation_timestamp_seconds",
+            &[("group", &g.name)],
+            t,
+        );
+    }
+    e.family(
+        "tocsin_rule_group_evaluation_duration_seconds",
+        "histogram",
+        "How long group evaluations took.",
+    );
+    for g in &groups {
+        let name = "tocsin_rule_group_evaluation_duration_seconds";
+        for (bound, count) in DURATION_BUCKETS.iter().zip(g.durations.buckets) {
+            e.sample(
+                &format!("{name}_bucket"),
+                &[("group", &g.name), ("le", &bound.to_string())],
+                count as f64,
+            );
+        }
+        e.sample(
+            &format!("{name}_bucket"),
+            &[("group", &g.name), ("le", "+Inf")],
+            g.durations.count as f64,
+        );
+        e.sample(
+            &format!("{name}_sum"),
+            &[("group", &g.name)],
+            g.durations.sum,
+        );
+        e.sample(
+            &format!("{name}_count"),
+            &[("group", &g.name)],
+            g.durations.count as f64,
+        );
+    }
+
+    let rules = s.engine.rule_statuses();
+    e.family(
+        "tocsin_rule_health",
+        "gauge",
+        "1 when the rule's last evaluation succeeded, 0 when it failed (absent before the first).",
+    );
+    for r in rules.iter().filter(|r| r.health != "unknown") {
+        let v = if r.health == "ok" { 1.0 } else { 0.0 };
+        e.sample(
+            "tocsin_rule_health",
+            &[("group", &r.group), ("alert", &r.alert)],
+            v,
+        );
+    }
+    e.family(
+        "tocsin_datasource_consecutive_failures",
+        "gauge",
+        "Evaluations in a row in which Prometheus could not be queried.",
+    );
+    e.sample(
+        "tocsin_datasource_consecutive_failures",
+        &[("datasource", "prometheus")],
+        f64::from(s.engine.datasource_failures()),
+    );
+
+    let alerts = s.engine.alerts();
+    e.family("tocsin_alerts", "gauge", "Alerts by state and severity.");
+    for state in [
+        AlertState::Pending,
+        AlertState::Firing,
+        AlertState::Resolved,
+    ] {
+        for sev in ["warning", "error"] {
+            let n = alerts
+                .iter()
+                .filter(|a| a.state == state && a.severity.as_str() == sev)
+                .count();
+            e.sample(
+                "tocsin_alerts",
+                &[("state", state.as_str()), ("severity", sev)],
+                n as f64,
+            );
+        }
+    }
+
+    let delivery = s.delivery.snapshot();
+    for (name, help, get) in [
+        (
+            "tocsin_notifications_sent_total",
+            "Alerts delivered to a target.",
+            (|t: &crate::notify::dispatch::TargetStats| t.sent as f64) as fn(&_) -> f64,
+        ),
+        (
+            "tocsin_notifications_failed_total",
+            "Alerts given up for a target (permanent failure or too old).",
+            |t| t.failed as f64,
+        ),
+        (
+            "tocsin_notifications_retried_total",
+            "Alerts whose delivery failed and was scheduled again.",
+            |t| t.retried as f64,
+        ),
+        (
+            "tocsin_notification_requests_total",
+            "Requests made to a target.",
+            |t| t.requests as f64,
+        ),
+        (
+            "tocsin_notification_request_duration_seconds_total",
+            "Time spent in requests to a target.",
+            |t| t.request_seconds,
+        ),
+    ] {
+        e.family(name, "counter", help);
+        for (target, stats) in &delivery {
+            e.sample(name, &[("target", target)], get(stats));
+        }
+    }
+    let pending = s.engine.store().outbox_pending().await.unwrap_or_default();
+    e.family(
+        "tocsin_notifications_queued",
+        "gauge",
+        "Notifications waiting in the outbox (new or to be retried).",
+    );
+    e.family(
+        "tocsin_outbox_oldest_age_seconds",
+        "gauge",
+        "Age of the oldest notification waiting in the outbox.",
+    );
+    let now = Utc::now();
+    for (target, _) in &delivery {
+        let (count, age) = pending
+            .iter()
+            .find(|(t, _, _)| t == target)
+            .map(|(_, n, oldest)| {
+                (
+                    *n as f64,
+                    (now - *oldest).num_milliseconds().max(0) as f64 / 1000.0,
+                )
+            })
+            .unwrap_or((0.0, 0.0));
+        e.sample("tocsin_notifications_queued", &[("target", target)], count);
+        e.sample(
+            "tocsin_outbox_oldest_age_seconds",
+            &[("target", target)],
+            age,
+        );
+    }
+    e.finish()
+}
+
+/// Builds the text format: `# HELP` / `# TYPE` lines and samples.
+#[derive(Default)]
+struct Exposition {
+    out: String,
+    /// Samples are written after their family's header, in order of families.
+    families: Vec<(String, String)>,
+}
+
+impl Exposition {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let header = format!("# HELP {name} {help}\n# TYPE {name} {kind}\n");
+        self.families.push((name.to_string(), header));
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        let mut line = name.to_string();
+        if !labels.is_empty() {
+            line.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    line.push(',');
+                }
+                let _ = write!(line, "{k}=\"{}\"", escape(v));
+            }
+            line.push('}');
+        }
+        let _ = writeln!(line, " {}", format_value(value));
+        // attach to the family whose name prefixes the sample (histograms add suffixes)
+        if let Some((_, text)) = self
+            .families
+            .iter_mut()
+            .rev()
+            .find(|(f, _)| name.starts_with(f.as_str()))
+        {
+            text.push_str(&line);
+        } else {
+            self.out.push_str(&line);
+        }
+    }
+
+    fn finish(mut self) -> String {
+        for (_, text) in self.families {
+            self.out.push_str(&text);
+        }
+        self.out
+    }
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        v.to_string()
+    }
+}
