@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and runs the real servers the integration tests talk to:
 # Prometheus and the Pushgateway (Debian packages), on free loopback ports, in
-# a temporary folder, without systemd.
+# a temporary folder, without systemd. Also installs Chromium, which renders
+# the status page in a test.
 #
 #   scripts/testenv.sh install                 install the packages if missing
 #   scripts/testenv.sh start DIR [WATCH_PID]   start Pushgateway + Prometheus; write DIR/env
@@ -15,13 +16,13 @@ set -euo pipefail
 need() { command -v "$1" >/dev/null 2>&1; }
 
 install() {
-  if need prometheus && need prometheus-pushgateway && need curl; then return 0; fi
+  if need prometheus && need prometheus-pushgateway && need curl && need chromium; then return 0; fi
   local sudo=""
   if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-  echo "testenv: installing prometheus, prometheus-pushgateway, curl (apt-get)" >&2
+  echo "testenv: installing prometheus, prometheus-pushgateway, curl, chromium (apt-get)" >&2
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-    prometheus prometheus-pushgateway curl >/dev/null
+    prometheus prometheus-pushgateway curl chromium >/dev/null
 }
 
 free_port() {

@@ -1,8 +1,9 @@
-//! The daemon's HTTP server (axum): the JSON API ([`api`]), `/metrics`
-//! ([`metrics`]) and `/healthz`.
+//! The daemon's HTTP server (axum): the status page ([`status`]), the JSON
+//! API ([`api`]), `/metrics` ([`metrics`]) and `/healthz`.
 
 pub mod api;
 pub mod metrics;
+pub mod status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics::metrics))
+        .route("/", get(status::page))
         .merge(api::routes())
         .with_state(state)
 }

@@ -1,0 +1,130 @@
+//! The status page as a person sees it: rendered by headless Chromium.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Daemon, push, wait_for, wait_prometheus_value};
+use tocsin::eval::AlertState;
+
+/// Runs Chromium headless on `url` with `extra` flags; returns stdout.
+fn chromium(url: &str, profile: &Path, extra: &[&str]) -> String {
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=2000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("chromium (Debian package `chromium`, installed by scripts/testenv.sh)");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_page_shows_what_an_operator_looks_for() {
+    push(
+        "t_status",
+        "t_status_v{deployment=\"prod\"} 10\nt_status_w{deployment=\"prod\"} 10",
+    )
+    .await;
+    wait_prometheus_value("t_status_w", 10.0).await;
+    let dir = Daemon::prepare(
+        r#"
+groups:
+  - name: status
+    interval: 1s
+    rules:
+      - alert: StatusFiring
+        query: t_status_v
+        when: "> 5"
+        severity: error
+        message: "Deployment {{ labels.deployment }} at {{ value }} <script>alert(1)</script>"
+        resolution: "Scale it"
+      - alert: StatusPending
+        query: t_status_w
+        when: "> 5"
+        for: 1h
+        severity: warning
+      - alert: StatusBroken
+        query: "sum(("
+"#,
+        "targets:\n  - {name: ops-hook, type: webhook, url: \"http://127.0.0.1:9/x\"}\n",
+    );
+    let d = Daemon::start(&dir).await;
+    wait_for(
+        "alerts and the broken rule",
+        Duration::from_secs(30),
+        || async {
+            let firing = d
+                .alert("StatusFiring")
+                .is_some_and(|a| a.state == AlertState::Firing);
+            let pending = d
+                .alert("StatusPending")
+                .is_some_and(|a| a.state == AlertState::Pending);
+            let broken = d
+                .engine()
+                .rule_statuses()
+                .iter()
+                .any(|r| r.alert == "StatusBroken" && r.health == "err");
+            (firing && pending && broken).then_some(())
+        },
+    )
+    .await;
+
+    let url = d.api("/");
+    let profile = tempfile::tempdir().unwrap();
+    let dom = chromium(&url, profile.path(), &["--dump-dom"]);
+    for want in [
+        "1 firing",
+        "1 pending",
+        "1 failing rules",
+        "StatusFiring",
+        "Deployment prod at 10.0",
+        "Scale it",
+        "ops-hook",
+        "StatusPending",
+        "StatusBroken",
+        "query rejected",
+    ] {
+        assert!(dom.contains(want), "the page lacks {want:?}:\n{dom}");
+    }
+    assert!(
+        dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "markup in messages is escaped"
+    );
+    assert!(!dom.contains("<script>alert(1)"), "no script injected");
+
+    // A phone-sized screenshot, kept for a human look (target/status-phone.png).
+    let shot = common::repo().join("target/status-phone.png");
+    chromium(
+        &url,
+        profile.path(),
+        &[
+            "--window-size=390,844",
+            &format!("--screenshot={}", shot.display()),
+        ],
+    );
+    assert!(
+        std::fs::metadata(&shot)
+            .map(|m| m.len() > 1000)
+            .unwrap_or(false),
+        "screenshot written"
+    );
+    d.stop().await;
+}
