@@ -134,15 +134,11 @@ pub async fn start(
     tracing::info!(%addr, "listening");
 
     let scheduler = Scheduler::start(Arc::clone(&engine)).await?;
-    let retention = config.evaluation.resolved_retention.0;
-    let janitor_engine = Arc::clone(&engine);
-    let janitor = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            janitor_engine.purge_resolved(retention).await;
-        }
-    });
+    let janitor = tokio::spawn(janitor(
+        Arc::clone(&engine),
+        config.evaluation.resolved_retention.0,
+        config.evaluation.history_retention.0,
+    ));
     Ok(Running {
         engine,
         addr,
@@ -151,6 +147,27 @@ pub async fn start(
         server,
         janitor,
     })
+}
+
+/// Keeps the database bounded: forgets resolved alerts after `resolved` and
+/// history after `history`, checking every minute.
+async fn janitor(engine: Arc<Engine>, resolved: Duration, history: Duration) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        engine.purge_resolved(resolved).await;
+        let cutoff = chrono::Duration::from_std(history)
+            .ok()
+            .and_then(|h| chrono::Utc::now().checked_sub_signed(h))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        match engine.store().purge_history(cutoff).await {
+            Ok((0, 0)) => {}
+            Ok((events, notifications)) => {
+                tracing::info!(events, notifications, "old history deleted")
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot delete old history"),
+        }
+    }
 }
 
 async fn wait_for_signal() {

@@ -82,6 +82,9 @@ pub struct EvaluationConfig {
     pub datasource_unavailable_after: u32,
     /// How long resolved alerts stay listed in the API.
     pub resolved_retention: HumanDuration,
+    /// How long transition history (`alert_events`) and finished
+    /// notifications (sent or failed) are kept.
+    pub history_retention: HumanDuration,
 }
 
 impl Default for EvaluationConfig {
@@ -90,6 +93,7 @@ impl Default for EvaluationConfig {
             max_concurrent_queries: 16,
             datasource_unavailable_after: 3,
             resolved_retention: HumanDuration(Duration::from_secs(3600)),
+            history_retention: HumanDuration(Duration::from_secs(30 * 86400)),
         }
     }
 }

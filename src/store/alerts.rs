@@ -75,6 +75,28 @@ impl Store {
         .await
     }
 
+    /// Deletes history older than `cutoff`: transition events and finished
+    /// (sent or failed) notifications. Pending notifications are never deleted.
+    pub async fn purge_history(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(usize, usize), StoreError> {
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            let events = tx.execute(
+                "DELETE FROM alert_events WHERE at < ?1",
+                [to_millis(cutoff)],
+            )?;
+            let notes = tx.execute(
+                "DELETE FROM notifications WHERE status IN ('sent', 'failed') AND created_at < ?1",
+                [to_millis(cutoff)],
+            )?;
+            tx.commit()?;
+            Ok((events, notes))
+        })
+        .await
+    }
+
     /// The transition history of one alert, oldest first (for tests and the API).
     pub async fn events_for(
         &self,

@@ -141,6 +141,36 @@ mod tests {
         assert!(migrations().unwrap().validate().is_ok());
     }
 
+    #[tokio::test]
+    async fn history_purge_keeps_pending_notifications() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        store
+            .run_blocking(|c| {
+                c.execute_batch(
+                    "INSERT INTO alert_events (at, fingerprint, rule_group, alert, labels, from_state, to_state)
+                       VALUES (1000, 'f', 'g', 'a', '{}', 'inactive', 'firing'), (9000000000000, 'f', 'g', 'a', '{}', 'firing', 'resolved');
+                     INSERT INTO notifications (target, fingerprint, kind, payload, status, next_attempt_at, created_at)
+                       VALUES ('t', 'f', 'firing', '{}', 'sent', 0, 1000), ('t', 'f', 'firing', '{}', 'failed', 0, 1000),
+                              ('t', 'f', 'firing', '{}', 'pending', 0, 1000), ('t', 'f', 'resolved', '{}', 'sent', 0, 9000000000000);",
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        let (events, notes) = store.purge_history(from_millis(5000)).await.unwrap();
+        assert_eq!((events, notes), (1, 2));
+        let left: i64 = store
+            .run_blocking(|c| {
+                Ok(c.query_row(
+                    "SELECT COUNT(*) FROM notifications WHERE status = 'pending'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap();
+        assert_eq!(left, 1, "an undelivered notification is never purged");
+    }
+
     #[test]
     fn opens_twice_without_reapplying() {
         let dir = tempfile::tempdir().unwrap();
