@@ -1,22 +1,34 @@
 //! `tocsin run`: load and check everything, then start the engine, the
-//! scheduler, the delivery workers and the HTTP server; stop cleanly on
-//! Ctrl-C or SIGTERM.
+//! scheduler, the delivery workers and the HTTP server; reload on SIGHUP or
+//! `POST /-/reload`; stop cleanly on Ctrl-C or SIGTERM.
+//!
+//! A control task owns the scheduler and the delivery workers. A reload reads
+//! the config and rules again; if anything is wrong it logs every
+//! `file:line:col` error, counts a failed reload and changes nothing. If all
+//! is well it stops the scheduler and workers, hands the engine the new rules,
+//! datasource and routing (alert state of unchanged rules is kept), and
+//! starts them again.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::Config;
 use crate::eval::Engine;
+use crate::eval::engine::ReloadSummary;
+use crate::notify::dispatch::DeliveryStats;
 use crate::notify::{Dispatcher, Router};
-use crate::rules::{LoadOptions, load_rules};
+use crate::rules::{LoadOptions, RuleSet, load_rules};
 use crate::schedule::Scheduler;
 use crate::source::prometheus::PrometheusSource;
 use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
+    #[error("invalid config:\n{0}")]
+    Config(crate::yaml::SourceErrors),
     #[error("invalid rules:\n{0}")]
     Rules(crate::yaml::SourceErrors),
     #[error(transparent)]
@@ -31,11 +43,15 @@ pub enum DaemonError {
     Io(#[from] std::io::Error),
 }
 
-/// Runs until Ctrl-C or SIGTERM.
+/// Asks the control task to reload; the answer says what changed or why not.
+pub type ReloadRequest = oneshot::Sender<Result<ReloadSummary, String>>;
+
+/// Runs until Ctrl-C or SIGTERM; SIGHUP reloads.
 pub async fn run(config: Config) -> Result<(), DaemonError> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let running = start(config, shutdown_rx).await?;
-    wait_for_signal().await;
+    let reload = running.reload_handle();
+    wait_for_stop(reload).await;
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);
     running.stop().await;
@@ -46,26 +62,42 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
 pub struct Running {
     pub engine: Arc<Engine>,
     pub addr: std::net::SocketAddr,
-    scheduler: Scheduler,
-    dispatcher: Dispatcher,
+    reload: mpsc::Sender<ReloadRequest>,
+    control: tokio::task::JoinHandle<()>,
     server: tokio::task::JoinHandle<()>,
     janitor: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
+    pub fn reload_handle(&self) -> mpsc::Sender<ReloadRequest> {
+        self.reload.clone()
+    }
+
+    /// Reloads config and rules now (what SIGHUP does).
+    pub async fn reload(&self) -> Result<ReloadSummary, String> {
+        request_reload(&self.reload).await
+    }
+
+    /// Stops everything; the shutdown signal must have been sent.
     pub async fn stop(self) {
-        self.scheduler.shutdown().await;
+        drop(self.reload);
         self.janitor.abort();
-        self.dispatcher.join().await;
+        let _ = self.control.await;
         self.server.abort();
     }
 }
 
-/// Loads rules, opens the store, and starts every part.
-pub async fn start(
-    config: Config,
-    shutdown: watch::Receiver<bool>,
-) -> Result<Running, DaemonError> {
+pub async fn request_reload(tx: &mpsc::Sender<ReloadRequest>) -> Result<ReloadSummary, String> {
+    let (answer_tx, answer_rx) = oneshot::channel();
+    tx.send(answer_tx)
+        .await
+        .map_err(|_| "the daemon is stopping".to_string())?;
+    answer_rx
+        .await
+        .map_err(|_| "the daemon is stopping".to_string())?
+}
+
+fn load_rule_set(config: &Config) -> Result<RuleSet, DaemonError> {
     let opts = LoadOptions {
         default_interval: config.evaluation_interval.0,
     };
@@ -73,6 +105,15 @@ pub async fn start(
     for w in &rules.warnings {
         tracing::warn!("{w}");
     }
+    Ok(rules)
+}
+
+/// Loads rules, opens the store, and starts every part.
+pub async fn start(
+    config: Config,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Running, DaemonError> {
+    let rules = load_rule_set(&config)?;
     tracing::info!(
         files = rules.files.len(),
         groups = rules.groups.len(),
@@ -81,19 +122,7 @@ pub async fn start(
     );
     let store = Store::open(&config.database_path())?;
     tracing::info!(path = %store.path().display(), "database ready");
-    let known: Vec<String> = config
-        .targets
-        .iter()
-        .filter(|t| t.enabled)
-        .map(|t| t.name().to_string())
-        .collect();
-    let orphaned = store.fail_unknown_targets(known).await?;
-    if orphaned > 0 {
-        tracing::warn!(
-            count = orphaned,
-            "pending notifications for removed or disabled targets given up"
-        );
-    }
+    give_up_unknown_targets(&store, &config).await?;
 
     let source = PrometheusSource::new(&config.prometheus)?;
     let router = Arc::new(Router::from_config(&config));
@@ -108,19 +137,16 @@ pub async fn start(
         )
         .await?,
     );
-    let dispatcher = Dispatcher::start(
-        &config,
-        store.clone(),
-        &|name| router.waker(name),
-        shutdown.clone(),
-    )?;
+    let delivery = DeliveryStats::default();
+    let parts = Parts::start(&config, &engine, &router, &delivery).await?;
 
     let listener = crate::http::bind(config.listen_addr()).await?;
     let addr = listener.local_addr()?;
+    let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let app = crate::http::app(crate::http::AppState {
         engine: Arc::clone(&engine),
-        router: Arc::clone(&router),
-        delivery: dispatcher.stats(),
+        delivery: delivery.clone(),
+        reload: reload_tx.clone(),
     });
     let mut server_shutdown = shutdown.clone();
     let server = tokio::spawn(async move {
@@ -133,20 +159,168 @@ pub async fn start(
     });
     tracing::info!(%addr, "listening");
 
-    let scheduler = Scheduler::start(Arc::clone(&engine)).await?;
     let janitor = tokio::spawn(janitor(
         Arc::clone(&engine),
         config.evaluation.resolved_retention.0,
         config.evaluation.history_retention.0,
     ));
+    let control = Control {
+        config,
+        engine: Arc::clone(&engine),
+        delivery,
+        parts: Some(parts),
+    };
+    let control = tokio::spawn(control.run(reload_rx, shutdown));
     Ok(Running {
         engine,
         addr,
-        scheduler,
-        dispatcher,
+        reload: reload_tx,
+        control,
         server,
         janitor,
     })
+}
+
+/// Pending rows for targets that are gone or disabled are given up, with the reason.
+async fn give_up_unknown_targets(store: &Store, config: &Config) -> Result<(), DaemonError> {
+    let known: Vec<String> = config
+        .targets
+        .iter()
+        .filter(|t| t.enabled)
+        .map(|t| t.name().to_string())
+        .collect();
+    let orphaned = store.fail_unknown_targets(known).await?;
+    if orphaned > 0 {
+        tracing::warn!(
+            count = orphaned,
+            "pending notifications for removed or disabled targets given up"
+        );
+    }
+    Ok(())
+}
+
+/// What a reload restarts: the scheduler and the delivery workers.
+struct Parts {
+    scheduler: Scheduler,
+    dispatcher: Dispatcher,
+    dispatcher_stop: watch::Sender<bool>,
+}
+
+impl Parts {
+    async fn start(
+        config: &Config,
+        engine: &Arc<Engine>,
+        router: &Arc<Router>,
+        delivery: &DeliveryStats,
+    ) -> Result<Parts, DaemonError> {
+        let (dispatcher_stop, stop_rx) = watch::channel(false);
+        let dispatcher = Dispatcher::start(
+            config,
+            engine.store().clone(),
+            &|name| router.waker(name),
+            stop_rx,
+            delivery.clone(),
+        )?;
+        let scheduler = Scheduler::start(Arc::clone(engine)).await?;
+        Ok(Parts {
+            scheduler,
+            dispatcher,
+            dispatcher_stop,
+        })
+    }
+
+    async fn stop(self) {
+        self.scheduler.shutdown().await;
+        let _ = self.dispatcher_stop.send(true);
+        self.dispatcher.join().await;
+    }
+}
+
+struct Control {
+    config: Config,
+    engine: Arc<Engine>,
+    delivery: DeliveryStats,
+    parts: Option<Parts>,
+}
+
+impl Control {
+    async fn run(
+        mut self,
+        mut reloads: mpsc::Receiver<ReloadRequest>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            tokio::select! {
+                req = reloads.recv() => match req {
+                    Some(answer) => {
+                        let result = self.reload().await;
+                        let _ = answer.send(result);
+                    }
+                    None => break,
+                },
+                _ = shutdown.changed() => break,
+            }
+        }
+        if let Some(parts) = self.parts.take() {
+            parts.stop().await;
+        }
+    }
+
+    async fn reload(&mut self) -> Result<ReloadSummary, String> {
+        let path: Option<PathBuf> = self.config.source.clone();
+        let result = self.try_reload(path).await;
+        match &result {
+            Ok(summary) => {
+                self.engine.record_reload(true);
+                tracing::info!(groups = summary.groups, rules = summary.rules, removed = ?summary.removed_rules, "reloaded");
+            }
+            Err(e) => {
+                self.engine.record_reload(false);
+                tracing::error!("reload failed; keeping the running config and rules:\n{e}");
+            }
+        }
+        result
+    }
+
+    async fn try_reload(&mut self, path: Option<PathBuf>) -> Result<ReloadSummary, String> {
+        let config = match &path {
+            Some(p) => Config::load(Some(p)).map_err(|e| e.to_string())?,
+            None => Config::default(),
+        };
+        let rules = load_rule_set(&config).map_err(|e| e.to_string())?;
+        let source = PrometheusSource::new(&config.prometheus).map_err(|e| e.to_string())?;
+        for t in config.targets.iter().filter(|t| t.enabled) {
+            crate::notify::channels::Channel::from_config(t).map_err(|e| e.to_string())?;
+        }
+        if config.listen_addr() != self.config.listen_addr() {
+            tracing::warn!("a new listen address takes effect after a restart");
+        }
+        if config.data_dir != self.config.data_dir {
+            tracing::warn!("a new data_dir takes effect after a restart");
+        }
+        let router = Arc::new(Router::from_config(&config));
+        if let Some(parts) = self.parts.take() {
+            parts.stop().await;
+        }
+        let summary = self
+            .engine
+            .reload(Arc::new(rules), source, Arc::clone(&router))
+            .await;
+        // Whatever happened, the daemon runs again: on the new config if it
+        // applied, else on the old one (the engine swaps nothing on failure).
+        if summary.is_ok() {
+            self.config = config;
+            give_up_unknown_targets(self.engine.store(), &self.config)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let router = self.engine.router();
+        let parts = Parts::start(&self.config, &self.engine, &router, &self.delivery)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.parts = Some(parts);
+        summary.map_err(|e| e.to_string())
+    }
 }
 
 /// Keeps the database bounded: forgets resolved alerts after `resolved` and
@@ -170,25 +344,32 @@ async fn janitor(engine: Arc<Engine>, resolved: Duration, history: Duration) {
     }
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Waits for Ctrl-C or SIGTERM; reloads on every SIGHUP meanwhile.
+async fn wait_for_stop(reload: mpsc::Sender<ReloadRequest>) {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return,
+                _ = term.recv() => return,
+                _ = hup.recv() => {
+                    tracing::info!("SIGHUP: reloading");
+                    let _ = request_reload(&reload).await;
                 }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        let _ = reload;
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -8,7 +8,7 @@
 //! built-in `DatasourceUnavailable` alert; a failing query never resolves anything.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -92,8 +92,28 @@ impl Histogram {
     }
 }
 
+/// Outcomes of config reloads, for `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadStats {
+    pub successes: u64,
+    pub failures: u64,
+    /// Whether the last reload applied (true before any reload).
+    pub last_ok: bool,
+    pub last_success: Option<DateTime<Utc>>,
+}
+
+/// What a reload changed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReloadSummary {
+    pub groups: usize,
+    pub rules: usize,
+    /// Rules that are gone; their firing alerts were resolved.
+    pub removed_rules: Vec<String>,
+}
+
 #[derive(Default)]
 struct Memory {
+    reloads: ReloadStats,
     alerts: HashMap<RuleKey, HashMap<Fingerprint, AlertInstance>>,
     rules: HashMap<RuleKey, RuleStatus>,
     groups: HashMap<String, GroupStatus>,
@@ -102,10 +122,10 @@ struct Memory {
 }
 
 pub struct Engine {
-    rules: Arc<RuleSet>,
-    source: PrometheusSource,
+    rules: RwLock<Arc<RuleSet>>,
+    source: RwLock<PrometheusSource>,
     store: Store,
-    router: Arc<Router>,
+    router: RwLock<Arc<Router>>,
     memory: Mutex<Memory>,
     query_slots: Arc<Semaphore>,
     unavailable_after: u32,
@@ -125,7 +145,14 @@ impl Engine {
         unavailable_after: u32,
     ) -> Result<Engine, crate::store::StoreError> {
         let stored = store.load_alerts().await?;
-        let mut memory = Memory::default();
+        let mut memory = Memory {
+            reloads: ReloadStats {
+                last_ok: true,
+                last_success: Some(Utc::now()),
+                ..ReloadStats::default()
+            },
+            ..Memory::default()
+        };
         for a in stored {
             memory
                 .alerts
@@ -158,10 +185,10 @@ impl Engine {
         }
         let builtin_rule = builtin_rule(source.display_url());
         Ok(Engine {
-            rules,
-            source,
+            rules: RwLock::new(rules),
+            source: RwLock::new(source),
             store,
-            router,
+            router: RwLock::new(router),
             memory: Mutex::new(memory),
             query_slots: Arc::new(Semaphore::new(max_concurrent_queries.max(1))),
             unavailable_after: unavailable_after.max(1),
@@ -170,8 +197,21 @@ impl Engine {
         })
     }
 
-    pub fn rules(&self) -> &Arc<RuleSet> {
-        &self.rules
+    /// The rules in force.
+    pub fn rules(&self) -> Arc<RuleSet> {
+        Arc::clone(&self.rules.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Who hears about transitions, under the config in force.
+    pub fn router(&self) -> Arc<Router> {
+        Arc::clone(&self.router.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn source(&self) -> PrometheusSource {
+        self.source
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn store(&self) -> &Store {
@@ -227,7 +267,7 @@ impl Engine {
         distinct.dedup();
         let mut tasks = JoinSet::new();
         for q in distinct {
-            let source = self.source.clone();
+            let source = self.source();
             // Permits bound queries in flight across all groups.
             let permit = Arc::clone(&self.query_slots).acquire_owned().await;
             tasks.spawn(async move {
@@ -260,6 +300,7 @@ impl Engine {
             ..EvaluationBatch::default()
         };
         let mut updates = Vec::new();
+        let router = self.router();
         let mut unavailable: Option<String> = None;
         let mut any_success = false;
         let mut all_ok = true;
@@ -291,7 +332,7 @@ impl Engine {
             batch.delete.extend(update.delete.iter().copied());
             batch
                 .notifications
-                .extend(self.router.notifications_for(&update.events));
+                .extend(router.notifications_for(&update.events));
             batch.events.extend(update.events.iter().cloned());
             updates.push((key, update));
         }
@@ -320,7 +361,7 @@ impl Engine {
             }
         }
         if committed {
-            self.router.wake_targets();
+            router.wake_targets();
         }
         self.update_datasource_health(unavailable, any_success, now)
             .await;
@@ -409,7 +450,7 @@ impl Engine {
             at: now,
             save: vec![next.clone()],
             delete: Vec::new(),
-            notifications: self.router.notifications_for(&events),
+            notifications: self.router().notifications_for(&events),
             events,
         };
         match self.store.commit_evaluation(batch).await {
@@ -417,10 +458,135 @@ impl Engine {
                 let mut m = self.memory();
                 m.alerts.entry(key).or_default().insert(fp, next);
                 drop(m);
-                self.router.wake_targets();
+                self.router().wake_targets();
             }
             Err(e) => tracing::error!(error = %e, "cannot record datasource alert"),
         }
+    }
+
+    /// Applies new rules, datasource and routing. Alerts of rules that still
+    /// exist keep their state; alerts of removed rules are resolved (firing,
+    /// and notified) or dropped (pending). The caller stops the scheduler first.
+    pub async fn reload(
+        &self,
+        rules: Arc<RuleSet>,
+        source: PrometheusSource,
+        router: Arc<Router>,
+    ) -> Result<ReloadSummary, crate::store::StoreError> {
+        let now = Utc::now().trunc_subsecs(3);
+        let keep: std::collections::HashSet<RuleKey> = rules
+            .groups
+            .iter()
+            .flat_map(|g| g.rules.iter().map(|r| (g.name.clone(), r.name.clone())))
+            .chain(std::iter::once((
+                BUILTIN_GROUP.to_string(),
+                DATASOURCE_UNAVAILABLE.to_string(),
+            )))
+            .collect();
+        let mut batch = EvaluationBatch {
+            at: now,
+            ..EvaluationBatch::default()
+        };
+        let mut removed = Vec::new();
+        let mut leftovers: Vec<(RuleKey, HashMap<Fingerprint, AlertInstance>)> = Vec::new();
+        {
+            let m = self.memory();
+            for (key, alerts) in m.alerts.iter().filter(|(k, _)| !keep.contains(*k)) {
+                removed.push(format!("{}/{}", key.0, key.1));
+                let mut after = HashMap::new();
+                for a in alerts.values() {
+                    match a.state {
+                        super::state::AlertState::Firing => {
+                            let mut r = a.clone();
+                            r.state = super::state::AlertState::Resolved;
+                            r.resolved_at = Some(now);
+                            r.keep_firing_since = None;
+                            batch.events.push(AlertEvent {
+                                alert: r.clone(),
+                                before: Some(a.state),
+                                transition: super::state::Transition::Resolved,
+                            });
+                            batch.save.push(r.clone());
+                            after.insert(r.fingerprint, r);
+                        }
+                        super::state::AlertState::Pending => {
+                            batch.events.push(AlertEvent {
+                                alert: a.clone(),
+                                before: Some(a.state),
+                                transition: super::state::Transition::Cleared,
+                            });
+                            batch.delete.push(a.fingerprint);
+                        }
+                        super::state::AlertState::Resolved => {
+                            after.insert(a.fingerprint, a.clone());
+                        }
+                    }
+                }
+                leftovers.push((key.clone(), after));
+            }
+        }
+        batch.notifications = router.notifications_for(&batch.events);
+        batch.events.iter().for_each(log_event);
+        self.store.commit_evaluation(batch).await?;
+
+        let summary = ReloadSummary {
+            groups: rules.groups.len(),
+            rules: rules.rule_count(),
+            removed_rules: removed,
+        };
+        {
+            let mut m = self.memory();
+            for (key, after) in leftovers {
+                m.alerts.insert(key, after);
+            }
+            m.rules.retain(|k, _| keep.contains(k));
+            let names: std::collections::HashSet<&str> =
+                rules.groups.iter().map(|g| g.name.as_str()).collect();
+            m.groups.retain(|name, _| names.contains(name.as_str()));
+            for g in &rules.groups {
+                let status = m.groups.entry(g.name.clone()).or_default();
+                status.name = g.name.clone();
+                status.file = g.file.display().to_string();
+                status.schedule = describe_schedule(&g.schedule);
+                for r in &g.rules {
+                    let rs = m
+                        .rules
+                        .entry((g.name.clone(), r.name.clone()))
+                        .or_insert_with(|| RuleStatus {
+                            health: "unknown",
+                            ..RuleStatus::default()
+                        });
+                    rs.group = g.name.clone();
+                    rs.alert = r.name.clone();
+                    if rs.query != r.query {
+                        rs.query = r.query.clone();
+                        rs.health = "unknown";
+                        rs.last_error = None;
+                    }
+                }
+            }
+        }
+        *self.rules.write().unwrap_or_else(|p| p.into_inner()) = rules;
+        *self.source.write().unwrap_or_else(|p| p.into_inner()) = source;
+        *self.router.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&router);
+        router.wake_targets();
+        Ok(summary)
+    }
+
+    /// Counts a reload attempt.
+    pub fn record_reload(&self, ok: bool) {
+        let mut m = self.memory();
+        m.reloads.last_ok = ok;
+        if ok {
+            m.reloads.successes += 1;
+            m.reloads.last_success = Some(Utc::now());
+        } else {
+            m.reloads.failures += 1;
+        }
+    }
+
+    pub fn reload_stats(&self) -> ReloadStats {
+        self.memory().reloads.clone()
     }
 
     /// All alerts, most severe and newest first.

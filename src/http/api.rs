@@ -77,7 +77,7 @@ async fn alerts(State(s): State<AppState>, Query(f): Query<AlertFilter>) -> Json
         .iter()
         .filter(|a| f.state.as_deref().is_none_or(|st| a.state.as_str() == st))
         .filter(|a| f.alert.as_deref().is_none_or(|n| a.alert == n))
-        .map(|a| AlertView::new(a, s.router.recipients(a)))
+        .map(|a| AlertView::new(a, s.engine.router().recipients(a)))
         .collect();
     Json(views)
 }

@@ -133,6 +133,45 @@ pub async fn render(s: &AppState) -> String {
             v,
         );
     }
+    let reloads = s.engine.reload_stats();
+    e.family(
+        "tocsin_config_reloads_total",
+        "counter",
+        "Config and rule reloads by result.",
+    );
+    e.sample(
+        "tocsin_config_reloads_total",
+        &[("result", "success")],
+        reloads.successes as f64,
+    );
+    e.sample(
+        "tocsin_config_reloads_total",
+        &[("result", "failure")],
+        reloads.failures as f64,
+    );
+    e.family(
+        "tocsin_config_last_reload_successful",
+        "gauge",
+        "1 if the last reload applied, 0 if it failed and the previous config runs on.",
+    );
+    e.sample(
+        "tocsin_config_last_reload_successful",
+        &[],
+        if reloads.last_ok { 1.0 } else { 0.0 },
+    );
+    e.family(
+        "tocsin_config_last_reload_success_timestamp_seconds",
+        "gauge",
+        "When the config in force was loaded.",
+    );
+    e.sample(
+        "tocsin_config_last_reload_success_timestamp_seconds",
+        &[],
+        reloads
+            .last_success
+            .map(|t| t.timestamp_millis() as f64 / 1000.0)
+            .unwrap_or(0.0),
+    );
     e.family(
         "tocsin_datasource_consecutive_failures",
         "gauge",

@@ -8,19 +8,23 @@ pub mod status;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::Router;
-use axum::routing::get;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
 use crate::eval::Engine;
-use crate::notify::Router as NotifyRouter;
 
 /// What handlers can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
-    pub router: Arc<NotifyRouter>,
     pub delivery: crate::notify::dispatch::DeliveryStats,
+    /// Reload requests go to the daemon's control task.
+    pub reload: tokio::sync::mpsc::Sender<crate::daemon::ReloadRequest>,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -28,8 +32,24 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics::metrics))
         .route("/", get(status::page))
+        .route("/-/reload", post(reload))
         .merge(api::routes())
         .with_state(state)
+}
+
+/// `POST /-/reload`: 200 with what changed, or 400 with every error (the
+/// running config and rules stay in force).
+async fn reload(State(s): State<AppState>) -> impl IntoResponse {
+    match crate::daemon::request_reload(&s.reload).await {
+        Ok(summary) => (
+            StatusCode::OK,
+            Json(serde_json::json!({"status": "reloaded", "summary": summary})),
+        ),
+        Err(error) => (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({"status": "failed", "error": error})),
+        ),
+    }
 }
 
 /// Binds `addr`; a clear error if it is taken or not allowed.

@@ -66,9 +66,9 @@ impl Dispatcher {
         store: Store,
         wakers: &dyn Fn(&str) -> Option<Arc<Notify>>,
         shutdown: watch::Receiver<bool>,
+        stats: DeliveryStats,
     ) -> Result<Dispatcher, super::channels::ChannelError> {
         let mut workers = Vec::new();
-        let stats = DeliveryStats::default();
         for t in config.targets.iter().filter(|t| t.enabled) {
             stats.record(t.name(), |_| {});
             let channel = Channel::from_config(t)?;
