@@ -290,7 +290,7 @@ impl Control {
         let rules = load_rule_set(&config).map_err(|e| e.to_string())?;
         let source = PrometheusSource::new(&config.prometheus).map_err(|e| e.to_string())?;
         for t in config.targets.iter().filter(|t| t.enabled) {
-            crate::notify::channels::Channel::from_config(t).map_err(|e| e.to_string())?;
+            crate::notify::channels::Channel::from_config(t, &config).map_err(|e| e.to_string())?;
         }
         if config.listen_addr() != self.config.listen_addr() {
             tracing::warn!("a new listen address takes effect after a restart");

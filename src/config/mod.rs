@@ -2,7 +2,9 @@
 //! out of the box (SQLite under ./data, rules/, 127.0.0.1:9750, Prometheus at
 //! 127.0.0.1:9090). Relative paths are relative to the config file's folder.
 
+mod people;
 mod secret;
+mod targets;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -11,9 +13,18 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::de::{self, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 
+pub use people::{
+    Contact, ContactGroup, Directory, Language, MailerConfig, SmtpTls, resolve_relative,
+    secret_or_file,
+};
 pub use secret::{Secret, expand_env};
+pub use targets::{
+    AlertmanagerConfig, ChatFormat, DingTalkConfig, EmailConfig, EmailFormat, FeishuConfig,
+    FeishuFormat, PagerDutyConfig, SlackConfig, TargetConfig, TargetKind, TargetTemplates,
+    WeComAppConfig, WeComConfig, WebhookConfig, WebhookPayload,
+};
 
 use crate::yaml::{self, HumanDuration, SourceError, SourceErrors, Spanned};
 
@@ -30,7 +41,26 @@ pub struct Config {
     pub prometheus: PrometheusConfig,
     pub evaluation: EvaluationConfig,
     pub delivery: DeliveryConfig,
+    /// Default wording of messages (`en` | `zh`); targets may override it.
+    pub language: Language,
+    /// Targets as written; checked and typed into [`Config::targets`].
+    #[serde(rename = "targets")]
+    raw_targets: Vec<targets::RawTarget>,
+    /// The checked targets.
+    #[serde(skip)]
     pub targets: Vec<TargetConfig>,
+    /// The SMTP server of email targets, as written.
+    #[serde(rename = "mailer")]
+    raw_mailer: Option<people::RawMailer>,
+    #[serde(skip)]
+    pub mailer: Option<MailerConfig>,
+    /// The main account: addresses or contact/group names.
+    pub owner: Vec<Spanned<String>>,
+    /// `owner` resolved to email addresses.
+    #[serde(skip)]
+    pub owner_addresses: Vec<String>,
+    pub contacts: Vec<Contact>,
+    pub contact_groups: Vec<ContactGroup>,
     pub routing: RoutingConfig,
     /// Where the file was read from (None: built-in defaults).
     #[serde(skip)]
@@ -47,7 +77,15 @@ impl Default for Config {
             prometheus: PrometheusConfig::default(),
             evaluation: EvaluationConfig::default(),
             delivery: DeliveryConfig::default(),
+            language: Language::En,
+            raw_targets: Vec::new(),
             targets: Vec::new(),
+            raw_mailer: None,
+            mailer: None,
+            owner: Vec::new(),
+            owner_addresses: Vec::new(),
+            contacts: Vec::new(),
+            contact_groups: Vec::new(),
             routing: RoutingConfig::default(),
             source: None,
         }
@@ -115,43 +153,6 @@ impl Default for DeliveryConfig {
             retry_max: HumanDuration(Duration::from_secs(300)),
             give_up_after: HumanDuration(Duration::from_secs(24 * 3600)),
         }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TargetType {
-    Webhook,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// A notification target. Its type decides which of the keys apply.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TargetConfig {
-    pub name: Spanned<String>,
-    #[serde(rename = "type")]
-    pub kind: TargetType,
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    #[serde(default = "yes")]
-    pub send_resolved: bool,
-    /// webhook: where to POST. May carry tokens, so it is a secret.
-    pub url: Option<Secret>,
-    #[serde(default)]
-    pub headers: BTreeMap<String, Secret>,
-    pub timeout: Option<HumanDuration>,
-    /// webhook: most alerts in one message (0: no limit).
-    #[serde(default)]
-    pub max_alerts: usize,
-}
-
-impl TargetConfig {
-    pub fn name(&self) -> &str {
-        &self.name.value
     }
 }
 
@@ -251,8 +252,9 @@ impl Config {
         }
     }
 
-    fn validate(&self, file: &Path) -> Result<(), SourceErrors> {
+    fn validate(&mut self, file: &Path) -> Result<(), SourceErrors> {
         let mut errors = Vec::new();
+        self.resolve_notifications(file, &mut errors);
         if self.listen.value.parse::<SocketAddr>().is_err() {
             errors.push(SourceError::at(
                 file,
@@ -270,44 +272,42 @@ impl Config {
                 format!("expected an http(s) URL for Prometheus ({e})"),
             ));
         }
+        // Targets, contacts and contact groups share one namespace.
         let mut names = HashSet::new();
-        for t in &self.targets {
-            if t.name.value.trim().is_empty() {
+        let mut target_names = HashSet::new();
+        let named = self
+            .contacts
+            .iter()
+            .map(|c| (&c.name, "contact"))
+            .chain(
+                self.contact_groups
+                    .iter()
+                    .map(|g| (&g.name, "contact group")),
+            )
+            .chain(self.raw_targets.iter().map(|t| (t.name(), "target")));
+        for (name, what) in named {
+            if what == "target" && name.value.trim().is_empty() {
                 errors.push(SourceError::at(
                     file,
-                    &t.name,
+                    name,
                     "expected a non-empty target name",
                 ));
             }
-            if !names.insert(t.name.value.as_str()) {
+            if !names.insert(name.value.as_str()) {
                 errors.push(SourceError::at(
                     file,
-                    &t.name,
+                    name,
                     format!(
-                        "target name {:?} is used twice; names must be unique",
-                        t.name.value
+                        "{what} name {:?} is used twice; names of targets, contacts and contact groups must be unique",
+                        name.value
                     ),
                 ));
             }
-            match t.kind {
-                TargetType::Webhook => match &t.url {
-                    None => errors.push(SourceError::at(
-                        file,
-                        &t.name,
-                        format!("webhook target {:?} needs a `url`", t.name.value),
-                    )),
-                    Some(url) => match reqwest::Url::parse(url.expose()) {
-                        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-                        // The URL may hold a token: say what is wrong, not what it is.
-                        _ => errors.push(SourceError::at(
-                            file,
-                            &t.name,
-                            format!("url of target {:?} is not an http(s) URL", t.name.value),
-                        )),
-                    },
-                },
+            if what == "target" {
+                target_names.insert(name.value.as_str());
             }
         }
+        let names = target_names;
         if let RouteDefault::Targets(list) = &self.routing.default {
             for n in list {
                 if !names.contains(n.value.as_str()) {
@@ -327,6 +327,36 @@ impl Config {
         } else {
             Err(SourceErrors(errors))
         }
+    }
+
+    /// Checks contacts, groups, `owner`, `mailer` and every target, and
+    /// builds the typed targets with their references resolved.
+    fn resolve_notifications(&mut self, file: &Path, errors: &mut Vec<SourceError>) {
+        people::validate_people(file, &self.contacts, &self.contact_groups, errors);
+        let directory = Directory::new(&self.contacts, &self.contact_groups);
+        self.owner_addresses =
+            people::resolve_addresses(file, &self.owner, "owner", &directory, errors);
+        self.mailer = self.raw_mailer.as_ref().map(|m| m.resolve(file, errors));
+        let cx = targets::TargetContext {
+            file,
+            directory: &directory,
+            owner: &self.owner_addresses,
+            has_mailer: self.mailer.is_some(),
+        };
+        self.targets = self
+            .raw_targets
+            .iter()
+            .filter_map(|t| t.resolve(&cx, errors))
+            .collect();
+    }
+
+    /// The wording language of a target (its own, else the config's).
+    pub fn language_of(&self, target: &TargetConfig) -> Language {
+        target.language.unwrap_or(self.language)
+    }
+
+    pub fn target(&self, name: &str) -> Option<&TargetConfig> {
+        self.targets.iter().find(|t| t.name() == name)
     }
 
     pub fn listen_addr(&self) -> SocketAddr {
@@ -366,7 +396,10 @@ mod tests {
             "targets:\n  - name: hook\n    type: webhook\n    url: http://127.0.0.1:1/x\n    headers: {Authorization: \"Bearer ${TOCSIN_TEST_HOOK_TOKEN}\"}\nrouting:\n  default: [hook]\n",
         )
         .unwrap();
-        assert_eq!(c.targets[0].headers["Authorization"].expose(), "Bearer tkn");
+        let TargetKind::Webhook(w) = &c.targets[0].kind else {
+            panic!("not a webhook: {:?}", c.targets[0].kind)
+        };
+        assert_eq!(w.headers["Authorization"].expose(), "Bearer tkn");
         assert!(
             !format!("{c:?}").contains("tkn"),
             "secret leaked into Debug"

@@ -4,16 +4,21 @@
 //! from `retry_initial` up to `retry_max`, or what the channel asked for); or
 //! failed with the reason. Rows that keep failing past `give_up_after` are
 //! given up. Because the outbox is in SQLite, all of this survives a restart.
+//!
+//! Each worker also keeps its channel's rate limits ([`Limiter`]): when the
+//! next send would exceed one, it waits, and the rows stay queued in SQLite
+//! (never dropped); what piles up meanwhile goes out together as one message
+//! where the channel takes several alerts per message.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use super::channels::{Channel, Delivery};
+use super::channels::{Channel, Delivery, RateLimit};
 use super::message::AlertMessage;
 use crate::config::{Config, DeliveryConfig};
 use crate::store::Store;
@@ -71,10 +76,11 @@ impl Dispatcher {
         let mut workers = Vec::new();
         for t in config.targets.iter().filter(|t| t.enabled) {
             stats.record(t.name(), |_| {});
-            let channel = Channel::from_config(t)?;
+            let channel = Channel::from_config(t, config)?;
             let wake = wakers(t.name()).unwrap_or_else(|| Arc::new(Notify::new()));
             let worker = Worker {
                 target: t.name().to_string(),
+                limiter: Limiter::new(channel.rate_limits()),
                 channel,
                 store: store.clone(),
                 policy: config.delivery.clone(),
@@ -101,6 +107,7 @@ impl Dispatcher {
 struct Worker {
     target: String,
     channel: Channel,
+    limiter: Limiter,
     store: Store,
     policy: DeliveryConfig,
     wake: Arc<Notify>,
@@ -108,11 +115,20 @@ struct Worker {
 }
 
 impl Worker {
-    async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         tracing::debug!(target_name = %self.target, "delivery worker started");
         loop {
             if *shutdown.borrow() {
                 return;
+            }
+            let hold = self.limiter.wait(Instant::now());
+            if !hold.is_zero() {
+                tracing::debug!(target_name = %self.target, wait_ms = hold.as_millis() as u64, "rate limit: holding queued notifications");
+                tokio::select! {
+                    _ = tokio::time::sleep(hold) => {}
+                    _ = shutdown.changed() => return,
+                }
+                continue;
             }
             let wait = match self.deliver_due().await {
                 Ok(true) => continue, // there may be more due right away
@@ -141,7 +157,7 @@ impl Worker {
     }
 
     /// Sends one batch of due rows. Ok(true) when it sent something.
-    async fn deliver_due(&self) -> Result<bool, crate::store::StoreError> {
+    async fn deliver_due(&mut self) -> Result<bool, crate::store::StoreError> {
         let now = Utc::now();
         let rows = self
             .store
@@ -162,6 +178,7 @@ impl Worker {
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let attempt = rows.iter().map(|r| r.attempts).max().unwrap_or(0) + 1;
         let started = std::time::Instant::now();
+        self.limiter.record(Instant::now());
         let outcome = self.channel.send(&messages).await;
         let took = started.elapsed();
         let took_ms = took.as_millis() as u64;
@@ -171,8 +188,8 @@ impl Worker {
         });
         let n = ids.len() as u64;
         match outcome {
-            Delivery::Sent => {
-                tracing::info!(target_name = %self.target, alerts = ids.len(), attempt, took_ms, "notification sent");
+            Delivery::Sent { answer } => {
+                tracing::info!(target_name = %self.target, alerts = ids.len(), attempt, took_ms, %answer, "notification sent");
                 self.store.mark_sent(ids, Utc::now()).await?;
                 self.stats.record(&self.target, |s| s.sent += n);
             }
@@ -203,6 +220,52 @@ impl Worker {
             }
         }
         Ok(true)
+    }
+}
+
+/// A channel's send limits over sliding windows: how long to hold the next
+/// send so that every limit holds.
+#[derive(Debug)]
+pub struct Limiter {
+    limits: &'static [RateLimit],
+    sent: VecDeque<Instant>,
+}
+
+impl Limiter {
+    pub fn new(limits: &'static [RateLimit]) -> Limiter {
+        Limiter {
+            limits,
+            sent: VecDeque::new(),
+        }
+    }
+
+    /// Zero when a send may go now, else how long until one may.
+    pub fn wait(&self, now: Instant) -> Duration {
+        let mut wait = Duration::ZERO;
+        for l in self.limits {
+            let n = l.count as usize;
+            if n == 0 || self.sent.len() < n {
+                continue;
+            }
+            // The n-th most recent send must have left the window.
+            let nth = self.sent[self.sent.len() - n];
+            let free_at = nth + l.per;
+            wait = wait.max(free_at.saturating_duration_since(now));
+        }
+        wait
+    }
+
+    pub fn record(&mut self, now: Instant) {
+        self.sent.push_back(now);
+        let keep = self
+            .limits
+            .iter()
+            .map(|l| l.count as usize)
+            .max()
+            .unwrap_or(0);
+        while self.sent.len() > keep {
+            self.sent.pop_front();
+        }
     }
 }
 
@@ -241,6 +304,36 @@ pub fn backoff(policy: &DeliveryConfig, attempt: u32) -> Duration {
 mod tests {
     use super::*;
     use crate::yaml::HumanDuration;
+
+    #[test]
+    fn limiter_holds_sends_to_every_window() {
+        static LIMITS: [RateLimit; 2] = [
+            RateLimit {
+                count: 2,
+                per: Duration::from_secs(1),
+            },
+            RateLimit {
+                count: 3,
+                per: Duration::from_secs(60),
+            },
+        ];
+        let mut l = Limiter::new(&LIMITS);
+        let t0 = Instant::now();
+        assert_eq!(l.wait(t0), Duration::ZERO);
+        l.record(t0);
+        l.record(t0 + Duration::from_millis(100));
+        // third within the same second: wait until the first leaves the window
+        assert_eq!(
+            l.wait(t0 + Duration::from_millis(200)),
+            Duration::from_millis(800)
+        );
+        l.record(t0 + Duration::from_secs(1));
+        // fourth within the minute: wait for the minute window
+        assert_eq!(l.wait(t0 + Duration::from_secs(2)), Duration::from_secs(58));
+        assert_eq!(l.wait(t0 + Duration::from_secs(61)), Duration::ZERO);
+        let free = Limiter::new(&[]);
+        assert_eq!(free.wait(t0), Duration::ZERO);
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

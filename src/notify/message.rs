@@ -90,6 +90,31 @@ impl AlertMessage {
         })
     }
 
+    /// The sample `tocsin notify-test` and the test API send: an alert that
+    /// says it is a test, with every part a real one has.
+    pub fn sample(kind: MessageKind, note: &str, now: DateTime<Utc>) -> AlertMessage {
+        let mut labels = Labels::new();
+        labels.insert("alertname".into(), "TocsinTestMessage".into());
+        labels.insert("instance".into(), "tocsin".into());
+        labels.insert("severity".into(), "warning".into());
+        let starts_at = now - chrono::Duration::minutes(5);
+        AlertMessage {
+            kind,
+            fingerprint: crate::labels::Fingerprint::of_alert("tocsin", &labels),
+            group: "tocsin".into(),
+            alert: "TocsinTestMessage".into(),
+            severity: Severity::Warning,
+            previous_severity: None,
+            annotations: BTreeMap::new(),
+            message: format!("{note} (value 42)"),
+            resolution: "Nothing to do: this message only checks the target.".into(),
+            value: Some(42.0),
+            labels,
+            starts_at,
+            ends_at: (kind == MessageKind::Resolved).then_some(now),
+        }
+    }
+
     /// How long it fired (resolved messages).
     pub fn lasted(&self) -> Option<chrono::Duration> {
         self.ends_at.map(|end| end - self.starts_at)

@@ -5,6 +5,7 @@
 pub mod channels;
 pub mod dispatch;
 pub mod message;
+pub mod render;
 pub mod router;
 
 pub use dispatch::Dispatcher;

@@ -111,6 +111,34 @@ impl Template {
     }
 }
 
+/// Checks a notification template (a target's `templates:` override): it must
+/// parse and use only known filters, tests and functions.
+pub fn check_notification_template(source: &str) -> Result<(), String> {
+    let env = environment();
+    let compiled = env
+        .template_from_str(source)
+        .map_err(|e| describe_jinja_error(&e))?;
+    if let Err(e) = compiled.render(minijinja::context! {}) {
+        use minijinja::ErrorKind::*;
+        if matches!(
+            e.kind(),
+            UnknownFilter | UnknownTest | UnknownFunction | UnknownMethod
+        ) {
+            return Err(describe_jinja_error(&e));
+        }
+    }
+    Ok(())
+}
+
+/// Renders a notification template with any serializable context (the
+/// alerts of one message). A failure renders as an error marker, never as
+/// a lost notification.
+pub fn render_notification_template<S: Serialize>(source: &str, ctx: &S) -> String {
+    environment()
+        .render_str(source, minijinja::value::Serde(ctx))
+        .unwrap_or_else(|e| format!("<error expanding template: {}>", describe_jinja_error(&e)))
+}
+
 fn describe_jinja_error(e: &minijinja::Error) -> String {
     let mut msg = e.kind().to_string();
     if let Some(detail) = e.detail() {

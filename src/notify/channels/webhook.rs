@@ -1,17 +1,20 @@
-//! Generic webhook: Alertmanager's webhook payload (version 4), POSTed as
-//! JSON with optional custom headers, so any Alertmanager receiver works.
+//! Generic webhook: URL, method (POST, PUT, PATCH), custom headers, and the
+//! payload `alertmanager` (Alertmanager's webhook JSON, version 4, several
+//! alerts per message, so any Alertmanager receiver works) or `tocsin` (one
+//! alert per message, [`TocsinPayload`]). 2xx is sent; 408/425/429/5xx are
+//! retried honouring `Retry-After`; other statuses are permanent.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 
-use super::{ChannelError, Delivery, classify_http};
-use crate::config::TargetConfig;
-use crate::http_client;
+use super::{ChannelError, Delivery, batch_limit, classify_http, execute, http_client};
+use crate::config::{Secret, TargetConfig, WebhookConfig, WebhookPayload};
 use crate::labels::{Fingerprint, Labels};
 use crate::notify::message::AlertMessage;
+use crate::notify::render::{Markup, Renderer};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Alertmanager prints a firing alert's end as the zero time.
@@ -19,9 +22,10 @@ const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 pub struct Webhook {
     name: String,
-    url: crate::config::Secret,
+    cfg: WebhookConfig,
     client: reqwest::Client,
     max_alerts: usize,
+    renderer: Renderer,
 }
 
 impl std::fmt::Debug for Webhook {
@@ -32,77 +36,138 @@ impl std::fmt::Debug for Webhook {
     }
 }
 
+/// Custom headers as a header map, marked sensitive (they often carry tokens).
+pub(crate) fn header_map(
+    target: &str,
+    headers: &BTreeMap<String, Secret>,
+) -> Result<HeaderMap, ChannelError> {
+    let err = |message: String| ChannelError {
+        target: target.to_string(),
+        message,
+    };
+    let mut map = HeaderMap::new();
+    for (k, v) in headers {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| err(format!("invalid header name {k:?}")))?;
+        let mut value = HeaderValue::from_str(v.expose())
+            .map_err(|_| err(format!("invalid value for header {k:?}")))?;
+        value.set_sensitive(true);
+        map.insert(name, value);
+    }
+    Ok(map)
+}
+
 impl Webhook {
-    pub fn from_config(cfg: &TargetConfig) -> Result<Webhook, ChannelError> {
-        let err = |message: String| ChannelError {
-            target: cfg.name().to_string(),
-            message,
-        };
-        let url = cfg
-            .url
-            .clone()
-            .ok_or_else(|| err("webhook needs a url".into()))?;
-        let mut headers = HeaderMap::new();
-        for (k, v) in &cfg.headers {
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| err(format!("invalid header name {k:?}")))?;
-            let mut value = HeaderValue::from_str(v.expose())
-                .map_err(|_| err(format!("invalid value for header {k:?}")))?;
-            value.set_sensitive(true);
-            headers.insert(name, value);
-        }
-        let client = http_client::builder(cfg.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT))
-            .default_headers(headers)
-            .build()
-            .map_err(|e| err(http_client::describe_error(&e)))?;
+    pub fn new(
+        cfg: &TargetConfig,
+        kind: WebhookConfig,
+        renderer: Renderer,
+    ) -> Result<Webhook, ChannelError> {
+        let headers = header_map(cfg.name(), &kind.headers)?;
         Ok(Webhook {
             name: cfg.name().to_string(),
-            url,
-            client,
+            client: http_client(cfg, DEFAULT_TIMEOUT, headers)?,
+            cfg: kind,
             max_alerts: cfg.max_alerts,
+            renderer,
         })
     }
 
     pub fn max_batch(&self) -> usize {
-        if self.max_alerts == 0 {
-            1000
-        } else {
-            self.max_alerts
+        match self.cfg.payload {
+            WebhookPayload::Tocsin => 1,
+            WebhookPayload::Alertmanager => batch_limit(1000, self.max_alerts),
+        }
+    }
+
+    /// The JSON body for a batch, in the configured payload.
+    pub fn body(&self, batch: &[AlertMessage]) -> serde_json::Value {
+        match self.cfg.payload {
+            WebhookPayload::Alertmanager => {
+                serde_json::to_value(payload(&self.name, batch)).unwrap_or_default()
+            }
+            WebhookPayload::Tocsin => batch
+                .first()
+                .map(|m| {
+                    serde_json::to_value(tocsin_payload(&self.name, m, &self.renderer))
+                        .unwrap_or_default()
+                })
+                .unwrap_or_default(),
         }
     }
 
     pub async fn send(&self, batch: &[AlertMessage]) -> Delivery {
-        let body = payload(&self.name, batch);
-        let result = self
+        let body = self.body(batch);
+        let req = self
             .client
-            .post(self.url.expose())
+            .request(self.cfg.method.clone(), self.cfg.url.expose())
             .header(CONTENT_TYPE, "application/json")
-            .json(&body)
-            .send()
-            .await;
-        match result {
-            Err(e) => Delivery::Retry {
-                reason: http_client::describe_error(&e.without_url()),
-                after: None,
-            },
-            Ok(resp) => {
-                let status = resp.status();
-                let retry_after = resp
-                    .headers()
-                    .get(RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
-                let text = resp.text().await.unwrap_or_default();
-                classify_http(status, retry_after.as_deref(), &text)
-            }
+            .json(&body);
+        match execute(req).await {
+            Err(d) => d,
+            Ok(a) => classify_http(a.status, a.header("retry-after"), &a.body),
         }
+    }
+}
+
+/// tocsin's own webhook JSON: one alert per message (see README, "Webhook").
+#[derive(Debug, Serialize)]
+pub struct TocsinPayload {
+    /// Payload format version.
+    pub version: &'static str,
+    pub target: String,
+    /// firing | resolved | escalated | deescalated
+    pub status: &'static str,
+    pub alert: String,
+    pub group: String,
+    pub severity: &'static str,
+    pub previous_severity: Option<&'static str>,
+    pub message: String,
+    pub value: Option<f64>,
+    pub resolution: String,
+    pub labels: Labels,
+    pub annotations: BTreeMap<String, String>,
+    pub fingerprint: String,
+    pub starts_at: String,
+    pub ends_at: Option<String>,
+    pub duration_seconds: Option<i64>,
+    /// The rendered title and plain-text body in the target's language.
+    pub title: String,
+    pub text: String,
+}
+
+pub fn tocsin_payload(target: &str, m: &AlertMessage, r: &Renderer) -> TocsinPayload {
+    let batch = std::slice::from_ref(m);
+    TocsinPayload {
+        version: "1",
+        target: target.to_string(),
+        status: m.kind.as_str(),
+        alert: m.alert.clone(),
+        group: m.group.clone(),
+        severity: m.severity.as_str(),
+        previous_severity: m.previous_severity.map(|s| s.as_str()),
+        message: m.headline(),
+        value: m.value,
+        resolution: m.resolution.clone(),
+        labels: m.labels.clone(),
+        annotations: m.annotations.clone(),
+        fingerprint: m.fingerprint.to_string(),
+        starts_at: m
+            .starts_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        ends_at: m
+            .ends_at
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        duration_seconds: m.lasted().map(|d| d.num_seconds()),
+        title: r.title(batch),
+        text: r.body(batch, Markup::Plain),
     }
 }
 
 /// Alertmanager's webhook body (`version: "4"`).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct WebhookPayload {
+pub struct AmWebhookPayload {
     pub version: &'static str,
     pub group_key: String,
     pub truncated_alerts: usize,
@@ -129,7 +194,7 @@ pub struct WebhookAlert {
     pub fingerprint: String,
 }
 
-pub fn payload(receiver: &str, batch: &[AlertMessage]) -> WebhookPayload {
+pub fn payload(receiver: &str, batch: &[AlertMessage]) -> AmWebhookPayload {
     let alerts: Vec<WebhookAlert> = batch.iter().map(webhook_alert).collect();
     let common_labels = common(alerts.iter().map(|a| &a.labels));
     let common_annotations = common(alerts.iter().map(|a| &a.annotations));
@@ -146,7 +211,7 @@ pub fn payload(receiver: &str, batch: &[AlertMessage]) -> WebhookPayload {
             .join(",")
     );
     let firing = alerts.iter().any(|a| a.status == "firing");
-    WebhookPayload {
+    AmWebhookPayload {
         version: "4",
         group_key,
         truncated_alerts: 0,
@@ -160,7 +225,7 @@ pub fn payload(receiver: &str, batch: &[AlertMessage]) -> WebhookPayload {
     }
 }
 
-fn webhook_alert(m: &AlertMessage) -> WebhookAlert {
+pub(crate) fn webhook_alert(m: &AlertMessage) -> WebhookAlert {
     let mut annotations = m.annotations.clone();
     if !m.message.is_empty() {
         annotations

@@ -1,0 +1,180 @@
+//! WeCom (企业微信) group robot (`qyapi.weixin.qq.com/cgi-bin/webhook/send?key=`).
+//!
+//! - `text`: `content` ≤ 2048 bytes, mentions in `mentioned_list` (userids,
+//!   `"@all"`) and `mentioned_mobile_list` (phones).
+//! - `markdown`: `content` ≤ 4096 bytes, mentions as `<@userid>` in the
+//!   content; it cannot mention phones or everyone (config check says so).
+//! - No signing: the `key` in the URL is the credential.
+//! - 20 messages per minute per robot.
+//! - Answers: `errcode` 0 sent; 45009 (frequency) and -1 (busy) retried;
+//!   93000 (bad key), 40058 (bad parameter) and the rest permanent.
+
+use std::time::Duration;
+
+use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use serde_json::{Value, json};
+
+use super::{
+    ChannelError, Delivery, HttpAnswer, batch_limit, errcode_answer, execute, http_client,
+};
+use crate::config::{ChatFormat, TargetConfig, WeComConfig};
+use crate::notify::message::AlertMessage;
+use crate::notify::render::{Markup, Renderer};
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const MAX_TEXT: usize = 2048;
+pub const MAX_MARKDOWN: usize = 4096;
+const MAX_BATCH: usize = 10;
+
+pub struct WeCom {
+    name: String,
+    cfg: WeComConfig,
+    client: reqwest::Client,
+    renderer: Renderer,
+    max_alerts: usize,
+}
+
+impl std::fmt::Debug for WeCom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeCom")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WeCom {
+    pub fn new(
+        cfg: &TargetConfig,
+        kind: WeComConfig,
+        renderer: Renderer,
+    ) -> Result<WeCom, ChannelError> {
+        Ok(WeCom {
+            name: cfg.name().to_string(),
+            client: http_client(cfg, DEFAULT_TIMEOUT, HeaderMap::new())?,
+            cfg: kind,
+            renderer,
+            max_alerts: cfg.max_alerts,
+        })
+    }
+
+    pub fn max_batch(&self) -> usize {
+        batch_limit(MAX_BATCH, self.max_alerts)
+    }
+
+    pub fn body(&self, batch: &[AlertMessage]) -> Value {
+        let cfg = &self.cfg;
+        match cfg.format {
+            ChatFormat::Markdown => {
+                let mut tail = String::new();
+                for u in &cfg.mention_users {
+                    tail.push_str(&format!("<@{u}>"));
+                }
+                if !tail.is_empty() {
+                    tail.insert(0, '\n');
+                }
+                let text = self.renderer.body(batch, Markup::WeComMarkdown);
+                let text = self.renderer.shorten(&text, MAX_MARKDOWN - tail.len());
+                json!({"msgtype": "markdown", "markdown": {"content": format!("{text}{tail}")}})
+            }
+            ChatFormat::Text => {
+                let mut users = cfg.mention_users.clone();
+                if cfg.mention_all {
+                    users.push("@all".into());
+                }
+                let text = self.renderer.body(batch, Markup::Plain);
+                json!({
+                    "msgtype": "text",
+                    "text": {
+                        "content": self.renderer.shorten(&text, MAX_TEXT),
+                        "mentioned_list": users,
+                        "mentioned_mobile_list": cfg.mention_mobiles,
+                    }
+                })
+            }
+        }
+    }
+
+    pub async fn send(&self, batch: &[AlertMessage]) -> Delivery {
+        let req = self
+            .client
+            .post(self.cfg.webhook.expose())
+            .header(CONTENT_TYPE, "application/json; charset=utf-8")
+            .json(&self.body(batch));
+        match execute(req).await {
+            Err(d) => d,
+            Ok(a) => classify(&a),
+        }
+    }
+}
+
+pub fn classify(a: &HttpAnswer) -> Delivery {
+    let (code, msg) = match errcode_answer(a, "errcode", "errmsg") {
+        Ok(x) => x,
+        Err(d) => return d,
+    };
+    let reason = format!("WeCom errcode {code}: {msg}");
+    match code {
+        0 => Delivery::sent(super::excerpt(&a.body, 300)),
+        45009 => Delivery::retry(reason, Some(Duration::from_secs(60))),
+        -1 => Delivery::retry(reason, None),
+        _ => Delivery::failed(reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Language, Secret, TargetTemplates};
+    use crate::notify::message::MessageKind;
+
+    fn channel(format: ChatFormat) -> WeCom {
+        WeCom {
+            name: "w".into(),
+            cfg: WeComConfig {
+                webhook: Secret::new("http://127.0.0.1:1/cgi-bin/webhook/send?key=k"),
+                mention_users: vec!["zhangsan".into()],
+                mention_mobiles: vec!["13800000000".into()],
+                mention_all: true,
+                format,
+            },
+            client: crate::http_client::builder(std::time::Duration::from_secs(1))
+                .build()
+                .unwrap(),
+            renderer: Renderer::new("w", Language::Zh, TargetTemplates::default()),
+            max_alerts: 0,
+        }
+    }
+
+    #[test]
+    fn text_mentions_and_limit() {
+        let mut m = AlertMessage::sample(MessageKind::Firing, "n", chrono::Utc::now());
+        m.message = "告警".repeat(2000);
+        let b = channel(ChatFormat::Text).body(&[m.clone()]);
+        assert!(b["text"]["content"].as_str().unwrap().len() <= MAX_TEXT);
+        assert_eq!(b["text"]["mentioned_list"], json!(["zhangsan", "@all"]));
+        assert_eq!(b["text"]["mentioned_mobile_list"], json!(["13800000000"]));
+        let b = channel(ChatFormat::Markdown).body(&[m]);
+        let content = b["markdown"]["content"].as_str().unwrap();
+        assert!(content.len() <= MAX_MARKDOWN);
+        assert!(content.ends_with("<@zhangsan>"), "{content}");
+        assert!(content.contains("<font color=\"comment\">"), "{content}");
+    }
+
+    #[test]
+    fn errcodes_are_classified() {
+        let a = |body: &str| HttpAnswer {
+            status: reqwest::StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: body.into(),
+        };
+        assert!(classify(&a(r#"{"errcode":0,"errmsg":"ok"}"#)).is_sent());
+        assert!(matches!(
+            classify(&a(r#"{"errcode":93000,"errmsg":"invalid webhook url"}"#)),
+            Delivery::Failed { reason } if reason.contains("invalid webhook url")
+        ));
+        assert!(matches!(
+            classify(&a(r#"{"errcode":45009,"errmsg":"api freq out of limit"}"#)),
+            Delivery::Retry { .. }
+        ));
+    }
+}
