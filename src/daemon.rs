@@ -140,6 +140,7 @@ pub async fn start(
     let delivery = DeliveryStats::default();
     let parts = Parts::start(&config, &engine, &router, &delivery).await?;
 
+    let targets = Arc::new(crate::notify::TargetTester::new(Arc::new(config.clone())));
     let listener = crate::http::bind(config.listen_addr()).await?;
     let addr = listener.local_addr()?;
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
@@ -147,6 +148,7 @@ pub async fn start(
         engine: Arc::clone(&engine),
         delivery: delivery.clone(),
         reload: reload_tx.clone(),
+        targets,
     });
     let mut server_shutdown = shutdown.clone();
     let server = tokio::spawn(async move {

@@ -1,4 +1,4 @@
-//! The `tocsin` command line: `run`, `check`, `test`, `alerts`.
+//! The `tocsin` command line: `run`, `check`, `test`, `alerts`, `notify-test`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +44,18 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Send a sample message to one target and print the channel's answer
+    /// (exit 1 when it was not delivered).
+    NotifyTest {
+        /// The target's name.
+        target: String,
+        /// Send the recovery message instead of the firing one.
+        #[arg(long)]
+        resolved: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// List alerts from the running daemon.
     Alerts {
         /// Only this state: pending, firing or resolved.
@@ -88,6 +100,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Alerts { state, json } => alerts(cli.config, state, json),
         Command::Test { files } => Ok(rule_tests(&files)),
+        Command::NotifyTest {
+            target,
+            resolved,
+            json,
+        } => notify_test(cli.config, &target, resolved, json),
     }
 }
 
@@ -173,6 +190,46 @@ fn rule_tests(files: &[PathBuf]) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+fn notify_test(
+    config_path: Option<PathBuf>,
+    target: &str,
+    resolved: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let config = match Config::load(config_path.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let tester = tocsin::notify::TargetTester::new(std::sync::Arc::new(config));
+    let out = rt.block_on(tester.send(target, resolved));
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        let kind = if out.kind.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", out.kind)
+        };
+        println!("{}{kind}: {}", out.target, out.result);
+        println!("{}", out.answer);
+        if let Some(s) = out.retry_after_seconds {
+            println!("the channel asks to retry after {s}s");
+        }
+    }
+    Ok(if out.is_sent() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn alerts(

@@ -15,7 +15,7 @@ use super::people::{Directory, Language, resolve_addresses, secret_or_file};
 use crate::yaml::{HumanDuration, SourceError, Spanned};
 
 /// A target as written. Private to config loading; see [`TargetConfig`].
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTarget {
     name: Spanned<String>,

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod metrics;
 pub mod status;
+pub mod targets;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,7 +26,8 @@ pub struct AppState {
     pub delivery: crate::notify::dispatch::DeliveryStats,
     /// Reload requests go to the daemon's control task.
     pub reload: tokio::sync::mpsc::Sender<crate::daemon::ReloadRequest>,
-}
+    /// Test sends to targets (`POST /api/v1/targets/{name}/test`).
+    pub targets: Arc<crate::notify::TargetTester>,}
 
 pub fn app(state: AppState) -> Router {
     Router::new()
@@ -34,6 +36,7 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(status::page))
         .route("/-/reload", post(reload))
         .merge(api::routes())
+        .merge(targets::routes())
         .with_state(state)
 }
 

@@ -7,7 +7,9 @@ pub mod dispatch;
 pub mod message;
 pub mod render;
 pub mod router;
+pub mod testsend;
 
 pub use dispatch::Dispatcher;
 pub use message::{AlertMessage, MessageKind};
 pub use router::Router;
+pub use testsend::{TargetTester, TestOutcome};

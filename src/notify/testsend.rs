@@ -1,0 +1,101 @@
+//! `tocsin notify-test TARGET` and `POST /api/v1/targets/{name}/test`: send a
+//! sample message straight through a target's channel (no outbox, no rate
+//! limiter) and report the channel's own answer. Never echoes secrets: the
+//! answer is the channel's reply or an error described without URLs.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use serde::Serialize;
+
+use super::channels::{Channel, Delivery};
+use super::message::{AlertMessage, MessageKind};
+use super::render::Renderer;
+use crate::config::Config;
+
+/// What a test send did.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestOutcome {
+    pub target: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// sent | retry | failed | disabled | unknown
+    pub result: &'static str,
+    /// The channel's answer (sent) or the reason (otherwise).
+    pub answer: String,
+    /// When the channel asked to be retried later, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u64>,
+}
+
+impl TestOutcome {
+    pub fn is_sent(&self) -> bool {
+        self.result == "sent"
+    }
+}
+
+/// Sends test messages for the targets of one config.
+#[derive(Debug, Clone)]
+pub struct TargetTester {
+    config: Arc<Config>,
+}
+
+impl TargetTester {
+    pub fn new(config: Arc<Config>) -> TargetTester {
+        TargetTester { config }
+    }
+
+    /// Sends the sample (`resolved`: the recovery message) to `name`.
+    pub async fn send(&self, name: &str, resolved: bool) -> TestOutcome {
+        let Some(t) = self.config.target(name) else {
+            return TestOutcome {
+                target: name.to_string(),
+                kind: String::new(),
+                result: "unknown",
+                answer: format!("no target is named {name:?}"),
+                retry_after_seconds: None,
+            };
+        };
+        let mut out = TestOutcome {
+            target: name.to_string(),
+            kind: t.type_name().to_string(),
+            result: "failed",
+            answer: String::new(),
+            retry_after_seconds: None,
+        };
+        if !t.enabled {
+            out.result = "disabled";
+            out.answer = "the target has `enabled: false`; it sends nothing".into();
+            return out;
+        }
+        let channel = match Channel::from_config(t, &self.config) {
+            Ok(c) => c,
+            Err(e) => {
+                out.answer = e.message;
+                return out;
+            }
+        };
+        let renderer = Renderer::new(name, self.config.language_of(t), t.templates.clone());
+        let kind = if resolved {
+            MessageKind::Resolved
+        } else {
+            MessageKind::Firing
+        };
+        let sample = AlertMessage::sample(kind, renderer.test_note(), Utc::now());
+        let delivery = channel.send(&[sample]).await;
+        tracing::info!(target_name = %name, kind = %out.kind, ?delivery, "test message");
+        match delivery {
+            Delivery::Sent { answer } => {
+                out.result = "sent";
+                out.answer = answer;
+            }
+            Delivery::Retry { reason, after } => {
+                out.result = "retry";
+                out.answer = reason;
+                out.retry_after_seconds = after.map(|d| d.as_secs());
+            }
+            Delivery::Failed { reason } => out.answer = reason,
+        }
+        out
+    }
+}
