@@ -987,3 +987,152 @@ impl SpanRef<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, crate::yaml::SourceErrors> {
+        Config::from_text(Path::new("tocsin.yaml"), text)
+    }
+
+    fn error_of(text: &str) -> String {
+        load(text).unwrap_err().to_string()
+    }
+
+    const PEOPLE: &str = "contacts:\n  - {name: alice, email: a@x.com, phone: '13800000000', wecom_user: alice, feishu_user: ou_a}\n  - {name: bob, email: b@x.com, phone: '13900000000'}\ncontact_groups:\n  - {name: dba, members: [alice, bob]}\n";
+
+    #[test]
+    fn every_type_loads_with_its_keys() {
+        let text = format!(
+            "{PEOPLE}language: zh\nowner: [ops@example.com, dba]\nmailer: {{host: 127.0.0.1, port: 2525, tls: none, from: 'tocsin <t@example.com>'}}\ntargets:\n\
+  - {{name: dt, type: dingtalk, webhook: 'https://oapi.dingtalk.com/robot/send?access_token=x', secret: SECx, keyword: alert, mention: [alice], mention_all: true, format: text, language: en}}\n\
+  - {{name: wc, type: wecom, webhook: 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k', mention: [dba], format: text}}\n\
+  - {{name: app, type: wecom_app, corp_id: ww1, secret: s, agent_id: 1000002, users: [alice]}}\n\
+  - {{name: fs, type: feishu, webhook: 'https://open.feishu.cn/open-apis/bot/v2/hook/t', secret: s, mention: [alice]}}\n\
+  - {{name: sl, type: slack, webhook: 'https://hooks.slack.com/services/T/B/x'}}\n\
+  - {{name: pd, type: pagerduty, routing_key: 0123456789abcdef0123456789abcdef, component: db}}\n\
+  - {{name: wh, type: webhook, url: 'http://127.0.0.1:1/x', method: put, payload: tocsin}}\n\
+  - {{name: am, type: alertmanager, url: 'http://127.0.0.1:9093'}}\n\
+  - {{name: mail, type: email, cc: [bob], format: table+attachment, enabled: false}}\n"
+        );
+        let c = load(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.targets.len(), 9);
+        let dt = c.target("dt").unwrap();
+        assert_eq!(c.language_of(dt), Language::En);
+        let TargetKind::DingTalk(d) = &dt.kind else {
+            panic!()
+        };
+        assert_eq!(d.mention_mobiles, vec!["13800000000"]);
+        assert!(d.mention_all && d.format == ChatFormat::Text);
+        let TargetKind::WeCom(w) = &c.target("wc").unwrap().kind else {
+            panic!()
+        };
+        // alice by userid, bob (no userid) by phone
+        assert_eq!(w.mention_users, vec!["alice"]);
+        assert_eq!(w.mention_mobiles, vec!["13900000000"]);
+        let mail = c.target("mail").unwrap();
+        assert!(!mail.enabled);
+        assert_eq!(c.language_of(mail), Language::Zh);
+        let TargetKind::Email(e) = &mail.kind else {
+            panic!()
+        };
+        assert_eq!(e.to, vec!["ops@example.com", "a@x.com", "b@x.com"]);
+        assert_eq!(e.cc, vec!["b@x.com"]);
+        assert_eq!(e.format, EmailFormat::TableAttachment);
+        let TargetKind::Webhook(wh) = &c.target("wh").unwrap().kind else {
+            panic!()
+        };
+        assert_eq!(wh.method, reqwest::Method::PUT);
+        assert_eq!(wh.payload, WebhookPayload::Tocsin);
+        assert!(c.mailer.as_ref().is_some_and(|m| m.port == 2525));
+    }
+
+    #[test]
+    fn errors_point_at_the_key() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "targets:\n  - name: s\n    type: slack\n    webhook: 'https://hooks.slack.com/services/x'\n    keyword: alert\n",
+                "tocsin.yaml:5:14: `keyword` is not a key of slack targets",
+            ),
+            (
+                "targets:\n  - name: s\n    type: slack\n    webhok: 'https://x'\n",
+                "tocsin.yaml:4:",
+            ),
+            (
+                "targets:\n  - name: d\n    type: dingtalk\n    webhook: 'https://x/robot?access_token=t'\n    mention: [nobody]\n",
+                "tocsin.yaml:5:15: mention of target \"d\" names \"nobody\", but no contact or contact group has that name",
+            ),
+            (
+                "contacts: [{name: bob, email: b@x.com}]\ntargets:\n  - name: d\n    type: dingtalk\n    webhook: 'https://x/robot?access_token=t'\n    mention: [bob]\n",
+                "tocsin.yaml:6:15: mention of target \"d\" names \"bob\", but contact \"bob\" has no `phone`",
+            ),
+            (
+                "targets:\n  - {name: d, type: dingtalk, webhook: 'https://x', format: html}\n",
+                "tocsin.yaml:2:61: expected format markdown or text",
+            ),
+            (
+                "targets:\n  - {name: d, type: dingtalk, webhook: 'https://x', secret: a, secret_file: /nonexistent}\n",
+                "tocsin.yaml:2:77: set either `secret` or `secret_file`, not both",
+            ),
+            (
+                "targets:\n  - {name: d, type: dingtalk, webhook: 'https://x', secret_file: /nonexistent/tocsin-secret}\n",
+                "tocsin.yaml:2:66: cannot read `secret_file` /nonexistent/tocsin-secret",
+            ),
+            (
+                "targets:\n  - {name: p, type: pagerduty, routing_key: short}\n",
+                "tocsin.yaml:2:45: routing_key of target \"p\" must be the 32-character integration key (got 5 characters)",
+            ),
+            (
+                "targets:\n  - {name: m, type: email, to: [a@x.com]}\n",
+                "tocsin.yaml:2:12: email target \"m\" needs a top-level `mailer:`",
+            ),
+            (
+                "contact_groups: [{name: g, members: [ghost]}]\n",
+                "tocsin.yaml:1:38: contact group \"g\" lists \"ghost\", but no contact has that name",
+            ),
+            (
+                "contacts: [{name: ops, email: o@x.com}]\ntargets:\n  - {name: ops, type: slack, webhook: 'https://x'}\n",
+                "tocsin.yaml:3:12: target name \"ops\" is used twice",
+            ),
+            (
+                "contacts: [{name: alice, phone: '1'}]\ntargets:\n  - {name: w, type: wecom, webhook: 'https://x/send?key=k', mention: [alice]}\n",
+                "tocsin.yaml:3:70: wecom markdown messages mention by `wecom_user` only",
+            ),
+            (
+                "targets:\n  - {name: a, type: wecom_app, corp_id: c, secret: s, agent_id: 1}\n",
+                "tocsin.yaml:2:12: wecom_app target \"a\" needs `users`, `parties`, `tags` or `to_all: true`",
+            ),
+            (
+                "targets:\n  - {name: t, type: slack, webhook: 'https://x', templates: {title: '{{ a | nosuch }}'}}\n",
+                "tocsin.yaml:2:61: templates.title: unknown filter",
+            ),
+        ];
+        for (text, want) in cases {
+            let got = error_of(text);
+            assert!(got.starts_with(want), "\n got: {got}\nwant: {want}...");
+        }
+    }
+
+    #[test]
+    fn secret_files_are_read_and_never_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("dt.secret"), "SECfromfile\n").unwrap();
+        let cfg = dir.path().join("tocsin.yaml");
+        let c = Config::from_text(
+            &cfg,
+            "targets:\n  - {name: d, type: dingtalk, webhook: 'https://x/robot?access_token=t', secret_file: dt.secret}\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let TargetKind::DingTalk(d) = &c.targets[0].kind else {
+            panic!()
+        };
+        assert_eq!(d.secret.as_ref().unwrap().expose(), "SECfromfile");
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("SECfromfile") && !debug.contains("access_token=t"),
+            "{debug}"
+        );
+    }
+}
