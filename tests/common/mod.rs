@@ -13,6 +13,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use tokio::sync::watch;
 
+pub mod mocks;
+
 /// The servers of this test run (started by scripts/test.sh, or here).
 pub struct TestEnv {
     pub prometheus_url: String,
