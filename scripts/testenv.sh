@@ -1,28 +1,69 @@
 #!/usr/bin/env bash
 # Installs and runs the real servers the integration tests talk to:
-# Prometheus and the Pushgateway (Debian packages), on free loopback ports, in
-# a temporary folder, without systemd. Also installs Chromium, which renders
+# Prometheus and the Pushgateway, and an SMTP server that stores every mail
+# it gets in a maildir (aiosmtpd) -- Debian packages, on free loopback ports,
+# in a temporary folder, without systemd. Also installs Chromium, which renders
 # the status page in a test.
 #
 #   scripts/testenv.sh install                 install the packages if missing
-#   scripts/testenv.sh start DIR [WATCH_PID]   start Pushgateway + Prometheus; write DIR/env
+#   scripts/testenv.sh start DIR [WATCH_PID]   start Pushgateway + Prometheus + SMTP; write DIR/env
+#   scripts/testenv.sh smtp DIR [WATCH_PID]    start only the SMTP server; write DIR/env
 #   scripts/testenv.sh prometheus DIR PUSHGW   start one more Prometheus scraping PUSHGW
 #   scripts/testenv.sh stop DIR                stop what DIR/*.pid names
 #
-# DIR/env holds TOCSIN_TEST_PROMETHEUS_URL and TOCSIN_TEST_PUSHGATEWAY_URL.
-# With WATCH_PID, the servers stop by themselves when that process exits.
+# DIR/env holds TOCSIN_TEST_PROMETHEUS_URL, TOCSIN_TEST_PUSHGATEWAY_URL,
+# TOCSIN_TEST_SMTP_ADDR (host:port) and TOCSIN_TEST_MAILDIR (one file per
+# mail under new/). With WATCH_PID, the servers stop by themselves when that
+# process exits.
 set -euo pipefail
 
 need() { command -v "$1" >/dev/null 2>&1; }
 
+# Debian's python3-aiosmtpd is importable by the system python only (a pyenv
+# python3 earlier on PATH does not see it).
+SMTP_PYTHON=/usr/bin/python3
+
+have_aiosmtpd() { [ -x "$SMTP_PYTHON" ] && "$SMTP_PYTHON" -c 'import aiosmtpd' >/dev/null 2>&1; }
+
 install() {
-  if need prometheus && need prometheus-pushgateway && need curl && need chromium; then return 0; fi
+  if need prometheus && need prometheus-pushgateway && need curl && need chromium && have_aiosmtpd; then return 0; fi
   local sudo=""
   if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-  echo "testenv: installing prometheus, prometheus-pushgateway, curl, chromium (apt-get)" >&2
+  echo "testenv: installing prometheus, prometheus-pushgateway, python3-aiosmtpd, curl, chromium (apt-get)" >&2
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-    prometheus prometheus-pushgateway curl chromium >/dev/null
+    prometheus prometheus-pushgateway python3-aiosmtpd curl chromium >/dev/null
+}
+
+wait_tcp() { # PORT SECONDS
+  local deadline=$((SECONDS + $2))
+  until python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $1), 1)" 2>/dev/null; do
+    if [ $SECONDS -ge $deadline ]; then echo "testenv: nothing listens on 127.0.0.1:$1 after $2 s" >&2; return 1; fi
+    sleep 0.1
+  done
+}
+
+# start_smtp DIR -> prints the env lines. The maildir must not exist beforehand
+# (aiosmtpd creates it with cur/new/tmp; an empty folder makes every DATA fail).
+start_smtp() {
+  local dir=$1 port
+  port=$(free_port)
+  rm -rf "$dir/maildir"
+  "$SMTP_PYTHON" -m aiosmtpd -n -l "127.0.0.1:$port" -c aiosmtpd.handlers.Mailbox "$dir/maildir" \
+    >"$dir/smtp.log" 2>&1 &
+  echo $! >"$dir/smtp.pid"
+  wait_tcp "$port" 30
+  echo "TOCSIN_TEST_SMTP_ADDR=127.0.0.1:$port"
+  echo "TOCSIN_TEST_MAILDIR=$dir/maildir"
+}
+
+watch_owner() { # DIR PID
+  local dir=$1 watch=$2
+  if [ -n "$watch" ]; then
+    # Stop the servers when the process that asked for them is gone.
+    ( while kill -0 "$watch" 2>/dev/null; do sleep 1; done; stop "$dir" ) >/dev/null 2>&1 &
+    disown || true
+  fi
 }
 
 free_port() {
@@ -73,16 +114,23 @@ start() {
   wait_http "http://127.0.0.1:$pg_port/-/ready" 30
   local prom_url
   prom_url=$(start_prometheus "$dir" prometheus "127.0.0.1:$pg_port")
+  local smtp_env
+  smtp_env=$(start_smtp "$dir")
   {
     echo "TOCSIN_TEST_PROMETHEUS_URL=$prom_url"
     echo "TOCSIN_TEST_PUSHGATEWAY_URL=http://127.0.0.1:$pg_port"
+    echo "$smtp_env"
   } >"$dir/env.tmp"
   mv "$dir/env.tmp" "$dir/env"
-  if [ -n "$watch" ]; then
-    # Stop the servers when the process that asked for them is gone.
-    ( while kill -0 "$watch" 2>/dev/null; do sleep 1; done; stop "$dir" ) >/dev/null 2>&1 &
-    disown || true
-  fi
+  watch_owner "$dir" "$watch"
+}
+
+smtp_only() {
+  local dir=$1 watch=${2:-}
+  mkdir -p "$dir"
+  start_smtp "$dir" >"$dir/env.tmp"
+  mv "$dir/env.tmp" "$dir/env"
+  watch_owner "$dir" "$watch"
 }
 
 stop() {
@@ -98,7 +146,8 @@ cmd=${1:-}
 case "$cmd" in
   install) install ;;
   start) install; start "$2" "${3:-}" ;;
+  smtp) install; smtp_only "$2" "${3:-}" ;;
   prometheus) start_prometheus "$2" "prometheus-$$-$RANDOM" "$3" ;;
   stop) stop "$2" ;;
-  *) echo "usage: $0 install | start DIR [WATCH_PID] | prometheus DIR PUSHGW_ADDR | stop DIR" >&2; exit 2 ;;
+  *) echo "usage: $0 install | start DIR [WATCH_PID] | smtp DIR [WATCH_PID] | prometheus DIR PUSHGW_ADDR | stop DIR" >&2; exit 2 ;;
 esac

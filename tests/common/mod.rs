@@ -320,3 +320,73 @@ impl Daemon {
         }
     }
 }
+
+/// The SMTP server of this test run: where it listens and the maildir it
+/// stores each delivered mail in (one file per mail under `new/`).
+pub struct SmtpEnv {
+    pub addr: SocketAddr,
+    pub maildir: PathBuf,
+}
+
+/// Started by scripts/test.sh (TOCSIN_TEST_SMTP_ADDR / TOCSIN_TEST_MAILDIR),
+/// or here outside CI; with CI=true a missing server fails the test.
+pub fn smtp() -> &'static SmtpEnv {
+    static SMTP: OnceLock<SmtpEnv> = OnceLock::new();
+    SMTP.get_or_init(|| {
+        let parse = |addr: &str, dir: &str| SmtpEnv {
+            addr: addr
+                .parse()
+                .unwrap_or_else(|_| panic!("bad TOCSIN_TEST_SMTP_ADDR {addr:?}")),
+            maildir: PathBuf::from(dir),
+        };
+        if let (Ok(a), Ok(d)) = (
+            std::env::var("TOCSIN_TEST_SMTP_ADDR"),
+            std::env::var("TOCSIN_TEST_MAILDIR"),
+        ) {
+            return parse(&a, &d);
+        }
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!(
+                "CI=true but TOCSIN_TEST_SMTP_ADDR is not set: run the suite with scripts/test.sh"
+            );
+        }
+        let dir = std::env::temp_dir().join(format!("tocsin-smtp-{}", std::process::id()));
+        let status = std::process::Command::new("bash")
+            .arg(repo().join("scripts/testenv.sh"))
+            .arg("smtp")
+            .arg(&dir)
+            .arg(std::process::id().to_string())
+            .status()
+            .expect("run scripts/testenv.sh");
+        assert!(status.success(), "scripts/testenv.sh smtp failed");
+        let text = std::fs::read_to_string(dir.join("env")).expect("testenv env file");
+        let get = |k: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}=")))
+                .unwrap_or_else(|| panic!("{k} missing from testenv"))
+                .to_string()
+        };
+        parse(&get("TOCSIN_TEST_SMTP_ADDR"), &get("TOCSIN_TEST_MAILDIR"))
+    })
+}
+
+/// Waits for the delivered mail whose raw text contains `marker`.
+pub async fn delivered_mail(marker: &str) -> Vec<u8> {
+    let new = smtp().maildir.join("new");
+    wait_for(
+        &format!("a mail containing {marker:?} in {}", new.display()),
+        Duration::from_secs(10),
+        || {
+            let new = new.clone();
+            async move {
+                std::fs::read_dir(&new).ok()?.flatten().find_map(|e| {
+                    let raw = std::fs::read(e.path()).ok()?;
+                    String::from_utf8_lossy(&raw)
+                        .contains(marker)
+                        .then_some(raw)
+                })
+            }
+        },
+    )
+    .await
+}

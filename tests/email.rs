@@ -1,0 +1,225 @@
+//! Email through a real SMTP server (aiosmtpd, started by scripts/testenv.sh):
+//! the delivered MIME is parsed back (mail-parser) to check the subject, the
+//! sender's display name, recipients resolved from contacts and groups, the
+//! HTML table with its plain-text alternative, and the CSV attachment.
+
+mod common;
+
+use std::path::Path;
+
+use chrono::Utc;
+use mail_parser::{MessageParser, MimeHeaders};
+use tocsin::config::Config;
+use tocsin::notify::channels::{Channel, Delivery};
+use tocsin::notify::{AlertMessage, MessageKind};
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    )
+}
+
+fn email_channel(tls: &str, target: &str) -> Channel {
+    let smtp = common::smtp();
+    let yaml = format!(
+        "contacts:\n  - {{name: alice, email: alice@example.com}}\n  - {{name: bob, email: bob@example.com}}\ncontact_groups:\n  - {{name: dba, members: [bob]}}\n\
+         mailer: {{host: '{}', port: {}, tls: {tls}, from: 'tocsin alerts <alerts@example.com>', timeout: 5s}}\n\
+         targets:\n  - {target}\n",
+        smtp.addr.ip(),
+        smtp.addr.port()
+    );
+    let c = Config::from_text(Path::new("tocsin.yaml"), &yaml).unwrap_or_else(|e| panic!("{e}"));
+    Channel::from_config(&c.targets[0], &c).unwrap()
+}
+
+fn firing() -> AlertMessage {
+    let mut m = AlertMessage::sample(MessageKind::Firing, "n", Utc::now());
+    m.alert = "DiskFull".into();
+    m.message = "Disk on db-1 is 98% full, \"now\"".into();
+    m
+}
+
+fn resolved() -> AlertMessage {
+    let mut m = AlertMessage::sample(MessageKind::Resolved, "n", Utc::now());
+    m.alert = "DiskFull".into();
+    m
+}
+
+/// RFC 4180 rows (quoted fields, doubled quotes, CRLF).
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut row = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\r') => {}
+            (false, '\n') => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    assert!(!quoted, "unterminated quote");
+    rows
+}
+
+#[tokio::test]
+async fn table_and_attachment_arrive_as_html_table_text_alternative_and_csv() {
+    let to = unique("ops");
+    let ch = email_channel(
+        "none",
+        &format!(
+            "{{name: mail, type: email, to: [alice, '{to}@example.com'], cc: [dba], format: table+attachment}}"
+        ),
+    );
+    let d = ch.send(&[firing(), resolved()]).await;
+    assert!(
+        matches!(&d, Delivery::Sent { answer } if answer.starts_with("SMTP 250")),
+        "{d:?}"
+    );
+
+    let raw = common::delivered_mail(&to).await;
+    let msg = MessageParser::default().parse(&raw).expect("MIME parses");
+    assert_eq!(msg.subject(), Some("[FIRING/RESOLVED] 2 alerts: DiskFull"));
+    let from = msg.from().and_then(|a| a.first()).unwrap();
+    assert_eq!(from.name(), Some("tocsin alerts"));
+    assert_eq!(from.address(), Some("alerts@example.com"));
+    let to_list: Vec<&str> = msg
+        .to()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.address())
+        .collect();
+    assert_eq!(
+        to_list,
+        vec!["alice@example.com".to_string(), format!("{to}@example.com")]
+    );
+    let cc: Vec<&str> = msg
+        .cc()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.address())
+        .collect();
+    assert_eq!(cc, vec!["bob@example.com"]);
+
+    let html = msg.body_html(0).expect("an HTML part");
+    assert!(
+        html.contains("<table>") && html.contains("<th>Severity</th>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td>Disk on db-1 is 98% full, &quot;now&quot;</td>"),
+        "{html}"
+    );
+    let text = msg.body_text(0).expect("a plain-text alternative");
+    assert!(text.contains("Message: Disk on db-1 is 98% full"), "{text}");
+    assert!(text.contains("Lasted: 5m"), "{text}");
+
+    assert_eq!(msg.attachment_count(), 1);
+    let att = msg.attachment(0).unwrap();
+    let name = att.attachment_name().unwrap();
+    assert!(
+        name.starts_with("alerts-") && name.ends_with(".csv"),
+        "{name}"
+    );
+    let ct = att.content_type().unwrap();
+    assert_eq!((ct.ctype(), ct.subtype()), ("text", Some("csv")));
+    let csv = String::from_utf8(att.contents().to_vec()).unwrap();
+    let rows = parse_csv(csv.trim_start_matches('\u{feff}'));
+    assert_eq!(
+        rows[0],
+        [
+            "Status",
+            "Alert",
+            "Severity",
+            "Message",
+            "Value",
+            "Resolution",
+            "Labels",
+            "Since",
+            "Lasted"
+        ]
+    );
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows[1][0], "FIRING");
+    assert_eq!(rows[1][3], "Disk on db-1 is 98% full, \"now\"");
+    assert_eq!(rows[1][4], "42");
+    assert_eq!(rows[2][0], "RESOLVED");
+    assert_eq!(rows[2][8], "5m");
+}
+
+#[tokio::test]
+async fn text_and_attachment_formats_in_chinese() {
+    let to = unique("text");
+    let ch = email_channel(
+        "none",
+        &format!(
+            "{{name: mail, type: email, to: ['{to}@example.com'], format: text, language: zh}}"
+        ),
+    );
+    assert!(ch.send(&[firing()]).await.is_sent());
+    let raw = common::delivered_mail(&to).await;
+    let msg = MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(msg.subject(), Some("【告警】DiskFull（警告）"));
+    // (mail-parser offers every text body as HTML too: look at the MIME itself)
+    assert!(!String::from_utf8_lossy(&raw).contains("text/html"));
+    assert_eq!(msg.attachment_count(), 0);
+    assert!(msg.body_text(0).unwrap().contains("告警内容: Disk on db-1"));
+
+    let to = unique("att");
+    let ch = email_channel(
+        "none",
+        &format!("{{name: mail, type: email, to: ['{to}@example.com'], format: attachment}}"),
+    );
+    assert!(ch.send(&[firing()]).await.is_sent());
+    let raw = common::delivered_mail(&to).await;
+    let msg = MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(msg.attachment_count(), 1);
+    let csv = String::from_utf8(msg.attachment(0).unwrap().contents().to_vec()).unwrap();
+    assert_eq!(parse_csv(csv.trim_start_matches('\u{feff}')).len(), 2);
+}
+
+#[tokio::test]
+async fn required_starttls_on_a_plain_server_sends_nothing_and_fails_permanently() {
+    let to = unique("tls");
+    let ch = email_channel(
+        "starttls",
+        &format!("{{name: mail, type: email, to: ['{to}@example.com']}}"),
+    );
+    let d = ch.send(&[firing()]).await;
+    assert!(
+        matches!(&d, Delivery::Failed { reason } if reason.contains("SMTP")),
+        "{d:?}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let new = common::smtp().maildir.join("new");
+    let leaked = std::fs::read_dir(new)
+        .unwrap()
+        .flatten()
+        .any(|e| String::from_utf8_lossy(&std::fs::read(e.path()).unwrap()).contains(&to));
+    assert!(!leaked, "a mail went out without TLS");
+}
+
+#[tokio::test]
+async fn unreachable_smtp_server_is_retried() {
+    let c = Config::from_text(
+        Path::new("tocsin.yaml"),
+        "mailer: {host: 127.0.0.1, port: 9, tls: none, from: 'a@example.com', timeout: 2s}\ntargets:\n  - {name: m, type: email, to: [b@example.com]}\n",
+    )
+    .unwrap();
+    let ch = Channel::from_config(&c.targets[0], &c).unwrap();
+    assert!(matches!(ch.send(&[firing()]).await, Delivery::Retry { .. }));
+}
