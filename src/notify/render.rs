@@ -256,9 +256,8 @@ impl Renderer {
         }
         let sep = if zh { "：" } else { ": " };
         format!(
-            "{open}{status}{close}{}{}{}{sep}{}",
+            "{open}{status}{close}{} {}{sep}{}",
             batch.len(),
-            if zh { " " } else { " " },
             self.words().alerts,
             names.join(", ")
         )

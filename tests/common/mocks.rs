@@ -830,7 +830,7 @@ fn pagerduty_errors(s: &PagerDutyState, b: &Value) -> Vec<String> {
             Some(s) if !s.is_empty() && s.chars().count() <= 1024 => {}
             _ => e.push("'payload.summary' is required, at most 1024 characters".into()),
         }
-        if !p["source"].as_str().is_some_and(|s| !s.is_empty()) {
+        if p["source"].as_str().is_none_or(str::is_empty) {
             e.push("'payload.source' is required".into());
         }
         if !matches!(
@@ -840,9 +840,8 @@ fn pagerduty_errors(s: &PagerDutyState, b: &Value) -> Vec<String> {
             e.push("'payload.severity' must be one of critical, error, warning or info".into());
         }
         if let Some(t) = p.get("timestamp")
-            && !t
-                .as_str()
-                .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok())
+            && t.as_str()
+                .is_none_or(|t| chrono::DateTime::parse_from_rfc3339(t).is_err())
         {
             e.push("'payload.timestamp' must be ISO 8601".into());
         }

@@ -247,7 +247,7 @@ mod tests {
     #[test]
     fn signed_post_body() {
         let m = AlertMessage::sample(MessageKind::Firing, "n", chrono::Utc::now());
-        let b = channel(FeishuFormat::Post).signed_body(&[m.clone()], 1_599_360_473);
+        let b = channel(FeishuFormat::Post).signed_body(std::slice::from_ref(&m), 1_599_360_473);
         assert_eq!(b["timestamp"], "1599360473");
         assert_eq!(b["sign"], "3/MaVZ8JLIy4TUG+7KSFJqvUkTKd+HWY8g+56DZWq8s=");
         assert_eq!(b["msg_type"], "post");
