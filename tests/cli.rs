@@ -21,12 +21,26 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     p
 }
 
+/// The variables the example config's (disabled) channel examples use.
+const EXAMPLE_SECRETS: &[(&str, &str)] = &[
+    ("SMTP_PASSWORD", "p"),
+    ("DINGTALK_WEBHOOK", "https://oapi.dingtalk.com/robot/send?access_token=t"),
+    ("DINGTALK_SECRET", "SECx"),
+    ("WECOM_WEBHOOK", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"),
+    ("WECOM_APP_SECRET", "s"),
+    ("FEISHU_WEBHOOK", "https://open.feishu.cn/open-apis/bot/v2/hook/t"),
+    ("FEISHU_SECRET", "s"),
+    ("SLACK_WEBHOOK", "https://hooks.slack.com/services/T/B/x"),
+    ("PAGERDUTY_ROUTING_KEY", "0123456789abcdef0123456789abcdef"),
+];
+
 #[test]
 fn check_accepts_the_shipped_rules_and_example_config() {
     let repo = common::repo();
     let out = tocsin()
         .current_dir(&repo)
         .env("OPS_WEBHOOK_TOKEN", "t")
+        .envs(EXAMPLE_SECRETS.iter().copied())
         .args(["-c", "tocsin.example.yaml", "check", "rules/"])
         .output()
         .unwrap();
