@@ -113,6 +113,7 @@ pub async fn start(
     config: Config,
     shutdown: watch::Receiver<bool>,
 ) -> Result<Running, DaemonError> {
+    let config = Arc::new(config);
     let rules = load_rule_set(&config)?;
     tracing::info!(
         files = rules.files.len(),
@@ -140,7 +141,7 @@ pub async fn start(
     let delivery = DeliveryStats::default();
     let parts = Parts::start(&config, &engine, &router, &delivery).await?;
 
-    let targets = Arc::new(crate::notify::TargetTester::new(Arc::new(config.clone())));
+    let targets = Arc::new(crate::notify::TargetTester::new(Arc::clone(&config)));
     let listener = crate::http::bind(config.listen_addr()).await?;
     let addr = listener.local_addr()?;
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
@@ -148,7 +149,7 @@ pub async fn start(
         engine: Arc::clone(&engine),
         delivery: delivery.clone(),
         reload: reload_tx.clone(),
-        targets,
+        targets: Arc::clone(&targets),
     });
     let mut server_shutdown = shutdown.clone();
     let server = tokio::spawn(async move {
@@ -168,6 +169,7 @@ pub async fn start(
     ));
     let control = Control {
         config,
+        targets: Arc::clone(&targets),
         engine: Arc::clone(&engine),
         delivery,
         parts: Some(parts),
@@ -239,7 +241,8 @@ impl Parts {
 }
 
 struct Control {
-    config: Config,
+    config: Arc<Config>,
+    targets: Arc<crate::notify::TargetTester>,
     engine: Arc<Engine>,
     delivery: DeliveryStats,
     parts: Option<Parts>,
@@ -311,7 +314,8 @@ impl Control {
         // Whatever happened, the daemon runs again: on the new config if it
         // applied, else on the old one (the engine swaps nothing on failure).
         if summary.is_ok() {
-            self.config = config;
+            self.config = Arc::new(config);
+            self.targets.set_config(Arc::clone(&self.config));
             give_up_unknown_targets(self.engine.store(), &self.config)
                 .await
                 .map_err(|e| e.to_string())?;

@@ -577,3 +577,39 @@ async fn dingtalk_storm_is_aggregated_under_the_robot_limit() {
     names.dedup();
     assert_eq!(names.len(), 100, "every alert appears in a message");
 }
+
+#[tokio::test]
+async fn wrong_keyword_fails_the_outbox_row_with_dingtalks_text_at_once() {
+    let mock = DingTalkMock::start("tok-1", Some("SECright"), &["只有这个关键词"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&format!(
+        "targets:\n  - {{name: dt, type: dingtalk, webhook: '{}', secret: SECright, keyword: alert}}\n",
+        mock.url()
+    ));
+    let store = queued(dir.path(), "dt", 1).await;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let d = tocsin::notify::Dispatcher::start(&cfg, store.clone(), &|_| None, rx).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let row = loop {
+        let rows = store
+            .notifications_for(tocsin::labels::Fingerprint(1))
+            .await
+            .unwrap();
+        if rows[0].status != "pending" {
+            break rows[0].clone();
+        }
+        assert!(Instant::now() < deadline, "still pending: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let _ = tx.send(true);
+    d.join().await;
+    assert_eq!(row.status, "failed");
+    assert_eq!(row.attempts, 1, "a permanent failure is not retried");
+    let err = row.last_error.unwrap();
+    assert!(
+        err.contains("310000") && err.contains("keywords not in content"),
+        "{err}"
+    );
+    assert!(!err.contains("SECright") && !err.contains("tok-1"), "{err}");
+    assert_eq!(mock.log.hits().len(), 1);
+}

@@ -24,11 +24,20 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
 /// The variables the example config's (disabled) channel examples use.
 const EXAMPLE_SECRETS: &[(&str, &str)] = &[
     ("SMTP_PASSWORD", "p"),
-    ("DINGTALK_WEBHOOK", "https://oapi.dingtalk.com/robot/send?access_token=t"),
+    (
+        "DINGTALK_WEBHOOK",
+        "https://oapi.dingtalk.com/robot/send?access_token=t",
+    ),
     ("DINGTALK_SECRET", "SECx"),
-    ("WECOM_WEBHOOK", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"),
+    (
+        "WECOM_WEBHOOK",
+        "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k",
+    ),
     ("WECOM_APP_SECRET", "s"),
-    ("FEISHU_WEBHOOK", "https://open.feishu.cn/open-apis/bot/v2/hook/t"),
+    (
+        "FEISHU_WEBHOOK",
+        "https://open.feishu.cn/open-apis/bot/v2/hook/t",
+    ),
     ("FEISHU_SECRET", "s"),
     ("SLACK_WEBHOOK", "https://hooks.slack.com/services/T/B/x"),
     ("PAGERDUTY_ROUTING_KEY", "0123456789abcdef0123456789abcdef"),

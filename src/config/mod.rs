@@ -30,7 +30,7 @@ use crate::yaml::{self, HumanDuration, SourceError, SourceErrors, Spanned};
 
 pub const DEFAULT_CONFIG_FILE: &str = "tocsin.yaml";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub listen: Spanned<String>,
@@ -92,7 +92,7 @@ impl Default for Config {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PrometheusConfig {
     pub url: Spanned<String>,
@@ -111,7 +111,7 @@ impl Default for PrometheusConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EvaluationConfig {
     /// Queries in flight at once, across all groups.
@@ -156,14 +156,14 @@ impl Default for DeliveryConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RoutingConfig {
     pub default: RouteDefault,
 }
 
 /// Who gets an alert when nothing more specific applies.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub enum RouteDefault {
     /// Every enabled target (the default while no routing is configured).
     #[default]

@@ -35,19 +35,31 @@ impl TestOutcome {
 }
 
 /// Sends test messages for the targets of one config.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TargetTester {
-    config: Arc<Config>,
+    config: std::sync::RwLock<Arc<Config>>,
 }
 
 impl TargetTester {
     pub fn new(config: Arc<Config>) -> TargetTester {
-        TargetTester { config }
+        TargetTester {
+            config: std::sync::RwLock::new(config),
+        }
+    }
+
+    /// Uses `config` from now on (after a reload).
+    pub fn set_config(&self, config: Arc<Config>) {
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = config;
+    }
+
+    fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.config.read().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Sends the sample (`resolved`: the recovery message) to `name`.
     pub async fn send(&self, name: &str, resolved: bool) -> TestOutcome {
-        let Some(t) = self.config.target(name) else {
+        let config = self.config();
+        let Some(t) = config.target(name) else {
             return TestOutcome {
                 target: name.to_string(),
                 kind: String::new(),
@@ -68,14 +80,14 @@ impl TargetTester {
             out.answer = "the target has `enabled: false`; it sends nothing".into();
             return out;
         }
-        let channel = match Channel::from_config(t, &self.config) {
+        let channel = match Channel::from_config(t, &config) {
             Ok(c) => c,
             Err(e) => {
                 out.answer = e.message;
                 return out;
             }
         };
-        let renderer = Renderer::new(name, self.config.language_of(t), t.templates.clone());
+        let renderer = Renderer::new(name, config.language_of(t), t.templates.clone());
         let kind = if resolved {
             MessageKind::Resolved
         } else {
