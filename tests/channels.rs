@@ -613,3 +613,36 @@ async fn wrong_keyword_fails_the_outbox_row_with_dingtalks_text_at_once() {
     assert!(!err.contains("SECright") && !err.contains("tok-1"), "{err}");
     assert_eq!(mock.log.hits().len(), 1);
 }
+
+#[tokio::test]
+async fn wecom_app_refreshes_the_token_before_it_expires() {
+    // 301 s announced, refreshed 300 s early: stale after one second.
+    let mock = WeComAppMock::start_with_expiry("ww-corp", "app-secret", 1000002, 301).await;
+    let ch = channel(&wecom_app_yaml(&mock.api_url(), "app-secret"));
+    assert!(ch.send(&[firing()]).await.is_sent());
+    assert!(ch.send(&[firing()]).await.is_sent());
+    assert_eq!(mock.token_calls(), 1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(ch.send(&[firing()]).await.is_sent());
+    assert_eq!(mock.token_calls(), 2);
+    let rejected = mock
+        .log
+        .hits()
+        .iter()
+        .filter(|h| h.answer["errcode"].as_i64() != Some(0))
+        .count();
+    assert_eq!(rejected, 0, "refreshed before WeCom had to reject it");
+}
+
+#[tokio::test]
+async fn requests_go_through_the_configured_proxy() {
+    // The mock answers absolute-form proxy requests like direct ones.
+    let mock = DingTalkMock::start("tok-1", Some("SECright"), &[]).await;
+    let ch = channel(&format!(
+        "targets:\n  - {{name: dt, type: dingtalk, webhook: 'http://oapi.dingtalk.invalid/robot/send?access_token=tok-1', secret: SECright, proxy: 'http://{}'}}\n",
+        mock.addr
+    ));
+    let d = ch.send(&[firing()]).await;
+    assert!(d.is_sent(), "{d:?}");
+    assert_eq!(mock.log.hits().len(), 1);
+}

@@ -541,10 +541,21 @@ struct WeComAppState {
     /// Issued tokens and whether they are still valid.
     tokens: Arc<Mutex<Vec<(String, bool)>>>,
     token_calls: Arc<Mutex<u32>>,
+    expires_in: u64,
 }
 
 impl WeComAppMock {
     pub async fn start(corp_id: &str, secret: &str, agent_id: i64) -> WeComAppMock {
+        Self::start_with_expiry(corp_id, secret, agent_id, 7200).await
+    }
+
+    /// Issues tokens announced to live `expires_in` seconds.
+    pub async fn start_with_expiry(
+        corp_id: &str,
+        secret: &str,
+        agent_id: i64,
+        expires_in: u64,
+    ) -> WeComAppMock {
         let log = Arc::new(Log::default());
         let state = WeComAppState {
             corp_id: corp_id.into(),
@@ -553,6 +564,7 @@ impl WeComAppMock {
             log: Arc::clone(&log),
             tokens: Arc::default(),
             token_calls: Arc::default(),
+            expires_in,
         };
         let app = Router::new()
             .route("/cgi-bin/gettoken", get(wecom_gettoken))
@@ -595,7 +607,7 @@ async fn wecom_gettoken(
         let mut tokens = s.tokens.lock().unwrap();
         let token = format!("tok-{}-{}", tokens.len() + 1, "x".repeat(40));
         tokens.push((token.clone(), true));
-        json!({"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": 7200})
+        json!({"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": s.expires_in})
     };
     s.log.record(
         "/cgi-bin/gettoken",
