@@ -73,7 +73,9 @@ impl WeCom {
                     tail.insert(0, '\n');
                 }
                 let text = self.renderer.body(batch, Markup::WeComMarkdown);
-                let text = self.renderer.shorten(&text, MAX_MARKDOWN - tail.len());
+                let text = self
+                    .renderer
+                    .shorten(&text, MAX_MARKDOWN.saturating_sub(tail.len()));
                 json!({"msgtype": "markdown", "markdown": {"content": format!("{text}{tail}")}})
             }
             ChatFormat::Text => {
