@@ -519,7 +519,9 @@ async fn slack_rate_limit_queues_and_429_is_honoured_nothing_dropped() {
     ));
     let store = queued(dir.path(), "sl", 3).await;
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let d = tocsin::notify::Dispatcher::start(&cfg, store.clone(), &|_| None, rx).unwrap();
+    let d =
+        tocsin::notify::Dispatcher::start(&cfg, store.clone(), &|_| None, rx, Default::default())
+            .unwrap();
     wait_all_sent(&store, "sl", 3, Duration::from_secs(15)).await;
     let _ = tx.send(true);
     d.join().await;
@@ -552,7 +554,9 @@ async fn dingtalk_storm_is_aggregated_under_the_robot_limit() {
     ));
     let store = queued(dir.path(), "dt", 100).await;
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let d = tocsin::notify::Dispatcher::start(&cfg, store.clone(), &|_| None, rx).unwrap();
+    let d =
+        tocsin::notify::Dispatcher::start(&cfg, store.clone(), &|_| None, rx, Default::default())
+            .unwrap();
     wait_all_sent(&store, "dt", 100, Duration::from_secs(15)).await;
     let _ = tx.send(true);
     d.join().await;
@@ -588,7 +592,9 @@ async fn wrong_keyword_fails_the_outbox_row_with_dingtalks_text_at_once() {
     ));
     let store = queued(dir.path(), "dt", 1).await;
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let d = tocsin::notify::Dispatcher::start(&cfg, store.clone(), &|_| None, rx).unwrap();
+    let d =
+        tocsin::notify::Dispatcher::start(&cfg, store.clone(), &|_| None, rx, Default::default())
+            .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let row = loop {
         let rows = store

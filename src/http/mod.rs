@@ -27,7 +27,8 @@ pub struct AppState {
     /// Reload requests go to the daemon's control task.
     pub reload: tokio::sync::mpsc::Sender<crate::daemon::ReloadRequest>,
     /// Test sends to targets (`POST /api/v1/targets/{name}/test`).
-    pub targets: Arc<crate::notify::TargetTester>,}
+    pub targets: Arc<crate::notify::TargetTester>,
+}
 
 pub fn app(state: AppState) -> Router {
     Router::new()
