@@ -18,10 +18,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::config::Config;
 use crate::eval::Engine;
 use crate::eval::engine::ReloadSummary;
+use crate::heartbeat::Heartbeats;
 use crate::notify::dispatch::DeliveryStats;
 use crate::notify::{Dispatcher, Router};
 use crate::rules::{LoadOptions, RuleSet, load_rules};
 use crate::schedule::Scheduler;
+use crate::source::heartbeat::HeartbeatSource;
 use crate::source::prometheus::PrometheusSource;
 use crate::store::Store;
 
@@ -66,6 +68,8 @@ pub struct Running {
     control: tokio::task::JoinHandle<()>,
     server: tokio::task::JoinHandle<()>,
     janitor: tokio::task::JoinHandle<()>,
+    /// Ends after answering the pings queued when shutdown was signalled.
+    ping_writer: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -84,6 +88,7 @@ impl Running {
         self.janitor.abort();
         let _ = self.control.await;
         self.server.abort();
+        let _ = self.ping_writer.await;
     }
 }
 
@@ -125,6 +130,14 @@ pub async fn start(
     tracing::info!(path = %store.path().display(), "database ready");
     give_up_unknown_targets(&store, &config).await?;
 
+    let (heartbeats, ping_writer) = Heartbeats::start(
+        &config.heartbeat,
+        rules.heartbeats.clone(),
+        &config.database_path(),
+        shutdown.clone(),
+    )
+    .await?;
+
     let source = PrometheusSource::new(&config.prometheus)?;
     let router = Arc::new(Router::from_config(&config));
     let engine = Arc::new(
@@ -136,7 +149,11 @@ pub async fn start(
             config.evaluation.max_concurrent_queries,
             config.evaluation.datasource_unavailable_after,
         )
-        .await?,
+        .await?
+        .with_heartbeats(HeartbeatSource::new(
+            Arc::clone(heartbeats.registry()),
+            heartbeats.reader().clone(),
+        )),
     );
     let delivery = DeliveryStats::default();
     let parts = Parts::start(&config, &engine, &router, &delivery).await?;
@@ -150,9 +167,12 @@ pub async fn start(
         delivery: delivery.clone(),
         reload: reload_tx.clone(),
         targets: Arc::clone(&targets),
+        heartbeats: heartbeats.clone(),
     });
     let mut server_shutdown = shutdown.clone();
     let server = tokio::spawn(async move {
+        // Connection info: pings record the client's address.
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = server_shutdown.changed().await;
         });
@@ -182,6 +202,7 @@ pub async fn start(
         control,
         server,
         janitor,
+        ping_writer,
     })
 }
 

@@ -4,7 +4,8 @@
 //! - [`rules`] loads YAML rule files (native and Prometheus format) and validates
 //!   them with `file:line:col` errors; [`config`] does the same for the daemon config.
 //! - [`schedule`] runs each rule group on its interval or cron.
-//! - [`source`] answers the group's queries (Prometheus instant queries).
+//! - [`source`] answers the group's queries (Prometheus instant queries, and
+//!   conditions or SQL over the [`heartbeat`] checks that clients ping).
 //! - [`eval`] turns query results into alert state transitions (pending, firing,
 //!   resolved, escalation) with a pure state machine.
 //! - [`store`] persists state, transitions and the notification outbox in SQLite,
@@ -12,14 +13,18 @@
 //! - [`notify`] delivers outbox rows to targets (webhook today) with retries.
 //! - [`http`] serves the JSON API and health endpoints.
 //! - [`daemon`] wires them together for `tocsin run`.
+//! - [`ping_client`] is `tocsin ping`: a backup client wrapping its command
+//!   in start and exit-code pings.
 
 pub mod config;
 pub mod daemon;
 pub mod eval;
+pub mod heartbeat;
 pub mod http;
 pub mod http_client;
 pub mod labels;
 pub mod notify;
+pub mod ping_client;
 pub mod rules;
 pub mod ruletest;
 pub mod schedule;

@@ -1,4 +1,4 @@
-//! The `tocsin` command line: `run`, `check`, `test`, `alerts`, `notify-test`.
+//! The `tocsin` command line: `run`, `check`, `test`, `alerts`, `notify-test`, `ping`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,6 +65,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a command between a start ping and an exit-code ping (with the
+    /// tail of its output); exits with the command's exit code.
+    #[command(
+        after_help = "Example: tocsin ping https://tocsin:9750/ping/<key> -- restic backup /srv"
+    )]
+    Ping {
+        /// The check's ping URL: .../ping/{uuid} or .../ping/{ping_key}/{slug}[?create=1].
+        url: String,
+        /// Retries per ping on network errors, timeouts, 429 and 5xx.
+        #[arg(long, default_value_t = 5)]
+        retries: u32,
+        /// First wait between retries; doubles up to 30s.
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        retry_delay: std::time::Duration,
+        /// Timeout of each ping attempt.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -105,6 +126,27 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             resolved,
             json,
         } => notify_test(cli.config, &target, resolved, json),
+        Command::Ping {
+            url,
+            retries,
+            retry_delay,
+            timeout,
+            command,
+        } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let code = rt.block_on(tocsin::ping_client::run(tocsin::ping_client::Options {
+                url,
+                command,
+                retries,
+                retry_delay,
+                timeout,
+            }));
+            // Exit codes beyond 255 cannot happen on Unix; clamp for the rest.
+            Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+        }
     }
 }
 
@@ -147,10 +189,12 @@ fn check(config_path: Option<PathBuf>, paths: Vec<PathBuf>) -> ExitCode {
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "built-in defaults".into());
             println!(
-                "config ok ({source}); {} files, {} groups, {} rules",
+                "config ok ({source}); {} files, {} groups, {} rules, {} heartbeat checks, {} check templates",
                 set.files.len(),
                 set.groups.len(),
-                set.rule_count()
+                set.rule_count(),
+                set.heartbeats.checks.len(),
+                set.heartbeats.templates.len()
             );
             ExitCode::SUCCESS
         }

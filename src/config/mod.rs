@@ -62,6 +62,7 @@ pub struct Config {
     pub contacts: Vec<Contact>,
     pub contact_groups: Vec<ContactGroup>,
     pub routing: RoutingConfig,
+    pub heartbeat: HeartbeatConfig,
     /// Where the file was read from (None: built-in defaults).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -87,6 +88,7 @@ impl Default for Config {
             contacts: Vec::new(),
             contact_groups: Vec::new(),
             routing: RoutingConfig::default(),
+            heartbeat: HeartbeatConfig::default(),
             source: None,
         }
     }
@@ -152,6 +154,87 @@ impl Default for DeliveryConfig {
             retry_initial: HumanDuration(Duration::from_secs(1)),
             retry_max: HumanDuration(Duration::from_secs(300)),
             give_up_after: HumanDuration(Duration::from_secs(24 * 3600)),
+        }
+    }
+}
+
+/// The ping API and heartbeat checks.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeartbeatConfig {
+    /// Bytes of a ping's body kept; the rest is cut, never refused.
+    pub ping_body_limit: Spanned<usize>,
+    /// Pings kept per check; older ones are deleted as new ones arrive.
+    pub keep_pings: Spanned<u64>,
+    /// Whether `/ping/{ping_key}/{slug}?create=1` creates a missing check.
+    pub auto_create: bool,
+    /// Most checks in all; creation on first ping stops there.
+    pub max_checks: Spanned<usize>,
+    /// The key of slug URLs `/ping/{ping_key}/{slug}`; without one only the
+    /// checks' own keys (`/ping/{uuid}`) work.
+    pub ping_key: Option<Spanned<Secret>>,
+    /// Schedule of checks that set neither `every` nor `cron`.
+    pub default_every: HumanDuration,
+    /// Grace of checks that set no `grace`.
+    pub default_grace: HumanDuration,
+}
+
+impl Default for HeartbeatConfig {
+    fn default() -> Self {
+        HeartbeatConfig {
+            ping_body_limit: yaml::unspanned(10_000),
+            keep_pings: yaml::unspanned(100),
+            auto_create: true,
+            max_checks: yaml::unspanned(10_000),
+            ping_key: None,
+            default_every: HumanDuration(Duration::from_secs(86_400)),
+            default_grace: HumanDuration(Duration::from_secs(3_600)),
+        }
+    }
+}
+
+impl HeartbeatConfig {
+    fn validate(&self, file: &Path, errors: &mut Vec<SourceError>) {
+        if self.ping_body_limit.value > 10 << 20 {
+            errors.push(SourceError::at(
+                file,
+                &self.ping_body_limit,
+                "expected a ping_body_limit of at most 10485760 bytes (10 MiB)",
+            ));
+        }
+        if self.keep_pings.value == 0 {
+            errors.push(SourceError::at(
+                file,
+                &self.keep_pings,
+                "expected keep_pings of at least 1",
+            ));
+        }
+        if self.max_checks.value == 0 {
+            errors.push(SourceError::at(
+                file,
+                &self.max_checks,
+                "expected max_checks of at least 1",
+            ));
+        }
+        if let Some(key) = &self.ping_key {
+            let k = key.value.expose();
+            let charset = k
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if k.len() < 16 || !charset {
+                // The key is a secret: say what is wrong, not what it is.
+                errors.push(SourceError::at(
+                    file,
+                    key,
+                    "expected a ping_key of at least 16 characters from A-Z, a-z, 0-9, - and _",
+                ));
+            } else if crate::heartbeat::pattern::parse_canonical_uuid(k).is_some() {
+                errors.push(SourceError::at(
+                    file,
+                    key,
+                    "expected a ping_key that is not a UUID (UUIDs are the checks' own keys)",
+                ));
+            }
         }
     }
 }
@@ -322,6 +405,7 @@ impl Config {
                 }
             }
         }
+        self.heartbeat.validate(file, &mut errors);
         if errors.is_empty() {
             Ok(())
         } else {
@@ -438,6 +522,19 @@ mod tests {
                 "evaluation_interval: sometimes\n",
                 "tocsin.yaml:1:22: expected a duration",
             ),
+            (
+                "heartbeat:\n  ping_key: short\n",
+                "tocsin.yaml:2:13: expected a ping_key of at least 16 characters",
+            ),
+            (
+                "heartbeat: {keep_pings: 0}\n",
+                "tocsin.yaml:1:25: expected keep_pings of at least 1",
+            ),
+            (
+                "heartbeat: {ping_body_limit: 99999999}\n",
+                "tocsin.yaml:1:30: expected a ping_body_limit of at most",
+            ),
+            ("heartbeat: {auto_creat: true}\n", "tocsin.yaml:1:"),
         ];
         for (text, want) in cases {
             let got = load(text).unwrap_err().to_string();

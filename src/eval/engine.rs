@@ -22,9 +22,11 @@ use crate::labels::{Fingerprint, Labels};
 use crate::notify::Router;
 use crate::rules::model::Level;
 use crate::rules::{
-    ErrorPolicy, Group, NoDataPolicy, Rule, RuleFormat, RuleSet, Schedule, Severity,
+    ErrorPolicy, Group, NoDataPolicy, Rule, RuleFormat, RuleSet, RuleSource, Schedule, Severity,
 };
+use crate::source::heartbeat::HeartbeatSource;
 use crate::source::prometheus::PrometheusSource;
+use crate::source::{Sample, SourceError};
 use crate::store::Store;
 use crate::store::alerts::EvaluationBatch;
 use crate::template::Template;
@@ -34,6 +36,9 @@ pub const BUILTIN_GROUP: &str = "tocsin";
 pub const DATASOURCE_UNAVAILABLE: &str = "DatasourceUnavailable";
 
 type RuleKey = (String, String);
+type Outcomes = HashMap<RuleSource, Result<Vec<Sample>, SourceError>>;
+type QueryFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<Sample>, SourceError>> + Send>>;
 
 /// Health of one rule, as `/api/v1/rules` shows it.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -124,6 +129,7 @@ struct Memory {
 pub struct Engine {
     rules: RwLock<Arc<RuleSet>>,
     source: RwLock<PrometheusSource>,
+    heartbeats: Option<HeartbeatSource>,
     store: Store,
     router: RwLock<Arc<Router>>,
     memory: Mutex<Memory>,
@@ -176,7 +182,7 @@ impl Engine {
                     RuleStatus {
                         group: g.name.clone(),
                         alert: r.name.clone(),
-                        query: r.query.clone(),
+                        query: r.source.to_string(),
                         health: "unknown",
                         ..RuleStatus::default()
                     },
@@ -187,6 +193,7 @@ impl Engine {
         Ok(Engine {
             rules: RwLock::new(rules),
             source: RwLock::new(source),
+            heartbeats: None,
             store,
             router: RwLock::new(router),
             memory: Mutex::new(memory),
@@ -212,6 +219,12 @@ impl Engine {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Answers heartbeat and `sql:` rules from `source`.
+    pub fn with_heartbeats(mut self, source: HeartbeatSource) -> Engine {
+        self.heartbeats = Some(source);
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -254,29 +267,44 @@ impl Engine {
         true
     }
 
-    /// Runs each distinct query of the group once, concurrently.
-    async fn run_queries(
-        &self,
-        group: &Group,
-        now: DateTime<Utc>,
-    ) -> HashMap<String, Result<Vec<crate::source::Sample>, crate::source::SourceError>> {
+    /// Runs each distinct query of the group once, concurrently. Heartbeat
+    /// conditions are answered from memory at once.
+    async fn run_queries(&self, group: &Group, now: DateTime<Utc>) -> Outcomes {
         let at = (!group.query_offset.is_zero())
             .then(|| now - chrono::Duration::from_std(group.query_offset).unwrap_or_default());
-        let mut distinct: Vec<String> = group.rules.iter().map(|r| r.query.clone()).collect();
-        distinct.sort();
+        let mut distinct: Vec<&RuleSource> = group.rules.iter().map(|r| &r.source).collect();
+        distinct.sort_by_key(|s| s.to_string());
         distinct.dedup();
+        let mut out = HashMap::new();
         let mut tasks = JoinSet::new();
         for q in distinct {
-            let source = self.source();
+            let query: QueryFuture = match (q, &self.heartbeats) {
+                (RuleSource::Heartbeat(h), Some(hb)) => {
+                    out.insert(q.clone(), Ok(hb.condition(h, now)));
+                    continue;
+                }
+                (RuleSource::Heartbeat(_) | RuleSource::Sql(_), None) => {
+                    let e = SourceError::Rejected("heartbeats are not available".into());
+                    out.insert(q.clone(), Err(e));
+                    continue;
+                }
+                (RuleSource::Prometheus(promql), _) => {
+                    let (source, promql) = (self.source(), promql.clone());
+                    Box::pin(async move { source.query(&promql, at).await })
+                }
+                (RuleSource::Sql(sql), Some(hb)) => {
+                    let (hb, sql) = (hb.clone(), sql.clone());
+                    Box::pin(async move { hb.sql(&sql).await })
+                }
+            };
             // Permits bound queries in flight across all groups.
             let permit = Arc::clone(&self.query_slots).acquire_owned().await;
+            let key = q.clone();
             tasks.spawn(async move {
                 let _permit = permit;
-                let result = source.query(&q, at).await;
-                (q, result)
+                (key, query.await)
             });
         }
-        let mut out = HashMap::new();
         while let Some(joined) = tasks.join_next().await {
             if let Ok((q, r)) = joined {
                 out.insert(q, r);
@@ -288,10 +316,7 @@ impl Engine {
     async fn apply_outcomes(
         &self,
         group: &Group,
-        mut outcomes: HashMap<
-            String,
-            Result<Vec<crate::source::Sample>, crate::source::SourceError>,
-        >,
+        mut outcomes: Outcomes,
         now: DateTime<Utc>,
         started: Instant,
     ) -> bool {
@@ -306,9 +331,10 @@ impl Engine {
         let mut all_ok = true;
         for rule in &group.rules {
             let key = (group.name.clone(), rule.name.clone());
-            let outcome = match outcomes.get(&rule.query) {
+            let outcome = match outcomes.get(&rule.source) {
                 Some(Ok(samples)) => {
-                    any_success = true;
+                    // Only Prometheus's answers say Prometheus is back.
+                    any_success |= rule.source.is_prometheus();
                     QueryOutcome::Samples(samples.clone())
                 }
                 Some(Err(e)) => {
@@ -558,8 +584,9 @@ impl Engine {
                         });
                     rs.group = g.name.clone();
                     rs.alert = r.name.clone();
-                    if rs.query != r.query {
-                        rs.query = r.query.clone();
+                    let query = r.source.to_string();
+                    if rs.query != query {
+                        rs.query = query;
                         rs.health = "unknown";
                         rs.last_error = None;
                     }
@@ -675,7 +702,7 @@ fn builtin_rule(url: &str) -> Rule {
     Rule {
         group: BUILTIN_GROUP.into(),
         name: DATASOURCE_UNAVAILABLE.into(),
-        query: String::new(),
+        source: RuleSource::Prometheus(String::new()),
         format: RuleFormat::Native,
         levels: vec![Level {
             severity: Severity::Error,

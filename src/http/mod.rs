@@ -1,8 +1,12 @@
 //! The daemon's HTTP server (axum): the status page ([`status`]), the JSON
-//! API ([`api`]), `/metrics` ([`metrics`]) and `/healthz`.
+//! API ([`api`], [`heartbeats`]), the Healthchecks-compatible ping endpoints
+//! ([`ping`]), target test sends ([`targets`]), `/metrics` ([`metrics`]) and
+//! `/healthz`.
 
 pub mod api;
+pub mod heartbeats;
 pub mod metrics;
+pub mod ping;
 pub mod status;
 pub mod targets;
 
@@ -18,6 +22,7 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
 use crate::eval::Engine;
+use crate::heartbeat::Heartbeats;
 
 /// What handlers can reach.
 #[derive(Clone)]
@@ -28,6 +33,7 @@ pub struct AppState {
     pub reload: tokio::sync::mpsc::Sender<crate::daemon::ReloadRequest>,
     /// Test sends to targets (`POST /api/v1/targets/{name}/test`).
     pub targets: Arc<crate::notify::TargetTester>,
+    pub heartbeats: Arc<Heartbeats>,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -38,6 +44,8 @@ pub fn app(state: AppState) -> Router {
         .route("/-/reload", post(reload))
         .merge(api::routes())
         .merge(targets::routes())
+        .merge(heartbeats::routes())
+        .merge(ping::routes())
         .with_state(state)
 }
 

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::condition::Condition;
+use super::heartbeat::{CheckDoc, HeartbeatRuleDoc};
 use super::model::{ErrorPolicy, NoDataPolicy};
 use super::severity::SeveritySpec;
 use crate::yaml::{HumanDuration, Spanned};
@@ -19,6 +20,9 @@ use crate::yaml::{HumanDuration, Spanned};
 pub struct RuleFileDoc {
     #[serde(default)]
     pub groups: Vec<GroupDoc>,
+    /// Heartbeat checks (and name templates for checks created on first ping).
+    #[serde(default)]
+    pub heartbeats: Vec<CheckDoc>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -47,6 +51,10 @@ pub struct RuleDoc {
     pub record: Option<Spanned<String>>,
     pub query: Option<Spanned<String>>,
     pub expr: Option<Spanned<String>>,
+    /// A condition over heartbeat checks instead of a query.
+    pub heartbeat: Option<Spanned<HeartbeatRuleDoc>>,
+    /// A read-only SELECT over the heartbeat tables instead of a query.
+    pub sql: Option<Spanned<String>>,
     pub when: Option<Spanned<Condition>>,
     pub severity: Option<Spanned<SeveritySpec>>,
     #[serde(rename = "for")]

@@ -11,11 +11,12 @@ use croner::parser::{CronParser, Seconds};
 
 use super::condition::Condition;
 use super::file::{GroupDoc, RuleDoc, RuleFileDoc};
-use super::model::{Group, Level, Rule, RuleFormat, RuleSet, Schedule};
+use super::heartbeat::{self, HeartbeatQuery};
+use super::model::{Group, Level, Rule, RuleFormat, RuleSet, RuleSource, Schedule};
 use super::severity::{Severity, SeveritySpec};
 use crate::labels::Labels;
 use crate::template::Template;
-use crate::yaml::{self, SourceError, SourceErrors, Spanned};
+use crate::yaml::{self, HumanDuration, SourceError, SourceErrors, Spanned};
 
 /// Settings that apply to every group unless it says otherwise.
 #[derive(Debug, Clone)]
@@ -113,6 +114,7 @@ pub fn load_sources(
     let mut errors = Vec::new();
     // group name -> where it was first defined; names are state keys, so unique everywhere.
     let mut group_names: HashMap<String, String> = HashMap::new();
+    let mut checks = Vec::new();
     for (file, text) in sources {
         set.files.push(file.clone());
         let doc: RuleFileDoc = match yaml::parse(file, text) {
@@ -122,6 +124,16 @@ pub fn load_sources(
                 continue;
             }
         };
+        for check in doc.heartbeats {
+            let mut cx = Checker {
+                file,
+                errors: &mut errors,
+                warnings: &mut set.warnings,
+            };
+            if let Some(c) = heartbeat::check_doc(&mut cx, check) {
+                checks.push((file.clone(), c));
+            }
+        }
         for group in doc.groups {
             let name = group.name.value.clone();
             let here = format!(
@@ -151,6 +163,7 @@ pub fn load_sources(
             }
         }
     }
+    set.heartbeats = heartbeat::resolve(checks, &mut errors);
     if errors.is_empty() {
         Ok(set)
     } else {
@@ -158,14 +171,15 @@ pub fn load_sources(
     }
 }
 
-struct Checker<'a> {
-    file: &'a Path,
-    errors: &'a mut Vec<SourceError>,
-    warnings: &'a mut Vec<SourceError>,
+/// Collects the problems of one file while its parts are checked.
+pub(super) struct Checker<'a> {
+    pub(super) file: &'a Path,
+    pub(super) errors: &'a mut Vec<SourceError>,
+    pub(super) warnings: &'a mut Vec<SourceError>,
 }
 
 impl Checker<'_> {
-    fn error<T>(&mut self, at: &Spanned<T>, msg: impl Into<String>) {
+    pub(super) fn error<T>(&mut self, at: &Spanned<T>, msg: impl Into<String>) {
         self.errors.push(SourceError::at(self.file, at, msg));
     }
 
@@ -214,66 +228,17 @@ impl Checker<'_> {
     }
 
     fn schedule(&mut self, doc: &GroupDoc, opts: &LoadOptions) -> Option<Schedule> {
-        match (&doc.interval, &doc.cron) {
-            (Some(_), Some(cron)) => {
-                self.error(cron, "expected either interval or cron, not both");
+        let every = doc.interval.as_ref().map(|i| ("interval", i));
+        match parse_schedule(self.file, every, doc.cron.as_ref(), doc.timezone.as_ref()) {
+            Ok(schedule) => Some(schedule.unwrap_or(Schedule::Every(opts.default_interval))),
+            Err(e) => {
+                self.errors.push(e);
                 None
-            }
-            (Some(interval), None) => {
-                if let Some(tz) = &doc.timezone {
-                    self.error(
-                        tz,
-                        "timezone applies to cron schedules only; remove it or use cron",
-                    );
-                    return None;
-                }
-                let d = interval.value.0;
-                if d < Duration::from_secs(1) || d.subsec_nanos() != 0 {
-                    self.error(
-                        interval,
-                        format!(
-                            "expected an interval of whole seconds, at least 1s, got {}",
-                            interval.value
-                        ),
-                    );
-                    return None;
-                }
-                Some(Schedule::Every(d))
-            }
-            (None, Some(cron)) => {
-                let timezone = match &doc.timezone {
-                    None => chrono_tz::UTC,
-                    Some(tz) => match chrono_tz::Tz::from_str(tz.value.trim()) {
-                        Ok(tz) => tz,
-                        Err(_) => {
-                            self.error(tz, format!("expected an IANA time zone like Asia/Shanghai or UTC, got {:?}", tz.value));
-                            return None;
-                        }
-                    },
-                };
-                match parse_cron(&cron.value) {
-                    Ok(parsed) => Some(Schedule::Cron {
-                        expr: cron.value.trim().to_string(),
-                        cron: Box::new(parsed),
-                        timezone,
-                    }),
-                    Err(msg) => {
-                        self.error(cron, msg);
-                        None
-                    }
-                }
-            }
-            (None, None) => {
-                if let Some(tz) = &doc.timezone {
-                    self.error(tz, "timezone applies to cron schedules only; add a cron");
-                    return None;
-                }
-                Some(Schedule::Every(opts.default_interval))
             }
         }
     }
 
-    fn static_labels(&mut self, labels: &BTreeMap<String, Spanned<String>>) -> Labels {
+    pub(super) fn static_labels(&mut self, labels: &BTreeMap<String, Spanned<String>>) -> Labels {
         let mut out = Labels::new();
         for (k, v) in labels {
             if !valid_label_name(k) {
@@ -308,7 +273,11 @@ impl Checker<'_> {
             }
             (Some(a), None) => a.clone(),
             (None, None) => {
-                let at = doc.query.as_ref().or(doc.expr.as_ref());
+                let at = doc
+                    .query
+                    .as_ref()
+                    .or(doc.expr.as_ref())
+                    .or(doc.sql.as_ref());
                 let msg = "expected an `alert:` name for this rule";
                 match at {
                     Some(at) => self.error(at, msg),
@@ -324,30 +293,7 @@ impl Checker<'_> {
             self.error(&alert, "expected a non-empty alert name");
         }
 
-        let (query, format) = match (&doc.query, &doc.expr) {
-            (Some(_), Some(e)) => {
-                self.error(
-                    e,
-                    "expected either query or expr, not both (they mean the same)",
-                );
-                return None;
-            }
-            (Some(q), None) => (q, RuleFormat::Native),
-            (None, Some(e)) => (e, RuleFormat::Prometheus),
-            (None, None) => {
-                self.error(
-                    &alert,
-                    format!(
-                        "expected a `query:` (or Prometheus `expr:`) for alert {:?}",
-                        alert.value
-                    ),
-                );
-                return None;
-            }
-        };
-        if query.value.trim().is_empty() {
-            self.error(query, "expected a non-empty PromQL query");
-        }
+        let (source, format) = self.source(&doc, &alert)?;
 
         let levels = self.levels(&doc);
         if let Some(rw) = &doc.resolve_when {
@@ -411,7 +357,7 @@ impl Checker<'_> {
         let rule = Rule {
             group: group.to_string(),
             name: alert.value.trim().to_string(),
-            query: query.value.trim().to_string(),
+            source,
             format,
             levels,
             resolve_when: doc.resolve_when.map(|c| c.value),
@@ -425,6 +371,81 @@ impl Checker<'_> {
             resolution,
         };
         Some((rule, alert))
+    }
+
+    /// The one of `query`, `expr`, `heartbeat` and `sql` the rule has.
+    fn source(
+        &mut self,
+        doc: &RuleDoc,
+        alert: &Spanned<String>,
+    ) -> Option<(RuleSource, RuleFormat)> {
+        let given = [
+            doc.query.as_ref().map(|q| ("query", q.referenced)),
+            doc.expr.as_ref().map(|q| ("expr", q.referenced)),
+            doc.heartbeat.as_ref().map(|q| ("heartbeat", q.referenced)),
+            doc.sql.as_ref().map(|q| ("sql", q.referenced)),
+        ];
+        let mut given: Vec<_> = given.into_iter().flatten().collect();
+        if given.len() > 1 {
+            // In the file's order; the error points at the second one.
+            given.sort_by_key(|(_, at)| (at.line(), at.column()));
+            let names: Vec<&str> = given.iter().map(|(n, _)| *n).collect();
+            let at = given[1].1;
+            self.errors.push(SourceError {
+                file: self.file.to_path_buf(),
+                line: at.line() as u32,
+                col: at.column() as u32,
+                message: format!(
+                    "expected one of query, expr, heartbeat or sql, got {}",
+                    names.join(" and ")
+                ),
+            });
+            return None;
+        }
+        if let Some(q) = doc.query.as_ref().or(doc.expr.as_ref()) {
+            if q.value.trim().is_empty() {
+                self.error(q, "expected a non-empty PromQL query");
+                return None;
+            }
+            let format = if doc.expr.is_some() {
+                RuleFormat::Prometheus
+            } else {
+                RuleFormat::Native
+            };
+            return Some((RuleSource::Prometheus(q.value.trim().to_string()), format));
+        }
+        if let Some(h) = &doc.heartbeat {
+            if h.value.checks.value.trim().is_empty() {
+                self.error(
+                    &h.value.checks,
+                    "expected a glob of check names, like \"backup-*\" or \"*\"",
+                );
+                return None;
+            }
+            let query = HeartbeatQuery {
+                checks: h.value.checks.value.trim().to_string(),
+                condition: h.value.condition,
+            };
+            return Some((RuleSource::Heartbeat(query), RuleFormat::Native));
+        }
+        if let Some(sql) = &doc.sql {
+            if let Err(e) = crate::store::heartbeats::check_select(&sql.value) {
+                self.error(sql, e);
+                return None;
+            }
+            return Some((
+                RuleSource::Sql(sql.value.trim().to_string()),
+                RuleFormat::Native,
+            ));
+        }
+        self.error(
+            alert,
+            format!(
+                "expected a `query:` (or Prometheus `expr:`, `heartbeat:` or `sql:`) for alert {:?}",
+                alert.value
+            ),
+        );
+        None
     }
 
     /// `when` + `severity`, or severity levels, or Prometheus's `labels.severity`.
@@ -478,6 +499,74 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// A schedule written as a period (`interval:` of groups, `every:` of
+/// heartbeat checks: whole seconds, at least 1s) or a `cron:` with an
+/// optional `timezone:`; `Ok(None)` when neither is given.
+pub fn parse_schedule(
+    file: &Path,
+    every: Option<(&str, &Spanned<HumanDuration>)>,
+    cron: Option<&Spanned<String>>,
+    timezone: Option<&Spanned<String>>,
+) -> Result<Option<Schedule>, SourceError> {
+    let err = |at: &Spanned<String>, msg: String| SourceError::at(file, at, msg);
+    match (every, cron) {
+        (Some((key, _)), Some(cron)) => Err(err(
+            cron,
+            format!("expected either {key} or cron, not both"),
+        )),
+        (Some((key, period)), None) => {
+            if let Some(tz) = timezone {
+                return Err(err(
+                    tz,
+                    "timezone applies to cron schedules only; remove it or use cron".into(),
+                ));
+            }
+            let d = period.value.0;
+            if d < Duration::from_secs(1) || d.subsec_nanos() != 0 {
+                return Err(SourceError::at(
+                    file,
+                    period,
+                    format!(
+                        "expected {} of whole seconds, at least 1s, got {}",
+                        if key == "interval" {
+                            "an interval"
+                        } else {
+                            "a period"
+                        },
+                        period.value
+                    ),
+                ));
+            }
+            Ok(Some(Schedule::Every(d)))
+        }
+        (None, Some(cron)) => {
+            let timezone = match timezone {
+                None => chrono_tz::UTC,
+                Some(tz) => parse_timezone(&tz.value).map_err(|e| err(tz, e))?,
+            };
+            let parsed = parse_cron(&cron.value).map_err(|e| err(cron, e))?;
+            Ok(Some(Schedule::Cron {
+                expr: cron.value.trim().to_string(),
+                cron: Box::new(parsed),
+                timezone,
+            }))
+        }
+        (None, None) => match timezone {
+            Some(tz) => Err(err(
+                tz,
+                "timezone applies to cron schedules only; add a cron".into(),
+            )),
+            None => Ok(None),
+        },
+    }
+}
+
+/// An IANA time zone name (`Asia/Shanghai`, `UTC`).
+pub fn parse_timezone(text: &str) -> Result<chrono_tz::Tz, String> {
+    chrono_tz::Tz::from_str(text.trim())
+        .map_err(|_| format!("expected an IANA time zone like Asia/Shanghai or UTC, got {text:?}"))
 }
 
 /// Six fields with seconds (`sec min hour day-of-month month day-of-week`),

@@ -1,8 +1,10 @@
 //! Rule files: the YAML model ([`file`]), validation with `file:line:col`
-//! errors ([`load`]) and the validated rules the engine runs ([`model`]).
+//! errors ([`load`]) and the validated rules the engine runs ([`model`]);
+//! [`heartbeat`] holds the heartbeat checks and the `heartbeat:` rule key.
 
 pub mod condition;
 pub mod file;
+pub mod heartbeat;
 pub mod load;
 pub mod model;
 pub mod severity;
@@ -12,5 +14,7 @@ mod tests;
 
 pub use condition::Condition;
 pub use load::{LoadOptions, load_rules, load_sources};
-pub use model::{ErrorPolicy, Group, NoDataPolicy, Rule, RuleFormat, RuleSet, Schedule};
+pub use model::{
+    ErrorPolicy, Group, NoDataPolicy, Rule, RuleFormat, RuleSet, RuleSource, Schedule,
+};
 pub use severity::Severity;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::condition::Condition;
+use super::heartbeat::{HeartbeatDecls, HeartbeatQuery};
 use super::severity::Severity;
 use crate::labels::Labels;
 use crate::template::Template;
@@ -17,6 +18,8 @@ use crate::yaml::SourceError;
 pub struct RuleSet {
     pub files: Vec<PathBuf>,
     pub groups: Vec<Arc<Group>>,
+    /// The `heartbeats:` checks and name templates of all files.
+    pub heartbeats: HeartbeatDecls,
     /// Things that load but deserve a note (recording rules skipped, ...).
     pub warnings: Vec<SourceError>,
 }
@@ -69,6 +72,34 @@ impl Schedule {
     }
 }
 
+/// Where a rule's series come from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RuleSource {
+    /// A PromQL instant query (`query:` or `expr:`).
+    Prometheus(String),
+    /// A condition over heartbeat checks (`heartbeat:`).
+    Heartbeat(HeartbeatQuery),
+    /// A read-only SELECT over the heartbeat tables and views (`sql:`).
+    Sql(String),
+}
+
+impl RuleSource {
+    /// Whether a failure counts toward `DatasourceUnavailable` (Prometheus's health).
+    pub fn is_prometheus(&self) -> bool {
+        matches!(self, RuleSource::Prometheus(_))
+    }
+}
+
+impl std::fmt::Display for RuleSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RuleSource::Prometheus(q) => f.write_str(q),
+            RuleSource::Heartbeat(h) => write!(f, "{h}"),
+            RuleSource::Sql(sql) => f.write_str(sql),
+        }
+    }
+}
+
 /// Whether a rule came in Prometheus's format (`expr`, annotations as Go
 /// templates) or tocsin's (`query`, minijinja templates).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -113,7 +144,7 @@ pub struct Level {
 pub struct Rule {
     pub group: String,
     pub name: String,
-    pub query: String,
+    pub source: RuleSource,
     pub format: RuleFormat,
     /// Highest severity first.
     pub levels: Vec<Level>,

@@ -1,6 +1,8 @@
-//! Where numbers come from. [`prometheus`] answers PromQL instant queries;
-//! every source hands back [`Sample`]s: a label set and a value.
+//! Where numbers come from. [`prometheus`] answers PromQL instant queries,
+//! [`heartbeat`] conditions and `sql:` over the heartbeat checks; every
+//! source hands back [`Sample`]s: a label set and a value.
 
+pub mod heartbeat;
 pub mod prometheus;
 
 use crate::labels::Labels;

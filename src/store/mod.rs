@@ -5,8 +5,10 @@
 //! - [`alerts`]: current alert state and the transition log, written in one
 //!   transaction together with the outbox rows a transition causes.
 //! - [`outbox`]: notifications waiting to be sent, retried, or given up.
+//! - [`heartbeats`]: heartbeat checks and their bounded ping log.
 
 pub mod alerts;
+pub mod heartbeats;
 pub mod outbox;
 
 use std::path::{Path, PathBuf};
@@ -42,6 +44,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database task failed: {0}")]
     Task(String),
+    /// A `sql:` rule's SELECT could not be answered.
+    #[error("query failed: {0}")]
+    Query(String),
 }
 
 /// A cheap-to-clone handle on the database.

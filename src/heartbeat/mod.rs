@@ -1,0 +1,343 @@
+//! Heartbeats: checks that backup clients (or any job) ping, Healthchecks
+//! style, and that alert when a ping is missing, failed, stuck or slow.
+//!
+//! - [`schedule`]: when the next ping is due (`every`, or `cron` in a time
+//!   zone, right across DST).
+//! - [`state`]: what a ping does to a check, and its status (pure).
+//! - [`pattern`]: check-name globs and templates, key syntax.
+//! - [`registry`]: the checks in memory, by key, slug and name.
+//! - [`writer`]: the one task that records pings in SQLite (group commit).
+//!
+//! [`Heartbeats`] ties them together for the daemon: it brings the stored
+//! checks in line with the rule files at start, finds the check a ping URL
+//! names (creating it when allowed), and hands pings to the writer.
+
+pub mod pattern;
+pub mod registry;
+pub mod schedule;
+pub mod state;
+pub mod writer;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{SubsecRound, Utc};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::config::{HeartbeatConfig, Secret};
+use crate::rules::Schedule;
+use crate::rules::heartbeat::{CheckSettings, HeartbeatDecls};
+use crate::store::heartbeats::PingRecord;
+use crate::store::{Store, StoreError};
+use registry::{Check, CheckDef, Checks, Origin, Registry};
+use state::CheckState;
+use writer::{Ack, NewCheck, PingRequest, Target, WriteError, WriterHandle, WriterSettings};
+
+/// Why a ping URL names no check it can be recorded for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LocateError {
+    /// The URL has no ping endpoint's shape.
+    #[error("not found")]
+    NoSuchEndpoint,
+    #[error("not found: no check has this key")]
+    UnknownKey,
+    #[error("not found: wrong ping key")]
+    UnknownPingKey,
+    #[error("not found: slug URLs need heartbeat.ping_key in the config")]
+    NoPingKey,
+    #[error("not found: no check has this slug (add ?create=1 to create it)")]
+    UnknownSlug,
+    #[error(
+        "not found: no check has this slug, and creating checks is off (heartbeat.auto_create)"
+    )]
+    CreateOff,
+    #[error("invalid slug format: expected a-z, 0-9, - and _")]
+    BadSlug,
+}
+
+/// The heartbeat service of a running daemon.
+pub struct Heartbeats {
+    registry: Arc<Registry>,
+    writer: WriterHandle,
+    /// Read-only connection: `sql:` rules and the ping log API.
+    reader: Store,
+    decls: HeartbeatDecls,
+    defaults: (Schedule, std::time::Duration),
+    ping_key: Option<Secret>,
+    auto_create: bool,
+    ping_body_limit: usize,
+}
+
+impl Heartbeats {
+    /// Opens the heartbeat connections on `db` (already migrated), makes the
+    /// stored checks match `decls`, and starts the writer.
+    pub async fn start(
+        config: &HeartbeatConfig,
+        decls: HeartbeatDecls,
+        db: &Path,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(Arc<Heartbeats>, JoinHandle<()>), StoreError> {
+        let store = Store::open_ping_writer(db)?;
+        let reader = Store::open_reader(db)?;
+        let defaults = (
+            Schedule::Every(config.default_every.0),
+            config.default_grace.0,
+        );
+        let stored = store.load_checks().await?;
+        let next_id = stored.iter().map(|c| c.id).max().unwrap_or(0) + 1;
+        let (checks, delete) = reconcile(&decls, &defaults, stored, next_id);
+        let upsert = checks
+            .iter()
+            .map(|c| (Arc::clone(&c.def), c.state.clone()))
+            .collect();
+        store.sync_checks(upsert, delete.clone()).await?;
+        if !delete.is_empty() {
+            tracing::info!(
+                count = delete.len(),
+                "checks no longer in the rule files removed"
+            );
+        }
+        let next_id = checks.iter().map(|c| c.def.id).max().unwrap_or(0) + 1;
+        let mut index = Checks::default();
+        for c in checks {
+            index.insert(c);
+        }
+        tracing::info!(checks = index.len(), "heartbeat checks ready");
+        let registry = Arc::new(Registry::new(index));
+        let (writer, task) = writer::spawn(
+            store,
+            Store::open_checkpointer(db)?,
+            Arc::clone(&registry),
+            next_id,
+            WriterSettings {
+                keep_pings: config.keep_pings.value,
+                max_checks: config.max_checks.value,
+            },
+            shutdown,
+        );
+        let hb = Heartbeats {
+            registry,
+            writer,
+            reader,
+            decls,
+            defaults,
+            ping_key: config.ping_key.as_ref().map(|k| k.value.clone()),
+            auto_create: config.auto_create,
+            ping_body_limit: config.ping_body_limit.value,
+        };
+        Ok((Arc::new(hb), task))
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The read-only connection (for `sql:` rules).
+    pub fn reader(&self) -> &Store {
+        &self.reader
+    }
+
+    pub fn ping_body_limit(&self) -> usize {
+        self.ping_body_limit
+    }
+
+    /// The check of `/ping/{uuid}`.
+    pub fn by_key(&self, key: &Uuid) -> Result<Target, LocateError> {
+        self.registry
+            .read()
+            .by_uuid(key)
+            .map(|c| Target::Id(c.def.id))
+            .ok_or(LocateError::UnknownKey)
+    }
+
+    /// The check of `/ping/{ping_key}/{slug}`; with `create`, a check to
+    /// create when none has the slug (and creating is allowed).
+    pub fn by_slug(&self, ping_key: &str, slug: &str, create: bool) -> Result<Target, LocateError> {
+        let Some(expected) = &self.ping_key else {
+            return Err(LocateError::NoPingKey);
+        };
+        if !constant_time_eq(expected.expose().as_bytes(), ping_key.as_bytes()) {
+            return Err(LocateError::UnknownPingKey);
+        }
+        if !pattern::valid_slug(slug) {
+            return Err(LocateError::BadSlug);
+        }
+        if let Some(c) = self.registry.read().by_slug(slug) {
+            return Ok(Target::Id(c.def.id));
+        }
+        match (create, self.auto_create) {
+            (false, _) => Err(LocateError::UnknownSlug),
+            (true, false) => Err(LocateError::CreateOff),
+            (true, true) => {
+                let (schedule, grace, labels) =
+                    resolve(self.decls.settings_for(slug), &self.defaults);
+                Ok(Target::Create(NewCheck {
+                    name: slug.to_string(),
+                    schedule,
+                    grace,
+                    labels,
+                }))
+            }
+        }
+    }
+
+    /// Records a ping; returns once it is on disk.
+    pub async fn ping(&self, req: PingRequest) -> Result<Ack, WriteError> {
+        self.writer.ping(req).await
+    }
+
+    /// Every check with its state, by name.
+    pub fn checks(&self) -> Vec<Check> {
+        let mut out: Vec<Check> = self.registry.read().iter().cloned().collect();
+        out.sort_by(|a, b| a.def.name.cmp(&b.def.name));
+        out
+    }
+
+    pub fn check(&self, name: &str) -> Option<Check> {
+        self.registry.read().by_name(name).cloned()
+    }
+
+    pub async fn pause(&self, name: &str) -> Result<(), WriteError> {
+        let id = self.check(name).ok_or(WriteError::NoSuchCheck)?.def.id;
+        self.writer.pause(id).await
+    }
+
+    pub async fn resume(&self, name: &str) -> Result<(), WriteError> {
+        let id = self.check(name).ok_or(WriteError::NoSuchCheck)?.def.id;
+        self.writer.resume(id).await
+    }
+
+    /// The kept pings of a check, newest first.
+    pub async fn pings(
+        &self,
+        name: &str,
+        limit: usize,
+    ) -> Result<Option<Vec<PingRecord>>, StoreError> {
+        let Some(c) = self.check(name) else {
+            return Ok(None);
+        };
+        self.reader.pings(c.def.id, limit).await.map(Some)
+    }
+}
+
+/// Settings with the config's defaults for what the rule files leave open.
+fn resolve(
+    s: CheckSettings,
+    defaults: &(Schedule, std::time::Duration),
+) -> (Schedule, std::time::Duration, crate::labels::Labels) {
+    (
+        s.schedule.unwrap_or_else(|| defaults.0.clone()),
+        s.grace.unwrap_or(defaults.1),
+        s.labels,
+    )
+}
+
+/// Matches stored checks with the rule files: a declared check keeps its
+/// stored key and state (found by name, or by slug when it takes over a
+/// check created by ping); created checks stay, with their template's
+/// current settings; declared checks no longer in the files go. Returns the
+/// checks to keep and the ids to delete.
+fn reconcile(
+    decls: &HeartbeatDecls,
+    defaults: &(Schedule, std::time::Duration),
+    stored: Vec<crate::store::heartbeats::StoredCheck>,
+    mut next_id: i64,
+) -> (Vec<Check>, Vec<i64>) {
+    let mut by_name: HashMap<String, usize> = HashMap::new();
+    let mut by_slug: HashMap<String, usize> = HashMap::new();
+    for (i, s) in stored.iter().enumerate() {
+        by_name.insert(s.name.clone(), i);
+        if let (Origin::Auto, Some(slug)) = (s.origin, &s.slug) {
+            by_slug.insert(slug.clone(), i);
+        }
+    }
+    let mut taken = vec![false; stored.len()];
+    // Stored times have millisecond precision; keep memory identical to them.
+    let now = Utc::now().trunc_subsecs(3);
+    let mut out = Vec::new();
+    for spec in &decls.checks {
+        let found = by_name
+            .get(&spec.name)
+            .or_else(|| spec.slug.as_ref().and_then(|s| by_slug.get(s)))
+            .copied()
+            .filter(|i| !taken[*i]);
+        let (schedule, grace, labels) = resolve(spec.settings.clone(), defaults);
+        let (id, uuid, created_at, mut state) = match found {
+            Some(i) => {
+                taken[i] = true;
+                let s = &stored[i];
+                (s.id, s.uuid, s.created_at, s.state.clone())
+            }
+            None => {
+                next_id += 1;
+                (next_id - 1, Uuid::new_v4(), now, CheckState::default())
+            }
+        };
+        state.reschedule(&schedule);
+        out.push(Check {
+            def: Arc::new(CheckDef {
+                id,
+                name: spec.name.clone(),
+                uuid,
+                slug: spec.slug.clone(),
+                origin: Origin::Config,
+                schedule,
+                grace,
+                labels,
+                created_at,
+            }),
+            state,
+        });
+    }
+    let declared_slugs: std::collections::HashSet<&str> = decls
+        .checks
+        .iter()
+        .filter_map(|c| c.slug.as_deref())
+        .collect();
+    let mut delete = Vec::new();
+    for (i, mut s) in stored.into_iter().enumerate() {
+        if taken[i] {
+            continue;
+        }
+        if s.origin == Origin::Config {
+            delete.push(s.id);
+            continue;
+        }
+        if s.slug
+            .as_deref()
+            .is_some_and(|slug| declared_slugs.contains(slug))
+        {
+            tracing::warn!(check = %s.name, "a declared check now has this check's slug; it keeps only its own key");
+            s.slug = None;
+        }
+        let (schedule, grace, labels) = resolve(decls.settings_for(&s.name), defaults);
+        let mut state = s.state;
+        state.reschedule(&schedule);
+        out.push(Check {
+            def: Arc::new(CheckDef {
+                id: s.id,
+                name: s.name,
+                uuid: s.uuid,
+                slug: s.slug,
+                origin: Origin::Auto,
+                schedule,
+                grace,
+                labels,
+                created_at: s.created_at,
+            }),
+            state,
+        });
+    }
+    (out, delete)
+}
+
+/// Compares without leaking, through timing, how much of a key was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

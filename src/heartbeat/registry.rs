@@ -1,0 +1,136 @@
+//! The checks in memory: their settings and their committed state, found by
+//! ping key (UUID), slug or name. The ping writer is the only one that
+//! changes states (after its transaction commits); ping handlers and rule
+//! evaluation read, each under a short lock, never touching SQLite.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::state::CheckState;
+use crate::labels::Labels;
+use crate::rules::Schedule;
+
+/// Where a check comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Declared in a rule file.
+    Config,
+    /// Created by its first ping (`?create=1`).
+    Auto,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Config => "config",
+            Origin::Auto => "auto",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Origin> {
+        match s {
+            "config" => Some(Origin::Config),
+            "auto" => Some(Origin::Auto),
+            _ => None,
+        }
+    }
+}
+
+/// A check's identity and settings (fixed while the daemon runs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckDef {
+    pub id: i64,
+    pub name: String,
+    pub uuid: Uuid,
+    pub slug: Option<String>,
+    pub origin: Origin,
+    pub schedule: Schedule,
+    pub grace: Duration,
+    pub labels: Labels,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A check with its state.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub def: Arc<CheckDef>,
+    pub state: CheckState,
+}
+
+#[derive(Debug, Default)]
+pub struct Checks {
+    by_id: HashMap<i64, Check>,
+    by_uuid: HashMap<Uuid, i64>,
+    by_slug: HashMap<String, i64>,
+    by_name: HashMap<String, i64>,
+}
+
+impl Checks {
+    pub fn insert(&mut self, check: Check) {
+        let d = &check.def;
+        self.by_uuid.insert(d.uuid, d.id);
+        if let Some(slug) = &d.slug {
+            self.by_slug.insert(slug.clone(), d.id);
+        }
+        self.by_name.insert(d.name.clone(), d.id);
+        self.by_id.insert(d.id, check);
+    }
+
+    pub fn get(&self, id: i64) -> Option<&Check> {
+        self.by_id.get(&id)
+    }
+
+    pub fn by_uuid(&self, uuid: &Uuid) -> Option<&Check> {
+        self.by_uuid.get(uuid).and_then(|id| self.by_id.get(id))
+    }
+
+    pub fn by_slug(&self, slug: &str) -> Option<&Check> {
+        self.by_slug.get(slug).and_then(|id| self.by_id.get(id))
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&Check> {
+        self.by_name.get(name).and_then(|id| self.by_id.get(id))
+    }
+
+    /// Replaces the state of a known check.
+    pub fn set_state(&mut self, id: i64, state: CheckState) {
+        if let Some(c) = self.by_id.get_mut(&id) {
+            c.state = state;
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Check> {
+        self.by_id.values()
+    }
+}
+
+/// The shared registry.
+#[derive(Debug, Default)]
+pub struct Registry(RwLock<Checks>);
+
+impl Registry {
+    pub fn new(checks: Checks) -> Registry {
+        Registry(RwLock::new(checks))
+    }
+
+    // A panic while holding the lock is a bug; keep serving the data as is.
+    pub fn read(&self) -> RwLockReadGuard<'_, Checks> {
+        self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn write(&self) -> RwLockWriteGuard<'_, Checks> {
+        self.0.write().unwrap_or_else(|p| p.into_inner())
+    }
+}

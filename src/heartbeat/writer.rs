@@ -1,0 +1,490 @@
+//! The ping writer: one task takes every ping (and pause/resume) from a
+//! channel, applies all that are waiting (up to a bound) to the checks'
+//! states, records them in one SQLite transaction that is synced to disk
+//! (group commit), and only then publishes the new states and answers each
+//! request. A ping is durable before its 200, a busy second costs one
+//! fsync per batch rather than per ping, and nothing else waits for it: rule
+//! evaluation reads the published states.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use super::registry::{Check, CheckDef, Checks, Origin, Registry};
+use super::state::{CheckState, Signal};
+use crate::store::Store;
+use crate::store::heartbeats::{NewPing, PingBatch};
+
+/// Requests waiting beyond this make the HTTP handlers wait (backpressure).
+const QUEUE: usize = 8192;
+/// Most requests in one transaction.
+const MAX_BATCH: usize = 1024;
+
+/// Which check a ping is for.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Id(i64),
+    /// Create the check (with these settings) unless it exists by then.
+    Create(NewCheck),
+}
+
+/// A check to create on its first ping; id, key and time come from the writer.
+#[derive(Debug, Clone)]
+pub struct NewCheck {
+    pub name: String,
+    pub schedule: crate::rules::Schedule,
+    pub grace: std::time::Duration,
+    pub labels: crate::labels::Labels,
+}
+
+/// One ping, as received.
+#[derive(Debug, Clone)]
+pub struct PingRequest {
+    pub target: Target,
+    pub signal: Signal,
+    pub rid: Option<Uuid>,
+    pub at: DateTime<Utc>,
+    pub method: &'static str,
+    pub remote_addr: Option<String>,
+    pub user_agent: Option<String>,
+    pub body: Vec<u8>,
+    pub body_size: u64,
+}
+
+/// What happened, once it is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ack {
+    Recorded,
+    /// The ping created its check.
+    Created,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteError {
+    #[error("check limit of {0} reached (heartbeat.max_checks)")]
+    TooManyChecks(usize),
+    #[error("no such check")]
+    NoSuchCheck,
+    #[error("the check is not paused")]
+    NotPaused,
+    #[error("cannot record it: {0}")]
+    Store(String),
+    #[error("tocsin is shutting down")]
+    Stopped,
+}
+
+enum Job {
+    Ping(Box<PingRequest>),
+    Pause(i64),
+    Resume(i64),
+}
+
+type Reply = oneshot::Sender<Result<Ack, WriteError>>;
+
+/// The sending side, held by the ping handlers and the API.
+#[derive(Clone)]
+pub struct WriterHandle {
+    tx: mpsc::Sender<(Job, Reply)>,
+}
+
+impl WriterHandle {
+    async fn submit(&self, job: Job) -> Result<Ack, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send((job, reply))
+            .await
+            .map_err(|_| WriteError::Stopped)?;
+        answer.await.map_err(|_| WriteError::Stopped)?
+    }
+
+    /// Records a ping; returns once it is committed.
+    pub async fn ping(&self, req: PingRequest) -> Result<Ack, WriteError> {
+        self.submit(Job::Ping(Box::new(req))).await
+    }
+
+    pub async fn pause(&self, id: i64) -> Result<(), WriteError> {
+        self.submit(Job::Pause(id)).await.map(|_| ())
+    }
+
+    pub async fn resume(&self, id: i64) -> Result<(), WriteError> {
+        self.submit(Job::Resume(id)).await.map(|_| ())
+    }
+}
+
+/// Limits the writer applies.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterSettings {
+    /// Pings kept per check.
+    pub keep_pings: u64,
+    /// Most checks in total; auto-creation stops there.
+    pub max_checks: usize,
+}
+
+/// How often the WAL is copied into the database (off the ping path).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// WAL pages (4 KiB) beyond which a checkpoint also restarts the WAL,
+/// holding up the ping writer for a moment: only under sustained load, when
+/// writes never pause long enough for the WAL to start over by itself.
+const RESTART_WAL_FRAMES: i64 = 16_384;
+
+/// Starts the writer (on `store`, which never checkpoints) and the
+/// checkpointer (on `checkpoints`). They stop when `shutdown` turns true,
+/// the writer after answering every request already queued.
+pub fn spawn(
+    store: Store,
+    checkpoints: Store,
+    registry: Arc<Registry>,
+    next_id: i64,
+    settings: WriterSettings,
+    shutdown: watch::Receiver<bool>,
+) -> (WriterHandle, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let writer = Writer {
+        store,
+        registry,
+        next_id,
+        settings,
+    };
+    let task = tokio::spawn(async move {
+        tokio::join!(
+            writer.run(rx, shutdown.clone()),
+            checkpointer(checkpoints, shutdown)
+        );
+    });
+    (WriterHandle { tx }, task)
+}
+
+async fn checkpointer(store: Store, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !*shutdown.borrow() {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => break,
+        }
+        match store.checkpoint(RESTART_WAL_FRAMES).await {
+            Ok((frames, restarted)) if frames > RESTART_WAL_FRAMES => {
+                tracing::debug!(frames, restarted, "WAL checkpointed under load");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot checkpoint the database"),
+        }
+    }
+    // What is left goes in at the next start (or the next checkpoint).
+}
+
+struct Writer {
+    store: Store,
+    registry: Arc<Registry>,
+    next_id: i64,
+    settings: WriterSettings,
+}
+
+/// Lets the requests being handled right now join the batch: yields to
+/// the other tasks as long as that brings more in. Without it, the first
+/// request of a wave is committed alone and the rest wait for that commit.
+async fn gather(rx: &mut mpsc::Receiver<(Job, Reply)>, jobs: &mut Vec<(Job, Reply)>) {
+    while jobs.len() < MAX_BATCH {
+        tokio::task::yield_now().await;
+        let before = jobs.len();
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        if jobs.len() == before {
+            break;
+        }
+    }
+}
+
+impl Writer {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<(Job, Reply)>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut jobs = Vec::with_capacity(MAX_BATCH);
+        let mut closing = *shutdown.borrow();
+        if closing {
+            rx.close();
+        }
+        loop {
+            let got = if closing {
+                rx.recv_many(&mut jobs, MAX_BATCH).await
+            } else {
+                tokio::select! {
+                    n = rx.recv_many(&mut jobs, MAX_BATCH) => n,
+                    _ = shutdown.changed() => {
+                        // Refuse new requests, finish the queued ones.
+                        closing = true;
+                        rx.close();
+                        continue;
+                    }
+                }
+            };
+            if got == 0 {
+                break;
+            }
+            gather(&mut rx, &mut jobs).await;
+            self.write(std::mem::take(&mut jobs)).await;
+            jobs.reserve(MAX_BATCH);
+        }
+        tracing::debug!("ping writer stopped");
+    }
+
+    /// Applies, commits, publishes, answers.
+    async fn write(&mut self, jobs: Vec<(Job, Reply)>) {
+        let started = Instant::now();
+        let mut pending = Pending::default();
+        let mut answers = Vec::with_capacity(jobs.len());
+        {
+            let registry = Arc::clone(&self.registry);
+            let checks = registry.read();
+            for (job, reply) in jobs {
+                let answer = match self.check_for(&checks, &mut pending, &job) {
+                    Ok((id, ack)) => pending.apply(&checks, id, job).map(|()| ack),
+                    Err(e) => Err(e),
+                };
+                answers.push((reply, answer));
+            }
+        }
+        if pending.touched.is_empty() {
+            for (reply, answer) in answers {
+                let _ = reply.send(answer);
+            }
+            return;
+        }
+        let batch = PingBatch {
+            created: pending.created,
+            pings: pending.pings,
+            states: pending
+                .touched
+                .iter()
+                .map(|(id, c)| (*id, c.state.clone()))
+                .collect(),
+            keep: self.settings.keep_pings,
+        };
+        let size = batch.pings.len();
+        match self.store.commit_pings(batch).await {
+            Ok(()) => {
+                {
+                    let mut checks = self.registry.write();
+                    for (id, c) in pending.touched {
+                        if checks.get(id).is_some() {
+                            checks.set_state(id, c.state);
+                        } else {
+                            tracing::info!(check = %c.def.name, labels = ?c.def.labels, "check created by its first ping");
+                            checks.insert(c);
+                        }
+                    }
+                }
+                tracing::trace!(
+                    pings = size,
+                    took_us = started.elapsed().as_micros() as u64,
+                    "pings committed"
+                );
+                for (reply, answer) in answers {
+                    let _ = reply.send(answer);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, pings = size, "cannot record pings; they are answered with 503");
+                let err = WriteError::Store(e.to_string());
+                for (reply, answer) in answers {
+                    let _ = reply.send(answer.and(Err(err.clone())));
+                }
+            }
+        }
+    }
+
+    /// The check a job is for; a ping with `?create=1` creates its check
+    /// unless it exists (or the limit is reached).
+    fn check_for(
+        &mut self,
+        checks: &Checks,
+        pending: &mut Pending,
+        job: &Job,
+    ) -> Result<(i64, Ack), WriteError> {
+        let (new, at) = match job {
+            Job::Pause(id) | Job::Resume(id) => return Ok((*id, Ack::Recorded)),
+            Job::Ping(req) => match &req.target {
+                Target::Id(id) => return Ok((*id, Ack::Recorded)),
+                Target::Create(new) => (new, req.at),
+            },
+        };
+        let existing = pending
+            .created
+            .iter()
+            .find(|d| d.name == new.name)
+            .map(|d| d.id)
+            .or_else(|| checks.by_name(&new.name).map(|c| c.def.id));
+        if let Some(id) = existing {
+            return Ok((id, Ack::Recorded));
+        }
+        if checks.len() + pending.created.len() >= self.settings.max_checks {
+            return Err(WriteError::TooManyChecks(self.settings.max_checks));
+        }
+        let def = Arc::new(CheckDef {
+            id: self.next_id,
+            name: new.name.clone(),
+            uuid: Uuid::new_v4(),
+            slug: Some(new.name.clone()),
+            origin: Origin::Auto,
+            schedule: new.schedule.clone(),
+            grace: new.grace,
+            labels: new.labels.clone(),
+            created_at: at,
+        });
+        self.next_id += 1;
+        pending.created.push(Arc::clone(&def));
+        let id = def.id;
+        pending.touched.insert(
+            id,
+            Check {
+                def,
+                state: CheckState::default(),
+            },
+        );
+        Ok((id, Ack::Created))
+    }
+}
+
+/// What a batch changes, until it is committed.
+#[derive(Default)]
+struct Pending {
+    /// Every check the batch changes, with its state afterwards.
+    touched: HashMap<i64, Check>,
+    created: Vec<Arc<CheckDef>>,
+    pings: Vec<NewPing>,
+}
+
+impl Pending {
+    /// Applies `job` to check `id` (as this batch left it so far).
+    fn apply(&mut self, checks: &Checks, id: i64, job: Job) -> Result<(), WriteError> {
+        let check = match self.touched.entry(id) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(v) => v.insert(checks.get(id).ok_or(WriteError::NoSuchCheck)?.clone()),
+        };
+        match job {
+            Job::Ping(req) => {
+                let duration = check
+                    .state
+                    .apply(req.signal, req.rid, req.at, &check.def.schedule);
+                self.pings.push(NewPing {
+                    check_id: id,
+                    n: check.state.pings,
+                    at: req.at,
+                    kind: req.signal.kind,
+                    exit_code: req.signal.exit_code,
+                    rid: req.rid,
+                    duration,
+                    method: req.method,
+                    remote_addr: req.remote_addr,
+                    user_agent: req.user_agent,
+                    body: req.body,
+                    body_size: req.body_size,
+                });
+            }
+            Job::Pause(_) => check.state.pause(),
+            Job::Resume(_) if !check.state.paused => return Err(WriteError::NotPaused),
+            Job::Resume(_) => check.state.resume(),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::heartbeat::state::PingKind;
+    use crate::rules::Schedule;
+
+    fn ping(target: Target, kind: PingKind) -> PingRequest {
+        PingRequest {
+            target,
+            signal: Signal {
+                kind,
+                exit_code: None,
+            },
+            rid: None,
+            at: Utc::now(),
+            method: "GET",
+            remote_addr: None,
+            user_agent: None,
+            body: Vec::new(),
+            body_size: 0,
+        }
+    }
+
+    fn new_check(name: &str) -> Target {
+        Target::Create(NewCheck {
+            name: name.into(),
+            schedule: Schedule::Every(Duration::from_secs(60)),
+            grace: Duration::from_secs(60),
+            labels: Default::default(),
+        })
+    }
+
+    #[tokio::test]
+    async fn creates_once_respects_the_limit_and_publishes_only_what_is_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let other = Store::open(&path).unwrap();
+        let registry = Arc::new(Registry::default());
+        let (_tx, shutdown) = watch::channel(false);
+        let (writer, _task) = spawn(
+            Store::open_ping_writer(&path).unwrap(),
+            Store::open_checkpointer(&path).unwrap(),
+            Arc::clone(&registry),
+            1,
+            WriterSettings {
+                keep_pings: 10,
+                max_checks: 1,
+            },
+            shutdown,
+        );
+        // two creations of the same check in flight: one creates, one finds it
+        let (a, b) = tokio::join!(
+            writer.ping(ping(new_check("a"), PingKind::Success)),
+            writer.ping(ping(new_check("a"), PingKind::Start)),
+        );
+        let mut acks = [a.unwrap(), b.unwrap()];
+        acks.sort_by_key(|a| *a == Ack::Created);
+        assert_eq!(acks, [Ack::Recorded, Ack::Created]);
+        let id = registry.read().by_name("a").unwrap().def.id;
+        assert_eq!(registry.read().get(id).unwrap().state.pings, 2);
+        assert!(matches!(
+            writer.ping(ping(new_check("b"), PingKind::Success)).await,
+            Err(WriteError::TooManyChecks(1))
+        ));
+        assert!(matches!(
+            writer.ping(ping(Target::Id(99), PingKind::Success)).await,
+            Err(WriteError::NoSuchCheck)
+        ));
+        assert!(matches!(
+            writer.resume(id).await,
+            Err(WriteError::NotPaused)
+        ));
+
+        // a commit that fails is answered as such, and memory keeps the old state
+        other
+            .run_blocking(|c| Ok(c.execute_batch("DROP TABLE heartbeat_pings")?))
+            .unwrap();
+        let err = writer.ping(ping(Target::Id(id), PingKind::Fail)).await;
+        assert!(matches!(err, Err(WriteError::Store(_))), "{err:?}");
+        let state = registry.read().get(id).unwrap().state.clone();
+        assert_eq!(state.pings, 2);
+        assert_eq!(
+            state.last_status,
+            Some(crate::heartbeat::state::RunStatus::Success)
+        );
+    }
+}

@@ -1,0 +1,201 @@
+//! The Healthchecks-compatible ping API: `GET|POST|HEAD` on
+//! `/ping/{uuid}[/start|/fail|/log|/{exit_code}]` and
+//! `/ping/{ping_key}/{slug}[/...]` (`?create=1` creates a missing check),
+//! with `?rid=` run ids. The body is kept up to `heartbeat.ping_body_limit`
+//! bytes (said in a `Ping-Body-Limit` header); a longer one is cut, never
+//! refused. The answer goes out once the ping is committed to SQLite.
+//!
+//! Answers: 200 `OK`, 201 `Created`; 404 `not found: ...` for an unknown
+//! key or slug; 400 for an exit code above 255 (`invalid url format`), a
+//! malformed `rid` (`invalid uuid format`) or slug; 403 past `max_checks`;
+//! 503 when the ping could not be recorded (clients retry).
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{SubsecRound, Utc};
+use http_body_util::BodyExt;
+use serde::Deserialize;
+
+use super::AppState;
+use crate::heartbeat::pattern::parse_canonical_uuid;
+use crate::heartbeat::state::{ActionError, Signal};
+use crate::heartbeat::writer::{Ack, PingRequest, Target, WriteError};
+use crate::heartbeat::{Heartbeats, LocateError};
+
+/// Longest User-Agent kept (as Healthchecks does).
+const MAX_USER_AGENT: usize = 200;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/ping/{a}", get(ping1).post(ping1))
+        .route("/ping/{a}/{b}", get(ping2).post(ping2))
+        .route("/ping/{a}/{b}/{c}", get(ping3).post(ping3))
+}
+
+#[derive(Debug, Deserialize)]
+struct PingQuery {
+    rid: Option<String>,
+    create: Option<String>,
+}
+
+/// `/ping/{uuid}`
+async fn ping1(
+    State(s): State<AppState>,
+    Path(key): Path<String>,
+    Query(q): Query<PingQuery>,
+    req: Request,
+) -> Response {
+    let target = match parse_canonical_uuid(&key) {
+        Some(uuid) => s.heartbeats.by_key(&uuid),
+        None => Err(LocateError::UnknownKey),
+    };
+    record(&s.heartbeats, target, "", q, req).await
+}
+
+/// `/ping/{uuid}/{action}` or `/ping/{ping_key}/{slug}`
+async fn ping2(
+    State(s): State<AppState>,
+    Path((a, b)): Path<(String, String)>,
+    Query(q): Query<PingQuery>,
+    req: Request,
+) -> Response {
+    let hb = &s.heartbeats;
+    match parse_canonical_uuid(&a) {
+        Some(uuid) => record(hb, hb.by_key(&uuid), &b, q, req).await,
+        None => {
+            let create = q.create.as_deref() == Some("1");
+            record(hb, hb.by_slug(&a, &b, create), "", q, req).await
+        }
+    }
+}
+
+/// `/ping/{ping_key}/{slug}/{action}`
+async fn ping3(
+    State(s): State<AppState>,
+    Path((a, b, c)): Path<(String, String, String)>,
+    Query(q): Query<PingQuery>,
+    req: Request,
+) -> Response {
+    let hb = &s.heartbeats;
+    let target = if parse_canonical_uuid(&a).is_some() {
+        Err(LocateError::NoSuchEndpoint)
+    } else {
+        hb.by_slug(&a, &b, q.create.as_deref() == Some("1"))
+    };
+    record(hb, target, &c, q, req).await
+}
+
+/// Checks the rest of the request, reads the body, and waits for the commit.
+async fn record(
+    hb: &Heartbeats,
+    target: Result<Target, LocateError>,
+    action: &str,
+    q: PingQuery,
+    req: Request,
+) -> Response {
+    let limit = hb.ping_body_limit();
+    let answer = |status: StatusCode, text: &str| plain(status, text, limit);
+    let target = match target {
+        Ok(t) => t,
+        Err(LocateError::BadSlug) => {
+            return answer(StatusCode::BAD_REQUEST, &LocateError::BadSlug.to_string());
+        }
+        Err(e) => return answer(StatusCode::NOT_FOUND, &e.to_string()),
+    };
+    let signal = match Signal::from_action(action) {
+        Ok(s) => s,
+        Err(ActionError::Unknown) => return answer(StatusCode::NOT_FOUND, "not found"),
+        Err(ActionError::ExitCodeOutOfRange) => {
+            return answer(StatusCode::BAD_REQUEST, "invalid url format");
+        }
+    };
+    let rid = match q.rid.as_deref() {
+        None => None,
+        Some(r) => match parse_canonical_uuid(r) {
+            Some(u) => Some(u),
+            None => return answer(StatusCode::BAD_REQUEST, "invalid uuid format"),
+        },
+    };
+    let (parts, body) = req.into_parts();
+    let (body, body_size) = match read_body(body, limit).await {
+        Ok(b) => b,
+        Err(e) => {
+            return answer(
+                StatusCode::BAD_REQUEST,
+                &format!("cannot read the request body: {e}"),
+            );
+        }
+    };
+    let method = match parts.method {
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        _ => "GET",
+    };
+    let remote_addr = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let user_agent = parts.headers.get(header::USER_AGENT).map(|v| {
+        String::from_utf8_lossy(v.as_bytes())
+            .chars()
+            .take(MAX_USER_AGENT)
+            .collect()
+    });
+    let ping = PingRequest {
+        target,
+        signal,
+        rid,
+        // Stored times have millisecond precision; keep memory identical to them.
+        at: Utc::now().trunc_subsecs(3),
+        method,
+        remote_addr,
+        user_agent,
+        body,
+        body_size,
+    };
+    match hb.ping(ping).await {
+        Ok(Ack::Recorded) => answer(StatusCode::OK, "OK"),
+        Ok(Ack::Created) => answer(StatusCode::CREATED, "Created"),
+        Err(e @ WriteError::TooManyChecks(_)) => answer(StatusCode::FORBIDDEN, &e.to_string()),
+        Err(WriteError::NoSuchCheck) => {
+            answer(StatusCode::NOT_FOUND, "not found: no check has this key")
+        }
+        Err(e) => answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("the ping was not recorded: {e}"),
+        ),
+    }
+}
+
+/// Keeps the first `limit` bytes and counts the rest, reading it all so the
+/// client can finish sending.
+async fn read_body(mut body: Body, limit: usize) -> Result<(Vec<u8>, u64), axum::Error> {
+    let mut kept = Vec::new();
+    let mut size = 0u64;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue; // trailers
+        };
+        size += data.len() as u64;
+        let room = limit.saturating_sub(kept.len());
+        kept.extend_from_slice(&data[..data.len().min(room)]);
+    }
+    Ok((kept, size))
+}
+
+fn plain(status: StatusCode, text: &str, limit: usize) -> Response {
+    let mut r = (status, text.to_string()).into_response();
+    let h = r.headers_mut();
+    h.insert("Ping-Body-Limit", HeaderValue::from(limit));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    r
+}

@@ -1,0 +1,536 @@
+//! The heartbeat tables: `heartbeat_checks` (settings and state) and the
+//! bounded `heartbeat_pings` log; the one transaction that records a batch
+//! of pings; and the read-only SELECTs of `sql:` rules, checked when rules
+//! load (against the real schema, in memory) and run on a read-only
+//! connection.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags, params};
+use uuid::Uuid;
+
+use super::{Store, StoreError, from_millis, migrations, to_millis};
+use crate::heartbeat::registry::{CheckDef, Origin};
+use crate::heartbeat::state::{CheckState, PingKind, RunStatus};
+use crate::labels::Labels;
+use crate::source::Sample;
+
+/// A check as stored (its settings come from the rule files, not from here).
+#[derive(Debug, Clone)]
+pub struct StoredCheck {
+    pub id: i64,
+    pub name: String,
+    pub uuid: Uuid,
+    pub slug: Option<String>,
+    pub origin: Origin,
+    pub created_at: DateTime<Utc>,
+    pub state: CheckState,
+}
+
+/// One ping to record.
+#[derive(Debug, Clone)]
+pub struct NewPing {
+    pub check_id: i64,
+    /// The check's ping number (its `pings` count after this one).
+    pub n: u64,
+    pub at: DateTime<Utc>,
+    pub kind: PingKind,
+    pub exit_code: Option<u8>,
+    pub rid: Option<Uuid>,
+    pub duration: Option<Duration>,
+    pub method: &'static str,
+    pub remote_addr: Option<String>,
+    pub user_agent: Option<String>,
+    /// The kept part of the body.
+    pub body: Vec<u8>,
+    /// Bytes received.
+    pub body_size: u64,
+}
+
+/// Everything one writer batch records, in one transaction.
+#[derive(Debug, Default)]
+pub struct PingBatch {
+    /// Checks created by these pings (`?create=1`).
+    pub created: Vec<Arc<CheckDef>>,
+    pub pings: Vec<NewPing>,
+    /// The state of every check the batch touched, after it.
+    pub states: Vec<(i64, CheckState)>,
+    /// Pings kept per check; older ones are deleted.
+    pub keep: u64,
+}
+
+/// A kept ping, as `/api/v1/heartbeats/{name}/pings` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PingRecord {
+    pub n: u64,
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub exit_code: Option<u8>,
+    pub rid: Option<String>,
+    pub duration_seconds: Option<f64>,
+    pub method: String,
+    pub remote_addr: Option<String>,
+    pub user_agent: Option<String>,
+    /// The kept body, as UTF-8 (invalid bytes replaced).
+    pub body: String,
+    /// Bytes received (more than `body` holds when it was cut).
+    pub body_size: u64,
+}
+
+impl Store {
+    /// A second connection for the ping writer: `synchronous = FULL`, so a
+    /// commit is on disk (the WAL is synced) before any ping is answered.
+    /// It never checkpoints (copies the WAL into the database, which syncs
+    /// the database file too): [`Store::checkpoint`] does, off the ping path.
+    pub fn open_ping_writer(path: &std::path::Path) -> Result<Store, StoreError> {
+        let store = Store::open(path)?;
+        store.run_blocking(|c| {
+            c.pragma_update(None, "synchronous", "FULL")?;
+            c.pragma_update(None, "wal_autocheckpoint", 0)?;
+            // A WAL grown by a burst shrinks back to this when it restarts.
+            c.pragma_update(None, "journal_size_limit", 64i64 << 20)?;
+            Ok(())
+        })?;
+        Ok(store)
+    }
+
+    /// A connection for [`Store::checkpoint`]. Its short busy timeout bounds
+    /// how long a restart may hold up the ping writer while it waits for
+    /// readers; one that cannot finish in time is tried again next time.
+    pub fn open_checkpointer(path: &std::path::Path) -> Result<Store, StoreError> {
+        let store = Store::open(path)?;
+        store.run_blocking(|c| Ok(c.busy_timeout(Duration::from_millis(100))?))?;
+        Ok(store)
+    }
+
+    /// Copies what the WAL holds into the database without blocking anyone
+    /// (PASSIVE). The next write then starts the WAL over, unless writes
+    /// never paused meanwhile; so once the WAL holds more than
+    /// `restart_frames` pages, it also blocks writers for what came in
+    /// during the copy and makes the WAL start over (RESTART). Returns the
+    /// pages the WAL held and whether it restarted.
+    pub async fn checkpoint(&self, restart_frames: i64) -> Result<(i64, bool), StoreError> {
+        self.run(move |c| {
+            let frames: i64 = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))?;
+            if frames <= restart_frames {
+                return Ok((frames, false));
+            }
+            let busy: i64 = c.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get(0))?;
+            Ok((frames, busy == 0))
+        })
+        .await
+    }
+
+    /// A read-only connection for `sql:` rules. With WAL it reads while
+    /// pings are written, and it refuses any write whatever the SQL says.
+    pub fn open_reader(path: &std::path::Path) -> Result<Store, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        conn.pragma_update(None, "query_only", true)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub async fn load_checks(&self) -> Result<Vec<StoredCheck>, StoreError> {
+        self.run(load_checks).await
+    }
+
+    /// Makes the table match the rule files at start: `upsert` every check
+    /// that stays (settings and state), delete the ones no longer declared.
+    pub async fn sync_checks(
+        &self,
+        upsert: Vec<(Arc<CheckDef>, CheckState)>,
+        delete: Vec<i64>,
+    ) -> Result<(), StoreError> {
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            // Slugs may move between checks: clear them, then set them again.
+            tx.execute("UPDATE heartbeat_checks SET slug = NULL", [])?;
+            for id in &delete {
+                tx.execute("DELETE FROM heartbeat_checks WHERE id = ?1", [id])?;
+            }
+            for (def, state) in &upsert {
+                upsert_check(&tx, def, state)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records a batch of pings: new checks, ping rows, check states, and the
+    /// trimming of each touched check's log to the last `keep` pings.
+    pub async fn commit_pings(&self, batch: PingBatch) -> Result<(), StoreError> {
+        self.run(move |c| commit_pings(c, &batch)).await
+    }
+
+    /// The kept pings of a check, newest first.
+    pub async fn pings(&self, check_id: i64, limit: usize) -> Result<Vec<PingRecord>, StoreError> {
+        self.run(move |c| pings(c, check_id, limit)).await
+    }
+
+    /// Runs a `sql:` rule: every row is a series, column `value` its value,
+    /// the other columns its labels (NULL: no such label).
+    pub async fn select_samples(&self, sql: String) -> Result<Vec<Sample>, StoreError> {
+        self.run(move |c| select_samples(c, &sql)).await
+    }
+}
+
+fn load_checks(c: &mut Connection) -> Result<Vec<StoredCheck>, StoreError> {
+    let mut stmt = c.prepare(
+        "SELECT id, name, uuid, slug, origin, created_at, paused, last_ping_at, last_start_at,
+                last_start_rid, last_status, last_exit_code, last_duration_ms, due_at, pings
+         FROM heartbeat_checks ORDER BY id",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let name: String = r.get(1)?;
+        let corrupt = |what: &str| StoreError::Corrupt(format!("check {name:?}: {what}"));
+        let uuid: String = r.get(2)?;
+        let origin: String = r.get(4)?;
+        let rid: Option<String> = r.get(9)?;
+        let status: Option<String> = r.get(10)?;
+        let exit: Option<i64> = r.get(11)?;
+        let duration: Option<i64> = r.get(12)?;
+        let pings: i64 = r.get(14)?;
+        let state = CheckState {
+            paused: r.get(6)?,
+            last_ping: r.get::<_, Option<i64>>(7)?.map(from_millis),
+            last_start: r.get::<_, Option<i64>>(8)?.map(from_millis),
+            last_start_rid: match rid {
+                None => None,
+                Some(s) => Some(Uuid::parse_str(&s).map_err(|_| corrupt("bad run id"))?),
+            },
+            last_status: match status {
+                None => None,
+                Some(s) => Some(RunStatus::parse(&s).ok_or_else(|| corrupt("bad status"))?),
+            },
+            last_exit_code: exit
+                .map(|e| u8::try_from(e).map_err(|_| corrupt("bad exit code")))
+                .transpose()?,
+            last_duration: duration.map(|ms| Duration::from_millis(ms.max(0) as u64)),
+            due_at: r.get::<_, Option<i64>>(13)?.map(from_millis),
+            pings: pings.max(0) as u64,
+        };
+        out.push(StoredCheck {
+            id: r.get(0)?,
+            uuid: Uuid::parse_str(&uuid).map_err(|_| corrupt("bad uuid"))?,
+            slug: r.get(3)?,
+            origin: Origin::parse(&origin).ok_or_else(|| corrupt("bad origin"))?,
+            created_at: from_millis(r.get(5)?),
+            state,
+            name,
+        });
+    }
+    Ok(out)
+}
+
+fn upsert_check(c: &Connection, def: &CheckDef, s: &CheckState) -> Result<(), StoreError> {
+    let (cron, timezone) = match def.schedule.cron() {
+        Some((expr, tz)) => (Some(expr.to_string()), Some(tz.name().to_string())),
+        None => (None, None),
+    };
+    let labels = serde_json::to_string(&def.labels)
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode labels: {e}")))?;
+    let mut stmt = c.prepare_cached(
+        "INSERT INTO heartbeat_checks (id, name, uuid, slug, origin, period_seconds, cron, timezone,
+             grace_seconds, labels, created_at, paused, last_ping_at, last_start_at, last_start_rid,
+             last_status, last_exit_code, last_duration_ms, due_at, pings)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
+         ON CONFLICT (id) DO UPDATE SET
+             name = excluded.name, slug = excluded.slug, origin = excluded.origin,
+             period_seconds = excluded.period_seconds, cron = excluded.cron,
+             timezone = excluded.timezone, grace_seconds = excluded.grace_seconds,
+             labels = excluded.labels, paused = excluded.paused,
+             last_ping_at = excluded.last_ping_at, last_start_at = excluded.last_start_at,
+             last_start_rid = excluded.last_start_rid, last_status = excluded.last_status,
+             last_exit_code = excluded.last_exit_code, last_duration_ms = excluded.last_duration_ms,
+             due_at = excluded.due_at, pings = excluded.pings",
+    )?;
+    stmt.execute(params![
+        def.id,
+        def.name,
+        def.uuid.to_string(),
+        def.slug,
+        def.origin.as_str(),
+        def.schedule.period_seconds(),
+        cron,
+        timezone,
+        def.grace.as_secs_f64(),
+        labels,
+        to_millis(def.created_at),
+        s.paused,
+        s.last_ping.map(to_millis),
+        s.last_start.map(to_millis),
+        s.last_start_rid.map(|r| r.to_string()),
+        s.last_status.map(RunStatus::as_str),
+        s.last_exit_code,
+        s.last_duration.map(|d| d.as_millis() as i64),
+        s.due_at.map(to_millis),
+        s.pings as i64,
+    ])?;
+    Ok(())
+}
+
+fn commit_pings(c: &mut Connection, batch: &PingBatch) -> Result<(), StoreError> {
+    let tx = c.transaction()?;
+    for def in &batch.created {
+        upsert_check(&tx, def, &CheckState::default())?;
+    }
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO heartbeat_pings (check_id, n, at, kind, exit_code, rid, duration_ms,
+                 method, remote_addr, user_agent, body, body_size)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )?;
+        for p in &batch.pings {
+            insert.execute(params![
+                p.check_id,
+                p.n as i64,
+                to_millis(p.at),
+                p.kind.as_str(),
+                p.exit_code,
+                p.rid.map(|r| r.to_string()),
+                p.duration.map(|d| d.as_millis() as i64),
+                p.method,
+                p.remote_addr,
+                p.user_agent,
+                p.body,
+                p.body_size as i64,
+            ])?;
+        }
+        let mut update = tx.prepare_cached(
+            "UPDATE heartbeat_checks SET paused = ?2, last_ping_at = ?3, last_start_at = ?4,
+                 last_start_rid = ?5, last_status = ?6, last_exit_code = ?7,
+                 last_duration_ms = ?8, due_at = ?9, pings = ?10
+             WHERE id = ?1",
+        )?;
+        let mut trim =
+            tx.prepare_cached("DELETE FROM heartbeat_pings WHERE check_id = ?1 AND n <= ?2")?;
+        for (id, s) in &batch.states {
+            update.execute(params![
+                id,
+                s.paused,
+                s.last_ping.map(to_millis),
+                s.last_start.map(to_millis),
+                s.last_start_rid.map(|r| r.to_string()),
+                s.last_status.map(RunStatus::as_str),
+                s.last_exit_code,
+                s.last_duration.map(|d| d.as_millis() as i64),
+                s.due_at.map(to_millis),
+                s.pings as i64,
+            ])?;
+            if s.pings > batch.keep {
+                trim.execute(params![id, (s.pings - batch.keep) as i64])?;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn pings(c: &mut Connection, check_id: i64, limit: usize) -> Result<Vec<PingRecord>, StoreError> {
+    let mut stmt = c.prepare(
+        "SELECT n, at, kind, exit_code, rid, duration_ms, method, remote_addr, user_agent, body, body_size
+         FROM heartbeat_pings WHERE check_id = ?1 ORDER BY n DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![check_id, limit as i64], |r| {
+        let body: Vec<u8> = r.get(9)?;
+        Ok(PingRecord {
+            n: r.get::<_, i64>(0)?.max(0) as u64,
+            at: from_millis(r.get(1)?),
+            kind: r.get(2)?,
+            exit_code: r.get(3)?,
+            rid: r.get(4)?,
+            duration_seconds: r.get::<_, Option<i64>>(5)?.map(|ms| ms as f64 / 1000.0),
+            method: r.get(6)?,
+            remote_addr: r.get(7)?,
+            user_agent: r.get(8)?,
+            body: String::from_utf8_lossy(&body).into_owned(),
+            body_size: r.get::<_, i64>(10)?.max(0) as u64,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The schema in memory, to check `sql:` rules while loading them (built
+/// once; its migration is not worth a log line).
+fn with_schema<T>(f: impl FnOnce(&Connection) -> Result<T, String>) -> Result<T, String> {
+    static SCHEMA: OnceLock<Result<Mutex<Connection>, String>> = OnceLock::new();
+    let schema = SCHEMA.get_or_init(|| {
+        tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
+            let mut c = Connection::open_in_memory().map_err(|e| e.to_string())?;
+            migrations()
+                .and_then(|m| m.to_latest(&mut c))
+                .map_err(|e| e.to_string())?;
+            Ok(Mutex::new(c))
+        })
+    });
+    let conn = schema
+        .as_ref()
+        .map_err(|e| format!("cannot build the schema: {e}"))?;
+    f(&conn.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// Checks a `sql:` rule: one read-only SELECT (or WITH ... SELECT) that
+/// prepares against the heartbeat schema, with a `value` column and label
+/// names for its other columns.
+pub fn check_select(sql: &str) -> Result<(), String> {
+    let sql = sql.trim();
+    let first = sql
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if first != "select" && first != "with" {
+        return Err(format!(
+            "expected a read-only SELECT, got a statement starting with {:?}",
+            sql.split_whitespace().next().unwrap_or("")
+        ));
+    }
+    with_schema(|c| {
+        let stmt = c.prepare(sql).map_err(|e| match e {
+            rusqlite::Error::MultipleStatement => {
+                "expected a single SELECT, got several statements".to_string()
+            }
+            e => format!("cannot prepare the SELECT: {e}"),
+        })?;
+        if !stmt.readonly() {
+            return Err("expected a read-only SELECT; this statement writes".into());
+        }
+        let names = stmt.column_names();
+        if !names.contains(&"value") {
+            return Err(format!(
+                "expected a column named value (the series' value), got columns {names:?}"
+            ));
+        }
+        for n in names {
+            if n != "value" && !crate::rules::load::valid_label_name(n) {
+                return Err(format!(
+                    "column {n:?} becomes a label: name it [a-zA-Z_][a-zA-Z0-9_]* with AS"
+                ));
+            }
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn select_samples(c: &mut Connection, sql: &str) -> Result<Vec<Sample>, StoreError> {
+    let mut stmt = c.prepare_cached(sql)?;
+    if !stmt.readonly() {
+        return Err(StoreError::Query("refusing a statement that writes".into()));
+    }
+    let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let mut labels = Labels::new();
+        let mut value = None;
+        for (i, name) in names.iter().enumerate() {
+            let v = r.get_ref(i)?;
+            if name == "value" {
+                value = Some(match v {
+                    ValueRef::Integer(n) => n as f64,
+                    ValueRef::Real(x) => x,
+                    ValueRef::Null => f64::NAN,
+                    _ => {
+                        return Err(StoreError::Query(
+                            "column value must be a number".to_string(),
+                        ));
+                    }
+                });
+                continue;
+            }
+            let text = match v {
+                ValueRef::Null => continue,
+                ValueRef::Integer(n) => n.to_string(),
+                ValueRef::Real(x) => x.to_string(),
+                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                ValueRef::Blob(_) => {
+                    return Err(StoreError::Query(format!(
+                        "column {name} is a blob; labels must be text or numbers"
+                    )));
+                }
+            };
+            labels.insert(name.clone(), text);
+        }
+        out.push(Sample {
+            labels,
+            value: value.unwrap_or(f64::NAN),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sql_rules_must_be_one_read_only_select_with_a_value() {
+        check_select(
+            "SELECT name AS \"check\", json_extract(labels, '$.vault') AS vault, age_seconds AS value FROM heartbeat_status",
+        )
+        .unwrap();
+        check_select("WITH f AS (SELECT name, count(*) AS n FROM heartbeat_log WHERE kind = 'fail' GROUP BY name) SELECT name, n AS value FROM f").unwrap();
+        for (sql, want) in [
+            ("DELETE FROM heartbeat_pings", "expected a read-only SELECT"),
+            (
+                "UPDATE heartbeat_checks SET paused = 1",
+                "expected a read-only SELECT",
+            ),
+            ("PRAGMA writable_schema = 1", "expected a read-only SELECT"),
+            (
+                "SELECT 1 AS value; DELETE FROM heartbeat_pings",
+                "expected a single SELECT",
+            ),
+            (
+                "SELECT name FROM heartbeat_status",
+                "expected a column named value",
+            ),
+            ("SELECT * FROM nowhere", "cannot prepare the SELECT"),
+            (
+                "SELECT pings AS value, name || '!' FROM heartbeat_status",
+                "becomes a label",
+            ),
+            (
+                "WITH x AS (SELECT 1) DELETE FROM heartbeat_pings",
+                "this statement writes",
+            ),
+        ] {
+            let err = check_select(sql).unwrap_err();
+            assert!(err.contains(want), "{sql}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_reader_refuses_writes_even_if_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        drop(Store::open(&path).unwrap());
+        let reader = Store::open_reader(&path).unwrap();
+        let err = reader
+            .run_blocking(|c| Ok(c.execute("DELETE FROM heartbeat_pings", [])?))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("readonly")
+                || err.to_string().contains("read-only")
+                || err.to_string().contains("query_only"),
+            "{err}"
+        );
+    }
+}
