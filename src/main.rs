@@ -265,8 +265,8 @@ fn alerts(
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<9} {:<8} {:<28} {:<20} {:<14} MESSAGE",
-        "STATE", "SEVERITY", "ALERT", "SINCE", "RECIPIENTS"
+        "{:<9} {:<8} {:<28} {:<20} {:<18} {:<14} {:<26} MESSAGE",
+        "STATE", "SEVERITY", "ALERT", "SINCE", "ROUTE", "RECIPIENTS", "LAST NOTIFICATION"
     );
     for v in views {
         let since = v
@@ -274,14 +274,28 @@ fn alerts(
             .unwrap_or(v.since)
             .format("%Y-%m-%d %H:%M:%S")
             .to_string();
+        let mut recipients = v.recipients.join(",");
+        if recipients.is_empty() {
+            recipients = "-".into();
+        }
+        if v.silenced {
+            recipients.push_str(" (silenced)");
+        }
+        if v.inhibited {
+            recipients.push_str(" (inhibited)");
+        }
+        let last = v.last_notification.as_ref().map_or("-".to_string(), |n| {
+            format!(
+                "{} {} {} {}",
+                n.kind,
+                n.target,
+                n.status,
+                n.sent_at.unwrap_or(n.created_at).format("%H:%M:%S")
+            )
+        });
         println!(
-            "{:<9} {:<8} {:<28} {:<20} {:<14} {}",
-            v.state,
-            v.severity,
-            v.alert,
-            since,
-            v.recipients.join(","),
-            v.message
+            "{:<9} {:<8} {:<28} {:<20} {:<18} {:<14} {:<26} {}",
+            v.state, v.severity, v.alert, since, v.route, recipients, last, v.message
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -65,7 +65,8 @@ impl DeliveryStats {
 }
 
 impl Dispatcher {
-    /// Starts a worker for every enabled target. `wakers` come from the router.
+    /// Starts a worker for every enabled target (the mail targets of routed
+    /// contacts too). `wakers` come from the router.
     pub fn start(
         config: &Config,
         store: Store,
@@ -74,7 +75,7 @@ impl Dispatcher {
         stats: DeliveryStats,
     ) -> Result<Dispatcher, super::channels::ChannelError> {
         let mut workers = Vec::new();
-        for t in config.targets.iter().filter(|t| t.enabled) {
+        for t in config.delivery_targets().filter(|t| t.enabled) {
             stats.record(t.name(), |_| {});
             let channel = Channel::from_config(t, config)?;
             let wake = wakers(t.name()).unwrap_or_else(|| Arc::new(Notify::new()));

@@ -6,6 +6,7 @@ pub mod channels;
 pub mod dispatch;
 pub mod message;
 pub mod render;
+pub mod route;
 pub mod router;
 pub mod testsend;
 

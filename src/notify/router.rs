@@ -1,6 +1,8 @@
-//! Who hears about a transition. Today: `routing.default` (every enabled
-//! target, `off`, or a list of targets); disabled targets get nothing and
-//! resolved messages go only to targets with `send_resolved`.
+//! Who hears about a transition: the alert's route ([`super::route`]) gives
+//! its recipients; each becomes an outbox row for the target that delivers
+//! to it (a configured target, or the mail target of a contact or `owner`).
+//! Disabled targets get nothing and resolved messages go only to targets
+//! with `send_resolved`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,49 +10,51 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use super::message::{AlertMessage, MessageKind};
-use crate::config::{Config, RouteDefault};
+use super::route::{self, Route};
+use crate::config::{Config, Recipient, RouteTable};
 use crate::eval::AlertEvent;
+use crate::labels::Labels;
+use crate::rules::Severity;
 use crate::store::alerts::NewNotification;
-
-#[derive(Debug)]
-struct RouteTarget {
-    name: String,
-    send_resolved: bool,
-    wake: Arc<Notify>,
-}
 
 #[derive(Debug, Default)]
 pub struct Router {
-    targets: Vec<RouteTarget>,
+    table: RouteTable,
+    /// Every enabled configured target (the route when none is configured).
+    all: Vec<Recipient>,
+    /// `send_resolved` of every delivery target.
+    send_resolved: HashMap<String, bool>,
     wakers: HashMap<String, Arc<Notify>>,
 }
 
 impl Router {
     pub fn from_config(config: &Config) -> Router {
         let mut wakers = HashMap::new();
-        for t in config.targets.iter().filter(|t| t.enabled) {
+        let mut send_resolved = HashMap::new();
+        for t in config.delivery_targets().filter(|t| t.enabled) {
             wakers.insert(t.name().to_string(), Arc::new(Notify::new()));
+            send_resolved.insert(t.name().to_string(), t.send_resolved);
         }
-        let chosen: Vec<&crate::config::TargetConfig> = match &config.routing.default {
-            RouteDefault::Off => Vec::new(),
-            RouteDefault::AllTargets => config.targets.iter().filter(|t| t.enabled).collect(),
-            RouteDefault::Targets(names) => config
-                .targets
-                .iter()
-                .filter(|t| t.enabled && names.iter().any(|n| n.value == t.name()))
-                .collect(),
-        };
-        let targets = chosen
-            .into_iter()
-            .filter_map(|t| {
-                wakers.get(t.name()).map(|w| RouteTarget {
-                    name: t.name().to_string(),
-                    send_resolved: t.send_resolved,
-                    wake: Arc::clone(w),
-                })
+        let all = config
+            .targets
+            .iter()
+            .filter(|t| t.enabled)
+            .map(|t| Recipient {
+                name: t.name().to_string(),
+                target: t.name().to_string(),
             })
             .collect();
-        Router { targets, wakers }
+        Router {
+            table: config.routes.clone(),
+            all,
+            send_resolved,
+            wakers,
+        }
+    }
+
+    /// The route of an alert with these labels and severity.
+    pub fn route_of(&self, labels: &Labels, severity: Severity) -> Route {
+        route::resolve(&self.table, &self.all, labels, severity)
     }
 
     /// Outbox rows for these transitions.
@@ -63,12 +67,16 @@ impl Router {
             let Ok(payload) = serde_json::to_string(&msg) else {
                 continue;
             };
-            for t in &self.targets {
-                if msg.kind == MessageKind::Resolved && !t.send_resolved {
+            let route = self.route_of(&msg.labels, msg.severity);
+            for r in &route.recipients {
+                let Some(&send_resolved) = self.send_resolved.get(&r.target) else {
+                    continue;
+                };
+                if msg.kind == MessageKind::Resolved && !send_resolved {
                     continue;
                 }
                 out.push(NewNotification {
-                    target: t.name.clone(),
+                    target: r.target.clone(),
                     fingerprint: msg.fingerprint,
                     kind: msg.kind.as_str().to_string(),
                     payload: payload.clone(),
@@ -78,10 +86,18 @@ impl Router {
         out
     }
 
-    /// Names of the targets that hear about `alert`.
+    /// The route of `alert` at its current severity.
+    pub fn route(&self, alert: &crate::eval::AlertInstance) -> Route {
+        self.route_of(&alert.output_labels(), alert.severity)
+    }
+
+    /// Names of the targets, contacts or `owner` that hear about `alert`.
     pub fn recipients(&self, alert: &crate::eval::AlertInstance) -> Vec<String> {
-        let _ = alert; // every alert takes the default route for now
-        self.targets.iter().map(|t| t.name.clone()).collect()
+        self.route(alert)
+            .recipients
+            .into_iter()
+            .map(|r| r.name)
+            .collect()
     }
 
     /// The wake-up signal of a target's delivery worker.
@@ -91,8 +107,8 @@ impl Router {
 
     /// Tells every delivery worker to look at the outbox.
     pub fn wake_targets(&self) {
-        for t in &self.targets {
-            t.wake.notify_one();
+        for w in self.wakers.values() {
+            w.notify_one();
         }
     }
 }
