@@ -66,6 +66,7 @@ pub struct Running {
     control: tokio::task::JoinHandle<()>,
     server: tokio::task::JoinHandle<()>,
     janitor: tokio::task::JoinHandle<()>,
+    external_expiry: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -82,6 +83,7 @@ impl Running {
     pub async fn stop(self) {
         drop(self.reload);
         self.janitor.abort();
+        self.external_expiry.abort();
         let _ = self.control.await;
         self.server.abort();
     }
@@ -167,6 +169,7 @@ pub async fn start(
         config.evaluation.resolved_retention.0,
         config.evaluation.history_retention.0,
     ));
+    let external_expiry = tokio::spawn(external_expiry(Arc::clone(&engine)));
     let control = Control {
         config,
         targets: Arc::clone(&targets),
@@ -182,6 +185,7 @@ pub async fn start(
         control,
         server,
         janitor,
+        external_expiry,
     })
 }
 
@@ -346,6 +350,20 @@ async fn janitor(engine: Arc<Engine>, resolved: Duration, history: Duration) {
                 tracing::info!(events, notifications, "old history deleted")
             }
             Err(e) => tracing::warn!(error = %e, "cannot delete old history"),
+        }
+    }
+}
+
+/// Resolves external alerts (`POST /api/v2/alerts`) when their time is up.
+async fn external_expiry(engine: Arc<Engine>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match engine.expire_external(chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(resolved = n, "external alerts expired"),
+            Err(e) => tracing::warn!(error = %e, "cannot expire external alerts"),
         }
     }
 }

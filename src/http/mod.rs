@@ -1,7 +1,9 @@
 //! The daemon's HTTP server (axum): the status page ([`status`]), the JSON
-//! API ([`api`]), `/metrics` ([`metrics`]) and `/healthz`.
+//! API ([`api`]), external events ([`ingest`]), `/metrics` ([`metrics`])
+//! and `/healthz`.
 
 pub mod api;
+pub mod ingest;
 pub mod metrics;
 pub mod status;
 pub mod targets;
@@ -38,6 +40,7 @@ pub fn app(state: AppState) -> Router {
         .route("/-/reload", post(reload))
         .merge(api::routes())
         .merge(targets::routes())
+        .merge(ingest::routes())
         .with_state(state)
 }
 

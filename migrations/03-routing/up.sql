@@ -1,0 +1,12 @@
+-- Routing: external events (POST /api/v2/alerts) and silences.
+-- Times are Unix milliseconds (UTC).
+
+-- When an external alert resolves unless it is posted again: its endsAt, or
+-- the resolve timeout after the last post. One row per active external alert.
+CREATE TABLE external_alerts (
+    fingerprint   TEXT PRIMARY KEY,
+    expires_at    INTEGER NOT NULL,
+    generator_url TEXT NOT NULL DEFAULT '',
+    updated_at    INTEGER NOT NULL
+);
+CREATE INDEX external_alerts_by_expiry ON external_alerts (expires_at);
