@@ -128,7 +128,12 @@ pub async fn start(
     give_up_unknown_targets(&store, &config).await?;
 
     let source = PrometheusSource::new(&config.prometheus)?;
-    let router = Arc::new(Router::from_config(&config));
+    let silences = crate::notify::silence::SilenceCache::new(
+        store
+            .silences(chrono::Utc::now() - chrono::Duration::days(1))
+            .await?,
+    );
+    let router = Arc::new(Router::new(&config, silences));
     let engine = Arc::new(
         Engine::new(
             Arc::new(rules),
@@ -169,7 +174,7 @@ pub async fn start(
         config.evaluation.resolved_retention.0,
         config.evaluation.history_retention.0,
     ));
-    let external_expiry = tokio::spawn(external_expiry(Arc::clone(&engine)));
+    let external_expiry = tokio::spawn(timers(Arc::clone(&engine)));
     let control = Control {
         config,
         targets: Arc::clone(&targets),
@@ -307,7 +312,7 @@ impl Control {
         if config.data_dir != self.config.data_dir {
             tracing::warn!("a new data_dir takes effect after a restart");
         }
-        let router = Arc::new(Router::from_config(&config));
+        let router = Arc::new(Router::new(&config, self.engine.router().silences()));
         if let Some(parts) = self.parts.take() {
             parts.stop().await;
         }
@@ -354,16 +359,21 @@ async fn janitor(engine: Arc<Engine>, resolved: Duration, history: Duration) {
     }
 }
 
-/// Resolves external alerts (`POST /api/v2/alerts`) when their time is up.
-async fn external_expiry(engine: Arc<Engine>) {
+/// Every second: resolves external alerts (`POST /api/v2/alerts`) whose
+/// time is up, and notifies what silences that ended held back.
+async fn timers(engine: Arc<Engine>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match engine.expire_external(chrono::Utc::now()).await {
+        let now = chrono::Utc::now();
+        match engine.expire_external(now).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(resolved = n, "external alerts expired"),
             Err(e) => tracing::warn!(error = %e, "cannot expire external alerts"),
+        }
+        if let Err(e) = crate::notify::silence::resume_ended(&engine, now).await {
+            tracing::warn!(error = %e, "cannot notify alerts of ended silences");
         }
     }
 }

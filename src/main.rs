@@ -1,4 +1,7 @@
-//! The `tocsin` command line: `run`, `check`, `test`, `alerts`, `notify-test`.
+//! The `tocsin` command line: `run`, `check`, `test`, `alerts`, `notify-test`,
+//! `silence`.
+
+mod silence_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,6 +68,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Manage silences of the running daemon.
+    Silence {
+        #[command(subcommand)]
+        action: silence_cli::SilenceCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -99,6 +107,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Alerts { state, json } => alerts(cli.config, state, json),
+        Command::Silence { action } => silence_cli::run(cli.config, action),
         Command::Test { files } => Ok(rule_tests(&files)),
         Command::NotifyTest {
             target,

@@ -10,3 +10,16 @@ CREATE TABLE external_alerts (
     updated_at    INTEGER NOT NULL
 );
 CREATE INDEX external_alerts_by_expiry ON external_alerts (expires_at);
+
+-- Silences: matching alerts keep their state but notify nobody while active.
+CREATE TABLE silences (
+    id         TEXT PRIMARY KEY,
+    matchers   TEXT NOT NULL,                    -- JSON [{name, value, isRegex, isEqual}]
+    starts_at  INTEGER NOT NULL,
+    ends_at    INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    comment    TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX silences_by_end ON silences (ends_at);

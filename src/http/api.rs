@@ -43,6 +43,9 @@ pub struct AlertView {
     pub route: String,
     pub recipients: Vec<String>,
     pub silenced: bool,
+    /// The id of the active silence that holds its notifications back.
+    #[serde(default)]
+    pub silenced_by: Option<String>,
     pub inhibited: bool,
     /// The newest outbox row of the alert (any target).
     #[serde(default)]
@@ -68,6 +71,7 @@ impl AlertView {
             route: route.scope,
             recipients: route.recipients.into_iter().map(|r| r.name).collect(),
             silenced: false,
+            silenced_by: None,
             inhibited: false,
             last_notification: None,
         }
@@ -98,6 +102,8 @@ async fn alerts(State(s): State<AppState>, Query(f): Query<AlertFilter>) -> Json
         .filter(|a| f.alert.as_deref().is_none_or(|n| a.alert == n))
         .map(|a| {
             let mut v = AlertView::new(a, router.route(a));
+            v.silenced_by = router.silenced_by(&a.output_labels());
+            v.silenced = v.silenced_by.is_some();
             v.last_notification = last.remove(&v.fingerprint);
             v
         })

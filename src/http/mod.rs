@@ -5,6 +5,7 @@
 pub mod api;
 pub mod ingest;
 pub mod metrics;
+pub mod silences;
 pub mod status;
 pub mod targets;
 
@@ -41,6 +42,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::routes())
         .merge(targets::routes())
         .merge(ingest::routes())
+        .merge(silences::routes())
         .with_state(state)
 }
 

@@ -4,10 +4,12 @@
 
 pub mod channels;
 pub mod dispatch;
+pub mod matcher;
 pub mod message;
 pub mod render;
 pub mod route;
 pub mod router;
+pub mod silence;
 pub mod testsend;
 
 pub use dispatch::Dispatcher;

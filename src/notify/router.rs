@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 
 use super::message::{AlertMessage, MessageKind};
 use super::route::{self, Route};
+use super::silence::SilenceCache;
 use crate::config::{Config, Recipient, RouteTable};
 use crate::eval::AlertEvent;
 use crate::labels::Labels;
@@ -25,10 +26,17 @@ pub struct Router {
     /// `send_resolved` of every delivery target.
     send_resolved: HashMap<String, bool>,
     wakers: HashMap<String, Arc<Notify>>,
+    /// Active silences: matching alerts get no outbox rows.
+    silences: SilenceCache,
 }
 
 impl Router {
     pub fn from_config(config: &Config) -> Router {
+        Router::new(config, SilenceCache::default())
+    }
+
+    /// The router of `config`, honouring `silences`.
+    pub fn new(config: &Config, silences: SilenceCache) -> Router {
         let mut wakers = HashMap::new();
         let mut send_resolved = HashMap::new();
         for t in config.delivery_targets().filter(|t| t.enabled) {
@@ -49,7 +57,17 @@ impl Router {
             all,
             send_resolved,
             wakers,
+            silences,
         }
+    }
+
+    pub fn silences(&self) -> SilenceCache {
+        self.silences.clone()
+    }
+
+    /// The id of the active silence of an alert with these labels.
+    pub fn silenced_by(&self, labels: &Labels) -> Option<String> {
+        self.silences.silenced_by(labels, chrono::Utc::now())
     }
 
     /// The route of an alert with these labels and severity.
@@ -64,24 +82,39 @@ impl Router {
             let Some(msg) = AlertMessage::for_event(e) else {
                 continue;
             };
-            let Ok(payload) = serde_json::to_string(&msg) else {
+            if let Some(id) = self.silenced_by(&msg.labels) {
+                tracing::debug!(fingerprint = %msg.fingerprint, silence = %id, kind = msg.kind.as_str(), "silenced: not notified");
+                continue;
+            }
+            out.extend(self.rows_for(&msg, &[]));
+        }
+        out
+    }
+
+    /// Outbox rows of one message for its route's targets, less `skip`.
+    pub fn rows_for(&self, msg: &AlertMessage, skip: &[String]) -> Vec<NewNotification> {
+        let mut out = Vec::new();
+        let Ok(payload) = serde_json::to_string(msg) else {
+            return out;
+        };
+        let route = self.route_of(&msg.labels, msg.severity);
+        for r in route
+            .recipients
+            .iter()
+            .filter(|r| !skip.contains(&r.target))
+        {
+            let Some(&send_resolved) = self.send_resolved.get(&r.target) else {
                 continue;
             };
-            let route = self.route_of(&msg.labels, msg.severity);
-            for r in &route.recipients {
-                let Some(&send_resolved) = self.send_resolved.get(&r.target) else {
-                    continue;
-                };
-                if msg.kind == MessageKind::Resolved && !send_resolved {
-                    continue;
-                }
-                out.push(NewNotification {
-                    target: r.target.clone(),
-                    fingerprint: msg.fingerprint,
-                    kind: msg.kind.as_str().to_string(),
-                    payload: payload.clone(),
-                });
+            if msg.kind == MessageKind::Resolved && !send_resolved {
+                continue;
             }
+            out.push(NewNotification {
+                target: r.target.clone(),
+                fingerprint: msg.fingerprint,
+                kind: msg.kind.as_str().to_string(),
+                payload: payload.clone(),
+            });
         }
         out
     }

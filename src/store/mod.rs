@@ -6,10 +6,12 @@
 //!   transaction together with the outbox rows a transition causes.
 //! - [`outbox`]: notifications waiting to be sent, retried, or given up.
 //! - [`external`]: expiry of alerts posted to `/api/v2/alerts`.
+//! - [`silences`]: silences, and which targets heard of an alert.
 
 pub mod alerts;
 pub mod external;
 pub mod outbox;
+pub mod silences;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
