@@ -133,7 +133,11 @@ pub async fn start(
             .silences(chrono::Utc::now() - chrono::Duration::days(1))
             .await?,
     );
-    let router = Arc::new(Router::new(&config, silences));
+    let shared = crate::notify::RouterShared {
+        silences,
+        firing: Default::default(),
+    };
+    let router = Arc::new(Router::new(&config, shared));
     let engine = Arc::new(
         Engine::new(
             Arc::new(rules),
@@ -145,6 +149,7 @@ pub async fn start(
         )
         .await?,
     );
+    router.shared().firing.seed(&engine.alerts());
     let delivery = DeliveryStats::default();
     let parts = Parts::start(&config, &engine, &router, &delivery).await?;
 
@@ -312,7 +317,7 @@ impl Control {
         if config.data_dir != self.config.data_dir {
             tracing::warn!("a new data_dir takes effect after a restart");
         }
-        let router = Arc::new(Router::new(&config, self.engine.router().silences()));
+        let router = Arc::new(Router::new(&config, self.engine.router().shared()));
         if let Some(parts) = self.parts.take() {
             parts.stop().await;
         }
@@ -360,7 +365,7 @@ async fn janitor(engine: Arc<Engine>, resolved: Duration, history: Duration) {
 }
 
 /// Every second: resolves external alerts (`POST /api/v2/alerts`) whose
-/// time is up, and notifies what silences that ended held back.
+/// time is up, and notifies what ended silences and inhibitions held back.
 async fn timers(engine: Arc<Engine>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -374,6 +379,9 @@ async fn timers(engine: Arc<Engine>) {
         }
         if let Err(e) = crate::notify::silence::resume_ended(&engine, now).await {
             tracing::warn!(error = %e, "cannot notify alerts of ended silences");
+        }
+        if let Err(e) = crate::notify::silence::resume_uninhibited(&engine, now).await {
+            tracing::warn!(error = %e, "cannot notify alerts no longer inhibited");
         }
     }
 }

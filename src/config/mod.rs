@@ -2,6 +2,7 @@
 //! out of the box (SQLite under ./data, rules/, 127.0.0.1:9750, Prometheus at
 //! 127.0.0.1:9090). Relative paths are relative to the config file's folder.
 
+mod inhibit;
 mod people;
 mod routing;
 mod secret;
@@ -66,6 +67,12 @@ pub struct Config {
     pub contact_groups: Vec<ContactGroup>,
     pub target_groups: Vec<TargetGroup>,
     pub routing: RoutingConfig,
+    /// Inhibition rules as written.
+    #[serde(rename = "inhibit")]
+    raw_inhibit: Vec<inhibit::RawInhibit>,
+    /// `inhibit` checked.
+    #[serde(skip)]
+    pub inhibit: Vec<crate::notify::inhibit::InhibitRule>,
     /// `routing` checked, with names resolved to delivery targets.
     #[serde(skip)]
     pub routes: RouteTable,
@@ -98,6 +105,8 @@ impl Default for Config {
             contact_groups: Vec::new(),
             target_groups: Vec::new(),
             routing: RoutingConfig::default(),
+            raw_inhibit: Vec::new(),
+            inhibit: Vec::new(),
             routes: RouteTable::default(),
             mail_targets: Vec::new(),
             source: None,
@@ -313,6 +322,7 @@ impl Config {
             has_mailer: self.mailer.is_some(),
         };
         (self.routes, self.mail_targets) = routing::resolve_routing(&cx, &self.routing, errors);
+        self.inhibit = inhibit::resolve_inhibit(file, &self.raw_inhibit, errors);
     }
 
     /// Every target a delivery worker runs for: the configured ones and the

@@ -47,6 +47,9 @@ pub struct AlertView {
     #[serde(default)]
     pub silenced_by: Option<String>,
     pub inhibited: bool,
+    /// The firing alert that inhibits it: `alertname (fingerprint)`.
+    #[serde(default)]
+    pub inhibited_by: Option<String>,
     /// The newest outbox row of the alert (any target).
     #[serde(default)]
     pub last_notification: Option<NotificationRecord>,
@@ -73,6 +76,7 @@ impl AlertView {
             silenced: false,
             silenced_by: None,
             inhibited: false,
+            inhibited_by: None,
             last_notification: None,
         }
     }
@@ -104,6 +108,10 @@ async fn alerts(State(s): State<AppState>, Query(f): Query<AlertFilter>) -> Json
             let mut v = AlertView::new(a, router.route(a));
             v.silenced_by = router.silenced_by(&a.output_labels());
             v.silenced = v.silenced_by.is_some();
+            if a.state == crate::eval::AlertState::Firing {
+                v.inhibited_by = router.inhibited_by(a.fingerprint, &a.output_labels());
+            }
+            v.inhibited = v.inhibited_by.is_some();
             v.last_notification = last.remove(&v.fingerprint);
             v
         })

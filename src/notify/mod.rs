@@ -4,6 +4,7 @@
 
 pub mod channels;
 pub mod dispatch;
+pub mod inhibit;
 pub mod matcher;
 pub mod message;
 pub mod render;
@@ -14,5 +15,5 @@ pub mod testsend;
 
 pub use dispatch::Dispatcher;
 pub use message::{AlertMessage, MessageKind};
-pub use router::Router;
+pub use router::{Router, RouterShared};
 pub use testsend::{TargetTester, TestOutcome};

@@ -2,18 +2,20 @@
 //! its recipients; each becomes an outbox row for the target that delivers
 //! to it (a configured target, or the mail target of a contact or `owner`).
 //! Disabled targets get nothing and resolved messages go only to targets
-//! with `send_resolved`.
+//! with `send_resolved`. Silenced ([`super::silence`]) and inhibited
+//! ([`super::inhibit`]) alerts get no rows.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::Notify;
 
+use super::inhibit::{FiringIndex, InhibitRule};
 use super::message::{AlertMessage, MessageKind};
 use super::route::{self, Route};
 use super::silence::SilenceCache;
 use crate::config::{Config, Recipient, RouteTable};
-use crate::eval::AlertEvent;
+use crate::eval::{AlertEvent, Transition};
 use crate::labels::Labels;
 use crate::rules::Severity;
 use crate::store::alerts::NewNotification;
@@ -26,17 +28,26 @@ pub struct Router {
     /// `send_resolved` of every delivery target.
     send_resolved: HashMap<String, bool>,
     wakers: HashMap<String, Arc<Notify>>,
+    inhibit: Vec<InhibitRule>,
+    shared: RouterShared,
+}
+
+/// What outlives a reload: the silences and the index of firing alerts.
+#[derive(Debug, Clone, Default)]
+pub struct RouterShared {
     /// Active silences: matching alerts get no outbox rows.
-    silences: SilenceCache,
+    pub silences: SilenceCache,
+    /// Firing alerts, the sources of inhibition.
+    pub firing: FiringIndex,
 }
 
 impl Router {
     pub fn from_config(config: &Config) -> Router {
-        Router::new(config, SilenceCache::default())
+        Router::new(config, RouterShared::default())
     }
 
-    /// The router of `config`, honouring `silences`.
-    pub fn new(config: &Config, silences: SilenceCache) -> Router {
+    /// The router of `config`, honouring the silences and firing alerts of `shared`.
+    pub fn new(config: &Config, shared: RouterShared) -> Router {
         let mut wakers = HashMap::new();
         let mut send_resolved = HashMap::new();
         for t in config.delivery_targets().filter(|t| t.enabled) {
@@ -57,17 +68,35 @@ impl Router {
             all,
             send_resolved,
             wakers,
-            silences,
+            inhibit: config.inhibit.clone(),
+            shared,
         }
     }
 
+    pub fn shared(&self) -> RouterShared {
+        self.shared.clone()
+    }
+
     pub fn silences(&self) -> SilenceCache {
-        self.silences.clone()
+        self.shared.silences.clone()
     }
 
     /// The id of the active silence of an alert with these labels.
     pub fn silenced_by(&self, labels: &Labels) -> Option<String> {
-        self.silences.silenced_by(labels, chrono::Utc::now())
+        self.shared.silences.silenced_by(labels, chrono::Utc::now())
+    }
+
+    /// The firing alert that inhibits this one (`alertname (fingerprint)`).
+    pub fn inhibited_by(&self, fp: crate::labels::Fingerprint, labels: &Labels) -> Option<String> {
+        if self.inhibit.is_empty() {
+            return None;
+        }
+        self.shared.firing.inhibited_by(&self.inhibit, fp, labels)
+    }
+
+    /// Whether an alert with these labels is the target of an inhibit rule.
+    pub fn may_be_inhibited(&self, labels: &Labels) -> bool {
+        self.inhibit.iter().any(|r| r.is_target(labels))
     }
 
     /// The route of an alert with these labels and severity.
@@ -77,6 +106,17 @@ impl Router {
 
     /// Outbox rows for these transitions.
     pub fn notifications_for(&self, events: &[AlertEvent]) -> Vec<NewNotification> {
+        // Sources of this very batch inhibit too.
+        for e in events {
+            match e.transition {
+                Transition::Fired | Transition::SeverityChanged { .. } => self
+                    .shared
+                    .firing
+                    .set_firing(e.alert.fingerprint, e.alert.output_labels()),
+                Transition::Resolved => self.shared.firing.set_not_firing(e.alert.fingerprint),
+                Transition::Pending | Transition::Cleared => {}
+            }
+        }
         let mut out = Vec::new();
         for e in events {
             let Some(msg) = AlertMessage::for_event(e) else {
@@ -84,6 +124,10 @@ impl Router {
             };
             if let Some(id) = self.silenced_by(&msg.labels) {
                 tracing::debug!(fingerprint = %msg.fingerprint, silence = %id, kind = msg.kind.as_str(), "silenced: not notified");
+                continue;
+            }
+            if let Some(by) = self.inhibited_by(msg.fingerprint, &msg.labels) {
+                tracing::debug!(fingerprint = %msg.fingerprint, inhibited_by = %by, kind = msg.kind.as_str(), "inhibited: not notified");
                 continue;
             }
             out.extend(self.rows_for(&msg, &[]));

@@ -249,7 +249,8 @@ pub async fn resume_ended(
     if ended.is_empty() {
         return Ok(0);
     }
-    match notify_unsent(engine, &router, &ended, now).await {
+    let matched = |l: &Labels| ended.iter().any(|s| s.matches(l));
+    match notify_unsent(engine, &router, &matched, now).await {
         Ok(rows) => Ok(rows),
         Err(e) => {
             // Looked at again on the next call.
@@ -261,10 +262,32 @@ pub async fn resume_ended(
     }
 }
 
+/// Once an inhibiting alert stops firing: notifies the alerts it held back.
+pub async fn resume_uninhibited(
+    engine: &crate::eval::Engine,
+    now: DateTime<Utc>,
+) -> Result<usize, crate::store::StoreError> {
+    let router = engine.router();
+    let firing = router.shared().firing;
+    if !firing.take_recheck() {
+        return Ok(0);
+    }
+    let targets = |l: &Labels| router.may_be_inhibited(l);
+    let result = notify_unsent(engine, &router, &targets, now).await;
+    if result.is_err() {
+        // Looked at again on the next call.
+        firing.request_recheck();
+    }
+    result
+}
+
+/// Notifies each firing alert that `candidate` selects, that is neither
+/// silenced nor inhibited now, to the targets of its route that have not
+/// heard of it since it fired.
 async fn notify_unsent(
     engine: &crate::eval::Engine,
     router: &super::Router,
-    ended: &[Silence],
+    candidate: &(dyn Fn(&Labels) -> bool + Sync),
     now: DateTime<Utc>,
 ) -> Result<usize, crate::store::StoreError> {
     let mut batch = crate::store::alerts::EvaluationBatch {
@@ -276,7 +299,10 @@ async fn notify_unsent(
             continue;
         }
         let labels = a.output_labels();
-        if !ended.iter().any(|s| s.matches(&labels)) || router.silenced_by(&labels).is_some() {
+        if !candidate(&labels)
+            || router.silenced_by(&labels).is_some()
+            || router.inhibited_by(a.fingerprint, &labels).is_some()
+        {
             continue;
         }
         let since = a.fired_at.unwrap_or(a.active_at);
@@ -294,8 +320,8 @@ async fn notify_unsent(
         }
     }
     let rows = batch.notifications.len();
-    for s in ended {
-        tracing::info!(silence = %s.id, rows, "silence ended; unsent alerts notified");
+    if rows > 0 {
+        tracing::info!(rows, "alerts held back by silences or inhibition notified");
     }
     engine.store().commit_evaluation(batch).await?;
     router.wake_targets();
