@@ -20,8 +20,8 @@ pub use people::{
     secret_or_file,
 };
 pub use routing::{
-    Decision, OWNER, Recipient, RouteDefault, RouteTable, RoutingConfig, Scope, ScopeConfig,
-    TargetGroup,
+    Decision, OWNER, Recipient, RouteDefault, RouteTable, RouteTiming, RoutingConfig, Scope,
+    ScopeConfig, TargetGroup, TimingConfig,
 };
 pub use secret::{Secret, expand_env};
 pub use targets::{

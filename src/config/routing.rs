@@ -16,7 +16,7 @@ use super::people::{Contact, ContactGroup, Directory};
 use super::targets::{EmailConfig, TargetConfig, TargetKind, TargetTemplates};
 use crate::labels::Labels;
 use crate::rules::Severity;
-use crate::yaml::{self, SourceError, Spanned};
+use crate::yaml::{self, HumanDuration, SourceError, Spanned};
 
 /// The name that stands for the main account (`owner:` addresses).
 pub const OWNER: &str = "owner";
@@ -27,6 +27,42 @@ pub struct RoutingConfig {
     pub default: Spanned<RouteDefault>,
     /// Label-matched overrides; the most specific matching scope wins.
     pub scopes: Vec<ScopeConfig>,
+    // Timing of every route (scopes may override it).
+    /// Notify a still-firing alert again after this long (0 or unset: never).
+    #[serde(default)]
+    pub repeat_interval: Option<Spanned<HumanDuration>>,
+    /// At most this many repeats per firing (unset: no cap).
+    #[serde(default)]
+    pub repeat_limit: Option<Spanned<u32>>,
+    /// `false`: no resolved messages on this route (targets may also say no).
+    #[serde(default)]
+    pub send_resolved: Option<bool>,
+}
+
+impl RoutingConfig {
+    fn timing(&self) -> TimingConfig {
+        TimingConfig {
+            repeat_interval: self.repeat_interval.clone(),
+            repeat_limit: self.repeat_limit.clone(),
+            send_resolved: self.send_resolved,
+        }
+    }
+}
+
+/// Per-route timing as written: repeats of firing alerts and resolved messages.
+#[derive(Debug, Default, Clone)]
+pub struct TimingConfig {
+    pub repeat_interval: Option<Spanned<HumanDuration>>,
+    pub repeat_limit: Option<Spanned<u32>>,
+    pub send_resolved: Option<bool>,
+}
+
+/// Checked timing of a route.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RouteTiming {
+    pub repeat_interval: Option<std::time::Duration>,
+    pub repeat_limit: Option<u32>,
+    pub send_resolved: bool,
 }
 
 impl Default for RoutingConfig {
@@ -34,6 +70,9 @@ impl Default for RoutingConfig {
         RoutingConfig {
             default: yaml::unspanned(Notify::default()),
             scopes: Vec::new(),
+            repeat_interval: None,
+            repeat_limit: None,
+            send_resolved: None,
         }
     }
 }
@@ -45,6 +84,25 @@ pub struct ScopeConfig {
     #[serde(rename = "match")]
     pub matchers: Spanned<BTreeMap<String, String>>,
     pub notify: Spanned<Notify>,
+    /// Notify a still-firing alert again after this long (0 or unset: never).
+    #[serde(default)]
+    pub repeat_interval: Option<Spanned<HumanDuration>>,
+    /// At most this many repeats per firing (unset: no cap).
+    #[serde(default)]
+    pub repeat_limit: Option<Spanned<u32>>,
+    /// `false`: no resolved messages on this route (targets may also say no).
+    #[serde(default)]
+    pub send_resolved: Option<bool>,
+}
+
+impl ScopeConfig {
+    fn timing(&self) -> TimingConfig {
+        TimingConfig {
+            repeat_interval: self.repeat_interval.clone(),
+            repeat_limit: self.repeat_limit.clone(),
+            send_resolved: self.send_resolved,
+        }
+    }
 }
 
 /// `routing.default` (kept under its old name).
@@ -179,6 +237,7 @@ impl Decision {
 pub struct Scope {
     pub matchers: Labels,
     pub decision: Decision,
+    pub timing: RouteTiming,
 }
 
 impl Scope {
@@ -203,6 +262,7 @@ impl Scope {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RouteTable {
     pub default: Option<Decision>,
+    pub default_timing: RouteTiming,
     pub scopes: Vec<Scope>,
 }
 
@@ -271,10 +331,63 @@ pub(super) fn resolve_routing(
         scopes.push(Scope {
             matchers: s.matchers.value.clone(),
             decision,
+            timing: timing(cx.file, &s.timing(), Some(&routing.timing()), errors),
         });
     }
     let mail = r.mail.into_values().collect();
-    (RouteTable { default, scopes }, mail)
+    let default_timing = timing(cx.file, &routing.timing(), None, errors);
+    (
+        RouteTable {
+            default,
+            default_timing,
+            scopes,
+        },
+        mail,
+    )
+}
+
+/// A route's timing: its own keys, else those of `routing:`.
+fn timing(
+    file: &Path,
+    own: &TimingConfig,
+    parent: Option<&TimingConfig>,
+    errors: &mut Vec<SourceError>,
+) -> RouteTiming {
+    let interval = own
+        .repeat_interval
+        .as_ref()
+        .or(parent.and_then(|p| p.repeat_interval.as_ref()));
+    let limit = own
+        .repeat_limit
+        .as_ref()
+        .or(parent.and_then(|p| p.repeat_limit.as_ref()));
+    if let Some(l) = &own.repeat_limit
+        && interval.is_none_or(|i| i.value.0.is_zero())
+    {
+        errors.push(SourceError::at(
+            file,
+            l,
+            "repeat_limit needs a repeat_interval above 0",
+        ));
+    }
+    if let Some(i) = &own.repeat_interval
+        && !i.value.0.is_zero()
+        && i.value.0 < std::time::Duration::from_secs(1)
+    {
+        errors.push(SourceError::at(
+            file,
+            i,
+            "repeat_interval below 1s would flood the targets; use 0 for no repeats",
+        ));
+    }
+    RouteTiming {
+        repeat_interval: interval.map(|i| i.value.0).filter(|d| !d.is_zero()),
+        repeat_limit: limit.map(|l| l.value),
+        send_resolved: own
+            .send_resolved
+            .or(parent.and_then(|p| p.send_resolved))
+            .unwrap_or(true),
+    }
 }
 
 fn contains_inherit(d: &Decision) -> bool {

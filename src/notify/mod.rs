@@ -8,6 +8,7 @@ pub mod inhibit;
 pub mod matcher;
 pub mod message;
 pub mod render;
+pub mod repeat;
 pub mod route;
 pub mod router;
 pub mod silence;

@@ -4,7 +4,7 @@
 //! next less specific one and finally to `routing.default`. Per-severity
 //! settings pick the alert's current severity first.
 
-use crate::config::{Decision, Recipient, RouteTable};
+use crate::config::{Decision, Recipient, RouteTable, RouteTiming};
 use crate::labels::Labels;
 use crate::rules::Severity;
 
@@ -16,6 +16,8 @@ pub struct Route {
     pub scope: String,
     /// Empty: nobody (`off`).
     pub recipients: Vec<Recipient>,
+    /// Repeats and resolved messages of the deciding scope (or `routing:`).
+    pub timing: RouteTiming,
 }
 
 /// The route of an alert with these labels and this severity.
@@ -35,25 +37,34 @@ pub fn resolve(
     for (_, s) in matching {
         match s.decision.for_severity(severity) {
             Decision::Inherit => continue,
-            d => return decided(s.describe(), d),
+            d => return decided(s.describe(), d, s.timing),
         }
     }
     match &table.default {
-        Some(d) => decided("default".into(), d.for_severity(severity)),
+        Some(d) => decided(
+            "default".into(),
+            d.for_severity(severity),
+            table.default_timing,
+        ),
         None => Route {
             scope: "all".into(),
             recipients: all.to_vec(),
+            timing: table.default_timing,
         },
     }
 }
 
-fn decided(scope: String, d: &Decision) -> Route {
+fn decided(scope: String, d: &Decision, timing: RouteTiming) -> Route {
     let recipients = match d {
         Decision::Deliver(r) => r.clone(),
         // `Off`; `Inherit` cannot reach here from the default (checked).
         _ => Vec::new(),
     };
-    Route { scope, recipients }
+    Route {
+        scope,
+        recipients,
+        timing,
+    }
 }
 
 #[cfg(test)]
@@ -243,6 +254,14 @@ routing:
             ),
             (
                 "routing:\n  scopes:\n    - {match: {vault: a}, notify: {critical: off}}\n",
+                "tocsin.yaml:18:",
+            ),
+            (
+                "routing:\n  default: owner\n  repeat_limit: 3\n",
+                "tocsin.yaml:18:17: repeat_limit needs a repeat_interval above 0",
+            ),
+            (
+                "routing:\n  scopes:\n    - {match: {a: b}, notify: off, group_by: [x]}\n",
                 "tocsin.yaml:18:",
             ),
             (

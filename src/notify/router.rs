@@ -150,7 +150,7 @@ impl Router {
             let Some(&send_resolved) = self.send_resolved.get(&r.target) else {
                 continue;
             };
-            if msg.kind == MessageKind::Resolved && !send_resolved {
+            if msg.kind == MessageKind::Resolved && !(send_resolved && route.timing.send_resolved) {
                 continue;
             }
             out.push(NewNotification {
