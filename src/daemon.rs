@@ -202,8 +202,7 @@ pub async fn start(
 /// Pending rows for targets that are gone or disabled are given up, with the reason.
 async fn give_up_unknown_targets(store: &Store, config: &Config) -> Result<(), DaemonError> {
     let known: Vec<String> = config
-        .targets
-        .iter()
+        .delivery_targets()
         .filter(|t| t.enabled)
         .map(|t| t.name().to_string())
         .collect();
@@ -308,7 +307,7 @@ impl Control {
         };
         let rules = load_rule_set(&config).map_err(|e| e.to_string())?;
         let source = PrometheusSource::new(&config.prometheus).map_err(|e| e.to_string())?;
-        for t in config.targets.iter().filter(|t| t.enabled) {
+        for t in config.delivery_targets().filter(|t| t.enabled) {
             crate::notify::channels::Channel::from_config(t, &config).map_err(|e| e.to_string())?;
         }
         if config.listen_addr() != self.config.listen_addr() {

@@ -136,3 +136,75 @@ routing:
     assert_eq!(v["recipients"], serde_json::json!(["fallback"]));
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_and_owner_are_mailed_through_the_mailer() {
+    let smtp = common::smtp();
+    let tag = format!(
+        "{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_millis()
+    );
+    let alice = format!("alice-{tag}@example.com");
+    let boss = format!("boss-{tag}@example.com");
+    let dir = Daemon::prepare(
+        "groups: []\n",
+        &format!(
+            "mailer: {{host: '{}', port: {}, tls: none, from: 'tocsin <alerts@example.com>', timeout: 5s}}
+owner: ['{boss}']
+contacts:
+  - {{name: alice, email: '{alice}'}}
+  - {{name: carol, email: 'carol-{tag}@example.com', enabled: false}}
+contact_groups:
+  - {{name: dba, members: [alice, carol]}}
+routing:
+  default: off
+  scopes:
+    - {{match: {{vault: v-mail}}, notify: [dba, owner]}}
+",
+            smtp.addr.ip(),
+            smtp.addr.port()
+        ),
+    );
+    let d = Daemon::start(&dir).await;
+    let resp = common::http()
+        .post(d.api("/api/v2/alerts"))
+        .json(&serde_json::json!([
+            {"labels": {"alertname": "MailedBackupFailed", "vault": "v-mail"},
+             "annotations": {"summary": format!("backup failed {tag}")}},
+            {"labels": {"alertname": "NotMailed", "vault": "v-other"}}
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let to_alice = String::from_utf8_lossy(&common::delivered_mail(&alice).await).into_owned();
+    assert!(to_alice.contains("MailedBackupFailed"), "{to_alice}");
+    let to_boss = String::from_utf8_lossy(&common::delivered_mail(&boss).await).into_owned();
+    assert!(to_boss.contains("MailedBackupFailed"), "{to_boss}");
+    let views: Vec<serde_json::Value> = common::http()
+        .get(d.api("/api/v1/alerts"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mailed = views
+        .iter()
+        .find(|v| v["alert"] == "MailedBackupFailed")
+        .unwrap();
+    // The disabled contact of the group is skipped.
+    assert_eq!(mailed["recipients"], serde_json::json!(["alice", "owner"]));
+    let other = views.iter().find(|v| v["alert"] == "NotMailed").unwrap();
+    assert_eq!(other["route"], "default");
+    assert_eq!(other["recipients"], serde_json::json!([]));
+    // Nobody got a mail about the alert routed `off`.
+    let new = smtp.maildir.join("new");
+    let leaked = std::fs::read_dir(new).unwrap().flatten().any(|e| {
+        let raw = String::from_utf8_lossy(&std::fs::read(e.path()).unwrap()).into_owned();
+        raw.contains(&tag) && raw.contains("NotMailed")
+    });
+    assert!(!leaked);
+    d.stop().await;
+}

@@ -480,23 +480,25 @@ impl Resolver<'_> {
         errors: &mut Vec<SourceError>,
     ) -> Vec<Recipient> {
         let cx = self.cx;
-        let mut out: Vec<Recipient> = Vec::new();
-        let push = |r: Recipient, out: &mut Vec<Recipient>| {
-            if !out.iter().any(|o| o.target == r.target) {
-                out.push(r);
+        // Each with the position of the list entry it comes from, to keep
+        // the written order.
+        let mut out: Vec<(usize, Recipient)> = Vec::new();
+        let push = |at: usize, r: Recipient, out: &mut Vec<(usize, Recipient)>| {
+            if !out.iter().any(|(_, o)| o.target == r.target) {
+                out.push((at, r));
             }
         };
         // Targets first: they decide which contacts are already mentioned.
-        let mut contacts: Vec<(&Spanned<String>, &Contact)> = Vec::new();
-        for n in names {
+        let mut contacts: Vec<(usize, &Spanned<String>, &Contact)> = Vec::new();
+        for (at, n) in names.iter().enumerate() {
             let name = n.value.as_str();
             if name == OWNER {
                 if let Some(r) = self.owner(what, n, errors) {
-                    push(r, &mut out);
+                    push(at, r, &mut out);
                 }
             } else if let Some(t) = cx.targets.iter().find(|t| t.name() == name) {
                 if t.enabled {
-                    push(target_recipient(t), &mut out);
+                    push(at, target_recipient(t), &mut out);
                 }
             } else if let Some(g) = cx.target_groups.iter().find(|g| g.name.value == name) {
                 if g.enabled {
@@ -504,14 +506,19 @@ impl Resolver<'_> {
                         if let Some(t) = cx.targets.iter().find(|t| t.name() == m.value)
                             && t.enabled
                         {
-                            push(target_recipient(t), &mut out);
+                            push(at, target_recipient(t), &mut out);
                         }
                     }
                 }
             } else if let Some(members) = self.dir.expand(name) {
                 let group_off = cx.groups.iter().any(|g| g.name.value == name && !g.enabled);
                 if !group_off {
-                    contacts.extend(members.into_iter().filter(|c| c.enabled).map(|c| (n, c)));
+                    contacts.extend(
+                        members
+                            .into_iter()
+                            .filter(|c| c.enabled)
+                            .map(|c| (at, n, c)),
+                    );
                 }
             } else {
                 errors.push(SourceError::at(
@@ -525,10 +532,10 @@ impl Resolver<'_> {
         }
         let mentioned: HashMap<&str, &str> = out
             .iter()
-            .filter_map(|r| cx.targets.iter().find(|t| t.name() == r.target))
+            .filter_map(|(_, r)| cx.targets.iter().find(|t| t.name() == r.target))
             .flat_map(|t| t.mentions.iter().map(move |c| (c.as_str(), t.name())))
             .collect();
-        for (n, c) in contacts {
+        for (at, n, c) in contacts {
             if mentioned.contains_key(c.name()) {
                 continue; // reached by the IM target that mentions them
             }
@@ -539,6 +546,7 @@ impl Resolver<'_> {
                         mail_target(c.name(), vec![email.to_string()], c.language)
                     });
                     push(
+                        at,
                         Recipient {
                             name: c.name().to_string(),
                             target: c.name().to_string(),
@@ -557,7 +565,8 @@ impl Resolver<'_> {
                 )),
             }
         }
-        out
+        out.sort_by_key(|(at, _)| *at);
+        out.into_iter().map(|(_, r)| r).collect()
     }
 }
 
