@@ -135,7 +135,7 @@ pub async fn start(
     );
     let shared = crate::notify::RouterShared {
         silences,
-        firing: Default::default(),
+        ..Default::default()
     };
     let router = Arc::new(Router::new(&config, shared));
     let engine = Arc::new(
@@ -364,7 +364,8 @@ async fn janitor(engine: Arc<Engine>, resolved: Duration, history: Duration) {
 }
 
 /// Every second: resolves external alerts (`POST /api/v2/alerts`) whose
-/// time is up, notifies what ended silences and inhibitions held back, and
+/// time is up, notifies what ended silences, inhibitions and closed time
+/// windows held back, and
 /// repeats firing alerts on routes with `repeat_interval`.
 async fn timers(engine: Arc<Engine>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -382,6 +383,9 @@ async fn timers(engine: Arc<Engine>) {
         }
         if let Err(e) = crate::notify::silence::resume_uninhibited(&engine, now).await {
             tracing::warn!(error = %e, "cannot notify alerts no longer inhibited");
+        }
+        if let Err(e) = crate::notify::silence::resume_in_windows(&engine, now).await {
+            tracing::warn!(error = %e, "cannot notify alerts whose time window opened");
         }
         if let Err(e) = crate::notify::repeat::repeat_due(&engine, now).await {
             tracing::warn!(error = %e, "cannot write repeat notifications");

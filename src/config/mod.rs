@@ -7,6 +7,7 @@ mod people;
 mod routing;
 mod secret;
 mod targets;
+mod windows;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -29,6 +30,7 @@ pub use targets::{
     FeishuFormat, PagerDutyConfig, SlackConfig, TargetConfig, TargetKind, TargetTemplates,
     WeComAppConfig, WeComConfig, WebhookConfig, WebhookPayload,
 };
+pub use windows::TimeWindow;
 
 use crate::yaml::{self, HumanDuration, SourceError, SourceErrors, Spanned};
 

@@ -14,6 +14,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::people::{Contact, ContactGroup, Directory};
 use super::targets::{EmailConfig, TargetConfig, TargetKind, TargetTemplates};
+use super::windows::{RawWindow, TimeWindow, resolve_windows};
 use crate::labels::Labels;
 use crate::rules::Severity;
 use crate::yaml::{self, HumanDuration, SourceError, Spanned};
@@ -37,6 +38,12 @@ pub struct RoutingConfig {
     /// `false`: no resolved messages on this route (targets may also say no).
     #[serde(default)]
     pub send_resolved: Option<bool>,
+    /// No notifications inside these windows.
+    #[serde(default)]
+    pub mute: Vec<RawWindow>,
+    /// Notifications only inside these windows.
+    #[serde(default)]
+    pub active: Vec<RawWindow>,
 }
 
 impl RoutingConfig {
@@ -45,6 +52,8 @@ impl RoutingConfig {
             repeat_interval: self.repeat_interval.clone(),
             repeat_limit: self.repeat_limit.clone(),
             send_resolved: self.send_resolved,
+            mute: self.mute.clone(),
+            active: self.active.clone(),
         }
     }
 }
@@ -55,14 +64,29 @@ pub struct TimingConfig {
     pub repeat_interval: Option<Spanned<HumanDuration>>,
     pub repeat_limit: Option<Spanned<u32>>,
     pub send_resolved: Option<bool>,
+    pub mute: Vec<RawWindow>,
+    pub active: Vec<RawWindow>,
 }
 
 /// Checked timing of a route.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteTiming {
     pub repeat_interval: Option<std::time::Duration>,
     pub repeat_limit: Option<u32>,
     pub send_resolved: bool,
+    pub mute: Vec<TimeWindow>,
+    pub active: Vec<TimeWindow>,
+}
+
+impl RouteTiming {
+    /// Whether the route notifies at `at` (outside `mute`, inside `active`).
+    pub fn is_open(&self, at: chrono::DateTime<chrono::Utc>) -> bool {
+        super::windows::is_open(&self.mute, &self.active, at)
+    }
+
+    pub fn has_windows(&self) -> bool {
+        !self.mute.is_empty() || !self.active.is_empty()
+    }
 }
 
 impl Default for RoutingConfig {
@@ -73,6 +97,8 @@ impl Default for RoutingConfig {
             repeat_interval: None,
             repeat_limit: None,
             send_resolved: None,
+            mute: Vec::new(),
+            active: Vec::new(),
         }
     }
 }
@@ -93,6 +119,12 @@ pub struct ScopeConfig {
     /// `false`: no resolved messages on this route (targets may also say no).
     #[serde(default)]
     pub send_resolved: Option<bool>,
+    /// No notifications inside these windows.
+    #[serde(default)]
+    pub mute: Vec<RawWindow>,
+    /// Notifications only inside these windows.
+    #[serde(default)]
+    pub active: Vec<RawWindow>,
 }
 
 impl ScopeConfig {
@@ -101,6 +133,8 @@ impl ScopeConfig {
             repeat_interval: self.repeat_interval.clone(),
             repeat_limit: self.repeat_limit.clone(),
             send_resolved: self.send_resolved,
+            mute: self.mute.clone(),
+            active: self.active.clone(),
         }
     }
 }
@@ -331,11 +365,11 @@ pub(super) fn resolve_routing(
         scopes.push(Scope {
             matchers: s.matchers.value.clone(),
             decision,
-            timing: timing(cx.file, &s.timing(), Some(&routing.timing()), errors),
+            timing: timing(cx.file, &what, &s.timing(), Some(&routing.timing()), errors),
         });
     }
     let mail = r.mail.into_values().collect();
-    let default_timing = timing(cx.file, &routing.timing(), None, errors);
+    let default_timing = timing(cx.file, "routing", &routing.timing(), None, errors);
     (
         RouteTable {
             default,
@@ -349,6 +383,7 @@ pub(super) fn resolve_routing(
 /// A route's timing: its own keys, else those of `routing:`.
 fn timing(
     file: &Path,
+    what: &str,
     own: &TimingConfig,
     parent: Option<&TimingConfig>,
     errors: &mut Vec<SourceError>,
@@ -380,7 +415,28 @@ fn timing(
             "repeat_interval below 1s would flood the targets; use 0 for no repeats",
         ));
     }
+    // A scope's own windows replace those of `routing:`.
+    let windows = |own: &[RawWindow],
+                   parent: Option<&[RawWindow]>,
+                   key: &str,
+                   errors: &mut Vec<SourceError>| {
+        match (own.is_empty(), parent) {
+            (false, _) | (true, None) => {
+                resolve_windows(file, &format!("{what}.{key}"), own, errors)
+            }
+            (true, Some(p)) => resolve_windows(file, &format!("routing.{key}"), p, &mut Vec::new()),
+        }
+    };
+    let mute = windows(&own.mute, parent.map(|p| p.mute.as_slice()), "mute", errors);
+    let active = windows(
+        &own.active,
+        parent.map(|p| p.active.as_slice()),
+        "active",
+        errors,
+    );
     RouteTiming {
+        mute,
+        active,
         repeat_interval: interval.map(|i| i.value.0).filter(|d| !d.is_zero()),
         repeat_limit: limit.map(|l| l.value),
         send_resolved: own

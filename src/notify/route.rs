@@ -37,19 +37,19 @@ pub fn resolve(
     for (_, s) in matching {
         match s.decision.for_severity(severity) {
             Decision::Inherit => continue,
-            d => return decided(s.describe(), d, s.timing),
+            d => return decided(s.describe(), d, s.timing.clone()),
         }
     }
     match &table.default {
         Some(d) => decided(
             "default".into(),
             d.for_severity(severity),
-            table.default_timing,
+            table.default_timing.clone(),
         ),
         None => Route {
             scope: "all".into(),
             recipients: all.to_vec(),
-            timing: table.default_timing,
+            timing: table.default_timing.clone(),
         },
     }
 }

@@ -39,6 +39,8 @@ pub struct RouterShared {
     pub silences: SilenceCache,
     /// Firing alerts, the sources of inhibition.
     pub firing: FiringIndex,
+    /// The minute (Unix minutes) time windows were last looked at.
+    pub window_minute: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Router {
@@ -142,6 +144,10 @@ impl Router {
             return out;
         };
         let route = self.route_of(&msg.labels, msg.severity);
+        if !route.timing.is_open(chrono::Utc::now()) {
+            tracing::debug!(fingerprint = %msg.fingerprint, scope = %route.scope, "outside the route's time windows: not notified");
+            return out;
+        }
         for r in route
             .recipients
             .iter()

@@ -281,6 +281,31 @@ pub async fn resume_uninhibited(
     result
 }
 
+/// Once a minute: notifies firing alerts of routes with time windows that
+/// are open now and were held back while they were closed.
+pub async fn resume_in_windows(
+    engine: &crate::eval::Engine,
+    now: DateTime<Utc>,
+) -> Result<usize, crate::store::StoreError> {
+    use std::sync::atomic::Ordering;
+    let router = engine.router();
+    let minute = now.timestamp().div_euclid(60);
+    let last = router.shared().window_minute;
+    if last.swap(minute, Ordering::Relaxed) == minute {
+        return Ok(0);
+    }
+    let open = |l: &Labels| {
+        let severity = l
+            .get("severity")
+            .map_or(crate::rules::Severity::Warning, |s| {
+                crate::rules::Severity::from_prometheus_label(s)
+            });
+        let t = router.route_of(l, severity).timing;
+        t.has_windows() && t.is_open(now)
+    };
+    notify_unsent(engine, &router, &open, now).await
+}
+
 /// Notifies each firing alert that `candidate` selects, that is neither
 /// silenced nor inhibited now, to the targets of its route that have not
 /// heard of it since it fired.
