@@ -378,13 +378,13 @@ async fn timers(engine: Arc<Engine>) {
             Ok(n) => tracing::info!(resolved = n, "external alerts expired"),
             Err(e) => tracing::warn!(error = %e, "cannot expire external alerts"),
         }
-        if let Err(e) = crate::notify::silence::resume_ended(&engine, now).await {
+        if let Err(e) = crate::notify::resume::resume_ended(&engine, now).await {
             tracing::warn!(error = %e, "cannot notify alerts of ended silences");
         }
-        if let Err(e) = crate::notify::silence::resume_uninhibited(&engine, now).await {
+        if let Err(e) = crate::notify::resume::resume_uninhibited(&engine, now).await {
             tracing::warn!(error = %e, "cannot notify alerts no longer inhibited");
         }
-        if let Err(e) = crate::notify::silence::resume_in_windows(&engine, now).await {
+        if let Err(e) = crate::notify::resume::resume_in_windows(&engine, now).await {
             tracing::warn!(error = %e, "cannot notify alerts whose time window opened");
         }
         if let Err(e) = crate::notify::repeat::repeat_due(&engine, now).await {

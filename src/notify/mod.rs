@@ -9,6 +9,7 @@ pub mod matcher;
 pub mod message;
 pub mod render;
 pub mod repeat;
+pub mod resume;
 pub mod route;
 pub mod router;
 pub mod silence;
