@@ -179,8 +179,12 @@ impl Worker {
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let attempt = rows.iter().map(|r| r.attempts).max().unwrap_or(0) + 1;
         let started = std::time::Instant::now();
-        self.limiter.record(Instant::now());
         let outcome = self.channel.send(&messages).await;
+        // Counted from when the send finished: the receiver got it before
+        // then, so the next send can never land inside its window early
+        // (counting from the start let a slow request arrive late and the
+        // 21st message of a minute be refused).
+        self.limiter.record(Instant::now());
         let took = started.elapsed();
         let took_ms = took.as_millis() as u64;
         self.stats.record(&self.target, |s| {
