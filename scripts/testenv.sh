@@ -9,6 +9,9 @@
 #   scripts/testenv.sh start DIR [WATCH_PID]   start Pushgateway + Prometheus + SMTP; write DIR/env
 #   scripts/testenv.sh smtp DIR [WATCH_PID]    start only the SMTP server; write DIR/env
 #   scripts/testenv.sh prometheus DIR PUSHGW   start one more Prometheus scraping PUSHGW
+#   scripts/testenv.sh prometheus DIR PUSHGW AM RULES
+#                                              ... that evaluates RULES and sends its alerts
+#                                              to the Alertmanager API at AM (host:port)
 #   scripts/testenv.sh stop DIR                stop what DIR/*.pid names
 #
 # DIR/env holds TOCSIN_TEST_PROMETHEUS_URL, TOCSIN_TEST_PUSHGATEWAY_URL,
@@ -80,7 +83,7 @@ wait_http() { # URL SECONDS
 
 # start_prometheus DIR NAME PUSHGW_ADDR -> prints the URL
 start_prometheus() {
-  local dir=$1 name=$2 pushgw=$3 port
+  local dir=$1 name=$2 pushgw=$3 alertmanager=${4:-} rules=${5:-} port
   port=$(free_port)
   mkdir -p "$dir/$name"
   cat > "$dir/$name/prometheus.yml" <<YAML
@@ -90,6 +93,16 @@ scrape_configs:
     honor_labels: true
     static_configs: [{targets: ["$pushgw"]}]
 YAML
+  # Optional: an Alertmanager (tocsin) to send the alerts of a rule file to.
+  if [ -n "$alertmanager" ]; then
+    cat >> "$dir/$name/prometheus.yml" <<YAML
+alerting:
+  alertmanagers:
+    - api_version: v2
+      static_configs: [{targets: ["$alertmanager"]}]
+rule_files: ["$rules"]
+YAML
+  fi
   prometheus --config.file="$dir/$name/prometheus.yml" --storage.tsdb.path="$dir/$name/data" \
     --web.listen-address="127.0.0.1:$port" --web.enable-lifecycle \
     >"$dir/$name/log" 2>&1 &
@@ -147,7 +160,7 @@ case "$cmd" in
   install) install ;;
   start) install; start "$2" "${3:-}" ;;
   smtp) install; smtp_only "$2" "${3:-}" ;;
-  prometheus) start_prometheus "$2" "prometheus-$$-$RANDOM" "$3" ;;
+  prometheus) start_prometheus "$2" "prometheus-$$-$RANDOM" "$3" "${4:-}" "${5:-}" ;;
   stop) stop "$2" ;;
-  *) echo "usage: $0 install | start DIR [WATCH_PID] | smtp DIR [WATCH_PID] | prometheus DIR PUSHGW_ADDR | stop DIR" >&2; exit 2 ;;
+  *) echo "usage: $0 install | start DIR [WATCH_PID] | smtp DIR [WATCH_PID] | prometheus DIR PUSHGW_ADDR [ALERTMANAGER_ADDR RULE_FILE] | stop DIR" >&2; exit 2 ;;
 esac

@@ -70,6 +70,7 @@ pub struct Running {
     janitor: tokio::task::JoinHandle<()>,
     /// Ends after answering the pings queued when shutdown was signalled.
     ping_writer: tokio::task::JoinHandle<()>,
+    external_expiry: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -86,6 +87,7 @@ impl Running {
     pub async fn stop(self) {
         drop(self.reload);
         self.janitor.abort();
+        self.external_expiry.abort();
         let _ = self.control.await;
         self.server.abort();
         let _ = self.ping_writer.await;
@@ -139,7 +141,16 @@ pub async fn start(
     .await?;
 
     let source = PrometheusSource::new(&config.prometheus)?;
-    let router = Arc::new(Router::from_config(&config));
+    let silences = crate::notify::silence::SilenceCache::new(
+        store
+            .silences(chrono::Utc::now() - chrono::Duration::days(1))
+            .await?,
+    );
+    let shared = crate::notify::RouterShared {
+        silences,
+        ..Default::default()
+    };
+    let router = Arc::new(Router::new(&config, shared));
     let engine = Arc::new(
         Engine::new(
             Arc::new(rules),
@@ -155,6 +166,7 @@ pub async fn start(
             heartbeats.reader().clone(),
         )),
     );
+    router.shared().firing.seed(&engine.alerts());
     let delivery = DeliveryStats::default();
     let parts = Parts::start(&config, &engine, &router, &delivery).await?;
 
@@ -187,6 +199,7 @@ pub async fn start(
         config.evaluation.resolved_retention.0,
         config.evaluation.history_retention.0,
     ));
+    let external_expiry = tokio::spawn(timers(Arc::clone(&engine)));
     let control = Control {
         config,
         targets: Arc::clone(&targets),
@@ -203,14 +216,14 @@ pub async fn start(
         server,
         janitor,
         ping_writer,
+        external_expiry,
     })
 }
 
 /// Pending rows for targets that are gone or disabled are given up, with the reason.
 async fn give_up_unknown_targets(store: &Store, config: &Config) -> Result<(), DaemonError> {
     let known: Vec<String> = config
-        .targets
-        .iter()
+        .delivery_targets()
         .filter(|t| t.enabled)
         .map(|t| t.name().to_string())
         .collect();
@@ -315,7 +328,7 @@ impl Control {
         };
         let rules = load_rule_set(&config).map_err(|e| e.to_string())?;
         let source = PrometheusSource::new(&config.prometheus).map_err(|e| e.to_string())?;
-        for t in config.targets.iter().filter(|t| t.enabled) {
+        for t in config.delivery_targets().filter(|t| t.enabled) {
             crate::notify::channels::Channel::from_config(t, &config).map_err(|e| e.to_string())?;
         }
         if config.listen_addr() != self.config.listen_addr() {
@@ -324,7 +337,7 @@ impl Control {
         if config.data_dir != self.config.data_dir {
             tracing::warn!("a new data_dir takes effect after a restart");
         }
-        let router = Arc::new(Router::from_config(&config));
+        let router = Arc::new(Router::new(&config, self.engine.router().shared()));
         if let Some(parts) = self.parts.take() {
             parts.stop().await;
         }
@@ -367,6 +380,36 @@ async fn janitor(engine: Arc<Engine>, resolved: Duration, history: Duration) {
                 tracing::info!(events, notifications, "old history deleted")
             }
             Err(e) => tracing::warn!(error = %e, "cannot delete old history"),
+        }
+    }
+}
+
+/// Every second: resolves external alerts (`POST /api/v2/alerts`) whose
+/// time is up, notifies what ended silences, inhibitions and closed time
+/// windows held back, and
+/// repeats firing alerts on routes with `repeat_interval`.
+async fn timers(engine: Arc<Engine>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = chrono::Utc::now();
+        match engine.expire_external(now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(resolved = n, "external alerts expired"),
+            Err(e) => tracing::warn!(error = %e, "cannot expire external alerts"),
+        }
+        if let Err(e) = crate::notify::resume::resume_ended(&engine, now).await {
+            tracing::warn!(error = %e, "cannot notify alerts of ended silences");
+        }
+        if let Err(e) = crate::notify::resume::resume_uninhibited(&engine, now).await {
+            tracing::warn!(error = %e, "cannot notify alerts no longer inhibited");
+        }
+        if let Err(e) = crate::notify::resume::resume_in_windows(&engine, now).await {
+            tracing::warn!(error = %e, "cannot notify alerts whose time window opened");
+        }
+        if let Err(e) = crate::notify::repeat::repeat_due(&engine, now).await {
+            tracing::warn!(error = %e, "cannot write repeat notifications");
         }
     }
 }

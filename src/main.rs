@@ -1,4 +1,7 @@
-//! The `tocsin` command line: `run`, `check`, `test`, `alerts`, `notify-test`, `ping`.
+//! The `tocsin` command line: `run`, `check`, `test`, `alerts`, `notify-test`,
+//! `silence`, `ping`.
+
+mod silence_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -86,6 +89,11 @@ enum Command {
         #[arg(last = true, required = true, value_name = "CMD")]
         command: Vec<String>,
     },
+    /// Manage silences of the running daemon.
+    Silence {
+        #[command(subcommand)]
+        action: silence_cli::SilenceCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -120,6 +128,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Alerts { state, json } => alerts(cli.config, state, json),
+        Command::Silence { action } => silence_cli::run(cli.config, action),
         Command::Test { files } => Ok(rule_tests(&files)),
         Command::NotifyTest {
             target,
@@ -309,8 +318,8 @@ fn alerts(
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<9} {:<8} {:<28} {:<20} {:<14} MESSAGE",
-        "STATE", "SEVERITY", "ALERT", "SINCE", "RECIPIENTS"
+        "{:<9} {:<8} {:<28} {:<20} {:<18} {:<14} {:<26} MESSAGE",
+        "STATE", "SEVERITY", "ALERT", "SINCE", "ROUTE", "RECIPIENTS", "LAST NOTIFICATION"
     );
     for v in views {
         let since = v
@@ -318,14 +327,28 @@ fn alerts(
             .unwrap_or(v.since)
             .format("%Y-%m-%d %H:%M:%S")
             .to_string();
+        let mut recipients = v.recipients.join(",");
+        if recipients.is_empty() {
+            recipients = "-".into();
+        }
+        if v.silenced {
+            recipients.push_str(" (silenced)");
+        }
+        if v.inhibited {
+            recipients.push_str(" (inhibited)");
+        }
+        let last = v.last_notification.as_ref().map_or("-".to_string(), |n| {
+            format!(
+                "{} {} {} {}",
+                n.kind,
+                n.target,
+                n.status,
+                n.sent_at.unwrap_or(n.created_at).format("%H:%M:%S")
+            )
+        });
         println!(
-            "{:<9} {:<8} {:<28} {:<20} {:<14} {}",
-            v.state,
-            v.severity,
-            v.alert,
-            since,
-            v.recipients.join(","),
-            v.message
+            "{:<9} {:<8} {:<28} {:<20} {:<18} {:<14} {:<26} {}",
+            v.state, v.severity, v.alert, since, v.route, recipients, last, v.message
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -2,22 +2,27 @@
 //! out of the box (SQLite under ./data, rules/, 127.0.0.1:9750, Prometheus at
 //! 127.0.0.1:9090). Relative paths are relative to the config file's folder.
 
+mod inhibit;
 mod people;
+mod routing;
 mod secret;
 mod targets;
+mod windows;
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::de::{self, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 pub use people::{
     Contact, ContactGroup, Directory, Language, MailerConfig, SmtpTls, resolve_relative,
     secret_or_file,
+};
+pub use routing::{
+    Decision, OWNER, Recipient, RouteDefault, RouteTable, RouteTiming, RoutingConfig, Scope,
+    ScopeConfig, TargetGroup, TimingConfig,
 };
 pub use secret::{Secret, expand_env};
 pub use targets::{
@@ -25,6 +30,7 @@ pub use targets::{
     FeishuFormat, PagerDutyConfig, SlackConfig, TargetConfig, TargetKind, TargetTemplates,
     WeComAppConfig, WeComConfig, WebhookConfig, WebhookPayload,
 };
+pub use windows::TimeWindow;
 
 use crate::yaml::{self, HumanDuration, SourceError, SourceErrors, Spanned};
 
@@ -61,8 +67,21 @@ pub struct Config {
     pub owner_addresses: Vec<String>,
     pub contacts: Vec<Contact>,
     pub contact_groups: Vec<ContactGroup>,
+    pub target_groups: Vec<TargetGroup>,
     pub routing: RoutingConfig,
     pub heartbeat: HeartbeatConfig,
+    /// Inhibition rules as written.
+    #[serde(rename = "inhibit")]
+    raw_inhibit: Vec<inhibit::RawInhibit>,
+    /// `inhibit` checked.
+    #[serde(skip)]
+    pub inhibit: Vec<crate::notify::inhibit::InhibitRule>,
+    /// `routing` checked, with names resolved to delivery targets.
+    #[serde(skip)]
+    pub routes: RouteTable,
+    /// Email targets that routes create to reach contacts and `owner`.
+    #[serde(skip)]
+    pub mail_targets: Vec<TargetConfig>,
     /// Where the file was read from (None: built-in defaults).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -87,8 +106,13 @@ impl Default for Config {
             owner_addresses: Vec::new(),
             contacts: Vec::new(),
             contact_groups: Vec::new(),
+            target_groups: Vec::new(),
             routing: RoutingConfig::default(),
             heartbeat: HeartbeatConfig::default(),
+            raw_inhibit: Vec::new(),
+            inhibit: Vec::new(),
+            routes: RouteTable::default(),
+            mail_targets: Vec::new(),
             source: None,
         }
     }
@@ -239,53 +263,6 @@ impl HeartbeatConfig {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RoutingConfig {
-    pub default: RouteDefault,
-}
-
-/// Who gets an alert when nothing more specific applies.
-#[derive(Debug, Default)]
-pub enum RouteDefault {
-    /// Every enabled target (the default while no routing is configured).
-    #[default]
-    AllTargets,
-    /// Nobody: alerts are recorded but not sent.
-    Off,
-    /// These targets, by name.
-    Targets(Vec<Spanned<String>>),
-}
-
-impl<'de> Deserialize<'de> for RouteDefault {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = RouteDefault;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("off, all, or a list of target names")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<RouteDefault, E> {
-                match v {
-                    "off" => Ok(RouteDefault::Off),
-                    "all" => Ok(RouteDefault::AllTargets),
-                    other => Err(E::custom(format!(
-                        "expected off, all, or a list of target names, got {other:?}"
-                    ))),
-                }
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RouteDefault, A::Error> {
-                let mut names = Vec::new();
-                while let Some(n) = seq.next_element::<Spanned<String>>()? {
-                    names.push(n);
-                }
-                Ok(RouteDefault::Targets(names))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
 impl Config {
     /// Loads `path`; with `None`, `./tocsin.yaml` if it exists, else the defaults.
     pub fn load(path: Option<&Path>) -> Result<Config, SourceErrors> {
@@ -357,7 +334,6 @@ impl Config {
         }
         // Targets, contacts and contact groups share one namespace.
         let mut names = HashSet::new();
-        let mut target_names = HashSet::new();
         let named = self
             .contacts
             .iter()
@@ -367,7 +343,8 @@ impl Config {
                     .iter()
                     .map(|g| (&g.name, "contact group")),
             )
-            .chain(self.raw_targets.iter().map(|t| (t.name(), "target")));
+            .chain(self.raw_targets.iter().map(|t| (t.name(), "target")))
+            .chain(self.target_groups.iter().map(|g| (&g.name, "target group")));
         for (name, what) in named {
             if what == "target" && name.value.trim().is_empty() {
                 errors.push(SourceError::at(
@@ -381,28 +358,17 @@ impl Config {
                     file,
                     name,
                     format!(
-                        "{what} name {:?} is used twice; names of targets, contacts and contact groups must be unique",
+                        "{what} name {:?} is used twice; names of targets, target groups, contacts and contact groups must be unique",
                         name.value
                     ),
                 ));
             }
-            if what == "target" {
-                target_names.insert(name.value.as_str());
-            }
-        }
-        let names = target_names;
-        if let RouteDefault::Targets(list) = &self.routing.default {
-            for n in list {
-                if !names.contains(n.value.as_str()) {
-                    errors.push(SourceError::at(
-                        file,
-                        n,
-                        format!(
-                            "routing.default names {:?}, but no target has that name",
-                            n.value
-                        ),
-                    ));
-                }
+            if name.value == OWNER {
+                errors.push(SourceError::at(
+                    file,
+                    name,
+                    format!("{what} name \"owner\" is reserved for the main account"),
+                ));
             }
         }
         self.heartbeat.validate(file, &mut errors);
@@ -432,6 +398,23 @@ impl Config {
             .iter()
             .filter_map(|t| t.resolve(&cx, errors))
             .collect();
+        let cx = routing::RoutingContext {
+            file,
+            contacts: &self.contacts,
+            groups: &self.contact_groups,
+            targets: &self.targets,
+            target_groups: &self.target_groups,
+            owner: &self.owner_addresses,
+            has_mailer: self.mailer.is_some(),
+        };
+        (self.routes, self.mail_targets) = routing::resolve_routing(&cx, &self.routing, errors);
+        self.inhibit = inhibit::resolve_inhibit(file, &self.raw_inhibit, errors);
+    }
+
+    /// Every target a delivery worker runs for: the configured ones and the
+    /// mail targets routes create for contacts and `owner`.
+    pub fn delivery_targets(&self) -> impl Iterator<Item = &TargetConfig> {
+        self.targets.iter().chain(self.mail_targets.iter())
     }
 
     /// The wording language of a target (its own, else the config's).
@@ -469,7 +452,7 @@ mod tests {
         assert_eq!(c.listen_addr().to_string(), "127.0.0.1:9750");
         assert_eq!(c.prometheus.url.value, "http://127.0.0.1:9090");
         assert_eq!(c.database_path(), PathBuf::from("data/tocsin.db"));
-        assert!(matches!(c.routing.default, RouteDefault::AllTargets));
+        assert!(matches!(c.routing.default.value, RouteDefault::AllTargets));
     }
 
     #[test]

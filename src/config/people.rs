@@ -38,6 +38,13 @@ pub struct Contact {
     pub feishu_user: Option<String>,
     #[serde(default)]
     pub language: Option<Language>,
+    /// `false`: routes skip this contact.
+    #[serde(default = "enabled_default")]
+    pub enabled: bool,
+}
+
+fn enabled_default() -> bool {
+    true
 }
 
 impl Contact {
@@ -52,6 +59,9 @@ pub struct ContactGroup {
     pub name: Spanned<String>,
     #[serde(default)]
     pub members: Vec<Spanned<String>>,
+    /// `false`: routes skip this group.
+    #[serde(default = "enabled_default")]
+    pub enabled: bool,
 }
 
 /// How the SMTP connection is secured.

@@ -221,6 +221,8 @@ pub struct TargetConfig {
     pub max_alerts: usize,
     /// HTTP(S) proxy for this target's requests (may carry credentials).
     pub proxy: Option<Secret>,
+    /// Names of the contacts this target mentions (routes reach them here).
+    pub mentions: Vec<String>,
 }
 
 impl TargetConfig {
@@ -518,6 +520,14 @@ impl RawTarget {
             timeout: self.timeout.as_ref().map(|t| t.value.0),
             max_alerts: self.max_alerts.as_ref().map_or(0, |m| m.value),
             proxy,
+            mentions: self.mention.as_ref().map_or_else(Vec::new, |m| {
+                m.value
+                    .iter()
+                    .filter_map(|n| cx.directory.expand(&n.value))
+                    .flatten()
+                    .map(|c| c.name().to_string())
+                    .collect()
+            }),
         })
     }
 

@@ -117,9 +117,9 @@ pub struct ReloadSummary {
 }
 
 #[derive(Default)]
-struct Memory {
+pub(super) struct Memory {
     reloads: ReloadStats,
-    alerts: HashMap<RuleKey, HashMap<Fingerprint, AlertInstance>>,
+    pub(super) alerts: HashMap<RuleKey, HashMap<Fingerprint, AlertInstance>>,
     rules: HashMap<RuleKey, RuleStatus>,
     groups: HashMap<String, GroupStatus>,
     datasource_failures: u32,
@@ -138,6 +138,8 @@ pub struct Engine {
     builtin_rule: Rule,
     /// Serialises updates of the built-in alert, which every group touches.
     builtin_lock: tokio::sync::Mutex<()>,
+    /// Serialises posts and expiry of external alerts.
+    pub(super) external_lock: tokio::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -201,6 +203,7 @@ impl Engine {
             unavailable_after: unavailable_after.max(1),
             builtin_rule,
             builtin_lock: tokio::sync::Mutex::new(()),
+            external_lock: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -231,7 +234,7 @@ impl Engine {
         &self.store
     }
 
-    fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
+    pub(super) fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
         // A panic while holding this lock is a bug; keep serving with the data as is.
         self.memory.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -517,7 +520,9 @@ impl Engine {
         let mut leftovers: Vec<(RuleKey, HashMap<Fingerprint, AlertInstance>)> = Vec::new();
         {
             let m = self.memory();
-            for (key, alerts) in m.alerts.iter().filter(|(k, _)| !keep.contains(*k)) {
+            // External alerts belong to no rule file: reloads leave them be.
+            let gone = |k: &RuleKey| !keep.contains(k) && k.0 != super::external::EXTERNAL_GROUP;
+            for (key, alerts) in m.alerts.iter().filter(|(k, _)| gone(k)) {
                 removed.push(format!("{}/{}", key.0, key.1));
                 let mut after = HashMap::new();
                 for a in alerts.values() {

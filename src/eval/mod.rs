@@ -6,6 +6,7 @@
 //!   transaction per group evaluation, `DatasourceUnavailable`.
 
 pub mod engine;
+pub mod external;
 pub mod rule;
 pub mod state;
 

@@ -1,4 +1,5 @@
-//! JSON API: `GET /api/v1/alerts` and `GET /api/v1/rules`.
+//! JSON API: `GET /api/v1/alerts` (with each alert's route, recipients and
+//! last notification) and `GET /api/v1/rules`.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use crate::eval::{AlertInstance, GroupStatus, RuleStatus};
 use crate::labels::Labels;
+use crate::notify::route::Route;
+use crate::store::outbox::NotificationRecord;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -35,13 +38,25 @@ pub struct AlertView {
     pub since: DateTime<Utc>,
     pub fired_at: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
+    /// The routing scope that decided (`{vault=v-prod}`), `default` or `all`.
+    #[serde(default)]
+    pub route: String,
     pub recipients: Vec<String>,
     pub silenced: bool,
+    /// The id of the active silence that holds its notifications back.
+    #[serde(default)]
+    pub silenced_by: Option<String>,
     pub inhibited: bool,
+    /// The firing alert that inhibits it: `alertname (fingerprint)`.
+    #[serde(default)]
+    pub inhibited_by: Option<String>,
+    /// The newest outbox row of the alert (any target).
+    #[serde(default)]
+    pub last_notification: Option<NotificationRecord>,
 }
 
 impl AlertView {
-    pub fn new(a: &AlertInstance, recipients: Vec<String>) -> AlertView {
+    pub fn new(a: &AlertInstance, route: Route) -> AlertView {
         AlertView {
             alert: a.alert.clone(),
             group: a.group.clone(),
@@ -56,9 +71,13 @@ impl AlertView {
             since: a.active_at,
             fired_at: a.fired_at,
             resolved_at: a.resolved_at,
-            recipients,
+            route: route.scope,
+            recipients: route.recipients.into_iter().map(|r| r.name).collect(),
             silenced: false,
+            silenced_by: None,
             inhibited: false,
+            inhibited_by: None,
+            last_notification: None,
         }
     }
 }
@@ -71,13 +90,31 @@ pub struct AlertFilter {
 }
 
 async fn alerts(State(s): State<AppState>, Query(f): Query<AlertFilter>) -> Json<Vec<AlertView>> {
+    let router = s.engine.router();
+    let mut last = match s.engine.store().last_notifications().await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the last notifications");
+            Default::default()
+        }
+    };
     let views = s
         .engine
         .alerts()
         .iter()
         .filter(|a| f.state.as_deref().is_none_or(|st| a.state.as_str() == st))
         .filter(|a| f.alert.as_deref().is_none_or(|n| a.alert == n))
-        .map(|a| AlertView::new(a, s.engine.router().recipients(a)))
+        .map(|a| {
+            let mut v = AlertView::new(a, router.route(a));
+            v.silenced_by = router.silenced_by(&a.output_labels());
+            v.silenced = v.silenced_by.is_some();
+            if a.state == crate::eval::AlertState::Firing {
+                v.inhibited_by = router.inhibited_by(a.fingerprint, &a.output_labels());
+            }
+            v.inhibited = v.inhibited_by.is_some();
+            v.last_notification = last.remove(&v.fingerprint);
+            v
+        })
         .collect();
     Json(views)
 }

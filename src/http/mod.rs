@@ -1,12 +1,14 @@
 //! The daemon's HTTP server (axum): the status page ([`status`]), the JSON
-//! API ([`api`], [`heartbeats`]), the Healthchecks-compatible ping endpoints
-//! ([`ping`]), target test sends ([`targets`]), `/metrics` ([`metrics`]) and
-//! `/healthz`.
+//! API ([`api`], [`heartbeats`], [`silences`]), external events ([`ingest`]),
+//! the Healthchecks-compatible ping endpoints ([`ping`]), target test sends
+//! ([`targets`]), `/metrics` ([`metrics`]) and `/healthz`.
 
 pub mod api;
 pub mod heartbeats;
+pub mod ingest;
 pub mod metrics;
 pub mod ping;
+pub mod silences;
 pub mod status;
 pub mod targets;
 
@@ -46,6 +48,8 @@ pub fn app(state: AppState) -> Router {
         .merge(targets::routes())
         .merge(heartbeats::routes())
         .merge(ping::routes())
+        .merge(ingest::routes())
+        .merge(silences::routes())
         .with_state(state)
 }
 

@@ -65,7 +65,8 @@ impl DeliveryStats {
 }
 
 impl Dispatcher {
-    /// Starts a worker for every enabled target. `wakers` come from the router.
+    /// Starts a worker for every enabled target (the mail targets of routed
+    /// contacts too). `wakers` come from the router.
     pub fn start(
         config: &Config,
         store: Store,
@@ -74,7 +75,7 @@ impl Dispatcher {
         stats: DeliveryStats,
     ) -> Result<Dispatcher, super::channels::ChannelError> {
         let mut workers = Vec::new();
-        for t in config.targets.iter().filter(|t| t.enabled) {
+        for t in config.delivery_targets().filter(|t| t.enabled) {
             stats.record(t.name(), |_| {});
             let channel = Channel::from_config(t, config)?;
             let wake = wakers(t.name()).unwrap_or_else(|| Arc::new(Notify::new()));
@@ -178,8 +179,12 @@ impl Worker {
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let attempt = rows.iter().map(|r| r.attempts).max().unwrap_or(0) + 1;
         let started = std::time::Instant::now();
-        self.limiter.record(Instant::now());
         let outcome = self.channel.send(&messages).await;
+        // Counted from when the send finished: the receiver got it before
+        // then, so the next send can never land inside its window early
+        // (counting from the start let a slow request arrive late and the
+        // 21st message of a minute be refused).
+        self.limiter.record(Instant::now());
         let took = started.elapsed();
         let took_ms = took.as_millis() as u64;
         self.stats.record(&self.target, |s| {

@@ -4,12 +4,18 @@
 
 pub mod channels;
 pub mod dispatch;
+pub mod inhibit;
+pub mod matcher;
 pub mod message;
 pub mod render;
+pub mod repeat;
+pub mod resume;
+pub mod route;
 pub mod router;
+pub mod silence;
 pub mod testsend;
 
 pub use dispatch::Dispatcher;
 pub use message::{AlertMessage, MessageKind};
-pub use router::Router;
+pub use router::{Router, RouterShared};
 pub use testsend::{TargetTester, TestOutcome};

@@ -1,87 +1,186 @@
-//! Who hears about a transition. Today: `routing.default` (every enabled
-//! target, `off`, or a list of targets); disabled targets get nothing and
-//! resolved messages go only to targets with `send_resolved`.
+//! Who hears about a transition: the alert's route ([`super::route`]) gives
+//! its recipients; each becomes an outbox row for the target that delivers
+//! to it (a configured target, or the mail target of a contact or `owner`).
+//! Disabled targets get nothing and resolved messages go only to targets
+//! with `send_resolved`. Silenced ([`super::silence`]) and inhibited
+//! ([`super::inhibit`]) alerts get no rows.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::Notify;
 
+use super::inhibit::{FiringIndex, InhibitRule};
 use super::message::{AlertMessage, MessageKind};
-use crate::config::{Config, RouteDefault};
-use crate::eval::AlertEvent;
+use super::route::{self, Route};
+use super::silence::SilenceCache;
+use crate::config::{Config, Recipient, RouteTable};
+use crate::eval::{AlertEvent, Transition};
+use crate::labels::Labels;
+use crate::rules::Severity;
 use crate::store::alerts::NewNotification;
-
-#[derive(Debug)]
-struct RouteTarget {
-    name: String,
-    send_resolved: bool,
-    wake: Arc<Notify>,
-}
 
 #[derive(Debug, Default)]
 pub struct Router {
-    targets: Vec<RouteTarget>,
+    table: RouteTable,
+    /// Every enabled configured target (the route when none is configured).
+    all: Vec<Recipient>,
+    /// `send_resolved` of every delivery target.
+    send_resolved: HashMap<String, bool>,
     wakers: HashMap<String, Arc<Notify>>,
+    inhibit: Vec<InhibitRule>,
+    shared: RouterShared,
+}
+
+/// What outlives a reload: the silences and the index of firing alerts.
+#[derive(Debug, Clone, Default)]
+pub struct RouterShared {
+    /// Active silences: matching alerts get no outbox rows.
+    pub silences: SilenceCache,
+    /// Firing alerts, the sources of inhibition.
+    pub firing: FiringIndex,
+    /// The minute (Unix minutes) time windows were last looked at.
+    pub window_minute: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Router {
     pub fn from_config(config: &Config) -> Router {
+        Router::new(config, RouterShared::default())
+    }
+
+    /// The router of `config`, honouring the silences and firing alerts of `shared`.
+    pub fn new(config: &Config, shared: RouterShared) -> Router {
         let mut wakers = HashMap::new();
-        for t in config.targets.iter().filter(|t| t.enabled) {
+        let mut send_resolved = HashMap::new();
+        for t in config.delivery_targets().filter(|t| t.enabled) {
             wakers.insert(t.name().to_string(), Arc::new(Notify::new()));
+            send_resolved.insert(t.name().to_string(), t.send_resolved);
         }
-        let chosen: Vec<&crate::config::TargetConfig> = match &config.routing.default {
-            RouteDefault::Off => Vec::new(),
-            RouteDefault::AllTargets => config.targets.iter().filter(|t| t.enabled).collect(),
-            RouteDefault::Targets(names) => config
-                .targets
-                .iter()
-                .filter(|t| t.enabled && names.iter().any(|n| n.value == t.name()))
-                .collect(),
-        };
-        let targets = chosen
-            .into_iter()
-            .filter_map(|t| {
-                wakers.get(t.name()).map(|w| RouteTarget {
-                    name: t.name().to_string(),
-                    send_resolved: t.send_resolved,
-                    wake: Arc::clone(w),
-                })
+        let all = config
+            .targets
+            .iter()
+            .filter(|t| t.enabled)
+            .map(|t| Recipient {
+                name: t.name().to_string(),
+                target: t.name().to_string(),
             })
             .collect();
-        Router { targets, wakers }
+        Router {
+            table: config.routes.clone(),
+            all,
+            send_resolved,
+            wakers,
+            inhibit: config.inhibit.clone(),
+            shared,
+        }
+    }
+
+    pub fn shared(&self) -> RouterShared {
+        self.shared.clone()
+    }
+
+    pub fn silences(&self) -> SilenceCache {
+        self.shared.silences.clone()
+    }
+
+    /// The id of the active silence of an alert with these labels.
+    pub fn silenced_by(&self, labels: &Labels) -> Option<String> {
+        self.shared.silences.silenced_by(labels, chrono::Utc::now())
+    }
+
+    /// The firing alert that inhibits this one (`alertname (fingerprint)`).
+    pub fn inhibited_by(&self, fp: crate::labels::Fingerprint, labels: &Labels) -> Option<String> {
+        if self.inhibit.is_empty() {
+            return None;
+        }
+        self.shared.firing.inhibited_by(&self.inhibit, fp, labels)
+    }
+
+    /// Whether an alert with these labels is the target of an inhibit rule.
+    pub fn may_be_inhibited(&self, labels: &Labels) -> bool {
+        self.inhibit.iter().any(|r| r.is_target(labels))
+    }
+
+    /// The route of an alert with these labels and severity.
+    pub fn route_of(&self, labels: &Labels, severity: Severity) -> Route {
+        route::resolve(&self.table, &self.all, labels, severity)
     }
 
     /// Outbox rows for these transitions.
     pub fn notifications_for(&self, events: &[AlertEvent]) -> Vec<NewNotification> {
+        // Sources of this very batch inhibit too.
+        for e in events {
+            match e.transition {
+                Transition::Fired | Transition::SeverityChanged { .. } => self
+                    .shared
+                    .firing
+                    .set_firing(e.alert.fingerprint, e.alert.output_labels()),
+                Transition::Resolved => self.shared.firing.set_not_firing(e.alert.fingerprint),
+                Transition::Pending | Transition::Cleared => {}
+            }
+        }
         let mut out = Vec::new();
         for e in events {
             let Some(msg) = AlertMessage::for_event(e) else {
                 continue;
             };
-            let Ok(payload) = serde_json::to_string(&msg) else {
+            if let Some(id) = self.silenced_by(&msg.labels) {
+                tracing::debug!(fingerprint = %msg.fingerprint, silence = %id, kind = msg.kind.as_str(), "silenced: not notified");
                 continue;
-            };
-            for t in &self.targets {
-                if msg.kind == MessageKind::Resolved && !t.send_resolved {
-                    continue;
-                }
-                out.push(NewNotification {
-                    target: t.name.clone(),
-                    fingerprint: msg.fingerprint,
-                    kind: msg.kind.as_str().to_string(),
-                    payload: payload.clone(),
-                });
             }
+            if let Some(by) = self.inhibited_by(msg.fingerprint, &msg.labels) {
+                tracing::debug!(fingerprint = %msg.fingerprint, inhibited_by = %by, kind = msg.kind.as_str(), "inhibited: not notified");
+                continue;
+            }
+            out.extend(self.rows_for(&msg, &[]));
         }
         out
     }
 
-    /// Names of the targets that hear about `alert`.
+    /// Outbox rows of one message for its route's targets, less `skip`.
+    pub fn rows_for(&self, msg: &AlertMessage, skip: &[String]) -> Vec<NewNotification> {
+        let mut out = Vec::new();
+        let Ok(payload) = serde_json::to_string(msg) else {
+            return out;
+        };
+        let route = self.route_of(&msg.labels, msg.severity);
+        if !route.timing.is_open(chrono::Utc::now()) {
+            tracing::debug!(fingerprint = %msg.fingerprint, scope = %route.scope, "outside the route's time windows: not notified");
+            return out;
+        }
+        for r in route
+            .recipients
+            .iter()
+            .filter(|r| !skip.contains(&r.target))
+        {
+            let Some(&send_resolved) = self.send_resolved.get(&r.target) else {
+                continue;
+            };
+            if msg.kind == MessageKind::Resolved && !(send_resolved && route.timing.send_resolved) {
+                continue;
+            }
+            out.push(NewNotification {
+                target: r.target.clone(),
+                fingerprint: msg.fingerprint,
+                kind: msg.kind.as_str().to_string(),
+                payload: payload.clone(),
+            });
+        }
+        out
+    }
+
+    /// The route of `alert` at its current severity.
+    pub fn route(&self, alert: &crate::eval::AlertInstance) -> Route {
+        self.route_of(&alert.output_labels(), alert.severity)
+    }
+
+    /// Names of the targets, contacts or `owner` that hear about `alert`.
     pub fn recipients(&self, alert: &crate::eval::AlertInstance) -> Vec<String> {
-        let _ = alert; // every alert takes the default route for now
-        self.targets.iter().map(|t| t.name.clone()).collect()
+        self.route(alert)
+            .recipients
+            .into_iter()
+            .map(|r| r.name)
+            .collect()
     }
 
     /// The wake-up signal of a target's delivery worker.
@@ -91,8 +190,8 @@ impl Router {
 
     /// Tells every delivery worker to look at the outbox.
     pub fn wake_targets(&self) {
-        for t in &self.targets {
-            t.wake.notify_one();
+        for w in self.wakers.values() {
+            w.notify_one();
         }
     }
 }

@@ -203,9 +203,19 @@ fn finite(v: f64) -> Option<f64> {
 }
 
 fn commit(c: &mut Connection, batch: &EvaluationBatch) -> Result<(), StoreError> {
+    let tx = c.transaction()?;
+    write_batch(&tx, batch)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Writes a batch inside the caller's transaction.
+pub(crate) fn write_batch(
+    tx: &rusqlite::Transaction,
+    batch: &EvaluationBatch,
+) -> Result<(), StoreError> {
     let now = to_millis(chrono::Utc::now());
     let at = to_millis(batch.at);
-    let tx = c.transaction()?;
     {
         let mut upsert = tx.prepare_cached(
             "INSERT INTO alerts (fingerprint, rule_group, alert, labels, annotations, message, resolution,
@@ -289,6 +299,5 @@ fn commit(c: &mut Connection, batch: &EvaluationBatch) -> Result<(), StoreError>
             ])?;
         }
     }
-    tx.commit()?;
     Ok(())
 }

@@ -6,10 +6,14 @@
 //!   transaction together with the outbox rows a transition causes.
 //! - [`outbox`]: notifications waiting to be sent, retried, or given up.
 //! - [`heartbeats`]: heartbeat checks and their bounded ping log.
+//! - [`external`]: expiry of alerts posted to `/api/v2/alerts`.
+//! - [`silences`]: silences, and which targets heard of an alert.
 
 pub mod alerts;
+pub mod external;
 pub mod heartbeats;
 pub mod outbox;
+pub mod silences;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -125,8 +129,36 @@ impl Store {
     }
 }
 
+/// The folders of `migrations/` in name order (`01-init`, `03-routing`, ...),
+/// each applied once. The order is what counts, not consecutive numbers: a
+/// number left free for a branch still to be merged is no error.
 fn migrations() -> Result<Migrations<'static>, rusqlite_migration::Error> {
-    Migrations::from_directory(&MIGRATIONS)
+    let mut dirs: Vec<&'static Dir<'static>> = MIGRATIONS.dirs().collect();
+    dirs.sort_by_key(|d| d.path());
+    let mut steps = Vec::new();
+    for d in dirs {
+        let name = d.path().display().to_string();
+        let up = d
+            .get_file(d.path().join("up.sql"))
+            .and_then(|f| f.contents_utf8())
+            .ok_or_else(|| {
+                rusqlite_migration::Error::FileLoad(format!("migration {name} has no up.sql"))
+            })?;
+        let mut m = rusqlite_migration::M::up(up);
+        if let Some(down) = d
+            .get_file(d.path().join("down.sql"))
+            .and_then(|f| f.contents_utf8())
+        {
+            m = m.down(down);
+        }
+        steps.push(m);
+    }
+    if steps.is_empty() {
+        return Err(rusqlite_migration::Error::FileLoad(
+            "migrations/ holds no migration".into(),
+        ));
+    }
+    Ok(Migrations::new(steps))
 }
 
 pub(crate) fn to_millis(t: DateTime<Utc>) -> i64 {

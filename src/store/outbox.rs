@@ -21,7 +21,7 @@ pub struct OutboxRow {
 }
 
 /// A row as recorded, for the API, the CLI and tests.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NotificationRecord {
     pub id: i64,
     pub target: String,
@@ -178,6 +178,38 @@ impl Store {
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// The newest outbox row of every alert that has one, by fingerprint.
+    pub async fn last_notifications(
+        &self,
+    ) -> Result<std::collections::HashMap<String, NotificationRecord>, StoreError> {
+        self.run(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT id, target, fingerprint, kind, status, attempts, last_error, created_at, sent_at
+                 FROM notifications WHERE id IN (SELECT MAX(id) FROM notifications GROUP BY fingerprint)",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(NotificationRecord {
+                    id: r.get(0)?,
+                    target: r.get(1)?,
+                    fingerprint: r.get(2)?,
+                    kind: r.get(3)?,
+                    status: r.get(4)?,
+                    attempts: r.get(5)?,
+                    last_error: r.get(6)?,
+                    created_at: from_millis(r.get(7)?),
+                    sent_at: r.get::<_, Option<i64>>(8)?.map(from_millis),
+                })
+            })?;
+            let mut out = std::collections::HashMap::new();
+            for r in rows {
+                let r = r?;
+                out.insert(r.fingerprint.clone(), r);
+            }
+            Ok(out)
         })
         .await
     }

@@ -1,0 +1,282 @@
+//! External events: alerts posted to `POST /api/v2/alerts` (Alertmanager's
+//! format) by Prometheus, vmalert or any job system. They live in the
+//! pseudo-group `external`, fire on the first post, are kept firing by
+//! re-posts, and resolve at their `endsAt` (or [`RESOLVE_TIMEOUT`] after the
+//! last post that gave none), exactly like rule alerts: the same state, the
+//! same transitions, the same routing and outbox, one transaction per post.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+use super::engine::Engine;
+use super::{AlertEvent, AlertInstance, AlertState, Transition};
+use crate::labels::{Fingerprint, Labels};
+use crate::rules::Severity;
+use crate::store::StoreError;
+use crate::store::alerts::EvaluationBatch;
+use crate::store::external::Expiry;
+
+/// The group external alerts belong to.
+pub const EXTERNAL_GROUP: &str = "external";
+
+/// How long an alert posted without `endsAt` stays firing without a re-post
+/// (Alertmanager's `resolve_timeout`).
+pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// One checked external alert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExternalAlert {
+    /// Every label, `alertname` included (`severity` too, if given).
+    pub labels: Labels,
+    pub annotations: BTreeMap<String, String>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub generator_url: String,
+}
+
+impl ExternalAlert {
+    fn alertname(&self) -> &str {
+        self.labels.get("alertname").map_or("", String::as_str)
+    }
+
+    /// `severity` label: anything that pages is an error, the rest a warning.
+    fn severity(&self) -> Severity {
+        self.labels
+            .get("severity")
+            .map_or(Severity::Warning, |s| Severity::from_prometheus_label(s))
+    }
+
+    /// The alert's labels as posted; the fingerprint leaves out `severity`
+    /// (it may change while the alert lives), the messages keep it as is.
+    fn identity(&self) -> Labels {
+        self.labels.clone()
+    }
+}
+
+/// What one post changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct IngestSummary {
+    pub received: usize,
+    pub fired: usize,
+    pub refreshed: usize,
+    pub resolved: usize,
+}
+
+type Key = (String, String);
+
+impl Engine {
+    /// Applies a checked batch of external alerts at `now` in one transaction:
+    /// either all of it is recorded (and notified), or nothing.
+    pub async fn ingest_external(
+        &self,
+        alerts: Vec<ExternalAlert>,
+        now: DateTime<Utc>,
+    ) -> Result<IngestSummary, StoreError> {
+        let now = now.trunc_subsecs(3);
+        let _guard = self.external_lock.lock().await;
+        let mut summary = IngestSummary {
+            received: alerts.len(),
+            ..IngestSummary::default()
+        };
+        // The alerts this post touches, as they will be afterwards.
+        let mut touched: HashMap<Fingerprint, (Key, AlertInstance)> = HashMap::new();
+        let mut batch = EvaluationBatch {
+            at: now,
+            ..EvaluationBatch::default()
+        };
+        let mut expiries: HashMap<Fingerprint, Expiry> = HashMap::new();
+        let mut finished = Vec::new();
+        let timeout = chrono::Duration::from_std(RESOLVE_TIMEOUT).unwrap_or_default();
+        for a in alerts {
+            let identity = a.identity();
+            let fp = Fingerprint::of_alert(EXTERNAL_GROUP, &identity);
+            let key = (EXTERNAL_GROUP.to_string(), a.alertname().to_string());
+            let prev = touched.get(&fp).map(|(_, p)| p.clone()).or_else(|| {
+                self.memory()
+                    .alerts
+                    .get(&key)
+                    .and_then(|m| m.get(&fp))
+                    .cloned()
+            });
+            let active = prev.as_ref().filter(|p| p.is_active());
+            let expires_at = a.ends_at.unwrap_or(now + timeout);
+            let severity = a.severity();
+            if expires_at <= now {
+                // An end in the past: the event is over.
+                if let Some(p) = active {
+                    let mut r = p.clone();
+                    r.state = AlertState::Resolved;
+                    r.resolved_at = Some(expires_at.max(r.active_at));
+                    batch.events.push(AlertEvent {
+                        alert: r.clone(),
+                        before: Some(p.state),
+                        transition: Transition::Resolved,
+                    });
+                    batch.save.push(r.clone());
+                    expiries.remove(&fp);
+                    finished.push(fp);
+                    touched.insert(fp, (key, r));
+                    summary.resolved += 1;
+                }
+                continue;
+            }
+            let mut next = instance(&a, fp, identity, severity, now);
+            match active {
+                Some(p) => {
+                    next.active_at = p.active_at;
+                    next.fired_at = p.fired_at;
+                    if p.severity != severity {
+                        batch.events.push(AlertEvent {
+                            alert: next.clone(),
+                            before: Some(p.state),
+                            transition: Transition::SeverityChanged { from: p.severity },
+                        });
+                    }
+                    if !same(p, &next) {
+                        batch.save.push(next.clone());
+                    }
+                    summary.refreshed += 1;
+                }
+                None => {
+                    batch.events.push(AlertEvent {
+                        alert: next.clone(),
+                        before: prev.as_ref().map(|p| p.state),
+                        transition: Transition::Fired,
+                    });
+                    batch.save.push(next.clone());
+                    summary.fired += 1;
+                }
+            }
+            expiries.insert(
+                fp,
+                Expiry {
+                    fingerprint: fp,
+                    expires_at,
+                    generator_url: a.generator_url.clone(),
+                },
+            );
+            touched.insert(fp, (key, next));
+        }
+        self.commit_external(batch, expiries.into_values().collect(), finished, touched)
+            .await?;
+        Ok(summary)
+    }
+
+    /// Resolves external alerts whose time is up at `now`.
+    pub async fn expire_external(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let now = now.trunc_subsecs(3);
+        let _guard = self.external_lock.lock().await;
+        let due = self.store().expired_external(now).await?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let mut batch = EvaluationBatch {
+            at: now,
+            ..EvaluationBatch::default()
+        };
+        let mut touched = HashMap::new();
+        let mut finished = Vec::new();
+        {
+            let m = self.memory();
+            for (fp, at) in &due {
+                finished.push(*fp);
+                let found = m
+                    .alerts
+                    .iter()
+                    .filter(|(k, _)| k.0 == EXTERNAL_GROUP)
+                    .find_map(|(k, alerts)| alerts.get(fp).map(|a| (k.clone(), a.clone())));
+                let Some((key, a)) = found.filter(|(_, a)| a.is_active()) else {
+                    continue;
+                };
+                let mut r = a.clone();
+                r.state = AlertState::Resolved;
+                r.resolved_at = Some((*at).max(r.active_at));
+                batch.events.push(AlertEvent {
+                    alert: r.clone(),
+                    before: Some(a.state),
+                    transition: Transition::Resolved,
+                });
+                batch.save.push(r.clone());
+                touched.insert(*fp, (key, r));
+            }
+        }
+        let resolved = touched.len();
+        self.commit_external(batch, Vec::new(), finished, touched)
+            .await?;
+        Ok(resolved)
+    }
+
+    async fn commit_external(
+        &self,
+        mut batch: EvaluationBatch,
+        expiries: Vec<Expiry>,
+        finished: Vec<Fingerprint>,
+        touched: HashMap<Fingerprint, (Key, AlertInstance)>,
+    ) -> Result<(), StoreError> {
+        let router = self.router();
+        batch.notifications = router.notifications_for(&batch.events);
+        for e in &batch.events {
+            tracing::info!(
+                group = %e.alert.group,
+                alert = %e.alert.alert,
+                fingerprint = %e.alert.fingerprint,
+                transition = ?e.transition,
+                "external alert transition"
+            );
+        }
+        self.store()
+            .commit_external(batch, expiries, finished)
+            .await?;
+        let mut m = self.memory();
+        for (fp, (key, a)) in touched {
+            m.alerts.entry(key).or_default().insert(fp, a);
+        }
+        drop(m);
+        router.wake_targets();
+        Ok(())
+    }
+}
+
+fn instance(
+    a: &ExternalAlert,
+    fp: Fingerprint,
+    identity: Labels,
+    severity: Severity,
+    now: DateTime<Utc>,
+) -> AlertInstance {
+    let started = a.starts_at.filter(|s| *s <= now).unwrap_or(now);
+    let text = |k: &str| a.annotations.get(k).cloned().unwrap_or_default();
+    let message = ["message", "summary", "description"]
+        .iter()
+        .map(|k| text(k))
+        .find(|t| !t.is_empty())
+        .unwrap_or_default();
+    AlertInstance {
+        fingerprint: fp,
+        group: EXTERNAL_GROUP.into(),
+        alert: a.alertname().to_string(),
+        labels: identity,
+        annotations: a.annotations.clone(),
+        message,
+        resolution: text("resolution"),
+        state: AlertState::Firing,
+        severity,
+        value: f64::NAN,
+        active_at: started,
+        fired_at: Some(started),
+        keep_firing_since: None,
+        resolved_at: None,
+    }
+}
+
+/// Whether a re-post changes nothing that is stored.
+fn same(a: &AlertInstance, b: &AlertInstance) -> bool {
+    a.state == b.state
+        && a.severity == b.severity
+        && a.labels == b.labels
+        && a.annotations == b.annotations
+        && a.message == b.message
+        && a.resolution == b.resolution
+}

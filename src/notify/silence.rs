@@ -1,0 +1,303 @@
+//! Silences: label matchers, a start and an end, an author and a comment.
+//! While one is active, the alerts it matches keep their state but notify
+//! nobody (the router writes no outbox rows for them). When it ends (its
+//! time passes, or it is expired early), alerts it silenced that still fire
+//! are notified then — to each target that has not heard of their current
+//! firing yet, so nothing already sent is sent again ([`super::resume`]).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::matcher::{Matcher, MatcherJson};
+use crate::labels::Labels;
+
+/// A checked silence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Silence {
+    pub id: String,
+    pub matchers: Vec<Matcher>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub created_by: String,
+    pub comment: String,
+}
+
+impl Silence {
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.starts_at <= now && now < self.ends_at
+    }
+
+    pub fn matches(&self, labels: &Labels) -> bool {
+        self.matchers.iter().all(|m| m.matches(labels))
+    }
+
+    pub fn state(&self, now: DateTime<Utc>) -> &'static str {
+        if now >= self.ends_at {
+            "expired"
+        } else if now < self.starts_at {
+            "pending"
+        } else {
+            "active"
+        }
+    }
+}
+
+/// A silence as the API and the CLI show it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SilenceView {
+    pub id: String,
+    pub matchers: Vec<MatcherJson>,
+    #[serde(rename = "startsAt")]
+    pub starts_at: DateTime<Utc>,
+    #[serde(rename = "endsAt")]
+    pub ends_at: DateTime<Utc>,
+    #[serde(rename = "createdBy")]
+    pub created_by: String,
+    pub comment: String,
+    /// active | pending | expired
+    pub state: String,
+}
+
+impl SilenceView {
+    pub fn new(s: &Silence, now: DateTime<Utc>) -> SilenceView {
+        SilenceView {
+            id: s.id.clone(),
+            matchers: s.matchers.iter().map(MatcherJson::from).collect(),
+            starts_at: s.starts_at,
+            ends_at: s.ends_at,
+            created_by: s.created_by.clone(),
+            comment: s.comment.clone(),
+            state: s.state(now).to_string(),
+        }
+    }
+}
+
+/// A matcher as posted: `"vault=v-prod"` or `{name, value, isRegex, isEqual}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MatcherInput {
+    Text(String),
+    Json(MatcherJson),
+}
+
+/// A new silence as posted (`POST /api/v1/silences`, `tocsin silence add`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSilence {
+    pub matchers: Vec<MatcherInput>,
+    /// Default: now.
+    #[serde(default, rename = "startsAt", skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<DateTime<Utc>>,
+    /// Either `endsAt` or `duration` (humantime, e.g. `2h`).
+    #[serde(default, rename = "endsAt", skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+    #[serde(default, rename = "createdBy")]
+    pub created_by: String,
+    #[serde(default)]
+    pub comment: String,
+}
+
+impl NewSilence {
+    /// Checks it; the error names the field and what was expected.
+    pub fn check(&self, now: DateTime<Utc>) -> Result<Silence, String> {
+        if self.matchers.is_empty() {
+            return Err(
+                "matchers: expected at least one matcher (a silence of everything is not allowed)"
+                    .into(),
+            );
+        }
+        let mut matchers = Vec::new();
+        for (i, m) in self.matchers.iter().enumerate() {
+            let m = match m {
+                MatcherInput::Text(t) => Matcher::parse(t),
+                MatcherInput::Json(j) => Matcher::try_from(j),
+            }
+            .map_err(|e| format!("matchers[{i}]: {e}"))?;
+            matchers.push(m);
+        }
+        let starts_at = self.starts_at.unwrap_or(now);
+        let ends_at = match (&self.ends_at, &self.duration) {
+            (Some(_), Some(_)) => return Err("set either endsAt or duration, not both".into()),
+            (Some(e), None) => *e,
+            (None, Some(d)) => {
+                let d = humantime::parse_duration(d.trim())
+                    .map_err(|e| format!("duration: expected a duration like 2h ({e})"))?;
+                starts_at
+                    + chrono::Duration::from_std(d).map_err(|_| "duration: too long".to_string())?
+            }
+            (None, None) => {
+                return Err("endsAt: a silence needs an end (endsAt or duration)".into());
+            }
+        };
+        if ends_at <= starts_at {
+            return Err(format!(
+                "endsAt {ends_at} is not after startsAt {starts_at}"
+            ));
+        }
+        if ends_at <= now {
+            return Err(format!("endsAt {ends_at} is in the past"));
+        }
+        if self.created_by.trim().is_empty() {
+            return Err("createdBy: expected the author".into());
+        }
+        if self.comment.trim().is_empty() {
+            return Err("comment: expected why the alerts are silenced".into());
+        }
+        Ok(Silence {
+            id: new_id(now),
+            matchers,
+            starts_at,
+            ends_at,
+            created_by: self.created_by.trim().to_string(),
+            comment: self.comment.trim().to_string(),
+        })
+    }
+}
+
+/// 16 hex digits, random enough to be unique.
+fn new_id(now: DateTime<Utc>) -> String {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_i64(now.timestamp_nanos_opt().unwrap_or_default());
+    format!("{:016x}", h.finish())
+}
+
+/// The silences in force, shared by the router (which consults it for every
+/// transition) and the API (which changes it).
+#[derive(Debug, Clone, Default)]
+pub struct SilenceCache(Arc<RwLock<CacheInner>>);
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    silences: HashMap<String, Silence>,
+    /// Ended silences whose alerts were looked at again.
+    resumed: std::collections::HashSet<String>,
+}
+
+impl SilenceCache {
+    pub fn new(silences: Vec<Silence>) -> SilenceCache {
+        let c = SilenceCache::default();
+        for s in silences {
+            c.put(s);
+        }
+        c
+    }
+
+    /// Adds or replaces a silence.
+    pub fn put(&self, s: Silence) {
+        let mut g = self.0.write().unwrap_or_else(|p| p.into_inner());
+        g.resumed.remove(&s.id);
+        g.silences.insert(s.id.clone(), s);
+    }
+
+    /// The id of an active silence matching these labels.
+    pub fn silenced_by(&self, labels: &Labels, now: DateTime<Utc>) -> Option<String> {
+        let g = self.0.read().unwrap_or_else(|p| p.into_inner());
+        g.silences
+            .values()
+            .find(|s| s.is_active(now) && s.matches(labels))
+            .map(|s| s.id.clone())
+    }
+
+    /// Silences that have ended and whose alerts were not looked at again yet.
+    pub fn take_ended(&self, now: DateTime<Utc>) -> Vec<Silence> {
+        let mut g = self.0.write().unwrap_or_else(|p| p.into_inner());
+        let ended: Vec<Silence> = g
+            .silences
+            .values()
+            .filter(|s| s.ends_at <= now && !g.resumed.contains(&s.id))
+            .cloned()
+            .collect();
+        for s in &ended {
+            g.resumed.insert(s.id.clone());
+        }
+        ended
+    }
+
+    /// Forgets silences that ended before `cutoff`.
+    pub fn forget_before(&self, cutoff: DateTime<Utc>) {
+        let mut g = self.0.write().unwrap_or_else(|p| p.into_inner());
+        let old: Vec<String> = g
+            .silences
+            .values()
+            .filter(|s| s.ends_at < cutoff)
+            .map(|s| s.id.clone())
+            .collect();
+        for id in old {
+            g.silences.remove(&id);
+            g.resumed.remove(&id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new(matchers: &[&str]) -> NewSilence {
+        NewSilence {
+            matchers: matchers
+                .iter()
+                .map(|m| MatcherInput::Text(m.to_string()))
+                .collect(),
+            duration: Some("1h".into()),
+            created_by: "alice".into(),
+            comment: "maintenance".into(),
+            ..NewSilence::default()
+        }
+    }
+
+    #[test]
+    fn bad_silences_say_what_is_wrong() {
+        let now = Utc::now();
+        let mut no_end = new(&["vault=v"]);
+        no_end.duration = None;
+        let mut inverted = new(&["vault=v"]);
+        inverted.duration = None;
+        inverted.starts_at = Some(now + chrono::Duration::hours(2));
+        inverted.ends_at = Some(now + chrono::Duration::hours(1));
+        let mut no_author = new(&["vault=v"]);
+        no_author.created_by = " ".into();
+        let cases = [
+            (no_end, "endsAt: a silence needs an end"),
+            (inverted, "endsAt "),
+            (new(&[]), "matchers: expected at least one matcher"),
+            (
+                new(&["vault=v", "x=~("]),
+                "matchers[1]: x=~\"(\": not a regex",
+            ),
+            (no_author, "createdBy: expected the author"),
+        ];
+        for (s, want) in cases {
+            let got = s.check(now).err().unwrap_or_default();
+            assert!(got.starts_with(want), "got {got:?}, want {want:?}");
+        }
+    }
+
+    #[test]
+    fn active_only_between_start_and_end() {
+        let now = Utc::now();
+        let s = new(&["vault=v-prod", "severity=~warning|error"])
+            .check(now)
+            .unwrap();
+        let cache = SilenceCache::new(vec![s.clone()]);
+        let l: Labels = [("vault", "v-prod"), ("severity", "error")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(cache.silenced_by(&l, now), Some(s.id.clone()));
+        let mut other = l.clone();
+        other.insert("vault".into(), "v-test".into());
+        assert_eq!(cache.silenced_by(&other, now), None);
+        let later = now + chrono::Duration::hours(2);
+        assert_eq!(cache.silenced_by(&l, later), None);
+        assert!(cache.take_ended(now).is_empty());
+        assert_eq!(cache.take_ended(later), vec![s]);
+        assert!(cache.take_ended(later).is_empty(), "taken once");
+    }
+}

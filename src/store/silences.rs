@@ -1,0 +1,140 @@
+//! Silences in SQLite: added, listed, expired early (the end moves to now).
+//! Matchers are stored in Alertmanager's JSON form.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use super::{Store, StoreError, from_millis, to_millis};
+use crate::labels::Fingerprint;
+use crate::notify::matcher::{Matcher, MatcherJson};
+use crate::notify::silence::Silence;
+
+impl Store {
+    pub async fn add_silence(&self, s: Silence) -> Result<(), StoreError> {
+        self.run(move |c| {
+            let matchers: Vec<MatcherJson> = s.matchers.iter().map(MatcherJson::from).collect();
+            let now = to_millis(Utc::now());
+            c.execute(
+                "INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                params![
+                    s.id,
+                    serde_json::to_string(&matchers).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    to_millis(s.starts_at),
+                    to_millis(s.ends_at),
+                    s.created_by,
+                    s.comment,
+                    now
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Silences that end after `since`, soonest end first.
+    pub async fn silences(&self, since: DateTime<Utc>) -> Result<Vec<Silence>, StoreError> {
+        self.run(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT id, matchers, starts_at, ends_at, created_by, comment FROM silences
+                 WHERE ends_at > ?1 ORDER BY ends_at, id",
+            )?;
+            let rows = stmt.query_map([to_millis(since)], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, matchers, starts, ends, created_by, comment) = row?;
+                let corrupt = |e: String| StoreError::Corrupt(format!("silence {id}: {e}"));
+                let json: Vec<MatcherJson> =
+                    serde_json::from_str(&matchers).map_err(|e| corrupt(e.to_string()))?;
+                let matchers = json
+                    .iter()
+                    .map(Matcher::try_from)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(corrupt)?;
+                out.push(Silence {
+                    id,
+                    matchers,
+                    starts_at: from_millis(starts),
+                    ends_at: from_millis(ends),
+                    created_by,
+                    comment,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Ends a silence at `now` (if it has not ended yet); None if there is no
+    /// such silence.
+    pub async fn expire_silence(
+        &self,
+        id: String,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.run(move |c| {
+            let at = to_millis(now);
+            let ends: Option<i64> = c
+                .query_row("SELECT ends_at FROM silences WHERE id = ?1", [&id], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            let Some(ends) = ends else { return Ok(None) };
+            if ends <= at {
+                return Ok(Some(from_millis(ends)));
+            }
+            c.execute(
+                "UPDATE silences SET ends_at = ?2, starts_at = MIN(starts_at, ?2), updated_at = ?2 WHERE id = ?1",
+                params![id, at],
+            )?;
+            Ok(Some(now))
+        })
+        .await
+    }
+
+    /// Targets that got an outbox row for an alert since `since` (its firing).
+    pub async fn notified_targets_since(
+        &self,
+        fingerprint: Fingerprint,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT DISTINCT target FROM notifications WHERE fingerprint = ?1 AND created_at >= ?2",
+            )?;
+            let rows = stmt.query_map(params![fingerprint.to_string(), to_millis(since)], |r| {
+                r.get::<_, String>(0)
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// Per target: rows for an alert since `since`, and when the last was written.
+    pub async fn notifications_per_target_since(
+        &self,
+        fingerprint: Fingerprint,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, u32, DateTime<Utc>)>, StoreError> {
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT target, COUNT(*), MAX(created_at) FROM notifications
+                 WHERE fingerprint = ?1 AND created_at >= ?2 AND kind != 'resolved' GROUP BY target",
+            )?;
+            let rows = stmt.query_map(params![fingerprint.to_string(), to_millis(since)], |r| {
+                Ok((r.get(0)?, r.get(1)?, from_millis(r.get(2)?)))
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+}

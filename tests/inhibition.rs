@@ -1,0 +1,113 @@
+//! Inhibition through a running daemon: an error inhibits the warning of the
+//! same deployment (not of another one); the API says so; once the error
+//! resolves, the warning still firing is notified, once.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Daemon, Receiver, wait_for};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn heard(r: &Receiver) -> Vec<String> {
+    let mut v: Vec<String> = r
+        .accepted_alerts()
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {} {}",
+                a["status"].as_str().unwrap_or(""),
+                a["labels"]["alertname"].as_str().unwrap_or(""),
+                a["labels"]["deployment"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+async fn post(d: &Daemon, body: serde_json::Value) {
+    let resp = common::http()
+        .post(d.api("/api/v2/alerts"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+fn alert(name: &str, severity: &str, deployment: &str) -> serde_json::Value {
+    serde_json::json!({"labels": {"alertname": name, "severity": severity, "deployment": deployment}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_inhibits_the_warning_of_its_deployment() {
+    let hook = Receiver::start(&[]).await;
+    let dir = Daemon::prepare(
+        "groups: []\n",
+        &format!(
+            "targets:\n  - {{name: hook, type: webhook, url: \"{}\"}}\ninhibit:\n  - {{source: {{severity: error}}, target: {{severity: warning}}, equal: [deployment]}}\n",
+            hook.url()
+        ),
+    );
+    let d = Daemon::start(&dir).await;
+    post(
+        &d,
+        serde_json::json!([
+            alert("Slow", "warning", "d1"),
+            alert("Down", "error", "d1"),
+            alert("Slow", "warning", "d2")
+        ]),
+    )
+    .await;
+    let want = ["firing Down d1", "firing Slow d2"];
+    wait_for(
+        "the error and the other deployment's warning",
+        WAIT,
+        || async { (heard(&hook) == want).then_some(()) },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(heard(&hook), want, "the inhibited warning was sent");
+    let views: Vec<serde_json::Value> = common::http()
+        .get(d.api("/api/v1/alerts"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let inhibited: Vec<String> = views
+        .iter()
+        .filter(|v| v["inhibited"] == true)
+        .map(|v| format!("{} {}", v["alert"], v["labels"]["deployment"]))
+        .collect();
+    assert_eq!(inhibited, ["\"Slow\" \"d1\""]);
+    let slow = views
+        .iter()
+        .find(|v| v["alert"] == "Slow" && v["labels"]["deployment"] == "d1")
+        .unwrap();
+    assert!(
+        slow["inhibited_by"].as_str().unwrap().starts_with("Down ("),
+        "{slow}"
+    );
+
+    // The error resolves: its resolution is sent, and the warning now.
+    let mut down = alert("Down", "error", "d1");
+    down["endsAt"] = serde_json::json!(chrono::Utc::now().to_rfc3339());
+    post(&d, serde_json::json!([down])).await;
+    let want = [
+        "firing Down d1",
+        "firing Slow d1",
+        "firing Slow d2",
+        "resolved Down d1",
+    ];
+    wait_for("the warning after the error resolved", WAIT, || async {
+        (heard(&hook) == want).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(heard(&hook), want);
+    d.stop().await;
+}

@@ -1,0 +1,92 @@
+//! Per-route timing: `repeat_interval` re-notifies a firing alert, at most
+//! `repeat_limit` times; a scope can turn repeats and resolved messages off.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Daemon, Receiver, wait_for};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn heard(r: &Receiver) -> Vec<String> {
+    r.accepted_alerts()
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {}",
+                a["status"].as_str().unwrap_or(""),
+                a["labels"]["alertname"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+async fn post(d: &Daemon, body: serde_json::Value) {
+    let resp = common::http()
+        .post(d.api("/api/v2/alerts"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeats_until_the_cap_and_scopes_override_timing() {
+    let hook = Receiver::start(&[]).await;
+    let quiet = Receiver::start(&[]).await;
+    let dir = Daemon::prepare(
+        "groups: []\n",
+        &format!(
+            "targets:
+  - {{name: hook, type: webhook, url: \"{}\"}}
+  - {{name: quiet, type: webhook, url: \"{}\"}}
+routing:
+  default: [hook]
+  repeat_interval: 2s
+  repeat_limit: 2
+  scopes:
+    - {{match: {{team: quiet}}, notify: [quiet], repeat_interval: 0, send_resolved: false}}
+",
+            hook.url(),
+            quiet.url()
+        ),
+    );
+    let d = Daemon::start(&dir).await;
+    post(
+        &d,
+        serde_json::json!([
+            {"labels": {"alertname": "Loud"}},
+            {"labels": {"alertname": "Hushed", "team": "quiet"}}
+        ]),
+    )
+    .await;
+    wait_for("the first message and two repeats", WAIT, || async {
+        (heard(&hook) == ["firing Loud", "firing Loud", "firing Loud"]).then_some(())
+    })
+    .await;
+    // The cap holds: nothing more after twice the interval.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(heard(&hook).len(), 3, "{:?}", heard(&hook));
+    assert_eq!(heard(&quiet), ["firing Hushed"], "no repeats on this scope");
+
+    let now = chrono::Utc::now().to_rfc3339();
+    post(
+        &d,
+        serde_json::json!([
+            {"labels": {"alertname": "Loud"}, "endsAt": now},
+            {"labels": {"alertname": "Hushed", "team": "quiet"}, "endsAt": now}
+        ]),
+    )
+    .await;
+    wait_for("Loud's resolution", WAIT, || async {
+        heard(&hook)
+            .contains(&"resolved Loud".to_string())
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(heard(&quiet), ["firing Hushed"], "send_resolved: false");
+    d.stop().await;
+}

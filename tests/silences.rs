@@ -1,0 +1,200 @@
+//! Silences through the API and the CLI: silenced alerts keep their state but
+//! notify nobody; expiring a silence (early, or at its end) notifies what it
+//! held back exactly once and re-sends nothing already sent.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Daemon, Receiver, wait_for};
+use tocsin::eval::AlertState;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn names(r: &Receiver) -> Vec<String> {
+    let mut v: Vec<String> = r
+        .accepted_alerts()
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {}",
+                a["status"].as_str().unwrap_or(""),
+                a["labels"]["alertname"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+async fn post_alerts(d: &Daemon, body: serde_json::Value) {
+    let resp = common::http()
+        .post(d.api("/api/v2/alerts"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+fn alert(name: &str, vault: &str) -> serde_json::Value {
+    serde_json::json!({"labels": {"alertname": name, "vault": vault, "severity": "error"}})
+}
+
+fn cli(config: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tocsin"))
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silences_hold_back_and_expiry_resumes_once() {
+    let hook = Receiver::start(&[]).await;
+    let dir = Daemon::prepare(
+        "groups: []\n",
+        &format!(
+            "targets:\n  - {{name: hook, type: webhook, url: \"{}\"}}\n",
+            hook.url()
+        ),
+    );
+    let d = Daemon::start(&dir).await;
+    // The CLI finds the daemon through `listen`.
+    let cli_config = dir.join("cli.yaml");
+    std::fs::write(
+        &cli_config,
+        format!("listen: {}\n", d.running.as_ref().unwrap().addr),
+    )
+    .unwrap();
+
+    // Bad silences name the problem.
+    let (ok, _, err) = cli(&cli_config, &["silence", "add", "vault=v1", "-m", "x"]);
+    assert!(!ok);
+    assert!(err.contains("endsAt: a silence needs an end"), "{err}");
+    let (ok, _, err) = cli(
+        &cli_config,
+        &["silence", "add", "vault=~(", "--for", "1h", "-m", "x"],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("matchers[0]: vault=~\"(\": not a regex"),
+        "{err}"
+    );
+
+    let (ok, id, err) = cli(
+        &cli_config,
+        &[
+            "silence",
+            "add",
+            "vault=v1",
+            "--for",
+            "1h",
+            "--author",
+            "alice",
+            "-m",
+            "maintenance of v1",
+        ],
+    );
+    assert!(ok, "{err}");
+    let id = id.trim().to_string();
+    assert_eq!(id.len(), 16, "{id}");
+    let (ok, list, _) = cli(&cli_config, &["silence", "list"]);
+    assert!(
+        ok && list.contains(&id) && list.contains("active"),
+        "{list}"
+    );
+    assert!(
+        list.contains("vault=\"v1\"") && list.contains("alice"),
+        "{list}"
+    );
+
+    // The silenced alert fires but notifies nobody; the other one is sent.
+    post_alerts(
+        &d,
+        serde_json::json!([alert("HeldBack", "v1"), alert("Free", "v2")]),
+    )
+    .await;
+    wait_for("Free delivered", WAIT, || async {
+        (names(&hook) == ["firing Free"]).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(names(&hook), ["firing Free"]);
+    assert_eq!(d.alert("HeldBack").unwrap().state, AlertState::Firing);
+    let views: Vec<serde_json::Value> = common::http()
+        .get(d.api("/api/v1/alerts"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let held = views.iter().find(|v| v["alert"] == "HeldBack").unwrap();
+    assert_eq!(held["silenced"], true);
+    assert_eq!(held["silenced_by"], id.as_str());
+    assert!(held["last_notification"].is_null());
+
+    // Expired early: HeldBack is sent once, Free is not sent again.
+    let (ok, out, err) = cli(&cli_config, &["silence", "expire", &id]);
+    assert!(ok, "{err}");
+    assert!(out.contains("expired"), "{out}");
+    wait_for("HeldBack delivered", WAIT, || async {
+        (names(&hook) == ["firing Free", "firing HeldBack"]).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(names(&hook), ["firing Free", "firing HeldBack"]);
+
+    // A silence that ends by itself; the alert resolved meanwhile is not
+    // notified at all (nothing of it was sent).
+    let resp = common::http()
+        .post(d.api("/api/v1/silences"))
+        .json(
+            &serde_json::json!({"matchers": [{"name": "vault", "value": "v3"}],
+                                  "duration": "2s", "createdBy": "bob", "comment": "short"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let past = (chrono::Utc::now() - chrono::Duration::milliseconds(1)).to_rfc3339();
+    let mut gone = alert("GoneMeanwhile", "v3");
+    post_alerts(
+        &d,
+        serde_json::json!([alert("LateOne", "v3"), gone.clone()]),
+    )
+    .await;
+    gone["endsAt"] = serde_json::json!(past);
+    post_alerts(&d, serde_json::json!([gone])).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(names(&hook), ["firing Free", "firing HeldBack"]);
+    wait_for(
+        "LateOne delivered after the silence ended",
+        WAIT,
+        || async {
+            names(&hook)
+                .contains(&"firing LateOne".to_string())
+                .then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        names(&hook),
+        ["firing Free", "firing HeldBack", "firing LateOne"]
+    );
+
+    // An unknown id is a clear error.
+    let (ok, _, err) = cli(&cli_config, &["silence", "expire", "nope"]);
+    assert!(!ok);
+    assert!(err.contains("no silence has id \"nope\""), "{err}");
+    d.stop().await;
+}

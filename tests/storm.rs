@@ -1,0 +1,82 @@
+//! An alert storm through routing: 1 000 external alerts routed to a
+//! DingTalk robot (20 messages a minute; the mock answers 130101 beyond
+//! that) arrive completely, aggregated 20 to a message — 50 messages, none
+//! refused, none dropped. Takes about two minutes: the robot's limit is real.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::mocks::DingTalkMock;
+use common::{Daemon, wait_for};
+
+const ALERTS: usize = 1000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_reaches_a_rate_limited_robot_completely() {
+    let mock = DingTalkMock::start("tok-1", Some("SECright"), &["alert"]).await;
+    let dir = Daemon::prepare(
+        "groups: []\n",
+        &format!(
+            "targets:
+  - {{name: dt, type: dingtalk, webhook: '{}', secret: SECright, keyword: alert}}
+routing:
+  default: off
+  scopes:
+    - {{match: {{storm: 'yes'}}, notify: [dt]}}
+",
+            mock.url()
+        ),
+    );
+    let d = Daemon::start(&dir).await;
+    let batch: Vec<serde_json::Value> = (0..ALERTS)
+        .map(|i| serde_json::json!({"labels": {"alertname": format!("Storm{i:04}"), "storm": "yes"}}))
+        .collect();
+    let resp = common::http()
+        .post(d.api("/api/v2/alerts"))
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    let seen = |hits: &[common::mocks::Hit]| -> BTreeSet<usize> {
+        let mut s = BTreeSet::new();
+        for h in hits {
+            let text = h.body["markdown"]["text"].as_str().unwrap_or("");
+            for i in 0..ALERTS {
+                if text.contains(&format!("Storm{i:04}")) {
+                    s.insert(i);
+                }
+            }
+        }
+        s
+    };
+    wait_for(
+        "every alert delivered",
+        Duration::from_secs(200),
+        || async { (seen(&mock.log.hits()).len() == ALERTS).then_some(()) },
+    )
+    .await;
+    let hits = mock.log.hits();
+    assert!(
+        hits.iter().all(|h| h.answer["errcode"] == 0),
+        "the robot refused some: {:?}",
+        hits.iter().map(|h| &h.answer).collect::<Vec<_>>()
+    );
+    assert_eq!(hits.len(), ALERTS.div_ceil(20), "20 alerts per message");
+    for (i, h) in hits.iter().enumerate() {
+        let in_minute = hits[i..]
+            .iter()
+            .take_while(|x| x.at.duration_since(h.at) < Duration::from_secs(60))
+            .count();
+        assert!(in_minute <= 20, "{in_minute} messages within a minute");
+    }
+    let counts = d.engine().store().outbox_counts().await.unwrap();
+    assert_eq!(
+        counts,
+        [("dt".to_string(), "sent".to_string(), ALERTS as i64)]
+    );
+    d.stop().await;
+}
