@@ -65,7 +65,7 @@ pub struct Heartbeats {
     /// Read-only connection: `sql:` rules and the ping log API.
     reader: Store,
     decls: HeartbeatDecls,
-    defaults: (Schedule, std::time::Duration),
+    defaults: Defaults,
     ping_key: Option<Secret>,
     auto_create: bool,
     ping_body_limit: usize,
@@ -82,13 +82,12 @@ impl Heartbeats {
     ) -> Result<(Arc<Heartbeats>, JoinHandle<()>), StoreError> {
         let store = Store::open_ping_writer(db)?;
         let reader = Store::open_reader(db)?;
-        let defaults = (
-            Schedule::Every(config.default_every.0),
-            config.default_grace.0,
-        );
+        let defaults = Defaults {
+            schedule: Schedule::Every(config.default_every.0),
+            grace: config.default_grace.0,
+        };
         let stored = store.load_checks().await?;
-        let next_id = stored.iter().map(|c| c.id).max().unwrap_or(0) + 1;
-        let (checks, delete) = reconcile(&decls, &defaults, stored, next_id);
+        let (checks, delete) = reconcile(&decls, &defaults, stored);
         let upsert = checks
             .iter()
             .map(|c| (Arc::clone(&c.def), c.state.clone()))
@@ -100,6 +99,7 @@ impl Heartbeats {
                 "checks no longer in the rule files removed"
             );
         }
+        // Ids of removed checks may be used again: their pings went with them.
         let next_id = checks.iter().map(|c| c.def.id).max().unwrap_or(0) + 1;
         let mut index = Checks::default();
         for c in checks {
@@ -223,14 +223,20 @@ impl Heartbeats {
     }
 }
 
+/// What checks get when the rule files leave their schedule or grace open.
+struct Defaults {
+    schedule: Schedule,
+    grace: std::time::Duration,
+}
+
 /// Settings with the config's defaults for what the rule files leave open.
 fn resolve(
     s: CheckSettings,
-    defaults: &(Schedule, std::time::Duration),
+    defaults: &Defaults,
 ) -> (Schedule, std::time::Duration, crate::labels::Labels) {
     (
-        s.schedule.unwrap_or_else(|| defaults.0.clone()),
-        s.grace.unwrap_or(defaults.1),
+        s.schedule.unwrap_or_else(|| defaults.schedule.clone()),
+        s.grace.unwrap_or(defaults.grace),
         s.labels,
     )
 }
@@ -242,10 +248,10 @@ fn resolve(
 /// checks to keep and the ids to delete.
 fn reconcile(
     decls: &HeartbeatDecls,
-    defaults: &(Schedule, std::time::Duration),
+    defaults: &Defaults,
     stored: Vec<crate::store::heartbeats::StoredCheck>,
-    mut next_id: i64,
 ) -> (Vec<Check>, Vec<i64>) {
+    let mut next_id = stored.iter().map(|c| c.id).max().unwrap_or(0) + 1;
     let mut by_name: HashMap<String, usize> = HashMap::new();
     let mut by_slug: HashMap<String, usize> = HashMap::new();
     for (i, s) in stored.iter().enumerate() {
@@ -340,4 +346,91 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::rules::{LoadOptions, load_sources};
+    use crate::store::heartbeats::StoredCheck;
+
+    fn decls(yaml: &str) -> HeartbeatDecls {
+        load_sources(
+            &[(PathBuf::from("r.yaml"), yaml.to_string())],
+            &LoadOptions::default(),
+        )
+        .unwrap()
+        .heartbeats
+    }
+
+    fn stored(id: i64, name: &str, slug: Option<&str>, origin: Origin) -> StoredCheck {
+        StoredCheck {
+            id,
+            name: name.into(),
+            uuid: Uuid::new_v4(),
+            slug: slug.map(str::to_string),
+            origin,
+            created_at: Utc::now(),
+            state: CheckState {
+                pings: id as u64,
+                ..CheckState::default()
+            },
+        }
+    }
+
+    #[test]
+    fn stored_checks_follow_the_rule_files() {
+        let d = decls(
+            "heartbeats:\n  - {name: kept, every: 1h}\n  - {name: Renamed Backup, slug: backup-x-y, every: 2h}\n  - {name: fresh}\n  - {name: \"backup-{vault}-{client}\", grace: 5m}\n",
+        );
+        let defaults = Defaults {
+            schedule: Schedule::Every(Duration::from_secs(86_400)),
+            grace: Duration::from_secs(3_600),
+        };
+        let old = vec![
+            stored(1, "kept", Some("kept"), Origin::Config),
+            stored(2, "gone", Some("gone"), Origin::Config),
+            stored(3, "backup-x-y", Some("backup-x-y"), Origin::Auto),
+            stored(4, "backup-v-c", Some("backup-v-c"), Origin::Auto),
+        ];
+        let keys: Vec<Uuid> = old.iter().map(|c| c.uuid).collect();
+        let (checks, delete) = reconcile(&d, &defaults, old);
+        assert_eq!(delete, [2], "a declared check no longer declared goes");
+        let by = |name: &str| checks.iter().find(|c| c.def.name == name).unwrap();
+
+        let kept = by("kept");
+        assert_eq!(
+            (kept.def.id, kept.def.uuid, kept.state.pings),
+            (1, keys[0], 1)
+        );
+        // a declared check takes over the check its slug was created as
+        let renamed = by("Renamed Backup");
+        assert_eq!((renamed.def.id, renamed.def.uuid), (3, keys[2]));
+        assert_eq!(renamed.def.origin, Origin::Config);
+        assert_eq!(
+            renamed.def.schedule,
+            Schedule::Every(Duration::from_secs(7200))
+        );
+        assert!(
+            renamed.def.labels.is_empty(),
+            "templates match names, not slugs"
+        );
+        // created checks stay, with their template's current settings
+        let auto = by("backup-v-c");
+        assert_eq!((auto.def.id, auto.def.origin), (4, Origin::Auto));
+        assert_eq!(auto.def.grace, Duration::from_secs(300));
+        assert_eq!(
+            auto.def.schedule, defaults.schedule,
+            "the template sets no schedule"
+        );
+        // a new declared check gets a new key and an unused id
+        let fresh = by("fresh");
+        assert_eq!(fresh.def.id, 5);
+        assert!(!keys.contains(&fresh.def.uuid));
+        assert_eq!(fresh.state, CheckState::default());
+        assert_eq!(checks.len(), 4);
+    }
 }

@@ -159,6 +159,7 @@ pub fn parse_canonical_uuid(s: &str) -> Option<uuid::Uuid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::labels::from_pairs as labels;
 
     #[test]
     fn globs() {
@@ -170,13 +171,6 @@ mod tests {
         assert!(!glob_match("b?ckup", "bckup"));
         assert!(glob_match("exact", "exact"));
         assert!(!glob_match("exact", "exactly"));
-    }
-
-    fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
     }
 
     #[test]

@@ -263,13 +263,12 @@ impl Writer {
             return;
         }
         let batch = PingBatch {
-            created: pending.created,
-            pings: pending.pings,
-            states: pending
+            checks: pending
                 .touched
-                .iter()
-                .map(|(id, c)| (*id, c.state.clone()))
+                .values()
+                .map(|c| (Arc::clone(&c.def), c.state.clone()))
                 .collect(),
+            pings: pending.pings,
             keep: self.settings.keep_pings,
         };
         let size = batch.pings.len();

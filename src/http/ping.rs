@@ -44,6 +44,13 @@ struct PingQuery {
     create: Option<String>,
 }
 
+impl PingQuery {
+    /// `?create=1`
+    fn create(&self) -> bool {
+        self.create.as_deref() == Some("1")
+    }
+}
+
 /// `/ping/{uuid}`
 async fn ping1(
     State(s): State<AppState>,
@@ -68,10 +75,7 @@ async fn ping2(
     let hb = &s.heartbeats;
     match parse_canonical_uuid(&a) {
         Some(uuid) => record(hb, hb.by_key(&uuid), &b, q, req).await,
-        None => {
-            let create = q.create.as_deref() == Some("1");
-            record(hb, hb.by_slug(&a, &b, create), "", q, req).await
-        }
+        None => record(hb, hb.by_slug(&a, &b, q.create()), "", q, req).await,
     }
 }
 
@@ -86,7 +90,7 @@ async fn ping3(
     let target = if parse_canonical_uuid(&a).is_some() {
         Err(LocateError::NoSuchEndpoint)
     } else {
-        hb.by_slug(&a, &b, q.create.as_deref() == Some("1"))
+        hb.by_slug(&a, &b, q.create())
     };
     record(hb, target, &c, q, req).await
 }

@@ -345,6 +345,7 @@ pub(super) fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::labels::from_pairs as labels;
     use crate::rules::{LoadOptions, RuleSource, load_sources};
 
     fn load(files: &[(&str, &str)]) -> Result<crate::rules::RuleSet, crate::yaml::SourceErrors> {
@@ -353,13 +354,6 @@ mod tests {
             .map(|(f, t)| (PathBuf::from(f), t.to_string()))
             .collect();
         load_sources(&sources, &LoadOptions::default())
-    }
-
-    fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
     }
 
     #[test]

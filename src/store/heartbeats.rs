@@ -53,11 +53,9 @@ pub struct NewPing {
 /// Everything one writer batch records, in one transaction.
 #[derive(Debug, Default)]
 pub struct PingBatch {
-    /// Checks created by these pings (`?create=1`).
-    pub created: Vec<Arc<CheckDef>>,
+    /// Every check the batch touched (or created), with its state after it.
+    pub checks: Vec<(Arc<CheckDef>, CheckState)>,
     pub pings: Vec<NewPing>,
-    /// The state of every check the batch touched, after it.
-    pub states: Vec<(i64, CheckState)>,
     /// Pings kept per check; older ones are deleted.
     pub keep: u64,
 }
@@ -287,8 +285,9 @@ fn upsert_check(c: &Connection, def: &CheckDef, s: &CheckState) -> Result<(), St
 
 fn commit_pings(c: &mut Connection, batch: &PingBatch) -> Result<(), StoreError> {
     let tx = c.transaction()?;
-    for def in &batch.created {
-        upsert_check(&tx, def, &CheckState::default())?;
+    // Checks first: a check created by these pings must exist for them.
+    for (def, state) in &batch.checks {
+        upsert_check(&tx, def, state)?;
     }
     {
         let mut insert = tx.prepare_cached(
@@ -312,29 +311,11 @@ fn commit_pings(c: &mut Connection, batch: &PingBatch) -> Result<(), StoreError>
                 p.body_size as i64,
             ])?;
         }
-        let mut update = tx.prepare_cached(
-            "UPDATE heartbeat_checks SET paused = ?2, last_ping_at = ?3, last_start_at = ?4,
-                 last_start_rid = ?5, last_status = ?6, last_exit_code = ?7,
-                 last_duration_ms = ?8, due_at = ?9, pings = ?10
-             WHERE id = ?1",
-        )?;
         let mut trim =
             tx.prepare_cached("DELETE FROM heartbeat_pings WHERE check_id = ?1 AND n <= ?2")?;
-        for (id, s) in &batch.states {
-            update.execute(params![
-                id,
-                s.paused,
-                s.last_ping.map(to_millis),
-                s.last_start.map(to_millis),
-                s.last_start_rid.map(|r| r.to_string()),
-                s.last_status.map(RunStatus::as_str),
-                s.last_exit_code,
-                s.last_duration.map(|d| d.as_millis() as i64),
-                s.due_at.map(to_millis),
-                s.pings as i64,
-            ])?;
-            if s.pings > batch.keep {
-                trim.execute(params![id, (s.pings - batch.keep) as i64])?;
+        for (def, state) in &batch.checks {
+            if state.pings > batch.keep {
+                trim.execute(params![def.id, (state.pings - batch.keep) as i64])?;
             }
         }
     }
