@@ -56,7 +56,7 @@ async fn metrics_are_valid_and_cover_every_dashboard_query() {
     wait_prometheus_value("t_metrics_v", 10.0).await;
     let receiver = Receiver::start(&[503]).await;
     let dir = Daemon::prepare(
-        "groups:\n  - name: metrics\n    interval: 1s\n    rules:\n      - alert: MetricsHigh\n        query: t_metrics_v\n        when: \"> 5\"\n        severity: error\n",
+        "heartbeats:\n  - {name: metrics-check, every: 1h, grace: 1m}\ngroups:\n  - name: metrics\n    interval: 1s\n    rules:\n      - alert: MetricsHigh\n        query: t_metrics_v\n        when: \"> 5\"\n        severity: error\n",
         &format!(
             "targets:\n  - {{name: hook, type: webhook, url: \"{}\"}}\n",
             receiver.url()
@@ -94,6 +94,14 @@ async fn metrics_are_valid_and_cover_every_dashboard_query() {
     );
     assert!(
         text.contains("tocsin_rule_health{group=\"metrics\",alert=\"MetricsHigh\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tocsin_heartbeat_checks{state=\"new\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tocsin_heartbeat_pings_total{check=\"metrics-check\"} 0"),
         "{text}"
     );
 

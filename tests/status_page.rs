@@ -46,6 +46,8 @@ async fn status_page_shows_what_an_operator_looks_for() {
     wait_prometheus_value("t_status_w", 10.0).await;
     let dir = Daemon::prepare(
         r#"
+heartbeats:
+  - {name: nightly-backup, every: 1h, grace: 10m, labels: {vault: v-prod}}
 groups:
   - name: status
     interval: 1s
@@ -87,6 +89,23 @@ groups:
     )
     .await;
 
+    // One ping makes the check `up`.
+    let checks: serde_json::Value = common::http()
+        .get(d.api("/api/v1/heartbeats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = checks[0]["key"].as_str().unwrap().to_string();
+    let ping = common::http()
+        .get(d.api(&format!("/ping/{key}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ping.status(), 200);
+
     let url = d.api("/");
     let profile = tempfile::tempdir().unwrap();
     let dom = chromium(&url, profile.path(), &["--dump-dom"]);
@@ -101,12 +120,19 @@ groups:
         "StatusPending",
         "StatusBroken",
         "query rejected",
+        "Heartbeats",
+        "nightly-backup",
+        "vault=v-prod",
     ] {
         assert!(dom.contains(want), "the page lacks {want:?}:\n{dom}");
     }
     assert!(
         dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
         "markup in messages is escaped"
+    );
+    assert!(
+        dom.contains("<span class=\"hb up\">up</span>"),
+        "the pinged check is up:\n{dom}"
     );
     assert!(!dom.contains("<script>alert(1)"), "no script injected");
 

@@ -203,6 +203,33 @@ pub async fn render(s: &AppState) -> String {
         }
     }
 
+    let now = Utc::now();
+    let checks = s.heartbeats.checks();
+    e.family(
+        "tocsin_heartbeat_checks",
+        "gauge",
+        "Heartbeat checks by state.",
+    );
+    for state in ["new", "up", "late", "down", "failed", "running", "paused"] {
+        let n = checks
+            .iter()
+            .filter(|c| heartbeat_state(c, now) == state)
+            .count();
+        e.sample("tocsin_heartbeat_checks", &[("state", state)], n as f64);
+    }
+    e.family(
+        "tocsin_heartbeat_pings_total",
+        "counter",
+        "Pings received per check (start, success, fail, exit code, log).",
+    );
+    for c in &checks {
+        e.sample(
+            "tocsin_heartbeat_pings_total",
+            &[("check", &c.def.name)],
+            c.state.pings as f64,
+        );
+    }
+
     let delivery = s.delivery.snapshot();
     for (name, help, get) in [
         (
@@ -237,6 +264,7 @@ pub async fn render(s: &AppState) -> String {
         }
     }
     let pending = s.engine.store().outbox_pending().await.unwrap_or_default();
+
     e.family(
         "tocsin_notifications_queued",
         "gauge",
@@ -247,7 +275,6 @@ pub async fn render(s: &AppState) -> String {
         "gauge",
         "Age of the oldest notification waiting in the outbox.",
     );
-    let now = Utc::now();
     for (target, _) in &delivery {
         let (count, age) = pending
             .iter()
@@ -267,6 +294,17 @@ pub async fn render(s: &AppState) -> String {
         );
     }
     e.finish()
+}
+
+/// A check's state as the API spells it (`up`, `down`, ...).
+pub fn heartbeat_state(
+    c: &crate::heartbeat::registry::Check,
+    now: chrono::DateTime<Utc>,
+) -> String {
+    serde_json::to_value(c.state.status(c.def.grace, now))
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// Builds the text format: `# HELP` / `# TYPE` lines and samples.

@@ -1,6 +1,7 @@
 //! `GET /`: one server-rendered HTML page (no scripts, no external assets)
-//! with what an operator looks for first: firing and pending alerts, rule
-//! health with the last error, and delivery per target. Readable on a phone;
+//! with what an operator looks for first: firing and pending alerts,
+//! heartbeat checks (problems first), rule health with the last error, and
+//! delivery per target. Readable on a phone;
 //! refreshes itself every 15 seconds.
 
 use std::fmt::Write as _;
@@ -87,6 +88,50 @@ pub fn render(s: &AppState) -> String {
     }
     h.push_str("</section>");
 
+    let checks = s.heartbeats.checks();
+    if !checks.is_empty() {
+        h.push_str("<section><h2>Heartbeats</h2><table><thead><tr><th>Check</th><th>State</th><th>Last ping</th><th>Last run</th></tr></thead><tbody>");
+        let mut rows: Vec<_> = checks
+            .iter()
+            .map(|c| (super::metrics::heartbeat_state(c, now), c))
+            .collect();
+        // Problems first.
+        let rank = |st: &str| match st {
+            "down" | "failed" => 0,
+            "late" | "running" => 1,
+            _ => 2,
+        };
+        rows.sort_by(|a, b| (rank(&a.0), &a.1.def.name).cmp(&(rank(&b.0), &b.1.def.name)));
+        for (state, c) in rows {
+            let labels: Vec<String> = c
+                .def
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let _ = write!(
+                h,
+                "<tr><td data-label=Check><b>{}</b><div class=labels>{}</div></td><td data-label=State><span class=\"hb {}\">{}</span></td>\
+                 <td data-label=\"Last ping\">{}</td><td data-label=\"Last run\">{}</td></tr>",
+                esc(&c.def.name),
+                esc(&labels.join(" ")),
+                esc(&state),
+                esc(&state),
+                c.state
+                    .last_ping
+                    .map(|t| esc(&ago(now, t)))
+                    .unwrap_or_else(|| "never".into()),
+                c.state
+                    .last_duration
+                    .map(|d| esc(&crate::template::format_duration_secs(
+                        d.as_secs_f64().round()
+                    )))
+                    .unwrap_or_default(),
+            );
+        }
+        h.push_str("</tbody></table></section>");
+    }
+
     h.push_str("<section><h2>Rules</h2><table><thead><tr><th>Group</th><th>Rule</th><th>Health</th><th>Last evaluation</th><th>Last error</th></tr></thead><tbody>");
     for r in &rules {
         let _ = write!(
@@ -172,6 +217,7 @@ tr.error td:first-child{border-left:4px solid var(--bad)}tr.warning td:first-chi
 .labels,.hint{color:var(--mut);font-size:13px}.hint:before{content:"→ "}
 .health.ok{color:var(--good)}.health.err{color:var(--bad);font-weight:700}.err{color:var(--bad);font-size:13px}
 .empty{color:var(--good)}
+.hb.down,.hb.failed{color:var(--bad);font-weight:700}.hb.late,.hb.running{color:var(--warn)}.hb.up{color:var(--good)}
 footer{margin-top:24px;color:var(--mut);font-size:13px}
 @media (max-width:640px){thead{display:none}table,tbody,tr,td{display:block;width:auto}
 tr{margin-bottom:10px;border:1px solid #e5e5e5}td{border:0;padding:4px 8px}
