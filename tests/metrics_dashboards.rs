@@ -101,7 +101,7 @@ async fn metrics_are_valid_and_cover_every_dashboard_query() {
         "{text}"
     );
     assert!(
-        text.contains("tocsin_heartbeat_pings_total{check=\"metrics-check\"} 0"),
+        text.contains("tocsin_heartbeat_pings_total{check=\"metrics-check\",kind=\"success\"} 0"),
         "{text}"
     );
 

@@ -33,7 +33,7 @@ use crate::rules::heartbeat::{CheckSettings, HeartbeatDecls};
 use crate::store::heartbeats::PingRecord;
 use crate::store::{Store, StoreError};
 use registry::{Check, CheckDef, Checks, Origin, Registry};
-use state::CheckState;
+use state::{CheckState, PingKind};
 use writer::{Ack, NewCheck, PingRequest, Target, WriteError, WriterHandle, WriterSettings};
 
 /// Why a ping URL names no check it can be recorded for.
@@ -69,6 +69,8 @@ pub struct Heartbeats {
     ping_key: Option<Secret>,
     auto_create: bool,
     ping_body_limit: usize,
+    /// Pings recorded since start, by check and kind.
+    received: std::sync::Mutex<HashMap<(String, PingKind), u64>>,
 }
 
 impl Heartbeats {
@@ -127,6 +129,7 @@ impl Heartbeats {
             ping_key: config.ping_key.as_ref().map(|k| k.value.clone()),
             auto_create: config.auto_create,
             ping_body_limit: config.ping_body_limit.value,
+            received: Default::default(),
         };
         Ok((Arc::new(hb), task))
     }
@@ -186,7 +189,25 @@ impl Heartbeats {
 
     /// Records a ping; returns once it is on disk.
     pub async fn ping(&self, req: PingRequest) -> Result<Ack, WriteError> {
-        self.writer.ping(req).await
+        let name = match &req.target {
+            Target::Id(id) => self.registry.read().get(*id).map(|c| c.def.name.clone()),
+            Target::Create(new) => Some(new.name.clone()),
+        };
+        let kind = req.signal.kind;
+        let ack = self.writer.ping(req).await?;
+        if let Some(name) = name {
+            let mut counts = self.received.lock().unwrap_or_else(|p| p.into_inner());
+            *counts.entry((name, kind)).or_default() += 1;
+        }
+        Ok(ack)
+    }
+
+    /// Pings recorded since start, by check name and kind (for `/metrics`).
+    pub fn received(&self) -> HashMap<(String, PingKind), u64> {
+        self.received
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Every check with its state, by name.

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::rules::Schedule;
 
 /// What a ping says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PingKind {
     Success,
     Start,

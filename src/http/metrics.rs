@@ -13,6 +13,7 @@ use chrono::Utc;
 use super::AppState;
 use crate::eval::AlertState;
 use crate::eval::engine::DURATION_BUCKETS;
+use crate::heartbeat::state::PingKind;
 
 pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     let body = render(&s).await;
@@ -220,14 +221,26 @@ pub async fn render(s: &AppState) -> String {
     e.family(
         "tocsin_heartbeat_pings_total",
         "counter",
-        "Pings received per check (start, success, fail, exit code, log).",
+        "Pings recorded since start, per check and kind (an exit code counts as success or fail).",
     );
+    let received = s.heartbeats.received();
     for c in &checks {
-        e.sample(
-            "tocsin_heartbeat_pings_total",
-            &[("check", &c.def.name)],
-            c.state.pings as f64,
-        );
+        for kind in [
+            PingKind::Start,
+            PingKind::Success,
+            PingKind::Fail,
+            PingKind::Log,
+        ] {
+            let n = received
+                .get(&(c.def.name.clone(), kind))
+                .copied()
+                .unwrap_or(0);
+            e.sample(
+                "tocsin_heartbeat_pings_total",
+                &[("check", &c.def.name), ("kind", kind.as_str())],
+                n as f64,
+            );
+        }
     }
 
     let delivery = s.delivery.snapshot();
