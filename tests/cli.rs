@@ -43,6 +43,16 @@ const EXAMPLE_SECRETS: &[(&str, &str)] = &[
     ("PAGERDUTY_ROUTING_KEY", "0123456789abcdef0123456789abcdef"),
 ];
 
+/// Runs `tocsin -c CFG ARGS...`, expects exit code 1 and `want` in stderr;
+/// returns stderr.
+fn fails_with(cfg: &Path, args: &[&str], want: &str) -> String {
+    let out = tocsin().arg("-c").arg(cfg).args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(want), "expected {want:?} in:\n{err}");
+    err
+}
+
 #[test]
 fn check_accepts_the_shipped_rules_and_example_config() {
     let repo = common::repo();
@@ -106,32 +116,14 @@ fn check_reports_a_bad_config() {
         "tocsin.yaml",
         "listen: 127.0.0.1:9750\nprometheus:\n  url: http://127.0.0.1:9090\n  timout: 5s\n",
     );
-    let out = tocsin()
-        .args(["-c", cfg.to_str().unwrap(), "check"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("tocsin.yaml:4:3: unknown field `timout`"),
-        "{err}"
-    );
+    fails_with(&cfg, &["check"], "tocsin.yaml:4:3: unknown field `timout`");
 }
 
 #[test]
 fn run_refuses_to_start_on_bad_config_or_rules_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write(dir.path(), "tocsin.yaml", "listen: everywhere\n");
-    let out = tocsin()
-        .args(["-c", cfg.to_str().unwrap(), "run"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("tocsin.yaml:1:9: expected an address"),
-        "{err}"
-    );
+    let err = fails_with(&cfg, &["run"], "tocsin.yaml:1:9: expected an address");
     assert!(err.contains("did not start"), "{err}");
 
     write(
@@ -144,15 +136,10 @@ fn run_refuses_to_start_on_bad_config_or_rules_and_says_why() {
         "tocsin.yaml",
         "listen: 127.0.0.1:0\nrules: [rules]\n",
     );
-    let out = tocsin()
-        .args(["-c", cfg.to_str().unwrap(), "run"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("x.yaml:6:19: expected severity warning or error"),
-        "{err}"
+    fails_with(
+        &cfg,
+        &["run"],
+        "x.yaml:6:19: expected severity warning or error",
     );
 }
 
