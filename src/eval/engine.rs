@@ -348,11 +348,30 @@ impl Engine {
                 }
                 None => QueryOutcome::Failed("query task failed".to_string()),
             };
-            let current = self.memory().alerts.get(&key).cloned().unwrap_or_default();
+            let (current, last_error) = {
+                let m = self.memory();
+                let current = m.alerts.get(&key).cloned().unwrap_or_default();
+                (
+                    current,
+                    m.rules.get(&key).and_then(|r| r.last_error.clone()),
+                )
+            };
             let update = evaluate_rule(group, rule, &current, outcome, now);
-            if let Some(err) = &update.error {
-                all_ok = false;
-                tracing::warn!(group = %group.name, rule = %rule.name, error = %err, "rule evaluation failed");
+            // One WARN when a rule starts failing (or fails differently), one
+            // INFO when it recovers; the same error again is DEBUG chatter.
+            match (&update.error, &last_error) {
+                (Some(err), Some(last)) if err == last => {
+                    all_ok = false;
+                    tracing::debug!(group = %group.name, rule = %rule.name, error = %err, "rule evaluation still failing");
+                }
+                (Some(err), _) => {
+                    all_ok = false;
+                    tracing::warn!(group = %group.name, rule = %rule.name, error = %err, "rule evaluation failed");
+                }
+                (None, Some(_)) => {
+                    tracing::info!(group = %group.name, rule = %rule.name, "rule evaluation works again");
+                }
+                (None, None) => {}
             }
             for e in &update.events {
                 log_event(e);
