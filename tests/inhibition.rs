@@ -27,16 +27,6 @@ fn heard(r: &Receiver) -> Vec<String> {
     v
 }
 
-async fn post(d: &Daemon, body: serde_json::Value) {
-    let resp = common::http()
-        .post(d.api("/api/v2/alerts"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-}
-
 fn alert(name: &str, severity: &str, deployment: &str) -> serde_json::Value {
     serde_json::json!({"labels": {"alertname": name, "severity": severity, "deployment": deployment}})
 }
@@ -52,14 +42,11 @@ async fn an_error_inhibits_the_warning_of_its_deployment() {
         ),
     );
     let d = Daemon::start(&dir).await;
-    post(
-        &d,
-        serde_json::json!([
-            alert("Slow", "warning", "d1"),
-            alert("Down", "error", "d1"),
-            alert("Slow", "warning", "d2")
-        ]),
-    )
+    d.post_alerts(&serde_json::json!([
+        alert("Slow", "warning", "d1"),
+        alert("Down", "error", "d1"),
+        alert("Slow", "warning", "d2")
+    ]))
     .await;
     let want = ["firing Down d1", "firing Slow d2"];
     wait_for(
@@ -96,7 +83,7 @@ async fn an_error_inhibits_the_warning_of_its_deployment() {
     // The error resolves: its resolution is sent, and the warning now.
     let mut down = alert("Down", "error", "d1");
     down["endsAt"] = serde_json::json!(chrono::Utc::now().to_rfc3339());
-    post(&d, serde_json::json!([down])).await;
+    d.post_alerts(&serde_json::json!([down])).await;
     let want = [
         "firing Down d1",
         "firing Slow d1",

@@ -22,16 +22,6 @@ fn heard(r: &Receiver) -> Vec<String> {
         .collect()
 }
 
-async fn post(d: &Daemon, body: serde_json::Value) {
-    let resp = common::http()
-        .post(d.api("/api/v2/alerts"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeats_until_the_cap_and_scopes_override_timing() {
     let hook = Receiver::start(&[]).await;
@@ -54,13 +44,10 @@ routing:
         ),
     );
     let d = Daemon::start(&dir).await;
-    post(
-        &d,
-        serde_json::json!([
-            {"labels": {"alertname": "Loud"}},
-            {"labels": {"alertname": "Hushed", "team": "quiet"}}
-        ]),
-    )
+    d.post_alerts(&serde_json::json!([
+        {"labels": {"alertname": "Loud"}},
+        {"labels": {"alertname": "Hushed", "team": "quiet"}}
+    ]))
     .await;
     wait_for("the first message and two repeats", WAIT, || async {
         (heard(&hook) == ["firing Loud", "firing Loud", "firing Loud"]).then_some(())
@@ -72,13 +59,10 @@ routing:
     assert_eq!(heard(&quiet), ["firing Hushed"], "no repeats on this scope");
 
     let now = chrono::Utc::now().to_rfc3339();
-    post(
-        &d,
-        serde_json::json!([
-            {"labels": {"alertname": "Loud"}, "endsAt": now},
-            {"labels": {"alertname": "Hushed", "team": "quiet"}, "endsAt": now}
-        ]),
-    )
+    d.post_alerts(&serde_json::json!([
+        {"labels": {"alertname": "Loud"}, "endsAt": now},
+        {"labels": {"alertname": "Hushed", "team": "quiet"}, "endsAt": now}
+    ]))
     .await;
     wait_for("Loud's resolution", WAIT, || async {
         heard(&hook)

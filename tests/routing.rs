@@ -167,17 +167,12 @@ routing:
         ),
     );
     let d = Daemon::start(&dir).await;
-    let resp = common::http()
-        .post(d.api("/api/v2/alerts"))
-        .json(&serde_json::json!([
-            {"labels": {"alertname": "MailedBackupFailed", "vault": "v-mail"},
-             "annotations": {"summary": format!("backup failed {tag}")}},
-            {"labels": {"alertname": "NotMailed", "vault": "v-other"}}
-        ]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    d.post_alerts(&serde_json::json!([
+        {"labels": {"alertname": "MailedBackupFailed", "vault": "v-mail"},
+         "annotations": {"summary": format!("backup failed {tag}")}},
+        {"labels": {"alertname": "NotMailed", "vault": "v-other"}}
+    ]))
+    .await;
     let to_alice = String::from_utf8_lossy(&common::delivered_mail(&alice).await).into_owned();
     assert!(to_alice.contains("MailedBackupFailed"), "{to_alice}");
     let to_boss = String::from_utf8_lossy(&common::delivered_mail(&boss).await).into_owned();

@@ -28,16 +28,6 @@ fn names(r: &Receiver) -> Vec<String> {
     v
 }
 
-async fn post_alerts(d: &Daemon, body: serde_json::Value) {
-    let resp = common::http()
-        .post(d.api("/api/v2/alerts"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-}
-
 fn alert(name: &str, vault: &str) -> serde_json::Value {
     serde_json::json!({"labels": {"alertname": name, "vault": vault, "severity": "error"}})
 }
@@ -117,10 +107,10 @@ async fn silences_hold_back_and_expiry_resumes_once() {
     );
 
     // The silenced alert fires but notifies nobody; the other one is sent.
-    post_alerts(
-        &d,
-        serde_json::json!([alert("HeldBack", "v1"), alert("Free", "v2")]),
-    )
+    d.post_alerts(&serde_json::json!([
+        alert("HeldBack", "v1"),
+        alert("Free", "v2")
+    ]))
     .await;
     wait_for("Free delivered", WAIT, || async {
         (names(&hook) == ["firing Free"]).then_some(())
@@ -167,13 +157,10 @@ async fn silences_hold_back_and_expiry_resumes_once() {
     assert_eq!(resp.status(), 200);
     let past = (chrono::Utc::now() - chrono::Duration::milliseconds(1)).to_rfc3339();
     let mut gone = alert("GoneMeanwhile", "v3");
-    post_alerts(
-        &d,
-        serde_json::json!([alert("LateOne", "v3"), gone.clone()]),
-    )
-    .await;
+    d.post_alerts(&serde_json::json!([alert("LateOne", "v3"), gone.clone()]))
+        .await;
     gone["endsAt"] = serde_json::json!(past);
-    post_alerts(&d, serde_json::json!([gone])).await;
+    d.post_alerts(&serde_json::json!([gone])).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(names(&hook), ["firing Free", "firing HeldBack"]);
     wait_for(

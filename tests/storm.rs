@@ -33,13 +33,7 @@ routing:
     let batch: Vec<serde_json::Value> = (0..ALERTS)
         .map(|i| serde_json::json!({"labels": {"alertname": format!("Storm{i:04}"), "storm": "yes"}}))
         .collect();
-    let resp = common::http()
-        .post(d.api("/api/v2/alerts"))
-        .json(&batch)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    d.post_alerts(&batch).await;
 
     let seen = |hits: &[common::mocks::Hit]| -> BTreeSet<usize> {
         let mut s = BTreeSet::new();

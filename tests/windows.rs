@@ -38,16 +38,11 @@ routing:
         ),
     );
     let d = Daemon::start(&dir).await;
-    let resp = common::http()
-        .post(d.api("/api/v2/alerts"))
-        .json(&serde_json::json!([
-            {"labels": {"alertname": "Muted", "team": "night"}},
-            {"labels": {"alertname": "Open", "team": "day"}}
-        ]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    d.post_alerts(&serde_json::json!([
+        {"labels": {"alertname": "Muted", "team": "night"}},
+        {"labels": {"alertname": "Open", "team": "day"}}
+    ]))
+    .await;
     wait_for(
         "the open route's alert",
         Duration::from_secs(10),

@@ -311,6 +311,19 @@ impl Daemon {
         self.engine().alerts().into_iter().find(|a| a.alert == name)
     }
 
+    /// Posts Alertmanager-format alerts to `/api/v2/alerts` and expects 200.
+    pub async fn post_alerts(&self, body: &impl serde::Serialize) {
+        let resp = http()
+            .post(self.api("/api/v2/alerts"))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        assert_eq!(status, 200, "POST /api/v2/alerts: {text}");
+    }
+
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(true);
