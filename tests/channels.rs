@@ -476,6 +476,9 @@ async fn queued(dir: &Path, target: &str, n: usize) -> tocsin::store::Store {
                 fingerprint: m.fingerprint,
                 kind: "firing".into(),
                 payload: serde_json::to_string(&m).unwrap(),
+                group_key: "all".into(),
+                group_wait: std::time::Duration::ZERO,
+                group_interval: std::time::Duration::ZERO,
             }
         })
         .collect();

@@ -21,8 +21,8 @@ pub use people::{
     secret_or_file,
 };
 pub use routing::{
-    Decision, OWNER, Recipient, RouteDefault, RouteTable, RouteTiming, RoutingConfig, Scope,
-    ScopeConfig, TargetGroup, TimingConfig,
+    Decision, GroupBy, Grouping, OWNER, Recipient, RouteDefault, RouteTable, RouteTiming,
+    RoutingConfig, Scope, ScopeConfig, TargetGroup, TimingConfig,
 };
 pub use secret::{Secret, expand_env};
 pub use targets::{

@@ -29,6 +29,16 @@ pub struct RoutingConfig {
     /// Label-matched overrides; the most specific matching scope wins.
     pub scopes: Vec<ScopeConfig>,
     // Timing of every route (scopes may override it).
+    /// Alerts with equal values of these labels share messages (`[...]`:
+    /// every alert on its own; unset or `[]`: one group per route).
+    #[serde(default)]
+    pub group_by: Option<Spanned<Vec<Spanned<String>>>>,
+    /// How long a new group collects alerts before its first message.
+    #[serde(default)]
+    pub group_wait: Option<Spanned<HumanDuration>>,
+    /// How long after a group's message its next one may go.
+    #[serde(default)]
+    pub group_interval: Option<Spanned<HumanDuration>>,
     /// Notify a still-firing alert again after this long (0 or unset: never).
     #[serde(default)]
     pub repeat_interval: Option<Spanned<HumanDuration>>,
@@ -49,6 +59,9 @@ pub struct RoutingConfig {
 impl RoutingConfig {
     fn timing(&self) -> TimingConfig {
         TimingConfig {
+            group_by: self.group_by.clone(),
+            group_wait: self.group_wait.clone(),
+            group_interval: self.group_interval.clone(),
             repeat_interval: self.repeat_interval.clone(),
             repeat_limit: self.repeat_limit.clone(),
             send_resolved: self.send_resolved,
@@ -61,6 +74,9 @@ impl RoutingConfig {
 /// Per-route timing as written: repeats of firing alerts and resolved messages.
 #[derive(Debug, Default, Clone)]
 pub struct TimingConfig {
+    pub group_by: Option<Spanned<Vec<Spanned<String>>>>,
+    pub group_wait: Option<Spanned<HumanDuration>>,
+    pub group_interval: Option<Spanned<HumanDuration>>,
     pub repeat_interval: Option<Spanned<HumanDuration>>,
     pub repeat_limit: Option<Spanned<u32>>,
     pub send_resolved: Option<bool>,
@@ -71,11 +87,66 @@ pub struct TimingConfig {
 /// Checked timing of a route.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteTiming {
+    pub grouping: Grouping,
     pub repeat_interval: Option<std::time::Duration>,
     pub repeat_limit: Option<u32>,
     pub send_resolved: bool,
     pub mute: Vec<TimeWindow>,
     pub active: Vec<TimeWindow>,
+}
+
+/// How a route batches its alerts into messages (Alertmanager's grouping):
+/// alerts with the same values of `by` form a group; a new group waits
+/// `wait` to collect more before its first message, and each later message
+/// goes at least `interval` after the previous one. Zero durations send as
+/// soon as the target can take them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grouping {
+    pub by: GroupBy,
+    pub wait: std::time::Duration,
+    pub interval: std::time::Duration,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum GroupBy {
+    /// One group per route (`group_by` unset or `[]`).
+    #[default]
+    Route,
+    /// One group per distinct value set of these labels.
+    Labels(Vec<String>),
+    /// Every alert is its own group (`group_by: [...]`).
+    Each,
+}
+
+impl Grouping {
+    /// The key of the group an alert with `labels` and `fingerprint` falls
+    /// in on the route decided by `scope`.
+    pub fn key(&self, scope: &str, labels: &Labels, fingerprint: &str) -> String {
+        match &self.by {
+            GroupBy::Route => scope.to_string(),
+            GroupBy::Each => format!("{scope}/{fingerprint}"),
+            GroupBy::Labels(names) => {
+                let parts: Vec<String> = names
+                    .iter()
+                    .map(|n| format!("{n}={:?}", labels.get(n).map_or("", String::as_str)))
+                    .collect();
+                format!("{scope}/{{{}}}", parts.join(","))
+            }
+        }
+    }
+}
+
+impl Grouping {
+    /// The `group_by` labels of an alert, with their values (absent: "").
+    pub fn labels_of(&self, labels: &Labels) -> Labels {
+        match &self.by {
+            GroupBy::Labels(names) => names
+                .iter()
+                .map(|n| (n.clone(), labels.get(n).cloned().unwrap_or_default()))
+                .collect(),
+            GroupBy::Route | GroupBy::Each => Labels::new(),
+        }
+    }
 }
 
 impl RouteTiming {
@@ -94,6 +165,9 @@ impl Default for RoutingConfig {
         RoutingConfig {
             default: yaml::unspanned(Notify::default()),
             scopes: Vec::new(),
+            group_by: None,
+            group_wait: None,
+            group_interval: None,
             repeat_interval: None,
             repeat_limit: None,
             send_resolved: None,
@@ -110,6 +184,16 @@ pub struct ScopeConfig {
     #[serde(rename = "match")]
     pub matchers: Spanned<BTreeMap<String, String>>,
     pub notify: Spanned<Notify>,
+    /// Alerts with equal values of these labels share messages (`[...]`:
+    /// every alert on its own; unset or `[]`: one group per route).
+    #[serde(default)]
+    pub group_by: Option<Spanned<Vec<Spanned<String>>>>,
+    /// How long a new group collects alerts before its first message.
+    #[serde(default)]
+    pub group_wait: Option<Spanned<HumanDuration>>,
+    /// How long after a group's message its next one may go.
+    #[serde(default)]
+    pub group_interval: Option<Spanned<HumanDuration>>,
     /// Notify a still-firing alert again after this long (0 or unset: never).
     #[serde(default)]
     pub repeat_interval: Option<Spanned<HumanDuration>>,
@@ -130,6 +214,9 @@ pub struct ScopeConfig {
 impl ScopeConfig {
     fn timing(&self) -> TimingConfig {
         TimingConfig {
+            group_by: self.group_by.clone(),
+            group_wait: self.group_wait.clone(),
+            group_interval: self.group_interval.clone(),
             repeat_interval: self.repeat_interval.clone(),
             repeat_limit: self.repeat_limit.clone(),
             send_resolved: self.send_resolved,
@@ -434,7 +521,9 @@ fn timing(
         "active",
         errors,
     );
+    let grouping = grouping(file, what, own, parent, errors);
     RouteTiming {
+        grouping,
         mute,
         active,
         repeat_interval: interval.map(|i| i.value.0).filter(|d| !d.is_zero()),
@@ -444,6 +533,83 @@ fn timing(
             .or(parent.and_then(|p| p.send_resolved))
             .unwrap_or(true),
     }
+}
+
+/// A route's grouping: its own keys, else those of `routing:`.
+fn grouping(
+    file: &Path,
+    what: &str,
+    own: &TimingConfig,
+    parent: Option<&TimingConfig>,
+    errors: &mut Vec<SourceError>,
+) -> Grouping {
+    let by = match own
+        .group_by
+        .as_ref()
+        .or(parent.and_then(|p| p.group_by.as_ref()))
+    {
+        None => GroupBy::Route,
+        Some(list) => {
+            let names: Vec<&Spanned<String>> = list.value.iter().collect();
+            let mut by = Vec::new();
+            let mut each = false;
+            for n in &names {
+                if n.value == "..." {
+                    each = true;
+                    if names.len() > 1 {
+                        errors.push(SourceError::at(
+                            file,
+                            *n,
+                            format!("{what}.group_by: `...` (every alert on its own) cannot be combined with label names"),
+                        ));
+                    }
+                } else if !crate::rules::load::valid_label_name(&n.value) {
+                    errors.push(SourceError::at(
+                        file,
+                        *n,
+                        format!(
+                            "{what}.group_by: expected a label name ([a-zA-Z_][a-zA-Z0-9_]*) or `...`, found {:?}",
+                            n.value
+                        ),
+                    ));
+                } else if !by.contains(&n.value) {
+                    by.push(n.value.clone());
+                }
+            }
+            match (each, by.is_empty()) {
+                (true, _) => GroupBy::Each,
+                (false, true) => GroupBy::Route,
+                (false, false) => GroupBy::Labels(by),
+            }
+        }
+    };
+    let duration = |v: Option<&Spanned<HumanDuration>>| v.map(|d| d.value.0).unwrap_or_default();
+    let wait = duration(
+        own.group_wait
+            .as_ref()
+            .or(parent.and_then(|p| p.group_wait.as_ref())),
+    );
+    let interval = duration(
+        own.group_interval
+            .as_ref()
+            .or(parent.and_then(|p| p.group_interval.as_ref())),
+    );
+    let day = std::time::Duration::from_secs(86_400);
+    for (key, v) in [
+        ("group_wait", &own.group_wait),
+        ("group_interval", &own.group_interval),
+    ] {
+        if let Some(v) = v
+            && v.value.0 > day
+        {
+            errors.push(SourceError::at(
+                file,
+                v,
+                format!("{what}.{key}: expected at most 24h (alerts would wait that long before anyone hears of them)"),
+            ));
+        }
+    }
+    Grouping { by, wait, interval }
 }
 
 fn contains_inherit(d: &Decision) -> bool {

@@ -5,6 +5,10 @@
 //! failed with the reason. Rows that keep failing past `give_up_after` are
 //! given up. Because the outbox is in SQLite, all of this survives a restart.
 //!
+//! A message carries the due alerts of one route group (see
+//! `config::Grouping`); channels with rate limits take several due groups
+//! per message instead, so that a storm needs few sends.
+//!
 //! Each worker also keeps its channel's rate limits ([`Limiter`]): when the
 //! next send would exceed one, it waits, and the rows stay queued in SQLite
 //! (never dropped); what piles up meanwhile goes out together as one message
@@ -160,9 +164,13 @@ impl Worker {
     /// Sends one batch of due rows. Ok(true) when it sent something.
     async fn deliver_due(&mut self) -> Result<bool, crate::store::StoreError> {
         let now = Utc::now();
+        // A message is about one route group, as with Alertmanager, except
+        // on rate-limited channels: there, due groups share messages so
+        // that a storm needs as few sends as possible.
+        let one_group = self.channel.rate_limits().is_empty();
         let rows = self
             .store
-            .due_notifications(&self.target, now, self.channel.max_batch())
+            .due_notifications(&self.target, now, self.channel.max_batch(), one_group)
             .await?;
         if rows.is_empty() {
             return Ok(false);

@@ -58,6 +58,9 @@ pub struct AlertMessage {
     pub starts_at: DateTime<Utc>,
     /// When it resolved (resolved messages only).
     pub ends_at: Option<DateTime<Utc>>,
+    /// The values of the route's `group_by` labels (empty without them).
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub group_labels: Labels,
 }
 
 impl AlertMessage {
@@ -87,6 +90,7 @@ impl AlertMessage {
             value: a.value.is_finite().then_some(a.value),
             starts_at: a.fired_at.unwrap_or(a.active_at),
             ends_at: a.resolved_at.filter(|_| kind == MessageKind::Resolved),
+            group_labels: Labels::new(),
         })
     }
 
@@ -112,6 +116,7 @@ impl AlertMessage {
             labels,
             starts_at,
             ends_at: (kind == MessageKind::Resolved).then_some(now),
+            group_labels: Labels::new(),
         }
     }
 

@@ -503,6 +503,7 @@ mod tests {
             starts_at: start,
             ends_at: (kind == MessageKind::Resolved)
                 .then(|| start + chrono::Duration::seconds(3723)),
+            group_labels: Labels::new(),
         }
     }
 

@@ -261,9 +261,18 @@ routing:
                 "tocsin.yaml:18:17: repeat_limit needs a repeat_interval above 0",
             ),
             (
-                "routing:\n  scopes:\n    - {match: {a: b}, notify: off, group_by: [x]}\n",
-                "tocsin.yaml:18:",
+                "routing:\n  scopes:\n    - {match: {a: b}, notify: off, group_by: [x, 1x]}\n",
+                "tocsin.yaml:18:50: routing.scopes[0].group_by: expected a label name",
             ),
+            (
+                "routing:\n  group_by: [alertname, '...']\n",
+                "tocsin.yaml:17:25: routing.group_by: `...` (every alert on its own) cannot be combined",
+            ),
+            (
+                "routing:\n  group_wait: 2d\n",
+                "tocsin.yaml:17:15: routing.group_wait: expected at most 24h",
+            ),
+            ("routing:\n  group_intervall: 5m\n", "tocsin.yaml:17:3: "),
             (
                 "routing:\n  scopes:\n    - {match: {}, notify: off}\n",
                 "tocsin.yaml:18:15: expected at least one label",
@@ -288,6 +297,70 @@ routing:
                 "\n got: {got}\nwant: {want}..."
             );
         }
+    }
+
+    #[test]
+    fn grouping_is_per_scope_and_inherits_from_routing() {
+        use crate::config::GroupBy;
+        let c = table(
+            "routing:
+  default: [ops-hook]
+  group_by: [alertname, deployment]
+  group_wait: 30s
+  group_interval: 5m
+  scopes:
+    - {match: {vault: v1}, notify: [dev-hook], group_by: ['...'], group_wait: 1s}
+    - {match: {vault: v2}, notify: [dev-hook], group_by: []}
+",
+        );
+        let labels = |pairs: &[(&str, &str)]| -> Labels {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let route = |l: &Labels| resolve(&c.routes, &[], l, Severity::Warning);
+        let a = labels(&[("alertname", "A"), ("deployment", "d1"), ("x", "1")]);
+        let b = labels(&[("alertname", "A"), ("deployment", "d1"), ("x", "2")]);
+        let d = labels(&[("alertname", "A"), ("deployment", "d2")]);
+        let r = route(&a);
+        let g = &r.timing.grouping;
+        assert_eq!(
+            g.by,
+            GroupBy::Labels(vec!["alertname".into(), "deployment".into()])
+        );
+        assert_eq!((g.wait.as_secs(), g.interval.as_secs()), (30, 300));
+        // Same alertname and deployment: one group, whatever else differs.
+        assert_eq!(g.key(&r.scope, &a, "f1"), g.key(&r.scope, &b, "f2"));
+        assert_ne!(g.key(&r.scope, &a, "f1"), g.key(&r.scope, &d, "f3"));
+        assert_eq!(
+            g.key(&r.scope, &d, "f3"),
+            "default/{alertname=\"A\",deployment=\"d2\"}"
+        );
+        // `...`: every alert alone; the scope's own group_wait, the
+        // routing's group_interval.
+        let mut a1 = a.clone();
+        a1.insert("vault".into(), "v1".into());
+        let r1 = route(&a1);
+        let g1 = &r1.timing.grouping;
+        assert_eq!(g1.by, GroupBy::Each);
+        assert_eq!((g1.wait.as_secs(), g1.interval.as_secs()), (1, 300));
+        assert_ne!(g1.key(&r1.scope, &a1, "f1"), g1.key(&r1.scope, &a1, "f2"));
+        // `[]`: the whole route is one group.
+        let mut a2 = a.clone();
+        a2.insert("vault".into(), "v2".into());
+        let r2 = route(&a2);
+        assert_eq!(r2.timing.grouping.by, GroupBy::Route);
+        assert_eq!(r2.timing.grouping.key(&r2.scope, &a2, "f1"), "{vault=v2}");
+        // Without grouping keys: one group per route, sent at once.
+        let plain = table("routing:\n  default: [ops-hook]\n");
+        let g = resolve(&plain.routes, &[], &a, Severity::Warning)
+            .timing
+            .grouping;
+        assert_eq!(
+            (g.by, g.wait, g.interval),
+            (GroupBy::Route, Default::default(), Default::default())
+        );
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! its recipients; each becomes an outbox row for the target that delivers
 //! to it (a configured target, or the mail target of a contact or `owner`).
 //! Disabled targets get nothing and resolved messages go only to targets
-//! with `send_resolved`. Silenced ([`super::silence`]) and inhibited
+//! with `send_resolved`. Each row carries its route group, whose timing
+//! (`group_wait`, `group_interval`) the outbox turns into a due time, so
+//! alerts of one group go out together. Silenced ([`super::silence`]) and inhibited
 //! ([`super::inhibit`]) alerts get no rows.
 
 use std::collections::HashMap;
@@ -140,14 +142,24 @@ impl Router {
     /// Outbox rows of one message for its route's targets, less `skip`.
     pub fn rows_for(&self, msg: &AlertMessage, skip: &[String]) -> Vec<NewNotification> {
         let mut out = Vec::new();
-        let Ok(payload) = serde_json::to_string(msg) else {
-            return out;
-        };
         let route = self.route_of(&msg.labels, msg.severity);
         if !route.timing.is_open(chrono::Utc::now()) {
             tracing::debug!(fingerprint = %msg.fingerprint, scope = %route.scope, "outside the route's time windows: not notified");
             return out;
         }
+        let grouping = &route.timing.grouping;
+        let group_key = grouping.key(&route.scope, &msg.labels, &msg.fingerprint.to_string());
+        let group_labels = grouping.labels_of(&msg.labels);
+        let payload = if group_labels.is_empty() {
+            serde_json::to_string(msg)
+        } else {
+            let mut msg = msg.clone();
+            msg.group_labels = group_labels;
+            serde_json::to_string(&msg)
+        };
+        let Ok(payload) = payload else {
+            return out;
+        };
         for r in route
             .recipients
             .iter()
@@ -164,6 +176,9 @@ impl Router {
                 fingerprint: msg.fingerprint,
                 kind: msg.kind.as_str().to_string(),
                 payload: payload.clone(),
+                group_key: group_key.clone(),
+                group_wait: grouping.wait,
+                group_interval: grouping.interval,
             });
         }
         out

@@ -17,6 +17,12 @@ pub struct NewNotification {
     pub fingerprint: Fingerprint,
     pub kind: String,
     pub payload: String,
+    /// The route group the alert belongs to (see `config::Grouping`).
+    pub group_key: String,
+    /// The group's timing: a new group's first message waits `group_wait`,
+    /// later ones go `group_interval` after the previous one.
+    pub group_wait: std::time::Duration,
+    pub group_interval: std::time::Duration,
 }
 
 /// Everything one evaluation tick writes, committed atomically.
@@ -89,6 +95,10 @@ impl Store {
             )?;
             let notes = tx.execute(
                 "DELETE FROM notifications WHERE status IN ('sent', 'failed') AND created_at < ?1",
+                [to_millis(cutoff)],
+            )?;
+            tx.execute(
+                "DELETE FROM notification_groups WHERE last_sent_at < ?1",
                 [to_millis(cutoff)],
             )?;
             tx.commit()?;
@@ -285,19 +295,7 @@ pub(crate) fn write_batch(
                 reason,
             ])?;
         }
-        let mut outbox = tx.prepare_cached(
-            "INSERT INTO notifications (target, fingerprint, kind, payload, next_attempt_at, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-        )?;
-        for n in &batch.notifications {
-            outbox.execute(params![
-                n.target,
-                n.fingerprint.to_string(),
-                n.kind,
-                n.payload,
-                now
-            ])?;
-        }
+        super::outbox::insert_notifications(tx, &batch.notifications, now)?;
     }
     Ok(())
 }

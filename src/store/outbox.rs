@@ -2,11 +2,78 @@
 //! them, picked up per target when due, and end as `sent` or `failed` with
 //! the reason; a retry moves `next_attempt_at` forward.
 
-use chrono::{DateTime, Utc};
-use rusqlite::params;
+use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use super::alerts::NewNotification;
 use super::{Store, StoreError, from_millis, to_millis};
 use crate::labels::Fingerprint;
+
+/// Writes outbox rows inside the caller's transaction. A row's first
+/// attempt is due when its group's next message is: with a message of the
+/// group already planned, then; within `group_interval` of the group's last
+/// message, when that interval ends; otherwise (a new or long quiet group)
+/// after `group_wait`. Without grouping times, at once.
+pub(crate) fn insert_notifications(
+    tx: &rusqlite::Transaction,
+    rows: &[NewNotification],
+    now: i64,
+) -> Result<(), StoreError> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO notifications (target, fingerprint, kind, payload, group_key, next_attempt_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    let mut due_of: HashMap<(&str, &str), i64> = HashMap::new();
+    for n in rows {
+        let due = if n.group_wait.is_zero() && n.group_interval.is_zero() {
+            now
+        } else if let Some(&due) = due_of.get(&(n.target.as_str(), n.group_key.as_str())) {
+            due
+        } else {
+            let due = group_due(tx, n, now)?;
+            due_of.insert((n.target.as_str(), n.group_key.as_str()), due);
+            due
+        };
+        insert.execute(params![
+            n.target,
+            n.fingerprint.to_string(),
+            n.kind,
+            n.payload,
+            n.group_key,
+            due,
+            now
+        ])?;
+    }
+    Ok(())
+}
+
+/// When the next message of `n`'s group goes (Unix ms).
+fn group_due(tx: &rusqlite::Transaction, n: &NewNotification, now: i64) -> rusqlite::Result<i64> {
+    let planned: Option<i64> = tx
+        .prepare_cached(
+            "SELECT MIN(next_attempt_at) FROM notifications
+             WHERE target = ?1 AND group_key = ?2 AND status = 'pending' AND attempts = 0",
+        )?
+        .query_row(params![n.target, n.group_key], |r| r.get(0))?;
+    if let Some(at) = planned {
+        return Ok(at);
+    }
+    let last: Option<i64> = tx
+        .prepare_cached(
+            "SELECT last_sent_at FROM notification_groups WHERE target = ?1 AND group_key = ?2",
+        )?
+        .query_row(params![n.target, n.group_key], |r| r.get(0))
+        .optional()?;
+    let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4);
+    Ok(match last {
+        Some(last) if now < last.saturating_add(ms(n.group_interval)) => {
+            last + ms(n.group_interval)
+        }
+        _ => now.saturating_add(ms(n.group_wait)),
+    })
+}
 
 /// A row waiting to be sent.
 #[derive(Debug, Clone)]
@@ -18,6 +85,7 @@ pub struct OutboxRow {
     pub payload: String,
     pub attempts: u32,
     pub created_at: DateTime<Utc>,
+    pub group_key: String,
 }
 
 /// A row as recorded, for the API, the CLI and tests.
@@ -35,20 +103,33 @@ pub struct NotificationRecord {
 }
 
 impl Store {
-    /// Pending rows of `target` due at `now`, oldest first.
+    /// Pending rows of `target` due at `now`, oldest first; with
+    /// `one_group`, only those of the oldest due row's group.
     pub async fn due_notifications(
         &self,
         target: &str,
         now: DateTime<Utc>,
         limit: usize,
+        one_group: bool,
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let target = target.to_string();
         self.run(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT id, target, fingerprint, kind, payload, attempts, created_at FROM notifications
-                 WHERE target = ?1 AND status = 'pending' AND next_attempt_at <= ?2
-                 ORDER BY id LIMIT ?3",
-            )?;
+            let mut stmt = if one_group {
+                c.prepare_cached(
+                    "SELECT id, target, fingerprint, kind, payload, attempts, created_at, group_key FROM notifications
+                     WHERE target = ?1 AND status = 'pending' AND next_attempt_at <= ?2
+                       AND group_key = (SELECT group_key FROM notifications
+                                        WHERE target = ?1 AND status = 'pending' AND next_attempt_at <= ?2
+                                        ORDER BY id LIMIT 1)
+                     ORDER BY id LIMIT ?3",
+                )?
+            } else {
+                c.prepare_cached(
+                    "SELECT id, target, fingerprint, kind, payload, attempts, created_at, group_key FROM notifications
+                     WHERE target = ?1 AND status = 'pending' AND next_attempt_at <= ?2
+                     ORDER BY id LIMIT ?3",
+                )?
+            };
             let rows = stmt.query_map(params![target, to_millis(now), limit as i64], |r| {
                 Ok(OutboxRow {
                     id: r.get(0)?,
@@ -58,6 +139,7 @@ impl Store {
                     payload: r.get(4)?,
                     attempts: r.get(5)?,
                     created_at: from_millis(r.get(6)?),
+                    group_key: r.get(7)?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -79,12 +161,20 @@ impl Store {
         .await
     }
 
+    /// Marks rows sent, and their groups as sent at `now` (which holds
+    /// the groups' next messages back by their `group_interval`).
     pub async fn mark_sent(&self, ids: Vec<i64>, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.update_rows(ids, move |tx, id| {
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE notifications SET status = 'sent', attempts = attempts + 1, sent_at = ?2, last_error = NULL WHERE id = ?1",
-                params![id, to_millis(now)],
-            )
+            )?
+            .execute(params![id, to_millis(now)])?;
+            tx.prepare_cached(
+                "INSERT INTO notification_groups (target, group_key, last_sent_at)
+                 SELECT target, group_key, ?2 FROM notifications WHERE id = ?1 AND group_key != ''
+                 ON CONFLICT (target, group_key) DO UPDATE SET last_sent_at = excluded.last_sent_at",
+            )?
+            .execute(params![id, to_millis(now)])
         })
         .await
     }
@@ -236,5 +326,99 @@ impl Store {
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::alerts::EvaluationBatch;
+
+    fn row(key: &str, fp: u64, wait: u64, interval: u64) -> NewNotification {
+        NewNotification {
+            target: "hook".into(),
+            fingerprint: Fingerprint(fp),
+            kind: "firing".into(),
+            payload: "{}".into(),
+            group_key: key.into(),
+            group_wait: Duration::from_secs(wait),
+            group_interval: Duration::from_secs(interval),
+        }
+    }
+
+    async fn write(store: &Store, rows: Vec<NewNotification>) {
+        store
+            .commit_evaluation(EvaluationBatch {
+                at: Utc::now(),
+                notifications: rows,
+                ..EvaluationBatch::default()
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Seconds from now until each pending row of `key` is due, by fingerprint.
+    async fn due_in(store: &Store, key: &str) -> Vec<(String, i64)> {
+        let key = key.to_string();
+        let now = to_millis(Utc::now());
+        store
+            .run_blocking(move |c| {
+                let mut stmt = c.prepare(
+                    "SELECT fingerprint, next_attempt_at FROM notifications
+                     WHERE group_key = ?1 AND status = 'pending' ORDER BY id",
+                )?;
+                let rows = stmt.query_map([key], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        (r.get::<_, i64>(1)? - now + 500) / 1000,
+                    ))
+                })?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_group_collects_for_group_wait_then_waits_group_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        // A new group: its first rows wait group_wait (30 s), and a row
+        // written later joins the same planned message.
+        write(&store, vec![row("g1", 1, 30, 300), row("g1", 2, 30, 300)]).await;
+        write(&store, vec![row("g1", 3, 30, 300)]).await;
+        let due = due_in(&store, "g1").await;
+        assert_eq!(due.iter().map(|d| d.1).collect::<Vec<_>>(), [30, 30, 30]);
+        // Another group and a row without grouping times are independent.
+        write(&store, vec![row("g2", 4, 10, 300), row("g3", 5, 0, 0)]).await;
+        assert_eq!(due_in(&store, "g2").await[0].1, 10);
+        assert_eq!(due_in(&store, "g3").await[0].1, 0);
+
+        // Once g1 is sent, its next row waits for group_interval after that.
+        let ids: Vec<i64> = store
+            .run_blocking(|c| {
+                let mut s = c.prepare("SELECT id FROM notifications WHERE group_key = 'g1'")?;
+                let ids = s.query_map([], |r| r.get(0))?;
+                Ok(ids.collect::<Result<Vec<_>, _>>()?)
+            })
+            .unwrap();
+        store.mark_sent(ids, Utc::now()).await.unwrap();
+        write(&store, vec![row("g1", 6, 30, 300)]).await;
+        assert_eq!(due_in(&store, "g1").await[0].1, 300);
+
+        // A group quiet for longer than group_interval is new again.
+        store
+            .run_blocking(|c| {
+                c.execute(
+                    "UPDATE notification_groups SET last_sent_at = last_sent_at - 600000 WHERE group_key = 'g1'",
+                    [],
+                )?;
+                c.execute("DELETE FROM notifications WHERE group_key = 'g1' AND status = 'pending'", [])?;
+                Ok(())
+            })
+            .unwrap();
+        write(&store, vec![row("g1", 7, 30, 300)]).await;
+        assert_eq!(due_in(&store, "g1").await[0].1, 30);
     }
 }

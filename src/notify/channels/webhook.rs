@@ -198,10 +198,19 @@ pub fn payload(receiver: &str, batch: &[AlertMessage]) -> AmWebhookPayload {
     let alerts: Vec<WebhookAlert> = batch.iter().map(webhook_alert).collect();
     let common_labels = common(alerts.iter().map(|a| &a.labels));
     let common_annotations = common(alerts.iter().map(|a| &a.annotations));
-    let mut group_labels = Labels::new();
-    if let Some(name) = common_labels.get("alertname") {
-        group_labels.insert("alertname".into(), name.clone());
-    }
+    // The route's `group_by` values when the batch is one group; else the
+    // common alert name, as before grouping was configured.
+    let first = batch.first().map(|m| &m.group_labels);
+    let group_labels = match first {
+        Some(g) if !g.is_empty() && batch.iter().all(|m| &m.group_labels == g) => g.clone(),
+        _ => {
+            let mut group_labels = Labels::new();
+            if let Some(name) = common_labels.get("alertname") {
+                group_labels.insert("alertname".into(), name.clone());
+            }
+            group_labels
+        }
+    };
     let group_key = format!(
         "{{}}:{{{}}}",
         group_labels
