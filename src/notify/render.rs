@@ -7,6 +7,8 @@
 //! rendered message with its value, the resolution hint, labels, since when,
 //! and on recovery how long it lasted. Channels pick a [`Markup`] and get a
 //! title and a body; email and PagerDuty use the structured [`AlertView`]s.
+//! A message about many alerts (a storm) lists them one line each, so that a
+//! rate-limited robot gets every alert in few messages.
 
 use serde::Serialize;
 
@@ -14,6 +16,14 @@ use super::message::{AlertMessage, MessageKind};
 use crate::config::{Language, TargetTemplates};
 use crate::rules::Severity;
 use crate::template::{format_duration_secs, render_notification_template};
+
+/// Messages about more alerts than this list them one line each.
+pub const COMPACT_AFTER: usize = 10;
+/// The longest line of such a list, in bytes (markup aside).
+pub const COMPACT_LINE: usize = 150;
+
+/// Alert names a title lists before `+N`.
+const TITLE_NAMES: usize = 5;
 
 /// The markup a channel's body is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,11 +265,19 @@ impl Renderer {
             }
         }
         let sep = if zh { "：" } else { ": " };
+        let mut listed = names
+            .iter()
+            .take(TITLE_NAMES)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if names.len() > TITLE_NAMES {
+            listed.push_str(&format!(", +{}", names.len() - TITLE_NAMES));
+        }
         format!(
-            "{open}{status}{close}{} {}{sep}{}",
+            "{open}{status}{close}{} {}{sep}{listed}",
             batch.len(),
             self.words().alerts,
-            names.join(", ")
         )
     }
 
@@ -335,6 +353,9 @@ impl Renderer {
         if let Some(t) = &self.templates.text {
             return render_notification_template(t, &self.context(batch));
         }
+        if batch.len() > COMPACT_AFTER {
+            return self.compact_body(batch, markup);
+        }
         let mut out = String::new();
         for (i, m) in batch.iter().enumerate() {
             if i > 0 {
@@ -344,6 +365,40 @@ impl Renderer {
                 });
             }
             self.write_alert(&mut out, m, markup);
+        }
+        out
+    }
+
+    /// A storm's body: one line per alert (status, name, labels, value),
+    /// each at most [`COMPACT_LINE`] bytes, so that a message holds many
+    /// alerts and every one of them is still named.
+    fn compact_body(&self, batch: &[AlertMessage], markup: Markup) -> String {
+        let mut out = String::new();
+        for m in batch {
+            let v = self.view(m);
+            let mut line = format!("[{}] {} ({})", v.status_text, m.alert, v.severity_text);
+            if !v.labels_text.is_empty() {
+                line.push_str(&format!(" {}", v.labels_text));
+            }
+            if !v.value_text.is_empty() {
+                line.push_str(&format!(" = {}", v.value_text));
+            }
+            let line = one_line(&line);
+            let line = if line.len() > COMPACT_LINE {
+                format!("{}…", cut_at_boundary(&line, COMPACT_LINE - 3))
+            } else {
+                line
+            };
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            match markup {
+                Markup::Plain => out.push_str(&line),
+                Markup::Markdown | Markup::WeComMarkdown => {
+                    out.push_str(&format!("- {}", md_escape(&line)))
+                }
+                Markup::Slack => out.push_str(&format!("• {}", slack_escape(&line))),
+            }
         }
         out
     }

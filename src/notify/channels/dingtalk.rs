@@ -31,8 +31,9 @@ use crate::notify::render::{Markup, Renderer};
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Request body limit.
 pub const MAX_BODY: usize = 20_000;
-/// Alerts aggregated into one message at most.
-const MAX_BATCH: usize = 20;
+/// Alerts per message: 100 one-line alerts (see `render::COMPACT_LINE`)
+/// take about 16 kB, within the body limit with the title and mentions.
+const MAX_BATCH: usize = 100;
 /// After 130101 the robot is throttled for 10 minutes.
 const THROTTLE_PENALTY: Duration = Duration::from_secs(600);
 
@@ -271,6 +272,35 @@ mod tests {
             "mentions survive shortening"
         );
         assert!(content.contains("message shortened"));
+    }
+
+    #[test]
+    fn a_full_batch_of_long_alerts_fits_and_names_every_alert() {
+        for format in [ChatFormat::Markdown, ChatFormat::Text] {
+            let c = channel(format, Some("alert"));
+            let batch: Vec<AlertMessage> = (0..c.max_batch())
+                .map(|i| {
+                    let mut m =
+                        AlertMessage::sample(MessageKind::Firing, "note", chrono::Utc::now());
+                    m.alert = format!("连接数过高Alert{i:03}");
+                    m.labels
+                        .insert("deployment".into(), format!("部署-{}", "x".repeat(200)));
+                    m.message = "很长的消息 ".repeat(100);
+                    m
+                })
+                .collect();
+            let b = c.body(&batch);
+            let len = serde_json::to_vec(&b).unwrap().len();
+            assert!(len <= MAX_BODY, "{format:?}: {len} bytes");
+            let text = b.to_string();
+            for i in 0..c.max_batch() {
+                assert!(
+                    text.contains(&format!("Alert{i:03}")),
+                    "{format:?}: alert {i} missing"
+                );
+            }
+            assert!(!text.contains("message shortened"), "{format:?}: cut");
+        }
     }
 
     fn answer(body: &str) -> HttpAnswer {

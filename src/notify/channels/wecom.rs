@@ -24,7 +24,10 @@ use crate::notify::render::{Markup, Renderer};
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_TEXT: usize = 2048;
 pub const MAX_MARKDOWN: usize = 4096;
-const MAX_BATCH: usize = 10;
+/// Alerts per message: a 4 096-byte markdown message holds 20 one-line
+/// alerts (see `render::COMPACT_LINE`); a 2 048-byte text message 10 in full.
+const MAX_BATCH_MARKDOWN: usize = 20;
+const MAX_BATCH_TEXT: usize = 10;
 
 pub struct WeCom {
     name: String,
@@ -58,7 +61,11 @@ impl WeCom {
     }
 
     pub fn max_batch(&self) -> usize {
-        batch_limit(MAX_BATCH, self.max_alerts)
+        let most = match self.cfg.format {
+            ChatFormat::Markdown => MAX_BATCH_MARKDOWN,
+            ChatFormat::Text => MAX_BATCH_TEXT,
+        };
+        batch_limit(most, self.max_alerts)
     }
 
     pub fn body(&self, batch: &[AlertMessage]) -> Value {
