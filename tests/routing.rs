@@ -203,3 +203,80 @@ routing:
     assert!(!leaked);
     d.stop().await;
 }
+
+/// A contact listed on a route beside an IM target is mentioned by that
+/// target in the route's messages (DingTalk: `atMobiles` and an `@phone`
+/// token in the text), and only on that route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_contacts_are_mentioned_by_the_route_im_target() {
+    let mock = common::mocks::DingTalkMock::start("tok-m", None, &[]).await;
+    let dir = Daemon::prepare(
+        "groups: []\n",
+        &format!(
+            "contacts:
+  - {{name: dave, phone: '13700000001'}}
+targets:
+  - {{name: dt, type: dingtalk, webhook: '{}'}}
+routing:
+  default: off
+  scopes:
+    - {{match: {{team: oncall}}, notify: [dt, dave]}}
+    - {{match: {{team: info}}, notify: [dt]}}
+",
+            mock.url()
+        ),
+    );
+    let d = Daemon::start(&dir).await;
+    d.post_alerts(&serde_json::json!([
+        {"labels": {"alertname": "PagesDave", "team": "oncall"}}
+    ]))
+    .await;
+    d.post_alerts(&serde_json::json!([
+        {"labels": {"alertname": "JustInfo", "team": "info"}}
+    ]))
+    .await;
+    let hits = wait_for("both messages", WAIT, || async {
+        let hits = mock.log.hits();
+        (hits.len() >= 2).then_some(hits)
+    })
+    .await;
+    let about = |name: &str| {
+        hits.iter()
+            .find(|h| {
+                h.body["markdown"]["text"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains(name)
+            })
+            .unwrap_or_else(|| panic!("no message about {name}"))
+    };
+    let paged = about("PagesDave");
+    assert_eq!(
+        paged.body["at"]["atMobiles"],
+        serde_json::json!(["13700000001"])
+    );
+    assert!(
+        paged.body["markdown"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("@13700000001")
+    );
+    let info = about("JustInfo");
+    assert_eq!(info.body["at"]["atMobiles"], serde_json::json!([]));
+    assert!(
+        mock.log.violations().is_empty(),
+        "{:?}",
+        mock.log.violations()
+    );
+    let views: Vec<serde_json::Value> = common::http()
+        .get(d.api("/api/v1/alerts"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let v = views.iter().find(|v| v["alert"] == "PagesDave").unwrap();
+    assert_eq!(v["recipients"], serde_json::json!(["dt", "dave via dt"]));
+    d.stop().await;
+}

@@ -21,7 +21,7 @@ pub use people::{
     secret_or_file,
 };
 pub use routing::{
-    Decision, GroupBy, Grouping, OWNER, Recipient, RouteDefault, RouteTable, RouteTiming,
+    Decision, GroupBy, Grouping, Mentions, OWNER, Recipient, RouteDefault, RouteTable, RouteTiming,
     RoutingConfig, Scope, ScopeConfig, TargetGroup, TimingConfig,
 };
 pub use secret::{Secret, expand_env};

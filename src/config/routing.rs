@@ -327,6 +327,69 @@ pub struct Recipient {
     pub name: String,
     /// The target that delivers (a configured one, or a contact's mail target).
     pub target: String,
+    /// Contacts of the same route list this IM target mentions (or, for a
+    /// WeCom application, sends to) in its messages on this route...
+    pub mentions: Mentions,
+    /// ...and their names.
+    pub mentioned: Vec<String>,
+}
+
+/// Whom an IM message mentions, as the channel names them: phones
+/// (DingTalk, WeCom robot text) and user ids (WeCom userid, Feishu id).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct Mentions {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mobiles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
+}
+
+impl Mentions {
+    pub fn is_empty(&self) -> bool {
+        self.mobiles.is_empty() && self.users.is_empty()
+    }
+
+    /// How `target` mentions `contact`, if it can: DingTalk by phone; a
+    /// WeCom robot by userid, else by phone in text messages; a WeCom
+    /// application by userid; Feishu by its user id.
+    pub fn of(target: &TargetKind, contact: &Contact) -> Option<Mentions> {
+        fn some(v: &Option<String>) -> Option<&str> {
+            v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+        }
+        let mobile = |p: &str| Mentions {
+            mobiles: vec![p.to_string()],
+            users: Vec::new(),
+        };
+        let user = |u: &str| Mentions {
+            mobiles: Vec::new(),
+            users: vec![u.to_string()],
+        };
+        match target {
+            TargetKind::DingTalk(_) => some(&contact.phone).map(mobile),
+            TargetKind::WeCom(w) => some(&contact.wecom_user).map(user).or_else(|| {
+                (w.format == super::ChatFormat::Text)
+                    .then(|| some(&contact.phone).map(mobile))
+                    .flatten()
+            }),
+            TargetKind::WeComApp(_) => some(&contact.wecom_user).map(user),
+            TargetKind::Feishu(_) => some(&contact.feishu_user).map(user),
+            _ => None,
+        }
+    }
+
+    /// Adds `other`'s mentions that are not here yet, in order.
+    pub fn extend(&mut self, other: &Mentions) {
+        for m in &other.mobiles {
+            if !self.mobiles.contains(m) {
+                self.mobiles.push(m.clone());
+            }
+        }
+        for u in &other.users {
+            if !self.users.contains(u) {
+                self.users.push(u.clone());
+            }
+        }
+    }
 }
 
 /// A checked setting.
@@ -645,10 +708,7 @@ impl Resolver<'_> {
                     .targets
                     .iter()
                     .filter(|t| t.enabled)
-                    .map(|t| Recipient {
-                        name: t.name().to_string(),
-                        target: t.name().to_string(),
-                    })
+                    .map(target_recipient)
                     .collect(),
             ),
             Notify::Owner => match self.owner(what, at, errors) {
@@ -691,6 +751,8 @@ impl Resolver<'_> {
         Some(Recipient {
             name: OWNER.into(),
             target: OWNER.into(),
+            mentions: Mentions::default(),
+            mentioned: Vec::new(),
         })
     }
 
@@ -761,6 +823,24 @@ impl Resolver<'_> {
             if mentioned.contains_key(c.name()) {
                 continue; // reached by the IM target that mentions them
             }
+            // Every IM target of the list that can mention them does so in
+            // its messages on this route.
+            let mut reached = false;
+            for (_, r) in out.iter_mut() {
+                let Some(t) = cx.targets.iter().find(|t| t.name() == r.target) else {
+                    continue;
+                };
+                if let Some(m) = Mentions::of(&t.kind, c) {
+                    r.mentions.extend(&m);
+                    if !r.mentioned.iter().any(|n| n == c.name()) {
+                        r.mentioned.push(c.name().to_string());
+                    }
+                    reached = true;
+                }
+            }
+            if reached {
+                continue;
+            }
             let email = c.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
             match email {
                 Some(email) if cx.has_mailer => {
@@ -772,6 +852,8 @@ impl Resolver<'_> {
                         Recipient {
                             name: c.name().to_string(),
                             target: c.name().to_string(),
+                            mentions: Mentions::default(),
+                            mentioned: Vec::new(),
                         },
                         &mut out,
                     );
@@ -780,7 +862,7 @@ impl Resolver<'_> {
                     cx.file,
                     n,
                     format!(
-                        "{what} names {:?}, but contact {:?} cannot be reached: give them an `email` (with a `mailer:`) or list an IM target that mentions them",
+                        "{what} names {:?}, but contact {:?} cannot be reached: give them an `email` (with a `mailer:`), or list an IM target that can mention them (DingTalk: `phone`; WeCom: `wecom_user`, or `phone` in text format; Feishu: `feishu_user`)",
                         n.value,
                         c.name()
                     ),
@@ -796,6 +878,8 @@ fn target_recipient(t: &TargetConfig) -> Recipient {
     Recipient {
         name: t.name().to_string(),
         target: t.name().to_string(),
+        mentions: Mentions::default(),
+        mentioned: Vec::new(),
     }
 }
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::config::Mentions;
 use crate::eval::{AlertEvent, Transition};
 use crate::labels::{Fingerprint, Labels};
 use crate::rules::Severity;
@@ -61,6 +62,9 @@ pub struct AlertMessage {
     /// The values of the route's `group_by` labels (empty without them).
     #[serde(default, skip_serializing_if = "Labels::is_empty")]
     pub group_labels: Labels,
+    /// Contacts of the route the IM target mentions in this message.
+    #[serde(default, skip_serializing_if = "Mentions::is_empty")]
+    pub mentions: Mentions,
 }
 
 impl AlertMessage {
@@ -91,6 +95,7 @@ impl AlertMessage {
             starts_at: a.fired_at.unwrap_or(a.active_at),
             ends_at: a.resolved_at.filter(|_| kind == MessageKind::Resolved),
             group_labels: Labels::new(),
+            mentions: Mentions::default(),
         })
     }
 
@@ -117,12 +122,26 @@ impl AlertMessage {
             starts_at,
             ends_at: (kind == MessageKind::Resolved).then_some(now),
             group_labels: Labels::new(),
+            mentions: Mentions::default(),
         }
     }
 
     /// How long it fired (resolved messages).
     pub fn lasted(&self) -> Option<chrono::Duration> {
         self.ends_at.map(|end| end - self.starts_at)
+    }
+
+    /// Everyone a message about `batch` mentions: the target's own
+    /// `mobiles` and `users`, then the route contacts of each alert; each once.
+    pub fn mentions_of(batch: &[AlertMessage], mobiles: &[String], users: &[String]) -> Mentions {
+        let mut all = Mentions {
+            mobiles: mobiles.to_vec(),
+            users: users.to_vec(),
+        };
+        for m in batch {
+            all.extend(&m.mentions);
+        }
+        all
     }
 
     /// The text people read first: the rendered message, or a default.

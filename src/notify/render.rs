@@ -559,6 +559,7 @@ mod tests {
             ends_at: (kind == MessageKind::Resolved)
                 .then(|| start + chrono::Duration::seconds(3723)),
             group_labels: Labels::new(),
+            mentions: Default::default(),
         }
     }
 

@@ -20,6 +20,19 @@ pub struct Route {
     pub timing: RouteTiming,
 }
 
+impl Route {
+    /// Names of the targets, contacts or `owner` that hear on this route;
+    /// a contact an IM target mentions as `alice via ops-dingtalk`.
+    pub fn recipient_names(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for r in &self.recipients {
+            out.push(r.name.clone());
+            out.extend(r.mentioned.iter().map(|c| format!("{c} via {}", r.name)));
+        }
+        out
+    }
+}
+
 /// The route of an alert with these labels and this severity.
 pub fn resolve(
     table: &RouteTable,
@@ -72,7 +85,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::config::Config;
+    use crate::config::{Config, Mentions};
 
     const PEOPLE: &str = "\
 mailer: {host: smtp.example.com, from: 'tocsin <t@example.com>'}
@@ -225,12 +238,80 @@ routing:
     }
 
     #[test]
+    fn im_targets_of_a_list_mention_its_contacts() {
+        let text = "\
+contacts:
+  - {name: dave, phone: '13700000000'}
+  - {name: erin, feishu_user: ou_erin, wecom_user: erin.w}
+  - {name: fred, phone: '13600000000', email: fred@example.com}
+mailer: {host: smtp.example.com, from: t@example.com}
+targets:
+  - {name: dt, type: dingtalk, webhook: 'https://oapi.dingtalk.com/robot/send?access_token=x'}
+  - {name: fs, type: feishu, webhook: 'https://open.feishu.cn/open-apis/bot/v2/hook/x'}
+  - {name: wc, type: wecom, webhook: 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k', format: text}
+  - {name: hook, type: webhook, url: 'http://127.0.0.1:1/h'}
+routing:
+  default: [dt, fs, dave, erin]
+  scopes:
+    - {match: {team: b}, notify: [wc, hook, dave, erin, fred]}
+    - {match: {team: c}, notify: [hook, fred]}
+";
+        let c = Config::from_text(Path::new("t.yaml"), text).unwrap_or_else(|e| panic!("{e}"));
+        let route = |team: &str| {
+            let labels: Labels = [("team".to_string(), team.to_string())].into();
+            resolve(&c.routes, &[], &labels, Severity::Warning).recipients
+        };
+        let m = |mobiles: &[&str], users: &[&str]| Mentions {
+            mobiles: mobiles.iter().map(|s| s.to_string()).collect(),
+            users: users.iter().map(|s| s.to_string()).collect(),
+        };
+        // DingTalk mentions by phone, Feishu by its user id; nobody is mailed.
+        let r = route("a");
+        assert_eq!(r.len(), 2);
+        assert_eq!(
+            (r[0].target.as_str(), &r[0].mentions),
+            ("dt", &m(&["13700000000"], &[]))
+        );
+        assert_eq!(r[0].mentioned, ["dave"]);
+        assert_eq!(
+            (r[1].target.as_str(), &r[1].mentions),
+            ("fs", &m(&[], &["ou_erin"]))
+        );
+        // A WeCom text robot: by userid, else by phone; the webhook mentions
+        // nobody; a contact the robot reaches is not mailed as well.
+        let r = route("b");
+        let targets: Vec<&str> = r.iter().map(|r| r.target.as_str()).collect();
+        assert_eq!(targets, ["wc", "hook"]);
+        assert_eq!(
+            r[0].mentions,
+            m(&["13700000000", "13600000000"], &["erin.w"])
+        );
+        assert!(r[1].mentions.is_empty());
+        // Without an IM target, a contact is mailed.
+        let r = route("c");
+        let targets: Vec<&str> = r.iter().map(|r| r.target.as_str()).collect();
+        assert_eq!(targets, ["hook", "fred"]);
+
+        // No way to reach dave: no email, and the list's IM target cannot
+        // mention by phone (Feishu).
+        let bad = text.replace("[hook, fred]", "[fs, dave]");
+        let err = Config::from_text(Path::new("t.yaml"), &bad)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.starts_with("t.yaml:15:"), "{err}");
+        assert!(err.contains("contact \"dave\" cannot be reached"), "{err}");
+    }
+
+    #[test]
     fn without_routing_every_enabled_target_hears() {
         let c = table("");
         let labels = Labels::new();
         let all = vec![Recipient {
             name: "x".into(),
             target: "x".into(),
+            mentions: Default::default(),
+            mentioned: Vec::new(),
         }];
         let r = resolve(&c.routes, &all, &labels, Severity::Warning);
         assert_eq!(r.scope, "all");

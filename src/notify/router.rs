@@ -65,6 +65,8 @@ impl Router {
             .map(|t| Recipient {
                 name: t.name().to_string(),
                 target: t.name().to_string(),
+                mentions: Default::default(),
+                mentioned: Vec::new(),
             })
             .collect();
         Router {
@@ -149,15 +151,9 @@ impl Router {
         }
         let grouping = &route.timing.grouping;
         let group_key = grouping.key(&route.scope, &msg.labels, &msg.fingerprint.to_string());
-        let group_labels = grouping.labels_of(&msg.labels);
-        let payload = if group_labels.is_empty() {
-            serde_json::to_string(msg)
-        } else {
-            let mut msg = msg.clone();
-            msg.group_labels = group_labels;
-            serde_json::to_string(&msg)
-        };
-        let Ok(payload) = payload else {
+        let mut msg = msg.clone();
+        msg.group_labels = grouping.labels_of(&msg.labels);
+        let Ok(payload) = serde_json::to_string(&msg) else {
             return out;
         };
         for r in route
@@ -171,11 +167,20 @@ impl Router {
             if msg.kind == MessageKind::Resolved && !(send_resolved && route.timing.send_resolved) {
                 continue;
             }
+            // The route's contacts this IM target mentions ride along.
+            let payload = if r.mentions.is_empty() {
+                payload.clone()
+            } else {
+                msg.mentions = r.mentions.clone();
+                let p = serde_json::to_string(&msg).unwrap_or_else(|_| payload.clone());
+                msg.mentions = Default::default();
+                p
+            };
             out.push(NewNotification {
                 target: r.target.clone(),
                 fingerprint: msg.fingerprint,
                 kind: msg.kind.as_str().to_string(),
-                payload: payload.clone(),
+                payload,
                 group_key: group_key.clone(),
                 group_wait: grouping.wait,
                 group_interval: grouping.interval,
@@ -191,11 +196,7 @@ impl Router {
 
     /// Names of the targets, contacts or `owner` that hear about `alert`.
     pub fn recipients(&self, alert: &crate::eval::AlertInstance) -> Vec<String> {
-        self.route(alert)
-            .recipients
-            .into_iter()
-            .map(|r| r.name)
-            .collect()
+        self.route(alert).recipient_names()
     }
 
     /// The wake-up signal of a target's delivery worker.

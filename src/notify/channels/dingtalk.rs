@@ -117,17 +117,14 @@ impl DingTalk {
                 tail.push_str(&format!("\n\n{k}"));
             }
         }
-        let tokens: Vec<String> = cfg
-            .mention_mobiles
-            .iter()
-            .map(|m| format!("@{m}"))
-            .collect();
+        let mentions = AlertMessage::mentions_of(batch, &cfg.mention_mobiles, &[]);
+        let tokens: Vec<String> = mentions.mobiles.iter().map(|m| format!("@{m}")).collect();
         if !tokens.is_empty() {
             tail.push_str("\n\n");
             tail.push_str(&tokens.join(" "));
         }
         let at = json!({
-            "atMobiles": cfg.mention_mobiles,
+            "atMobiles": mentions.mobiles,
             "atUserIds": Vec::<String>::new(),
             "isAtAll": cfg.mention_all,
         });

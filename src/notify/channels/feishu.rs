@@ -88,11 +88,12 @@ impl Feishu {
             Language::Zh => "所有人",
             Language::En => "everyone",
         };
+        let mentions = AlertMessage::mentions_of(batch, &[], &cfg.mention_users);
         let build = |t: &str| -> Value {
             match cfg.format {
                 FeishuFormat::Text => {
                     let mut content = format!("{title}\n{t}");
-                    for u in &cfg.mention_users {
+                    for u in &mentions.users {
                         content.push_str(&format!(" <at user_id=\"{u}\"></at>"));
                     }
                     if cfg.mention_all {
@@ -105,8 +106,8 @@ impl Feishu {
                         .lines()
                         .map(|l| json!([{"tag": "text", "text": l}]))
                         .collect();
-                    let mut at: Vec<Value> = cfg
-                        .mention_users
+                    let mut at: Vec<Value> = mentions
+                        .users
                         .iter()
                         .map(|u| json!({"tag": "at", "user_id": u}))
                         .collect();
@@ -261,6 +262,25 @@ mod tests {
         let text = t["content"]["text"].as_str().unwrap();
         assert!(text.contains("<at user_id=\"ou_1\"></at>"), "{text}");
         assert!(text.contains("<at user_id=\"all\">所有人</at>"), "{text}");
+    }
+
+    #[test]
+    fn route_contacts_are_mentioned() {
+        let mut m = AlertMessage::sample(MessageKind::Firing, "n", chrono::Utc::now());
+        m.mentions.users = vec!["ou_erin".into()];
+        let b = channel(FeishuFormat::Post).body(std::slice::from_ref(&m));
+        let text = b.to_string();
+        assert!(text.contains(r#"{"tag":"at","user_id":"ou_1"}"#), "{text}");
+        assert!(
+            text.contains(r#"{"tag":"at","user_id":"ou_erin"}"#),
+            "{text}"
+        );
+        let b = channel(FeishuFormat::Text).body(std::slice::from_ref(&m));
+        let content = b["content"]["text"].as_str().unwrap();
+        assert!(
+            content.contains(r#"<at user_id="ou_erin"></at>"#),
+            "{content}"
+        );
     }
 
     #[test]

@@ -70,10 +70,11 @@ impl WeCom {
 
     pub fn body(&self, batch: &[AlertMessage]) -> Value {
         let cfg = &self.cfg;
+        let mentions = AlertMessage::mentions_of(batch, &cfg.mention_mobiles, &cfg.mention_users);
         match cfg.format {
             ChatFormat::Markdown => {
                 let mut tail = String::new();
-                for u in &cfg.mention_users {
+                for u in &mentions.users {
                     tail.push_str(&format!("<@{u}>"));
                 }
                 if !tail.is_empty() {
@@ -86,7 +87,7 @@ impl WeCom {
                 json!({"msgtype": "markdown", "markdown": {"content": format!("{text}{tail}")}})
             }
             ChatFormat::Text => {
-                let mut users = cfg.mention_users.clone();
+                let mut users = mentions.users.clone();
                 if cfg.mention_all {
                     users.push("@all".into());
                 }
@@ -96,7 +97,7 @@ impl WeCom {
                     "text": {
                         "content": self.renderer.shorten(&text, MAX_TEXT),
                         "mentioned_list": users,
-                        "mentioned_mobile_list": cfg.mention_mobiles,
+                        "mentioned_mobile_list": mentions.mobiles,
                     }
                 })
             }
@@ -167,6 +168,27 @@ mod tests {
         assert!(content.len() <= MAX_MARKDOWN);
         assert!(content.ends_with("<@zhangsan>"), "{content}");
         assert!(content.contains("<font color=\"comment\">"), "{content}");
+    }
+
+    #[test]
+    fn route_contacts_join_the_configured_mentions_once() {
+        let mut a = AlertMessage::sample(MessageKind::Firing, "n", chrono::Utc::now());
+        a.mentions.users = vec!["erin".into(), "zhangsan".into()];
+        a.mentions.mobiles = vec!["13700000000".into()];
+        let mut b = a.clone();
+        b.mentions.users = vec!["erin".into()];
+        let body = channel(ChatFormat::Text).body(&[a.clone(), b.clone()]);
+        assert_eq!(
+            body["text"]["mentioned_list"],
+            json!(["zhangsan", "erin", "@all"])
+        );
+        assert_eq!(
+            body["text"]["mentioned_mobile_list"],
+            json!(["13800000000", "13700000000"])
+        );
+        let body = channel(ChatFormat::Markdown).body(&[a, b]);
+        let content = body["markdown"]["content"].as_str().unwrap();
+        assert!(content.ends_with("<@zhangsan><@erin>"), "{content}");
     }
 
     #[test]

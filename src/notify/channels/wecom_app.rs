@@ -104,8 +104,10 @@ impl WeComApp {
         if cfg.to_all {
             body["touser"] = json!("@all");
         } else {
-            if !cfg.users.is_empty() {
-                body["touser"] = json!(cfg.users.join("|"));
+            // The configured users, and the route's contacts by userid.
+            let users = AlertMessage::mentions_of(batch, &[], &cfg.users).users;
+            if !users.is_empty() {
+                body["touser"] = json!(users.join("|"));
             }
             if !cfg.parties.is_empty() {
                 body["toparty"] = json!(cfg.parties.join("|"));
@@ -272,6 +274,10 @@ mod tests {
         m.message = "x".repeat(5000);
         let b = c.body(&[m]);
         assert_eq!(b["touser"], "zhangsan|lisi");
+        // A route's contacts are sent to as well, each once.
+        let mut m = AlertMessage::sample(MessageKind::Firing, "n", chrono::Utc::now());
+        m.mentions.users = vec!["lisi".into(), "wangwu".into()];
+        assert_eq!(c.body(&[m])["touser"], "zhangsan|lisi|wangwu");
         assert_eq!(b["toparty"], "2");
         assert!(b.get("totag").is_none());
         assert_eq!(b["agentid"], 1000002);
