@@ -479,6 +479,7 @@ async fn queued(dir: &Path, target: &str, n: usize) -> tocsin::store::Store {
                 group_key: "all".into(),
                 group_wait: std::time::Duration::ZERO,
                 group_interval: std::time::Duration::ZERO,
+                only_if_notified_since: None,
             }
         })
         .collect();

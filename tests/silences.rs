@@ -1,6 +1,7 @@
 //! Silences through the API and the CLI: silenced alerts keep their state but
 //! notify nobody; expiring a silence (early, or at its end) notifies what it
-//! held back exactly once and re-sends nothing already sent.
+//! held back exactly once and re-sends nothing already sent; an alert
+//! notified before it was silenced still has its resolution delivered.
 
 mod common;
 
@@ -178,6 +179,28 @@ async fn silences_hold_back_and_expiry_resumes_once() {
         names(&hook),
         ["firing Free", "firing HeldBack", "firing LateOne"]
     );
+
+    // Free was notified; silenced now, its resolution still reaches the
+    // target that heard it fire (nobody is left with a dangling alert).
+    let resp = common::http()
+        .post(d.api("/api/v1/silences"))
+        .json(
+            &serde_json::json!({"matchers": ["vault=v2"], "duration": "1h",
+                                  "createdBy": "bob", "comment": "v2 noise"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut free = alert("Free", "v2");
+    free["endsAt"] = serde_json::json!(chrono::Utc::now().to_rfc3339());
+    d.post_alerts(&serde_json::json!([free])).await;
+    wait_for("Free's resolution", WAIT, || async {
+        names(&hook)
+            .contains(&"resolved Free".to_string())
+            .then_some(())
+    })
+    .await;
 
     // An unknown id is a clear error.
     let (ok, _, err) = cli(&cli_config, &["silence", "expire", "nope"]);

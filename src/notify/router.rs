@@ -5,7 +5,8 @@
 //! with `send_resolved`. Each row carries its route group, whose timing
 //! (`group_wait`, `group_interval`) the outbox turns into a due time, so
 //! alerts of one group go out together. Silenced ([`super::silence`]) and inhibited
-//! ([`super::inhibit`]) alerts get no rows.
+//! ([`super::inhibit`]) alerts get no rows, except that their resolution
+//! still reaches the targets that were told of their firing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -128,15 +129,26 @@ impl Router {
             let Some(msg) = AlertMessage::for_event(e) else {
                 continue;
             };
-            if let Some(id) = self.silenced_by(&msg.labels) {
+            let held = if let Some(id) = self.silenced_by(&msg.labels) {
                 tracing::debug!(fingerprint = %msg.fingerprint, silence = %id, kind = msg.kind.as_str(), "silenced: not notified");
-                continue;
-            }
-            if let Some(by) = self.inhibited_by(msg.fingerprint, &msg.labels) {
+                true
+            } else if let Some(by) = self.inhibited_by(msg.fingerprint, &msg.labels) {
                 tracing::debug!(fingerprint = %msg.fingerprint, inhibited_by = %by, kind = msg.kind.as_str(), "inhibited: not notified");
-                continue;
+                true
+            } else {
+                false
+            };
+            if !held {
+                out.extend(self.rows_for(&msg, &[]));
+            } else if msg.kind == MessageKind::Resolved {
+                // Whoever was told it fires is told it is over, even if it
+                // has been silenced or inhibited since: nobody is left with
+                // an alert that never resolves.
+                out.extend(self.rows_for(&msg, &[]).into_iter().map(|mut r| {
+                    r.only_if_notified_since = Some(msg.starts_at);
+                    r
+                }));
             }
-            out.extend(self.rows_for(&msg, &[]));
         }
         out
     }
@@ -184,6 +196,7 @@ impl Router {
                 group_key: group_key.clone(),
                 group_wait: grouping.wait,
                 group_interval: grouping.interval,
+                only_if_notified_since: None,
             });
         }
         out

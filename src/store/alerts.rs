@@ -23,6 +23,9 @@ pub struct NewNotification {
     /// later ones go `group_interval` after the previous one.
     pub group_wait: std::time::Duration,
     pub group_interval: std::time::Duration,
+    /// Written only if the target was told of this alert's firing since
+    /// then (a silenced alert's resolution reaches those who heard of it).
+    pub only_if_notified_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Everything one evaluation tick writes, committed atomically.

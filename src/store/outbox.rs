@@ -27,6 +27,11 @@ pub(crate) fn insert_notifications(
     )?;
     let mut due_of: HashMap<(&str, &str), i64> = HashMap::new();
     for n in rows {
+        if let Some(since) = n.only_if_notified_since
+            && !was_notified(tx, n, to_millis(since))?
+        {
+            continue;
+        }
         let due = if n.group_wait.is_zero() && n.group_interval.is_zero() {
             now
         } else if let Some(&due) = due_of.get(&(n.target.as_str(), n.group_key.as_str())) {
@@ -47,6 +52,23 @@ pub(crate) fn insert_notifications(
         ])?;
     }
     Ok(())
+}
+
+/// Whether `n`'s target has a firing message of `n`'s alert since `since`
+/// (sent, or still on its way).
+fn was_notified(
+    tx: &rusqlite::Transaction,
+    n: &NewNotification,
+    since: i64,
+) -> rusqlite::Result<bool> {
+    tx.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM notifications
+           WHERE fingerprint = ?1 AND target = ?2 AND kind != 'resolved'
+             AND status != 'failed' AND created_at >= ?3)",
+    )?
+    .query_row(params![n.fingerprint.to_string(), n.target, since], |r| {
+        r.get(0)
+    })
 }
 
 /// When the next message of `n`'s group goes (Unix ms).
@@ -345,6 +367,7 @@ mod tests {
             group_key: key.into(),
             group_wait: Duration::from_secs(wait),
             group_interval: Duration::from_secs(interval),
+            only_if_notified_since: None,
         }
     }
 
