@@ -10,3 +10,6 @@ CREATE TABLE notification_groups (
     last_sent_at INTEGER NOT NULL,               -- Unix milliseconds
     PRIMARY KEY (target, group_key)
 ) WITHOUT ROWID;
+
+-- The oldest due row of a target, found without sorting every due row.
+CREATE INDEX notifications_pending_by_id ON notifications (target, status, id);
