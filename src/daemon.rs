@@ -174,7 +174,9 @@ pub async fn start(
     let listener = crate::http::bind(config.listen_addr()).await?;
     let addr = listener.local_addr()?;
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
+    let token = crate::http::auth::ApiToken::new(config.api_token.clone());
     let app = crate::http::app(crate::http::AppState {
+        token: token.clone(),
         engine: Arc::clone(&engine),
         delivery: delivery.clone(),
         reload: reload_tx.clone(),
@@ -202,6 +204,7 @@ pub async fn start(
     let external_expiry = tokio::spawn(timers(Arc::clone(&engine)));
     let control = Control {
         config,
+        token,
         targets: Arc::clone(&targets),
         engine: Arc::clone(&engine),
         delivery,
@@ -276,6 +279,7 @@ impl Parts {
 
 struct Control {
     config: Arc<Config>,
+    token: crate::http::auth::ApiToken,
     targets: Arc<crate::notify::TargetTester>,
     engine: Arc<Engine>,
     delivery: DeliveryStats,
@@ -350,6 +354,7 @@ impl Control {
         if summary.is_ok() {
             self.config = Arc::new(config);
             self.targets.set_config(Arc::clone(&self.config));
+            self.token.set(self.config.api_token.clone());
             give_up_unknown_targets(self.engine.store(), &self.config)
                 .await
                 .map_err(|e| e.to_string())?;

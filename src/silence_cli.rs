@@ -59,7 +59,18 @@ pub fn run(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let client = tocsin::http_client::builder(std::time::Duration::from_secs(10)).build()?;
+    // The daemon's `api_token` from the same config, for the write calls.
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = &config.api_token {
+        let mut value =
+            reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+                .map_err(|_| anyhow::anyhow!("api_token is not a valid HTTP header value"))?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    let client = tocsin::http_client::builder(std::time::Duration::from_secs(10))
+        .default_headers(headers)
+        .build()?;
     let reach = || {
         format!(
             "cannot reach the daemon at {} (is `tocsin run` running?)",

@@ -40,6 +40,8 @@ pub const DEFAULT_CONFIG_FILE: &str = "tocsin.yaml";
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub listen: Spanned<String>,
+    /// Write endpoints need `Authorization: Bearer <api_token>` when set.
+    pub api_token: Option<Secret>,
     pub data_dir: PathBuf,
     pub rules: Vec<PathBuf>,
     /// Interval of groups that set neither `interval` nor `cron`.
@@ -91,6 +93,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: yaml::unspanned("127.0.0.1:9750".to_string()),
+            api_token: None,
             data_dir: PathBuf::from("data"),
             rules: vec![PathBuf::from("rules")],
             evaluation_interval: HumanDuration(Duration::from_secs(60)),

@@ -1,9 +1,11 @@
 //! The daemon's HTTP server (axum): the status page ([`status`]), the JSON
 //! API ([`api`], [`heartbeats`], [`silences`]), external events ([`ingest`]),
 //! the Healthchecks-compatible ping endpoints ([`ping`]), target test sends
-//! ([`targets`]), `/metrics` ([`metrics`]) and `/healthz`.
+//! ([`targets`]), `/metrics` ([`metrics`]) and `/healthz`. Write requests
+//! need the `api_token` when one is set ([`auth`]).
 
 pub mod api;
+pub mod auth;
 pub mod heartbeats;
 pub mod ingest;
 pub mod metrics;
@@ -36,6 +38,8 @@ pub struct AppState {
     /// Test sends to targets (`POST /api/v1/targets/{name}/test`).
     pub targets: Arc<crate::notify::TargetTester>,
     pub heartbeats: Arc<Heartbeats>,
+    /// `api_token`: what write endpoints need.
+    pub token: auth::ApiToken,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -50,6 +54,10 @@ pub fn app(state: AppState) -> Router {
         .merge(ping::routes())
         .merge(ingest::routes())
         .merge(silences::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.token.clone(),
+            auth::require_token,
+        ))
         .with_state(state)
 }
 
