@@ -57,14 +57,7 @@ async fn an_error_inhibits_the_warning_of_its_deployment() {
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(heard(&hook), want, "the inhibited warning was sent");
-    let views: Vec<serde_json::Value> = common::http()
-        .get(d.api("/api/v1/alerts"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let views = d.alert_views().await;
     let inhibited: Vec<String> = views
         .iter()
         .filter(|v| v["inhibited"] == true)

@@ -106,14 +106,7 @@ routing:
     assert_eq!(heard(&fallback), want_fallback);
 
     // The API shows the deciding scope, the recipients and the last send.
-    let views: Vec<serde_json::Value> = common::http()
-        .get(d.api("/api/v1/alerts"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let views = d.alert_views().await;
     assert_eq!(views.len(), 10, "{views:#?}");
     let view = |alert: &str, c: &str| {
         views
@@ -177,14 +170,7 @@ routing:
     assert!(to_alice.contains("MailedBackupFailed"), "{to_alice}");
     let to_boss = String::from_utf8_lossy(&common::delivered_mail(&boss).await).into_owned();
     assert!(to_boss.contains("MailedBackupFailed"), "{to_boss}");
-    let views: Vec<serde_json::Value> = common::http()
-        .get(d.api("/api/v1/alerts"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let views = d.alert_views().await;
     let mailed = views
         .iter()
         .find(|v| v["alert"] == "MailedBackupFailed")
@@ -268,14 +254,7 @@ routing:
         "{:?}",
         mock.log.violations()
     );
-    let views: Vec<serde_json::Value> = common::http()
-        .get(d.api("/api/v1/alerts"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let views = d.alert_views().await;
     let v = views.iter().find(|v| v["alert"] == "PagesDave").unwrap();
     assert_eq!(v["recipients"], serde_json::json!(["dt", "dave via dt"]));
     d.stop().await;

@@ -120,14 +120,7 @@ async fn silences_hold_back_and_expiry_resumes_once() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(names(&hook), ["firing Free"]);
     assert_eq!(d.alert("HeldBack").unwrap().state, AlertState::Firing);
-    let views: Vec<serde_json::Value> = common::http()
-        .get(d.api("/api/v1/alerts"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let views = d.alert_views().await;
     let held = views.iter().find(|v| v["alert"] == "HeldBack").unwrap();
     assert_eq!(held["silenced"], true);
     assert_eq!(held["silenced_by"], id.as_str());

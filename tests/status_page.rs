@@ -90,14 +90,7 @@ groups:
     .await;
 
     // One ping makes the check `up`.
-    let checks: serde_json::Value = common::http()
-        .get(d.api("/api/v1/heartbeats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let checks = d.get_json("/api/v1/heartbeats").await;
     let key = checks[0]["key"].as_str().unwrap().to_string();
     let ping = common::http()
         .get(d.api(&format!("/ping/{key}")))

@@ -362,7 +362,7 @@ fn reconcile(
 }
 
 /// Compares without leaking, through timing, how much of a key was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -38,7 +38,7 @@ impl ApiToken {
         let Some(given) = value.strip_prefix("Bearer ") else {
             return Err("expected `Authorization: Bearer <api_token>`");
         };
-        if constant_time_eq(given.trim().as_bytes(), token.expose().as_bytes()) {
+        if crate::heartbeat::constant_time_eq(given.trim().as_bytes(), token.expose().as_bytes()) {
             Ok(())
         } else {
             Err("the bearer token is not this daemon's api_token")
@@ -64,13 +64,6 @@ pub async fn require_token(State(token): State<ApiToken>, req: Request, next: Ne
                 .into_response()
         }
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

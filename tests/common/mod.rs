@@ -311,6 +311,26 @@ impl Daemon {
         self.engine().alerts().into_iter().find(|a| a.alert == name)
     }
 
+    /// `GET path` as JSON (e.g. `/api/v1/alerts`).
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        http()
+            .get(self.api(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// `GET /api/v1/alerts`: every alert's view.
+    pub async fn alert_views(&self) -> Vec<serde_json::Value> {
+        match self.get_json("/api/v1/alerts").await {
+            serde_json::Value::Array(v) => v,
+            other => panic!("/api/v1/alerts is not an array: {other}"),
+        }
+    }
+
     /// Posts Alertmanager-format alerts to `/api/v2/alerts` and expects 200.
     pub async fn post_alerts(&self, body: &impl serde::Serialize) {
         let resp = http()
