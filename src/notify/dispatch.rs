@@ -203,7 +203,12 @@ impl Worker {
         match outcome {
             Delivery::Sent { answer } => {
                 tracing::info!(target_name = %self.target, alerts = ids.len(), attempt, took_ms, %answer, "notification sent");
-                self.store.mark_sent(ids, Utc::now()).await?;
+                let mut groups: Vec<String> = rows.iter().map(|r| r.group_key.clone()).collect();
+                groups.sort();
+                groups.dedup();
+                self.store
+                    .mark_sent(&self.target, ids, groups, Utc::now())
+                    .await?;
                 self.stats.record(&self.target, |s| s.sent += n);
             }
             Delivery::Failed { reason } => {

@@ -183,20 +183,35 @@ impl Store {
         .await
     }
 
-    /// Marks rows sent, and their groups as sent at `now` (which holds
-    /// the groups' next messages back by their `group_interval`).
-    pub async fn mark_sent(&self, ids: Vec<i64>, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.update_rows(ids, move |tx, id| {
-            tx.prepare_cached(
-                "UPDATE notifications SET status = 'sent', attempts = attempts + 1, sent_at = ?2, last_error = NULL WHERE id = ?1",
-            )?
-            .execute(params![id, to_millis(now)])?;
-            tx.prepare_cached(
-                "INSERT INTO notification_groups (target, group_key, last_sent_at)
-                 SELECT target, group_key, ?2 FROM notifications WHERE id = ?1 AND group_key != ''
-                 ON CONFLICT (target, group_key) DO UPDATE SET last_sent_at = excluded.last_sent_at",
-            )?
-            .execute(params![id, to_millis(now)])
+    /// Marks rows of `target` sent, and their `groups` as sent at `now`
+    /// (which holds the groups' next messages back by their `group_interval`).
+    pub async fn mark_sent(
+        &self,
+        target: &str,
+        ids: Vec<i64>,
+        groups: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let target = target.to_string();
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            {
+                let mut sent = tx.prepare_cached(
+                    "UPDATE notifications SET status = 'sent', attempts = attempts + 1, sent_at = ?2, last_error = NULL WHERE id = ?1",
+                )?;
+                for id in ids {
+                    sent.execute(params![id, to_millis(now)])?;
+                }
+                let mut group = tx.prepare_cached(
+                    "INSERT INTO notification_groups (target, group_key, last_sent_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (target, group_key) DO UPDATE SET last_sent_at = excluded.last_sent_at",
+                )?;
+                for g in groups.iter().filter(|g| !g.is_empty()) {
+                    group.execute(params![target, g, to_millis(now)])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
         })
         .await
     }
@@ -426,7 +441,10 @@ mod tests {
                 Ok(ids.collect::<Result<Vec<_>, _>>()?)
             })
             .unwrap();
-        store.mark_sent(ids, Utc::now()).await.unwrap();
+        store
+            .mark_sent("hook", ids, vec!["g1".into()], Utc::now())
+            .await
+            .unwrap();
         write(&store, vec![row("g1", 6, 30, 300)]).await;
         assert_eq!(due_in(&store, "g1").await[0].1, 300);
 
