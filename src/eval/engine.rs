@@ -7,7 +7,7 @@
 //! written while nothing changes. Repeated datasource failures raise the
 //! built-in `DatasourceUnavailable` alert; a failing query never resolves anything.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -64,6 +64,9 @@ pub struct GroupStatus {
     pub failures: u64,
     /// Ticks skipped because the previous evaluation was still running.
     pub missed_iterations: u64,
+    /// Queries sent to a datasource in the last evaluation, and in all.
+    pub last_queries: u64,
+    pub queries_total: u64,
     pub last_evaluation: Option<DateTime<Utc>>,
     pub last_duration_seconds: f64,
     /// Evaluation durations, for the `/metrics` histogram.
@@ -135,6 +138,8 @@ pub struct Engine {
     memory: Mutex<Memory>,
     query_slots: Arc<Semaphore>,
     unavailable_after: u32,
+    /// Serve rules differing in one label matcher from one query.
+    batch_selectors: bool,
     builtin_rule: Rule,
     /// Serialises updates of the built-in alert, which every group touches.
     builtin_lock: tokio::sync::Mutex<()>,
@@ -201,6 +206,7 @@ impl Engine {
             memory: Mutex::new(memory),
             query_slots: Arc::new(Semaphore::new(max_concurrent_queries.max(1))),
             unavailable_after: unavailable_after.max(1),
+            batch_selectors: true,
             builtin_rule,
             builtin_lock: tokio::sync::Mutex::new(()),
             external_lock: tokio::sync::Mutex::new(()),
@@ -230,6 +236,13 @@ impl Engine {
         self
     }
 
+    /// Whether rules whose selectors differ in one label matcher share one
+    /// query (on by default).
+    pub fn with_selector_batching(mut self, on: bool) -> Engine {
+        self.batch_selectors = on;
+        self
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -255,11 +268,13 @@ impl Engine {
             status.running = true;
         }
         let started = Instant::now();
-        let outcomes = self.run_queries(group, now).await;
+        let (outcomes, queries) = self.run_queries(group, now).await;
         let ok = self.apply_outcomes(group, outcomes, now, started).await;
         let mut m = self.memory();
         let status = m.groups.entry(group.name.clone()).or_default();
         status.running = false;
+        status.last_queries = queries as u64;
+        status.queries_total += queries as u64;
         status.evaluations += 1;
         if !ok {
             status.failures += 1;
@@ -270,17 +285,32 @@ impl Engine {
         true
     }
 
-    /// Runs each distinct query of the group once, concurrently. Heartbeat
-    /// conditions are answered from memory at once.
-    async fn run_queries(&self, group: &Group, now: DateTime<Utc>) -> Outcomes {
+    /// Runs each distinct query of the group once, concurrently; Prometheus
+    /// queries that differ only in one label matcher are batched into one
+    /// (see [`super::batch`]). Heartbeat conditions are answered from memory
+    /// at once. Also returns how many queries went to a datasource.
+    async fn run_queries(&self, group: &Group, now: DateTime<Utc>) -> (Outcomes, usize) {
+        enum Done {
+            Source(RuleSource, Result<Vec<Sample>, SourceError>),
+            Prometheus(usize, Result<Vec<Sample>, SourceError>),
+        }
         let at = (!group.query_offset.is_zero())
             .then(|| now - chrono::Duration::from_std(group.query_offset).unwrap_or_default());
-        let mut distinct: Vec<&RuleSource> = group.rules.iter().map(|r| &r.source).collect();
-        distinct.sort_by_key(|s| s.to_string());
-        distinct.dedup();
         let mut out = HashMap::new();
+        let mut promql: Vec<&str> = Vec::new();
+        let mut others: HashSet<&RuleSource> = HashSet::new();
+        for r in &group.rules {
+            match &r.source {
+                RuleSource::Prometheus(q) => promql.push(q),
+                other => {
+                    others.insert(other);
+                }
+            }
+        }
+        let plan = super::batch::plan(promql, self.batch_selectors);
         let mut tasks = JoinSet::new();
-        for q in distinct {
+        let mut sent = 0;
+        for q in others {
             let query: QueryFuture = match (q, &self.heartbeats) {
                 (RuleSource::Heartbeat(h), Some(hb)) => {
                     out.insert(q.clone(), Ok(hb.condition(h, now)));
@@ -291,29 +321,47 @@ impl Engine {
                     out.insert(q.clone(), Err(e));
                     continue;
                 }
-                (RuleSource::Prometheus(promql), _) => {
-                    let (source, promql) = (self.source(), promql.clone());
-                    Box::pin(async move { source.query(&promql, at).await })
-                }
                 (RuleSource::Sql(sql), Some(hb)) => {
                     let (hb, sql) = (hb.clone(), sql.clone());
                     Box::pin(async move { hb.sql(&sql).await })
                 }
+                (RuleSource::Prometheus(_), _) => continue, // planned above
             };
-            // Permits bound queries in flight across all groups.
+            sent += 1;
             let permit = Arc::clone(&self.query_slots).acquire_owned().await;
             let key = q.clone();
             tasks.spawn(async move {
                 let _permit = permit;
-                (key, query.await)
+                Done::Source(key, query.await)
             });
         }
+        let source = self.source();
+        for (n, promql) in plan.queries.iter().enumerate() {
+            sent += 1;
+            // Permits bound queries in flight across all groups.
+            let permit = Arc::clone(&self.query_slots).acquire_owned().await;
+            let (source, promql) = (source.clone(), promql.clone());
+            tasks.spawn(async move {
+                let _permit = permit;
+                Done::Prometheus(n, source.query(&promql, at).await)
+            });
+        }
+        let mut answers: Vec<Result<Vec<Sample>, SourceError>> = (0..plan.queries.len())
+            .map(|_| Err(SourceError::Unavailable("query task failed".into())))
+            .collect();
         while let Some(joined) = tasks.join_next().await {
-            if let Ok((q, r)) = joined {
-                out.insert(q, r);
+            match joined {
+                Ok(Done::Source(q, r)) => {
+                    out.insert(q, r);
+                }
+                Ok(Done::Prometheus(n, r)) => answers[n] = r,
+                Err(e) => tracing::error!(group = %group.name, error = %e, "query task failed"),
             }
         }
-        out
+        for (q, r) in super::batch::distribute(&plan, answers) {
+            out.insert(RuleSource::Prometheus(q), r);
+        }
+        (out, sent)
     }
 
     async fn apply_outcomes(
