@@ -122,7 +122,8 @@ pub struct ReloadSummary {
 #[derive(Default)]
 pub(super) struct Memory {
     reloads: ReloadStats,
-    pub(super) alerts: HashMap<RuleKey, HashMap<Fingerprint, AlertInstance>>,
+    /// Each rule's alerts; shared with an evaluation in progress without copying.
+    pub(super) alerts: HashMap<RuleKey, Arc<HashMap<Fingerprint, AlertInstance>>>,
     rules: HashMap<RuleKey, RuleStatus>,
     groups: HashMap<String, GroupStatus>,
     datasource_failures: u32,
@@ -167,11 +168,13 @@ impl Engine {
             ..Memory::default()
         };
         for a in stored {
-            memory
-                .alerts
-                .entry((a.group.clone(), a.alert.clone()))
-                .or_default()
-                .insert(a.fingerprint, a);
+            Arc::make_mut(
+                memory
+                    .alerts
+                    .entry((a.group.clone(), a.alert.clone()))
+                    .or_default(),
+            )
+            .insert(a.fingerprint, a);
         }
         for g in &rules.groups {
             memory.groups.insert(
@@ -269,7 +272,15 @@ impl Engine {
         }
         let started = Instant::now();
         let (outcomes, queries) = self.run_queries(group, now).await;
+        let queried = started.elapsed();
         let ok = self.apply_outcomes(group, outcomes, now, started).await;
+        tracing::debug!(
+            group = %group.name,
+            queries,
+            query_ms = queried.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "group evaluated"
+        );
         let mut m = self.memory();
         let status = m.groups.entry(group.name.clone()).or_default();
         status.running = false;
@@ -380,13 +391,26 @@ impl Engine {
         let mut unavailable: Option<String> = None;
         let mut any_success = false;
         let mut all_ok = true;
+        // How many rules still take each answer: the last one takes it without a copy.
+        let mut users: HashMap<&RuleSource, usize> = HashMap::new();
+        for rule in &group.rules {
+            *users.entry(&rule.source).or_default() += 1;
+        }
         for rule in &group.rules {
             let key = (group.name.clone(), rule.name.clone());
-            let outcome = match outcomes.get(&rule.source) {
+            let last_user = users.get_mut(&rule.source).is_some_and(|n| {
+                *n -= 1;
+                *n == 0
+            });
+            let outcome = match outcomes.get_mut(&rule.source) {
                 Some(Ok(samples)) => {
                     // Only Prometheus's answers say Prometheus is back.
                     any_success |= rule.source.is_prometheus();
-                    QueryOutcome::Samples(samples.clone())
+                    QueryOutcome::Samples(if last_user {
+                        std::mem::take(samples)
+                    } else {
+                        samples.clone()
+                    })
                 }
                 Some(Err(e)) => {
                     if e.is_unavailable() {
@@ -398,7 +422,7 @@ impl Engine {
             };
             let (current, last_error) = {
                 let m = self.memory();
-                let current = m.alerts.get(&key).cloned().unwrap_or_default();
+                let current = m.alerts.get(&key).map(Arc::clone).unwrap_or_default();
                 (
                     current,
                     m.rules.get(&key).and_then(|r| r.last_error.clone()),
@@ -424,17 +448,20 @@ impl Engine {
             for e in &update.events {
                 log_event(e);
             }
-            batch.save.extend(update.save.iter().cloned());
-            batch.delete.extend(update.delete.iter().copied());
+            let mut update = update;
+            batch.save.append(&mut update.save);
+            batch.delete.append(&mut update.delete);
             batch
                 .notifications
                 .extend(router.notifications_for(&update.events));
-            batch.events.extend(update.events.iter().cloned());
+            batch.events.append(&mut update.events);
             updates.push((key, update));
         }
         outcomes.clear();
 
         let elapsed = started.elapsed().as_secs_f64();
+        let (saves, events) = (batch.save.len(), batch.events.len());
+        let commit_started = Instant::now();
         let committed = match self.store.commit_evaluation(batch).await {
             Ok(()) => true,
             Err(e) => {
@@ -442,6 +469,16 @@ impl Engine {
                 false
             }
         };
+        if saves + events > 0 {
+            tracing::debug!(
+                group = %group.name,
+                saves,
+                events,
+                evaluate_ms = (elapsed * 1000.0) as u64,
+                commit_ms = commit_started.elapsed().as_millis() as u64,
+                "evaluation recorded"
+            );
+        }
         {
             let mut m = self.memory();
             for (key, update) in updates {
@@ -452,7 +489,7 @@ impl Engine {
                 status.last_error = update.error.clone();
                 status.active_alerts = update.alerts.values().filter(|a| a.is_active()).count();
                 if committed {
-                    m.alerts.insert(key, update.alerts);
+                    m.alerts.insert(key, Arc::new(update.alerts));
                 }
             }
         }
@@ -491,7 +528,12 @@ impl Engine {
             BUILTIN_GROUP.to_string(),
             DATASOURCE_UNAVAILABLE.to_string(),
         );
-        let current = self.memory().alerts.get(&key).cloned().unwrap_or_default();
+        let current = self
+            .memory()
+            .alerts
+            .get(&key)
+            .map(Arc::clone)
+            .unwrap_or_default();
         let mut labels = Labels::new();
         labels.insert("alertname".into(), DATASOURCE_UNAVAILABLE.into());
         labels.insert("datasource".into(), "prometheus".into());
@@ -552,7 +594,7 @@ impl Engine {
         match self.store.commit_evaluation(batch).await {
             Ok(()) => {
                 let mut m = self.memory();
-                m.alerts.entry(key).or_default().insert(fp, next);
+                Arc::make_mut(m.alerts.entry(key).or_default()).insert(fp, next);
                 drop(m);
                 self.router().wake_targets();
             }
@@ -635,7 +677,7 @@ impl Engine {
         {
             let mut m = self.memory();
             for (key, after) in leftovers {
-                m.alerts.insert(key, after);
+                m.alerts.insert(key, Arc::new(after));
             }
             m.rules.retain(|k, _| keep.contains(k));
             let names: std::collections::HashSet<&str> =
@@ -738,8 +780,11 @@ impl Engine {
             Ok(fps) if !fps.is_empty() => {
                 let mut m = self.memory();
                 for alerts in m.alerts.values_mut() {
-                    for fp in &fps {
-                        alerts.remove(fp);
+                    if fps.iter().any(|fp| alerts.contains_key(fp)) {
+                        let alerts = Arc::make_mut(alerts);
+                        for fp in &fps {
+                            alerts.remove(fp);
+                        }
                     }
                 }
             }
