@@ -11,6 +11,7 @@
 #   benches/pings.sh                      GET pings, 64 connections, 10 s + 10 s
 #   DURATION=30s CONNECTIONS=128 benches/pings.sh
 #   BODY_BYTES=1000 benches/pings.sh      POST a 1 kB body with every ping
+#   CHECKS=10000 benches/pings.sh         10 000 checks, pinged round-robin
 #
 # Needs wrk (Debian package `wrk`; installed with apt-get when missing) and curl.
 set -euo pipefail
@@ -21,6 +22,7 @@ WARMUP=${WARMUP:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-1}
 BODY_BYTES=${BODY_BYTES:-0}
+CHECKS=${CHECKS:-1}
 
 if ! command -v wrk >/dev/null 2>&1; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
@@ -43,9 +45,14 @@ trap cleanup EXIT
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 mkdir -p "$dir/rules"
-cat > "$dir/rules/bench.yaml" <<YAML
-heartbeats:
-  - {name: bench, every: 1h, grace: 1h}
+{
+  echo "heartbeats:"
+  if [ "$CHECKS" = 1 ]; then
+    echo "  - {name: bench, every: 1h, grace: 1h}"
+  else
+    for i in $(seq 0 $((CHECKS - 1))); do printf '  - {name: bench-%05d, every: 1h, grace: 1h}\n' "$i"; done
+  fi
+  cat <<YAML
 groups:
   - name: bench
     interval: 1s
@@ -54,6 +61,7 @@ groups:
         heartbeat: {checks: "*", condition: missing}
         severity: error
 YAML
+} > "$dir/rules/bench.yaml"
 cat > "$dir/tocsin.yaml" <<YAML
 listen: 127.0.0.1:$port
 rules: [rules/]
@@ -63,17 +71,21 @@ RUST_LOG=${RUST_LOG:-warn} "$bin" -c "$dir/tocsin.yaml" run >"$dir/log" 2>&1 &
 pid=$!
 base="http://127.0.0.1:$port"
 for _ in $(seq 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
-key=$(curl -sf "$base/api/v1/heartbeats" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["key"])')
+# Every check's key, one a line: wrk pings them round-robin.
+curl -sf "$base/api/v1/heartbeats" | python3 -c 'import json,sys; print("\n".join(c["key"] for c in json.load(sys.stdin)))' >"$dir/keys"
+[ "$(wc -l <"$dir/keys")" = "$CHECKS" ] || { echo "FAIL: expected $CHECKS checks, tocsin has $(wc -l <"$dir/keys")" >&2; exit 1; }
+export KEYS_FILE=$dir/keys
+total_pings() { curl -sf "$base/api/v1/heartbeats" | python3 -c 'import json,sys; print(sum(c["pings"] for c in json.load(sys.stdin)))'; }
 
 # One wrk run: prints its figures; checks every answered ping was recorded.
 recorded_before=0
 measure() { # LABEL DURATION
   local label=$1 duration=$2 out summary stored cpu0 cpu1 wal
   cpu0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --latency -s benches/pings.lua "$base/ping/$key")
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --latency -s benches/pings.lua "$base")
   cpu1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
   summary=$(echo "$out" | grep '^SUMMARY')
-  stored=$(curl -sf "$base/api/v1/heartbeats" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["pings"])')
+  stored=$(total_pings)
   wal=$(stat -c %s "$dir/data/tocsin.db-wal" 2>/dev/null || echo 0)
   python3 - "$label" "$summary" "$((stored - recorded_before))" "$((cpu1 - cpu0))" "$(getconf CLK_TCK)" "$wal" <<'PY'
 import sys
@@ -93,7 +105,7 @@ PY
   recorded_before=$stored
 }
 
-echo "wrk: $CONNECTIONS connections, $THREADS thread(s), body $BODY_BYTES bytes; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "wrk: $CONNECTIONS connections, $THREADS thread(s), $CHECKS check(s), body $BODY_BYTES bytes; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 # A fresh database grows its WAL file while it takes the load (each sync
 # then also writes file metadata); a running daemon reuses the file.
 measure "cold ($WARMUP, fresh database)" "$WARMUP"

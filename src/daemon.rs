@@ -161,6 +161,7 @@ pub async fn start(
             config.evaluation.datasource_unavailable_after,
         )
         .await?
+        .with_selector_batching(config.evaluation.batch_selectors)
         .with_heartbeats(HeartbeatSource::new(
             Arc::clone(heartbeats.registry()),
             heartbeats.reader().clone(),

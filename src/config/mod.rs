@@ -145,6 +145,9 @@ impl Default for PrometheusConfig {
 pub struct EvaluationConfig {
     /// Queries in flight at once, across all groups.
     pub max_concurrent_queries: usize,
+    /// Serve rules of a group whose queries are plain selectors differing
+    /// only in one label's value from one query (`l=~"v1|v2|..."`).
+    pub batch_selectors: bool,
     /// Consecutive failed evaluations before `DatasourceUnavailable` fires.
     pub datasource_unavailable_after: u32,
     /// How long resolved alerts stay listed in the API.
@@ -158,6 +161,7 @@ impl Default for EvaluationConfig {
     fn default() -> Self {
         EvaluationConfig {
             max_concurrent_queries: 16,
+            batch_selectors: true,
             datasource_unavailable_after: 3,
             resolved_retention: HumanDuration(Duration::from_secs(3600)),
             history_retention: HumanDuration(Duration::from_secs(30 * 86400)),

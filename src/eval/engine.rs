@@ -7,7 +7,7 @@
 //! written while nothing changes. Repeated datasource failures raise the
 //! built-in `DatasourceUnavailable` alert; a failing query never resolves anything.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -64,6 +64,9 @@ pub struct GroupStatus {
     pub failures: u64,
     /// Ticks skipped because the previous evaluation was still running.
     pub missed_iterations: u64,
+    /// Queries sent to a datasource in the last evaluation, and in all.
+    pub last_queries: u64,
+    pub queries_total: u64,
     pub last_evaluation: Option<DateTime<Utc>>,
     pub last_duration_seconds: f64,
     /// Evaluation durations, for the `/metrics` histogram.
@@ -119,7 +122,8 @@ pub struct ReloadSummary {
 #[derive(Default)]
 pub(super) struct Memory {
     reloads: ReloadStats,
-    pub(super) alerts: HashMap<RuleKey, HashMap<Fingerprint, AlertInstance>>,
+    /// Each rule's alerts; shared with an evaluation in progress without copying.
+    pub(super) alerts: HashMap<RuleKey, Arc<HashMap<Fingerprint, AlertInstance>>>,
     rules: HashMap<RuleKey, RuleStatus>,
     groups: HashMap<String, GroupStatus>,
     datasource_failures: u32,
@@ -135,6 +139,8 @@ pub struct Engine {
     memory: Mutex<Memory>,
     query_slots: Arc<Semaphore>,
     unavailable_after: u32,
+    /// Serve rules differing in one label matcher from one query.
+    batch_selectors: bool,
     builtin_rule: Rule,
     /// Serialises updates of the built-in alert, which every group touches.
     builtin_lock: tokio::sync::Mutex<()>,
@@ -162,11 +168,13 @@ impl Engine {
             ..Memory::default()
         };
         for a in stored {
-            memory
-                .alerts
-                .entry((a.group.clone(), a.alert.clone()))
-                .or_default()
-                .insert(a.fingerprint, a);
+            Arc::make_mut(
+                memory
+                    .alerts
+                    .entry((a.group.clone(), a.alert.clone()))
+                    .or_default(),
+            )
+            .insert(a.fingerprint, a);
         }
         for g in &rules.groups {
             memory.groups.insert(
@@ -201,6 +209,7 @@ impl Engine {
             memory: Mutex::new(memory),
             query_slots: Arc::new(Semaphore::new(max_concurrent_queries.max(1))),
             unavailable_after: unavailable_after.max(1),
+            batch_selectors: true,
             builtin_rule,
             builtin_lock: tokio::sync::Mutex::new(()),
             external_lock: tokio::sync::Mutex::new(()),
@@ -230,6 +239,13 @@ impl Engine {
         self
     }
 
+    /// Whether rules whose selectors differ in one label matcher share one
+    /// query (on by default).
+    pub fn with_selector_batching(mut self, on: bool) -> Engine {
+        self.batch_selectors = on;
+        self
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -255,11 +271,21 @@ impl Engine {
             status.running = true;
         }
         let started = Instant::now();
-        let outcomes = self.run_queries(group, now).await;
+        let (outcomes, queries) = self.run_queries(group, now).await;
+        let queried = started.elapsed();
         let ok = self.apply_outcomes(group, outcomes, now, started).await;
+        tracing::debug!(
+            group = %group.name,
+            queries,
+            query_ms = queried.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "group evaluated"
+        );
         let mut m = self.memory();
         let status = m.groups.entry(group.name.clone()).or_default();
         status.running = false;
+        status.last_queries = queries as u64;
+        status.queries_total += queries as u64;
         status.evaluations += 1;
         if !ok {
             status.failures += 1;
@@ -270,17 +296,32 @@ impl Engine {
         true
     }
 
-    /// Runs each distinct query of the group once, concurrently. Heartbeat
-    /// conditions are answered from memory at once.
-    async fn run_queries(&self, group: &Group, now: DateTime<Utc>) -> Outcomes {
+    /// Runs each distinct query of the group once, concurrently; Prometheus
+    /// queries that differ only in one label matcher are batched into one
+    /// (see [`super::batch`]). Heartbeat conditions are answered from memory
+    /// at once. Also returns how many queries went to a datasource.
+    async fn run_queries(&self, group: &Group, now: DateTime<Utc>) -> (Outcomes, usize) {
+        enum Done {
+            Source(RuleSource, Result<Vec<Sample>, SourceError>),
+            Prometheus(usize, Result<Vec<Sample>, SourceError>),
+        }
         let at = (!group.query_offset.is_zero())
             .then(|| now - chrono::Duration::from_std(group.query_offset).unwrap_or_default());
-        let mut distinct: Vec<&RuleSource> = group.rules.iter().map(|r| &r.source).collect();
-        distinct.sort_by_key(|s| s.to_string());
-        distinct.dedup();
         let mut out = HashMap::new();
+        let mut promql: Vec<&str> = Vec::new();
+        let mut others: HashSet<&RuleSource> = HashSet::new();
+        for r in &group.rules {
+            match &r.source {
+                RuleSource::Prometheus(q) => promql.push(q),
+                other => {
+                    others.insert(other);
+                }
+            }
+        }
+        let plan = super::batch::plan(promql, self.batch_selectors);
         let mut tasks = JoinSet::new();
-        for q in distinct {
+        let mut sent = 0;
+        for q in others {
             let query: QueryFuture = match (q, &self.heartbeats) {
                 (RuleSource::Heartbeat(h), Some(hb)) => {
                     out.insert(q.clone(), Ok(hb.condition(h, now)));
@@ -291,29 +332,47 @@ impl Engine {
                     out.insert(q.clone(), Err(e));
                     continue;
                 }
-                (RuleSource::Prometheus(promql), _) => {
-                    let (source, promql) = (self.source(), promql.clone());
-                    Box::pin(async move { source.query(&promql, at).await })
-                }
                 (RuleSource::Sql(sql), Some(hb)) => {
                     let (hb, sql) = (hb.clone(), sql.clone());
                     Box::pin(async move { hb.sql(&sql).await })
                 }
+                (RuleSource::Prometheus(_), _) => continue, // planned above
             };
-            // Permits bound queries in flight across all groups.
+            sent += 1;
             let permit = Arc::clone(&self.query_slots).acquire_owned().await;
             let key = q.clone();
             tasks.spawn(async move {
                 let _permit = permit;
-                (key, query.await)
+                Done::Source(key, query.await)
             });
         }
+        let source = self.source();
+        for (n, promql) in plan.queries.iter().enumerate() {
+            sent += 1;
+            // Permits bound queries in flight across all groups.
+            let permit = Arc::clone(&self.query_slots).acquire_owned().await;
+            let (source, promql) = (source.clone(), promql.clone());
+            tasks.spawn(async move {
+                let _permit = permit;
+                Done::Prometheus(n, source.query(&promql, at).await)
+            });
+        }
+        let mut answers: Vec<Result<Vec<Sample>, SourceError>> = (0..plan.queries.len())
+            .map(|_| Err(SourceError::Unavailable("query task failed".into())))
+            .collect();
         while let Some(joined) = tasks.join_next().await {
-            if let Ok((q, r)) = joined {
-                out.insert(q, r);
+            match joined {
+                Ok(Done::Source(q, r)) => {
+                    out.insert(q, r);
+                }
+                Ok(Done::Prometheus(n, r)) => answers[n] = r,
+                Err(e) => tracing::error!(group = %group.name, error = %e, "query task failed"),
             }
         }
-        out
+        for (q, r) in super::batch::distribute(&plan, answers) {
+            out.insert(RuleSource::Prometheus(q), r);
+        }
+        (out, sent)
     }
 
     async fn apply_outcomes(
@@ -332,13 +391,26 @@ impl Engine {
         let mut unavailable: Option<String> = None;
         let mut any_success = false;
         let mut all_ok = true;
+        // How many rules still take each answer: the last one takes it without a copy.
+        let mut users: HashMap<&RuleSource, usize> = HashMap::new();
+        for rule in &group.rules {
+            *users.entry(&rule.source).or_default() += 1;
+        }
         for rule in &group.rules {
             let key = (group.name.clone(), rule.name.clone());
-            let outcome = match outcomes.get(&rule.source) {
+            let last_user = users.get_mut(&rule.source).is_some_and(|n| {
+                *n -= 1;
+                *n == 0
+            });
+            let outcome = match outcomes.get_mut(&rule.source) {
                 Some(Ok(samples)) => {
                     // Only Prometheus's answers say Prometheus is back.
                     any_success |= rule.source.is_prometheus();
-                    QueryOutcome::Samples(samples.clone())
+                    QueryOutcome::Samples(if last_user {
+                        std::mem::take(samples)
+                    } else {
+                        samples.clone()
+                    })
                 }
                 Some(Err(e)) => {
                     if e.is_unavailable() {
@@ -350,7 +422,7 @@ impl Engine {
             };
             let (current, last_error) = {
                 let m = self.memory();
-                let current = m.alerts.get(&key).cloned().unwrap_or_default();
+                let current = m.alerts.get(&key).map(Arc::clone).unwrap_or_default();
                 (
                     current,
                     m.rules.get(&key).and_then(|r| r.last_error.clone()),
@@ -376,17 +448,20 @@ impl Engine {
             for e in &update.events {
                 log_event(e);
             }
-            batch.save.extend(update.save.iter().cloned());
-            batch.delete.extend(update.delete.iter().copied());
+            let mut update = update;
+            batch.save.append(&mut update.save);
+            batch.delete.append(&mut update.delete);
             batch
                 .notifications
                 .extend(router.notifications_for(&update.events));
-            batch.events.extend(update.events.iter().cloned());
+            batch.events.append(&mut update.events);
             updates.push((key, update));
         }
         outcomes.clear();
 
         let elapsed = started.elapsed().as_secs_f64();
+        let (saves, events) = (batch.save.len(), batch.events.len());
+        let commit_started = Instant::now();
         let committed = match self.store.commit_evaluation(batch).await {
             Ok(()) => true,
             Err(e) => {
@@ -394,6 +469,16 @@ impl Engine {
                 false
             }
         };
+        if saves + events > 0 {
+            tracing::debug!(
+                group = %group.name,
+                saves,
+                events,
+                evaluate_ms = (elapsed * 1000.0) as u64,
+                commit_ms = commit_started.elapsed().as_millis() as u64,
+                "evaluation recorded"
+            );
+        }
         {
             let mut m = self.memory();
             for (key, update) in updates {
@@ -404,7 +489,7 @@ impl Engine {
                 status.last_error = update.error.clone();
                 status.active_alerts = update.alerts.values().filter(|a| a.is_active()).count();
                 if committed {
-                    m.alerts.insert(key, update.alerts);
+                    m.alerts.insert(key, Arc::new(update.alerts));
                 }
             }
         }
@@ -443,7 +528,12 @@ impl Engine {
             BUILTIN_GROUP.to_string(),
             DATASOURCE_UNAVAILABLE.to_string(),
         );
-        let current = self.memory().alerts.get(&key).cloned().unwrap_or_default();
+        let current = self
+            .memory()
+            .alerts
+            .get(&key)
+            .map(Arc::clone)
+            .unwrap_or_default();
         let mut labels = Labels::new();
         labels.insert("alertname".into(), DATASOURCE_UNAVAILABLE.into());
         labels.insert("datasource".into(), "prometheus".into());
@@ -504,7 +594,7 @@ impl Engine {
         match self.store.commit_evaluation(batch).await {
             Ok(()) => {
                 let mut m = self.memory();
-                m.alerts.entry(key).or_default().insert(fp, next);
+                Arc::make_mut(m.alerts.entry(key).or_default()).insert(fp, next);
                 drop(m);
                 self.router().wake_targets();
             }
@@ -587,7 +677,7 @@ impl Engine {
         {
             let mut m = self.memory();
             for (key, after) in leftovers {
-                m.alerts.insert(key, after);
+                m.alerts.insert(key, Arc::new(after));
             }
             m.rules.retain(|k, _| keep.contains(k));
             let names: std::collections::HashSet<&str> =
@@ -690,8 +780,11 @@ impl Engine {
             Ok(fps) if !fps.is_empty() => {
                 let mut m = self.memory();
                 for alerts in m.alerts.values_mut() {
-                    for fp in &fps {
-                        alerts.remove(fp);
+                    if fps.iter().any(|fp| alerts.contains_key(fp)) {
+                        let alerts = Arc::make_mut(alerts);
+                        for fp in &fps {
+                            alerts.remove(fp);
+                        }
                     }
                 }
             }

@@ -6,6 +6,7 @@
 //! same transitions, the same routing and outbox, one transaction per post.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -231,7 +232,7 @@ impl Engine {
             .await?;
         let mut m = self.memory();
         for (fp, (key, a)) in touched {
-            m.alerts.entry(key).or_default().insert(fp, a);
+            Arc::make_mut(m.alerts.entry(key).or_default()).insert(fp, a);
         }
         drop(m);
         router.wake_targets();

@@ -5,6 +5,7 @@
 //! - [`engine`]: the running engine: alerts in memory, rule health, one
 //!   transaction per group evaluation, `DatasourceUnavailable`.
 
+pub mod batch;
 pub mod engine;
 pub mod external;
 pub mod rule;

@@ -74,6 +74,30 @@ pub async fn render(s: &AppState) -> String {
         );
     }
     e.family(
+        "tocsin_rule_group_queries_total",
+        "counter",
+        "Queries sent to a datasource by evaluations of the group (identical and batchable queries count once).",
+    );
+    for g in &groups {
+        e.sample(
+            "tocsin_rule_group_queries_total",
+            &[("group", &g.name)],
+            g.queries_total as f64,
+        );
+    }
+    e.family(
+        "tocsin_rule_group_last_queries",
+        "gauge",
+        "Queries sent to a datasource by the group's last evaluation.",
+    );
+    for g in &groups {
+        e.sample(
+            "tocsin_rule_group_last_queries",
+            &[("group", &g.name)],
+            g.last_queries as f64,
+        );
+    }
+    e.family(
         "tocsin_rule_group_last_evaluation_timestamp_seconds",
         "gauge",
         "When the group was last evaluated.",
