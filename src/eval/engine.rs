@@ -731,6 +731,17 @@ impl Engine {
     }
 
     /// All alerts, most severe and newest first.
+    /// The firing alerts, in no particular order (cheaper than [`Engine::alerts`]).
+    pub fn firing_alerts(&self) -> Vec<AlertInstance> {
+        let m = self.memory();
+        m.alerts
+            .values()
+            .flat_map(|a| a.values())
+            .filter(|a| a.state == super::state::AlertState::Firing)
+            .cloned()
+            .collect()
+    }
+
     pub fn alerts(&self) -> Vec<AlertInstance> {
         let m = self.memory();
         let mut out: Vec<AlertInstance> = m

@@ -13,14 +13,14 @@ use crate::store::alerts::EvaluationBatch;
 /// Writes the repeats due at `now`; returns how many.
 pub async fn repeat_due(engine: &Engine, now: DateTime<Utc>) -> Result<usize, StoreError> {
     let router = engine.router();
+    if !router.has_repeats() {
+        return Ok(0);
+    }
     let mut batch = EvaluationBatch {
         at: now,
         ..EvaluationBatch::default()
     };
-    for a in engine.alerts() {
-        if a.state != AlertState::Firing {
-            continue;
-        }
+    for a in engine.firing_alerts() {
         let route = router.route(&a);
         let Some(interval) = route.timing.repeat_interval else {
             continue;

@@ -64,7 +64,7 @@ pub async fn resume_in_windows(
     let router = engine.router();
     let minute = now.timestamp().div_euclid(60);
     let last = router.shared().window_minute;
-    if last.swap(minute, Ordering::Relaxed) == minute {
+    if last.swap(minute, Ordering::Relaxed) == minute || !router.has_windows() {
         return Ok(0);
     }
     let open = |l: &Labels| {
@@ -92,10 +92,7 @@ async fn notify_unsent(
         at: now,
         ..Default::default()
     };
-    for a in engine.alerts() {
-        if a.state != crate::eval::AlertState::Firing {
-            continue;
-        }
+    for a in engine.firing_alerts() {
         let labels = a.output_labels();
         if !candidate(&labels)
             || router.silenced_by(&labels).is_some()

@@ -106,6 +106,18 @@ impl Router {
         self.inhibit.iter().any(|r| r.is_target(labels))
     }
 
+    /// Whether some route repeats still-firing alerts.
+    pub fn has_repeats(&self) -> bool {
+        self.table.default_timing.repeat_interval.is_some()
+            || self.table.scopes.iter().any(|s| s.timing.repeat_interval.is_some())
+    }
+
+    /// Whether some route has time windows.
+    pub fn has_windows(&self) -> bool {
+        self.table.default_timing.has_windows()
+            || self.table.scopes.iter().any(|s| s.timing.has_windows())
+    }
+
     /// The route of an alert with these labels and severity.
     pub fn route_of(&self, labels: &Labels, severity: Severity) -> Route {
         route::resolve(&self.table, &self.all, labels, severity)

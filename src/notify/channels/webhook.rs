@@ -76,7 +76,9 @@ impl Webhook {
     pub fn max_batch(&self) -> usize {
         match self.cfg.payload {
             WebhookPayload::Tocsin => 1,
-            WebhookPayload::Alertmanager => batch_limit(1000, self.max_alerts),
+            // A storm's group in one message, as Alertmanager sends it;
+            // `max_alerts` lowers this for receivers that want less.
+            WebhookPayload::Alertmanager => batch_limit(10_000, self.max_alerts),
         }
     }
 
