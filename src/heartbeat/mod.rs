@@ -89,11 +89,21 @@ impl Heartbeats {
             grace: config.default_grace.0,
         };
         let stored = store.load_checks().await?;
+        let before: HashMap<i64, crate::store::heartbeats::StoredCheck> =
+            stored.iter().map(|s| (s.id, s.clone())).collect();
         let (checks, delete) = reconcile(&decls, &defaults, stored);
-        let upsert = checks
+        // Only rows that change are written: a restart with 10 000 unchanged
+        // checks writes nothing.
+        let upsert: Vec<_> = checks
             .iter()
+            .filter(|c| {
+                before
+                    .get(&c.def.id)
+                    .is_none_or(|s| !s.is_row_of(&c.def, &c.state))
+            })
             .map(|c| (Arc::clone(&c.def), c.state.clone()))
             .collect();
+        tracing::debug!(written = upsert.len(), kept = checks.len() - upsert.len(), "heartbeat checks synced");
         store.sync_checks(upsert, delete.clone()).await?;
         if !delete.is_empty() {
             tracing::info!(
@@ -398,6 +408,13 @@ mod tests {
             state: CheckState {
                 pings: id as u64,
                 ..CheckState::default()
+            },
+            settings: crate::store::heartbeats::StoredSettings {
+                period_seconds: Some(3600.0),
+                cron: None,
+                timezone: None,
+                grace_seconds: 60.0,
+                labels: "{}".into(),
             },
         }
     }

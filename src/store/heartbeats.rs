@@ -28,6 +28,50 @@ pub struct StoredCheck {
     pub origin: Origin,
     pub created_at: DateTime<Utc>,
     pub state: CheckState,
+    /// The settings as stored (to tell whether the row must be written again).
+    pub settings: StoredSettings,
+}
+
+/// A check's settings as `heartbeat_checks` holds them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSettings {
+    pub period_seconds: Option<f64>,
+    pub cron: Option<String>,
+    pub timezone: Option<String>,
+    pub grace_seconds: f64,
+    /// JSON object.
+    pub labels: String,
+}
+
+impl StoredSettings {
+    pub fn of(def: &CheckDef) -> Result<StoredSettings, StoreError> {
+        let (cron, timezone) = match def.schedule.cron() {
+            Some((expr, tz)) => (Some(expr.to_string()), Some(tz.name().to_string())),
+            None => (None, None),
+        };
+        Ok(StoredSettings {
+            period_seconds: def.schedule.period_seconds(),
+            cron,
+            timezone,
+            grace_seconds: def.grace.as_secs_f64(),
+            labels: serde_json::to_string(&def.labels)
+                .map_err(|e| StoreError::Corrupt(format!("cannot encode labels: {e}")))?,
+        })
+    }
+}
+
+impl StoredCheck {
+    /// Whether the stored row already says what `def` and `state` would.
+    pub fn is_row_of(&self, def: &CheckDef, state: &CheckState) -> bool {
+        self.id == def.id
+            && self.name == def.name
+            && self.uuid == def.uuid
+            && self.slug == def.slug
+            && self.origin == def.origin
+            && self.created_at == def.created_at
+            && &self.state == state
+            && StoredSettings::of(def).is_ok_and(|s| s == self.settings)
+    }
 }
 
 /// One ping to record.
@@ -154,8 +198,12 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.run(move |c| {
             let tx = c.transaction()?;
-            // Slugs may move between checks: clear them, then set them again.
-            tx.execute("UPDATE heartbeat_checks SET slug = NULL", [])?;
+            // Slugs may move between the checks written here (a check
+            // losing its slug is written too): clear theirs, then set them.
+            for (def, _) in &upsert {
+                tx.prepare_cached("UPDATE heartbeat_checks SET slug = NULL WHERE id = ?1")?
+                    .execute([def.id])?;
+            }
             for id in &delete {
                 tx.execute("DELETE FROM heartbeat_checks WHERE id = ?1", [id])?;
             }
@@ -189,7 +237,8 @@ impl Store {
 fn load_checks(c: &mut Connection) -> Result<Vec<StoredCheck>, StoreError> {
     let mut stmt = c.prepare(
         "SELECT id, name, uuid, slug, origin, created_at, paused, last_ping_at, last_start_at,
-                last_start_rid, last_status, last_exit_code, last_duration_ms, due_at, pings
+                last_start_rid, last_status, last_exit_code, last_duration_ms, due_at, pings,
+                period_seconds, cron, timezone, grace_seconds, labels
          FROM heartbeat_checks ORDER BY id",
     )?;
     let mut rows = stmt.query([])?;
@@ -230,6 +279,13 @@ fn load_checks(c: &mut Connection) -> Result<Vec<StoredCheck>, StoreError> {
             origin: Origin::parse(&origin).ok_or_else(|| corrupt("bad origin"))?,
             created_at: from_millis(r.get(5)?),
             state,
+            settings: StoredSettings {
+                period_seconds: r.get(15)?,
+                cron: r.get(16)?,
+                timezone: r.get(17)?,
+                grace_seconds: r.get(18)?,
+                labels: r.get(19)?,
+            },
             name,
         });
     }
@@ -237,12 +293,13 @@ fn load_checks(c: &mut Connection) -> Result<Vec<StoredCheck>, StoreError> {
 }
 
 fn upsert_check(c: &Connection, def: &CheckDef, s: &CheckState) -> Result<(), StoreError> {
-    let (cron, timezone) = match def.schedule.cron() {
-        Some((expr, tz)) => (Some(expr.to_string()), Some(tz.name().to_string())),
-        None => (None, None),
-    };
-    let labels = serde_json::to_string(&def.labels)
-        .map_err(|e| StoreError::Corrupt(format!("cannot encode labels: {e}")))?;
+    let StoredSettings {
+        period_seconds,
+        cron,
+        timezone,
+        grace_seconds,
+        labels,
+    } = StoredSettings::of(def)?;
     let mut stmt = c.prepare_cached(
         "INSERT INTO heartbeat_checks (id, name, uuid, slug, origin, period_seconds, cron, timezone,
              grace_seconds, labels, created_at, paused, last_ping_at, last_start_at, last_start_rid,
@@ -264,10 +321,10 @@ fn upsert_check(c: &Connection, def: &CheckDef, s: &CheckState) -> Result<(), St
         def.uuid.to_string(),
         def.slug,
         def.origin.as_str(),
-        def.schedule.period_seconds(),
+        period_seconds,
         cron,
         timezone,
-        def.grace.as_secs_f64(),
+        grace_seconds,
         labels,
         to_millis(def.created_at),
         s.paused,
