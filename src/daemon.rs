@@ -397,8 +397,13 @@ async fn janitor(engine: Arc<Engine>, resolved: Duration, history: Duration) {
 async fn timers(engine: Arc<Engine>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks: u64 = 0;
     loop {
         tick.tick().await;
+        ticks += 1;
+        if ticks % 5 == 2 {
+            crate::memory::release_free_memory();
+        }
         let now = chrono::Utc::now();
         match engine.expire_external(now).await {
             Ok(0) => {}

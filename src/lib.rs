@@ -10,9 +10,10 @@
 //!   resolved, escalation) with a pure state machine.
 //! - [`store`] persists state, transitions and the notification outbox in SQLite,
 //!   all in one transaction per evaluation.
-//! - [`notify`] delivers outbox rows to targets (webhook today) with retries.
+//! - [`notify`] routes transitions to targets and delivers outbox rows with retries.
 //! - [`http`] serves the JSON API and health endpoints.
-//! - [`daemon`] wires them together for `tocsin run`.
+//! - [`daemon`] wires them together for `tocsin run`; [`memory`] hands freed
+//!   heap pages back to the system.
 //! - [`ping_client`] is `tocsin ping`: a backup client wrapping its command
 //!   in start and exit-code pings.
 
@@ -23,6 +24,7 @@ pub mod heartbeat;
 pub mod http;
 pub mod http_client;
 pub mod labels;
+pub mod memory;
 pub mod notify;
 pub mod ping_client;
 pub mod rules;

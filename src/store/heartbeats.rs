@@ -340,11 +340,36 @@ fn upsert_check(c: &Connection, def: &CheckDef, s: &CheckState) -> Result<(), St
     Ok(())
 }
 
+/// Writes a stored check's state; 0 when there is no such row yet.
+fn update_check_state(c: &Connection, id: i64, s: &CheckState) -> Result<usize, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "UPDATE heartbeat_checks SET paused = ?2, last_ping_at = ?3, last_start_at = ?4,
+             last_start_rid = ?5, last_status = ?6, last_exit_code = ?7, last_duration_ms = ?8,
+             due_at = ?9, pings = ?10
+         WHERE id = ?1",
+    )?;
+    Ok(stmt.execute(params![
+        id,
+        s.paused,
+        s.last_ping.map(to_millis),
+        s.last_start.map(to_millis),
+        s.last_start_rid.map(|r| r.to_string()),
+        s.last_status.map(RunStatus::as_str),
+        s.last_exit_code,
+        s.last_duration.map(|d| d.as_millis() as i64),
+        s.due_at.map(to_millis),
+        s.pings as i64,
+    ])?)
+}
+
 fn commit_pings(c: &mut Connection, batch: &PingBatch) -> Result<(), StoreError> {
     let tx = c.transaction()?;
     // Checks first: a check created by these pings must exist for them.
+    // A known check only changes its state columns; a new one is inserted.
     for (def, state) in &batch.checks {
-        upsert_check(&tx, def, state)?;
+        if update_check_state(&tx, def.id, state)? == 0 {
+            upsert_check(&tx, def, state)?;
+        }
     }
     {
         let mut insert = tx.prepare_cached(
