@@ -369,7 +369,8 @@ impl Renderer {
         out
     }
 
-    /// A storm's body: one line per alert (status, name, labels, value),
+    /// A storm's body: one line per alert (status, name, message or value,
+    /// labels),
     /// each at most [`COMPACT_LINE`] bytes, so that a message holds many
     /// alerts and every one of them is still named.
     fn compact_body(&self, batch: &[AlertMessage], markup: Markup) -> String {
@@ -377,11 +378,15 @@ impl Renderer {
         for m in batch {
             let v = self.view(m);
             let mut line = format!("[{}] {} ({})", v.status_text, m.alert, v.severity_text);
-            if !v.labels_text.is_empty() {
-                line.push_str(&format!(" {}", v.labels_text));
-            }
-            if !v.value_text.is_empty() {
+            // The message usually carries the value; without one, the value.
+            // (shortened, so that the labels that tell alerts apart fit too).
+            if !v.message.is_empty() {
+                line.push_str(&format!(": {}", shorten_chars(&one_line(&v.message), 60)));
+            } else if !v.value_text.is_empty() {
                 line.push_str(&format!(" = {}", v.value_text));
+            }
+            if !v.labels_text.is_empty() {
+                line.push_str(&format!(" · {}", v.labels_text));
             }
             let line = one_line(&line);
             let line = if line.len() > COMPACT_LINE {
@@ -561,6 +566,29 @@ mod tests {
             group_labels: Labels::new(),
             mentions: Default::default(),
         }
+    }
+
+    #[test]
+    fn a_storm_lists_every_alert_on_one_line() {
+        let r = renderer(Language::En);
+        let batch: Vec<AlertMessage> = (0..COMPACT_AFTER + 2)
+            .map(|i| {
+                let mut m = msg(MessageKind::Firing);
+                m.labels.insert("host".into(), format!("db-{i}"));
+                m.message = format!("Disk almost full: {i}%");
+                m
+            })
+            .collect();
+        let body = r.body(&batch, Markup::Markdown);
+        let lines: Vec<&str> = body.lines().collect();
+        assert_eq!(lines.len(), batch.len(), "{body}");
+        assert_eq!(
+            lines[3],
+            "- [FIRING] DiskFull (error): Disk almost full: 3% · host=db-3"
+        );
+        assert!(lines.iter().all(|l| l.len() <= COMPACT_LINE + 2));
+        let title = r.title(&batch);
+        assert!(title.starts_with("[FIRING] 12 alerts: DiskFull"), "{title}");
     }
 
     fn renderer(lang: Language) -> Renderer {
