@@ -35,8 +35,9 @@ fn messages(
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_group_collects_for_group_wait_then_holds_for_group_interval() {
+/// A daemon whose one route sends to a webhook receiver, grouped by
+/// alertname with these timings.
+async fn grouped_by_alertname(wait: &str, interval: &str) -> (Receiver, Daemon) {
     let hook = Receiver::start(&[]).await;
     let dir = Daemon::prepare(
         "groups: []\n",
@@ -46,13 +47,18 @@ async fn a_group_collects_for_group_wait_then_holds_for_group_interval() {
 routing:
   default: [hook]
   group_by: [alertname]
-  group_wait: 2s
-  group_interval: 4s
+  group_wait: {wait}
+  group_interval: {interval}
 ",
             hook.url()
         ),
     );
-    let d = Daemon::start(&dir).await;
+    (hook, Daemon::start(&dir).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_collects_for_group_wait_then_holds_for_group_interval() {
+    let (hook, d) = grouped_by_alertname("2s", "4s").await;
     let started = std::time::Instant::now();
     let alert = |name: &str, dep: &str| json!({"labels": {"alertname": name, "deployment": dep}});
     d.post_alerts(&json!([alert("Conn", "d1")])).await;
@@ -108,22 +114,7 @@ routing:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_becomes_one_message_per_group() {
-    let hook = Receiver::start(&[]).await;
-    let dir = Daemon::prepare(
-        "groups: []\n",
-        &format!(
-            "targets:
-  - {{name: hook, type: webhook, url: \"{}\"}}
-routing:
-  default: [hook]
-  group_by: [alertname]
-  group_wait: 1s
-  group_interval: 1m
-",
-            hook.url()
-        ),
-    );
-    let d = Daemon::start(&dir).await;
+    let (hook, d) = grouped_by_alertname("1s", "1m").await;
     // 300 alerts of three kinds, posted in many small batches over ~0.5 s.
     for chunk in 0..30 {
         let batch: Vec<serde_json::Value> = (0..10)

@@ -103,7 +103,11 @@ impl Heartbeats {
             })
             .map(|c| (Arc::clone(&c.def), c.state.clone()))
             .collect();
-        tracing::debug!(written = upsert.len(), kept = checks.len() - upsert.len(), "heartbeat checks synced");
+        tracing::debug!(
+            written = upsert.len(),
+            kept = checks.len() - upsert.len(),
+            "heartbeat checks synced"
+        );
         store.sync_checks(upsert, delete.clone()).await?;
         if !delete.is_empty() {
             tracing::info!(

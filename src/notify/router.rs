@@ -109,7 +109,11 @@ impl Router {
     /// Whether some route repeats still-firing alerts.
     pub fn has_repeats(&self) -> bool {
         self.table.default_timing.repeat_interval.is_some()
-            || self.table.scopes.iter().any(|s| s.timing.repeat_interval.is_some())
+            || self
+                .table
+                .scopes
+                .iter()
+                .any(|s| s.timing.repeat_interval.is_some())
     }
 
     /// Whether some route has time windows.

@@ -300,20 +300,16 @@ fn upsert_check(c: &Connection, def: &CheckDef, s: &CheckState) -> Result<(), St
         grace_seconds,
         labels,
     } = StoredSettings::of(def)?;
+    // Identity and settings here; the state as for every ping.
     let mut stmt = c.prepare_cached(
         "INSERT INTO heartbeat_checks (id, name, uuid, slug, origin, period_seconds, cron, timezone,
-             grace_seconds, labels, created_at, paused, last_ping_at, last_start_at, last_start_rid,
-             last_status, last_exit_code, last_duration_ms, due_at, pings)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
+             grace_seconds, labels, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
          ON CONFLICT (id) DO UPDATE SET
              name = excluded.name, slug = excluded.slug, origin = excluded.origin,
              period_seconds = excluded.period_seconds, cron = excluded.cron,
              timezone = excluded.timezone, grace_seconds = excluded.grace_seconds,
-             labels = excluded.labels, paused = excluded.paused,
-             last_ping_at = excluded.last_ping_at, last_start_at = excluded.last_start_at,
-             last_start_rid = excluded.last_start_rid, last_status = excluded.last_status,
-             last_exit_code = excluded.last_exit_code, last_duration_ms = excluded.last_duration_ms,
-             due_at = excluded.due_at, pings = excluded.pings",
+             labels = excluded.labels",
     )?;
     stmt.execute(params![
         def.id,
@@ -327,16 +323,8 @@ fn upsert_check(c: &Connection, def: &CheckDef, s: &CheckState) -> Result<(), St
         grace_seconds,
         labels,
         to_millis(def.created_at),
-        s.paused,
-        s.last_ping.map(to_millis),
-        s.last_start.map(to_millis),
-        s.last_start_rid.map(|r| r.to_string()),
-        s.last_status.map(RunStatus::as_str),
-        s.last_exit_code,
-        s.last_duration.map(|d| d.as_millis() as i64),
-        s.due_at.map(to_millis),
-        s.pings as i64,
     ])?;
+    update_check_state(c, def.id, s)?;
     Ok(())
 }
 
