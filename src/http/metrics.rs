@@ -37,82 +37,58 @@ pub async fn render(s: &AppState) -> String {
     );
 
     let groups = s.engine.group_statuses();
-    e.family(
+    per_group(
+        &mut e,
+        &groups,
         "tocsin_rule_group_evaluations_total",
         "counter",
         "Evaluations of a rule group.",
+        |g| g.evaluations as f64,
     );
-    for g in &groups {
-        e.sample(
-            "tocsin_rule_group_evaluations_total",
-            &[("group", &g.name)],
-            g.evaluations as f64,
-        );
-    }
-    e.family(
+    per_group(
+        &mut e,
+        &groups,
         "tocsin_rule_group_evaluation_failures_total",
         "counter",
         "Group evaluations in which a rule failed or the result could not be recorded.",
+        |g| g.failures as f64,
     );
-    for g in &groups {
-        e.sample(
-            "tocsin_rule_group_evaluation_failures_total",
-            &[("group", &g.name)],
-            g.failures as f64,
-        );
-    }
-    e.family(
+    per_group(
+        &mut e,
+        &groups,
         "tocsin_rule_group_iterations_missed_total",
         "counter",
         "Ticks skipped because the previous evaluation of the group was still running.",
+        |g| g.missed_iterations as f64,
     );
-    for g in &groups {
-        e.sample(
-            "tocsin_rule_group_iterations_missed_total",
-            &[("group", &g.name)],
-            g.missed_iterations as f64,
-        );
-    }
-    e.family(
+    per_group(
+        &mut e,
+        &groups,
         "tocsin_rule_group_queries_total",
         "counter",
         "Queries sent to a datasource by evaluations of the group (identical and batchable queries count once).",
+        |g| g.queries_total as f64,
     );
-    for g in &groups {
-        e.sample(
-            "tocsin_rule_group_queries_total",
-            &[("group", &g.name)],
-            g.queries_total as f64,
-        );
-    }
-    e.family(
+    per_group(
+        &mut e,
+        &groups,
         "tocsin_rule_group_last_queries",
         "gauge",
         "Queries sent to a datasource by the group's last evaluation.",
+        |g| g.last_queries as f64,
     );
-    for g in &groups {
-        e.sample(
-            "tocsin_rule_group_last_queries",
-            &[("group", &g.name)],
-            g.last_queries as f64,
-        );
-    }
-    e.family(
+    per_group(
+        &mut e,
+        &groups,
         "tocsin_rule_group_last_evaluation_timestamp_seconds",
         "gauge",
         "When the group was last evaluated.",
+        |g| {
+            g.last_evaluation
+                .map(|t| t.timestamp_millis() as f64 / 1000.0)
+                .unwrap_or(0.0)
+        },
     );
-    for g in &groups {
-        let t = g
-            .last_evaluation
-            .map(|t| t.timestamp_millis() as f64 / 1000.0)
-            .unwrap_or(0.0);
-        e.sample(
-            "tocsin_rule_group_last_evaluation_timestamp_seconds",
-            &[("group", &g.name)],
-            t,
-        );
-    }
     e.family(
         "tocsin_rule_group_evaluation_duration_seconds",
         "histogram",
@@ -342,6 +318,21 @@ pub fn heartbeat_state(
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default()
+}
+
+/// One family with a sample per rule group (label `group`).
+fn per_group(
+    e: &mut Exposition,
+    groups: &[crate::eval::engine::GroupStatus],
+    name: &str,
+    kind: &str,
+    help: &str,
+    value: impl Fn(&crate::eval::engine::GroupStatus) -> f64,
+) {
+    e.family(name, kind, help);
+    for g in groups {
+        e.sample(name, &[("group", &g.name)], value(g));
+    }
 }
 
 /// Builds the text format: `# HELP` / `# TYPE` lines and samples.
