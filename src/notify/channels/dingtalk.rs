@@ -21,9 +21,8 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use super::{
-    ChannelError, Delivery, HttpAnswer, batch_limit, errcode_answer, execute, http_client,
-};
+use super::http_target::HttpTarget;
+use super::{ChannelError, Delivery, HttpAnswer, errcode_answer};
 use crate::config::{ChatFormat, DingTalkConfig, Secret, TargetConfig};
 use crate::notify::message::AlertMessage;
 use crate::notify::render::{Markup, Renderer};
@@ -37,21 +36,8 @@ const MAX_BATCH: usize = 100;
 /// After 130101 the robot is throttled for 10 minutes.
 const THROTTLE_PENALTY: Duration = Duration::from_secs(600);
 
-pub struct DingTalk {
-    name: String,
-    cfg: DingTalkConfig,
-    client: reqwest::Client,
-    renderer: Renderer,
-    max_alerts: usize,
-}
-
-impl std::fmt::Debug for DingTalk {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DingTalk")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
+/// The channel: the shared HTTP target with DingTalk's settings.
+pub type DingTalk = HttpTarget<DingTalkConfig>;
 
 /// `Base64Std(HMAC-SHA256(key = secret, message = timestamp + "\n" + secret))`.
 pub fn sign(secret: &str, timestamp_ms: i64) -> String {
@@ -85,17 +71,11 @@ impl DingTalk {
         kind: DingTalkConfig,
         renderer: Renderer,
     ) -> Result<DingTalk, ChannelError> {
-        Ok(DingTalk {
-            name: cfg.name().to_string(),
-            client: http_client(cfg, DEFAULT_TIMEOUT, HeaderMap::new())?,
-            cfg: kind,
-            renderer,
-            max_alerts: cfg.max_alerts,
-        })
+        HttpTarget::build(cfg, kind, renderer, DEFAULT_TIMEOUT, HeaderMap::new())
     }
 
     pub fn max_batch(&self) -> usize {
-        batch_limit(MAX_BATCH, self.max_alerts)
+        self.limit(MAX_BATCH)
     }
 
     /// The JSON body: keyword and mentions in place, shortened to fit.
@@ -160,10 +140,7 @@ impl DingTalk {
             .post(url)
             .header(CONTENT_TYPE, "application/json; charset=utf-8")
             .json(&body);
-        match execute(req).await {
-            Err(d) => d,
-            Ok(a) => classify(&a),
-        }
+        self.deliver(req, classify).await
     }
 }
 

@@ -21,7 +21,8 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use super::{ChannelError, Delivery, HttpAnswer, batch_limit, classify_http, execute, http_client};
+use super::http_target::HttpTarget;
+use super::{ChannelError, Delivery, HttpAnswer, classify_http};
 use crate::config::{FeishuConfig, FeishuFormat, Language, TargetConfig};
 use crate::notify::message::AlertMessage;
 use crate::notify::render::{Markup, Renderer};
@@ -30,21 +31,8 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_BODY: usize = 20_000;
 const MAX_BATCH: usize = 10;
 
-pub struct Feishu {
-    name: String,
-    cfg: FeishuConfig,
-    client: reqwest::Client,
-    renderer: Renderer,
-    max_alerts: usize,
-}
-
-impl std::fmt::Debug for Feishu {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Feishu")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
+/// The channel: the shared HTTP target with Feishu's settings.
+pub type Feishu = HttpTarget<FeishuConfig>;
 
 /// `Base64Std(HMAC-SHA256(key = timestamp + "\n" + secret, message = ""))`.
 pub fn sign(secret: &str, timestamp_s: i64) -> String {
@@ -60,17 +48,11 @@ impl Feishu {
         kind: FeishuConfig,
         renderer: Renderer,
     ) -> Result<Feishu, ChannelError> {
-        Ok(Feishu {
-            name: cfg.name().to_string(),
-            client: http_client(cfg, DEFAULT_TIMEOUT, HeaderMap::new())?,
-            cfg: kind,
-            renderer,
-            max_alerts: cfg.max_alerts,
-        })
+        HttpTarget::build(cfg, kind, renderer, DEFAULT_TIMEOUT, HeaderMap::new())
     }
 
     pub fn max_batch(&self) -> usize {
-        batch_limit(MAX_BATCH, self.max_alerts)
+        self.limit(MAX_BATCH)
     }
 
     /// The body without the signature fields.
@@ -148,10 +130,7 @@ impl Feishu {
             .post(self.cfg.webhook.expose())
             .header(CONTENT_TYPE, "application/json; charset=utf-8")
             .json(&body);
-        match execute(req).await {
-            Err(d) => d,
-            Ok(a) => classify(&a),
-        }
+        self.deliver(req, classify).await
     }
 }
 

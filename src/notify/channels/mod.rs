@@ -15,6 +15,7 @@ pub mod alertmanager;
 pub mod dingtalk;
 pub mod email;
 pub mod feishu;
+pub mod http_target;
 pub mod pagerduty;
 pub mod slack;
 pub mod webhook;

@@ -17,7 +17,8 @@ use std::time::Duration;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::{Value, json};
 
-use super::{ChannelError, Delivery, HttpAnswer, classify_http, execute, http_client};
+use super::http_target::HttpTarget;
+use super::{ChannelError, Delivery, HttpAnswer, classify_http};
 use crate::config::{PagerDutyConfig, TargetConfig};
 use crate::notify::message::{AlertMessage, MessageKind};
 use crate::notify::render::{Renderer, shorten_chars};
@@ -27,20 +28,8 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_SUMMARY: usize = 1024;
 pub const MAX_BODY: usize = 512_000;
 
-pub struct PagerDuty {
-    name: String,
-    cfg: PagerDutyConfig,
-    client: reqwest::Client,
-    renderer: Renderer,
-}
-
-impl std::fmt::Debug for PagerDuty {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PagerDuty")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
+/// The channel: the shared HTTP target with PagerDuty's settings.
+pub type PagerDuty = HttpTarget<PagerDutyConfig>;
 
 pub fn dedup_key(m: &AlertMessage) -> String {
     format!("tocsin-{}", m.fingerprint)
@@ -59,12 +48,7 @@ impl PagerDuty {
         kind: PagerDutyConfig,
         renderer: Renderer,
     ) -> Result<PagerDuty, ChannelError> {
-        Ok(PagerDuty {
-            name: cfg.name().to_string(),
-            client: http_client(cfg, DEFAULT_TIMEOUT, HeaderMap::new())?,
-            cfg: kind,
-            renderer,
-        })
+        HttpTarget::build(cfg, kind, renderer, DEFAULT_TIMEOUT, HeaderMap::new())
     }
 
     /// The event for one alert.
@@ -132,10 +116,7 @@ impl PagerDuty {
             .post(&self.cfg.url)
             .header(CONTENT_TYPE, "application/json")
             .json(&self.event(m));
-        match execute(req).await {
-            Err(d) => d,
-            Ok(a) => classify(&a),
-        }
+        self.deliver(req, classify).await
     }
 }
 
@@ -180,6 +161,7 @@ mod tests {
                 .build()
                 .unwrap(),
             renderer: Renderer::new("pd", Language::En, TargetTemplates::default()),
+            max_alerts: 0,
         }
     }
 

@@ -15,7 +15,8 @@ use std::time::Duration;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::{Value, json};
 
-use super::{ChannelError, Delivery, HttpAnswer, batch_limit, classify_http, execute, http_client};
+use super::http_target::HttpTarget;
+use super::{ChannelError, Delivery, HttpAnswer, classify_http};
 use crate::config::{SlackConfig, TargetConfig};
 use crate::notify::message::{AlertMessage, MessageKind};
 use crate::notify::render::{Renderer, shorten_chars, slack_escape};
@@ -31,21 +32,8 @@ pub const RED: &str = "#e01e5a";
 pub const AMBER: &str = "#ecb22e";
 pub const GREEN: &str = "#2eb886";
 
-pub struct Slack {
-    name: String,
-    cfg: SlackConfig,
-    client: reqwest::Client,
-    renderer: Renderer,
-    max_alerts: usize,
-}
-
-impl std::fmt::Debug for Slack {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Slack")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
+/// The channel: the shared HTTP target with Slack's settings.
+pub type Slack = HttpTarget<SlackConfig>;
 
 pub fn colour(m: &AlertMessage) -> &'static str {
     match (m.kind, m.severity) {
@@ -61,17 +49,11 @@ impl Slack {
         kind: SlackConfig,
         renderer: Renderer,
     ) -> Result<Slack, ChannelError> {
-        Ok(Slack {
-            name: cfg.name().to_string(),
-            client: http_client(cfg, DEFAULT_TIMEOUT, HeaderMap::new())?,
-            cfg: kind,
-            renderer,
-            max_alerts: cfg.max_alerts,
-        })
+        HttpTarget::build(cfg, kind, renderer, DEFAULT_TIMEOUT, HeaderMap::new())
     }
 
     pub fn max_batch(&self) -> usize {
-        batch_limit(MAX_BATCH, self.max_alerts)
+        self.limit(MAX_BATCH)
     }
 
     pub fn body(&self, batch: &[AlertMessage]) -> Value {
@@ -106,10 +88,7 @@ impl Slack {
             .post(self.cfg.webhook.expose())
             .header(CONTENT_TYPE, "application/json")
             .json(&self.body(batch));
-        match execute(req).await {
-            Err(d) => d,
-            Ok(a) => classify(&a),
-        }
+        self.deliver(req, classify).await
     }
 }
 

@@ -10,7 +10,8 @@ use std::time::Duration;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 
-use super::{ChannelError, Delivery, batch_limit, classify_http, execute, http_client};
+use super::http_target::HttpTarget;
+use super::{ChannelError, Delivery, classify_http};
 use crate::config::{Secret, TargetConfig, WebhookConfig, WebhookPayload};
 use crate::labels::{Fingerprint, Labels};
 use crate::notify::message::AlertMessage;
@@ -20,21 +21,8 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Alertmanager prints a firing alert's end as the zero time.
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
-pub struct Webhook {
-    name: String,
-    cfg: WebhookConfig,
-    client: reqwest::Client,
-    max_alerts: usize,
-    renderer: Renderer,
-}
-
-impl std::fmt::Debug for Webhook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Webhook")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
+/// The channel: the shared HTTP target with Webhook's settings.
+pub type Webhook = HttpTarget<WebhookConfig>;
 
 /// Custom headers as a header map, marked sensitive (they often carry tokens).
 pub(crate) fn header_map(
@@ -64,13 +52,7 @@ impl Webhook {
         renderer: Renderer,
     ) -> Result<Webhook, ChannelError> {
         let headers = header_map(cfg.name(), &kind.headers)?;
-        Ok(Webhook {
-            name: cfg.name().to_string(),
-            client: http_client(cfg, DEFAULT_TIMEOUT, headers)?,
-            cfg: kind,
-            max_alerts: cfg.max_alerts,
-            renderer,
-        })
+        HttpTarget::build(cfg, kind, renderer, DEFAULT_TIMEOUT, headers)
     }
 
     pub fn max_batch(&self) -> usize {
@@ -78,7 +60,7 @@ impl Webhook {
             WebhookPayload::Tocsin => 1,
             // A storm's group in one message, as Alertmanager sends it;
             // `max_alerts` lowers this for receivers that want less.
-            WebhookPayload::Alertmanager => batch_limit(10_000, self.max_alerts),
+            WebhookPayload::Alertmanager => self.limit(10_000),
         }
     }
 
@@ -105,11 +87,14 @@ impl Webhook {
             .request(self.cfg.method.clone(), self.cfg.url.expose())
             .header(CONTENT_TYPE, "application/json")
             .json(&body);
-        match execute(req).await {
-            Err(d) => d,
-            Ok(a) => classify_http(a.status, a.header("retry-after"), &a.body),
-        }
+        self.deliver(req, classify).await
     }
+}
+
+/// Any 2xx is delivered; 408, 425, 429 and 5xx are retried (honouring
+/// `Retry-After`); other statuses are permanent.
+pub fn classify(a: &super::HttpAnswer) -> Delivery {
+    classify_http(a.status, a.header("retry-after"), &a.body)
 }
 
 /// tocsin's own webhook JSON: one alert per message (see README, "Webhook").

@@ -14,9 +14,8 @@ use std::time::Duration;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::{Value, json};
 
-use super::{
-    ChannelError, Delivery, HttpAnswer, batch_limit, errcode_answer, execute, http_client,
-};
+use super::http_target::HttpTarget;
+use super::{ChannelError, Delivery, HttpAnswer, errcode_answer};
 use crate::config::{ChatFormat, TargetConfig, WeComConfig};
 use crate::notify::message::AlertMessage;
 use crate::notify::render::{Markup, Renderer};
@@ -29,21 +28,8 @@ pub const MAX_MARKDOWN: usize = 4096;
 const MAX_BATCH_MARKDOWN: usize = 20;
 const MAX_BATCH_TEXT: usize = 10;
 
-pub struct WeCom {
-    name: String,
-    cfg: WeComConfig,
-    client: reqwest::Client,
-    renderer: Renderer,
-    max_alerts: usize,
-}
-
-impl std::fmt::Debug for WeCom {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WeCom")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
+/// The channel: the shared HTTP target with WeCom's settings.
+pub type WeCom = HttpTarget<WeComConfig>;
 
 impl WeCom {
     pub fn new(
@@ -51,13 +37,7 @@ impl WeCom {
         kind: WeComConfig,
         renderer: Renderer,
     ) -> Result<WeCom, ChannelError> {
-        Ok(WeCom {
-            name: cfg.name().to_string(),
-            client: http_client(cfg, DEFAULT_TIMEOUT, HeaderMap::new())?,
-            cfg: kind,
-            renderer,
-            max_alerts: cfg.max_alerts,
-        })
+        HttpTarget::build(cfg, kind, renderer, DEFAULT_TIMEOUT, HeaderMap::new())
     }
 
     pub fn max_batch(&self) -> usize {
@@ -65,7 +45,7 @@ impl WeCom {
             ChatFormat::Markdown => MAX_BATCH_MARKDOWN,
             ChatFormat::Text => MAX_BATCH_TEXT,
         };
-        batch_limit(most, self.max_alerts)
+        self.limit(most)
     }
 
     pub fn body(&self, batch: &[AlertMessage]) -> Value {
@@ -110,10 +90,7 @@ impl WeCom {
             .post(self.cfg.webhook.expose())
             .header(CONTENT_TYPE, "application/json; charset=utf-8")
             .json(&self.body(batch));
-        match execute(req).await {
-            Err(d) => d,
-            Ok(a) => classify(&a),
-        }
+        self.deliver(req, classify).await
     }
 }
 
