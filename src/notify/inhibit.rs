@@ -100,12 +100,7 @@ impl FiringIndex {
 mod tests {
     use super::*;
 
-    fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::labels::from_pairs as labels;
 
     #[test]
     fn error_inhibits_warning_of_same_deployment_only() {

@@ -110,6 +110,22 @@ pub struct OutboxRow {
     pub group_key: String,
 }
 
+/// Reads a row selected as `id, target, fingerprint, kind, status,
+/// attempts, last_error, created_at, sent_at`.
+fn read_record(r: &rusqlite::Row) -> rusqlite::Result<NotificationRecord> {
+    Ok(NotificationRecord {
+        id: r.get(0)?,
+        target: r.get(1)?,
+        fingerprint: r.get(2)?,
+        kind: r.get(3)?,
+        status: r.get(4)?,
+        attempts: r.get(5)?,
+        last_error: r.get(6)?,
+        created_at: from_millis(r.get(7)?),
+        sent_at: r.get::<_, Option<i64>>(8)?.map(from_millis),
+    })
+}
+
 /// A row as recorded, for the API, the CLI and tests.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NotificationRecord {
@@ -291,19 +307,7 @@ impl Store {
                 "SELECT id, target, fingerprint, kind, status, attempts, last_error, created_at, sent_at
                  FROM notifications WHERE fingerprint = ?1 ORDER BY id",
             )?;
-            let rows = stmt.query_map([fingerprint.to_string()], |r| {
-                Ok(NotificationRecord {
-                    id: r.get(0)?,
-                    target: r.get(1)?,
-                    fingerprint: r.get(2)?,
-                    kind: r.get(3)?,
-                    status: r.get(4)?,
-                    attempts: r.get(5)?,
-                    last_error: r.get(6)?,
-                    created_at: from_millis(r.get(7)?),
-                    sent_at: r.get::<_, Option<i64>>(8)?.map(from_millis),
-                })
-            })?;
+            let rows = stmt.query_map([fingerprint.to_string()], read_record)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
@@ -318,19 +322,7 @@ impl Store {
                 "SELECT id, target, fingerprint, kind, status, attempts, last_error, created_at, sent_at
                  FROM notifications WHERE id IN (SELECT MAX(id) FROM notifications GROUP BY fingerprint)",
             )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(NotificationRecord {
-                    id: r.get(0)?,
-                    target: r.get(1)?,
-                    fingerprint: r.get(2)?,
-                    kind: r.get(3)?,
-                    status: r.get(4)?,
-                    attempts: r.get(5)?,
-                    last_error: r.get(6)?,
-                    created_at: from_millis(r.get(7)?),
-                    sent_at: r.get::<_, Option<i64>>(8)?.map(from_millis),
-                })
-            })?;
+            let rows = stmt.query_map([], read_record)?;
             let mut out = std::collections::HashMap::new();
             for r in rows {
                 let r = r?;

@@ -227,19 +227,10 @@ fn is_token_error(a: &HttpAnswer) -> bool {
     )
 }
 
-/// Classifies a `message/send` answer (token errors are handled by the caller).
+/// Classifies a `message/send` answer (token errors are handled by the
+/// caller): the same errcodes as the group robot's.
 pub fn classify(a: &HttpAnswer) -> Delivery {
-    let (code, msg) = match errcode_answer(a, "errcode", "errmsg") {
-        Ok(x) => x,
-        Err(d) => return d,
-    };
-    let reason = format!("WeCom errcode {code}: {msg}");
-    match code {
-        0 => Delivery::sent(super::excerpt(&a.body, 300)),
-        45009 => Delivery::retry(reason, Some(Duration::from_secs(60))),
-        -1 => Delivery::retry(reason, None),
-        _ => Delivery::failed(reason),
-    }
+    super::wecom::classify(a)
 }
 
 #[cfg(test)]
