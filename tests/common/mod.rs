@@ -24,36 +24,49 @@ pub struct TestEnv {
 pub fn env() -> &'static TestEnv {
     static ENV: OnceLock<TestEnv> = OnceLock::new();
     ENV.get_or_init(|| {
-        if let (Ok(p), Ok(g)) = (
-            std::env::var("TOCSIN_TEST_PROMETHEUS_URL"),
-            std::env::var("TOCSIN_TEST_PUSHGATEWAY_URL"),
-        ) {
-            return TestEnv { prometheus_url: p, pushgateway_url: g };
-        }
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI=true but TOCSIN_TEST_PROMETHEUS_URL is not set: run the suite with scripts/test.sh");
-        }
-        // Outside CI, start them for this test process; they stop when it exits.
-        let dir = std::env::temp_dir().join(format!("tocsin-testenv-{}", std::process::id()));
-        let status = std::process::Command::new("bash")
-            .arg(repo().join("scripts/testenv.sh"))
-            .arg("start")
-            .arg(&dir)
-            .arg(std::process::id().to_string())
-            .status()
-            .expect("run scripts/testenv.sh");
-        assert!(status.success(), "scripts/testenv.sh start failed");
-        let text = std::fs::read_to_string(dir.join("env")).expect("testenv env file");
-        let get = |k: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(&format!("{k}=")))
-                .unwrap_or_else(|| panic!("{k} missing from testenv"))
-                .to_string()
-        };
+        let [p, g] = servers(
+            "start",
+            ["TOCSIN_TEST_PROMETHEUS_URL", "TOCSIN_TEST_PUSHGATEWAY_URL"],
+        );
         TestEnv {
-            prometheus_url: get("TOCSIN_TEST_PROMETHEUS_URL"),
-            pushgateway_url: get("TOCSIN_TEST_PUSHGATEWAY_URL"),
+            prometheus_url: p,
+            pushgateway_url: g,
         }
+    })
+}
+
+/// The values of `vars`: from the environment (scripts/test.sh sets them),
+/// else from `scripts/testenv.sh COMMAND` started for this test process
+/// (stopped when it exits). With CI=true a missing server fails the test.
+fn servers<const N: usize>(command: &str, vars: [&str; N]) -> [String; N] {
+    if let Ok(values) = vars
+        .iter()
+        .map(std::env::var)
+        .collect::<Result<Vec<_>, _>>()
+    {
+        return values.try_into().unwrap_or_else(|_| unreachable!());
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "CI=true but {} is not set: run the suite with scripts/test.sh",
+            vars.join(" / ")
+        );
+    }
+    let dir = std::env::temp_dir().join(format!("tocsin-testenv-{command}-{}", std::process::id()));
+    let status = std::process::Command::new("bash")
+        .arg(repo().join("scripts/testenv.sh"))
+        .arg(command)
+        .arg(&dir)
+        .arg(std::process::id().to_string())
+        .status()
+        .expect("run scripts/testenv.sh");
+    assert!(status.success(), "scripts/testenv.sh {command} failed");
+    let text = std::fs::read_to_string(dir.join("env")).expect("testenv env file");
+    vars.map(|k| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("{k} missing from testenv"))
+            .to_string()
     })
 }
 
@@ -366,40 +379,13 @@ pub struct SmtpEnv {
 pub fn smtp() -> &'static SmtpEnv {
     static SMTP: OnceLock<SmtpEnv> = OnceLock::new();
     SMTP.get_or_init(|| {
-        let parse = |addr: &str, dir: &str| SmtpEnv {
+        let [addr, dir] = servers("smtp", ["TOCSIN_TEST_SMTP_ADDR", "TOCSIN_TEST_MAILDIR"]);
+        SmtpEnv {
             addr: addr
                 .parse()
                 .unwrap_or_else(|_| panic!("bad TOCSIN_TEST_SMTP_ADDR {addr:?}")),
             maildir: PathBuf::from(dir),
-        };
-        if let (Ok(a), Ok(d)) = (
-            std::env::var("TOCSIN_TEST_SMTP_ADDR"),
-            std::env::var("TOCSIN_TEST_MAILDIR"),
-        ) {
-            return parse(&a, &d);
         }
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "CI=true but TOCSIN_TEST_SMTP_ADDR is not set: run the suite with scripts/test.sh"
-            );
-        }
-        let dir = std::env::temp_dir().join(format!("tocsin-smtp-{}", std::process::id()));
-        let status = std::process::Command::new("bash")
-            .arg(repo().join("scripts/testenv.sh"))
-            .arg("smtp")
-            .arg(&dir)
-            .arg(std::process::id().to_string())
-            .status()
-            .expect("run scripts/testenv.sh");
-        assert!(status.success(), "scripts/testenv.sh smtp failed");
-        let text = std::fs::read_to_string(dir.join("env")).expect("testenv env file");
-        let get = |k: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(&format!("{k}=")))
-                .unwrap_or_else(|| panic!("{k} missing from testenv"))
-                .to_string()
-        };
-        parse(&get("TOCSIN_TEST_SMTP_ADDR"), &get("TOCSIN_TEST_MAILDIR"))
     })
 }
 
