@@ -183,6 +183,7 @@ pub async fn start(
         reload: reload_tx.clone(),
         targets: Arc::clone(&targets),
         heartbeats: heartbeats.clone(),
+        started_at: chrono::Utc::now(),
     });
     let mut server_shutdown = shutdown.clone();
     let server = tokio::spawn(async move {

@@ -48,6 +48,42 @@ impl TimeWindow {
     }
 }
 
+impl TimeWindow {
+    /// The window as one of Alertmanager's `time_intervals` entries (a
+    /// YAML flow mapping): weekdays, times and location.
+    pub fn to_alertmanager(&self) -> String {
+        const NAMES: [&str; 7] = [
+            "monday",
+            "tuesday",
+            "wednesday",
+            "thursday",
+            "friday",
+            "saturday",
+            "sunday",
+        ];
+        let mut parts = Vec::new();
+        if self.days != 0x7f {
+            let days: Vec<&str> = (0..7)
+                .filter(|d| self.days & (1 << d) != 0)
+                .map(|d| NAMES[d as usize])
+                .collect();
+            parts.push(format!("weekdays: [{}]", days.join(", ")));
+        }
+        let full_day = self.minutes.len() == 1 && self.minutes[0] == (0, 24 * 60);
+        if !self.minutes.is_empty() && !full_day {
+            let hm = |m: u32| format!("'{:02}:{:02}'", m / 60, m % 60);
+            let times: Vec<String> = self
+                .minutes
+                .iter()
+                .map(|(s, e)| format!("{{start_time: {}, end_time: {}}}", hm(*s), hm(*e)))
+                .collect();
+            parts.push(format!("times: [{}]", times.join(", ")));
+        }
+        parts.push(format!("location: '{}'", self.tz.name()));
+        format!("{{{}}}", parts.join(", "))
+    }
+}
+
 /// Whether a route with these windows notifies at `at`.
 pub fn is_open(mute: &[TimeWindow], active: &[TimeWindow], at: DateTime<Utc>) -> bool {
     !mute.iter().any(|w| w.contains(at))

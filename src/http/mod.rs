@@ -1,9 +1,11 @@
 //! The daemon's HTTP server (axum): the status page ([`status`]), the JSON
 //! API ([`api`], [`heartbeats`], [`silences`]), external events ([`ingest`]),
 //! the Healthchecks-compatible ping endpoints ([`ping`]), target test sends
-//! ([`targets`]), `/metrics` ([`metrics`]) and `/healthz`. Write requests
+//! ([`targets`]), Alertmanager's API v2 ([`alertmanager`]), `/metrics`
+//! ([`metrics`]) and `/healthz`. Write requests
 //! need the `api_token` when one is set ([`auth`]).
 
+pub mod alertmanager;
 pub mod api;
 pub mod auth;
 pub mod heartbeats;
@@ -40,6 +42,8 @@ pub struct AppState {
     pub heartbeats: Arc<Heartbeats>,
     /// `api_token`: what write endpoints need.
     pub token: auth::ApiToken,
+    /// When the daemon started (Alertmanager's `uptime`).
+    pub started_at: chrono::DateTime<chrono::Utc>,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -54,6 +58,7 @@ pub fn app(state: AppState) -> Router {
         .merge(ping::routes())
         .merge(ingest::routes())
         .merge(silences::routes())
+        .merge(alertmanager::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.token.clone(),
             auth::require_token,

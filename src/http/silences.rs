@@ -12,7 +12,8 @@ use axum::routing::{delete, get};
 use chrono::Utc;
 
 use super::AppState;
-use crate::notify::silence::{NewSilence, SilenceView};
+use crate::notify::silence::{NewSilence, Silence, SilenceView};
+use crate::store::StoreError;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -60,38 +61,62 @@ async fn add(State(s): State<AppState>, body: Bytes) -> impl IntoResponse {
         Ok(x) => x,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    if let Err(e) = s.engine.store().add_silence(silence.clone()).await {
+    let view = SilenceView::new(&silence, now);
+    if let Err(e) = put_new(&s, silence).await {
         return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
     }
-    tracing::info!(silence = %silence.id, author = %silence.created_by, "silence added");
-    let view = SilenceView::new(&silence, now);
-    s.engine.router().silences().put(silence);
     (StatusCode::OK, Json(serde_json::json!(view)))
+}
+
+/// Records a new silence and puts it in force (both APIs add silences
+/// through here, so there is one set of them).
+pub(super) async fn put_new(s: &AppState, silence: Silence) -> Result<(), StoreError> {
+    s.engine.store().add_silence(silence.clone()).await?;
+    tracing::info!(silence = %silence.id, author = %silence.created_by, "silence added");
+    s.engine.router().silences().put(silence);
+    Ok(())
+}
+
+/// Changes a silence in place (same id) and puts the change in force.
+pub(super) async fn put_changed(s: &AppState, silence: Silence) -> Result<(), StoreError> {
+    s.engine.store().update_silence(silence.clone()).await?;
+    tracing::info!(silence = %silence.id, author = %silence.created_by, "silence updated");
+    s.engine.router().silences().put(silence);
+    Ok(())
+}
+
+/// Ends a silence now (what it held back and still fires is then
+/// notified); None if there is no such silence. Gives the silence as it is
+/// afterwards.
+pub(super) async fn expire_now(
+    s: &AppState,
+    id: &str,
+    now: chrono::DateTime<Utc>,
+) -> Result<Option<Silence>, StoreError> {
+    if s.engine
+        .store()
+        .expire_silence(id.to_string(), now)
+        .await?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let Some(silence) = s.engine.store().silence(id.to_string()).await? else {
+        return Ok(None);
+    };
+    tracing::info!(silence = %id, "silence expired");
+    s.engine.router().silences().put(silence.clone());
+    Ok(Some(silence))
 }
 
 async fn expire(State(s): State<AppState>, Path(id): Path<String>) -> impl IntoResponse {
     let now = Utc::now();
-    match s.engine.store().expire_silence(id.clone(), now).await {
+    match expire_now(&s, &id, now).await {
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no silence has id {id:?}")),
-        Ok(Some(_)) => {
-            let list = s
-                .engine
-                .store()
-                .silences(now - chrono::Duration::days(1))
-                .await
-                .unwrap_or_default();
-            if let Some(x) = list.into_iter().find(|x| x.id == id) {
-                let view = SilenceView::new(&x, now);
-                s.engine.router().silences().put(x);
-                tracing::info!(silence = %id, "silence expired");
-                (StatusCode::OK, Json(serde_json::json!(view)))
-            } else {
-                (
-                    StatusCode::OK,
-                    Json(serde_json::json!({"id": id, "state": "expired"})),
-                )
-            }
-        }
+        Ok(Some(x)) => (
+            StatusCode::OK,
+            Json(serde_json::json!(SilenceView::new(&x, now))),
+        ),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }

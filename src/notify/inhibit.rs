@@ -84,6 +84,17 @@ impl FiringIndex {
         fp: Fingerprint,
         labels: &Labels,
     ) -> Option<String> {
+        self.inhibitor(rules, fp, labels)
+            .map(|(f, src)| format!("{} ({f})", src.get("alertname").map_or("", String::as_str)))
+    }
+
+    /// The firing alert that inhibits this one: its fingerprint and labels.
+    pub fn inhibitor(
+        &self,
+        rules: &[InhibitRule],
+        fp: Fingerprint,
+        labels: &Labels,
+    ) -> Option<(Fingerprint, Labels)> {
         let relevant: Vec<&InhibitRule> = rules.iter().filter(|r| r.is_target(labels)).collect();
         if relevant.is_empty() {
             return None;
@@ -92,7 +103,7 @@ impl FiringIndex {
         g.iter()
             .filter(|(f, _)| **f != fp)
             .find(|(_, src)| relevant.iter().any(|r| r.inhibits(src, labels)))
-            .map(|(f, src)| format!("{} ({f})", src.get("alertname").map_or("", String::as_str)))
+            .map(|(f, src)| (*f, src.clone()))
     }
 }
 

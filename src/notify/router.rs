@@ -101,6 +101,35 @@ impl Router {
         self.shared.firing.inhibited_by(&self.inhibit, fp, labels)
     }
 
+    /// The labels of the firing alert that inhibits this one.
+    pub fn inhibitor_labels(
+        &self,
+        fp: crate::labels::Fingerprint,
+        labels: &Labels,
+    ) -> Option<Labels> {
+        if self.inhibit.is_empty() {
+            return None;
+        }
+        self.shared
+            .firing
+            .inhibitor(&self.inhibit, fp, labels)
+            .map(|(_, l)| l)
+    }
+
+    /// The checked routing.
+    pub fn table(&self) -> &RouteTable {
+        &self.table
+    }
+
+    /// Every enabled configured target: the route when `routing` is unset.
+    pub fn all_targets(&self) -> &[Recipient] {
+        &self.all
+    }
+
+    pub fn inhibit_rules(&self) -> &[InhibitRule] {
+        &self.inhibit
+    }
+
     /// Whether an alert with these labels is the target of an inhibit rule.
     pub fn may_be_inhibited(&self, labels: &Labels) -> bool {
         self.inhibit.iter().any(|r| r.is_target(labels))

@@ -6,7 +6,6 @@
 //! firing yet, so nothing already sent is sent again ([`super::resume`]).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
@@ -24,6 +23,8 @@ pub struct Silence {
     pub ends_at: DateTime<Utc>,
     pub created_by: String,
     pub comment: String,
+    /// When it was created or last changed.
+    pub updated_at: DateTime<Utc>,
 }
 
 impl Silence {
@@ -33,6 +34,23 @@ impl Silence {
 
     pub fn matches(&self, labels: &Labels) -> bool {
         self.matchers.iter().all(|m| m.matches(labels))
+    }
+
+    /// Whether `new` may replace this silence in place, keeping its id
+    /// (Alertmanager's rule): the same matchers, and for an active silence
+    /// the same start and an end not in the past; a pending one may move
+    /// its start, but not into the past; an expired one never changes.
+    pub fn can_update_to(&self, new: &Silence, now: DateTime<Utc>) -> bool {
+        if self.matchers != new.matchers {
+            return false;
+        }
+        match self.state(now) {
+            "active" => {
+                self.starts_at.timestamp() == new.starts_at.timestamp() && new.ends_at >= now
+            }
+            "pending" => new.starts_at >= now,
+            _ => false,
+        }
     }
 
     pub fn state(&self, now: DateTime<Utc>) -> &'static str {
@@ -121,15 +139,20 @@ impl NewSilence {
             .map_err(|e| format!("matchers[{i}]: {e}"))?;
             matchers.push(m);
         }
+        if matchers.iter().all(|m| m.matches(&Labels::new())) {
+            return Err("matchers: at least one matcher must not match the empty string (a silence of everything is not allowed)".into());
+        }
         let starts_at = self.starts_at.unwrap_or(now);
         let ends_at = match (&self.ends_at, &self.duration) {
             (Some(_), Some(_)) => return Err("set either endsAt or duration, not both".into()),
             (Some(e), None) => *e,
-            (None, Some(d)) => {
-                let d = humantime::parse_duration(d.trim())
+            (None, Some(text)) => {
+                let d = humantime::parse_duration(text.trim())
                     .map_err(|e| format!("duration: expected a duration like 2h ({e})"))?;
-                starts_at
-                    + chrono::Duration::from_std(d).map_err(|_| "duration: too long".to_string())?
+                chrono::Duration::from_std(d)
+                    .ok()
+                    .and_then(|d| starts_at.checked_add_signed(d))
+                    .ok_or_else(|| format!("duration: {text:?} is too long"))?
             }
             (None, None) => {
                 return Err("endsAt: a silence needs an end (endsAt or duration)".into());
@@ -156,15 +179,15 @@ impl NewSilence {
             ends_at,
             created_by: self.created_by.trim().to_string(),
             comment: self.comment.trim().to_string(),
+            updated_at: now,
         })
     }
 }
 
-/// 16 hex digits, random enough to be unique.
-fn new_id(now: DateTime<Utc>) -> String {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_i64(now.timestamp_nanos_opt().unwrap_or_default());
-    format!("{:016x}", h.finish())
+/// A random UUID, as Alertmanager gives its silences (ids written by
+/// earlier releases, 16 hex digits, stay valid).
+fn new_id(_now: DateTime<Utc>) -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// The silences in force, shared by the router (which consults it for every
@@ -272,6 +295,10 @@ mod tests {
                 "matchers[1]: x=~\"(\": not a regex",
             ),
             (no_author, "createdBy: expected the author"),
+            (
+                new(&["vault=~.*", "client="]),
+                "matchers: at least one matcher must not match the empty string",
+            ),
         ];
         for (s, want) in cases {
             let got = s.check(now).err().unwrap_or_default();

@@ -17,6 +17,14 @@ pub struct Expiry {
     pub generator_url: String,
 }
 
+/// What the API shows of an active external alert.
+#[derive(Debug, Clone)]
+pub struct ExternalMeta {
+    pub expires_at: DateTime<Utc>,
+    pub generator_url: String,
+    pub updated_at: DateTime<Utc>,
+}
+
 impl Store {
     /// Records a batch of external alerts: their state, transitions and
     /// outbox rows, new expiry times, and expiries that no longer apply —
@@ -77,6 +85,44 @@ impl Store {
                     StoreError::Corrupt(format!("external alert fingerprint {fp:?}: {e}"))
                 })?;
                 out.push((fp, super::from_millis(at)));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Every active external alert's expiry, generator URL and last post,
+    /// by fingerprint (what Alertmanager's API shows as `endsAt`,
+    /// `generatorURL` and `updatedAt`).
+    pub async fn external_meta(
+        &self,
+    ) -> Result<std::collections::HashMap<Fingerprint, ExternalMeta>, StoreError> {
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT fingerprint, expires_at, generator_url, updated_at FROM external_alerts",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })?;
+            let mut out = std::collections::HashMap::new();
+            for r in rows {
+                let (fp, expires, url, updated) = r?;
+                let fp = Fingerprint::try_from(fp.clone()).map_err(|e| {
+                    StoreError::Corrupt(format!("external alert fingerprint {fp:?}: {e}"))
+                })?;
+                out.insert(
+                    fp,
+                    ExternalMeta {
+                        expires_at: super::from_millis(expires),
+                        generator_url: url,
+                        updated_at: super::from_millis(updated),
+                    },
+                );
             }
             Ok(out)
         })

@@ -13,7 +13,7 @@ impl Store {
     pub async fn add_silence(&self, s: Silence) -> Result<(), StoreError> {
         self.run(move |c| {
             let matchers: Vec<MatcherJson> = s.matchers.iter().map(MatcherJson::from).collect();
-            let now = to_millis(Utc::now());
+            let now = to_millis(s.updated_at);
             c.execute(
                 "INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
@@ -35,41 +35,46 @@ impl Store {
     /// Silences that end after `since`, soonest end first.
     pub async fn silences(&self, since: DateTime<Utc>) -> Result<Vec<Silence>, StoreError> {
         self.run(move |c| {
-            let mut stmt = c.prepare(
-                "SELECT id, matchers, starts_at, ends_at, created_by, comment FROM silences
-                 WHERE ends_at > ?1 ORDER BY ends_at, id",
+            let mut stmt = c.prepare(&format!(
+                "SELECT {SILENCE_COLUMNS} FROM silences WHERE ends_at > ?1 ORDER BY ends_at, id"
+            ))?;
+            let rows = stmt.query_map([to_millis(since)], silence_row)?;
+            rows.map(|r| r?).collect()
+        })
+        .await
+    }
+
+    /// One silence, whatever its state.
+    pub async fn silence(&self, id: String) -> Result<Option<Silence>, StoreError> {
+        self.run(move |c| {
+            let found = c
+                .query_row(
+                    &format!("SELECT {SILENCE_COLUMNS} FROM silences WHERE id = ?1"),
+                    [&id],
+                    silence_row,
+                )
+                .optional()?;
+            found.transpose()
+        })
+        .await
+    }
+
+    /// Changes a silence in place (same id): its times, author and comment.
+    pub async fn update_silence(&self, s: Silence) -> Result<(), StoreError> {
+        self.run(move |c| {
+            c.execute(
+                "UPDATE silences SET starts_at = ?2, ends_at = ?3, created_by = ?4, comment = ?5, updated_at = ?6
+                 WHERE id = ?1",
+                params![
+                    s.id,
+                    to_millis(s.starts_at),
+                    to_millis(s.ends_at),
+                    s.created_by,
+                    s.comment,
+                    to_millis(s.updated_at)
+                ],
             )?;
-            let rows = stmt.query_map([to_millis(since)], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                ))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (id, matchers, starts, ends, created_by, comment) = row?;
-                let corrupt = |e: String| StoreError::Corrupt(format!("silence {id}: {e}"));
-                let json: Vec<MatcherJson> =
-                    serde_json::from_str(&matchers).map_err(|e| corrupt(e.to_string()))?;
-                let matchers = json
-                    .iter()
-                    .map(Matcher::try_from)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(corrupt)?;
-                out.push(Silence {
-                    id,
-                    matchers,
-                    starts_at: from_millis(starts),
-                    ends_at: from_millis(ends),
-                    created_by,
-                    comment,
-                });
-            }
-            Ok(out)
+            Ok(())
         })
         .await
     }
@@ -137,4 +142,35 @@ impl Store {
         })
         .await
     }
+}
+
+const SILENCE_COLUMNS: &str = "id, matchers, starts_at, ends_at, created_by, comment, updated_at";
+
+/// A row of [`SILENCE_COLUMNS`]; a row that does not make a silence is
+/// [`StoreError::Corrupt`] naming it.
+fn silence_row(r: &rusqlite::Row) -> rusqlite::Result<Result<Silence, StoreError>> {
+    let id: String = r.get(0)?;
+    let matchers: String = r.get(1)?;
+    let corrupt = |e: String| StoreError::Corrupt(format!("silence {id}: {e}"));
+    let json: Vec<MatcherJson> = match serde_json::from_str(&matchers) {
+        Ok(j) => j,
+        Err(e) => return Ok(Err(corrupt(e.to_string()))),
+    };
+    let matchers = match json
+        .iter()
+        .map(Matcher::try_from)
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(m) => m,
+        Err(e) => return Ok(Err(corrupt(e))),
+    };
+    Ok(Ok(Silence {
+        matchers,
+        starts_at: from_millis(r.get(2)?),
+        ends_at: from_millis(r.get(3)?),
+        created_by: r.get(4)?,
+        comment: r.get(5)?,
+        updated_at: from_millis(r.get(6)?),
+        id,
+    }))
 }
