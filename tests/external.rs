@@ -175,19 +175,7 @@ async fn prometheus_sends_its_alerts_through_our_routing() {
 
     let prom_dir = tempfile::tempdir().unwrap();
     // Prometheus is stopped even when an assertion fails.
-    struct StopProm(std::path::PathBuf);
-    impl Drop for StopProm {
-        fn drop(&mut self) {
-            for e in std::fs::read_dir(&self.0).into_iter().flatten().flatten() {
-                if e.file_name().to_string_lossy().ends_with(".pid")
-                    && let Ok(pid) = std::fs::read_to_string(e.path())
-                {
-                    let _ = std::process::Command::new("kill").arg(pid.trim()).status();
-                }
-            }
-        }
-    }
-    let _stop = StopProm(prom_dir.path().to_path_buf());
+    let _stop = common::StopPids(prom_dir.path().to_path_buf());
     let rules = prom_dir.path().join("prom-rules.yml");
     std::fs::write(
         &rules,

@@ -142,6 +142,23 @@ pub async fn wait_prometheus_value(query: &str, value: f64) {
     .await
 }
 
+/// Kills the processes whose `*.pid` files are in a folder when dropped
+/// (servers a test started with scripts/testenv.sh stop even when an
+/// assertion fails).
+pub struct StopPids(pub PathBuf);
+
+impl Drop for StopPids {
+    fn drop(&mut self) {
+        for e in std::fs::read_dir(&self.0).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().ends_with(".pid")
+                && let Ok(pid) = std::fs::read_to_string(e.path())
+            {
+                let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+            }
+        }
+    }
+}
+
 /// One request the receiver got.
 #[derive(Debug, Clone)]
 pub struct Received {
