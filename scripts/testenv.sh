@@ -123,7 +123,8 @@ start() {
   mkdir -p "$dir"
   local pg_port
   pg_port=$(free_port)
-  prometheus-pushgateway --web.listen-address="127.0.0.1:$pg_port" >"$dir/pushgateway.log" 2>&1 &
+  # No persistence file: Debian's default would load groups pushed by earlier runs.
+  prometheus-pushgateway --web.listen-address="127.0.0.1:$pg_port" --persistence.file="" >"$dir/pushgateway.log" 2>&1 &
   echo $! >"$dir/pushgateway.pid"
   wait_http "http://127.0.0.1:$pg_port/-/ready" 30
   local prom_url

@@ -156,9 +156,11 @@ async fn dingtalk_oversized_message_is_shortened_and_accepted() {
 
 #[tokio::test]
 async fn unreachable_service_is_retried_without_leaking_the_token() {
-    let ch = channel(
-        "targets:\n  - {name: dt, type: dingtalk, webhook: 'http://127.0.0.1:9/robot/send?access_token=very-secret-token', secret: SECxyz}\n",
-    );
+    let refused = common::refusing_port();
+    let ch = channel(&format!(
+        "targets:\n  - {{name: dt, type: dingtalk, webhook: 'http://{}/robot/send?access_token=very-secret-token', secret: SECxyz}}\n",
+        refused.local_addr().unwrap()
+    ));
     match ch.send(&[firing()]).await {
         Delivery::Retry { reason, .. } => {
             assert!(

@@ -3,7 +3,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn tocsin() -> Command {
@@ -146,11 +146,6 @@ fn run_refuses_to_start_on_bad_config_or_rules_and_says_why() {
 #[test]
 fn run_serves_the_api_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     write(
         dir.path(),
         "rules/r.yaml",
@@ -160,21 +155,15 @@ fn run_serves_the_api_and_stops_on_sigterm() {
         dir.path(),
         "tocsin.yaml",
         &format!(
-            "listen: 127.0.0.1:{port}\nrules: [rules]\nprometheus: {{url: \"{}\"}}\n",
+            "listen: 127.0.0.1:0\nrules: [rules]\nprometheus: {{url: \"{}\"}}\n",
             common::env().prometheus_url
         ),
     );
-    let mut child = tocsin()
-        .args(["-c", cfg.to_str().unwrap(), "run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let daemon = common::Spawned::start(&cfg, "info");
     let deadline = Instant::now() + Duration::from_secs(20);
     let rules: serde_json::Value = loop {
         let got = std::process::Command::new("curl")
-            .args(["-sf", &format!("{base}/api/v1/rules")])
+            .args(["-sf", &daemon.url("/api/v1/rules")])
             .output()
             .unwrap();
         if got.status.success() {
@@ -192,40 +181,34 @@ fn run_serves_the_api_and_stops_on_sigterm() {
         "data under the config's folder"
     );
 
+    // The CLI finds the daemon through its config's `listen`.
+    let cli = write(
+        dir.path(),
+        "cli.yaml",
+        &format!("listen: {}\n", daemon.addr),
+    );
     let out = tocsin()
-        .args(["-c", cfg.to_str().unwrap(), "alerts"])
+        .args(["-c", cli.to_str().unwrap(), "alerts"])
         .output()
         .unwrap();
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no alerts");
 
-    Command::new("kill")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "{status:?}");
+    daemon.stop();
 }
 
 #[test]
 fn alerts_without_a_daemon_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let refused = rt.block_on(async { common::refusing_port() });
     let cfg = write(
         dir.path(),
         "tocsin.yaml",
-        &format!("listen: 127.0.0.1:{port}\n"),
+        &format!("listen: {}\n", refused.local_addr().unwrap()),
     );
     let out = tocsin()
         .args(["-c", cfg.to_str().unwrap(), "alerts"])

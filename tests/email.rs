@@ -215,9 +215,11 @@ async fn required_starttls_on_a_plain_server_sends_nothing_and_fails_permanently
 
 #[tokio::test]
 async fn unreachable_smtp_server_is_retried() {
+    let refused = common::refusing_port();
+    let port = refused.local_addr().unwrap().port();
     let c = Config::from_text(
         Path::new("tocsin.yaml"),
-        "mailer: {host: 127.0.0.1, port: 9, tls: none, from: 'a@example.com', timeout: 2s}\ntargets:\n  - {name: m, type: email, to: [b@example.com]}\n",
+        &format!("mailer: {{host: 127.0.0.1, port: {port}, tls: none, from: 'a@example.com', timeout: 2s}}\ntargets:\n  - {{name: m, type: email, to: [b@example.com]}}\n"),
     )
     .unwrap();
     let ch = Channel::from_config(&c.targets[0], &c).unwrap();

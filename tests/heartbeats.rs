@@ -835,10 +835,8 @@ async fn tocsin_ping_retries_and_never_changes_the_exit_code() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("retrying"));
 
     // nobody listening: the command still runs and its code comes back
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let refused = common::refusing_port();
+    let closed = refused.local_addr().unwrap();
     let out = tocsin_ping(
         &format!("http://{closed}/ping/k"),
         &["--retries", "1", "--retry-delay", "10ms"],

@@ -22,7 +22,8 @@ fn config(mock: &DingTalkMock) -> String {
 
 async fn run(cfg: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tocsin"))
-        .env("RUST_LOG", "warn")
+        // Debug level: no secret may appear even in the chattiest logs.
+        .env("RUST_LOG", "debug")
         .arg("-c")
         .arg(cfg)
         .args(args)
@@ -44,7 +45,10 @@ async fn notify_test_prints_the_channels_answer_and_exits_1_on_failure() {
     let cfg = dir.path().join("tocsin.yaml");
     std::fs::write(&cfg, config(&mock)).unwrap();
 
+    // Every run's output, to look for secrets in at the end.
+    let mut outputs = Vec::new();
     let (code, out) = run(&cfg, &["notify-test", "good"]).await;
+    outputs.push(out.clone());
     assert_eq!(code, Some(0), "{out}");
     assert!(out.starts_with("good (dingtalk): sent\n"), "{out}");
     assert!(out.contains("\"errcode\":0"), "{out}");
@@ -58,6 +62,7 @@ async fn notify_test_prints_the_channels_answer_and_exits_1_on_failure() {
     assert!(mock.log.violations().is_empty());
 
     let (code, out) = run(&cfg, &["notify-test", "bad"]).await;
+    outputs.push(out.clone());
     assert_eq!(code, Some(1), "{out}");
     assert!(
         out.contains("failed") && out.contains("310000") && out.contains("sign not match"),
@@ -65,20 +70,26 @@ async fn notify_test_prints_the_channels_answer_and_exits_1_on_failure() {
     );
 
     let (code, out) = run(&cfg, &["notify-test", "off", "--json"]).await;
+    outputs.push(out.clone());
     assert_eq!(code, Some(1), "{out}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["result"], "disabled");
 
     let (code, out) = run(&cfg, &["notify-test", "nobody"]).await;
+    outputs.push(out.clone());
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("no target is named \"nobody\""), "{out}");
 
-    let (_, all) = run(&cfg, &["notify-test", "good", "--resolved"]).await;
-    for secret in [SECRET, "SECwrong-secret", "robot-token-123"] {
-        assert!(
-            !all.contains(secret) && !out.contains(secret),
-            "{secret} printed"
-        );
+    let (_, resolved) = run(&cfg, &["notify-test", "good", "--resolved"]).await;
+    outputs.push(resolved);
+    assert!(
+        outputs[1].contains("sign not match"),
+        "the wrong secret's run is among those checked"
+    );
+    for (i, out) in outputs.iter().enumerate() {
+        for secret in [SECRET, "SECwrong-secret", "robot-token-123"] {
+            assert!(!out.contains(secret), "run {i} printed {secret}:\n{out}");
+        }
     }
     assert_eq!(
         mock.log.hits().len(),

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::{Daemon, Receiver, push, wait_for, wait_prometheus_value};
@@ -160,11 +160,6 @@ async fn reload_keeps_state_refuses_bad_files_and_resolves_removed_rules() {
 #[test]
 fn sighup_reloads_the_running_binary() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     std::fs::create_dir_all(dir.path().join("rules")).unwrap();
     let rules = dir.path().join("rules/r.yaml");
     let one = "groups:\n  - name: hup\n    interval: 1s\n    rules:\n      - alert: One\n        query: vector(0)\n        when: \"> 1\"\n        severity: warning\n";
@@ -173,21 +168,15 @@ fn sighup_reloads_the_running_binary() {
     std::fs::write(
         &cfg,
         format!(
-            "listen: 127.0.0.1:{port}\nrules: [rules]\nprometheus: {{url: \"{}\"}}\n",
+            "listen: 127.0.0.1:0\nrules: [rules]\nprometheus: {{url: \"{}\"}}\n",
             common::env().prometheus_url
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tocsin"))
-        .args(["-c", cfg.to_str().unwrap(), "run"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let daemon = common::Spawned::start(&cfg, "warn,tocsin::daemon=info");
     let rule_names = || -> Option<Vec<String>> {
         let out = Command::new("curl")
-            .args(["-sf", &format!("http://127.0.0.1:{port}/api/v1/rules")])
+            .args(["-sf", &daemon.url("/api/v1/rules")])
             .output()
             .ok()?;
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
@@ -209,7 +198,7 @@ fn sighup_reloads_the_running_binary() {
     }
     std::fs::write(&rules, format!("{one}      - alert: Two\n        query: vector(0)\n        when: \"> 1\"\n        severity: warning\n")).unwrap();
     Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
+        .args(["-HUP", &daemon.child.id().to_string()])
         .status()
         .unwrap();
     while rule_names() != Some(vec!["One".to_string(), "Two".to_string()]) {
@@ -220,9 +209,5 @@ fn sighup_reloads_the_running_binary() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    Command::new("kill")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    daemon.stop();
 }

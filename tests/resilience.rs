@@ -190,11 +190,9 @@ async fn webhook_4xx_is_given_up_with_the_reason() {
 async fn undelivered_notifications_are_sent_after_restart() {
     push("t_resume", "t_resume_v{deployment=\"d1\"} 10").await;
     wait_prometheus_value("t_resume_v", 10.0).await;
-    // The receiver is down: nothing listens on this port.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // The receiver is down: its port is held but nothing listens on it.
+    let socket = common::refusing_port();
+    let port = socket.local_addr().unwrap().port();
     let url = format!("http://127.0.0.1:{port}/hook");
     let dir = Daemon::prepare(&simple_rule("resume", "t_resume_v", "0s"), &hook(&url));
     let d = Daemon::start(&dir).await;
@@ -221,9 +219,8 @@ async fn undelivered_notifications_are_sent_after_restart() {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
+    // The same socket starts listening: the port was never let go.
+    let listener = socket.listen(64).unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     let d = Daemon::start(&dir).await;
     wait_for("the stored notification to arrive", WAIT, || async {

@@ -11,7 +11,9 @@ use tocsin::eval::AlertState;
 
 /// Runs Chromium headless on `url` with `extra` flags; returns stdout.
 fn chromium(url: &str, profile: &Path, extra: &[&str]) -> String {
-    let out = Command::new("chromium")
+    // Bounded: a page that opened a dialog would keep Chromium waiting.
+    let out = Command::new("timeout")
+        .args(["60", "chromium"])
         .args([
             "--headless",
             "--no-sandbox",
@@ -40,14 +42,16 @@ fn chromium(url: &str, profile: &Path, extra: &[&str]) -> String {
 async fn status_page_shows_what_an_operator_looks_for() {
     push(
         "t_status",
-        "t_status_v{deployment=\"prod\"} 10\nt_status_w{deployment=\"prod\"} 10",
+        "t_status_v{deployment=\"prod\",owner=\"<img src=x onerror=alert(2)>\"} 10\nt_status_w{deployment=\"prod\"} 10",
     )
     .await;
     wait_prometheus_value("t_status_w", 10.0).await;
+    // A port that refuses connections, held for the whole test.
+    let refused = common::refusing_port();
     let dir = Daemon::prepare(
         r#"
 heartbeats:
-  - {name: nightly-backup, every: 1h, grace: 10m, labels: {vault: v-prod}}
+  - {name: nightly-backup, every: 1h, grace: 10m, labels: {vault: v-prod, note: "<b onmouseover=alert(3)>x</b>"}}
 groups:
   - name: status
     interval: 1s
@@ -66,7 +70,10 @@ groups:
       - alert: StatusBroken
         query: "sum(("
 "#,
-        "targets:\n  - {name: ops-hook, type: webhook, url: \"http://127.0.0.1:9/x\"}\n",
+        &format!(
+            "targets:\n  - {{name: ops-hook, type: webhook, url: \"http://{}/x\"}}\n",
+            refused.local_addr().unwrap()
+        ),
     );
     let d = Daemon::start(&dir).await;
     wait_for(
@@ -128,9 +135,22 @@ groups:
         "the pinged check is up:\n{dom}"
     );
     assert!(!dom.contains("<script>alert(1)"), "no script injected");
+    // Labels are escaped too: an alert's (from Prometheus) and a check's.
+    assert!(
+        dom.contains("owner=&lt;img src=x onerror=alert(2)&gt;"),
+        "alert labels are escaped:\n{dom}"
+    );
+    assert!(
+        dom.contains("note=&lt;b onmouseover=alert(3)&gt;x&lt;/b&gt;"),
+        "check labels are escaped:\n{dom}"
+    );
+    assert!(
+        !dom.contains("<img src=x") && !dom.contains("<b onmouseover"),
+        "no markup injected"
+    );
 
-    // A phone-sized screenshot, kept for a human look (target/status-phone.png).
-    let shot = common::repo().join("target/status-phone.png");
+    // A phone-sized screenshot, kept with the test's files for a human look.
+    let shot = dir.join("status-phone.png");
     chromium(
         &url,
         profile.path(),
