@@ -99,6 +99,7 @@ enum ApiError {
     Unparsable,
     #[error("json validation error: {0}")]
     Invalid(String),
+    /// A 400 in Healthchecks' words (a query parameter, a channel).
     #[error("{0}")]
     BadQuery(String),
     #[error("not found")]
@@ -1047,7 +1048,7 @@ impl Spec {
                 .split(',')
                 .map(|item| {
                     if item.is_empty() {
-                        return Err(invalid("empty channel identifier"));
+                        return Err(ApiError::BadQuery("empty channel identifier".into()));
                     }
                     targets
                         .iter()
