@@ -556,6 +556,14 @@ mod tests {
                 "tocsin.yaml:2:13: expected a ping_key of at least 16 characters",
             ),
             (
+                "external_url: tocsin.example.com\n",
+                "tocsin.yaml:1:15: expected an external_url starting with http:// or https://",
+            ),
+            (
+                "api_token: same-key-0123456789\nheartbeat: {read_only_api_key: same-key-0123456789}\n",
+                "tocsin.yaml:2:32: expected a read_only_api_key other than api_token",
+            ),
+            (
                 "heartbeat: {keep_pings: 0}\n",
                 "tocsin.yaml:1:25: expected keep_pings of at least 1",
             ),
