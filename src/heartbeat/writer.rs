@@ -490,13 +490,12 @@ impl Pending {
         };
         match job {
             Job::Ping(req) => {
-                let before = check.state.clone();
+                for (at, up) in check.state.flips(req.signal.kind, req.at, check.def.grace) {
+                    self.flips.push((id, Flip { at, up }));
+                }
                 let duration = check
                     .state
                     .apply(req.signal, req.rid, req.at, &check.def.schedule);
-                for (at, up) in before.flips(req.signal.kind, req.at, check.def.grace) {
-                    self.flips.push((id, Flip { at, up }));
-                }
                 self.pings.push(NewPing {
                     check_id: id,
                     n: check.state.pings,
