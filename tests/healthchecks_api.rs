@@ -391,6 +391,19 @@ async fn bad_requests_get_healthchecks_errors_and_change_nothing() {
             .iter()
             .all(|c| c.get("uuid").is_none() && c["unique_key"].is_string())
     );
+    // by uuid too, as Healthchecks: the answer has no uuid or URLs
+    let a = send(
+        http()
+            .get(v3(&d, &format!("/checks/{uuid}")))
+            .header("X-Api-Key", RO_KEY),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert!(
+        a.json.get("ping_url").is_none() && a.json["unique_key"].is_string(),
+        "{}",
+        a.text
+    );
     // the bearer middleware leaves /api/v3/ alone: no Authorization needed
     let a = send(
         http()
