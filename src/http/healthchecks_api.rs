@@ -40,7 +40,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
@@ -67,13 +67,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v3/checks", checks)
         .route("/api/v3/checks/{key}", single.clone())
         .route("/api/v3/checks/{key}/", single)
-        .route(
-            "/api/v3/checks/{key}/pause",
-            get(no_get).post(pause).options(preflight),
-        )
+        .route("/api/v3/checks/{key}/pause", post(pause).options(preflight))
         .route(
             "/api/v3/checks/{key}/resume",
-            get(no_get).post(resume).options(preflight),
+            post(resume).options(preflight),
         )
         .route("/api/v3/checks/{key}/pings/", get(pings).options(preflight))
         .route(
@@ -391,10 +388,6 @@ async fn preflight() -> Response {
         HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
     );
     r
-}
-
-async fn no_get() -> StatusCode {
-    StatusCode::METHOD_NOT_ALLOWED
 }
 
 // ---- checks ----
