@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Daemon, http};
+use common::{Daemon, http, wait_for};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "rw-api-token-0123456789abcdef";
@@ -417,5 +417,55 @@ async fn bad_requests_get_healthchecks_errors_and_change_nothing() {
         "{}",
         a.text
     );
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn a_silent_check_flips_down_and_its_next_ping_back_up() {
+    let dir = prepare();
+    std::fs::write(
+        dir.join("rules/fast.yaml"),
+        "heartbeats:\n  - {name: fast, every: 1s, grace: 1s}\n",
+    )
+    .unwrap();
+    let d = Daemon::start(&dir).await;
+    let fast = list(&d)
+        .await
+        .into_iter()
+        .find(|c| c["name"] == "fast")
+        .unwrap();
+    let uuid = fast["uuid"].as_str().unwrap().to_string();
+    let flips = |d: &Daemon| {
+        let req = http()
+            .get(v3(d, &format!("/checks/{uuid}/flips/")))
+            .header("X-Api-Key", TOKEN);
+        async move { send(req).await.json }
+    };
+    assert_eq!(flips(&d).await, json!([]), "a new check never flipped");
+    let p = send(http().post(d.api(&format!("/ping/{uuid}")))).await;
+    assert_eq!(p.status, 200);
+    let up = flips(&d).await;
+    assert_eq!(up.as_array().map(Vec::len), Some(1), "{up}");
+    assert_eq!(up[0]["up"], 1);
+    // silent past period + grace: down (not yet written), then up again
+    let down = wait_for("the check to go down", Duration::from_secs(10), || async {
+        let f = flips(&d).await;
+        (f.as_array().map(Vec::len) == Some(2)).then_some(f)
+    })
+    .await;
+    assert_eq!((&down[0]["up"], &down[1]["up"]), (&json!(0), &json!(1)));
+    let c = send(
+        http()
+            .get(v3(&d, &format!("/checks/{uuid}")))
+            .header("X-Api-Key", TOKEN),
+    )
+    .await;
+    assert_eq!(c.json["status"], "down");
+    let p = send(http().get(d.api(&format!("/ping/{uuid}/")))).await;
+    assert_eq!(p.status, 200);
+    let back = flips(&d).await;
+    let ups: Vec<&Value> = back.as_array().unwrap().iter().map(|f| &f["up"]).collect();
+    assert_eq!(ups, [&json!(1), &json!(0), &json!(1)], "{back}");
+    assert_eq!(back[1], down[0], "the down flip is written as it was shown");
     d.stop().await;
 }
