@@ -3,12 +3,14 @@
 # Prometheus and the Pushgateway, and an SMTP server that stores every mail
 # it gets in a maildir (aiosmtpd) -- Debian packages, on free loopback ports,
 # in a temporary folder, without systemd. Also installs Chromium, which renders
-# the status page in a test, and amtool (prometheus-alertmanager), which
-# drives tocsin's Alertmanager API in tests.
+# the status page in a test, amtool (prometheus-alertmanager), which drives
+# tocsin's Alertmanager API in tests, and makes a Python venv with the real
+# Healthchecks client (`healthchecks-io` from PyPI) for the API test.
 #
 #   scripts/testenv.sh install                 install the packages if missing
 #   scripts/testenv.sh start DIR [WATCH_PID]   start Pushgateway + Prometheus + SMTP; write DIR/env
 #   scripts/testenv.sh smtp DIR [WATCH_PID]    start only the SMTP server; write DIR/env
+#   scripts/testenv.sh hcvenv DIR              make the Healthchecks client venv if missing; write DIR/env
 #   scripts/testenv.sh prometheus DIR PUSHGW   start one more Prometheus scraping PUSHGW
 #   scripts/testenv.sh prometheus DIR PUSHGW AM RULES
 #                                              ... that evaluates RULES and sends its alerts
@@ -17,7 +19,9 @@
 #
 # DIR/env holds TOCSIN_TEST_PROMETHEUS_URL, TOCSIN_TEST_PUSHGATEWAY_URL,
 # TOCSIN_TEST_SMTP_ADDR (host:port) and TOCSIN_TEST_MAILDIR (one file per
-# mail under new/). With WATCH_PID, the servers stop by themselves when that
+# mail under new/), and TOCSIN_TEST_HC_PYTHON (the venv's python, which
+# imports healthchecks_io). The venv lives in $TOCSIN_TEST_VENV (default
+# ~/.cache/tocsin-test-venv) and is made once. With WATCH_PID, the servers stop by themselves when that
 # process exits.
 set -euo pipefail
 
@@ -29,14 +33,43 @@ SMTP_PYTHON=/usr/bin/python3
 
 have_aiosmtpd() { [ -x "$SMTP_PYTHON" ] && "$SMTP_PYTHON" -c 'import aiosmtpd' >/dev/null 2>&1; }
 
+# The Healthchecks client, pinned, in a venv of its own (made with the
+# system python, which Debian's python3-venv equips with pip).
+HC_VENV=${TOCSIN_TEST_VENV:-${HOME:-/tmp}/.cache/tocsin-test-venv}
+HC_CLIENT="healthchecks-io==0.4.4"
+HC_PYTHON="$HC_VENV/bin/python"
+
+have_hc_venv() { [ -x "$HC_PYTHON" ] && "$HC_PYTHON" -c 'import healthchecks_io' >/dev/null 2>&1; }
+
+hc_venv() {
+  if have_hc_venv; then return 0; fi
+  local base=python3
+  if [ -x /usr/bin/python3 ]; then base=/usr/bin/python3; fi
+  if ! "$base" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    local sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+    echo "testenv: installing python3-venv (apt-get)" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+  fi
+  echo "testenv: making $HC_VENV with $HC_CLIENT (pip)" >&2
+  rm -rf "$HC_VENV"
+  mkdir -p "$(dirname "$HC_VENV")"
+  "$base" -m venv "$HC_VENV"
+  "$HC_PYTHON" -m pip install -q --disable-pip-version-check "$HC_CLIENT"
+  have_hc_venv || { echo "testenv: $HC_PYTHON cannot import healthchecks_io" >&2; return 1; }
+}
+
 install() {
-  if need prometheus && need prometheus-pushgateway && need amtool && need curl && need chromium && have_aiosmtpd; then return 0; fi
-  local sudo=""
-  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-  echo "testenv: installing prometheus, prometheus-pushgateway, prometheus-alertmanager (amtool), python3-aiosmtpd, curl, chromium (apt-get)" >&2
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-    prometheus prometheus-pushgateway prometheus-alertmanager python3-aiosmtpd curl chromium >/dev/null
+  if ! { need prometheus && need prometheus-pushgateway && need amtool && need curl && need chromium && have_aiosmtpd; }; then
+    local sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+    echo "testenv: installing prometheus, prometheus-pushgateway, prometheus-alertmanager (amtool), python3-aiosmtpd, python3-venv, curl, chromium (apt-get)" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+      prometheus prometheus-pushgateway prometheus-alertmanager python3-aiosmtpd python3-venv curl chromium >/dev/null
+  fi
+  hc_venv
 }
 
 wait_tcp() { # PORT SECONDS
@@ -135,6 +168,7 @@ start() {
     echo "TOCSIN_TEST_PROMETHEUS_URL=$prom_url"
     echo "TOCSIN_TEST_PUSHGATEWAY_URL=http://127.0.0.1:$pg_port"
     echo "$smtp_env"
+    echo "TOCSIN_TEST_HC_PYTHON=$HC_PYTHON"
   } >"$dir/env.tmp"
   mv "$dir/env.tmp" "$dir/env"
   watch_owner "$dir" "$watch"
@@ -146,6 +180,14 @@ smtp_only() {
   start_smtp "$dir" >"$dir/env.tmp"
   mv "$dir/env.tmp" "$dir/env"
   watch_owner "$dir" "$watch"
+}
+
+hcvenv_only() {
+  local dir=$1
+  mkdir -p "$dir"
+  hc_venv
+  echo "TOCSIN_TEST_HC_PYTHON=$HC_PYTHON" >"$dir/env.tmp"
+  mv "$dir/env.tmp" "$dir/env"
 }
 
 stop() {
@@ -162,7 +204,8 @@ case "$cmd" in
   install) install ;;
   start) install; start "$2" "${3:-}" ;;
   smtp) install; smtp_only "$2" "${3:-}" ;;
+  hcvenv) hcvenv_only "$2" ;;
   prometheus) start_prometheus "$2" "prometheus-$$-$RANDOM" "$3" "${4:-}" "${5:-}" ;;
   stop) stop "$2" ;;
-  *) echo "usage: $0 install | start DIR [WATCH_PID] | smtp DIR [WATCH_PID] | prometheus DIR PUSHGW_ADDR [ALERTMANAGER_ADDR RULE_FILE] | stop DIR" >&2; exit 2 ;;
+  *) echo "usage: $0 install | start DIR [WATCH_PID] | smtp DIR [WATCH_PID] | hcvenv DIR | prometheus DIR PUSHGW_ADDR [ALERTMANAGER_ADDR RULE_FILE] | stop DIR" >&2; exit 2 ;;
 esac

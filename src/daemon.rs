@@ -174,6 +174,10 @@ pub async fn start(
     let targets = Arc::new(crate::notify::TargetTester::new(Arc::clone(&config)));
     let listener = crate::http::bind(config.listen_addr()).await?;
     let addr = listener.local_addr()?;
+    heartbeats.set_public_url(
+        (config.external_url.is_some() || !addr.ip().is_unspecified())
+            .then(|| config.public_url(addr)),
+    );
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let token = crate::http::auth::ApiToken::new(config.api_token.clone());
     let app = crate::http::app(crate::http::AppState {

@@ -40,6 +40,9 @@ pub const DEFAULT_CONFIG_FILE: &str = "tocsin.yaml";
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub listen: Spanned<String>,
+    /// Where people and clients reach tocsin (links, the Healthchecks API's
+    /// `ping_url`); default: `http://` and the listen address.
+    pub external_url: Option<Spanned<String>>,
     /// Write endpoints need `Authorization: Bearer <api_token>` when set.
     pub api_token: Option<Secret>,
     pub data_dir: PathBuf,
@@ -93,6 +96,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: yaml::unspanned("127.0.0.1:9750".to_string()),
+            external_url: None,
             api_token: None,
             data_dir: PathBuf::from("data"),
             rules: vec![PathBuf::from("rules")],
@@ -208,6 +212,9 @@ pub struct HeartbeatConfig {
     pub default_every: HumanDuration,
     /// Grace of checks that set no `grace`.
     pub default_grace: HumanDuration,
+    /// A key for the Healthchecks API (`/api/v3/`) that reads but never
+    /// changes anything (`api_token` is the read-write key).
+    pub read_only_api_key: Option<Spanned<Secret>>,
 }
 
 impl Default for HeartbeatConfig {
@@ -220,6 +227,7 @@ impl Default for HeartbeatConfig {
             ping_key: None,
             default_every: HumanDuration(Duration::from_secs(86_400)),
             default_grace: HumanDuration(Duration::from_secs(3_600)),
+            read_only_api_key: None,
         }
     }
 }
@@ -379,6 +387,28 @@ impl Config {
             }
         }
         self.heartbeat.validate(file, &mut errors);
+        if let Some(url) = &self.external_url {
+            let u = url.value.as_str();
+            let rest = u
+                .strip_prefix("http://")
+                .or_else(|| u.strip_prefix("https://"));
+            if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
+                errors.push(SourceError::at(
+                    file,
+                    url,
+                    "expected an external_url starting with http:// or https://",
+                ));
+            }
+        }
+        if let (Some(ro), Some(rw)) = (&self.heartbeat.read_only_api_key, &self.api_token)
+            && ro.value.expose() == rw.expose()
+        {
+            errors.push(SourceError::at(
+                file,
+                ro,
+                "expected a read_only_api_key other than api_token",
+            ));
+        }
         if errors.is_empty() {
             Ok(())
         } else {
@@ -438,6 +468,15 @@ impl Config {
             .value
             .parse()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 9750)))
+    }
+
+    /// `external_url` without a trailing slash, or `http://` and `addr`
+    /// (the address the daemon listens on).
+    pub fn public_url(&self, addr: SocketAddr) -> String {
+        match &self.external_url {
+            Some(u) => u.value.trim_end_matches('/').to_string(),
+            None => format!("http://{addr}"),
+        }
     }
 
     pub fn database_path(&self) -> PathBuf {
@@ -515,6 +554,14 @@ mod tests {
             (
                 "heartbeat:\n  ping_key: short\n",
                 "tocsin.yaml:2:13: expected a ping_key of at least 16 characters",
+            ),
+            (
+                "external_url: tocsin.example.com\n",
+                "tocsin.yaml:1:15: expected an external_url starting with http:// or https://",
+            ),
+            (
+                "api_token: same-key-0123456789\nheartbeat: {read_only_api_key: same-key-0123456789}\n",
+                "tocsin.yaml:2:32: expected a read_only_api_key other than api_token",
             ),
             (
                 "heartbeat: {keep_pings: 0}\n",

@@ -10,7 +10,9 @@
 //!
 //! [`Heartbeats`] ties them together for the daemon: it brings the stored
 //! checks in line with the rule files at start, finds the check a ping URL
-//! names (creating it when allowed), and hands pings to the writer.
+//! names (creating it when allowed), and hands pings to the writer; the
+//! Healthchecks API (`crate::http::healthchecks_api`) creates, changes and
+//! deletes checks through it, and reads their pings and flips.
 
 pub mod pattern;
 pub mod registry;
@@ -30,9 +32,9 @@ use uuid::Uuid;
 use crate::config::{HeartbeatConfig, Secret};
 use crate::rules::Schedule;
 use crate::rules::heartbeat::{CheckSettings, HeartbeatDecls};
-use crate::store::heartbeats::PingRecord;
+use crate::store::heartbeats::{Flip, PingRecord, StoredSettings};
 use crate::store::{Store, StoreError};
-use registry::{Check, CheckDef, Checks, Origin, Registry};
+use registry::{Check, CheckDef, CheckExtra, Checks, Origin, Registry};
 use state::{CheckState, PingKind};
 use writer::{Ack, NewCheck, PingRequest, Target, WriteError, WriterHandle, WriterSettings};
 
@@ -69,6 +71,12 @@ pub struct Heartbeats {
     ping_key: Option<Secret>,
     auto_create: bool,
     ping_body_limit: usize,
+    keep_pings: u64,
+    /// `heartbeat.read_only_api_key`: reads of the Healthchecks API.
+    read_only_api_key: Option<Secret>,
+    /// Where clients reach the daemon (`ping_url`s); set once it listens.
+    /// None: from each request's `Host` (listening on every address).
+    public_url: std::sync::RwLock<Option<String>>,
     /// Pings recorded since start, by check and kind.
     received: std::sync::Mutex<HashMap<(String, PingKind), u64>>,
 }
@@ -143,6 +151,9 @@ impl Heartbeats {
             ping_key: config.ping_key.as_ref().map(|k| k.value.clone()),
             auto_create: config.auto_create,
             ping_body_limit: config.ping_body_limit.value,
+            keep_pings: config.keep_pings.value,
+            read_only_api_key: config.read_only_api_key.as_ref().map(|k| k.value.clone()),
+            public_url: std::sync::RwLock::new(None),
             received: Default::default(),
         };
         Ok((Arc::new(hb), task))
@@ -159,6 +170,88 @@ impl Heartbeats {
 
     pub fn ping_body_limit(&self) -> usize {
         self.ping_body_limit
+    }
+
+    /// Pings (and flips) kept per check.
+    pub fn keep_pings(&self) -> u64 {
+        self.keep_pings
+    }
+
+    pub fn read_only_api_key(&self) -> Option<&Secret> {
+        self.read_only_api_key.as_ref()
+    }
+
+    /// Where clients reach the daemon, without a trailing slash; None when
+    /// it listens on every address and `external_url` is not set.
+    pub fn public_url(&self) -> Option<String> {
+        self.public_url
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn set_public_url(&self, url: Option<String>) {
+        *self.public_url.write().unwrap_or_else(|p| p.into_inner()) = url;
+    }
+
+    /// The schedule, grace and labels the rule files (or the config's
+    /// defaults) give a check named `name`.
+    pub fn settings_for(
+        &self,
+        name: &str,
+    ) -> (Schedule, std::time::Duration, crate::labels::Labels) {
+        resolve(self.decls.settings_for(name), &self.defaults)
+    }
+
+    /// The check with this key.
+    pub fn by_uuid(&self, uuid: &Uuid) -> Option<Check> {
+        self.registry.read().by_uuid(uuid).cloned()
+    }
+
+    /// Creates `def` (id 0) or replaces the settings of check `def.id`.
+    pub async fn put(&self, def: CheckDef) -> Result<Ack, WriteError> {
+        self.writer.put(def).await
+    }
+
+    /// Deletes a check with its pings and flips.
+    pub async fn delete(&self, id: i64) -> Result<(), WriteError> {
+        self.writer.delete(id).await
+    }
+
+    pub async fn pause_id(&self, id: i64) -> Result<(), WriteError> {
+        self.writer.pause(id).await
+    }
+
+    pub async fn resume_id(&self, id: i64) -> Result<(), WriteError> {
+        self.writer.resume(id).await
+    }
+
+    /// The kept pings of check `id`, newest first.
+    pub async fn pings_of(&self, id: i64, limit: usize) -> Result<Vec<PingRecord>, StoreError> {
+        self.reader.pings(id, limit).await
+    }
+
+    /// Ping number `n` of check `id`, if kept.
+    pub async fn ping_of(&self, id: i64, n: u64) -> Result<Option<PingRecord>, StoreError> {
+        self.reader.ping_number(id, n).await
+    }
+
+    /// The flips of a check, newest first, with the going down of a check
+    /// silent right now (written only when its next ping comes).
+    pub async fn flips(
+        &self,
+        check: &Check,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Vec<Flip>, StoreError> {
+        let mut flips = self.reader.flips(check.def.id).await?;
+        let s = &check.state;
+        if s.last_status != Some(state::RunStatus::Fail)
+            && let Some(at) = s.down_since(check.def.grace).filter(|t| *t < now)
+            && flips.first().is_none_or(|f| f.up && f.at <= at)
+        {
+            flips.insert(0, Flip { at, up: false });
+        }
+        Ok(flips)
     }
 
     /// The check of `/ping/{uuid}`.
@@ -329,6 +422,7 @@ fn reconcile(
                 grace,
                 labels,
                 created_at,
+                extra: CheckExtra::default(),
             }),
             state,
         });
@@ -354,7 +448,20 @@ fn reconcile(
             tracing::warn!(check = %s.name, "a declared check now has this check's slug; it keeps only its own key");
             s.slug = None;
         }
-        let (schedule, grace, labels) = resolve(decls.settings_for(&s.name), defaults);
+        // A check of the API keeps its own settings; one created by a ping
+        // takes its template's current ones.
+        let own = match s.origin {
+            Origin::Api => match own_settings(&s.settings) {
+                Ok(own) => Some(own),
+                Err(e) => {
+                    tracing::warn!(check = %s.name, error = %e, "stored settings unreadable; the check takes its template's");
+                    None
+                }
+            },
+            _ => None,
+        };
+        let (schedule, grace, labels) =
+            own.unwrap_or_else(|| resolve(decls.settings_for(&s.name), defaults));
         let mut state = s.state;
         state.reschedule(&schedule);
         out.push(Check {
@@ -363,16 +470,49 @@ fn reconcile(
                 name: s.name,
                 uuid: s.uuid,
                 slug: s.slug,
-                origin: Origin::Auto,
+                origin: if s.origin == Origin::Api {
+                    Origin::Api
+                } else {
+                    Origin::Auto
+                },
                 schedule,
                 grace,
                 labels,
                 created_at: s.created_at,
+                extra: s.extra,
             }),
             state,
         });
     }
     (out, delete)
+}
+
+/// The settings an API check was stored with.
+fn own_settings(
+    s: &StoredSettings,
+) -> Result<(Schedule, std::time::Duration, crate::labels::Labels), String> {
+    let schedule = match (&s.cron, &s.timezone, s.period_seconds) {
+        (Some(expr), Some(tz), _) => Schedule::Cron {
+            cron: Box::new(crate::rules::load::parse_cron(expr)?),
+            timezone: tz
+                .parse()
+                .map_err(|_| format!("unknown time zone {tz:?}"))?,
+            expr: expr.clone(),
+        },
+        (None, _, Some(p)) if p.is_finite() && p > 0.0 => {
+            Schedule::Every(std::time::Duration::from_secs_f64(p))
+        }
+        _ => return Err("neither a period nor a cron expression".into()),
+    };
+    if !s.grace_seconds.is_finite() || s.grace_seconds < 0.0 {
+        return Err("bad grace".into());
+    }
+    let labels = serde_json::from_str(&s.labels).map_err(|e| format!("bad labels: {e}"))?;
+    Ok((
+        schedule,
+        std::time::Duration::from_secs_f64(s.grace_seconds),
+        labels,
+    ))
 }
 
 /// Compares without leaking, through timing, how much of a key was right.
@@ -420,6 +560,7 @@ mod tests {
                 grace_seconds: 60.0,
                 labels: "{}".into(),
             },
+            extra: Default::default(),
         }
     }
 

@@ -21,6 +21,9 @@ pub enum Origin {
     Config,
     /// Created by its first ping (`?create=1`).
     Auto,
+    /// Created (or changed) through the Healthchecks API: its settings are
+    /// its own, not its template's.
+    Api,
 }
 
 impl Origin {
@@ -28,16 +31,40 @@ impl Origin {
         match self {
             Origin::Config => "config",
             Origin::Auto => "auto",
+            Origin::Api => "api",
         }
     }
 
-    pub fn parse(s: &str) -> Option<Origin> {
-        match s {
-            "config" => Some(Origin::Config),
-            "auto" => Some(Origin::Auto),
+    /// `origin` and `api` as `heartbeat_checks` holds them (its CHECK knows
+    /// only config and auto).
+    pub fn to_columns(self) -> (&'static str, bool) {
+        match self {
+            Origin::Config => ("config", false),
+            Origin::Auto => ("auto", false),
+            Origin::Api => ("auto", true),
+        }
+    }
+
+    pub fn from_columns(origin: &str, api: bool) -> Option<Origin> {
+        match (origin, api) {
+            ("config", _) => Some(Origin::Config),
+            ("auto", false) => Some(Origin::Auto),
+            ("auto", true) => Some(Origin::Api),
             _ => None,
         }
     }
+}
+
+/// What Healthchecks clients set besides the schedule (empty for checks of
+/// the rule files and of `?create=1`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckExtra {
+    /// Space-separated tags; `key=value` ones are also labels.
+    pub tags: String,
+    pub desc: String,
+    /// Integration ids the client assigned (sorted, comma-separated); routing
+    /// still goes by labels.
+    pub channels: String,
 }
 
 /// A check's identity and settings (fixed while the daemon runs).
@@ -52,6 +79,7 @@ pub struct CheckDef {
     pub grace: Duration,
     pub labels: Labels,
     pub created_at: DateTime<Utc>,
+    pub extra: CheckExtra,
 }
 
 /// A check with its state.
@@ -78,6 +106,25 @@ impl Checks {
         }
         self.by_name.insert(d.name.clone(), d.id);
         self.by_id.insert(d.id, check);
+    }
+
+    /// Takes a check out of every index (before re-inserting it changed, or
+    /// when it is deleted).
+    pub fn remove(&mut self, id: i64) -> Option<Check> {
+        let c = self.by_id.remove(&id)?;
+        let d = &c.def;
+        if self.by_uuid.get(&d.uuid) == Some(&id) {
+            self.by_uuid.remove(&d.uuid);
+        }
+        if let Some(slug) = &d.slug
+            && self.by_slug.get(slug) == Some(&id)
+        {
+            self.by_slug.remove(slug);
+        }
+        if self.by_name.get(&d.name) == Some(&id) {
+            self.by_name.remove(&d.name);
+        }
+        Some(c)
     }
 
     pub fn get(&self, id: i64) -> Option<&Check> {

@@ -232,6 +232,52 @@ impl CheckState {
         };
     }
 
+    /// The flips (Healthchecks' status changes between up and down, with
+    /// their times) that a ping of `kind` at `at` makes, this being the
+    /// state before it: a success or failure that changes the status, and
+    /// first the going down of a check that fell silent (at its due time
+    /// plus grace). Starts and logs flip nothing.
+    pub fn flips(
+        &self,
+        kind: PingKind,
+        at: DateTime<Utc>,
+        grace: Duration,
+    ) -> Vec<(DateTime<Utc>, bool)> {
+        let up = match kind {
+            PingKind::Success => true,
+            PingKind::Fail => false,
+            PingKind::Start | PingKind::Log => return Vec::new(),
+        };
+        let mut out = Vec::new();
+        // What Healthchecks would have as the status just before: paused,
+        // new (None), down, or up.
+        let was_up = if self.paused {
+            None
+        } else if self.last_status == Some(RunStatus::Fail) {
+            Some(false)
+        } else if let Some(down_at) = self.down_since(grace).filter(|t| *t < at) {
+            out.push((down_at, false));
+            Some(false)
+        } else if self.last_status.is_none() {
+            None
+        } else {
+            Some(true)
+        };
+        if was_up != Some(up) {
+            out.push((at, up));
+        }
+        out
+    }
+
+    /// When a silent check goes (or went) down: its due time plus grace.
+    pub fn down_since(&self, grace: Duration) -> Option<DateTime<Utc>> {
+        if self.paused {
+            return None;
+        }
+        self.due_at
+            .and_then(|due| due.checked_add_signed(chrono_duration(grace)))
+    }
+
     /// Whether the check is past its due time plus grace (and not paused).
     pub fn is_overdue(&self, grace: Duration, now: DateTime<Utc>) -> bool {
         !self.paused
@@ -388,6 +434,35 @@ mod tests {
         s.apply(sig("start"), None, t(5000), &HOUR);
         assert_eq!(s.due_at, Some(t(8600)));
         assert_eq!(s.status(GRACE, t(5001)), Status::Running);
+    }
+
+    #[test]
+    fn flips_are_healthchecks_status_changes() {
+        let mut s = CheckState::default();
+        // new -> up at the first success; a start flips nothing
+        assert_eq!(s.flips(PingKind::Start, t(0), GRACE), []);
+        assert_eq!(s.flips(PingKind::Success, t(0), GRACE), [(t(0), true)]);
+        s.apply(sig(""), None, t(0), &HOUR);
+        assert_eq!(s.flips(PingKind::Success, t(60), GRACE), []);
+        // up -> down at a failure, down -> up at the next success
+        assert_eq!(s.flips(PingKind::Fail, t(60), GRACE), [(t(60), false)]);
+        s.apply(sig("fail"), None, t(60), &HOUR);
+        assert_eq!(s.flips(PingKind::Fail, t(70), GRACE), []);
+        assert_eq!(s.flips(PingKind::Success, t(70), GRACE), [(t(70), true)]);
+        s.apply(sig(""), None, t(70), &HOUR);
+        // silent past period + grace: down then, up at the late ping
+        let late = t(70 + 3600 + 600 + 100);
+        assert_eq!(
+            s.flips(PingKind::Success, late, GRACE),
+            [(t(70 + 3600 + 600), false), (late, true)]
+        );
+        assert_eq!(
+            s.flips(PingKind::Fail, late, GRACE),
+            [(t(70 + 3600 + 600), false)]
+        );
+        // a paused check flips to what its ping says
+        s.pause();
+        assert_eq!(s.flips(PingKind::Success, late, GRACE), [(late, true)]);
     }
 
     #[test]

@@ -1,13 +1,13 @@
-//! The ping writer: one task takes every ping (and pause/resume) from a
-//! channel, applies all that are waiting (up to a bound) to the checks'
+//! The ping writer: one task takes every ping (and pause/resume, and the
+//! Healthchecks API's creations, changes and deletions) from a channel, applies all that are waiting (up to a bound) to the checks'
 //! states, records them in one SQLite transaction that is synced to disk
 //! (group commit), and only then publishes the new states and answers each
 //! request. A ping is durable before its 200, a busy second costs one
 //! fsync per batch rather than per ping, and nothing else waits for it: rule
 //! evaluation reads the published states.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::registry::{Check, CheckDef, Checks, Origin, Registry};
 use super::state::{CheckState, Signal};
 use crate::store::Store;
-use crate::store::heartbeats::{NewPing, PingBatch};
+use crate::store::heartbeats::{Flip, NewPing, PingBatch};
 
 /// Requests waiting beyond this make the HTTP handlers wait (backpressure).
 const QUEUE: usize = 8192;
@@ -73,6 +73,9 @@ pub enum WriteError {
     NoSuchCheck,
     #[error("the check is not paused")]
     NotPaused,
+    /// Another check already has this name or slug.
+    #[error("{0}")]
+    Taken(String),
     #[error("cannot record it: {0}")]
     Store(String),
     #[error("tocsin is shutting down")]
@@ -83,6 +86,10 @@ enum Job {
     Ping(Box<PingRequest>),
     Pause(i64),
     Resume(i64),
+    /// Creates (id 0: the writer gives it one) or replaces a check's
+    /// settings, keeping its state.
+    Put(Box<CheckDef>),
+    Delete(i64),
 }
 
 type Reply = oneshot::Sender<Result<Ack, WriteError>>;
@@ -114,6 +121,16 @@ impl WriterHandle {
 
     pub async fn resume(&self, id: i64) -> Result<(), WriteError> {
         self.submit(Job::Resume(id)).await.map(|_| ())
+    }
+
+    /// Creates `def` (when its id is 0) or replaces the settings of check
+    /// `def.id`; `Created` or `Recorded` once committed.
+    pub async fn put(&self, def: CheckDef) -> Result<Ack, WriteError> {
+        self.submit(Job::Put(Box::new(def))).await
+    }
+
+    pub async fn delete(&self, id: i64) -> Result<(), WriteError> {
+        self.submit(Job::Delete(id)).await.map(|_| ())
     }
 }
 
@@ -256,7 +273,7 @@ impl Writer {
                 answers.push((reply, answer));
             }
         }
-        if pending.touched.is_empty() {
+        if pending.touched.is_empty() && pending.deleted.is_empty() {
             for (reply, answer) in answers {
                 let _ = reply.send(answer);
             }
@@ -268,7 +285,10 @@ impl Writer {
                 .values()
                 .map(|c| (Arc::clone(&c.def), c.state.clone()))
                 .collect(),
+            rewrite: pending.rewrite.clone(),
+            delete: pending.deleted.clone(),
             pings: pending.pings,
+            flips: pending.flips,
             keep: self.settings.keep_pings,
         };
         let size = batch.pings.len();
@@ -276,8 +296,17 @@ impl Writer {
             Ok(()) => {
                 {
                     let mut checks = self.registry.write();
+                    for id in &pending.deleted {
+                        if let Some(c) = checks.remove(*id) {
+                            tracing::info!(check = %c.def.name, "check deleted through the API");
+                        }
+                    }
                     for (id, c) in pending.touched {
-                        if checks.get(id).is_some() {
+                        if pending.rewrite.contains(&id) {
+                            let created = checks.remove(id).is_none();
+                            tracing::info!(check = %c.def.name, labels = ?c.def.labels, created, "check saved through the API");
+                            checks.insert(c);
+                        } else if checks.get(id).is_some() {
                             checks.set_state(id, c.state);
                         } else {
                             tracing::info!(check = %c.def.name, labels = ?c.def.labels, "check created by its first ping");
@@ -313,7 +342,8 @@ impl Writer {
         job: &Job,
     ) -> Result<(i64, Ack), WriteError> {
         let (new, at) = match job {
-            Job::Pause(id) | Job::Resume(id) => return Ok((*id, Ack::Recorded)),
+            Job::Pause(id) | Job::Resume(id) | Job::Delete(id) => return Ok((*id, Ack::Recorded)),
+            Job::Put(def) => return self.put_target(checks, pending, def),
             Job::Ping(req) => match &req.target {
                 Target::Id(id) => return Ok((*id, Ack::Recorded)),
                 Target::Create(new) => (new, req.at),
@@ -341,6 +371,7 @@ impl Writer {
             grace: new.grace,
             labels: new.labels.clone(),
             created_at: at,
+            extra: Default::default(),
         });
         self.next_id += 1;
         pending.created.push(Arc::clone(&def));
@@ -354,6 +385,57 @@ impl Writer {
         );
         Ok((id, Ack::Created))
     }
+
+    /// The id a `Put` is for (a new one for a creation), once its name and
+    /// slug are free and the limit allows it.
+    fn put_target(
+        &mut self,
+        checks: &Checks,
+        pending: &Pending,
+        def: &CheckDef,
+    ) -> Result<(i64, Ack), WriteError> {
+        let creating = def.id == 0;
+        if !creating && (pending.deleted.contains(&def.id) || checks.get(def.id).is_none()) {
+            return Err(WriteError::NoSuchCheck);
+        }
+        // Every other check's name and slug, as this batch leaves them so far.
+        let others = checks
+            .iter()
+            .filter(|c| !pending.touched.contains_key(&c.def.id))
+            .map(|c| &c.def)
+            .chain(pending.touched.values().map(|c| &c.def))
+            .filter(|d| d.id != def.id && !pending.deleted.contains(&d.id));
+        for other in others {
+            if other.name == def.name {
+                return Err(WriteError::Taken(format!(
+                    "another check is named {:?} (names are unique in tocsin)",
+                    def.name
+                )));
+            }
+            if def.slug.is_some() && other.slug == def.slug {
+                return Err(WriteError::Taken(format!(
+                    "another check has the slug {:?} (slugs are unique in tocsin)",
+                    def.slug.as_deref().unwrap_or_default()
+                )));
+            }
+            if other.uuid == def.uuid {
+                return Err(WriteError::Taken("another check has this uuid".into()));
+            }
+        }
+        if !creating {
+            return Ok((def.id, Ack::Recorded));
+        }
+        let created = pending
+            .touched
+            .keys()
+            .filter(|id| checks.get(**id).is_none())
+            .count();
+        if checks.len() + created >= self.settings.max_checks {
+            return Err(WriteError::TooManyChecks(self.settings.max_checks));
+        }
+        self.next_id += 1;
+        Ok((self.next_id - 1, Ack::Created))
+    }
 }
 
 /// What a batch changes, until it is committed.
@@ -362,18 +444,55 @@ struct Pending {
     /// Every check the batch changes, with its state afterwards.
     touched: HashMap<i64, Check>,
     created: Vec<Arc<CheckDef>>,
+    /// Checks of `touched` whose settings the API set.
+    rewrite: HashSet<i64>,
+    deleted: Vec<i64>,
     pings: Vec<NewPing>,
+    flips: Vec<(i64, Flip)>,
 }
 
 impl Pending {
     /// Applies `job` to check `id` (as this batch left it so far).
     fn apply(&mut self, checks: &Checks, id: i64, job: Job) -> Result<(), WriteError> {
+        if self.deleted.contains(&id) {
+            return Err(WriteError::NoSuchCheck);
+        }
+        let job = match job {
+            Job::Put(def) => {
+                let state = match self.touched.get(&id).or_else(|| checks.get(id)) {
+                    Some(c) => c.state.clone(),
+                    None => CheckState::default(),
+                };
+                let mut state = state;
+                state.reschedule(&def.schedule);
+                let def = Arc::new(CheckDef { id, ..*def });
+                self.touched.insert(id, Check { def, state });
+                self.rewrite.insert(id);
+                return Ok(());
+            }
+            Job::Delete(_) => {
+                if self.touched.get(&id).or_else(|| checks.get(id)).is_none() {
+                    return Err(WriteError::NoSuchCheck);
+                }
+                self.touched.remove(&id);
+                self.rewrite.remove(&id);
+                self.created.retain(|d| d.id != id);
+                self.pings.retain(|p| p.check_id != id);
+                self.flips.retain(|(c, _)| *c != id);
+                self.deleted.push(id);
+                return Ok(());
+            }
+            job => job,
+        };
         let check = match self.touched.entry(id) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(v) => v.insert(checks.get(id).ok_or(WriteError::NoSuchCheck)?.clone()),
         };
         match job {
             Job::Ping(req) => {
+                for (at, up) in check.state.flips(req.signal.kind, req.at, check.def.grace) {
+                    self.flips.push((id, Flip { at, up }));
+                }
                 let duration = check
                     .state
                     .apply(req.signal, req.rid, req.at, &check.def.schedule);
@@ -395,6 +514,7 @@ impl Pending {
             Job::Pause(_) => check.state.pause(),
             Job::Resume(_) if !check.state.paused => return Err(WriteError::NotPaused),
             Job::Resume(_) => check.state.resume(),
+            Job::Put(_) | Job::Delete(_) => {} // handled above
         }
         Ok(())
     }
@@ -485,5 +605,93 @@ mod tests {
             state.last_status,
             Some(crate::heartbeat::state::RunStatus::Success)
         );
+    }
+
+    fn api_check(id: i64, name: &str, slug: Option<&str>) -> CheckDef {
+        CheckDef {
+            id,
+            name: name.into(),
+            uuid: Uuid::new_v4(),
+            slug: slug.map(str::to_string),
+            origin: Origin::Api,
+            schedule: Schedule::Every(Duration::from_secs(60)),
+            grace: Duration::from_secs(60),
+            labels: Default::default(),
+            created_at: Utc::now(),
+            extra: Default::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn api_checks_are_created_changed_and_deleted_durably() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        drop(Store::open(&path).unwrap());
+        let registry = Arc::new(Registry::default());
+        let (_tx, shutdown) = watch::channel(false);
+        let (writer, _task) = spawn(
+            Store::open_ping_writer(&path).unwrap(),
+            Store::open_checkpointer(&path).unwrap(),
+            Arc::clone(&registry),
+            1,
+            WriterSettings {
+                keep_pings: 10,
+                max_checks: 2,
+            },
+            shutdown,
+        );
+        let a = api_check(0, "a", Some("a"));
+        assert_eq!(writer.put(a.clone()).await.unwrap(), Ack::Created);
+        let id = registry.read().by_uuid(&a.uuid).unwrap().def.id;
+        assert!(matches!(
+            writer.put(api_check(0, "a", None)).await,
+            Err(WriteError::Taken(_))
+        ));
+        assert!(matches!(
+            writer.put(api_check(0, "b", Some("a"))).await,
+            Err(WriteError::Taken(_))
+        ));
+        assert_eq!(
+            writer.put(api_check(0, "b", Some("b"))).await.unwrap(),
+            Ack::Created
+        );
+        assert!(matches!(
+            writer.put(api_check(0, "c", None)).await,
+            Err(WriteError::TooManyChecks(2))
+        ));
+        // a rename keeps the key and the pings
+        writer
+            .ping(ping(Target::Id(id), PingKind::Success))
+            .await
+            .unwrap();
+        let renamed = CheckDef {
+            id,
+            name: "a2".into(),
+            slug: Some("a2".into()),
+            ..a.clone()
+        };
+        assert_eq!(writer.put(renamed).await.unwrap(), Ack::Recorded);
+        {
+            let checks = registry.read();
+            assert!(checks.by_name("a").is_none() && checks.by_slug("a").is_none());
+            let c = checks.by_slug("a2").unwrap();
+            assert_eq!((c.def.id, c.def.uuid, c.state.pings), (id, a.uuid, 1));
+        }
+        let stored = Store::open(&path).unwrap().load_checks().await.unwrap();
+        let row = stored.iter().find(|c| c.id == id).unwrap();
+        assert_eq!((row.name.as_str(), row.origin), ("a2", Origin::Api));
+        // deleted: gone from memory and disk, and pings find nothing
+        writer.delete(id).await.unwrap();
+        assert!(registry.read().get(id).is_none());
+        assert!(matches!(
+            writer.ping(ping(Target::Id(id), PingKind::Success)).await,
+            Err(WriteError::NoSuchCheck)
+        ));
+        assert!(matches!(
+            writer.delete(id).await,
+            Err(WriteError::NoSuchCheck)
+        ));
+        let stored = Store::open(&path).unwrap().load_checks().await.unwrap();
+        assert_eq!(stored.len(), 1);
     }
 }

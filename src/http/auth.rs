@@ -1,7 +1,8 @@
 //! Write endpoints need `Authorization: Bearer <api_token>` when the config
 //! sets `api_token`. Reads (GET, HEAD) stay open, and so do the ping
 //! endpoints, whose check key already is their secret (Healthchecks
-//! clients cannot send a header). The token can change on reload; it is
+//! clients cannot send a header), and the Healthchecks API (`/api/v3/`),
+//! which checks its own `X-Api-Key`. The token can change on reload; it is
 //! compared in constant time and never echoed.
 
 use std::sync::{Arc, RwLock};
@@ -24,6 +25,16 @@ impl ApiToken {
 
     pub fn set(&self, token: Option<Secret>) {
         *self.0.write().unwrap_or_else(|p| p.into_inner()) = token;
+    }
+
+    /// Whether `given` is the token (constant time); None when none is set.
+    pub fn matches(&self, given: &str) -> Option<bool> {
+        let guard = self.0.read().unwrap_or_else(|p| p.into_inner());
+        let token = guard.as_ref()?;
+        Some(crate::heartbeat::constant_time_eq(
+            given.as_bytes(),
+            token.expose().as_bytes(),
+        ))
     }
 
     /// Whether `presented` (the `Authorization` header) is acceptable.
@@ -49,7 +60,8 @@ impl ApiToken {
 /// Needs a write request to carry the token; lets everything else through.
 pub async fn require_token(State(token): State<ApiToken>, req: Request, next: Next) -> Response {
     let read = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if read || req.uri().path().starts_with("/ping/") {
+    let path = req.uri().path();
+    if read || path.starts_with("/ping/") || path.starts_with("/api/v3/") {
         return next.run(req).await;
     }
     match token.admits(req.headers().get(header::AUTHORIZATION)) {

@@ -35,7 +35,8 @@ pub struct HeartbeatView {
     pub labels: Labels,
     /// new | up | late | down | failed | running | paused
     pub state: Status,
-    /// config (declared in a rule file) | auto (created by its first ping)
+    /// config (declared in a rule file) | auto (created by its first ping) |
+    /// api (made through the Healthchecks API)
     pub origin: String,
     pub every_seconds: Option<f64>,
     pub cron: Option<String>,

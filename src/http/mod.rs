@@ -8,6 +8,7 @@
 pub mod alertmanager;
 pub mod api;
 pub mod auth;
+pub mod healthchecks_api;
 pub mod heartbeats;
 pub mod ingest;
 pub mod metrics;
@@ -55,6 +56,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::routes())
         .merge(targets::routes())
         .merge(heartbeats::routes())
+        .merge(healthchecks_api::routes())
         .merge(ping::routes())
         .merge(ingest::routes())
         .merge(silences::routes())

@@ -1,7 +1,8 @@
-//! The Healthchecks-compatible ping API: `GET|POST|HEAD` on
+//! The Healthchecks-compatible ping API: any method (as Healthchecks:
+//! `GET`, `POST`, `HEAD`, `PUT`...) on
 //! `/ping/{uuid}[/start|/fail|/log|/{exit_code}]` and
 //! `/ping/{ping_key}/{slug}[/...]` (`?create=1` creates a missing check),
-//! with `?rid=` run ids. The body is kept up to `heartbeat.ping_body_limit`
+//! with or without a trailing slash, with `?rid=` run ids. The body is kept up to `heartbeat.ping_body_limit`
 //! bytes (said in a `Ping-Body-Limit` header); a longer one is cut, never
 //! refused. The answer goes out once the ping is committed to SQLite.
 //!
@@ -17,7 +18,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::any;
 use chrono::{SubsecRound, Utc};
 use http_body_util::BodyExt;
 use serde::Deserialize;
@@ -33,9 +34,12 @@ const MAX_USER_AGENT: usize = 200;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/ping/{a}", get(ping1).post(ping1))
-        .route("/ping/{a}/{b}", get(ping2).post(ping2))
-        .route("/ping/{a}/{b}/{c}", get(ping3).post(ping3))
+        .route("/ping/{a}", any(ping1))
+        .route("/ping/{a}/", any(ping1))
+        .route("/ping/{a}/{b}", any(ping2))
+        .route("/ping/{a}/{b}/", any(ping2))
+        .route("/ping/{a}/{b}/{c}", any(ping3))
+        .route("/ping/{a}/{b}/{c}/", any(ping3))
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,9 +141,14 @@ async fn record(
         }
     };
     let method = match parts.method {
+        Method::GET => "GET",
         Method::POST => "POST",
         Method::HEAD => "HEAD",
-        _ => "GET",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
     };
     let remote_addr = parts
         .extensions

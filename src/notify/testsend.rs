@@ -47,6 +47,16 @@ impl TargetTester {
         }
     }
 
+    /// Every configured target's name and type.
+    pub fn targets(&self) -> Vec<(String, &'static str)> {
+        let config = self.config.read().unwrap_or_else(|p| p.into_inner());
+        config
+            .targets
+            .iter()
+            .map(|t| (t.name.value.clone(), t.kind.type_name()))
+            .collect()
+    }
+
     /// Uses `config` from now on (after a reload).
     pub fn set_config(&self, config: Arc<Config>) {
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = config;

@@ -105,6 +105,7 @@ mod tests {
             grace,
             labels,
             created_at: utc(1, 0, 0, 0),
+            extra: Default::default(),
         };
         let mut state = CheckState::default();
         for (action, at) in pings {

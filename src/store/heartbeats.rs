@@ -13,12 +13,13 @@ use rusqlite::{Connection, OpenFlags, params};
 use uuid::Uuid;
 
 use super::{Store, StoreError, from_millis, migrations, to_millis};
-use crate::heartbeat::registry::{CheckDef, Origin};
+use crate::heartbeat::registry::{CheckDef, CheckExtra, Origin};
 use crate::heartbeat::state::{CheckState, PingKind, RunStatus};
 use crate::labels::Labels;
 use crate::source::Sample;
 
-/// A check as stored (its settings come from the rule files, not from here).
+/// A check as stored (its settings come from the rule files, not from
+/// here, unless it was made through the Healthchecks API).
 #[derive(Debug, Clone)]
 pub struct StoredCheck {
     pub id: i64,
@@ -30,6 +31,7 @@ pub struct StoredCheck {
     pub state: CheckState,
     /// The settings as stored (to tell whether the row must be written again).
     pub settings: StoredSettings,
+    pub extra: CheckExtra,
 }
 
 /// A check's settings as `heartbeat_checks` holds them.
@@ -69,6 +71,7 @@ impl StoredCheck {
             && self.slug == def.slug
             && self.origin == def.origin
             && self.created_at == def.created_at
+            && self.extra == def.extra
             && &self.state == state
             && StoredSettings::of(def).is_ok_and(|s| s == self.settings)
     }
@@ -94,12 +97,24 @@ pub struct NewPing {
     pub body_size: u64,
 }
 
+/// A check's status flip between up and down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Flip {
+    pub at: DateTime<Utc>,
+    pub up: bool,
+}
+
 /// Everything one writer batch records, in one transaction.
 #[derive(Debug, Default)]
 pub struct PingBatch {
     /// Every check the batch touched (or created), with its state after it.
     pub checks: Vec<(Arc<CheckDef>, CheckState)>,
+    /// Checks of `checks` whose settings changed (written in full).
+    pub rewrite: std::collections::HashSet<i64>,
+    /// Checks deleted (with their pings and flips).
+    pub delete: Vec<i64>,
     pub pings: Vec<NewPing>,
+    pub flips: Vec<(i64, Flip)>,
     /// Pings kept per check; older ones are deleted.
     pub keep: u64,
 }
@@ -227,6 +242,32 @@ impl Store {
         self.run(move |c| pings(c, check_id, limit)).await
     }
 
+    /// One kept ping of a check, by number.
+    pub async fn ping_number(
+        &self,
+        check_id: i64,
+        n: u64,
+    ) -> Result<Option<PingRecord>, StoreError> {
+        self.run(move |c| ping_number(c, check_id, n)).await
+    }
+
+    /// The kept flips of a check, newest first.
+    pub async fn flips(&self, check_id: i64) -> Result<Vec<Flip>, StoreError> {
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT at, up FROM heartbeat_flips WHERE check_id = ?1 ORDER BY at DESC, rowid DESC",
+            )?;
+            let rows = stmt.query_map([check_id], |r| {
+                Ok(Flip {
+                    at: from_millis(r.get(0)?),
+                    up: r.get(1)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
     /// Runs a `sql:` rule: every row is a series, column `value` its value,
     /// the other columns its labels (NULL: no such label).
     pub async fn select_samples(&self, sql: String) -> Result<Vec<Sample>, StoreError> {
@@ -238,7 +279,7 @@ fn load_checks(c: &mut Connection) -> Result<Vec<StoredCheck>, StoreError> {
     let mut stmt = c.prepare(
         "SELECT id, name, uuid, slug, origin, created_at, paused, last_ping_at, last_start_at,
                 last_start_rid, last_status, last_exit_code, last_duration_ms, due_at, pings,
-                period_seconds, cron, timezone, grace_seconds, labels
+                period_seconds, cron, timezone, grace_seconds, labels, api, tags, description, channels
          FROM heartbeat_checks ORDER BY id",
     )?;
     let mut rows = stmt.query([])?;
@@ -276,7 +317,8 @@ fn load_checks(c: &mut Connection) -> Result<Vec<StoredCheck>, StoreError> {
             id: r.get(0)?,
             uuid: Uuid::parse_str(&uuid).map_err(|_| corrupt("bad uuid"))?,
             slug: r.get(3)?,
-            origin: Origin::parse(&origin).ok_or_else(|| corrupt("bad origin"))?,
+            origin: Origin::from_columns(&origin, r.get(20)?)
+                .ok_or_else(|| corrupt("bad origin"))?,
             created_at: from_millis(r.get(5)?),
             state,
             settings: StoredSettings {
@@ -285,6 +327,11 @@ fn load_checks(c: &mut Connection) -> Result<Vec<StoredCheck>, StoreError> {
                 timezone: r.get(17)?,
                 grace_seconds: r.get(18)?,
                 labels: r.get(19)?,
+            },
+            extra: CheckExtra {
+                tags: r.get(21)?,
+                desc: r.get(22)?,
+                channels: r.get(23)?,
             },
             name,
         });
@@ -303,26 +350,32 @@ fn upsert_check(c: &Connection, def: &CheckDef, s: &CheckState) -> Result<(), St
     // Identity and settings here; the state as for every ping.
     let mut stmt = c.prepare_cached(
         "INSERT INTO heartbeat_checks (id, name, uuid, slug, origin, period_seconds, cron, timezone,
-             grace_seconds, labels, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             grace_seconds, labels, created_at, api, tags, description, channels)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
          ON CONFLICT (id) DO UPDATE SET
              name = excluded.name, slug = excluded.slug, origin = excluded.origin,
              period_seconds = excluded.period_seconds, cron = excluded.cron,
              timezone = excluded.timezone, grace_seconds = excluded.grace_seconds,
-             labels = excluded.labels",
+             labels = excluded.labels, api = excluded.api, tags = excluded.tags,
+             description = excluded.description, channels = excluded.channels",
     )?;
+    let (origin, api) = def.origin.to_columns();
     stmt.execute(params![
         def.id,
         def.name,
         def.uuid.to_string(),
         def.slug,
-        def.origin.as_str(),
+        origin,
         period_seconds,
         cron,
         timezone,
         grace_seconds,
         labels,
         to_millis(def.created_at),
+        api,
+        def.extra.tags,
+        def.extra.desc,
+        def.extra.channels,
     ])?;
     update_check_state(c, def.id, s)?;
     Ok(())
@@ -352,11 +405,44 @@ fn update_check_state(c: &Connection, id: i64, s: &CheckState) -> Result<usize, 
 
 fn commit_pings(c: &mut Connection, batch: &PingBatch) -> Result<(), StoreError> {
     let tx = c.transaction()?;
-    // Checks first: a check created by these pings must exist for them.
-    // A known check only changes its state columns; a new one is inserted.
+    for id in &batch.delete {
+        tx.prepare_cached("DELETE FROM heartbeat_checks WHERE id = ?1")?
+            .execute([id])?;
+    }
+    // Slugs and names may move between rewritten checks: clear theirs first.
+    for (def, _) in batch
+        .checks
+        .iter()
+        .filter(|(d, _)| batch.rewrite.contains(&d.id))
+    {
+        tx.prepare_cached(
+            "UPDATE heartbeat_checks SET slug = NULL, name = name || ' ' || uuid WHERE id = ?1",
+        )?
+        .execute([def.id])?;
+    }
+    // Checks next: a check created by these pings must exist for them.
+    // A known check only changes its state columns; a new one is inserted,
+    // a changed one written in full.
     for (def, state) in &batch.checks {
-        if update_check_state(&tx, def.id, state)? == 0 {
+        if batch.rewrite.contains(&def.id) || update_check_state(&tx, def.id, state)? == 0 {
             upsert_check(&tx, def, state)?;
+        }
+    }
+    if !batch.flips.is_empty() {
+        let mut insert = tx
+            .prepare_cached("INSERT INTO heartbeat_flips (check_id, at, up) VALUES (?1, ?2, ?3)")?;
+        let mut trim = tx.prepare_cached(
+            "DELETE FROM heartbeat_flips WHERE check_id = ?1 AND rowid NOT IN
+                 (SELECT rowid FROM heartbeat_flips WHERE check_id = ?1 ORDER BY at DESC, rowid DESC LIMIT ?2)",
+        )?;
+        let mut trimmed = std::collections::HashSet::new();
+        for (id, f) in &batch.flips {
+            insert.execute(params![id, to_millis(f.at), f.up])?;
+        }
+        for (id, _) in &batch.flips {
+            if trimmed.insert(*id) {
+                trim.execute(params![id, batch.keep as i64])?;
+            }
         }
     }
     {
@@ -393,28 +479,44 @@ fn commit_pings(c: &mut Connection, batch: &PingBatch) -> Result<(), StoreError>
     Ok(())
 }
 
+const PING_COLUMNS: &str =
+    "n, at, kind, exit_code, rid, duration_ms, method, remote_addr, user_agent, body, body_size";
+
 fn pings(c: &mut Connection, check_id: i64, limit: usize) -> Result<Vec<PingRecord>, StoreError> {
-    let mut stmt = c.prepare(
-        "SELECT n, at, kind, exit_code, rid, duration_ms, method, remote_addr, user_agent, body, body_size
-         FROM heartbeat_pings WHERE check_id = ?1 ORDER BY n DESC LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![check_id, limit as i64], |r| {
-        let body: Vec<u8> = r.get(9)?;
-        Ok(PingRecord {
-            n: r.get::<_, i64>(0)?.max(0) as u64,
-            at: from_millis(r.get(1)?),
-            kind: r.get(2)?,
-            exit_code: r.get(3)?,
-            rid: r.get(4)?,
-            duration_seconds: r.get::<_, Option<i64>>(5)?.map(|ms| ms as f64 / 1000.0),
-            method: r.get(6)?,
-            remote_addr: r.get(7)?,
-            user_agent: r.get(8)?,
-            body: String::from_utf8_lossy(&body).into_owned(),
-            body_size: r.get::<_, i64>(10)?.max(0) as u64,
-        })
-    })?;
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {PING_COLUMNS} FROM heartbeat_pings WHERE check_id = ?1 ORDER BY n DESC LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![check_id, limit as i64], ping_record)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn ping_number(
+    c: &mut Connection,
+    check_id: i64,
+    n: u64,
+) -> Result<Option<PingRecord>, StoreError> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {PING_COLUMNS} FROM heartbeat_pings WHERE check_id = ?1 AND n = ?2"
+    ))?;
+    let mut rows = stmt.query_map(params![check_id, n as i64], ping_record)?;
+    Ok(rows.next().transpose()?)
+}
+
+fn ping_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<PingRecord> {
+    let body: Vec<u8> = r.get(9)?;
+    Ok(PingRecord {
+        n: r.get::<_, i64>(0)?.max(0) as u64,
+        at: from_millis(r.get(1)?),
+        kind: r.get(2)?,
+        exit_code: r.get(3)?,
+        rid: r.get(4)?,
+        duration_seconds: r.get::<_, Option<i64>>(5)?.map(|ms| ms as f64 / 1000.0),
+        method: r.get(6)?,
+        remote_addr: r.get(7)?,
+        user_agent: r.get(8)?,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        body_size: r.get::<_, i64>(10)?.max(0) as u64,
+    })
 }
 
 /// The schema in memory, to check `sql:` rules while loading them (built

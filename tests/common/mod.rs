@@ -35,6 +35,18 @@ pub fn env() -> &'static TestEnv {
     })
 }
 
+/// The python of the venv with the real Healthchecks client
+/// (`healthchecks-io` from PyPI): TOCSIN_TEST_HC_PYTHON from scripts/test.sh,
+/// or made here by `scripts/testenv.sh hcvenv`; with CI=true a missing one
+/// fails the test.
+pub fn hc_python() -> &'static str {
+    static PYTHON: OnceLock<String> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let [python] = servers("hcvenv", ["TOCSIN_TEST_HC_PYTHON"]);
+        python
+    })
+}
+
 /// The values of `vars`: from the environment (scripts/test.sh sets them),
 /// else from `scripts/testenv.sh COMMAND` started for this test process
 /// (stopped when it exits). With CI=true a missing server fails the test.
