@@ -892,3 +892,21 @@ async fn tocsin_ping_retries_and_never_changes_the_exit_code() {
         got[1].1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ping_connection_syncs_every_commit() {
+    // A ping is answered once its commit is on disk: SQLite's
+    // `synchronous = FULL` on the ping connection, read back from SQLite.
+    let d = daemon(
+        "groups: []\n",
+        "heartbeats:\n  - {name: durable, every: 1h}\n",
+        "{}",
+    )
+    .await;
+    let metrics = get(&d, "/metrics").await.text;
+    assert!(
+        metrics.contains("\ntocsin_heartbeat_store_synchronous 2\n"),
+        "{metrics}"
+    );
+    d.stop().await;
+}

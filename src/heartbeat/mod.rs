@@ -79,6 +79,9 @@ pub struct Heartbeats {
     public_url: std::sync::RwLock<Option<String>>,
     /// Pings recorded since start, by check and kind.
     received: std::sync::Mutex<HashMap<(String, PingKind), u64>>,
+    /// The ping connection's `PRAGMA synchronous` (2 = FULL: a ping is on
+    /// disk before its answer), read back from SQLite.
+    synchronous: i64,
 }
 
 impl Heartbeats {
@@ -91,6 +94,7 @@ impl Heartbeats {
         shutdown: watch::Receiver<bool>,
     ) -> Result<(Arc<Heartbeats>, JoinHandle<()>), StoreError> {
         let store = Store::open_ping_writer(db)?;
+        let synchronous = store.synchronous().await?;
         let reader = Store::open_reader(db)?;
         let defaults = Defaults {
             schedule: Schedule::Every(config.default_every.0),
@@ -155,8 +159,14 @@ impl Heartbeats {
             read_only_api_key: config.read_only_api_key.as_ref().map(|k| k.value.clone()),
             public_url: std::sync::RwLock::new(None),
             received: Default::default(),
+            synchronous,
         };
         Ok((Arc::new(hb), task))
+    }
+
+    /// The ping connection's `PRAGMA synchronous` as SQLite reports it.
+    pub fn ping_synchronous(&self) -> i64 {
+        self.synchronous
     }
 
     pub fn registry(&self) -> &Arc<Registry> {

@@ -219,6 +219,16 @@ pub async fn render(s: &AppState) -> String {
         e.sample("tocsin_heartbeat_checks", &[("state", state)], n as f64);
     }
     e.family(
+        "tocsin_heartbeat_store_synchronous",
+        "gauge",
+        "PRAGMA synchronous of the ping connection: 2 (FULL) means a ping is on disk before it is answered.",
+    );
+    e.sample(
+        "tocsin_heartbeat_store_synchronous",
+        &[],
+        s.heartbeats.ping_synchronous() as f64,
+    );
+    e.family(
         "tocsin_heartbeat_pings_total",
         "counter",
         "Pings recorded since start, per check and kind (an exit code counts as success or fail).",

@@ -154,6 +154,12 @@ impl Store {
         Ok(store)
     }
 
+    /// `PRAGMA synchronous` of this connection (0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA).
+    pub async fn synchronous(&self) -> Result<i64, StoreError> {
+        self.run(|c| Ok(c.query_row("PRAGMA synchronous", [], |r| r.get(0))?))
+            .await
+    }
+
     /// A connection for [`Store::checkpoint`]. Its short busy timeout bounds
     /// how long a restart may hold up the ping writer while it waits for
     /// readers; one that cannot finish in time is tried again next time.
