@@ -262,7 +262,7 @@ impl RawTarget {
                 errors.push(err(
                     file,
                     p,
-                    format!("expected a {kind} provider ({known}), got {other:?}"),
+                    format!("expected the provider of {kind} targets ({known}), got {other:?}"),
                 ));
                 return None;
             }

@@ -878,9 +878,6 @@ impl Resolver<'_> {
             }
             // By SMS too, when `phones.sms` is set and they have a phone.
             let by_sms = cx.sms_target.is_some() && c.phone.is_some();
-            if by_sms && let Some(r) = self.contact_way(what, n, c, Way::Sms, errors) {
-                push(at, r, &mut out);
-            }
             let email = c.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
             match email {
                 _ if by_sms && !(email.is_some() && cx.has_mailer) => {}
@@ -908,6 +905,9 @@ impl Resolver<'_> {
                         c.name()
                     ),
                 )),
+            }
+            if by_sms && let Some(r) = self.contact_way(what, n, c, Way::Sms, errors) {
+                push(at, r, &mut out);
             }
         }
         out.sort_by_key(|(at, _)| *at);
