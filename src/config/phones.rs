@@ -36,6 +36,7 @@ pub const SMS_KEYS: &[&str] = &[
     "sign_name",
     "template_code",
     "template_id",
+    "verify_template",
     "sdk_app_id",
     "from",
     "messaging_service_sid",
@@ -157,6 +158,9 @@ pub struct PhoneConfig {
     pub sign_name: String,
     /// Aliyun TemplateCode (SMS) or TtsCode (call); Tencent TemplateId.
     pub template: String,
+    /// The template of verification codes (one variable: `code` for
+    /// Aliyun, `{1}` for Tencent); Twilio sends the code as text.
+    pub verify_template: Option<String>,
     /// Tencent SmsSdkAppId.
     pub sdk_app_id: String,
     /// Twilio sender number; Aliyun call: CalledShowNumber.
@@ -283,6 +287,7 @@ impl RawTarget {
             ("sign_name", pos(&self.sign_name)),
             ("template_code", pos(&self.template_code)),
             ("template_id", pos(&self.template_id)),
+            ("verify_template", pos(&self.verify_template)),
             ("sdk_app_id", pos(&self.sdk_app_id)),
             ("messaging_service_sid", pos(&self.messaging_service_sid)),
             ("segments", pos(&self.segments)),
@@ -299,6 +304,7 @@ impl RawTarget {
                 "access_key_secret_file",
                 "sign_name",
                 "template_code",
+                "verify_template",
                 "region",
                 "params",
                 "param_max_chars",
@@ -318,6 +324,7 @@ impl RawTarget {
                 "secret_key_file",
                 "sign_name",
                 "template_id",
+                "verify_template",
                 "sdk_app_id",
                 "region",
                 "params",
@@ -572,6 +579,10 @@ impl RawTarget {
             to,
             sign_name,
             template,
+            verify_template: self
+                .verify_template
+                .as_ref()
+                .map(|t| t.value.trim().to_string()),
             sdk_app_id,
             from,
             messaging_service_sid: self.messaging_service_sid.as_ref().map(|s| s.value.clone()),

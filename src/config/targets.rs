@@ -129,6 +129,8 @@ pub struct RawTarget {
     #[serde(default)]
     pub(super) template_id: Option<Spanned<String>>,
     #[serde(default)]
+    pub(super) verify_template: Option<Spanned<String>>,
+    #[serde(default)]
     pub(super) sdk_app_id: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) from: Option<Spanned<String>>,
@@ -512,6 +514,7 @@ impl RawTarget {
             sign_name,
             template_code,
             template_id,
+            verify_template,
             sdk_app_id,
             from,
             messaging_service_sid,

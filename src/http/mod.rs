@@ -8,6 +8,7 @@
 pub mod alertmanager;
 pub mod api;
 pub mod auth;
+pub mod contacts;
 pub mod heartbeats;
 pub mod ingest;
 pub mod metrics;
@@ -54,6 +55,7 @@ pub fn app(state: AppState) -> Router {
         .route("/-/reload", post(reload))
         .merge(api::routes())
         .merge(targets::routes())
+        .merge(contacts::routes())
         .merge(heartbeats::routes())
         .merge(ping::routes())
         .merge(ingest::routes())
