@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::Utc;
+use common::Daemon;
 use common::phone_mocks::*;
 use tocsin::config::Config;
 use tocsin::notify::channels::{Channel, Delivery};
@@ -388,4 +389,278 @@ fn check_points_at_bad_phones_and_keys() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join(""));
+}
+
+// ------------------------------------------------------------------ daemon
+
+const KEY: &str = "test-ping-key-0123456789";
+
+/// The shipped backup rules, evaluated every second.
+fn backup_rules() -> String {
+    std::fs::read_to_string(common::repo().join("rules/backup.yaml"))
+        .unwrap()
+        .replace("interval: 1m", "interval: 1s")
+}
+
+fn tag() -> String {
+    format!("{}-{}", std::process::id(), Utc::now().timestamp_millis())
+}
+
+/// A backup console's setup: vault vprod routed to the group `dba`, whose
+/// members are reached by mail and by SMS (`phones.sms`).
+fn backup_console(
+    m: &AliyunMock,
+    tag: &str,
+    alice: &str,
+    bob: &str,
+    extra: &str,
+) -> std::path::PathBuf {
+    let smtp = common::smtp();
+    Daemon::prepare(
+        &backup_rules(),
+        &format!(
+            "heartbeat: {{ping_key: {KEY}}}
+mailer: {{host: '{}', port: {}, tls: none, from: 'tocsin <alerts@example.com>', timeout: 5s}}
+contacts:
+  - {{name: alice, email: 'alice-{tag}@example.com', phone: '{alice}'}}
+  - {{name: bob, email: 'bob-{tag}@example.com', phone: '{bob}'}}
+contact_groups:
+  - {{name: dba, members: [alice, bob]}}
+targets:
+  - {{name: aliyun-sms, type: sms, provider: aliyun, endpoint: '{}', access_key_id: LTAI-test, access_key_secret: {ALIYUN_SECRET}, sign_name: 备份报警, template_code: SMS_123456, verify_template: SMS_CODE}}
+phones: {{sms: aliyun-sms}}
+routing:
+  default: off
+  group_wait: 2s
+  scopes:
+    - {{match: {{vault: vprod}}, notify: {{error: [dba]}}}}
+{extra}",
+            smtp.addr.ip(),
+            smtp.addr.port(),
+            m.url()
+        ),
+    )
+}
+
+async fn backup_mock() -> AliyunMock {
+    AliyunMock::start(
+        "LTAI-test",
+        ALIYUN_SECRET,
+        "备份报警",
+        &[
+            (
+                "SMS_123456",
+                &["alert", "severity", "message", "count", "since"],
+            ),
+            ("SMS_CODE", &["code"]),
+        ],
+    )
+    .await
+}
+
+async fn fail_backup(d: &Daemon, client: &str) {
+    let r = common::http()
+        .post(d.api(&format!("/ping/{KEY}/backup-vprod-{client}/fail?create=1")))
+        .body("disk full")
+        .send()
+        .await
+        .unwrap();
+    // 201 when the ping created the check.
+    assert!(matches!(r.status().as_u16(), 200 | 201), "{}", r.status());
+}
+
+/// The alert SMS (not codes) each number got.
+fn alert_sms(m: &AliyunMock, number: &str) -> Vec<PhoneHit> {
+    m.log
+        .accepted()
+        .into_iter()
+        .filter(|h| h.numbers.iter().any(|n| n == number) && h.params.get("alert").is_some())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_backup_reaches_every_member_of_the_vaults_group_by_mail_and_sms() {
+    let m = backup_mock().await;
+    let tag = tag();
+    let dir = backup_console(&m, &tag, "13800000001", "+8613800000002", "");
+    let d = Daemon::start(&dir).await;
+    fail_backup(&d, "db1").await;
+    fail_backup(&d, "db2").await;
+    for who in ["alice", "bob"] {
+        let mail = String::from_utf8_lossy(
+            &common::delivered_mail(&format!("{who}-{tag}@example.com")).await,
+        )
+        .into_owned();
+        assert!(mail.contains("BackupFailed"), "{mail}");
+    }
+    for number in ["8613800000001", "8613800000002"] {
+        let sms = common::wait_for(
+            &format!("an SMS to {number}"),
+            Duration::from_secs(20),
+            || async { Some(alert_sms(&m, number)).filter(|v| !v.is_empty()) },
+        )
+        .await;
+        // Both failures in one text: the group shares one message.
+        assert_eq!(sms.len(), 1, "{sms:?}");
+        assert_eq!(
+            sms[0].params["alert"], "BackupFailed +1",
+            "{:?}",
+            sms[0].params
+        );
+        assert_eq!(sms[0].params["count"], "2");
+        assert!(
+            sms[0].params["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Backup of client db")
+        );
+    }
+    assert_eq!(m.log.violations(), Vec::<String>::new());
+    // Nothing was refused: the per-number limit held the rows instead.
+    assert!(
+        m.log.hits().iter().all(|h| h.code == "OK"),
+        "{:?}",
+        m.log.hits()
+    );
+    let views = d.alert_views().await;
+    let v = views.iter().find(|v| v["alert"] == "BackupFailed").unwrap();
+    assert_eq!(
+        v["recipients"],
+        serde_json::json!(["alice", "sms:alice", "bob", "sms:bob"])
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_require_verified_contacts_an_unverified_contact_gets_nothing_and_shows_unverified() {
+    let m = backup_mock().await;
+    let tag = tag();
+    let dir = backup_console(
+        &m,
+        &tag,
+        "13800000011",
+        "13800000012",
+        "require_verified_contacts: true\n",
+    );
+    let d = Daemon::start(&dir).await;
+    // Alice verifies her phone through the API; Bob verifies nothing.
+    let r = common::http()
+        .post(d.api("/api/v1/contacts/alice/verify?via=phone"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let code = m
+        .log
+        .accepted()
+        .iter()
+        .find(|h| h.numbers == ["8613800000011"])
+        .and_then(|h| h.params["code"].as_str().map(str::to_string))
+        .expect("the code went out by SMS");
+    assert_eq!(code.len(), 6);
+    let wrong = common::http()
+        .post(d.api("/api/v1/contacts/alice/confirm"))
+        .json(&serde_json::json!({"code": "000000x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 400);
+    let r = common::http()
+        .post(d.api("/api/v1/contacts/alice/confirm"))
+        .json(&serde_json::json!({"code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let contacts = d.get_json("/api/v1/contacts").await;
+    assert_eq!(
+        contacts,
+        serde_json::json!([
+            {"name": "alice", "email": format!("alice-{tag}@example.com"), "email_verified": false, "phone": "+8613800000011", "phone_verified": true},
+            {"name": "bob", "email": format!("bob-{tag}@example.com"), "email_verified": false, "phone": "+8613800000012", "phone_verified": false},
+        ])
+    );
+
+    fail_backup(&d, "db1").await;
+    common::wait_for("an SMS to alice", Duration::from_secs(20), || async {
+        Some(()).filter(|_| !alert_sms(&m, "8613800000011").is_empty())
+    })
+    .await;
+    let views = d.alert_views().await;
+    let v = views.iter().find(|v| v["alert"] == "BackupFailed").unwrap();
+    assert_eq!(
+        v["recipients"],
+        serde_json::json!([
+            "alice (unverified)",
+            "sms:alice",
+            "bob (unverified)",
+            "sms:bob (unverified)"
+        ])
+    );
+    // The rows of one transition are written together: none exist for Bob
+    // or Alice's unverified mail.
+    let db = rusqlite::Connection::open(dir.join("data/tocsin.db")).unwrap();
+    let targets: Vec<String> = db
+        .prepare("SELECT DISTINCT target FROM notifications")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(targets, vec!["sms:alice"]);
+    assert!(alert_sms(&m, "8613800000012").is_empty());
+    // The status page shows it too.
+    let page = common::http()
+        .get(d.api("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("sms:bob (unverified)"), "{page}");
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn notify_test_for_a_contact_tries_each_way() {
+    let m = backup_mock().await;
+    let tag = tag();
+    let dir = backup_console(&m, &tag, "13800000021", "13800000022", "");
+    let c = Config::load(Some(&dir.join("tocsin.yaml"))).unwrap();
+    let tester = tocsin::notify::TargetTester::new(std::sync::Arc::new(c));
+    let outs = tester.send_contact("alice", false).await;
+    let got: Vec<(&str, &str, &str)> = outs
+        .iter()
+        .map(|o| (o.target.as_str(), o.kind.as_str(), o.result))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("alice", "email", "sent"), ("sms:alice", "sms", "sent")],
+        "{outs:?}"
+    );
+    assert_eq!(m.log.accepted()[0].numbers, vec!["8613800000021"]);
+    common::delivered_mail(&format!("alice-{tag}@example.com")).await;
+    // A gateway refusal comes back with its own code.
+    let out = tester.send("aliyun-sms", false).await;
+    assert_eq!(
+        (out.result, out.answer.as_str()),
+        (
+            "failed",
+            "the target has no numbers (`to` is empty); routes use it through `phones` for contacts"
+        )
+    );
+    let bad = tocsin::notify::TargetTester::new(std::sync::Arc::new(config(&aliyun_yaml(
+        &m.url(),
+        "LTAI-test",
+        "wrong",
+        "SMS_123456",
+        "'13800000023'",
+    ))));
+    let out = bad.send("sms", false).await;
+    assert!(
+        out.answer.starts_with("Aliyun SignatureDoesNotMatch"),
+        "{out:?}"
+    );
+    no_secret(&out.answer);
 }

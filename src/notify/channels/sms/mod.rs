@@ -73,6 +73,11 @@ impl Phone {
         if batch.is_empty() {
             return Delivery::sent("nothing to send");
         }
+        if self.cfg.to.is_empty() {
+            return Delivery::failed(
+                "the target has no numbers (`to` is empty); routes use it through `phones` for contacts",
+            );
+        }
         let fields = Fields::of(&self.renderer, batch);
         let d = match (self.cfg.provider, self.cfg.mode) {
             (PhoneProvider::Aliyun, PhoneMode::Sms) => aliyun::send_sms(self, &fields).await,
