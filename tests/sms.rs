@@ -664,3 +664,123 @@ async fn notify_test_for_a_contact_tries_each_way() {
     );
     no_secret(&out.answer);
 }
+
+fn tocsin(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tocsin"))
+        .env("RUST_LOG", "warn")
+        .arg("-c")
+        .arg(dir.join("tocsin.yaml"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_verifies_an_email_and_a_changed_address_loses_it() {
+    let smtp = common::smtp();
+    let tag = tag();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    std::fs::write(dir.path().join("rules/none.yaml"), "groups: []\n").unwrap();
+    let write = |alice: &str| {
+        std::fs::write(
+            dir.path().join("tocsin.yaml"),
+            format!(
+                "data_dir: data\nrequire_verified_contacts: true
+mailer: {{host: '{}', port: {}, tls: none, from: 'tocsin <alerts@example.com>', timeout: 5s}}
+contacts:
+  - {{name: alice, email: '{alice}'}}
+  - {{name: bob, email: 'bob-{tag}@example.com'}}
+routing:
+  default: [alice, bob]
+",
+                smtp.addr.ip(),
+                smtp.addr.port()
+            ),
+        )
+        .unwrap()
+    };
+    let alice = format!("alice-{tag}@example.com");
+    write(&alice);
+    let (ok, out, err) = tocsin(dir.path(), &["contact", "verify", "alice", "--email"]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains(&format!("code sent to the email of alice: {alice}")),
+        "{out}"
+    );
+    let mail = String::from_utf8_lossy(&common::delivered_mail(&alice).await).into_owned();
+    let code: String = mail
+        .split("verification code is ")
+        .nth(1)
+        .expect("the code is in the mail")
+        .chars()
+        .take(6)
+        .collect();
+    let (ok, _, err) = tocsin(dir.path(), &["contact", "confirm", "alice", "999999x"]);
+    assert!(
+        !ok && err.contains("wrong code for contact \"alice\""),
+        "{err}"
+    );
+    let (ok, out, err) = tocsin(dir.path(), &["contact", "confirm", "alice", &code]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(out.trim(), format!("verified: the email of alice: {alice}"));
+    let (ok, out, _) = tocsin(dir.path(), &["contact", "list", "--json"]);
+    assert!(ok);
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list[0]["email_verified"], true);
+    assert_eq!(list[1]["email_verified"], false);
+    let (ok, _, err) = tocsin(dir.path(), &["check"]);
+    assert!(ok, "{err}");
+    assert!(err.contains(&format!("warning: the email of contact \"bob\" (bob-{tag}@example.com, target bob) is not verified; it is sent nothing (require_verified_contacts)")), "{err}");
+    assert!(!err.contains("contact \"alice\""), "{err}");
+    // A new address is not the verified one.
+    write(&format!("alice2-{tag}@example.com"));
+    let (_, out, _) = tocsin(dir.path(), &["contact", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list[0]["email_verified"], false);
+    let (_, _, err) = tocsin(dir.path(), &["check"]);
+    assert!(err.contains("the email of contact \"alice\""), "{err}");
+}
+
+#[test]
+fn routes_reach_contacts_by_sms_and_call_as_written() {
+    let c = config(
+        "contacts:
+  - {name: alice, email: a@x.com, phone: '13800000000'}
+  - {name: bob, phone: '+14155550100'}
+contact_groups: [{name: oncall, members: [alice, bob]}]
+mailer: {host: 127.0.0.1, port: 2525, tls: none, from: 'tocsin <t@example.com>'}
+targets:
+  - {name: s, type: sms, provider: twilio, account_sid: AC0123456789abcdef0123456789abcdef, auth_token: t, from: '+14155550199'}
+  - {name: v, type: call, provider: twilio, account_sid: AC0123456789abcdef0123456789abcdef, auth_token: t, from: '+14155550199'}
+phones: {sms: s, call: v}
+routing:
+  default: {warning: [alice], error: ['sms:oncall', 'call:oncall', 'mail:alice']}
+",
+    );
+    let router = tocsin::notify::Router::from_config(&c);
+    let labels = tocsin::labels::Labels::new();
+    let names = |sev| router.route_of(&labels, sev).recipient_names();
+    assert_eq!(
+        names(tocsin::rules::Severity::Warning),
+        vec!["alice", "sms:alice"]
+    );
+    assert_eq!(
+        names(tocsin::rules::Severity::Error),
+        vec!["sms:alice", "sms:bob", "call:alice", "call:bob", "alice"]
+    );
+    let call_bob = c
+        .mail_targets
+        .iter()
+        .find(|t| t.name() == "call:bob")
+        .unwrap();
+    let tocsin::config::TargetKind::Call(p) = &call_bob.kind else {
+        panic!()
+    };
+    assert_eq!(p.to, vec!["+14155550100"]);
+}
