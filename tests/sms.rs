@@ -428,7 +428,8 @@ contact_groups:
   - {{name: dba, members: [alice, bob]}}
 targets:
   - {{name: aliyun-sms, type: sms, provider: aliyun, endpoint: '{}', access_key_id: LTAI-test, access_key_secret: {ALIYUN_SECRET}, sign_name: 备份报警, template_code: SMS_123456, verify_template: SMS_CODE}}
-phones: {{sms: aliyun-sms}}
+  - {{name: aliyun-call, type: call, provider: aliyun, endpoint: '{}', access_key_id: LTAI-test, access_key_secret: {ALIYUN_SECRET}, template_code: TTS_777, params: {{alert: alert, message: message}}}}
+phones: {{sms: aliyun-sms, call: aliyun-call}}
 routing:
   default: off
   group_wait: 2s
@@ -437,6 +438,7 @@ routing:
 {extra}",
             smtp.addr.ip(),
             smtp.addr.port(),
+            m.url(),
             m.url()
         ),
     )
@@ -453,6 +455,7 @@ async fn backup_mock() -> AliyunMock {
                 &["alert", "severity", "message", "count", "since"],
             ),
             ("SMS_CODE", &["code"]),
+            ("TTS_777", &["alert", "message"]),
         ],
     )
     .await
@@ -636,10 +639,18 @@ async fn notify_test_for_a_contact_tries_each_way() {
         .collect();
     assert_eq!(
         got,
-        vec![("alice", "email", "sent"), ("sms:alice", "sms", "sent")],
+        vec![
+            ("alice", "email", "sent"),
+            ("sms:alice", "sms", "sent"),
+            ("call:alice", "call", "sent")
+        ],
         "{outs:?}"
     );
-    assert_eq!(m.log.accepted()[0].numbers, vec!["8613800000021"]);
+    let hits = m.log.accepted();
+    assert_eq!(hits[0].action, "SendSms");
+    assert_eq!(hits[0].numbers, vec!["8613800000021"]);
+    assert_eq!(hits[1].action, "SingleCallByTts");
+    assert_eq!(hits[1].numbers, vec!["13800000021"]);
     common::delivered_mail(&format!("alice-{tag}@example.com")).await;
     // A gateway refusal comes back with its own code.
     let out = tester.send("aliyun-sms", false).await;
@@ -743,6 +754,7 @@ routing:
     let (_, out, _) = tocsin(dir.path(), &["contact", "list", "--json"]);
     let list: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(list[0]["email_verified"], false);
+    assert!(!out.contains("do-not-leak"));
     let (_, _, err) = tocsin(dir.path(), &["check"]);
     assert!(err.contains("the email of contact \"alice\""), "{err}");
 }
@@ -783,4 +795,54 @@ routing:
         panic!()
     };
     assert_eq!(p.to, vec!["+14155550100"]);
+}
+
+#[test]
+fn phone_secrets_never_show_in_debug() {
+    let c = config(&format!(
+        "targets:\n  - {{name: a, type: sms, provider: aliyun, access_key_id: LTAI-test, access_key_secret: {ALIYUN_SECRET}, sign_name: s, template_code: t, to: ['+8613800000000']}}\n  - {{name: t, type: sms, provider: tencent, secret_id: AKID, secret_key: {TENCENT_KEY}, sdk_app_id: '1', sign_name: s, template_id: '1', to: ['+8613800000000']}}\n  - {{name: w, type: call, provider: twilio, account_sid: {TWILIO_SID}, auth_token: {TWILIO_TOKEN}, from: '+14155550100', to: ['+14155550101']}}\n"
+    ));
+    no_secret(&format!("{c:?}"));
+    for t in &c.targets {
+        no_secret(&format!("{:?}", Channel::from_config(t, &c).unwrap()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_at_its_limit_gets_what_piled_up_in_one_text_later() {
+    let m = TwilioMock::start(TWILIO_SID, TWILIO_TOKEN, "+14155550100", &[], &[]).await;
+    let dir = Daemon::prepare(
+        "groups: []\n",
+        &format!(
+            "targets:\n  - {{name: tw, type: sms, provider: twilio, endpoint: '{}', account_sid: {TWILIO_SID}, auth_token: {TWILIO_TOKEN}, from: '+14155550100', segments: 2, to: ['+14155550123']}}\nrouting:\n  default: [tw]\n  group_by: ['...']\n",
+            m.url()
+        ),
+    );
+    let d = Daemon::start(&dir).await;
+    d.post_alerts(&serde_json::json!([{"labels": {"alertname": "First"}}]))
+        .await;
+    common::wait_for("the first text", Duration::from_secs(10), || async {
+        Some(()).filter(|_| !m.log.accepted().is_empty())
+    })
+    .await;
+    // Two more within the second: held (Twilio takes one a second), then one text.
+    d.post_alerts(&serde_json::json!([{"labels": {"alertname": "Second"}}, {"labels": {"alertname": "Third"}}])).await;
+    let texts = common::wait_for("the second text", Duration::from_secs(10), || async {
+        Some(m.log.accepted()).filter(|a| a.len() >= 2)
+    })
+    .await;
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    let body = texts[1].params.as_str().unwrap();
+    assert!(
+        body.contains("(2 alerts)") && (body.contains("Second +1") || body.contains("Third +1")),
+        "{body}"
+    );
+    assert!(texts[1].at.duration_since(texts[0].at) >= Duration::from_millis(900));
+    // The gateway never had to refuse: the limit was kept, nothing dropped.
+    assert!(
+        m.log.hits().iter().all(|h| h.code == "201"),
+        "{:?}",
+        m.log.hits()
+    );
+    d.stop().await;
 }
