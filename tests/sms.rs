@@ -846,3 +846,34 @@ async fn a_number_at_its_limit_gets_what_piled_up_in_one_text_later() {
     );
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_number_ends_on_the_outbox_row_with_the_gateways_code() {
+    let m = aliyun_mock().await;
+    let dir = Daemon::prepare(
+        "groups: []\n",
+        &format!(
+            "targets:\n  - {{name: sms, type: sms, provider: aliyun, endpoint: '{}', access_key_id: LTAI-test, access_key_secret: {ALIYUN_SECRET}, sign_name: 备份报警, template_code: SMS_123456, to: ['+85212345678']}}\nrouting:\n  default: [sms]\n",
+            m.url()
+        ),
+    );
+    let d = Daemon::start(&dir).await;
+    d.post_alerts(&serde_json::json!([{"labels": {"alertname": "BackupFailed", "vault": "v1"}}]))
+        .await;
+    let last = common::wait_for("the failed outbox row", Duration::from_secs(10), || async {
+        let views = d.alert_views().await;
+        let n = views.first()?["last_notification"].clone();
+        (n["status"] == "failed").then_some(n)
+    })
+    .await;
+    assert_eq!(last["target"], "sms");
+    assert_eq!(
+        last["attempts"], 1,
+        "a permanent failure is not retried: {last}"
+    );
+    assert_eq!(
+        last["last_error"],
+        "Aliyun isv.MOBILE_NUMBER_ILLEGAL: 非法手机号"
+    );
+    d.stop().await;
+}
