@@ -1,5 +1,6 @@
 //! Contact verification over HTTP: `GET /api/v1/contacts` (each contact's
-//! email and phone and whether each is verified), `POST
+//! email and phone, masked since reads need no token, and whether each is
+//! verified), `POST
 //! /api/v1/contacts/{name}/verify?via=email|phone` (sends a six-digit code;
 //! without `via`, to every address) and `POST
 //! /api/v1/contacts/{name}/confirm` with `{"code": "123456"}`.
@@ -41,8 +42,48 @@ fn error(e: VerifyError) -> (StatusCode, Json<Value>) {
 
 async fn list(State(s): State<AppState>) -> (StatusCode, Json<Value>) {
     match verifier(&s).status().await {
-        Ok(v) => (StatusCode::OK, Json(json!(v))),
+        Ok(mut v) => {
+            for c in &mut v {
+                c.email = c.email.as_deref().map(mask_email);
+                c.phone = c.phone.as_deref().map(mask_phone);
+            }
+            (StatusCode::OK, Json(json!(v)))
+        }
         Err(e) => error(e),
+    }
+}
+
+/// `a***@example.com`.
+pub fn mask_email(e: &str) -> String {
+    match e.split_once('@') {
+        Some((user, domain)) => {
+            let first: String = user.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".into(),
+    }
+}
+
+/// `+86138****0011`: the first six and last four characters.
+pub fn mask_phone(p: &str) -> String {
+    let chars: Vec<char> = p.chars().collect();
+    if chars.len() <= 10 {
+        return "****".into();
+    }
+    let head: String = chars[..6].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}****{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_masked() {
+        assert_eq!(mask_email("alice@example.com"), "a***@example.com");
+        assert_eq!(mask_phone("+8613800000011"), "+86138****0011");
+        assert_eq!(mask_phone("+1415"), "****");
     }
 }
 
