@@ -150,6 +150,10 @@ pub async fn start(
         silences,
         ..Default::default()
     };
+    shared.verified.refresh(&store).await?;
+    shared
+        .verified
+        .spawn_refresh(store.clone(), shutdown.clone());
     let router = Arc::new(Router::new(&config, shared));
     let engine = Arc::new(
         Engine::new(

@@ -51,7 +51,12 @@ enum Command {
     /// (exit 1 when it was not delivered).
     NotifyTest {
         /// The target's name.
-        target: String,
+        #[arg(required_unless_present = "contact", conflicts_with = "contact")]
+        target: Option<String>,
+        /// Instead of a target: one test through each way this contact is
+        /// reached (mail, SMS, call).
+        #[arg(long, value_name = "NAME")]
+        contact: Option<String>,
         /// Send the recovery message instead of the firing one.
         #[arg(long)]
         resolved: bool,
@@ -89,10 +94,35 @@ enum Command {
         #[arg(last = true, required = true, value_name = "CMD")]
         command: Vec<String>,
     },
+    /// Verify contacts' email addresses and phone numbers.
+    Contact {
+        #[command(subcommand)]
+        action: ContactCommand,
+    },
     /// Manage silences of the running daemon.
     Silence {
         #[command(subcommand)]
         action: silence_cli::SilenceCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ContactCommand {
+    /// Send a six-digit code to the contact's email (through the mailer) or
+    /// phone (through `phones.sms`); without a flag, to each.
+    Verify {
+        name: String,
+        #[arg(long, conflicts_with = "phone")]
+        email: bool,
+        #[arg(long)]
+        phone: bool,
+    },
+    /// Record the address the code went to as verified.
+    Confirm { name: String, code: String },
+    /// Every contact's addresses and whether each is verified.
+    List {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -132,9 +162,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Test { files } => Ok(rule_tests(&files)),
         Command::NotifyTest {
             target,
+            contact,
             resolved,
             json,
-        } => notify_test(cli.config, &target, resolved, json),
+        } => notify_test(cli.config, target, contact, resolved, json),
+        Command::Contact { action } => contact(cli.config, action),
         Command::Ping {
             url,
             retries,
@@ -192,6 +224,9 @@ fn check(config_path: Option<PathBuf>, paths: Vec<PathBuf>) -> ExitCode {
             for w in &set.warnings {
                 eprintln!("warning: {w}");
             }
+            for w in tocsin::notify::verify::unverified_warnings(&config) {
+                eprintln!("warning: {w}");
+            }
             let source = config
                 .source
                 .as_ref()
@@ -247,7 +282,8 @@ fn rule_tests(files: &[PathBuf]) -> ExitCode {
 
 fn notify_test(
     config_path: Option<PathBuf>,
-    target: &str,
+    target: Option<String>,
+    contact: Option<String>,
     resolved: bool,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -263,25 +299,103 @@ fn notify_test(
         .build()
         .context("cannot start the async runtime")?;
     let tester = tocsin::notify::TargetTester::new(std::sync::Arc::new(config));
-    let out = rt.block_on(tester.send(target, resolved));
+    let outs = match (&contact, &target) {
+        (Some(c), _) => rt.block_on(tester.send_contact(c, resolved)),
+        (None, Some(t)) => vec![rt.block_on(tester.send(t, resolved))],
+        (None, None) => anyhow::bail!("name a target or --contact"),
+    };
     if json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        if contact.is_some() {
+            println!("{}", serde_json::to_string_pretty(&outs)?);
+        } else if let Some(out) = outs.first() {
+            println!("{}", serde_json::to_string_pretty(out)?);
+        }
     } else {
-        let kind = if out.kind.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", out.kind)
-        };
-        println!("{}{kind}: {}", out.target, out.result);
-        println!("{}", out.answer);
-        if let Some(s) = out.retry_after_seconds {
-            println!("the channel asks to retry after {s}s");
+        for out in &outs {
+            let kind = if out.kind.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", out.kind)
+            };
+            println!("{}{kind}: {}", out.target, out.result);
+            println!("{}", out.answer);
+            if let Some(s) = out.retry_after_seconds {
+                println!("the channel asks to retry after {s}s");
+            }
         }
     }
-    Ok(if out.is_sent() {
+    Ok(if outs.iter().all(|o| o.is_sent()) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    })
+}
+
+/// `tocsin contact verify|confirm|list`: against the database in `data_dir`
+/// (the running daemon rereads verifications within seconds).
+fn contact(config_path: Option<PathBuf>, action: ContactCommand) -> anyhow::Result<ExitCode> {
+    use tocsin::notify::verify::{ContactVerifier, VerifiedSet, Via};
+    let config = match Config::load(config_path.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let store = tocsin::store::Store::open(&config.database_path())?;
+        let v = ContactVerifier::new(std::sync::Arc::new(config), store, VerifiedSet::default());
+        let result = match action {
+            ContactCommand::Verify { name, email, phone } => {
+                let via = match (email, phone) {
+                    (true, _) => Some(Via::Email),
+                    (_, true) => Some(Via::Phone),
+                    _ => None,
+                };
+                v.start(&name, via).await.map(|sent| {
+                    for s in sent {
+                        println!(
+                            "code sent to the {} of {}: {} ({})",
+                            s.kind, s.contact, s.address, s.answer
+                        );
+                    }
+                    println!("confirm it with: tocsin contact confirm {name} CODE");
+                })
+            }
+            ContactCommand::Confirm { name, code } => v.confirm(&name, &code).await.map(|a| {
+                println!("verified: the {} of {}: {}", a.kind, a.contact, a.address);
+            }),
+            ContactCommand::List { json } => v.status().await.map(|list| {
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&list).unwrap_or_default()
+                    );
+                    return;
+                }
+                let mark = |v: bool| if v { "verified" } else { "unverified" };
+                for c in list {
+                    let email = c.email.as_ref().map_or("-".to_string(), |e| {
+                        format!("{e} ({})", mark(c.email_verified))
+                    });
+                    let phone = c.phone.as_ref().map_or("-".to_string(), |p| {
+                        format!("{p} ({})", mark(c.phone_verified))
+                    });
+                    println!("{}\temail {email}\tphone {phone}", c.name);
+                }
+            }),
+        };
+        match result {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(e) => {
+                eprintln!("error: {e}");
+                Ok(ExitCode::FAILURE)
+            }
+        }
     })
 }
 

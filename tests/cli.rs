@@ -41,6 +41,8 @@ const EXAMPLE_SECRETS: &[(&str, &str)] = &[
     ("FEISHU_SECRET", "s"),
     ("SLACK_WEBHOOK", "https://hooks.slack.com/services/T/B/x"),
     ("PAGERDUTY_ROUTING_KEY", "0123456789abcdef0123456789abcdef"),
+    ("ALIYUN_ACCESS_KEY_SECRET", "s"),
+    ("TWILIO_AUTH_TOKEN", "t"),
 ];
 
 /// Runs `tocsin -c CFG ARGS...`, expects exit code 1 and `want` in stderr;

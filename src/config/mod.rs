@@ -4,6 +4,7 @@
 
 mod inhibit;
 mod people;
+mod phones;
 mod routing;
 mod secret;
 mod targets;
@@ -19,6 +20,9 @@ use serde::Deserialize;
 pub use people::{
     Contact, ContactGroup, Directory, Language, MailerConfig, SmtpTls, resolve_relative,
     secret_or_file,
+};
+pub use phones::{
+    ParamField, PhoneConfig, PhoneCredentials, PhoneMode, PhoneProvider, e164, is_phone_like,
 };
 pub use routing::{
     Decision, GroupBy, Grouping, Mentions, OWNER, Recipient, RouteDefault, RouteTable, RouteTiming,
@@ -72,6 +76,10 @@ pub struct Config {
     pub owner_addresses: Vec<String>,
     pub contacts: Vec<Contact>,
     pub contact_groups: Vec<ContactGroup>,
+    /// The targets that reach contacts on routes by phone.
+    pub phones: PhonesConfig,
+    /// Send nothing to contact addresses that are not verified.
+    pub require_verified_contacts: bool,
     pub target_groups: Vec<TargetGroup>,
     pub routing: RoutingConfig,
     pub heartbeat: HeartbeatConfig,
@@ -84,7 +92,8 @@ pub struct Config {
     /// `routing` checked, with names resolved to delivery targets.
     #[serde(skip)]
     pub routes: RouteTable,
-    /// Email targets that routes create to reach contacts and `owner`.
+    /// Targets that routes create to reach contacts and `owner`: email
+    /// (named after the contact), SMS (`sms:NAME`) and calls (`call:NAME`).
     #[serde(skip)]
     pub mail_targets: Vec<TargetConfig>,
     /// Where the file was read from (None: built-in defaults).
@@ -113,6 +122,8 @@ impl Default for Config {
             owner_addresses: Vec::new(),
             contacts: Vec::new(),
             contact_groups: Vec::new(),
+            phones: PhonesConfig::default(),
+            require_verified_contacts: false,
             target_groups: Vec::new(),
             routing: RoutingConfig::default(),
             heartbeat: HeartbeatConfig::default(),
@@ -123,6 +134,18 @@ impl Default for Config {
             source: None,
         }
     }
+}
+
+/// `phones:`: how routes reach contacts by phone. A contact on a route gets
+/// SMS through `sms` (and, written `call:NAME`, calls through `call`): a
+/// copy of that target sending to the contact's `phone` only.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PhonesConfig {
+    /// A `type: sms` target.
+    pub sms: Option<Spanned<String>>,
+    /// A `type: call` target.
+    pub call: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -435,8 +458,42 @@ impl Config {
             .iter()
             .filter_map(|t| t.resolve(&cx, errors))
             .collect();
+        let phone_target = |key: &str,
+                            at: &Option<Spanned<String>>,
+                            want: &str,
+                            errors: &mut Vec<SourceError>| {
+            let at = at.as_ref()?;
+            match self.targets.iter().find(|t| t.name() == at.value) {
+                Some(t) if t.type_name() == want => Some(t.clone()),
+                Some(t) => {
+                    errors.push(SourceError::at(
+                        file,
+                        at,
+                        format!("phones.{key} names {:?}, a {} target; expected a `type: {want}` target", at.value, t.type_name()),
+                    ));
+                    None
+                }
+                None => {
+                    if !self.raw_targets.iter().any(|t| t.name().value == at.value) {
+                        errors.push(SourceError::at(
+                            file,
+                            at,
+                            format!(
+                                "phones.{key} names {:?}, but no target has that name",
+                                at.value
+                            ),
+                        ));
+                    }
+                    None
+                }
+            }
+        };
+        let sms_target = phone_target("sms", &self.phones.sms, "sms", errors);
+        let call_target = phone_target("call", &self.phones.call, "call", errors);
         let cx = routing::RoutingContext {
             file,
+            sms_target: sms_target.as_ref(),
+            call_target: call_target.as_ref(),
             contacts: &self.contacts,
             groups: &self.contact_groups,
             targets: &self.targets,

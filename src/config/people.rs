@@ -28,8 +28,10 @@ pub struct Contact {
     #[serde(default)]
     pub email: Option<String>,
     /// Mobile number as the chat tools know it (DingTalk, WeCom mentions).
+    /// Also where SMS and calls reach them (E.164, `+8613800000000`; a
+    /// mainland mobile `13800000000` is read as `+86...`).
     #[serde(default)]
-    pub phone: Option<String>,
+    pub phone: Option<Spanned<String>>,
     /// WeCom userid.
     #[serde(default)]
     pub wecom_user: Option<String>,
@@ -50,6 +52,11 @@ fn enabled_default() -> bool {
 impl Contact {
     pub fn name(&self) -> &str {
         &self.name.value
+    }
+
+    /// The phone as written.
+    pub fn phone(&self) -> Option<&String> {
+        self.phone.as_ref().map(|p| &p.value)
     }
 }
 
@@ -326,6 +333,18 @@ pub(super) fn validate_people(
                 format!(
                     "contact {:?} has an email that is not an address: {email:?}",
                     c.name.value
+                ),
+            ));
+        }
+        if let Some(p) = &c.phone
+            && !super::phones::is_phone_like(&p.value)
+        {
+            errors.push(SourceError::at(
+                file,
+                p,
+                format!(
+                    "contact {:?} has a phone that is not a number: {:?} (expected E.164 like +8613800000000)",
+                    c.name.value, p.value
                 ),
             ));
         }

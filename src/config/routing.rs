@@ -365,10 +365,10 @@ impl Mentions {
             users: vec![u.to_string()],
         };
         match target {
-            TargetKind::DingTalk(_) => some(&contact.phone).map(mobile),
+            TargetKind::DingTalk(_) => some(&contact.phone().cloned()).map(mobile),
             TargetKind::WeCom(w) => some(&contact.wecom_user).map(user).or_else(|| {
                 (w.format == super::ChatFormat::Text)
-                    .then(|| some(&contact.phone).map(mobile))
+                    .then(|| some(&contact.phone().cloned()).map(mobile))
                     .flatten()
             }),
             TargetKind::WeComApp(_) => some(&contact.wecom_user).map(user),
@@ -453,6 +453,9 @@ pub struct RouteTable {
 /// What the check needs from the rest of the config.
 pub(super) struct RoutingContext<'a> {
     pub file: &'a Path,
+    /// `phones.sms` and `phones.call`: what reaches contacts by phone.
+    pub sms_target: Option<&'a TargetConfig>,
+    pub call_target: Option<&'a TargetConfig>,
     pub contacts: &'a [Contact],
     pub groups: &'a [ContactGroup],
     pub targets: &'a [TargetConfig],
@@ -773,9 +776,35 @@ impl Resolver<'_> {
             }
         };
         // Targets first: they decide which contacts are already mentioned.
-        let mut contacts: Vec<(usize, &Spanned<String>, &Contact)> = Vec::new();
+        let mut contacts: Vec<(usize, &Spanned<String>, &Contact, Way)> = Vec::new();
         for (at, n) in names.iter().enumerate() {
-            let name = n.value.as_str();
+            let (way, name) = Way::of(n.value.as_str());
+            if way != Way::Any {
+                match self.dir.expand(name) {
+                    Some(members) => {
+                        let group_off =
+                            cx.groups.iter().any(|g| g.name.value == name && !g.enabled);
+                        if !group_off {
+                            contacts.extend(
+                                members
+                                    .into_iter()
+                                    .filter(|c| c.enabled)
+                                    .map(|c| (at, n, c, way)),
+                            );
+                        }
+                    }
+                    None => errors.push(SourceError::at(
+                        cx.file,
+                        n,
+                        format!(
+                            "{what} names {:?}: `{}:` takes a contact or contact group, and no contact or contact group is named {name:?}",
+                            n.value,
+                            way.as_str()
+                        ),
+                    )),
+                }
+                continue;
+            }
             if name == OWNER {
                 if let Some(r) = self.owner(what, n, errors) {
                     push(at, r, &mut out);
@@ -801,7 +830,7 @@ impl Resolver<'_> {
                         members
                             .into_iter()
                             .filter(|c| c.enabled)
-                            .map(|c| (at, n, c)),
+                            .map(|c| (at, n, c, Way::Any)),
                     );
                 }
             } else {
@@ -819,7 +848,13 @@ impl Resolver<'_> {
             .filter_map(|(_, r)| cx.targets.iter().find(|t| t.name() == r.target))
             .flat_map(|t| t.mentions.iter().map(move |c| (c.as_str(), t.name())))
             .collect();
-        for (at, n, c) in contacts {
+        for (at, n, c, way) in contacts {
+            if way != Way::Any {
+                if let Some(r) = self.contact_way(what, n, c, way, errors) {
+                    push(at, r, &mut out);
+                }
+                continue;
+            }
             if mentioned.contains_key(c.name()) {
                 continue; // reached by the IM target that mentions them
             }
@@ -841,8 +876,11 @@ impl Resolver<'_> {
             if reached {
                 continue;
             }
+            // By SMS too, when `phones.sms` is set and they have a phone.
+            let by_sms = cx.sms_target.is_some() && c.phone.is_some();
             let email = c.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
             match email {
+                _ if by_sms && !(email.is_some() && cx.has_mailer) => {}
                 Some(email) if cx.has_mailer => {
                     self.mail.entry(c.name().to_string()).or_insert_with(|| {
                         mail_target(c.name(), vec![email.to_string()], c.language)
@@ -862,15 +900,146 @@ impl Resolver<'_> {
                     cx.file,
                     n,
                     format!(
-                        "{what} names {:?}, but contact {:?} cannot be reached: give them an `email` (with a `mailer:`), or list an IM target that can mention them (DingTalk: `phone`; WeCom: `wecom_user`, or `phone` in text format; Feishu: `feishu_user`)",
+                        "{what} names {:?}, but contact {:?} cannot be reached: give them an `email` (with a `mailer:`), a `phone` (with `phones.sms`), or list an IM target that can mention them (DingTalk: `phone`; WeCom: `wecom_user`, or `phone` in text format; Feishu: `feishu_user`)",
                         n.value,
                         c.name()
                     ),
                 )),
             }
+            if by_sms && let Some(r) = self.contact_way(what, n, c, Way::Sms, errors) {
+                push(at, r, &mut out);
+            }
         }
         out.sort_by_key(|(at, _)| *at);
         out.into_iter().map(|(_, r)| r).collect()
+    }
+}
+
+/// How a route list reaches a contact: `NAME` (every way they have but
+/// calls), `mail:NAME`, `sms:NAME`, `call:NAME`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Way {
+    Any,
+    Mail,
+    Sms,
+    Call,
+}
+
+impl Way {
+    fn of(entry: &str) -> (Way, &str) {
+        for (prefix, way) in [
+            ("mail:", Way::Mail),
+            ("sms:", Way::Sms),
+            ("call:", Way::Call),
+        ] {
+            if let Some(rest) = entry.strip_prefix(prefix) {
+                return (way, rest.trim());
+            }
+        }
+        (Way::Any, entry)
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Way::Any => "",
+            Way::Mail => "mail",
+            Way::Sms => "sms",
+            Way::Call => "call",
+        }
+    }
+}
+
+impl Resolver<'_> {
+    /// The delivery of one way to a contact, creating its target; an error
+    /// when the contact or the config lacks what the way needs.
+    fn contact_way(
+        &mut self,
+        what: &str,
+        n: &Spanned<String>,
+        c: &Contact,
+        way: Way,
+        errors: &mut Vec<SourceError>,
+    ) -> Option<Recipient> {
+        let cx = self.cx;
+        let fail = |msg: String, errors: &mut Vec<SourceError>| {
+            errors.push(SourceError::at(
+                cx.file,
+                n,
+                format!("{what} names {:?}, but {msg}", n.value),
+            ));
+            None
+        };
+        let target_name = match way {
+            Way::Any | Way::Mail => c.name().to_string(),
+            Way::Sms | Way::Call => format!("{}:{}", way.as_str(), c.name()),
+        };
+        if way == Way::Any || way == Way::Mail {
+            let email = c.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
+            let Some(email) = email.filter(|_| cx.has_mailer) else {
+                return fail(
+                    format!(
+                        "contact {:?} has no `email` or there is no `mailer:`",
+                        c.name()
+                    ),
+                    errors,
+                );
+            };
+            self.mail
+                .entry(target_name.clone())
+                .or_insert_with(|| mail_target(c.name(), vec![email.to_string()], c.language));
+        } else {
+            let (base, key) = if way == Way::Sms {
+                (cx.sms_target, "phones.sms")
+            } else {
+                (cx.call_target, "phones.call")
+            };
+            let Some(base) = base else {
+                return fail(
+                    format!(
+                        "there is no `{key}` target to reach contacts by {}",
+                        way.as_str()
+                    ),
+                    errors,
+                );
+            };
+            let Some(phone) = &c.phone else {
+                return fail(format!("contact {:?} has no `phone`", c.name()), errors);
+            };
+            let number = match super::phones::e164(&phone.value) {
+                Ok(num) => num,
+                Err(m) => {
+                    errors.push(SourceError::at(
+                        cx.file,
+                        phone,
+                        format!(
+                            "phone of contact {:?} (reached by {} on {what}): {m}",
+                            c.name(),
+                            way.as_str()
+                        ),
+                    ));
+                    return None;
+                }
+            };
+            if !base.enabled {
+                return None;
+            }
+            self.mail.entry(target_name.clone()).or_insert_with(|| {
+                let mut t = base.clone();
+                t.name = yaml::unspanned(target_name.clone());
+                t.language = c.language.or(base.language);
+                t.mentions = Vec::new();
+                if let TargetKind::Sms(p) | TargetKind::Call(p) = &mut t.kind {
+                    p.to = vec![number];
+                }
+                t
+            });
+        }
+        Some(Recipient {
+            name: target_name.clone(),
+            target: target_name,
+            mentions: Mentions::default(),
+            mentioned: Vec::new(),
+        })
     }
 }
 

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::Secret;
 use super::people::{Directory, Language, resolve_addresses, secret_or_file};
+use super::phones::{PhoneConfig, PhoneMode};
 use crate::yaml::{HumanDuration, SourceError, Spanned};
 
 /// A target as written. Private to config loading; see [`TargetConfig`].
@@ -80,7 +81,7 @@ pub struct RawTarget {
     api_url: Option<Spanned<String>>,
     // email
     #[serde(default)]
-    to: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) to: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     cc: Option<Spanned<Vec<Spanned<String>>>>,
     // pagerduty
@@ -96,6 +97,55 @@ pub struct RawTarget {
     group: Option<Spanned<String>>,
     #[serde(default)]
     class: Option<Spanned<String>>,
+    // sms and call (see `phones.rs`)
+    #[serde(default)]
+    pub(super) provider: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) endpoint: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) region: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) access_key_id: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) access_key_secret: Option<Spanned<Secret>>,
+    #[serde(default)]
+    pub(super) access_key_secret_file: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    pub(super) secret_id: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) secret_key: Option<Spanned<Secret>>,
+    #[serde(default)]
+    pub(super) secret_key_file: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    pub(super) account_sid: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) auth_token: Option<Spanned<Secret>>,
+    #[serde(default)]
+    pub(super) auth_token_file: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    pub(super) sign_name: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) template_code: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) template_id: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) verify_template: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) sdk_app_id: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) from: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) messaging_service_sid: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) params: Option<Spanned<super::phones::RawParams>>,
+    #[serde(default)]
+    pub(super) param_max_chars: Option<Spanned<usize>>,
+    #[serde(default)]
+    pub(super) segments: Option<Spanned<usize>>,
+    #[serde(default)]
+    pub(super) redial: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub(super) redial_after: Option<Spanned<HumanDuration>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -204,6 +254,8 @@ const TYPES: &[(&str, &[&str])] = &[
             "proxy",
         ],
     ),
+    ("sms", super::phones::SMS_KEYS),
+    ("call", super::phones::CALL_KEYS),
 ];
 
 /// A checked target, ready for its channel.
@@ -246,6 +298,10 @@ pub enum TargetKind {
     Feishu(FeishuConfig),
     Slack(SlackConfig),
     PagerDuty(PagerDutyConfig),
+    /// Text messages through an SMS gateway.
+    Sms(PhoneConfig),
+    /// Voice calls through a text-to-speech call service.
+    Call(PhoneConfig),
 }
 
 impl TargetKind {
@@ -260,6 +316,8 @@ impl TargetKind {
             TargetKind::Feishu(_) => "feishu",
             TargetKind::Slack(_) => "slack",
             TargetKind::PagerDuty(_) => "pagerduty",
+            TargetKind::Sms(_) => "sms",
+            TargetKind::Call(_) => "call",
         }
     }
 }
@@ -440,7 +498,31 @@ impl RawTarget {
             source,
             component,
             group,
-            class
+            class,
+            provider,
+            endpoint,
+            region,
+            access_key_id,
+            access_key_secret,
+            access_key_secret_file,
+            secret_id,
+            secret_key,
+            secret_key_file,
+            account_sid,
+            auth_token,
+            auth_token_file,
+            sign_name,
+            template_code,
+            template_id,
+            verify_template,
+            sdk_app_id,
+            from,
+            messaging_service_sid,
+            params,
+            param_max_chars,
+            segments,
+            redial,
+            redial_after
         );
         v
     }
@@ -739,7 +821,7 @@ impl RawTarget {
             }
             "dingtalk" => {
                 let webhook = webhook(errors);
-                let mention_mobiles = mentions("phone", |c| c.phone.as_ref(), errors);
+                let mention_mobiles = mentions("phone", |c| c.phone(), errors);
                 TargetKind::DingTalk(DingTalkConfig {
                     secret: secret(errors),
                     keyword,
@@ -775,7 +857,7 @@ impl RawTarget {
                                 for c in cs {
                                     if let Some(u) = &c.wecom_user {
                                         mention_users.push(u.clone());
-                                    } else if let Some(p) = &c.phone {
+                                    } else if let Some(p) = c.phone() {
                                         mention_mobiles.push(p.clone());
                                     } else {
                                         errors.push(err(
@@ -967,6 +1049,8 @@ impl RawTarget {
                     class: self.class.as_ref().map(|s| s.value.clone()),
                 })
             }
+            "sms" => TargetKind::Sms(self.phone_config(PhoneMode::Sms, cx, errors)?),
+            "call" => TargetKind::Call(self.phone_config(PhoneMode::Call, cx, errors)?),
             _ => return None,
         })
     }

@@ -8,6 +8,7 @@
 pub mod alertmanager;
 pub mod api;
 pub mod auth;
+pub mod contacts;
 pub mod healthchecks_api;
 pub mod heartbeats;
 pub mod ingest;
@@ -55,6 +56,7 @@ pub fn app(state: AppState) -> Router {
         .route("/-/reload", post(reload))
         .merge(api::routes())
         .merge(targets::routes())
+        .merge(contacts::routes())
         .merge(heartbeats::routes())
         .merge(healthchecks_api::routes())
         .merge(ping::routes())

@@ -14,6 +14,7 @@ pub mod route;
 pub mod router;
 pub mod silence;
 pub mod testsend;
+pub mod verify;
 
 pub use dispatch::Dispatcher;
 pub use message::{AlertMessage, MessageKind};

@@ -17,11 +17,13 @@ use super::inhibit::{FiringIndex, InhibitRule};
 use super::message::{AlertMessage, MessageKind};
 use super::route::{self, Route};
 use super::silence::SilenceCache;
+use super::verify::{VerifiedSet, contact_address};
 use crate::config::{Config, Recipient, RouteTable};
 use crate::eval::{AlertEvent, Transition};
 use crate::labels::Labels;
 use crate::rules::Severity;
 use crate::store::alerts::NewNotification;
+use crate::store::verifications::VerifiedAddress;
 
 #[derive(Debug, Default)]
 pub struct Router {
@@ -33,6 +35,10 @@ pub struct Router {
     wakers: HashMap<String, Arc<Notify>>,
     inhibit: Vec<InhibitRule>,
     shared: RouterShared,
+    /// The contact address each contact target reaches (verification).
+    contact_addresses: HashMap<String, VerifiedAddress>,
+    /// `require_verified_contacts`: unverified addresses get nothing.
+    require_verified: bool,
 }
 
 /// What outlives a reload: the silences and the index of firing alerts.
@@ -44,6 +50,8 @@ pub struct RouterShared {
     pub firing: FiringIndex,
     /// The minute (Unix minutes) time windows were last looked at.
     pub window_minute: Arc<std::sync::atomic::AtomicI64>,
+    /// Verified contact addresses.
+    pub verified: VerifiedSet,
 }
 
 impl Router {
@@ -70,6 +78,11 @@ impl Router {
                 mentioned: Vec::new(),
             })
             .collect();
+        let contact_addresses = config
+            .mail_targets
+            .iter()
+            .filter_map(|t| Some((t.name().to_string(), contact_address(config, t)?)))
+            .collect();
         Router {
             table: config.routes.clone(),
             all,
@@ -77,6 +90,8 @@ impl Router {
             wakers,
             inhibit: config.inhibit.clone(),
             shared,
+            contact_addresses,
+            require_verified: config.require_verified_contacts,
         }
     }
 
@@ -151,9 +166,26 @@ impl Router {
             || self.table.scopes.iter().any(|s| s.timing.has_windows())
     }
 
-    /// The route of an alert with these labels and severity.
+    /// The route of an alert with these labels and severity. Once
+    /// verification is in use, recipients at an unverified contact address
+    /// are named `NAME (unverified)`.
     pub fn route_of(&self, labels: &Labels, severity: Severity) -> Route {
-        route::resolve(&self.table, &self.all, labels, severity)
+        let mut route = route::resolve(&self.table, &self.all, labels, severity);
+        if self.require_verified || self.shared.verified.in_use() {
+            for r in &mut route.recipients {
+                if !self.verified(&r.target) {
+                    r.name = format!("{} (unverified)", r.name);
+                }
+            }
+        }
+        route
+    }
+
+    /// Whether `target` may be sent to: not a contact's address, or a verified one.
+    fn verified(&self, target: &str) -> bool {
+        self.contact_addresses
+            .get(target)
+            .is_none_or(|a| self.shared.verified.is_verified(a))
     }
 
     /// Outbox rows for these transitions.
@@ -221,6 +253,10 @@ impl Router {
             let Some(&send_resolved) = self.send_resolved.get(&r.target) else {
                 continue;
             };
+            if self.require_verified && !self.verified(&r.target) {
+                tracing::debug!(fingerprint = %msg.fingerprint, target_name = %r.target, "unverified contact address: not notified");
+                continue;
+            }
             if msg.kind == MessageKind::Resolved && !(send_resolved && route.timing.send_resolved) {
                 continue;
             }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::channels::{Channel, Delivery};
 use super::message::{AlertMessage, MessageKind};
 use super::render::Renderer;
-use crate::config::Config;
+use crate::config::{Config, Contact, EmailConfig, EmailFormat, TargetConfig, TargetKind};
 
 /// What a test send did.
 #[derive(Debug, Clone, Serialize)]
@@ -62,7 +62,7 @@ impl TargetTester {
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = config;
     }
 
-    fn config(&self) -> Arc<Config> {
+    pub fn config(&self) -> Arc<Config> {
         Arc::clone(&self.config.read().unwrap_or_else(|p| p.into_inner()))
     }
 
@@ -78,6 +78,49 @@ impl TargetTester {
                 retry_after_seconds: None,
             };
         };
+        Self::send_to(t, &config, resolved).await
+    }
+
+    /// One test through each way a contact is reached: mail (email and a
+    /// mailer), SMS (`phones.sms` and a phone), call (`phones.call`).
+    pub async fn send_contact(&self, name: &str, resolved: bool) -> Vec<TestOutcome> {
+        let config = self.config();
+        let Some(c) = config.contacts.iter().find(|c| c.name() == name) else {
+            return vec![TestOutcome {
+                target: name.to_string(),
+                kind: String::new(),
+                result: "unknown",
+                answer: format!("no contact is named {name:?}"),
+                retry_after_seconds: None,
+            }];
+        };
+        let mut out = Vec::new();
+        for t in contact_targets(&config, c) {
+            match t {
+                Ok(t) => out.push(Self::send_to(&t, &config, resolved).await),
+                Err((target, answer)) => out.push(TestOutcome {
+                    target,
+                    kind: String::new(),
+                    result: "failed",
+                    answer,
+                    retry_after_seconds: None,
+                }),
+            }
+        }
+        if out.is_empty() {
+            out.push(TestOutcome {
+                target: name.to_string(),
+                kind: String::new(),
+                result: "failed",
+                answer: format!("contact {name:?} cannot be reached: no email with a `mailer:`, no phone with `phones.sms` or `phones.call`"),
+                retry_after_seconds: None,
+            });
+        }
+        out
+    }
+
+    async fn send_to(t: &TargetConfig, config: &Config, resolved: bool) -> TestOutcome {
+        let name = t.name();
         let mut out = TestOutcome {
             target: name.to_string(),
             kind: t.type_name().to_string(),
@@ -90,7 +133,7 @@ impl TargetTester {
             out.answer = "the target has `enabled: false`; it sends nothing".into();
             return out;
         }
-        let channel = match Channel::from_config(t, &config) {
+        let channel = match Channel::from_config(t, config) {
             Ok(c) => c,
             Err(e) => {
                 out.answer = e.message;
@@ -120,4 +163,52 @@ impl TargetTester {
         }
         out
     }
+}
+
+/// The targets that reach a contact, as routes build them (`NAME` by mail,
+/// `sms:NAME`, `call:NAME`); a phone that cannot be used is an error.
+fn contact_targets(config: &Config, c: &Contact) -> Vec<Result<TargetConfig, (String, String)>> {
+    let mut out = Vec::new();
+    if let (Some(email), Some(_)) = (c.email.as_deref(), &config.mailer) {
+        out.push(Ok(TargetConfig {
+            name: crate::yaml::unspanned(c.name().to_string()),
+            kind: TargetKind::Email(EmailConfig {
+                to: vec![email.trim().to_string()],
+                cc: Vec::new(),
+                format: EmailFormat::Table,
+            }),
+            enabled: true,
+            send_resolved: true,
+            language: c.language,
+            templates: Default::default(),
+            timeout: None,
+            max_alerts: 0,
+            proxy: None,
+            mentions: Vec::new(),
+        }));
+    }
+    let Some(phone) = c.phone() else {
+        return out;
+    };
+    for (way, at) in [("sms", &config.phones.sms), ("call", &config.phones.call)] {
+        let Some(base) = at.as_ref().and_then(|n| config.target(&n.value)) else {
+            continue;
+        };
+        let target = format!("{way}:{}", c.name());
+        let number = match crate::config::e164(phone) {
+            Ok(n) => n,
+            Err(e) => {
+                out.push(Err((target, e)));
+                continue;
+            }
+        };
+        let mut t = base.clone();
+        t.name = crate::yaml::unspanned(target);
+        t.language = c.language.or(base.language);
+        if let TargetKind::Sms(p) | TargetKind::Call(p) = &mut t.kind {
+            p.to = vec![number];
+        }
+        out.push(Ok(t));
+    }
+    out
 }

@@ -14,6 +14,7 @@ pub mod external;
 pub mod heartbeats;
 pub mod outbox;
 pub mod silences;
+pub mod verifications;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -147,6 +147,31 @@ impl Email {
     }
 }
 
+impl Email {
+    /// A plain-text mail to the target's recipients (verification codes).
+    pub async fn send_text(&self, subject: &str, text: &str) -> Delivery {
+        let mut b = Message::builder().from(self.from.clone()).subject(subject);
+        for to in &self.cfg.to {
+            match to.parse() {
+                Ok(m) => b = b.to(m),
+                Err(e) => return Delivery::failed(format!("recipient {to:?}: {e}")),
+            }
+        }
+        let message = match b.singlepart(SinglePart::plain(text.to_string())) {
+            Ok(m) => m,
+            Err(e) => return Delivery::failed(format!("cannot build the mail: {e}")),
+        };
+        match self.transport.send(message).await {
+            Ok(resp) => Delivery::sent(format!(
+                "SMTP {} {}",
+                resp.code(),
+                resp.message().collect::<Vec<_>>().join(" ")
+            )),
+            Err(e) => classify_error(&e),
+        }
+    }
+}
+
 /// lettre's error kinds mapped to retry or give up.
 pub fn classify_error(e: &lettre::transport::smtp::Error) -> Delivery {
     let text = describe(e);

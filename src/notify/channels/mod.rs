@@ -18,6 +18,7 @@ pub mod feishu;
 pub mod http_target;
 pub mod pagerduty;
 pub mod slack;
+pub mod sms;
 pub mod webhook;
 pub mod wecom;
 pub mod wecom_app;
@@ -111,6 +112,8 @@ pub enum Channel {
     Feishu(feishu::Feishu),
     Slack(slack::Slack),
     PagerDuty(pagerduty::PagerDuty),
+    /// SMS and calls (`type: sms`, `type: call`).
+    Phone(sms::Phone),
 }
 
 impl Channel {
@@ -144,6 +147,9 @@ impl Channel {
             TargetKind::PagerDuty(k) => {
                 Channel::PagerDuty(pagerduty::PagerDuty::new(cfg, k.clone(), renderer)?)
             }
+            TargetKind::Sms(k) | TargetKind::Call(k) => {
+                Channel::Phone(sms::Phone::new(cfg, k.clone(), renderer)?)
+            }
         })
     }
 
@@ -159,6 +165,7 @@ impl Channel {
             Channel::Feishu(c) => c.max_batch(),
             Channel::Slack(c) => c.max_batch(),
             Channel::PagerDuty(_) => 1,
+            Channel::Phone(c) => c.max_batch(),
         }
     }
 
@@ -180,6 +187,7 @@ impl Channel {
             Channel::Slack(_) => SLACK,
             Channel::PagerDuty(_) => PAGERDUTY,
             Channel::WeComApp(_) => WECOM_APP,
+            Channel::Phone(c) => c.rate_limits(),
             Channel::Webhook(_) | Channel::Alertmanager(_) | Channel::Email(_) => &[],
         }
     }
@@ -195,6 +203,7 @@ impl Channel {
             Channel::Feishu(c) => c.send(batch).await,
             Channel::Slack(c) => c.send(batch).await,
             Channel::PagerDuty(c) => c.send(batch).await,
+            Channel::Phone(c) => c.send(batch).await,
         }
     }
 }
