@@ -303,6 +303,30 @@ async fn killing_prometheus_resolves_nothing_and_raises_datasource_unavailable()
     assert_eq!(health.health, "err");
     assert!(health.last_error.unwrap().contains("unavailable"));
 
+    // A long outage: 20 more failed evaluations (well past the failures
+    // that raise DatasourceUnavailable) still resolve nothing.
+    let failures = || {
+        d.engine()
+            .group_statuses()
+            .into_iter()
+            .find(|g| g.name == "kill")
+            .map_or(0, |g| g.failures)
+    };
+    let before = failures();
+    wait_for(
+        "20 more failed evaluations",
+        Duration::from_secs(60),
+        || async { (failures() >= before + 20).then_some(()) },
+    )
+    .await;
+    let still = d.alert("killHigh").unwrap();
+    assert_eq!(
+        still.state,
+        AlertState::Firing,
+        "a long outage resolves nothing"
+    );
+    assert_eq!(still.fired_at, firing.fired_at);
+
     let names: Vec<(String, String)> = wait_for("2 deliveries", WAIT, || async {
         let got: Vec<_> = receiver
             .accepted_alerts()

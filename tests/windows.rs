@@ -18,11 +18,22 @@ fn heard(r: &Receiver) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn muted_until_the_window_ends_then_notified_once() {
+    // Windows have minute resolution: start early enough in a minute that
+    // "still muted" can be checked before the window ends.
+    while chrono::Utc::now().second() >= 40 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let hook = Receiver::start(&[]).await;
-    // Muted from midnight UTC until the end of the current minute.
+    // Muted for the current minute in Shanghai (at 23:59 that is
+    // 23:59-24:00, which ends at local midnight).
+    let tz: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
     let now = chrono::Utc::now();
-    let end = now.hour() * 60 + now.minute() + 1;
-    let mute_until = format!("{:02}:{:02}", end / 60, end % 60);
+    let local = now.with_timezone(&tz);
+    let start = local.hour() * 60 + local.minute();
+    let hm = |m: u32| format!("{:02}:{:02}", m / 60, m % 60);
+    let window_end = (now + chrono::Duration::seconds(60 - i64::from(now.second())))
+        .with_nanosecond(0)
+        .unwrap();
     let dir = Daemon::prepare(
         "groups: []\n",
         &format!(
@@ -31,10 +42,12 @@ async fn muted_until_the_window_ends_then_notified_once() {
 routing:
   default: [hook]
   scopes:
-    - {{match: {{team: night}}, notify: [hook], mute: [{{times: ['00:00-{mute_until}']}}]}}
+    - {{match: {{team: night}}, notify: [hook], mute: [{{times: ['{}-{}'], timezone: Asia/Shanghai}}]}}
     - {{match: {{team: day}}, notify: [hook], active: [{{weekdays: [mon-sun]}}]}}
 ",
-            hook.url()
+            hook.url(),
+            hm(start),
+            hm(start + 1)
         ),
     );
     let d = Daemon::start(&dir).await;
@@ -46,21 +59,33 @@ routing:
     wait_for(
         "the open route's alert",
         Duration::from_secs(10),
-        || async { (heard(&hook) == ["Open"]).then_some(()) },
+        || async { heard(&hook).contains(&"Open".to_string()).then_some(()) },
     )
     .await;
-    // Still muted a moment later (unless the minute already ended).
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    if chrono::Utc::now().minute() == now.minute() {
-        assert_eq!(heard(&hook), ["Open"]);
-    }
+    let checked_at = chrono::Utc::now();
+    assert!(
+        checked_at < window_end,
+        "the open alert took until {checked_at}, past the window's end {window_end}"
+    );
+    assert_eq!(heard(&hook), ["Open"], "the muted alert is held back");
     wait_for(
         "the muted alert after the window",
         Duration::from_secs(75),
         || async { (heard(&hook) == ["Open", "Muted"]).then_some(()) },
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(heard(&hook), ["Open", "Muted"], "sent once");
+    assert!(
+        chrono::Utc::now() >= window_end,
+        "sent only after the window"
+    );
+    // Sent once: a later alert on the same route arrives after it, and
+    // nothing else does.
+    d.post_alerts(&serde_json::json!([{"labels": {"alertname": "Later", "team": "night"}}]))
+        .await;
+    wait_for("the later alert", Duration::from_secs(10), || async {
+        heard(&hook).contains(&"Later".to_string()).then_some(())
+    })
+    .await;
+    assert_eq!(heard(&hook), ["Open", "Muted", "Later"], "sent once");
     d.stop().await;
 }

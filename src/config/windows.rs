@@ -235,6 +235,33 @@ mod tests {
     }
 
     #[test]
+    fn a_night_window_crosses_midnight_in_shanghai() {
+        // Quiet nights in Shanghai: Friday 22:00 until Saturday 07:00, as the
+        // two ranges a window past midnight is written as. Shanghai's
+        // midnight is 16:00 UTC of the day before, so the UTC date and the
+        // local date differ for half of the window.
+        let c = load(
+            "routing:\n  mute:\n    - {weekdays: [fri], times: ['22:00-24:00'], timezone: Asia/Shanghai}\n    - {weekdays: [sat], times: ['00:00-07:00'], timezone: Asia/Shanghai}\n",
+        )
+        .unwrap();
+        let t = &c.routes.default_timing;
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        // 2026-11-27 is a Friday.
+        for (when, open) in [
+            ("2026-11-27T21:59:00+08:00", true),  // before the night
+            ("2026-11-27T22:00:00+08:00", false), // Friday 14:00 UTC
+            ("2026-11-27T23:59:00+08:00", false),
+            ("2026-11-28T00:00:00+08:00", false), // Friday 16:00 UTC, Saturday local
+            ("2026-11-28T06:59:00+08:00", false), // still Friday in UTC
+            ("2026-11-28T07:00:00+08:00", true),  // the end is exclusive
+            ("2026-11-28T22:30:00+08:00", true),  // Saturday night is not Friday's
+            ("2026-11-27T00:30:00+08:00", true),  // Friday's early hours are not Saturday's
+        ] {
+            assert_eq!(is_open(&t.mute, &t.active, at(when)), open, "{when}");
+        }
+    }
+
+    #[test]
     fn bad_windows_name_the_place() {
         let cases = [
             (
