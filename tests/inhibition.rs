@@ -55,7 +55,8 @@ async fn an_error_inhibits_the_warning_of_its_deployment() {
         || async { (heard(&hook) == want).then_some(()) },
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    d.sentinel(&hook, serde_json::json!({"severity": "error"}), 1)
+        .await;
     assert_eq!(heard(&hook), want, "the inhibited warning was sent");
     let views = d.alert_views().await;
     let inhibited: Vec<String> = views
@@ -87,7 +88,8 @@ async fn an_error_inhibits_the_warning_of_its_deployment() {
         (heard(&hook) == want).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    d.sentinel(&hook, serde_json::json!({"severity": "error"}), 1)
+        .await;
     assert_eq!(heard(&hook), want);
     d.stop().await;
 }

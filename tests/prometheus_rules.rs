@@ -120,7 +120,7 @@ groups:
         ["inactive->pending", "pending->firing", "firing->resolved"]
     );
     // nothing else went out: one firing, one resolved
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    d.settle(3).await;
     assert_eq!(receiver.accepted_alerts().len(), 2);
     d.stop().await;
 }
@@ -166,7 +166,7 @@ groups:
     .await;
     // 400 is below the warning threshold but above resolve_when: held firing
     wait_prometheus_value("t_levels_conn", 400.0).await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    d.more_evaluations(3).await;
     assert_eq!(sev(&d).unwrap().0, AlertState::Firing);
     push("t_levels", "t_levels_conn{deployment=\"d1\"} 200").await;
     wait_state(&d, "ConnectionsLevels", AlertState::Resolved).await;

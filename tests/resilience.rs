@@ -120,7 +120,7 @@ async fn restart_mid_firing_does_not_notify_again() {
         still.fired_at, firing.fired_at,
         "same firing, not a new one"
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    d.settle(3).await;
     assert_eq!(
         receiver.received().len(),
         1,
@@ -147,7 +147,7 @@ async fn webhook_500_then_200_is_delivered_exactly_once() {
     .await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].attempts, 2, "one 500, then one 200");
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    d.settle(3).await;
     let got = receiver.received();
     assert_eq!(
         got.iter().map(|r| r.status_returned).collect::<Vec<_>>(),
@@ -181,7 +181,7 @@ async fn webhook_4xx_is_given_up_with_the_reason() {
             .starts_with("HTTP 404"),
         "{rows:?}"
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    d.settle(3).await;
     assert_eq!(receiver.received().len(), 1, "a 4xx is not retried");
     d.stop().await;
 }

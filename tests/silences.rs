@@ -117,7 +117,8 @@ async fn silences_hold_back_and_expiry_resumes_once() {
         (names(&hook) == ["firing Free"]).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    d.sentinel(&hook, serde_json::json!({"vault": "v-sentinel"}), 1)
+        .await;
     assert_eq!(names(&hook), ["firing Free"]);
     assert_eq!(d.alert("HeldBack").unwrap().state, AlertState::Firing);
     let views = d.alert_views().await;
@@ -134,7 +135,8 @@ async fn silences_hold_back_and_expiry_resumes_once() {
         (names(&hook) == ["firing Free", "firing HeldBack"]).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    d.sentinel(&hook, serde_json::json!({"vault": "v-sentinel"}), 1)
+        .await;
     assert_eq!(names(&hook), ["firing Free", "firing HeldBack"]);
 
     // A silence that ends by itself; the alert resolved meanwhile is not
@@ -155,7 +157,8 @@ async fn silences_hold_back_and_expiry_resumes_once() {
         .await;
     gone["endsAt"] = serde_json::json!(past);
     d.post_alerts(&serde_json::json!([gone])).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    d.sentinel(&hook, serde_json::json!({"vault": "v-sentinel"}), 1)
+        .await;
     assert_eq!(names(&hook), ["firing Free", "firing HeldBack"]);
     wait_for(
         "LateOne delivered after the silence ended",
@@ -167,7 +170,8 @@ async fn silences_hold_back_and_expiry_resumes_once() {
         },
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    d.sentinel(&hook, serde_json::json!({"vault": "v-sentinel"}), 1)
+        .await;
     assert_eq!(
         names(&hook),
         ["firing Free", "firing HeldBack", "firing LateOne"]

@@ -346,14 +346,30 @@ impl Receiver {
         self.got.lock().unwrap().clone()
     }
 
-    /// Alerts from accepted (2xx) deliveries, as (status, alertname, labels).
+    /// Alerts from accepted (2xx) deliveries, leaving out the sentinels
+    /// tests post to mark a later point ([`Daemon::sentinel`]).
     pub fn accepted_alerts(&self) -> Vec<serde_json::Value> {
+        self.accepted_with_sentinels()
+            .into_iter()
+            .filter(|a| !is_sentinel(a))
+            .collect()
+    }
+
+    /// Alerts from accepted (2xx) deliveries, sentinels included.
+    pub fn accepted_with_sentinels(&self) -> Vec<serde_json::Value> {
         self.received()
             .into_iter()
             .filter(|r| r.status_returned < 300)
             .flat_map(|r| r.body["alerts"].as_array().cloned().unwrap_or_default())
             .collect()
     }
+}
+
+/// Alerts named `Sentinel-N` mark a point in a test's timeline.
+fn is_sentinel(alert: &serde_json::Value) -> bool {
+    alert["labels"]["alertname"]
+        .as_str()
+        .is_some_and(|n| n.starts_with("Sentinel-"))
 }
 
 type ReceiverState = (Arc<Mutex<Vec<Received>>>, Arc<Mutex<VecDeque<u16>>>);
@@ -516,6 +532,81 @@ impl Daemon {
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         assert_eq!(status, 200, "POST /api/v2/alerts: {text}");
+    }
+
+    /// Instead of a fixed sleep before "nothing more arrived": posts a new
+    /// alert `Sentinel-N` with `labels` (which must route it to `r`) and
+    /// waits until `r` has accepted it `times` times. The outbox sends a
+    /// target's rows in order, so whatever was due before the sentinel has
+    /// arrived by then. [`Receiver::accepted_alerts`] leaves sentinels out.
+    pub async fn sentinel(&self, r: &Receiver, labels: serde_json::Value, times: usize) {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let name = format!(
+            "Sentinel-{}",
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let mut labels = labels;
+        labels["alertname"] = serde_json::json!(name);
+        self.post_alerts(&serde_json::json!([{ "labels": labels }]))
+            .await;
+        wait_for(
+            &format!("{name} to arrive {times}x"),
+            Duration::from_secs(60),
+            || async {
+                let got = r
+                    .accepted_with_sentinels()
+                    .iter()
+                    .filter(|a| a["labels"]["alertname"] == name.as_str())
+                    .count();
+                (got >= times).then_some(())
+            },
+        )
+        .await;
+    }
+
+    /// Evaluations of each rule group so far.
+    pub fn evaluations(&self) -> std::collections::HashMap<String, u64> {
+        self.engine()
+            .group_statuses()
+            .into_iter()
+            .map(|g| (g.name, g.evaluations))
+            .collect()
+    }
+
+    /// Waits for `n` more evaluations of every rule group.
+    pub async fn more_evaluations(&self, n: u64) {
+        let before = self.evaluations();
+        wait_for(
+            &format!("{n} more evaluations of every group"),
+            Duration::from_secs(60),
+            || async {
+                let now = self.evaluations();
+                before
+                    .iter()
+                    .all(|(g, c)| now.get(g).is_some_and(|x| *x >= c + n))
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+
+    /// Instead of a fixed sleep before "nothing more arrived": waits for a
+    /// later point in the daemon's own work — `n` more evaluations of every
+    /// group, then an outbox with nothing pending — so what a test counts
+    /// afterwards is everything the daemon did by then, however slow the
+    /// machine.
+    pub async fn settle(&self, n: u64) {
+        self.more_evaluations(n).await;
+        let store = self.engine().store();
+        wait_for(
+            "an outbox with nothing pending",
+            Duration::from_secs(60),
+            || async {
+                let pending = store.outbox_pending().await.ok()?;
+                pending.iter().all(|(_, n, _)| *n == 0).then_some(())
+            },
+        )
+        .await;
     }
 
     pub async fn stop(mut self) {
