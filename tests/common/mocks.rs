@@ -96,6 +96,32 @@ fn ct_eq(a: &str, b: &str) -> bool {
             == 0
 }
 
+/// Every mock asserts, when the test drops it, that it saw no protocol
+/// violation (a wrong content type, a body shape the service refuses...),
+/// so a test cannot pass while the mock complained.
+macro_rules! no_violations_on_drop {
+    ($($mock:ty),*) => {$(
+        impl Drop for $mock {
+            fn drop(&mut self) {
+                let v = self.log.violations();
+                if !v.is_empty() && !std::thread::panicking() {
+                    panic!("{} saw protocol violations: {v:?}", stringify!($mock));
+                }
+            }
+        }
+    )*};
+}
+
+no_violations_on_drop!(
+    DingTalkMock,
+    FeishuMock,
+    WeComMock,
+    WeComAppMock,
+    SlackMock,
+    PagerDutyMock,
+    JsonSink
+);
+
 fn json_content_type(headers: &HeaderMap) -> bool {
     headers
         .get("content-type")
@@ -422,6 +448,11 @@ fn feishu_judge(s: &FeishuState, token: &str, headers: &HeaderMap, raw: &str) ->
         }
     } else if msg_type == "text" && !body["content"]["text"].is_string() {
         return err(19002, "params error, text need");
+    } else if msg_type == "interactive"
+        && let Err(why) = feishu_card_errors(&body["card"])
+    {
+        s.log.violation(format!("invalid card: {why}"));
+        return err(11246, &format!("card is invalid: {why}"));
     }
     let mut leaves = Vec::new();
     strings(content, &mut leaves);
@@ -434,6 +465,76 @@ fn feishu_judge(s: &FeishuState, token: &str, headers: &HeaderMap, raw: &str) ->
         return (200, json!({"code": 19024, "msg": "Key Words Not Found"}));
     }
     err(0, "success")
+}
+
+/// A message card (`msg_type: interactive`, card JSON 1.0): a header with
+/// a plain-text or lark_md title, and elements the card builder knows, each
+/// with what its tag needs.
+fn feishu_card_errors(card: &Value) -> Result<(), String> {
+    let card = card.as_object().ok_or("card is not an object")?;
+    if let Some(h) = card.get("header") {
+        let tag = h["title"]["tag"]
+            .as_str()
+            .ok_or("header.title.tag missing")?;
+        if tag != "plain_text" && tag != "lark_md" {
+            return Err(format!("header.title.tag {tag:?}"));
+        }
+        h["title"]["content"]
+            .as_str()
+            .ok_or("header.title.content missing")?;
+        if let Some(t) = h.get("template") {
+            let t = t.as_str().ok_or("header.template is not a string")?;
+            const COLOURS: [&str; 13] = [
+                "blue",
+                "wathet",
+                "turquoise",
+                "green",
+                "yellow",
+                "orange",
+                "red",
+                "carmine",
+                "violet",
+                "purple",
+                "indigo",
+                "grey",
+                "default",
+            ];
+            if !COLOURS.contains(&t) {
+                return Err(format!("header.template {t:?}"));
+            }
+        }
+    }
+    let elements = card
+        .get("elements")
+        .and_then(|e| e.as_array())
+        .ok_or("elements missing")?;
+    if elements.is_empty() {
+        return Err("elements is empty".into());
+    }
+    for (i, el) in elements.iter().enumerate() {
+        let text_ok = |t: &Value| {
+            matches!(t["tag"].as_str(), Some("plain_text" | "lark_md")) && t["content"].is_string()
+        };
+        let ok = match el["tag"].as_str() {
+            Some("div") => {
+                el.get("text").is_some_and(text_ok)
+                    || el["fields"]
+                        .as_array()
+                        .is_some_and(|f| f.iter().all(|x| text_ok(&x["text"])))
+            }
+            Some("markdown") => el["content"].is_string(),
+            Some("hr") => true,
+            Some("note") => el["elements"]
+                .as_array()
+                .is_some_and(|n| !n.is_empty() && n.iter().all(text_ok)),
+            Some("action") => el["actions"].is_array(),
+            _ => false,
+        };
+        if !ok {
+            return Err(format!("elements[{i}] is not a valid element: {el}"));
+        }
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- WeCom robot
@@ -482,6 +583,10 @@ async fn wecom(
     headers: HeaderMap,
     raw: String,
 ) -> Response {
+    if !json_content_type(&headers) {
+        s.log
+            .violation("content-type is not application/json".into());
+    }
     let answer = wecom_judge(&s, &q, &raw);
     s.log
         .record("/cgi-bin/webhook/send", &q, &headers, &raw, 200, &answer);
@@ -626,6 +731,10 @@ async fn wecom_app_send(
     headers: HeaderMap,
     raw: String,
 ) -> Response {
+    if !json_content_type(&headers) {
+        s.log
+            .violation("content-type is not application/json".into());
+    }
     let answer = wecom_app_judge(&s, &q, &raw);
     s.log
         .record("/cgi-bin/message/send", &q, &headers, &raw, 200, &answer);
@@ -704,6 +813,10 @@ impl SlackMock {
 }
 
 async fn slack(State(s): State<SlackState>, headers: HeaderMap, raw: String) -> Response {
+    if !json_content_type(&headers) {
+        s.log
+            .violation("content-type is not application/json".into());
+    }
     let body: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
     let (status, text) = {
         let mut limited = s.limited.lock().unwrap();
@@ -781,6 +894,10 @@ impl PagerDutyMock {
 }
 
 async fn pagerduty(State(s): State<PagerDutyState>, headers: HeaderMap, raw: String) -> Response {
+    if !json_content_type(&headers) {
+        s.log
+            .violation("content-type is not application/json".into());
+    }
     let (status, answer) = match serde_json::from_str::<Value>(&raw) {
         Err(_) => (
             400,
@@ -888,8 +1005,25 @@ impl JsonSink {
                 async move {
                     let mut q = HashMap::new();
                     q.insert("method".to_string(), method.to_string());
-                    l.record(uri.path(), &q, &headers, &raw, 200, &Value::Null);
-                    StatusCode::OK
+                    let mut status = StatusCode::OK;
+                    if !json_content_type(&headers) {
+                        l.violation("content-type is not application/json".into());
+                    }
+                    if uri.path() == "/api/v2/alerts"
+                        && let Err(why) = postable_alerts_errors(&raw)
+                    {
+                        l.violation(format!("not Alertmanager's postableAlerts: {why}"));
+                        status = StatusCode::BAD_REQUEST;
+                    }
+                    l.record(
+                        uri.path(),
+                        &q,
+                        &headers,
+                        &raw,
+                        status.as_u16(),
+                        &Value::Null,
+                    );
+                    status
                 }
             },
         );
@@ -898,4 +1032,70 @@ impl JsonSink {
             log,
         }
     }
+}
+
+/// Alertmanager's `postableAlerts` (api/v2/openapi.yaml): an array of
+/// `{labels, annotations?, startsAt?, endsAt?, generatorURL?}`, labels and
+/// annotations string maps with valid label names, `alertname` present,
+/// times RFC 3339, generatorURL a URI, and no other keys.
+fn postable_alerts_errors(raw: &str) -> Result<(), String> {
+    let v: Value = serde_json::from_str(raw).map_err(|e| format!("not JSON: {e}"))?;
+    let alerts = v.as_array().ok_or("not an array")?;
+    for (i, a) in alerts.iter().enumerate() {
+        let obj = a.as_object().ok_or(format!("[{i}] is not an object"))?;
+        for k in obj.keys() {
+            if ![
+                "labels",
+                "annotations",
+                "startsAt",
+                "endsAt",
+                "generatorURL",
+            ]
+            .contains(&k.as_str())
+            {
+                return Err(format!("[{i}] has an unknown key {k:?}"));
+            }
+        }
+        for key in ["labels", "annotations"] {
+            let Some(m) = obj.get(key) else {
+                if key == "labels" {
+                    return Err(format!("[{i}].labels missing"));
+                }
+                continue;
+            };
+            let m = m
+                .as_object()
+                .ok_or(format!("[{i}].{key} is not an object"))?;
+            for (name, value) in m {
+                let mut c = name.chars();
+                let valid = c
+                    .next()
+                    .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+                    && c.all(|x| x.is_ascii_alphanumeric() || x == '_');
+                if !valid || !value.is_string() {
+                    return Err(format!(
+                        "[{i}].{key}.{name} is not a label name with a string value"
+                    ));
+                }
+            }
+        }
+        if !obj["labels"]["alertname"].is_string() {
+            return Err(format!("[{i}].labels.alertname missing"));
+        }
+        for key in ["startsAt", "endsAt"] {
+            if let Some(t) = obj.get(key) {
+                let t = t.as_str().ok_or(format!("[{i}].{key} is not a string"))?;
+                chrono::DateTime::parse_from_rfc3339(t).map_err(|e| format!("[{i}].{key}: {e}"))?;
+            }
+        }
+        if let Some(u) = obj.get("generatorURL") {
+            let u = u
+                .as_str()
+                .ok_or(format!("[{i}].generatorURL is not a string"))?;
+            if !u.is_empty() && reqwest::Url::parse(u).is_err() {
+                return Err(format!("[{i}].generatorURL {u:?} is not a URI"));
+            }
+        }
+    }
+    Ok(())
 }
