@@ -21,7 +21,7 @@ fn prepare() -> std::path::PathBuf {
     let dir = Daemon::prepare(
         "groups: []\n",
         &format!(
-            "api_token: {TOKEN}\nheartbeat: {{read_only_api_key: {RO_KEY}}}\ntargets:\n  - {{name: ops-hook, type: webhook, url: \"http://127.0.0.1:9/hook\"}}\n"
+            "api_token: {TOKEN}\nheartbeat: {{read_only_api_key: {RO_KEY}}}\ntargets:\n  - {{name: ops-hook, type: webhook, url: \"http://ops-hook.invalid/hook\"}}\n"
         ),
     );
     std::fs::write(
