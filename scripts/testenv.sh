@@ -3,7 +3,8 @@
 # Prometheus and the Pushgateway, and an SMTP server that stores every mail
 # it gets in a maildir (aiosmtpd) -- Debian packages, on free loopback ports,
 # in a temporary folder, without systemd. Also installs Chromium, which renders
-# the status page in a test.
+# the status page in a test, and faketime (libfaketime steps the wall clock
+# under the daemon in tests/clock_steps.rs).
 #
 #   scripts/testenv.sh install                 install the packages if missing
 #   scripts/testenv.sh start DIR [WATCH_PID]   start Pushgateway + Prometheus + SMTP; write DIR/env
@@ -29,13 +30,14 @@ SMTP_PYTHON=/usr/bin/python3
 have_aiosmtpd() { [ -x "$SMTP_PYTHON" ] && "$SMTP_PYTHON" -c 'import aiosmtpd' >/dev/null 2>&1; }
 
 install() {
-  if need prometheus && need prometheus-pushgateway && need curl && need chromium && have_aiosmtpd; then return 0; fi
+  if need prometheus && need prometheus-pushgateway && need curl && need chromium && have_aiosmtpd \
+    && need faketime; then return 0; fi
   local sudo=""
   if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-  echo "testenv: installing prometheus, prometheus-pushgateway, python3-aiosmtpd, curl, chromium (apt-get)" >&2
+  echo "testenv: installing prometheus, prometheus-pushgateway, python3-aiosmtpd, curl, chromium, faketime (apt-get)" >&2
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-    prometheus prometheus-pushgateway python3-aiosmtpd curl chromium >/dev/null
+    prometheus prometheus-pushgateway python3-aiosmtpd curl chromium faketime >/dev/null
 }
 
 wait_tcp() { # PORT SECONDS

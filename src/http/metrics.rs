@@ -151,6 +151,16 @@ pub async fn render(s: &AppState) -> String {
         reloads.failures as f64,
     );
     e.family(
+        "tocsin_clock_steps_total",
+        "counter",
+        "Steps of the wall clock seen (NTP step, date -s, VM restore); schedules do not stop, heartbeat due times move with them.",
+    );
+    e.sample(
+        "tocsin_clock_steps_total",
+        &[],
+        crate::clock::steps() as f64,
+    );
+    e.family(
         "tocsin_config_last_reload_successful",
         "gauge",
         "1 if the last reload applied, 0 if it failed and the previous config runs on.",

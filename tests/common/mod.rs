@@ -14,6 +14,7 @@ use axum::routing::post;
 use tokio::sync::watch;
 
 pub mod mocks;
+pub mod process;
 
 /// The servers of this test run (started by scripts/test.sh, or here).
 pub struct TestEnv {
