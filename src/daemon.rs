@@ -176,8 +176,10 @@ pub async fn start(
     let addr = listener.local_addr()?;
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let token = crate::http::auth::ApiToken::new(config.api_token.clone());
+    let limits = crate::http::limits::Limits::new(config.limits.clone());
     let app = crate::http::app(crate::http::AppState {
         token: token.clone(),
+        limits: limits.clone(),
         engine: Arc::clone(&engine),
         delivery: delivery.clone(),
         reload: reload_tx.clone(),
@@ -206,6 +208,7 @@ pub async fn start(
     let control = Control {
         config,
         token,
+        limits,
         targets: Arc::clone(&targets),
         engine: Arc::clone(&engine),
         delivery,
@@ -281,6 +284,7 @@ impl Parts {
 struct Control {
     config: Arc<Config>,
     token: crate::http::auth::ApiToken,
+    limits: crate::http::limits::Limits,
     targets: Arc<crate::notify::TargetTester>,
     engine: Arc<Engine>,
     delivery: DeliveryStats,
@@ -356,6 +360,7 @@ impl Control {
             self.config = Arc::new(config);
             self.targets.set_config(Arc::clone(&self.config));
             self.token.set(self.config.api_token.clone());
+            self.limits.set(self.config.limits.clone());
             give_up_unknown_targets(self.engine.store(), &self.config)
                 .await
                 .map_err(|e| e.to_string())?;

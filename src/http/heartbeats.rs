@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::limits::{PageQuery, page};
 use crate::heartbeat::registry::Check;
 use crate::heartbeat::state::{RunStatus, Status};
 use crate::heartbeat::writer::WriteError;
@@ -81,15 +82,16 @@ impl HeartbeatView {
     }
 }
 
-async fn list(State(s): State<AppState>) -> Json<Vec<HeartbeatView>> {
+async fn list(State(s): State<AppState>, Query(q): Query<PageQuery>) -> Response {
     let now = Utc::now();
-    Json(
-        s.heartbeats
-            .checks()
-            .iter()
-            .map(|c| HeartbeatView::new(c, now))
-            .collect(),
-    )
+    let max = s.limits.get().list_items.value;
+    let views: Vec<HeartbeatView> = s
+        .heartbeats
+        .checks()
+        .iter()
+        .map(|c| HeartbeatView::new(c, now))
+        .collect();
+    page(views, q, max)
 }
 
 #[derive(Debug, Deserialize)]

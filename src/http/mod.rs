@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod heartbeats;
 pub mod ingest;
+pub mod limits;
 pub mod metrics;
 pub mod ping;
 pub mod silences;
@@ -40,9 +41,14 @@ pub struct AppState {
     pub heartbeats: Arc<Heartbeats>,
     /// `api_token`: what write endpoints need.
     pub token: auth::ApiToken,
+    /// `limits:` in force.
+    pub limits: limits::Limits,
 }
 
 pub fn app(state: AppState) -> Router {
+    // Bodies of JSON API writes (extractors of every module); the endpoints
+    // with their own limit read the body themselves.
+    let body_limit = state.limits.get().api_body_bytes.value;
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics::metrics))
@@ -58,6 +64,7 @@ pub fn app(state: AppState) -> Router {
             state.token.clone(),
             auth::require_token,
         ))
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
 
