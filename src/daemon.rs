@@ -71,6 +71,7 @@ pub struct Running {
     /// Ends after answering the pings queued when shutdown was signalled.
     ping_writer: tokio::task::JoinHandle<()>,
     external_expiry: tokio::task::JoinHandle<()>,
+    db_watch: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -88,6 +89,7 @@ impl Running {
         drop(self.reload);
         self.janitor.abort();
         self.external_expiry.abort();
+        self.db_watch.abort();
         let _ = self.control.await;
         self.server.abort();
         let _ = self.ping_writer.await;
@@ -177,7 +179,10 @@ pub async fn start(
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let token = crate::http::auth::ApiToken::new(config.api_token.clone());
     let limits = crate::http::limits::Limits::new(config.limits.clone());
+    let db = crate::store::watch::DbHealth::default();
+    let watched = crate::store::watch::Watched::new(store.path())?;
     let app = crate::http::app(crate::http::AppState {
+        db: db.clone(),
         token: token.clone(),
         limits: limits.clone(),
         engine: Arc::clone(&engine),
@@ -205,6 +210,13 @@ pub async fn start(
         config.evaluation.history_retention.0,
     ));
     let external_expiry = tokio::spawn(timers(Arc::clone(&engine)));
+    let db_watch = tokio::spawn(watch_database(
+        watched,
+        db,
+        Arc::clone(&engine),
+        Arc::clone(&targets),
+        config.database_check_interval.value.0,
+    ));
     let control = Control {
         config,
         token,
@@ -224,6 +236,7 @@ pub async fn start(
         janitor,
         ping_writer,
         external_expiry,
+        db_watch,
     })
 }
 
@@ -427,6 +440,102 @@ async fn timers(engine: Arc<Engine>) {
         if let Err(e) = crate::notify::repeat::repeat_due(&engine, now).await {
             tracing::warn!(error = %e, "cannot write repeat notifications");
         }
+    }
+}
+
+/// Watches the database file ([`crate::store::watch`]): a problem is logged
+/// at ERROR with what to do, shown by `/healthz`, refuses writes, and sends
+/// the built-in alert `DatabaseUnavailable` straight to every enabled target;
+/// its end is logged and the alert resolved. After a full disk the
+/// write-ahead log is checkpointed and truncated once there is room again.
+async fn watch_database(
+    watched: crate::store::watch::Watched,
+    health: crate::store::watch::DbHealth,
+    engine: Arc<Engine>,
+    targets: Arc<crate::notify::TargetTester>,
+    check_every: Duration,
+) {
+    use crate::notify::message::{AlertMessage, MessageKind};
+    const ALERT: &str = "DatabaseUnavailable";
+    let mut last_check = tokio::time::Instant::now();
+    let mut damaged: Option<String> = None;
+    let mut disk_was_full = false;
+    let mut since = chrono::Utc::now();
+    loop {
+        tokio::time::sleep(crate::store::watch::FILE_CHECK).await;
+        let check = last_check.elapsed() >= check_every;
+        let w = watched.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            let file = w.file_problem();
+            let damage = if check && file.is_none() {
+                Some(w.check_problem())
+            } else {
+                None
+            };
+            (file, damage)
+        })
+        .await;
+        let Ok((file, damage)) = found else { continue };
+        if let Some(d) = damage {
+            last_check = tokio::time::Instant::now();
+            damaged = d;
+        }
+        let full = file.as_deref().is_some_and(|p| p.contains("is full"));
+        if full {
+            disk_was_full = true;
+        } else if disk_was_full && file.is_none() {
+            match engine.store().checkpoint_truncate().await {
+                Ok((log, copied)) => {
+                    disk_was_full = false;
+                    tracing::info!(
+                        log_pages = log,
+                        copied_pages = copied,
+                        "disk has room again: write-ahead log checkpointed and truncated"
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "disk has room again, but the write-ahead log cannot be checkpointed yet");
+                    continue;
+                }
+            }
+        }
+        let problem = file.or_else(|| damaged.clone());
+        let was = health.problem();
+        if !health.set(problem.clone()) {
+            continue;
+        }
+        let now = chrono::Utc::now();
+        let message = match (&was, &problem) {
+            (_, Some(p)) => {
+                tracing::error!(path = %watched.path.display(), problem = %p, "database unavailable: writes are refused with 503 and /healthz answers 503 until this is fixed");
+                if was.is_none() {
+                    since = now;
+                }
+                AlertMessage::builtin(
+                    MessageKind::Firing,
+                    ALERT,
+                    p.clone(),
+                    "Fix the database file (see the message); tocsin records nothing meanwhile"
+                        .into(),
+                    since,
+                    now,
+                )
+            }
+            (Some(_), None) => {
+                tracing::info!(path = %watched.path.display(), "database available again");
+                AlertMessage::builtin(
+                    MessageKind::Resolved,
+                    ALERT,
+                    "The database is available again".into(),
+                    String::new(),
+                    since,
+                    now,
+                )
+            }
+            (None, None) => continue,
+        };
+        let sent = targets.broadcast(&message).await;
+        tracing::info!(alert = ALERT, kind = ?message.kind, targets = sent, "built-in alert sent straight to the targets");
     }
 }
 

@@ -49,6 +49,9 @@ pub struct Config {
     /// Connections: timeouts, a cap, the Host names accepted.
     pub http: HttpConfig,
     pub data_dir: PathBuf,
+    /// How often `PRAGMA quick_check` looks for damage in the database (the
+    /// file's identity and the disk's free space are looked at every second).
+    pub database_check_interval: Spanned<HumanDuration>,
     pub rules: Vec<PathBuf>,
     /// Interval of groups that set neither `interval` nor `cron`.
     pub evaluation_interval: HumanDuration,
@@ -104,6 +107,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             http: HttpConfig::default(),
             data_dir: PathBuf::from("data"),
+            database_check_interval: yaml::unspanned(HumanDuration(Duration::from_secs(60))),
             rules: vec![PathBuf::from("rules")],
             evaluation_interval: HumanDuration(Duration::from_secs(60)),
             prometheus: PrometheusConfig::default(),
@@ -547,6 +551,14 @@ impl Config {
         }
         self.heartbeat.validate(file, &mut errors);
         self.limits.validate(file, &mut errors);
+        let every = self.database_check_interval.value.0;
+        if every < Duration::from_secs(1) || every > Duration::from_secs(86_400) {
+            errors.push(SourceError::at(
+                file,
+                &self.database_check_interval,
+                "expected a database_check_interval between 1s and 1d",
+            ));
+        }
         self.http.validate(file, &mut errors);
         if errors.is_empty() {
             Ok(())
