@@ -181,7 +181,9 @@ pub async fn start(
     let limits = crate::http::limits::Limits::new(config.limits.clone());
     let db = crate::store::watch::DbHealth::default();
     let watched = crate::store::watch::Watched::new(store.path())?;
+    let guard = crate::http::auth::Guard::new(token.clone(), policy(&config));
     let app = crate::http::app(crate::http::AppState {
+        guard: guard.clone(),
         db: db.clone(),
         token: token.clone(),
         limits: limits.clone(),
@@ -220,6 +222,7 @@ pub async fn start(
     let control = Control {
         config,
         token,
+        guard,
         limits,
         targets: Arc::clone(&targets),
         engine: Arc::clone(&engine),
@@ -238,6 +241,19 @@ pub async fn start(
         external_expiry,
         db_watch,
     })
+}
+
+/// The HTTP guard's settings from the config.
+fn policy(config: &Config) -> crate::http::auth::Policy {
+    crate::http::auth::Policy {
+        allowed_hosts: config
+            .http
+            .allowed_hosts
+            .iter()
+            .map(|h| h.value.clone())
+            .collect(),
+        token_reads: config.api_token_reads,
+    }
 }
 
 /// Pending rows for targets that are gone or disabled are given up, with the reason.
@@ -297,6 +313,7 @@ impl Parts {
 struct Control {
     config: Arc<Config>,
     token: crate::http::auth::ApiToken,
+    guard: crate::http::auth::Guard,
     limits: crate::http::limits::Limits,
     targets: Arc<crate::notify::TargetTester>,
     engine: Arc<Engine>,
@@ -374,6 +391,7 @@ impl Control {
             self.targets.set_config(Arc::clone(&self.config));
             self.token.set(self.config.api_token.clone());
             self.limits.set(self.config.limits.clone());
+            self.guard.set_policy(policy(&self.config));
             give_up_unknown_targets(self.engine.store(), &self.config)
                 .await
                 .map_err(|e| e.to_string())?;

@@ -45,6 +45,8 @@ pub struct AppState {
     pub limits: limits::Limits,
     /// What is wrong with the database, if anything.
     pub db: crate::store::watch::DbHealth,
+    /// Host names, cross-site requests, reads with the token.
+    pub guard: auth::Guard,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -71,6 +73,10 @@ pub fn app(state: AppState) -> Router {
             refuse_writes_without_database,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.guard.clone(),
+            auth::browser_guard,
+        ))
         .with_state(state)
 }
 
