@@ -193,17 +193,14 @@ pub async fn start(
         targets: Arc::clone(&targets),
         heartbeats: heartbeats.clone(),
     });
-    let mut server_shutdown = shutdown.clone();
-    let server = tokio::spawn(async move {
-        // Connection info: pings record the client's address.
-        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = server_shutdown.changed().await;
-        });
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "HTTP server stopped");
-        }
-    });
+    // Timeouts and the connection cap take effect at start (not on reload).
+    let settings = crate::http::server::Settings::from_config(&config.http);
+    let server = tokio::spawn(crate::http::server::serve(
+        listener,
+        app,
+        settings,
+        shutdown.clone(),
+    ));
     tracing::info!(%addr, "listening");
 
     let janitor = tokio::spawn(janitor(

@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod limits;
 pub mod metrics;
 pub mod ping;
+pub mod server;
 pub mod silences;
 pub mod status;
 pub mod targets;
