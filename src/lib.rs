@@ -26,6 +26,7 @@ pub mod heartbeat;
 pub mod http;
 pub mod http_client;
 pub mod labels;
+pub mod log_escape;
 pub mod memory;
 pub mod notify;
 pub mod ping_client;
