@@ -454,12 +454,7 @@ impl Config {
                 p
             }
         };
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            SourceErrors(vec![SourceError::file(
-                &path,
-                format!("cannot read config: {e}"),
-            )])
-        })?;
+        let text = yaml::read_text(&path, "config").map_err(|e| SourceErrors(vec![e]))?;
         Config::from_text(&path, &text)
     }
 
