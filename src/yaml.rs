@@ -156,6 +156,9 @@ pub fn unspanned<T>(value: T) -> Spanned<T> {
     )
 }
 
+/// The longest duration any file accepts (times computed from it stay in range).
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 366 * 86_400);
+
 /// For `Option<Spanned<Option<T>>>` fields: a key written with no value
 /// keeps its position (plain `Option` would turn it into "absent").
 pub fn spanned_nullable<'de, D, T>(d: D) -> Result<Option<Spanned<Option<T>>>, D::Error>
@@ -177,9 +180,14 @@ impl HumanDuration {
         if t == "0" {
             return Ok(HumanDuration(Duration::ZERO));
         }
-        humantime::parse_duration(t)
-            .map(HumanDuration)
-            .map_err(|e| format!("expected a duration like 30s, 5m or 1h30m, got {t:?} ({e})"))
+        let d = humantime::parse_duration(t)
+            .map_err(|e| format!("expected a duration like 30s, 5m or 1h30m, got {t:?} ({e})"))?;
+        if d > MAX_DURATION {
+            return Err(format!(
+                "expected a duration of at most 100 years, got {t:?}"
+            ));
+        }
+        Ok(HumanDuration(d))
     }
 }
 
