@@ -207,6 +207,7 @@ pub async fn start(
         Arc::clone(&engine),
         config.evaluation.resolved_retention.0,
         config.evaluation.history_retention.0,
+        config.heartbeat.max_ping_bytes.value,
     ));
     let external_expiry = tokio::spawn(timers(Arc::clone(&engine)));
     let db_watch = tokio::spawn(watch_database(
@@ -403,11 +404,21 @@ impl Control {
 }
 
 /// Keeps the database bounded: forgets resolved alerts after `resolved` and
-/// history after `history`, checking every minute.
-async fn janitor(engine: Arc<Engine>, resolved: Duration, history: Duration) {
+/// history after `history`, and keeps ping bodies under `ping_bytes` in
+/// all, checking every minute.
+async fn janitor(engine: Arc<Engine>, resolved: Duration, history: Duration, ping_bytes: u64) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
+        match engine.store().cap_ping_bytes(ping_bytes).await {
+            Ok(0) => {}
+            Ok(freed) => tracing::info!(
+                freed,
+                max = ping_bytes,
+                "oldest ping bodies emptied (heartbeat.max_ping_bytes)"
+            ),
+            Err(e) => tracing::warn!(error = %e, "cannot bound the kept ping bodies"),
+        }
         engine.purge_resolved(resolved).await;
         let cutoff = chrono::Duration::from_std(history)
             .ok()

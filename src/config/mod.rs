@@ -366,6 +366,9 @@ impl HttpConfig {
 pub struct HeartbeatConfig {
     /// Bytes of a ping's body kept; the rest is cut, never refused.
     pub ping_body_limit: Spanned<usize>,
+    /// Bytes of ping bodies kept over all checks; past it the oldest bodies
+    /// are emptied (the pings stay).
+    pub max_ping_bytes: Spanned<u64>,
     /// Pings kept per check; older ones are deleted as new ones arrive.
     pub keep_pings: Spanned<u64>,
     /// Whether `/ping/{ping_key}/{slug}?create=1` creates a missing check.
@@ -385,6 +388,7 @@ impl Default for HeartbeatConfig {
     fn default() -> Self {
         HeartbeatConfig {
             ping_body_limit: yaml::unspanned(10_000),
+            max_ping_bytes: yaml::unspanned(256 << 20),
             keep_pings: yaml::unspanned(100),
             auto_create: true,
             max_checks: yaml::unspanned(10_000),
@@ -402,6 +406,13 @@ impl HeartbeatConfig {
                 file,
                 &self.ping_body_limit,
                 "expected a ping_body_limit of at most 10485760 bytes (10 MiB)",
+            ));
+        }
+        if self.max_ping_bytes.value == 0 {
+            errors.push(SourceError::at(
+                file,
+                &self.max_ping_bytes,
+                "expected max_ping_bytes of at least 1",
             ));
         }
         if self.keep_pings.value == 0 {
