@@ -93,26 +93,23 @@ pub struct Policy {
 #[derive(Debug, Clone, Default)]
 pub struct Guard {
     pub token: ApiToken,
-    policy: Arc<RwLock<Policy>>,
+    policy: Arc<RwLock<Arc<Policy>>>,
 }
 
 impl Guard {
     pub fn new(token: ApiToken, policy: Policy) -> Guard {
         Guard {
             token,
-            policy: Arc::new(RwLock::new(policy)),
+            policy: Arc::new(RwLock::new(Arc::new(policy))),
         }
     }
 
     pub fn set_policy(&self, policy: Policy) {
-        *self.policy.write().unwrap_or_else(|p| p.into_inner()) = policy;
+        *self.policy.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(policy);
     }
 
-    fn policy(&self) -> Policy {
-        self.policy
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+    fn policy(&self) -> Arc<Policy> {
+        Arc::clone(&self.policy.read().unwrap_or_else(|p| p.into_inner()))
     }
 }
 
