@@ -83,6 +83,15 @@ async fn cross_site_writes_and_foreign_hosts_are_refused_without_a_token() {
     )
     .await;
     assert_eq!(status, 200);
+    // An empty form post (no Origin, as old browsers sent it) is refused too.
+    let (status, _) = send(
+        http()
+            .post(d.api("/-/reload"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("content-length", "0"),
+    )
+    .await;
+    assert_eq!(status, 415);
     // A body-less POST (curl -XPOST .../-/reload) needs no content type.
     assert_eq!(send(http().post(d.api("/-/reload"))).await.0, 200);
 

@@ -244,7 +244,8 @@ pub async fn browser_guard(State(g): State<Guard>, mut req: Request, next: Next)
                 return refuse(StatusCode::FORBIDDEN, why);
             }
             let keyed = authed || req.headers().contains_key("x-api-key");
-            if !keyed && has_body(req.headers()) && !json_body(req.headers()) {
+            let typed = req.headers().contains_key(header::CONTENT_TYPE);
+            if !keyed && (typed || has_body(req.headers())) && !json_body(req.headers()) {
                 return refuse(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "expected `Content-Type: application/json`".into(),
