@@ -147,7 +147,7 @@ pub struct GroupView {
     pub rules: Vec<RuleStatus>,
 }
 
-async fn rules(State(s): State<AppState>) -> Json<Vec<GroupView>> {
+async fn rules(State(s): State<AppState>, Query(q): Query<PageQuery>) -> Response {
     let mut rules = s.engine.rule_statuses();
     let groups = s
         .engine
@@ -162,5 +162,5 @@ async fn rules(State(s): State<AppState>) -> Json<Vec<GroupView>> {
             }
         })
         .collect();
-    Json(groups)
+    super::limits::page::<GroupView>(groups, q, s.limits.get().list_items.value)
 }
