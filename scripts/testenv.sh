@@ -4,8 +4,9 @@
 # it gets in a maildir (aiosmtpd) -- Debian packages, on free loopback ports,
 # in a temporary folder, without systemd. Also installs Chromium, which renders
 # the status page in a test, amtool (prometheus-alertmanager), which drives
-# tocsin's Alertmanager API in tests, and makes a Python venv with the real
-# Healthchecks client (`healthchecks-io` from PyPI) for the API test.
+# tocsin's Alertmanager API in tests, faketime (libfaketime steps the wall
+# clock under the daemon in tests/clock_steps.rs), and makes a Python venv
+# with the real Healthchecks client (`healthchecks-io` from PyPI) for the API test.
 #
 #   scripts/testenv.sh install                 install the packages if missing
 #   scripts/testenv.sh start DIR [WATCH_PID]   start Pushgateway + Prometheus + SMTP; write DIR/env
@@ -61,13 +62,14 @@ hc_venv() {
 }
 
 install() {
-  if ! { need prometheus && need prometheus-pushgateway && need amtool && need curl && need chromium && have_aiosmtpd; }; then
+  if ! { need prometheus && need prometheus-pushgateway && need amtool && need curl && need chromium \
+    && have_aiosmtpd && need faketime; }; then
     local sudo=""
     if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-    echo "testenv: installing prometheus, prometheus-pushgateway, prometheus-alertmanager (amtool), python3-aiosmtpd, python3-venv, curl, chromium (apt-get)" >&2
+    echo "testenv: installing prometheus, prometheus-pushgateway, prometheus-alertmanager (amtool), python3-aiosmtpd, python3-venv, curl, chromium, faketime (apt-get)" >&2
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-      prometheus prometheus-pushgateway prometheus-alertmanager python3-aiosmtpd python3-venv curl chromium >/dev/null
+      prometheus prometheus-pushgateway prometheus-alertmanager python3-aiosmtpd python3-venv curl chromium faketime >/dev/null
   fi
   hc_venv
 }

@@ -71,6 +71,7 @@ pub struct Running {
     /// Ends after answering the pings queued when shutdown was signalled.
     ping_writer: tokio::task::JoinHandle<()>,
     external_expiry: tokio::task::JoinHandle<()>,
+    db_watch: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -88,6 +89,7 @@ impl Running {
         drop(self.reload);
         self.janitor.abort();
         self.external_expiry.abort();
+        self.db_watch.abort();
         let _ = self.control.await;
         self.server.abort();
         let _ = self.ping_writer.await;
@@ -184,8 +186,15 @@ pub async fn start(
     );
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let token = crate::http::auth::ApiToken::new(config.api_token.clone());
+    let limits = crate::http::limits::Limits::new(config.limits.clone());
+    let db = crate::store::watch::DbHealth::default();
+    let watched = crate::store::watch::Watched::new(store.path())?;
+    let guard = crate::http::auth::Guard::new(token.clone(), policy(&config));
     let app = crate::http::app(crate::http::AppState {
+        guard: guard.clone(),
+        db: db.clone(),
         token: token.clone(),
+        limits: limits.clone(),
         engine: Arc::clone(&engine),
         delivery: delivery.clone(),
         reload: reload_tx.clone(),
@@ -193,28 +202,35 @@ pub async fn start(
         heartbeats: heartbeats.clone(),
         started_at: chrono::Utc::now(),
     });
-    let mut server_shutdown = shutdown.clone();
-    let server = tokio::spawn(async move {
-        // Connection info: pings record the client's address.
-        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = server_shutdown.changed().await;
-        });
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "HTTP server stopped");
-        }
-    });
+    // Timeouts and the connection cap take effect at start (not on reload).
+    let settings = crate::http::server::Settings::from_config(&config.http);
+    let server = tokio::spawn(crate::http::server::serve(
+        listener,
+        app,
+        settings,
+        shutdown.clone(),
+    ));
     tracing::info!(%addr, "listening");
 
     let janitor = tokio::spawn(janitor(
         Arc::clone(&engine),
         config.evaluation.resolved_retention.0,
         config.evaluation.history_retention.0,
+        config.heartbeat.max_ping_bytes.value,
     ));
     let external_expiry = tokio::spawn(timers(Arc::clone(&engine)));
+    let db_watch = tokio::spawn(watch_database(
+        watched,
+        db,
+        Arc::clone(&engine),
+        Arc::clone(&targets),
+        config.database_check_interval.value.0,
+    ));
     let control = Control {
         config,
         token,
+        guard,
+        limits,
         targets: Arc::clone(&targets),
         engine: Arc::clone(&engine),
         delivery,
@@ -230,7 +246,21 @@ pub async fn start(
         janitor,
         ping_writer,
         external_expiry,
+        db_watch,
     })
+}
+
+/// The HTTP guard's settings from the config.
+fn policy(config: &Config) -> crate::http::auth::Policy {
+    crate::http::auth::Policy {
+        allowed_hosts: config
+            .http
+            .allowed_hosts
+            .iter()
+            .map(|h| h.value.clone())
+            .collect(),
+        token_reads: config.api_token_reads,
+    }
 }
 
 /// Pending rows for targets that are gone or disabled are given up, with the reason.
@@ -290,6 +320,8 @@ impl Parts {
 struct Control {
     config: Arc<Config>,
     token: crate::http::auth::ApiToken,
+    guard: crate::http::auth::Guard,
+    limits: crate::http::limits::Limits,
     targets: Arc<crate::notify::TargetTester>,
     engine: Arc<Engine>,
     delivery: DeliveryStats,
@@ -365,6 +397,8 @@ impl Control {
             self.config = Arc::new(config);
             self.targets.set_config(Arc::clone(&self.config));
             self.token.set(self.config.api_token.clone());
+            self.limits.set(self.config.limits.clone());
+            self.guard.set_policy(policy(&self.config));
             give_up_unknown_targets(self.engine.store(), &self.config)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -379,11 +413,21 @@ impl Control {
 }
 
 /// Keeps the database bounded: forgets resolved alerts after `resolved` and
-/// history after `history`, checking every minute.
-async fn janitor(engine: Arc<Engine>, resolved: Duration, history: Duration) {
+/// history after `history`, and keeps ping bodies under `ping_bytes` in
+/// all, checking every minute.
+async fn janitor(engine: Arc<Engine>, resolved: Duration, history: Duration, ping_bytes: u64) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
+        match engine.store().cap_ping_bytes(ping_bytes).await {
+            Ok(0) => {}
+            Ok(freed) => tracing::info!(
+                freed,
+                max = ping_bytes,
+                "oldest ping bodies emptied (heartbeat.max_ping_bytes)"
+            ),
+            Err(e) => tracing::warn!(error = %e, "cannot bound the kept ping bodies"),
+        }
         engine.purge_resolved(resolved).await;
         let cutoff = chrono::Duration::from_std(history)
             .ok()
@@ -431,6 +475,102 @@ async fn timers(engine: Arc<Engine>) {
         if let Err(e) = crate::notify::repeat::repeat_due(&engine, now).await {
             tracing::warn!(error = %e, "cannot write repeat notifications");
         }
+    }
+}
+
+/// Watches the database file ([`crate::store::watch`]): a problem is logged
+/// at ERROR with what to do, shown by `/healthz`, refuses writes, and sends
+/// the built-in alert `DatabaseUnavailable` straight to every enabled target;
+/// its end is logged and the alert resolved. After a full disk the
+/// write-ahead log is checkpointed and truncated once there is room again.
+async fn watch_database(
+    watched: crate::store::watch::Watched,
+    health: crate::store::watch::DbHealth,
+    engine: Arc<Engine>,
+    targets: Arc<crate::notify::TargetTester>,
+    check_every: Duration,
+) {
+    use crate::notify::message::{AlertMessage, MessageKind};
+    const ALERT: &str = "DatabaseUnavailable";
+    let mut last_check = tokio::time::Instant::now();
+    let mut damaged: Option<String> = None;
+    let mut disk_was_full = false;
+    let mut since = chrono::Utc::now();
+    loop {
+        tokio::time::sleep(crate::store::watch::FILE_CHECK).await;
+        let check = last_check.elapsed() >= check_every;
+        let w = watched.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            let file = w.file_problem();
+            let damage = if check && file.is_none() {
+                Some(w.check_problem())
+            } else {
+                None
+            };
+            (file, damage)
+        })
+        .await;
+        let Ok((file, damage)) = found else { continue };
+        if let Some(d) = damage {
+            last_check = tokio::time::Instant::now();
+            damaged = d;
+        }
+        let full = file.as_deref().is_some_and(|p| p.contains("is full"));
+        if full {
+            disk_was_full = true;
+        } else if disk_was_full && file.is_none() {
+            match engine.store().checkpoint_truncate().await {
+                Ok((log, copied)) => {
+                    disk_was_full = false;
+                    tracing::info!(
+                        log_pages = log,
+                        copied_pages = copied,
+                        "disk has room again: write-ahead log checkpointed and truncated"
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "disk has room again, but the write-ahead log cannot be checkpointed yet");
+                    continue;
+                }
+            }
+        }
+        let problem = file.or_else(|| damaged.clone());
+        let was = health.problem();
+        if !health.set(problem.clone()) {
+            continue;
+        }
+        let now = chrono::Utc::now();
+        let message = match (&was, &problem) {
+            (_, Some(p)) => {
+                tracing::error!(path = %watched.path.display(), problem = %p, "database unavailable: writes are refused with 503 and /healthz answers 503 until this is fixed");
+                if was.is_none() {
+                    since = now;
+                }
+                AlertMessage::builtin(
+                    MessageKind::Firing,
+                    ALERT,
+                    p.clone(),
+                    "Fix the database file (see the message); tocsin records nothing meanwhile"
+                        .into(),
+                    since,
+                    now,
+                )
+            }
+            (Some(_), None) => {
+                tracing::info!(path = %watched.path.display(), "database available again");
+                AlertMessage::builtin(
+                    MessageKind::Resolved,
+                    ALERT,
+                    "The database is available again".into(),
+                    String::new(),
+                    since,
+                    now,
+                )
+            }
+            (None, None) => continue,
+        };
+        let sent = targets.broadcast(&message).await;
+        tracing::info!(alert = ALERT, kind = ?message.kind, targets = sent, "built-in alert sent straight to the targets");
     }
 }
 

@@ -3,7 +3,8 @@
 //! The pieces, in the order data flows through them:
 //! - [`rules`] loads YAML rule files (native and Prometheus format) and validates
 //!   them with `file:line:col` errors; [`config`] does the same for the daemon config.
-//! - [`schedule`] runs each rule group on its interval or cron.
+//! - [`schedule`] runs each rule group on its interval or cron; [`clock`]
+//!   notices steps of the wall clock.
 //! - [`source`] answers the group's queries (Prometheus instant queries, and
 //!   conditions or SQL over the [`heartbeat`] checks that clients ping).
 //! - [`eval`] turns query results into alert state transitions (pending, firing,
@@ -17,6 +18,7 @@
 //! - [`ping_client`] is `tocsin ping`: a backup client wrapping its command
 //!   in start and exit-code pings.
 
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod eval;
@@ -24,6 +26,7 @@ pub mod heartbeat;
 pub mod http;
 pub mod http_client;
 pub mod labels;
+pub mod log_escape;
 pub mod memory;
 pub mod notify;
 pub mod ping_client;

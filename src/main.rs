@@ -193,13 +193,16 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tokio_cron_scheduler=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        // Control characters in values are escaped, colours are off: a
+        // logged value (an alert name from outside) cannot forge a line.
+        LogFormat::Text => builder
+            .with_ansi(false)
+            .with_writer(tocsin::log_escape::EscapingMakeWriter(std::io::stderr))
+            .init(),
+        LogFormat::Json => builder.with_writer(std::io::stderr).json().init(),
     }
 }
 

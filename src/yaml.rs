@@ -84,6 +84,43 @@ impl std::error::Error for SourceErrors {}
 
 /// Parses `text` (the contents of `file`) into `T`, rejecting unknown keys
 /// (the types use `deny_unknown_fields`) and duplicate keys.
+/// Reads a text file; a file that is not UTF-8 is an error at the line and
+/// column (in bytes) of its first bad byte.
+pub fn read_text(file: &Path, what: &str) -> Result<String, SourceError> {
+    let bytes = std::fs::read(file)
+        .map_err(|e| SourceError::file(file, format!("cannot read {what}: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let offset = e.utf8_error().valid_up_to();
+        let (line, col) = line_col(bytes, offset);
+        SourceError {
+            file: file.to_path_buf(),
+            line,
+            col,
+            message: format!(
+                "{what} is not UTF-8: byte 0x{:02X} at byte offset {offset} (save the file as UTF-8)",
+                bytes.get(offset).copied().unwrap_or(0)
+            ),
+        }
+    })
+}
+
+/// 1-based line and byte column of `offset` in `bytes`.
+pub fn line_col(bytes: &[u8], offset: usize) -> (u32, u32) {
+    let before = &bytes[..offset.min(bytes.len())];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let col = before.len()
+        - before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1)
+        + 1;
+    (
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(col).unwrap_or(u32::MAX),
+    )
+}
+
 pub fn parse<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, SourceError> {
     serde_saphyr::from_str::<T>(text).map_err(|err| {
         let (line, col) = err
@@ -119,6 +156,19 @@ pub fn unspanned<T>(value: T) -> Spanned<T> {
     )
 }
 
+/// The longest duration any file accepts (times computed from it stay in range).
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 366 * 86_400);
+
+/// For `Option<Spanned<Option<T>>>` fields: a key written with no value
+/// keeps its position (plain `Option` would turn it into "absent").
+pub fn spanned_nullable<'de, D, T>(d: D) -> Result<Option<Spanned<Option<T>>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Spanned::<Option<T>>::deserialize(d).map(Some)
+}
+
 /// A duration written as `30s`, `5m`, `1h30m`, `2d` (humantime, which also
 /// accepts Prometheus's duration syntax) or `0`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
@@ -130,9 +180,14 @@ impl HumanDuration {
         if t == "0" {
             return Ok(HumanDuration(Duration::ZERO));
         }
-        humantime::parse_duration(t)
-            .map(HumanDuration)
-            .map_err(|e| format!("expected a duration like 30s, 5m or 1h30m, got {t:?} ({e})"))
+        let d = humantime::parse_duration(t)
+            .map_err(|e| format!("expected a duration like 30s, 5m or 1h30m, got {t:?} ({e})"))?;
+        if d > MAX_DURATION {
+            return Err(format!(
+                "expected a duration of at most 100 years, got {t:?}"
+            ));
+        }
+        Ok(HumanDuration(d))
     }
 }
 
@@ -151,6 +206,13 @@ impl fmt::Display for HumanDuration {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn byte_offsets_become_line_and_column() {
+        assert_eq!(super::line_col(b"ab\ncd\xff", 5), (2, 3));
+        assert_eq!(super::line_col(b"\xff", 0), (1, 1));
+        assert_eq!(super::line_col(b"a\n", 99), (2, 1));
+    }
+
     use super::*;
     use std::collections::BTreeMap;
 

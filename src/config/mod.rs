@@ -49,7 +49,16 @@ pub struct Config {
     pub external_url: Option<Spanned<String>>,
     /// Write endpoints need `Authorization: Bearer <api_token>` when set.
     pub api_token: Option<Secret>,
+    /// Reads (pages, API lists, /metrics) need the token too.
+    pub api_token_reads: bool,
+    /// Size and count limits on every input.
+    pub limits: LimitsConfig,
+    /// Connections: timeouts, a cap, the Host names accepted.
+    pub http: HttpConfig,
     pub data_dir: PathBuf,
+    /// How often `PRAGMA quick_check` looks for damage in the database (the
+    /// file's identity and the disk's free space are looked at every second).
+    pub database_check_interval: Spanned<HumanDuration>,
     pub rules: Vec<PathBuf>,
     /// Interval of groups that set neither `interval` nor `cron`.
     pub evaluation_interval: HumanDuration,
@@ -107,7 +116,11 @@ impl Default for Config {
             listen: yaml::unspanned("127.0.0.1:9750".to_string()),
             external_url: None,
             api_token: None,
+            api_token_reads: false,
+            limits: LimitsConfig::default(),
+            http: HttpConfig::default(),
             data_dir: PathBuf::from("data"),
+            database_check_interval: yaml::unspanned(HumanDuration(Duration::from_secs(60))),
             rules: vec![PathBuf::from("rules")],
             evaluation_interval: HumanDuration(Duration::from_secs(60)),
             prometheus: PrometheusConfig::default(),
@@ -216,12 +229,173 @@ impl Default for DeliveryConfig {
     }
 }
 
+/// Limits on what clients may send (`limits:`); past one the request is
+/// answered 413 (too large), 400 (too many in one request) or 429 (a total
+/// is reached), with the key to raise in the reason.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Body of a JSON API write (silences, and every other endpoint's default).
+    pub api_body_bytes: Spanned<usize>,
+    /// Body of `POST /api/v2/alerts`.
+    pub alerts_body_bytes: Spanned<usize>,
+    /// Alerts in one `POST /api/v2/alerts`.
+    pub alerts_per_post: Spanned<usize>,
+    /// Labels of one alert (and, separately, annotations).
+    pub labels_per_alert: Spanned<usize>,
+    /// Bytes of one label (name and value).
+    pub label_bytes: Spanned<usize>,
+    /// Bytes of one annotation value.
+    pub annotation_bytes: Spanned<usize>,
+    /// Bytes of all labels and annotations of one alert.
+    pub alert_bytes: Spanned<usize>,
+    /// Active alerts posted to `/api/v2/alerts`, in all.
+    pub external_alerts: Spanned<usize>,
+    /// Active and pending silences, in all.
+    pub silences: Spanned<usize>,
+    /// Longest silence.
+    pub silence_duration: Spanned<HumanDuration>,
+    /// Matchers of one silence.
+    pub matchers_per_silence: Spanned<usize>,
+    /// Items of one API list answer (`?limit=` asks for fewer, `?offset=` pages on).
+    pub list_items: Spanned<usize>,
+    /// Rows of one table of the status page.
+    pub page_rows: Spanned<usize>,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            api_body_bytes: yaml::unspanned(64 << 10),
+            alerts_body_bytes: yaml::unspanned(4 << 20),
+            alerts_per_post: yaml::unspanned(1_000),
+            labels_per_alert: yaml::unspanned(64),
+            label_bytes: yaml::unspanned(2_048),
+            annotation_bytes: yaml::unspanned(16 << 10),
+            alert_bytes: yaml::unspanned(32 << 10),
+            external_alerts: yaml::unspanned(20_000),
+            silences: yaml::unspanned(10_000),
+            silence_duration: yaml::unspanned(HumanDuration(Duration::from_secs(3650 * 86_400))),
+            matchers_per_silence: yaml::unspanned(64),
+            list_items: yaml::unspanned(10_000),
+            page_rows: yaml::unspanned(500),
+        }
+    }
+}
+
+impl LimitsConfig {
+    fn validate(&self, file: &Path, errors: &mut Vec<SourceError>) {
+        let counts = [
+            (&self.api_body_bytes, "api_body_bytes"),
+            (&self.alerts_body_bytes, "alerts_body_bytes"),
+            (&self.alerts_per_post, "alerts_per_post"),
+            (&self.labels_per_alert, "labels_per_alert"),
+            (&self.label_bytes, "label_bytes"),
+            (&self.annotation_bytes, "annotation_bytes"),
+            (&self.alert_bytes, "alert_bytes"),
+            (&self.external_alerts, "external_alerts"),
+            (&self.silences, "silences"),
+            (&self.matchers_per_silence, "matchers_per_silence"),
+            (&self.list_items, "list_items"),
+            (&self.page_rows, "page_rows"),
+        ];
+        for (v, name) in counts {
+            if v.value == 0 || v.value > 1 << 30 {
+                errors.push(SourceError::at(
+                    file,
+                    v,
+                    format!("expected limits.{name} between 1 and 1073741824"),
+                ));
+            }
+        }
+        let d = self.silence_duration.value.0;
+        if d.is_zero() || d > Duration::from_secs(100 * 366 * 86_400) {
+            errors.push(SourceError::at(
+                file,
+                &self.silence_duration,
+                "expected limits.silence_duration between 1s and 100 years",
+            ));
+        }
+    }
+}
+
+/// The HTTP server's connections (`http:`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Connections open at once; past it a new one gets a 503 and is closed.
+    pub max_connections: Spanned<usize>,
+    /// Time for a client to send a request's headers.
+    pub header_timeout: Spanned<HumanDuration>,
+    /// An idle keep-alive connection is closed after this long.
+    pub idle_timeout: Spanned<HumanDuration>,
+    /// Time for a whole request, body included (a slow body gets a 408).
+    pub request_timeout: Spanned<HumanDuration>,
+    /// `Host` names accepted (besides loopback addresses, and any when
+    /// `api_token` is set and this is empty): keeps DNS rebinding out.
+    pub allowed_hosts: Vec<Spanned<String>>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_connections: yaml::unspanned(512),
+            header_timeout: yaml::unspanned(HumanDuration(Duration::from_secs(10))),
+            idle_timeout: yaml::unspanned(HumanDuration(Duration::from_secs(60))),
+            request_timeout: yaml::unspanned(HumanDuration(Duration::from_secs(30))),
+            allowed_hosts: Vec::new(),
+        }
+    }
+}
+
+impl HttpConfig {
+    fn validate(&self, file: &Path, errors: &mut Vec<SourceError>) {
+        if self.max_connections.value == 0 || self.max_connections.value > 1 << 20 {
+            errors.push(SourceError::at(
+                file,
+                &self.max_connections,
+                "expected http.max_connections between 1 and 1048576",
+            ));
+        }
+        for (v, name) in [
+            (&self.header_timeout, "header_timeout"),
+            (&self.idle_timeout, "idle_timeout"),
+            (&self.request_timeout, "request_timeout"),
+        ] {
+            let d = v.value.0;
+            if d < Duration::from_millis(100) || d > Duration::from_secs(86_400) {
+                errors.push(SourceError::at(
+                    file,
+                    v,
+                    format!("expected http.{name} between 100ms and 1d"),
+                ));
+            }
+        }
+        for h in &self.allowed_hosts {
+            let ok = !h.value.is_empty()
+                && h.value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+            if !ok {
+                errors.push(SourceError::at(
+                    file,
+                    h,
+                    "expected a host name (optionally with :port) in http.allowed_hosts",
+                ));
+            }
+        }
+    }
+}
+
 /// The ping API and heartbeat checks.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HeartbeatConfig {
     /// Bytes of a ping's body kept; the rest is cut, never refused.
     pub ping_body_limit: Spanned<usize>,
+    /// Bytes of ping bodies kept over all checks; past it the oldest bodies
+    /// are emptied (the pings stay).
+    pub max_ping_bytes: Spanned<u64>,
     /// Pings kept per check; older ones are deleted as new ones arrive.
     pub keep_pings: Spanned<u64>,
     /// Whether `/ping/{ping_key}/{slug}?create=1` creates a missing check.
@@ -244,6 +418,7 @@ impl Default for HeartbeatConfig {
     fn default() -> Self {
         HeartbeatConfig {
             ping_body_limit: yaml::unspanned(10_000),
+            max_ping_bytes: yaml::unspanned(256 << 20),
             keep_pings: yaml::unspanned(100),
             auto_create: true,
             max_checks: yaml::unspanned(10_000),
@@ -262,6 +437,13 @@ impl HeartbeatConfig {
                 file,
                 &self.ping_body_limit,
                 "expected a ping_body_limit of at most 10485760 bytes (10 MiB)",
+            ));
+        }
+        if self.max_ping_bytes.value == 0 {
+            errors.push(SourceError::at(
+                file,
+                &self.max_ping_bytes,
+                "expected max_ping_bytes of at least 1",
             ));
         }
         if self.keep_pings.value == 0 {
@@ -314,12 +496,7 @@ impl Config {
                 p
             }
         };
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            SourceErrors(vec![SourceError::file(
-                &path,
-                format!("cannot read config: {e}"),
-            )])
-        })?;
+        let text = yaml::read_text(&path, "config").map_err(|e| SourceErrors(vec![e]))?;
         Config::from_text(&path, &text)
     }
 
@@ -432,6 +609,16 @@ impl Config {
                 "expected a read_only_api_key other than api_token",
             ));
         }
+        self.limits.validate(file, &mut errors);
+        let every = self.database_check_interval.value.0;
+        if every < Duration::from_secs(1) || every > Duration::from_secs(86_400) {
+            errors.push(SourceError::at(
+                file,
+                &self.database_check_interval,
+                "expected a database_check_interval between 1s and 1d",
+            ));
+        }
+        self.http.validate(file, &mut errors);
         if errors.is_empty() {
             Ok(())
         } else {

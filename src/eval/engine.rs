@@ -255,6 +255,24 @@ impl Engine {
         self.memory.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Notices a wall-clock step and moves the heartbeat stamps with it.
+    pub fn follow_clock(&self) {
+        match &self.heartbeats {
+            Some(h) => h.follow_clock(),
+            None => {
+                crate::clock::observe();
+            }
+        }
+    }
+
+    /// Counts scheduled evaluations of `group` that did not run (the process
+    /// fell behind, or the wall clock stepped over cron times).
+    pub fn record_missed(&self, group: &str, n: u64) {
+        let mut m = self.memory();
+        let status = m.groups.entry(group.to_string()).or_default();
+        status.missed_iterations = status.missed_iterations.saturating_add(n);
+    }
+
     /// Evaluates `group` at `now`. Returns false when skipped because the
     /// previous evaluation of the group is still running (counted as missed).
     pub async fn evaluate_group(&self, group: &Arc<Group>, now: DateTime<Utc>) -> bool {

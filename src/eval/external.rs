@@ -67,14 +67,36 @@ pub struct IngestSummary {
 
 type Key = (String, String);
 
+/// Why a batch was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{active} posted alerts are active; at most {max} (limits.external_alerts)")]
+    TooMany { active: usize, max: usize },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 impl Engine {
+    /// Active external alerts now.
+    pub fn active_external(&self) -> usize {
+        self.memory()
+            .alerts
+            .iter()
+            .filter(|(k, _)| k.0 == EXTERNAL_GROUP)
+            .map(|(_, m)| m.values().filter(|a| a.is_active()).count())
+            .sum()
+    }
+
     /// Applies a checked batch of external alerts at `now` in one transaction:
-    /// either all of it is recorded (and notified), or nothing.
-    pub async fn ingest_external(
+    /// either all of it is recorded (and notified), or nothing. The whole
+    /// batch is refused when it would leave more than `max_active` external
+    /// alerts active.
+    pub async fn ingest_external_limited(
         &self,
         alerts: Vec<ExternalAlert>,
         now: DateTime<Utc>,
-    ) -> Result<IngestSummary, StoreError> {
+        max_active: usize,
+    ) -> Result<IngestSummary, IngestError> {
         let now = now.trunc_subsecs(3);
         let _guard = self.external_lock.lock().await;
         let mut summary = IngestSummary {
@@ -159,6 +181,16 @@ impl Engine {
                 },
             );
             touched.insert(fp, (key, next));
+        }
+        if summary.fired > 0 && max_active != usize::MAX {
+            let active = self.active_external();
+            let after = (active + summary.fired).saturating_sub(summary.resolved);
+            if after > max_active {
+                return Err(IngestError::TooMany {
+                    active,
+                    max: max_active,
+                });
+            }
         }
         self.commit_external(batch, expiries.into_values().collect(), finished, touched)
             .await?;

@@ -329,6 +329,7 @@ impl Heartbeats {
 
     /// Every check with its state, by name.
     pub fn checks(&self) -> Vec<Check> {
+        self.registry.follow_clock();
         let mut out: Vec<Check> = self.registry.read().iter().cloned().collect();
         out.sort_by(|a, b| a.def.name.cmp(&b.def.name));
         out

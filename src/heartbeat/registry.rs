@@ -4,6 +4,7 @@
 //! evaluation read, each under a short lock, never touching SQLite.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
@@ -164,20 +165,69 @@ impl Checks {
 }
 
 /// The shared registry.
-#[derive(Debug, Default)]
-pub struct Registry(RwLock<Checks>);
+#[derive(Debug)]
+pub struct Registry {
+    checks: RwLock<Checks>,
+    /// The part of [`crate::clock::total_step_ms`] already applied to the
+    /// stamps in memory.
+    applied_step_ms: AtomicI64,
+}
+
+impl Default for Registry {
+    fn default() -> Registry {
+        Registry::new(Checks::default())
+    }
+}
 
 impl Registry {
     pub fn new(checks: Checks) -> Registry {
-        Registry(RwLock::new(checks))
+        Registry {
+            checks: RwLock::new(checks),
+            applied_step_ms: AtomicI64::new(crate::clock::total_step_ms()),
+        }
+    }
+
+    /// Moves every check's wall-clock stamps (due time, last ping, start) by
+    /// the wall-clock steps not applied yet: stamps taken before a step were
+    /// off by it. So a step neither makes every check missing at once nor
+    /// hides a real miss: a check is missing after the same real time as
+    /// without the step. Only the copy in memory moves; the database keeps
+    /// what the clock said.
+    pub fn follow_clock(&self) {
+        crate::clock::observe();
+        let total = crate::clock::total_step_ms();
+        if self.applied_step_ms.load(Ordering::Acquire) == total {
+            return;
+        }
+        let mut checks = self.write();
+        let applied = self.applied_step_ms.swap(total, Ordering::AcqRel);
+        let shift = chrono::Duration::milliseconds(total.saturating_sub(applied));
+        if shift.is_zero() {
+            return;
+        }
+        let move_by = |t: &mut Option<DateTime<Utc>>| {
+            if let Some(v) = t {
+                *v = v.checked_add_signed(shift).unwrap_or(*v);
+            }
+        };
+        for c in checks.by_id.values_mut() {
+            move_by(&mut c.state.due_at);
+            move_by(&mut c.state.last_ping);
+            move_by(&mut c.state.last_start);
+        }
+        tracing::info!(
+            checks = checks.len(),
+            shift_seconds = shift.num_milliseconds() as f64 / 1000.0,
+            "heartbeat due times moved with the wall clock"
+        );
     }
 
     // A panic while holding the lock is a bug; keep serving the data as is.
     pub fn read(&self) -> RwLockReadGuard<'_, Checks> {
-        self.0.read().unwrap_or_else(|p| p.into_inner())
+        self.checks.read().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn write(&self) -> RwLockWriteGuard<'_, Checks> {
-        self.0.write().unwrap_or_else(|p| p.into_inner())
+        self.checks.write().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -283,7 +283,8 @@ impl CheckState {
         !self.paused
             && self
                 .due_at
-                .is_some_and(|due| now > due + chrono_duration(grace))
+                .and_then(|due| due.checked_add_signed(chrono_duration(grace)))
+                .is_some_and(|limit| now > limit)
     }
 
     /// Seconds since the latest start, success or failure.

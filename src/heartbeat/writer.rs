@@ -260,6 +260,8 @@ impl Writer {
     /// Applies, commits, publishes, answers.
     async fn write(&mut self, jobs: Vec<(Job, Reply)>) {
         let started = Instant::now();
+        // Stamps in memory follow a clock step before new pings are applied.
+        self.registry.follow_clock();
         let mut pending = Pending::default();
         let mut answers = Vec::with_capacity(jobs.len());
         {

@@ -10,10 +10,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::limits::PageQuery;
 use crate::eval::{AlertInstance, GroupStatus, RuleStatus};
 use crate::labels::Labels;
 use crate::notify::route::Route;
 use crate::store::outbox::NotificationRecord;
+use axum::response::{IntoResponse, Response};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -87,9 +89,12 @@ pub struct AlertFilter {
     /// pending | firing | resolved
     pub state: Option<String>,
     pub alert: Option<String>,
+    /// Paging: at most `limits.list_items` per answer (`X-Total-Count` says how many in all).
+    pub limit: Option<usize>,
+    pub offset: Option<usize>,
 }
 
-async fn alerts(State(s): State<AppState>, Query(f): Query<AlertFilter>) -> Json<Vec<AlertView>> {
+async fn alerts(State(s): State<AppState>, Query(f): Query<AlertFilter>) -> Response {
     let router = s.engine.router();
     let mut last = match s.engine.store().last_notifications().await {
         Ok(l) => l,
@@ -98,12 +103,25 @@ async fn alerts(State(s): State<AppState>, Query(f): Query<AlertFilter>) -> Json
             Default::default()
         }
     };
-    let views = s
+    let max = s.limits.get().list_items.value;
+    let page = PageQuery {
+        limit: f.limit,
+        offset: f.offset,
+    };
+    let mut selected: Vec<AlertInstance> = s
         .engine
         .alerts()
-        .iter()
+        .into_iter()
         .filter(|a| f.state.as_deref().is_none_or(|st| a.state.as_str() == st))
         .filter(|a| f.alert.as_deref().is_none_or(|n| a.alert == n))
+        .collect();
+    let total = selected.len();
+    let offset = page.offset.unwrap_or(0).min(total);
+    let take = page.limit.unwrap_or(max).min(max);
+    selected.drain(..offset);
+    selected.truncate(take);
+    let views: Vec<AlertView> = selected
+        .iter()
         .map(|a| {
             let mut v = AlertView::new(a, router.route(a));
             v.silenced_by = router.silenced_by(&a.output_labels());
@@ -116,7 +134,10 @@ async fn alerts(State(s): State<AppState>, Query(f): Query<AlertFilter>) -> Json
             v
         })
         .collect();
-    Json(views)
+    let mut r = Json(views).into_response();
+    r.headers_mut()
+        .insert("X-Total-Count", axum::http::HeaderValue::from(total));
+    r
 }
 
 #[derive(Debug, Serialize)]
@@ -126,7 +147,7 @@ pub struct GroupView {
     pub rules: Vec<RuleStatus>,
 }
 
-async fn rules(State(s): State<AppState>) -> Json<Vec<GroupView>> {
+async fn rules(State(s): State<AppState>, Query(q): Query<PageQuery>) -> Response {
     let mut rules = s.engine.rule_statuses();
     let groups = s
         .engine
@@ -141,5 +162,5 @@ async fn rules(State(s): State<AppState>) -> Json<Vec<GroupView>> {
             }
         })
         .collect();
-    Json(groups)
+    super::limits::page::<GroupView>(groups, q, s.limits.get().list_items.value)
 }

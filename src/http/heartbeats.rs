@@ -11,6 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::auth::Authenticated;
+use super::limits::{PageQuery, page};
 use crate::heartbeat::registry::Check;
 use crate::heartbeat::state::{RunStatus, Status};
 use crate::heartbeat::writer::WriteError;
@@ -28,8 +30,9 @@ pub fn routes() -> Router<AppState> {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct HeartbeatView {
     pub name: String,
-    /// What goes into `/ping/{key}`.
-    pub key: String,
+    /// What goes into `/ping/{key}`: shown only to authenticated readers
+    /// (anyone when no `api_token` is set), else null.
+    pub key: Option<String>,
     /// What goes into `/ping/{ping_key}/{slug}`, if the check has one.
     pub slug: Option<String>,
     pub labels: Labels,
@@ -61,7 +64,7 @@ impl HeartbeatView {
         let (d, s) = (&c.def, &c.state);
         HeartbeatView {
             name: d.name.clone(),
-            key: d.uuid.to_string(),
+            key: Some(d.uuid.to_string()),
             slug: d.slug.clone(),
             labels: d.labels.clone(),
             state: s.status(d.grace, now),
@@ -82,15 +85,27 @@ impl HeartbeatView {
     }
 }
 
-async fn list(State(s): State<AppState>) -> Json<Vec<HeartbeatView>> {
+async fn list(
+    State(s): State<AppState>,
+    Query(q): Query<PageQuery>,
+    auth: Option<axum::Extension<Authenticated>>,
+) -> Response {
     let now = Utc::now();
-    Json(
-        s.heartbeats
-            .checks()
-            .iter()
-            .map(|c| HeartbeatView::new(c, now))
-            .collect(),
-    )
+    let max = s.limits.get().list_items.value;
+    let show_keys = auth.is_some_and(|a| a.0.0);
+    let views: Vec<HeartbeatView> = s
+        .heartbeats
+        .checks()
+        .iter()
+        .map(|c| {
+            let mut v = HeartbeatView::new(c, now);
+            if !show_keys {
+                v.key = None;
+            }
+            v
+        })
+        .collect();
+    page(views, q, max)
 }
 
 #[derive(Debug, Deserialize)]

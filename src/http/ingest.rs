@@ -3,21 +3,27 @@
 //! whole batch is checked first; one bad alert makes it a 400 naming the
 //! alert and the reason, and nothing of the batch is applied. A good batch
 //! is applied in one transaction.
+//!
+//! Limits (`limits:`): the body's size (413), alerts per post, labels and
+//! annotations per alert and their sizes (400), active posted alerts in all
+//! (429, nothing of the batch applied).
 
 use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::{DateTime, Datelike, Utc};
 use serde::Deserialize;
 
 use super::AppState;
-use crate::eval::external::ExternalAlert;
+use super::limits::{read_body, refuse};
+use crate::config::LimitsConfig;
+use crate::eval::external::{ExternalAlert, IngestError};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/api/v2/alerts", post(post_alerts))
@@ -37,46 +43,149 @@ struct PostedAlert {
     generator_url: Option<String>,
 }
 
-async fn post_alerts(State(s): State<AppState>, body: Bytes) -> impl IntoResponse {
-    let alerts = match parse(&body) {
+async fn post_alerts(State(s): State<AppState>, body: Body) -> Response {
+    let limits = s.limits.get();
+    let body = match read_body(body, limits.alerts_body_bytes.value, "alerts_body_bytes").await {
+        Ok(b) => b,
+        Err(r) => {
+            tracing::warn!(
+                limit = limits.alerts_body_bytes.value,
+                "rejected POST /api/v2/alerts: body too large"
+            );
+            return r;
+        }
+    };
+    let alerts = match parse_limited(&body, &limits) {
         Ok(a) => a,
         Err(reason) => {
             tracing::warn!(%reason, "rejected POST /api/v2/alerts");
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(serde_json::json!({"status": "error", "error": reason})),
-            );
+            return refuse(StatusCode::BAD_REQUEST, reason);
         }
     };
-    match s.engine.ingest_external(alerts, Utc::now()).await {
+    match s
+        .engine
+        .ingest_external_limited(alerts, Utc::now(), limits.external_alerts.value)
+        .await
+    {
         Ok(summary) => (
             StatusCode::OK,
             Json(serde_json::json!({"status": "success", "summary": summary})),
-        ),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot record external alerts");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(
-                    serde_json::json!({"status": "error", "error": format!("cannot record the alerts: {e}")}),
+        )
+            .into_response(),
+        Err(IngestError::TooMany { active, max }) => {
+            tracing::warn!(
+                active,
+                max,
+                "rejected POST /api/v2/alerts: too many active external alerts"
+            );
+            refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "{active} posted alerts are active; at most {max} (limits.external_alerts); nothing of this batch was applied"
                 ),
+            )
+        }
+        Err(IngestError::Store(e)) => {
+            tracing::error!(error = %e, "cannot record external alerts");
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("cannot record the alerts: {e}"),
             )
         }
     }
 }
 
-/// Checks a whole body: a JSON array of alerts, each valid.
+/// Checks a whole body with the default limits: a JSON array of alerts, each valid.
 pub fn parse(body: &[u8]) -> Result<Vec<ExternalAlert>, String> {
+    parse_limited(body, &LimitsConfig::default())
+}
+
+/// Checks a whole body: a JSON array of at most `alerts_per_post` alerts,
+/// each valid and within the label and annotation limits.
+pub fn parse_limited(body: &[u8], limits: &LimitsConfig) -> Result<Vec<ExternalAlert>, String> {
     let posted: Vec<PostedAlert> = serde_json::from_slice(body)
         .map_err(|e| format!("expected a JSON array of alerts ({e})"))?;
+    let max = limits.alerts_per_post.value;
+    if posted.len() > max {
+        return Err(format!(
+            "{} alerts in one post; at most {max} (limits.alerts_per_post)",
+            posted.len()
+        ));
+    }
     let mut out = Vec::with_capacity(posted.len());
     for (i, p) in posted.into_iter().enumerate() {
-        out.push(check(p).map_err(|e| format!("alerts[{i}]: {e}"))?);
+        out.push(check(p, limits).map_err(|e| format!("alerts[{i}]: {e}"))?);
     }
     Ok(out)
 }
 
-fn check(p: PostedAlert) -> Result<ExternalAlert, String> {
+/// Counts and sizes of one alert's labels and annotations.
+fn check_sizes(p: &PostedAlert, l: &LimitsConfig) -> Result<(), String> {
+    let per = l.labels_per_alert.value;
+    if p.labels.len() > per {
+        return Err(format!(
+            "{} labels; at most {per} (limits.labels_per_alert)",
+            p.labels.len()
+        ));
+    }
+    if p.annotations.len() > per {
+        return Err(format!(
+            "{} annotations; at most {per} (limits.labels_per_alert)",
+            p.annotations.len()
+        ));
+    }
+    let mut total = 0usize;
+    for (k, v) in &p.labels {
+        let n = k.len() + v.len();
+        if n > l.label_bytes.value {
+            return Err(format!(
+                "label {:?} has {n} bytes; at most {} (limits.label_bytes)",
+                shorten(k),
+                l.label_bytes.value
+            ));
+        }
+        total += n;
+    }
+    for (k, v) in &p.annotations {
+        if k.len() > l.label_bytes.value {
+            return Err(format!(
+                "annotation name {:?} has {} bytes; at most {} (limits.label_bytes)",
+                shorten(k),
+                k.len(),
+                l.label_bytes.value
+            ));
+        }
+        if v.len() > l.annotation_bytes.value {
+            return Err(format!(
+                "annotation {:?} has {} bytes; at most {} (limits.annotation_bytes)",
+                shorten(k),
+                v.len(),
+                l.annotation_bytes.value
+            ));
+        }
+        total += k.len() + v.len();
+    }
+    total += p.generator_url.as_deref().map_or(0, str::len);
+    if total > l.alert_bytes.value {
+        return Err(format!(
+            "labels, annotations and generatorURL have {total} bytes; at most {} (limits.alert_bytes)",
+            l.alert_bytes.value
+        ));
+    }
+    Ok(())
+}
+
+/// A name for an error message: at most 64 characters.
+fn shorten(s: &str) -> String {
+    if s.chars().count() <= 64 {
+        s.to_string()
+    } else {
+        format!("{}...", s.chars().take(64).collect::<String>())
+    }
+}
+
+fn check(p: PostedAlert, limits: &LimitsConfig) -> Result<ExternalAlert, String> {
+    check_sizes(&p, limits)?;
     // An empty value is an absent label (Prometheus semantics).
     let labels: BTreeMap<String, String> = p
         .labels

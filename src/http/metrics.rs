@@ -150,6 +150,52 @@ pub async fn render(s: &AppState) -> String {
         &[("result", "failure")],
         reloads.failures as f64,
     );
+    {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &crate::http::server::STATS;
+        e.family(
+            "tocsin_http_connections",
+            "gauge",
+            "HTTP connections open (at most http.max_connections).",
+        );
+        e.sample("tocsin_http_connections", &[], c.open.load(Relaxed) as f64);
+        e.family(
+            "tocsin_http_connections_closed_total",
+            "counter",
+            "HTTP connections closed by tocsin: evicted (idle, to make room at the cap), refused (503 at the cap), idle (idle_timeout).",
+        );
+        for (reason, n) in [
+            ("evicted", c.evicted.load(Relaxed)),
+            ("refused", c.refused.load(Relaxed)),
+            ("idle", c.idle_closed.load(Relaxed)),
+        ] {
+            e.sample(
+                "tocsin_http_connections_closed_total",
+                &[("reason", reason)],
+                n as f64,
+            );
+        }
+        e.family(
+            "tocsin_http_request_timeouts_total",
+            "counter",
+            "Requests answered 408 after http.request_timeout.",
+        );
+        e.sample(
+            "tocsin_http_request_timeouts_total",
+            &[],
+            c.timed_out.load(Relaxed) as f64,
+        );
+    }
+    e.family(
+        "tocsin_clock_steps_total",
+        "counter",
+        "Steps of the wall clock seen (NTP step, date -s, VM restore); schedules do not stop, heartbeat due times move with them.",
+    );
+    e.sample(
+        "tocsin_clock_steps_total",
+        &[],
+        crate::clock::steps() as f64,
+    );
     e.family(
         "tocsin_config_last_reload_successful",
         "gauge",

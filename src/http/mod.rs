@@ -12,8 +12,10 @@ pub mod contacts;
 pub mod healthchecks_api;
 pub mod heartbeats;
 pub mod ingest;
+pub mod limits;
 pub mod metrics;
 pub mod ping;
+pub mod server;
 pub mod silences;
 pub mod status;
 pub mod targets;
@@ -46,11 +48,20 @@ pub struct AppState {
     pub token: auth::ApiToken,
     /// When the daemon started (Alertmanager's `uptime`).
     pub started_at: chrono::DateTime<chrono::Utc>,
+    /// `limits:` in force.
+    pub limits: limits::Limits,
+    /// What is wrong with the database, if anything.
+    pub db: crate::store::watch::DbHealth,
+    /// Host names, cross-site requests, reads with the token.
+    pub guard: auth::Guard,
 }
 
 pub fn app(state: AppState) -> Router {
+    // Bodies of JSON API writes (extractors of every module); the endpoints
+    // with their own limit read the body themselves.
+    let body_limit = state.limits.get().api_body_bytes.value;
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::metrics))
         .route("/", get(status::page))
         .route("/-/reload", post(reload))
@@ -67,7 +78,49 @@ pub fn app(state: AppState) -> Router {
             state.token.clone(),
             auth::require_token,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.db.clone(),
+            refuse_writes_without_database,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.guard.clone(),
+            auth::browser_guard,
+        ))
         .with_state(state)
+}
+
+/// `GET /healthz`: `ok`, or 503 with what is wrong with the database.
+async fn healthz(State(s): State<AppState>) -> axum::response::Response {
+    match s.db.problem() {
+        None => "ok\n".into_response(),
+        Some(p) => (StatusCode::SERVICE_UNAVAILABLE, format!("{p}\n")).into_response(),
+    }
+}
+
+/// While the database is deleted, replaced, read-only, damaged or its disk
+/// full, writes (pings included) are refused with 503 and the reason, so
+/// that clients retry instead of believing they were recorded.
+async fn refuse_writes_without_database(
+    State(db): State<crate::store::watch::DbHealth>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let read = matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    let ping = req.uri().path().starts_with("/ping/");
+    if read && !ping {
+        return next.run(req).await;
+    }
+    match db.problem() {
+        None => next.run(req).await,
+        Some(p) => limits::refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not recorded: {p}"),
+        ),
+    }
 }
 
 /// `POST /-/reload`: 200 with what changed, or 400 with every error (the

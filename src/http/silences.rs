@@ -4,15 +4,16 @@
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get};
 use chrono::Utc;
 
 use super::AppState;
-use crate::notify::silence::{NewSilence, Silence, SilenceView};
+use super::limits::{PageQuery, page, read_body, refuse};
+use crate::notify::silence::{NewSilence, Silence, SilenceBounds, SilenceView};
 use crate::store::StoreError;
 
 pub fn routes() -> Router<AppState> {
@@ -28,8 +29,9 @@ fn error(status: StatusCode, message: String) -> (StatusCode, Json<serde_json::V
     )
 }
 
-async fn list(State(s): State<AppState>) -> impl IntoResponse {
+async fn list(State(s): State<AppState>, Query(q): Query<PageQuery>) -> axum::response::Response {
     let now = Utc::now();
+    let max = s.limits.get().list_items.value;
     match s
         .engine
         .store()
@@ -38,15 +40,41 @@ async fn list(State(s): State<AppState>) -> impl IntoResponse {
     {
         Ok(list) => {
             let views: Vec<SilenceView> = list.iter().map(|x| SilenceView::new(x, now)).collect();
-            (StatusCode::OK, Json(serde_json::json!(views)))
+            page(views, q, max)
         }
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
     }
 }
 
-async fn add(State(s): State<AppState>, body: Bytes) -> impl IntoResponse {
+async fn add(State(s): State<AppState>, body: Body) -> axum::response::Response {
+    let limits = s.limits.get();
+    let body = match read_body(body, limits.api_body_bytes.value, "api_body_bytes").await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
     let now = Utc::now();
-    let new: NewSilence = match serde_json::from_slice(&body) {
+    let in_force = s.engine.router().silences().in_force(now);
+    if in_force >= limits.silences.value {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "{in_force} silences are active or pending; at most {} (limits.silences): expire some first",
+                limits.silences.value
+            ),
+        );
+    }
+    add_checked(&s, &body, now, &SilenceBounds::from(&*limits))
+        .await
+        .into_response()
+}
+
+async fn add_checked(
+    s: &AppState,
+    body: &[u8],
+    now: chrono::DateTime<Utc>,
+    bounds: &SilenceBounds,
+) -> impl IntoResponse + use<> {
+    let new: NewSilence = match serde_json::from_slice(body) {
         Ok(n) => n,
         Err(e) => {
             return error(
@@ -57,7 +85,7 @@ async fn add(State(s): State<AppState>, body: Bytes) -> impl IntoResponse {
             );
         }
     };
-    let silence = match new.check(now) {
+    let silence = match new.check_within(now, bounds) {
         Ok(x) => x,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };

@@ -28,6 +28,9 @@ pub fn render(s: &AppState) -> String {
     let rules = s.engine.rule_statuses();
     let failing = rules.iter().filter(|r| r.health == "err").count();
 
+    // Each table shows at most `limits.page_rows` rows, each text cut short:
+    // the page stays small however many alerts and checks there are.
+    let rows_max = s.limits.get().page_rows.value;
     let mut h = String::with_capacity(8192);
     h.push_str(HEAD);
     let _ = write!(
@@ -44,7 +47,7 @@ pub fn render(s: &AppState) -> String {
         h.push_str("<p class=empty>No alerts are firing or pending.</p>");
     } else {
         h.push_str("<table><thead><tr><th>Alert</th><th>Severity</th><th>State</th><th>Message</th><th>Since</th><th>Recipients</th></tr></thead><tbody>");
-        for a in &active {
+        for a in active.iter().take(rows_max) {
             let since = a.fired_at.unwrap_or(a.active_at);
             let labels: Vec<String> = a
                 .labels
@@ -63,17 +66,17 @@ pub fn render(s: &AppState) -> String {
                  <td data-label=Recipients>{recipients}</td></tr>",
                 sev = a.severity.as_str(),
                 name = esc(&a.alert),
-                labels = esc(&labels.join(" ")),
+                labels = esc(&cut(&labels.join(" "))),
                 state = a.state.as_str(),
-                message = esc(&if a.message.is_empty() {
+                message = esc(&cut(&if a.message.is_empty() {
                     format!("value {}", a.value)
                 } else {
                     a.message.clone()
-                }),
+                })),
                 resolution = if a.resolution.is_empty() {
                     String::new()
                 } else {
-                    format!("<div class=hint>{}</div>", esc(&a.resolution))
+                    format!("<div class=hint>{}</div>", esc(&cut(&a.resolution)))
                 },
                 since_abs = since.to_rfc3339(),
                 since_rel = esc(&ago(now, since)),
@@ -85,6 +88,7 @@ pub fn render(s: &AppState) -> String {
             );
         }
         h.push_str("</tbody></table>");
+        more(&mut h, active.len(), rows_max, "/api/v1/alerts");
     }
     h.push_str("</section>");
 
@@ -102,7 +106,8 @@ pub fn render(s: &AppState) -> String {
             _ => 2,
         };
         rows.sort_by(|a, b| (rank(&a.0), &a.1.def.name).cmp(&(rank(&b.0), &b.1.def.name)));
-        for (state, c) in rows {
+        let total = rows.len();
+        for (state, c) in rows.into_iter().take(rows_max) {
             let labels: Vec<String> = c
                 .def
                 .labels
@@ -113,8 +118,8 @@ pub fn render(s: &AppState) -> String {
                 h,
                 "<tr><td data-label=Check><b>{}</b><div class=labels>{}</div></td><td data-label=State><span class=\"hb {}\">{}</span></td>\
                  <td data-label=\"Last ping\">{}</td><td data-label=\"Last run\">{}</td></tr>",
-                esc(&c.def.name),
-                esc(&labels.join(" ")),
+                esc(&cut(&c.def.name)),
+                esc(&cut(&labels.join(" "))),
                 esc(&state),
                 esc(&state),
                 c.state
@@ -129,11 +134,13 @@ pub fn render(s: &AppState) -> String {
                     .unwrap_or_default(),
             );
         }
-        h.push_str("</tbody></table></section>");
+        h.push_str("</tbody></table>");
+        more(&mut h, total, rows_max, "/api/v1/heartbeats");
+        h.push_str("</section>");
     }
 
     h.push_str("<section><h2>Rules</h2><table><thead><tr><th>Group</th><th>Rule</th><th>Health</th><th>Last evaluation</th><th>Last error</th></tr></thead><tbody>");
-    for r in &rules {
+    for r in rules.iter().take(rows_max) {
         let _ = write!(
             h,
             "<tr><td data-label=Group>{}</td><td data-label=Rule>{}</td><td data-label=Health><span class=\"health {}\">{}</span></td>\
@@ -145,10 +152,12 @@ pub fn render(s: &AppState) -> String {
             r.last_evaluation
                 .map(|t| esc(&ago(now, t)))
                 .unwrap_or_else(|| "never".into()),
-            esc(r.last_error.as_deref().unwrap_or("")),
+            esc(&cut(r.last_error.as_deref().unwrap_or(""))),
         );
     }
-    h.push_str("</tbody></table></section>");
+    h.push_str("</tbody></table>");
+    more(&mut h, rules.len(), rows_max, "/api/v1/rules");
+    h.push_str("</section>");
 
     let delivery = s.delivery.snapshot();
     if !delivery.is_empty() {
@@ -172,6 +181,26 @@ pub fn render(s: &AppState) -> String {
         now.format("%Y-%m-%d %H:%M:%S UTC")
     );
     h
+}
+
+/// Text of a table cell: at most 500 characters.
+fn cut(s: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 500;
+    match s.char_indices().nth(MAX) {
+        None => std::borrow::Cow::Borrowed(s),
+        Some((i, _)) => std::borrow::Cow::Owned(format!("{}…", &s[..i])),
+    }
+}
+
+/// Says how many rows a table left out, and where to find them all.
+fn more(h: &mut String, total: usize, shown: usize, api: &str) {
+    if total > shown {
+        let _ = write!(
+            h,
+            "<p class=empty>{} more not shown (limits.page_rows); all of them: <a href={api}>{api}</a></p>",
+            total - shown
+        );
+    }
 }
 
 /// "3m ago", "2h 5m ago".

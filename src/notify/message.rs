@@ -126,6 +126,39 @@ impl AlertMessage {
         }
     }
 
+    /// A built-in alert of the daemon itself (`DatabaseUnavailable`), sent
+    /// straight to targets when the outbox cannot be used.
+    pub fn builtin(
+        kind: MessageKind,
+        alert: &str,
+        message: String,
+        resolution: String,
+        starts_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> AlertMessage {
+        let mut labels = Labels::new();
+        labels.insert("alertname".into(), alert.into());
+        labels.insert("instance".into(), "tocsin".into());
+        labels.insert("severity".into(), "error".into());
+        AlertMessage {
+            kind,
+            fingerprint: crate::labels::Fingerprint::of_alert("tocsin", &labels),
+            group: "tocsin".into(),
+            alert: alert.into(),
+            severity: Severity::Error,
+            previous_severity: None,
+            annotations: BTreeMap::new(),
+            message,
+            resolution,
+            value: None,
+            labels,
+            starts_at,
+            ends_at: (kind == MessageKind::Resolved).then_some(now),
+            group_labels: Labels::new(),
+            mentions: Mentions::default(),
+        }
+    }
+
     /// How long it fired (resolved messages).
     pub fn lasted(&self) -> Option<chrono::Duration> {
         self.ends_at.map(|end| end - self.starts_at)

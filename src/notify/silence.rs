@@ -121,9 +121,59 @@ pub struct NewSilence {
     pub comment: String,
 }
 
+/// Bounds on a new silence (`limits.silence_duration`,
+/// `limits.matchers_per_silence`, `limits.annotation_bytes` for texts).
+#[derive(Debug, Clone, Copy)]
+pub struct SilenceBounds {
+    pub max_duration: std::time::Duration,
+    pub max_matchers: usize,
+    pub max_text: usize,
+}
+
+impl Default for SilenceBounds {
+    fn default() -> Self {
+        let l = crate::config::LimitsConfig::default();
+        SilenceBounds::from(&l)
+    }
+}
+
+impl From<&crate::config::LimitsConfig> for SilenceBounds {
+    fn from(l: &crate::config::LimitsConfig) -> Self {
+        SilenceBounds {
+            max_duration: l.silence_duration.value.0,
+            max_matchers: l.matchers_per_silence.value,
+            max_text: l.annotation_bytes.value,
+        }
+    }
+}
+
 impl NewSilence {
-    /// Checks it; the error names the field and what was expected.
+    /// Checks it with the default bounds.
     pub fn check(&self, now: DateTime<Utc>) -> Result<Silence, String> {
+        self.check_within(now, &SilenceBounds::default())
+    }
+
+    /// Checks it; the error names the field and what was expected. Every
+    /// time and duration is range-checked (never an overflow).
+    pub fn check_within(&self, now: DateTime<Utc>, b: &SilenceBounds) -> Result<Silence, String> {
+        let max = chrono::Duration::from_std(b.max_duration).unwrap_or(chrono::Duration::MAX);
+        let longest = humantime::format_duration(b.max_duration);
+        if self.matchers.len() > b.max_matchers {
+            return Err(format!(
+                "matchers: {} matchers; at most {} (limits.matchers_per_silence)",
+                self.matchers.len(),
+                b.max_matchers
+            ));
+        }
+        for (field, text) in [("createdBy", &self.created_by), ("comment", &self.comment)] {
+            if text.len() > b.max_text {
+                return Err(format!(
+                    "{field}: {} bytes; at most {} (limits.annotation_bytes)",
+                    text.len(),
+                    b.max_text
+                ));
+            }
+        }
         if self.matchers.is_empty() {
             return Err(
                 "matchers: expected at least one matcher (a silence of everything is not allowed)"
@@ -143,16 +193,26 @@ impl NewSilence {
             return Err("matchers: at least one matcher must not match the empty string (a silence of everything is not allowed)".into());
         }
         let starts_at = self.starts_at.unwrap_or(now);
+        if now
+            .checked_add_signed(max)
+            .is_some_and(|latest| starts_at > latest)
+        {
+            return Err(format!(
+                "startsAt {starts_at} is more than {longest} ahead (limits.silence_duration)"
+            ));
+        }
+        let too_long = || format!("duration: longer than {longest} (limits.silence_duration)");
         let ends_at = match (&self.ends_at, &self.duration) {
             (Some(_), Some(_)) => return Err("set either endsAt or duration, not both".into()),
             (Some(e), None) => *e,
             (None, Some(text)) => {
                 let d = humantime::parse_duration(text.trim())
                     .map_err(|e| format!("duration: expected a duration like 2h ({e})"))?;
-                chrono::Duration::from_std(d)
-                    .ok()
-                    .and_then(|d| starts_at.checked_add_signed(d))
-                    .ok_or_else(|| format!("duration: {text:?} is too long"))?
+                if d > b.max_duration {
+                    return Err(too_long());
+                }
+                let d = chrono::Duration::from_std(d).map_err(|_| too_long())?;
+                starts_at.checked_add_signed(d).ok_or_else(too_long)?
             }
             (None, None) => {
                 return Err("endsAt: a silence needs an end (endsAt or duration)".into());
@@ -165,6 +225,11 @@ impl NewSilence {
         }
         if ends_at <= now {
             return Err(format!("endsAt {ends_at} is in the past"));
+        }
+        if ends_at - starts_at > max {
+            return Err(format!(
+                "endsAt: the silence lasts longer than {longest} (limits.silence_duration)"
+            ));
         }
         if self.created_by.trim().is_empty() {
             return Err("createdBy: expected the author".into());
@@ -225,6 +290,12 @@ impl SilenceCache {
             .values()
             .find(|s| s.is_active(now) && s.matches(labels))
             .map(|s| s.id.clone())
+    }
+
+    /// Active and pending silences (not ended at `now`).
+    pub fn in_force(&self, now: DateTime<Utc>) -> usize {
+        let g = self.0.read().unwrap_or_else(|p| p.into_inner());
+        g.silences.values().filter(|s| s.ends_at > now).count()
     }
 
     /// Silences that have ended and whose alerts were not looked at again yet.

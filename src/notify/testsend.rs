@@ -163,6 +163,30 @@ impl TargetTester {
         }
         out
     }
+
+    /// Sends `message` straight (no outbox, no rate limiter) to every
+    /// enabled target; returns how many took it.
+    pub async fn broadcast(&self, message: &AlertMessage) -> usize {
+        let config = self.config();
+        let mut sent = 0;
+        for t in config.delivery_targets().filter(|t| t.enabled) {
+            let name = t.name().to_string();
+            let channel = match Channel::from_config(t, &config) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(target_name = %name, error = %e.message, "built-in alert not sent");
+                    continue;
+                }
+            };
+            match channel.send(std::slice::from_ref(message)).await {
+                Delivery::Sent { .. } => sent += 1,
+                other => {
+                    tracing::warn!(target_name = %name, delivery = ?other, alert = %message.alert, "built-in alert not sent")
+                }
+            }
+        }
+        sent
+    }
 }
 
 /// The targets that reach a contact, as routes build them (`NAME` by mail,

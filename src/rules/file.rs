@@ -46,7 +46,10 @@ pub struct GroupDoc {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleDoc {
-    pub alert: Option<Spanned<String>>,
+    /// `alert:` written with no value is `Some` with `None` inside, so the
+    /// error can point at it.
+    #[serde(default, deserialize_with = "crate::yaml::spanned_nullable")]
+    pub alert: Option<Spanned<Option<String>>>,
     /// Prometheus recording rules are accepted and skipped with a warning.
     pub record: Option<Spanned<String>>,
     pub query: Option<Spanned<String>>,

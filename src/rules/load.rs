@@ -90,9 +90,9 @@ pub fn load_rules(paths: &[PathBuf], opts: &LoadOptions) -> Result<RuleSet, Sour
     let mut sources = Vec::new();
     let mut errors = Vec::new();
     for file in &files {
-        match std::fs::read_to_string(file) {
+        match crate::yaml::read_text(file, "rule file") {
             Ok(text) => sources.push((file.clone(), text)),
-            Err(e) => errors.push(SourceError::file(file, format!("cannot read file: {e}"))),
+            Err(e) => errors.push(e),
         }
     }
     match load_sources(&sources, opts) {
@@ -255,7 +255,17 @@ impl Checker<'_> {
     /// Returns the rule and the position of its name (for duplicate detection).
     fn rule(&mut self, group: &str, doc: RuleDoc) -> Option<(Rule, Spanned<String>)> {
         let errors_before = self.errors.len();
-        let alert = match (&doc.alert, &doc.record) {
+        let named = match &doc.alert {
+            Some(a) => match &a.value {
+                Some(name) => Some(Spanned::new(name.clone(), a.referenced, a.defined)),
+                None => {
+                    self.error(a, "expected an alert name after `alert:`");
+                    return None;
+                }
+            },
+            None => None,
+        };
+        let alert = match (&named, &doc.record) {
             (Some(a), Some(r)) => {
                 self.error(r, "expected either alert or record in one rule, not both");
                 a.clone()

@@ -30,8 +30,7 @@ pub struct FileReport {
 
 /// Runs every test of `path`. Errors are problems with the file itself.
 pub fn run_file(path: &Path) -> Result<FileReport, SourceErrors> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| SourceErrors(vec![SourceError::file(path, format!("cannot read: {e}"))]))?;
+    let text = yaml::read_text(path, "test file").map_err(|e| SourceErrors(vec![e]))?;
     let doc: TestFile = yaml::parse(path, &text).map_err(|e| SourceErrors(vec![e]))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let rule_paths: Vec<PathBuf> = doc.rule_files.iter().map(|r| base.join(&r.value)).collect();

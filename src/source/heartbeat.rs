@@ -26,8 +26,14 @@ impl HeartbeatSource {
         HeartbeatSource { registry, reader }
     }
 
+    /// Moves the checks' wall-clock stamps after a clock step.
+    pub fn follow_clock(&self) {
+        self.registry.follow_clock();
+    }
+
     /// The checks in the query's condition at `now`.
     pub fn condition(&self, q: &HeartbeatQuery, now: DateTime<Utc>) -> Vec<Sample> {
+        self.registry.follow_clock();
         samples(&self.registry.read(), q, now)
     }
 

@@ -138,6 +138,45 @@ pub struct PingRecord {
 }
 
 impl Store {
+    /// Keeps the ping bodies of all checks under `max` bytes in all: the
+    /// oldest bodies are emptied first (the pings themselves stay). Returns
+    /// the bytes freed.
+    pub async fn cap_ping_bytes(&self, max: u64) -> Result<u64, StoreError> {
+        self.run(move |c| {
+            let total: i64 = c.query_row(
+                "SELECT COALESCE(SUM(length(body)), 0) FROM heartbeat_pings",
+                [],
+                |r| r.get(0),
+            )?;
+            let mut excess = total.saturating_sub(i64::try_from(max).unwrap_or(i64::MAX));
+            if excess <= 0 {
+                return Ok(0);
+            }
+            let mut freed = 0i64;
+            let tx = c.transaction()?;
+            {
+                let mut oldest = tx.prepare(
+                    "SELECT check_id, n, length(body) FROM heartbeat_pings WHERE length(body) > 0 ORDER BY at, check_id, n",
+                )?;
+                let mut empty =
+                    tx.prepare("UPDATE heartbeat_pings SET body = x'' WHERE check_id = ?1 AND n = ?2")?;
+                let mut rows = oldest.query([])?;
+                while excess > 0 {
+                    let Some(row) = rows.next()? else { break };
+                    let (id, n, len): (i64, i64, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
+                    empty.execute(params![id, n])?;
+                    excess -= len;
+                    freed += len;
+                }
+            }
+            tx.commit()?;
+            Ok(freed.max(0) as u64)
+        })
+        .await
+    }
+}
+
+impl Store {
     /// A second connection for the ping writer: `synchronous = FULL`, so a
     /// commit is on disk (the WAL is synced) before any ping is answered.
     /// It never checkpoints (copies the WAL into the database, which syncs
@@ -638,6 +677,39 @@ fn select_samples(c: &mut Connection, sql: &str) -> Result<Vec<Sample>, StoreErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn kept_ping_bodies_are_bounded_in_all_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        store
+            .run_blocking(|c| {
+                c.execute_batch(
+                    "INSERT INTO heartbeat_checks (id, name, uuid, origin, grace_seconds, created_at)
+                       VALUES (1, 'a', 'u1', 'config', 0, 0), (2, 'b', 'u2', 'config', 0, 0);",
+                )?;
+                for (id, n, at) in [(1, 1, 10), (2, 1, 20), (1, 2, 30), (2, 2, 40)] {
+                    c.execute(
+                        "INSERT INTO heartbeat_pings (check_id, n, at, kind, method, body, body_size)
+                           VALUES (?1, ?2, ?3, 'success', 'POST', zeroblob(1000), 1000)",
+                        params![id, n, at],
+                    )?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(store.cap_ping_bytes(4000).await.unwrap(), 0);
+        assert_eq!(store.cap_ping_bytes(2500).await.unwrap(), 2000);
+        let kept: Vec<(i64, i64)> = store
+            .run_blocking(|c| {
+                let mut st =
+                    c.prepare("SELECT at, length(body) FROM heartbeat_pings ORDER BY at")?;
+                let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .unwrap();
+        assert_eq!(kept, vec![(10, 0), (20, 0), (30, 1000), (40, 1000)]);
+    }
 
     #[test]
     fn sql_rules_must_be_one_read_only_select_with_a_value() {

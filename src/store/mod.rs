@@ -15,6 +15,7 @@ pub mod heartbeats;
 pub mod outbox;
 pub mod silences;
 pub mod verifications;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use include_dir::{Dir, include_dir};
 use rusqlite::Connection;
 use rusqlite_migration::Migrations;
+
+/// Bytes the write-ahead log is cut back to after a checkpoint.
+pub const JOURNAL_SIZE_LIMIT: i64 = 64 << 20;
 
 static MIGRATIONS: Dir = include_dir!("$CARGO_MANIFEST_DIR/migrations");
 
@@ -47,6 +51,9 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The file is not a sound SQLite database (found at open).
+    #[error("database is damaged: {path}: {detail}; {remedy}", remedy = watch::damaged_remedy(path))]
+    Damaged { path: PathBuf, detail: String },
     #[error("database task failed: {0}")]
     Task(String),
     /// A `sql:` rule's SELECT could not be answered.
@@ -76,20 +83,47 @@ impl Store {
                 source,
             })?;
         }
+        // A damaged file is refused before anything writes to it.
+        let exists = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+        if exists && let Err(detail) = watch::quick_check(path) {
+            return Err(StoreError::Damaged {
+                path: path.to_path_buf(),
+                detail,
+            });
+        }
+        let damaged = |e: &dyn std::fmt::Display| -> Option<StoreError> {
+            watch::quick_check(path)
+                .err()
+                .map(|detail| StoreError::Damaged {
+                    path: path.to_path_buf(),
+                    detail: format!("{detail} ({e})"),
+                })
+        };
         let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
             path: path.to_path_buf(),
             source,
         })?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        migrations()
-            .and_then(|m| m.to_latest(&mut conn))
-            .map_err(|source| StoreError::Migrate {
+        let setup = |conn: &Connection| -> rusqlite::Result<()> {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+            // After a checkpoint the write-ahead log is cut back to this size.
+            conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            // A log grown large before a crash or a full disk gives its
+            // space back now.
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
+        };
+        if let Err(e) = setup(&conn) {
+            return Err(damaged(&e).unwrap_or(StoreError::Sql(e)));
+        }
+        if let Err(source) = migrations().and_then(|m| m.to_latest(&mut conn)) {
+            return Err(damaged(&source).unwrap_or(StoreError::Migrate {
                 path: path.to_path_buf(),
                 source,
-            })?;
+            }));
+        }
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_path_buf(),
@@ -98,6 +132,17 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Copies the write-ahead log into the database and truncates it (to
+    /// give its space back after the disk was full).
+    pub async fn checkpoint_truncate(&self) -> Result<(i64, i64), StoreError> {
+        self.run(|c| {
+            Ok(c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+            })?)
+        })
+        .await
     }
 
     /// Runs `f` with the connection on a blocking thread.

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 pub mod mocks;
 pub mod phone_mocks;
+pub mod process;
 
 /// The servers of this test run (started by scripts/test.sh, or here).
 pub struct TestEnv {
