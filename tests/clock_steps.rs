@@ -258,7 +258,24 @@ groups:
         "cron runs over 10 s: * {}, */2 {}, */5 {}",
         ran[0], ran[1], ran[2]
     );
-    assert_eq!(ran, vec![10.0, 5.0, 2.0], "runs over 10 s of *, */2, */5");
+    // Exactly 10, 5 and 2 on an idle machine (the old scheduler ran 20, 15
+    // and 6); one either way only when an evaluation finished more than
+    // half a second after its due time on a loaded one (the unit tests in
+    // schedule.rs check the exact counts on a simulated clock).
+    for (got, want) in ran.iter().zip([10.0, 5.0, 2.0]) {
+        assert!(
+            (got - want).abs() <= 1.0,
+            "runs over 10 s of *, */2, */5: {ran:?}, expected [10, 5, 2]"
+        );
+    }
+    for g in ["c1", "c2", "c5"] {
+        let missed = metric(
+            &get_text(&s.url("/metrics")).await,
+            "tocsin_rule_group_iterations_missed_total",
+            &format!("group=\"{g}\""),
+        );
+        assert_eq!(missed, Some(0.0), "{g} missed runs");
+    }
 
     // Never early: each last evaluation is at (or just after) a due second.
     let groups: serde_json::Value = client()
