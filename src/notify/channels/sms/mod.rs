@@ -332,7 +332,7 @@ pub(crate) trait Dialer {
     /// One look at the call: `None` while it has not ended.
     async fn outcome(&self, call: &PlacedCall) -> Option<CallEnd>;
     /// What to report when the call has not ended after [`CALL_WATCH`].
-    fn still_ringing(&self) -> CallEnd {
+    fn still_ringing(&self, _call: &PlacedCall) -> CallEnd {
         CallEnd::Unanswered("no answer yet".into())
     }
 }
@@ -345,7 +345,7 @@ async fn watch(d: &impl Dialer, call: &PlacedCall) -> CallEnd {
             return end;
         }
         if started.elapsed() >= CALL_WATCH {
-            return d.still_ringing();
+            return d.still_ringing(call);
         }
         tokio::time::sleep(CALL_POLL).await;
     }

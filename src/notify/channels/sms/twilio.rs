@@ -140,7 +140,7 @@ impl Dialer for TwilioCall<'_> {
         }
     }
 
-    fn still_ringing(&self) -> CallEnd {
+    fn still_ringing(&self, _call: &PlacedCall) -> CallEnd {
         CallEnd::Unanswered(self.last.lock().unwrap_or_else(|e| e.into_inner()).clone())
     }
 }
