@@ -196,6 +196,28 @@ async fn aliyun_tts_call_is_placed() {
     assert_eq!(m.log.violations(), Vec::<String>::new());
 }
 
+#[tokio::test]
+async fn an_aliyun_call_whose_record_cannot_be_read_counts_as_placed() {
+    let m = aliyun_mock().await;
+    m.deny_call_queries();
+    let c = channel(&format!(
+        "targets:\n  - {{name: call, type: call, provider: aliyun, endpoint: '{}', access_key_id: LTAI-test, access_key_secret: {ALIYUN_SECRET}, template_code: TTS_777, params: {{alert: alert, message: message}}, redial: 2, redial_after: 1s, to: ['+8613600000003']}}\n",
+        m.url()
+    ));
+    let d = tokio::time::timeout(Duration::from_secs(20), c.send(&[firing()]))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&d, Delivery::Sent { answer } if answer.ends_with("placed; whether it was answered is unknown: Aliyun Forbidden.RAM: User not authorized to operate on the specified resource, or this API doesn't support RAM.")),
+        "{d:?}"
+    );
+    // One refused look at its record, and not called again on a guess.
+    assert_eq!(
+        aliyun_history(&m, "13600000003"),
+        ["SingleCallByTts OK", "query -"]
+    );
+}
+
 /// What `number` went through, in order: its calls with the gateway's code
 /// and the queries of its calls with the record's state.
 fn aliyun_history(m: &AliyunMock, number: &str) -> Vec<String> {

@@ -135,6 +135,8 @@ struct AliyunState {
     no_answer: Mutex<HashMap<String, u32>>,
     /// CallId → the call placed.
     calls: Mutex<HashMap<String, AliyunCall>>,
+    /// The key's RAM user may not call QueryCallDetailByCallId.
+    deny_queries: std::sync::atomic::AtomicBool,
     log: Arc<PhoneLog>,
 }
 
@@ -182,6 +184,7 @@ impl AliyunMock {
             windows: Mutex::new(Windows::default()),
             no_answer: Mutex::new(HashMap::new()),
             calls: Mutex::new(HashMap::new()),
+            deny_queries: Default::default(),
             log: log.clone(),
         });
         let app = Router::new()
@@ -192,6 +195,14 @@ impl AliyunMock {
             log,
             state,
         }
+    }
+
+    /// From now on the key may not read call records (a RAM user without
+    /// `dyvms:QueryCallDetailByCallId`).
+    pub fn deny_call_queries(&self) {
+        self.state
+            .deny_queries
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The next `times` calls to `number` (as sent: `13600000000`) ring
@@ -447,6 +458,14 @@ const ALIYUN_VOICE_NOTIFICATION: &str = "11000000300006";
 /// is the record as a JSON string, as the SDK metadata describes it.
 fn aliyun_call_detail(s: &AliyunState, p: &BTreeMap<String, String>) -> (u16, Value) {
     let get = |k: &str| p.get(k).map(String::as_str).unwrap_or_default();
+    if s.deny_queries.load(std::sync::atomic::Ordering::SeqCst) {
+        return aliyun_answer(
+            403,
+            "Forbidden.RAM",
+            "User not authorized to operate on the specified resource, or this API doesn't support RAM.",
+            json!({}),
+        );
+    }
     for k in ["CallId", "ProdId", "QueryDate"] {
         if get(k).is_empty() {
             s.log
