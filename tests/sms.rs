@@ -181,13 +181,114 @@ async fn aliyun_tts_call_is_placed() {
     ));
     let d = c.send(&[firing()]).await;
     assert!(
-        matches!(&d, Delivery::Sent { answer } if answer.starts_with("Aliyun OK CallId")),
+        matches!(&d, Delivery::Sent { answer } if answer.starts_with("Aliyun call 1160") && answer.ends_with("answered")),
         "{d:?}"
     );
     let h = &m.log.accepted()[0];
     assert_eq!(h.action, "SingleCallByTts");
     assert_eq!(h.numbers, vec!["13600000000"]);
     assert_eq!(h.params["alert"], "BackupFailed");
+    // Then its record, once: answered, so not called again.
+    let q = &m.log.accepted()[1..];
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(q[0].action, "QueryCallDetailByCallId");
+    assert_eq!(q[0].params["state"], "200000");
+    assert_eq!(m.log.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn an_aliyun_call_whose_record_cannot_be_read_counts_as_placed() {
+    let m = aliyun_mock().await;
+    m.deny_call_queries();
+    let c = channel(&format!(
+        "targets:\n  - {{name: call, type: call, provider: aliyun, endpoint: '{}', access_key_id: LTAI-test, access_key_secret: {ALIYUN_SECRET}, template_code: TTS_777, params: {{alert: alert, message: message}}, redial: 2, redial_after: 1s, to: ['+8613600000003']}}\n",
+        m.url()
+    ));
+    let d = tokio::time::timeout(Duration::from_secs(20), c.send(&[firing()]))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&d, Delivery::Sent { answer } if answer.ends_with("placed; whether it was answered is unknown: Aliyun Forbidden.RAM: User not authorized to operate on the specified resource, or this API doesn't support RAM.")),
+        "{d:?}"
+    );
+    // One refused look at its record, and not called again on a guess.
+    assert_eq!(
+        aliyun_history(&m, "13600000003"),
+        ["SingleCallByTts OK", "query -"]
+    );
+}
+
+/// What `number` went through, in order: its calls with the gateway's code
+/// and the queries of its calls with the record's state.
+fn aliyun_history(m: &AliyunMock, number: &str) -> Vec<String> {
+    m.log
+        .hits()
+        .into_iter()
+        .filter(|h| h.numbers == [number])
+        .map(|h| match h.action.as_str() {
+            "QueryCallDetailByCallId" => {
+                format!("query {}", h.params["state"].as_str().unwrap_or("-"))
+            }
+            other => format!("{other} {}", h.code),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn aliyun_call_is_placed_again_until_answered() {
+    let m = aliyun_mock().await;
+    m.unanswered("13600000001", 1);
+    m.unanswered("13600000002", 9);
+    let yaml = |redial: u32, to: &str| {
+        format!(
+            "targets:\n  - {{name: call, type: call, provider: aliyun, endpoint: '{}', access_key_id: LTAI-test, access_key_secret: {ALIYUN_SECRET}, template_code: TTS_777, from: '057100000000', params: {{alert: alert, message: message}}, redial: {redial}, redial_after: 1s, to: ['{to}']}}\n",
+            m.url()
+        )
+    };
+    let once = channel(&yaml(2, "+8613600000001"));
+    let never = channel(&yaml(1, "+8613600000002"));
+    // Aliyun takes one call a minute per number: each redial 1 s later is
+    // held back, waits out the minute and goes through, so this takes a
+    // minute; both numbers are called at the same time.
+    let alert = [firing()];
+    let (once, never) = tokio::time::timeout(Duration::from_secs(150), async {
+        tokio::join!(once.send(&alert), never.send(&alert))
+    })
+    .await
+    .unwrap();
+    let limit = "SingleCallByTts isv.BUSINESS_LIMIT_CONTROL";
+    assert!(
+        matches!(&once, Delivery::Sent { answer } if answer.starts_with("Aliyun call ") && answer.ends_with(" answered")),
+        "{once:?}"
+    );
+    assert_eq!(
+        aliyun_history(&m, "13600000001"),
+        [
+            "SingleCallByTts OK",
+            "query 200003",
+            limit,
+            "SingleCallByTts OK",
+            "query 200000"
+        ]
+    );
+    assert_eq!(
+        failed_reason(never),
+        "Aliyun call not answered (200003 用户收到呼叫但未接听) after 2 calls"
+    );
+    assert_eq!(
+        aliyun_history(&m, "13600000002"),
+        [
+            "SingleCallByTts OK",
+            "query 200003",
+            limit,
+            "SingleCallByTts OK",
+            "query 200003"
+        ]
+    );
+    for h in m.log.hits() {
+        no_secret(&h.raw);
+    }
+    assert_eq!(m.log.violations(), Vec::<String>::new());
 }
 
 // ------------------------------------------------------------------ Tencent

@@ -173,7 +173,7 @@ pub struct PhoneConfig {
     pub param_max_chars: usize,
     /// Twilio: most segments of one text.
     pub segments: usize,
-    /// Calls: more calls when one is not answered (Twilio).
+    /// Calls: more calls when one is not answered, `redial_after` apart.
     pub redial: u32,
     pub redial_after: Duration,
 }
@@ -317,6 +317,8 @@ impl RawTarget {
                 "region",
                 "params",
                 "param_max_chars",
+                "redial",
+                "redial_after",
             ],
             (PhoneProvider::Tencent, _) => &[
                 "secret_id",

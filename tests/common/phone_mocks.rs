@@ -1,5 +1,6 @@
-//! Local stand-ins for the SMS and call gateways (Alibaba Cloud SendSms and
-//! SingleCallByTts, Tencent Cloud SendSms, Twilio Messages and Calls). Each
+//! Local stand-ins for the SMS and call gateways (Alibaba Cloud SendSms,
+//! SingleCallByTts and QueryCallDetailByCallId, Tencent Cloud SendSms, Twilio
+//! Messages and Calls). Each
 //! checks the real protocol and recomputes the signature with its own code
 //! (not tocsin's), keeps the gateway's per-number limits and answers with
 //! its real error codes. Everything received is recorded.
@@ -130,12 +131,26 @@ struct AliyunState {
     templates: HashMap<String, Vec<String>>,
     nonces: Mutex<HashSet<String>>,
     windows: Mutex<Windows>,
+    /// Calls to these numbers (as sent) go unanswered this many times first.
+    no_answer: Mutex<HashMap<String, u32>>,
+    /// CallId → the call placed.
+    calls: Mutex<HashMap<String, AliyunCall>>,
+    /// The key's RAM user may not call QueryCallDetailByCallId.
+    deny_queries: std::sync::atomic::AtomicBool,
     log: Arc<PhoneLog>,
+}
+
+struct AliyunCall {
+    callee: String,
+    show: String,
+    placed: chrono::DateTime<chrono::Utc>,
+    answered: bool,
 }
 
 pub struct AliyunMock {
     pub addr: SocketAddr,
     pub log: Arc<PhoneLog>,
+    state: Arc<AliyunState>,
 }
 
 /// Aliyun's default flow control per number and template.
@@ -147,8 +162,9 @@ const ALIYUN_LIMITS: &[(usize, Duration)] = &[
 
 impl AliyunMock {
     /// A gateway for `key_id`/`secret`, signature name `sign_name`, and
-    /// approved templates (code → variable names); serves SendSms and
-    /// SingleCallByTts.
+    /// approved templates (code → variable names); serves SendSms,
+    /// SingleCallByTts and QueryCallDetailByCallId (calls are answered unless
+    /// [`AliyunMock::unanswered`] says otherwise).
     pub async fn start(
         key_id: &str,
         secret: &str,
@@ -166,13 +182,37 @@ impl AliyunMock {
                 .collect(),
             nonces: Mutex::new(HashSet::new()),
             windows: Mutex::new(Windows::default()),
+            no_answer: Mutex::new(HashMap::new()),
+            calls: Mutex::new(HashMap::new()),
+            deny_queries: Default::default(),
             log: log.clone(),
         });
-        let app = Router::new().route("/", post(aliyun)).with_state(state);
+        let app = Router::new()
+            .route("/", post(aliyun))
+            .with_state(state.clone());
         AliyunMock {
             addr: serve(app).await,
             log,
+            state,
         }
+    }
+
+    /// From now on the key may not read call records (a RAM user without
+    /// `dyvms:QueryCallDetailByCallId`).
+    pub fn deny_call_queries(&self) {
+        self.state
+            .deny_queries
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The next `times` calls to `number` (as sent: `13600000000`) ring
+    /// unanswered.
+    pub fn unanswered(&self, number: &str, times: u32) {
+        self.state
+            .no_answer
+            .lock()
+            .unwrap()
+            .insert(number.to_string(), times);
     }
 
     pub fn url(&self) -> String {
@@ -207,6 +247,15 @@ async fn aliyun(State(s): State<Arc<AliyunState>>, headers: HeaderMap, body: Byt
     let (status, answer) = aliyun_check(&s, &p);
     let code = answer["Code"].as_str().unwrap_or_default().to_string();
     let (numbers, params) = match action.as_str() {
+        "QueryCallDetailByCallId" => (
+            s.calls
+                .lock()
+                .unwrap()
+                .get(p.get("CallId").map_or("", |c| c.as_str()))
+                .map(|c| vec![c.callee.clone()])
+                .unwrap_or_default(),
+            json!({"CallId": p.get("CallId"), "ProdId": p.get("ProdId"), "QueryDate": p.get("QueryDate"), "state": answer["Data"].as_str().and_then(|d| serde_json::from_str::<Value>(d).ok()).map(|d| d["state"].clone())}),
+        ),
         "SingleCallByTts" => (
             vec![p.get("CalledNumber").cloned().unwrap_or_default()],
             serde_json::from_str(p.get("TtsParam").map_or("null", |v| v)).unwrap_or(Value::Null),
@@ -293,6 +342,7 @@ fn aliyun_check(s: &AliyunState, p: &BTreeMap<String, String>) -> (u16, Value) {
         );
     }
     let (template, vars_key) = match get("Action") {
+        "QueryCallDetailByCallId" => return aliyun_call_detail(s, p),
         "SendSms" => {
             if get("SignName") != s.sign_name {
                 return aliyun_answer(
@@ -368,13 +418,114 @@ fn aliyun_check(s: &AliyunState, p: &BTreeMap<String, String>) -> (u16, Value) {
     }
     match get("Action") {
         "SendSms" => aliyun_answer(200, "OK", "OK", json!({"BizId": "900619746936498440^0"})),
-        _ => aliyun_answer(
-            200,
-            "OK",
-            "OK",
-            json!({"CallId": "116012354148^10281378****"}),
-        ),
+        _ => {
+            let id = format!(
+                "1160{:08}^1028{:08}",
+                rand_digits(),
+                s.calls.lock().unwrap().len()
+            );
+            let callee = get("CalledNumber").to_string();
+            let answered = match s.no_answer.lock().unwrap().get_mut(&callee) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    false
+                }
+                _ => true,
+            };
+            s.calls.lock().unwrap().insert(
+                id.clone(),
+                AliyunCall {
+                    callee,
+                    show: get("CalledShowNumber").to_string(),
+                    placed: chrono::Utc::now(),
+                    answered,
+                },
+            );
+            aliyun_answer(200, "OK", "OK", json!({"CallId": id}))
+        }
     }
+}
+
+fn rand_digits() -> u32 {
+    (uuid::Uuid::new_v4().as_u128() % 100_000_000) as u32
+}
+
+/// Voice notifications' product id in QueryCallDetailByCallId.
+const ALIYUN_VOICE_NOTIFICATION: &str = "11000000300006";
+
+/// QueryCallDetailByCallId (signature already checked): `CallId`, `ProdId`,
+/// `QueryDate` (ms; records from then to 24 hours later) required; `Data`
+/// is the record as a JSON string, as the SDK metadata describes it.
+fn aliyun_call_detail(s: &AliyunState, p: &BTreeMap<String, String>) -> (u16, Value) {
+    let get = |k: &str| p.get(k).map(String::as_str).unwrap_or_default();
+    if s.deny_queries.load(std::sync::atomic::Ordering::SeqCst) {
+        return aliyun_answer(
+            403,
+            "Forbidden.RAM",
+            "User not authorized to operate on the specified resource, or this API doesn't support RAM.",
+            json!({}),
+        );
+    }
+    for k in ["CallId", "ProdId", "QueryDate"] {
+        if get(k).is_empty() {
+            s.log
+                .violation(format!("QueryCallDetailByCallId without {k}"));
+            return aliyun_answer(
+                400,
+                "MissingParameter",
+                &format!("{k} is mandatory for this action."),
+                json!({}),
+            );
+        }
+    }
+    // The mock's TTS calls are all voice notifications: the CallId matches
+    // that product only; the voice verification code product finds nothing.
+    match get("ProdId") {
+        ALIYUN_VOICE_NOTIFICATION => {}
+        "11010000138001" => return aliyun_answer(200, "OK", "OK", json!({"Data": ""})),
+        other => {
+            s.log.violation(format!("ProdId {other:?}"));
+            return aliyun_answer(200, "OK", "OK", json!({"Data": ""}));
+        }
+    }
+    let Ok(date) = get("QueryDate").parse::<i64>() else {
+        s.log
+            .violation(format!("QueryDate {:?} is not ms", get("QueryDate")));
+        return aliyun_answer(
+            400,
+            "InvalidParameter",
+            "QueryDate is not valid.",
+            json!({}),
+        );
+    };
+    let calls = s.calls.lock().unwrap();
+    let Some(c) = calls.get(get("CallId")) else {
+        return aliyun_answer(200, "OK", "OK", json!({"Data": ""}));
+    };
+    let placed = c.placed.timestamp_millis();
+    // Seconds of clock skew aside, the record lies within a day after QueryDate.
+    if placed + 5_000 < date || placed >= date + 86_400_000 {
+        s.log.violation(format!(
+            "QueryDate {date} misses the call placed at {placed}"
+        ));
+        return aliyun_answer(200, "OK", "OK", json!({"Data": ""}));
+    }
+    let at = |secs: i64| {
+        (c.placed + chrono::Duration::seconds(secs))
+            .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    };
+    let record = if c.answered {
+        json!({"caller": "", "startDate": at(8), "stateDesc": "用户听完语音", "duration": 21,
+            "callerShowNumber": c.show, "gmtCreate": at(0), "state": "200000", "endDate": at(29),
+            "calleeShowNumber": c.show, "callee": c.callee, "bRingTime": at(1), "bEndTime": at(8)})
+    } else {
+        json!({"caller": "", "startDate": "", "stateDesc": "用户收到呼叫但未接听", "duration": 0,
+            "callerShowNumber": c.show, "gmtCreate": at(0), "state": "200003", "endDate": "",
+            "calleeShowNumber": c.show, "callee": c.callee, "bRingTime": at(1), "bEndTime": at(46)})
+    };
+    aliyun_answer(200, "OK", "OK", json!({"Data": record.to_string()}))
 }
 
 // ------------------------------------------------------------------ Tencent

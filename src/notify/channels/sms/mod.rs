@@ -8,8 +8,10 @@
 //! shortened to the gateway's variable limit; the plain text of Twilio's SMS
 //! and of spoken calls; the per-number send limits (a phone target sends each
 //! message to all its numbers at once, so the target's limiter is the
-//! per-number one, and routes give each contact a target of their own); and
-//! how the answers for several numbers combine into one [`Delivery`].
+//! per-number one, and routes give each contact a target of their own); how
+//! the answers for several numbers combine into one [`Delivery`]; and the
+//! calls' "place, watch, place again" loop ([`call_until_answered`]), each
+//! gateway bringing how it places a call and reads its outcome ([`Dialer`]).
 
 pub mod aliyun;
 pub mod tencent;
@@ -46,6 +48,14 @@ const ALIYUN: &[RateLimit] = &[limit(1, 60), limit(5, 3600), limit(10, 86_400)];
 const TENCENT: &[RateLimit] = &[limit(1, 30), limit(5, 3600), limit(10, 86_400)];
 /// Twilio queues at about one message (or call) a second per sender.
 const TWILIO: &[RateLimit] = &[limit(1, 1)];
+
+/// How long a placed call is watched for an answer, and how often.
+const CALL_WATCH: Duration = Duration::from_secs(180);
+const CALL_POLL: Duration = Duration::from_secs(2);
+/// A redial the gateway holds back for at most this long (Aliyun: one call
+/// a minute per number) waits and is placed once more; a longer hold (the
+/// hourly or daily limit) ends the calls with the gateway's answer.
+const REDIAL_HOLD_MAX: Duration = Duration::from_secs(60);
 
 impl Phone {
     pub fn new(
@@ -290,6 +300,117 @@ fn is_gsm7_extension(c: char) -> bool {
 /// What a call says.
 pub fn spoken_text(f: &Fields) -> String {
     shorten_chars(&plain(f), 400)
+}
+
+/// A call the gateway accepted.
+#[derive(Debug, Clone)]
+pub struct PlacedCall {
+    /// The gateway's id for it (Twilio's `CA...` sid, Aliyun's CallId).
+    pub id: String,
+    /// When it was placed (just before the request).
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// How a watched call ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallEnd {
+    Answered,
+    /// Nobody answered: the gateway's status (`no-answer`, `busy`, Aliyun's
+    /// `200003`...), or the last one seen when the call had not ended in time.
+    Unanswered(String),
+    /// The outcome cannot be read (the gateway refuses the query): the call
+    /// counts as placed and is not placed again.
+    Unknown(String),
+}
+
+/// A gateway's voice calls: how one is placed and how its outcome is read.
+pub(crate) trait Dialer {
+    /// The gateway's name in outcomes (`Twilio`, `Aliyun`).
+    const NAME: &'static str;
+    /// Places one call to `number`; the gateway's refusal as a [`Delivery`].
+    async fn place(&self, number: &str) -> Result<PlacedCall, Delivery>;
+    /// One look at the call: `None` while it has not ended.
+    async fn outcome(&self, call: &PlacedCall) -> Option<CallEnd>;
+    /// What to report when the call has not ended after [`CALL_WATCH`].
+    fn still_ringing(&self, _call: &PlacedCall) -> CallEnd {
+        CallEnd::Unanswered("no answer yet".into())
+    }
+}
+
+/// Watches `call` until it ends, or for [`CALL_WATCH`].
+async fn watch(d: &impl Dialer, call: &PlacedCall) -> CallEnd {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(end) = d.outcome(call).await {
+            return end;
+        }
+        if started.elapsed() >= CALL_WATCH {
+            return d.still_ringing(call);
+        }
+        tokio::time::sleep(CALL_POLL).await;
+    }
+}
+
+/// Calls `number` until someone answers: an unanswered call is placed again
+/// after `redial_after`, up to `redial` more times, then fails.
+pub(crate) async fn call_until_answered<D: Dialer>(p: &Phone, d: &D, number: &str) -> Delivery {
+    let c = &p.cfg;
+    let name = D::NAME;
+    let mut unanswered: Option<String> = None;
+    for attempt in 0..=c.redial {
+        if attempt > 0 {
+            tokio::time::sleep(c.redial_after).await;
+        }
+        let mut placed = d.place(number).await;
+        if attempt > 0
+            && let Err(Delivery::Retry { after: Some(w), .. }) = &placed
+            && *w <= REDIAL_HOLD_MAX
+        {
+            tracing::info!(target_name = %p.name, wait = ?w, attempt = attempt + 1,
+                "the gateway holds the redial back; waiting");
+            tokio::time::sleep(*w).await;
+            placed = d.place(number).await;
+        }
+        let call = match placed {
+            Ok(call) => call,
+            Err(refused) => {
+                let Some(status) = unanswered else {
+                    return refused;
+                };
+                let context = format!(
+                    "{name} call not answered ({status}) after {attempt} calls; calling again: "
+                );
+                return match refused {
+                    Delivery::Retry { reason, after } => {
+                        Delivery::retry(format!("{context}{reason}"), after)
+                    }
+                    Delivery::Failed { reason } => Delivery::failed(format!("{context}{reason}")),
+                    sent @ Delivery::Sent { .. } => sent,
+                };
+            }
+        };
+        let end = watch(d, &call).await;
+        tracing::info!(target_name = %p.name, call = %call.id, outcome = ?end, attempt = attempt + 1, "call ended");
+        match end {
+            CallEnd::Answered => {
+                return Delivery::sent(format!("{name} call {} answered", call.id));
+            }
+            CallEnd::Unknown(why) => {
+                tracing::warn!(target_name = %p.name, call = %call.id, %why,
+                    "whether the call was answered cannot be read; it is not placed again");
+                return Delivery::sent(format!(
+                    "{name} call {} placed; whether it was answered is unknown: {why}",
+                    call.id
+                ));
+            }
+            CallEnd::Unanswered(status) => unanswered = Some(status),
+        }
+    }
+    Delivery::failed(format!(
+        "{name} call not answered ({}) after {} calls",
+        unanswered.unwrap_or_default(),
+        c.redial + 1
+    ))
 }
 
 /// One number's outcome → the outcome of a send to several: all sent is

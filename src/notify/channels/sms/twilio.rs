@@ -10,16 +10,12 @@
 //! permission for the region...) and 401 (20003, wrong SID or token) are
 //! permanent, recorded with the code and message.
 
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
 
 use serde_json::Value;
 
-use super::{Phone, combine};
+use super::{CallEnd, Dialer, Phone, PlacedCall, call_until_answered, combine};
 use crate::notify::channels::{Delivery, HttpAnswer, excerpt, execute};
-
-/// How long a placed call is watched for an answer.
-const CALL_WATCH: Duration = Duration::from_secs(180);
-const CALL_POLL: Duration = Duration::from_secs(2);
 
 fn account_url(p: &Phone, resource: &str) -> String {
     format!(
@@ -85,77 +81,67 @@ pub fn twiml(text: &str, language: crate::config::Language) -> String {
 
 /// Calls each number; unanswered calls are placed again.
 pub async fn call(p: &Phone, text: &str) -> Delivery {
-    let c = &p.cfg;
-    let xml = twiml(text, p.renderer.language());
+    let dialer = TwilioCall {
+        p,
+        twiml: twiml(text, p.renderer.language()),
+        last: Mutex::new(String::new()),
+    };
     let mut results = Vec::new();
-    for to in &c.to {
-        let mut outcome = Delivery::failed("not called");
-        for attempt in 0..=c.redial {
-            if attempt > 0 {
-                tokio::time::sleep(c.redial_after).await;
-            }
-            let form = [
-                ("To", to.as_str()),
-                ("From", c.from.as_deref().unwrap_or_default()),
-                ("Twiml", xml.as_str()),
-            ];
-            let sid = match post_form(p, "Calls.json", &form).await {
-                Ok(v) => v["sid"].as_str().unwrap_or_default().to_string(),
-                Err(d) => {
-                    outcome = d;
-                    break;
-                }
-            };
-            let status = watch(p, &sid).await;
-            tracing::info!(target_name = %p.name, call = %sid, %status, attempt = attempt + 1, "call ended");
-            match status.as_str() {
-                "completed" | "in-progress" => {
-                    outcome = Delivery::sent(format!("Twilio call {sid} answered"));
-                    break;
-                }
-                _ => {
-                    outcome = Delivery::failed(format!(
-                        "Twilio call not answered ({status}) after {} calls",
-                        attempt + 1
-                    ));
-                }
-            }
-        }
-        results.push((to.clone(), outcome));
+    for to in &p.cfg.to {
+        results.push((to.clone(), call_until_answered(p, &dialer, to).await));
     }
     combine(results)
 }
 
-/// The call's final status (`completed`, `no-answer`, `busy`, `failed`,
-/// `canceled`), or the last one seen when it does not end in time.
-async fn watch(p: &Phone, sid: &str) -> String {
-    let started = Instant::now();
-    let mut last = "queued".to_string();
-    loop {
+struct TwilioCall<'a> {
+    p: &'a Phone,
+    twiml: String,
+    /// The last status seen, reported when a call does not end in time.
+    last: Mutex<String>,
+}
+
+impl Dialer for TwilioCall<'_> {
+    const NAME: &'static str = "Twilio";
+
+    async fn place(&self, number: &str) -> Result<PlacedCall, Delivery> {
+        let form = [
+            ("To", number),
+            ("From", self.p.cfg.from.as_deref().unwrap_or_default()),
+            ("Twiml", self.twiml.as_str()),
+        ];
+        let at = chrono::Utc::now();
+        let v = post_form(self.p, "Calls.json", &form).await?;
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = "queued".into();
+        Ok(PlacedCall {
+            id: v["sid"].as_str().unwrap_or_default().to_string(),
+            at,
+        })
+    }
+
+    /// `GET Calls/{Sid}.json`: `completed` (or `in-progress`) is answered;
+    /// `busy`, `no-answer`, `failed`, `canceled` are not.
+    async fn outcome(&self, call: &PlacedCall) -> Option<CallEnd> {
+        let p = self.p;
         let req = p
             .client
-            .get(account_url(p, &format!("Calls/{sid}.json")))
+            .get(account_url(p, &format!("Calls/{}.json", call.id)))
             .basic_auth(
                 &p.cfg.credentials.id,
                 Some(p.cfg.credentials.secret.expose()),
             );
-        if let Ok(a) = execute(req).await
-            && a.status.is_success()
-            && let Ok(v) = serde_json::from_str::<Value>(&a.body)
-            && let Some(s) = v["status"].as_str()
-        {
-            last = s.to_string();
-            if matches!(
-                s,
-                "completed" | "busy" | "no-answer" | "failed" | "canceled"
-            ) {
-                return last;
-            }
+        let a = execute(req).await.ok().filter(|a| a.status.is_success())?;
+        let v = serde_json::from_str::<Value>(&a.body).ok()?;
+        let s = v["status"].as_str()?;
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = s.to_string();
+        match s {
+            "completed" | "in-progress" => Some(CallEnd::Answered),
+            "busy" | "no-answer" | "failed" | "canceled" => Some(CallEnd::Unanswered(s.into())),
+            _ => None,
         }
-        if started.elapsed() >= CALL_WATCH {
-            return last;
-        }
-        tokio::time::sleep(CALL_POLL).await;
+    }
+
+    fn still_ringing(&self, _call: &PlacedCall) -> CallEnd {
+        CallEnd::Unanswered(self.last.lock().unwrap_or_else(|e| e.into_inner()).clone())
     }
 }
 
