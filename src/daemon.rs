@@ -178,7 +178,7 @@ pub async fn start(
     let parts = Parts::start(&config, &engine, &router, &delivery).await?;
 
     let targets = Arc::new(crate::notify::TargetTester::new(Arc::clone(&config)));
-    let listener = crate::http::bind(config.listen_addr()).await?;
+    let listener = crate::http::listener(config.listen_addr()).await?;
     let addr = listener.local_addr()?;
     heartbeats.set_public_url(
         (config.external_url.is_some() || !addr.ip().is_unspecified())

@@ -138,6 +138,55 @@ async fn reload(State(s): State<AppState>) -> impl IntoResponse {
     }
 }
 
+/// The socket to serve on: the one a service manager handed over
+/// (systemd-style socket activation: `LISTEN_FDS=1`, `LISTEN_PID` = this
+/// process, the socket on fd 3), else `addr` bound here.
+pub async fn listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    match inherited_listener()? {
+        Some(l) => {
+            tracing::info!(addr = %l.local_addr()?, "serving on the socket handed over (LISTEN_FDS)");
+            Ok(l)
+        }
+        None => bind(addr).await,
+    }
+}
+
+/// The listening socket on fd 3 when `LISTEN_FDS` says there is one for
+/// this process (sd_listen_fds(3)); the variables are then removed, so
+/// children do not take it for theirs.
+fn inherited_listener() -> std::io::Result<Option<TcpListener>> {
+    use std::os::fd::FromRawFd;
+    const FIRST_FD: i32 = 3;
+    let fds = std::env::var("LISTEN_FDS").ok();
+    let pid = std::env::var("LISTEN_PID").ok();
+    let ours = pid.is_none_or(|p| p.trim() == std::process::id().to_string());
+    let Some(fds) = fds.filter(|_| ours) else {
+        return Ok(None);
+    };
+    // SAFETY: removing variables while no other thread reads the
+    // environment: this runs before the server and its workers start.
+    unsafe {
+        std::env::remove_var("LISTEN_FDS");
+        std::env::remove_var("LISTEN_PID");
+        std::env::remove_var("LISTEN_FDNAMES");
+    }
+    if fds.trim() != "1" {
+        return Err(std::io::Error::other(format!(
+            "LISTEN_FDS={fds}: expected exactly one socket to serve on"
+        )));
+    }
+    // SAFETY: fd 3 was handed to this process to own (LISTEN_PID matched).
+    let std_listener = unsafe { std::net::TcpListener::from_raw_fd(FIRST_FD) };
+    std_listener.local_addr().map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("LISTEN_FDS: fd 3 is not a TCP socket: {e}"),
+        )
+    })?;
+    std_listener.set_nonblocking(true)?;
+    TcpListener::from_std(std_listener).map(Some)
+}
+
 /// Binds `addr`; a clear error if it is taken or not allowed.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr)

@@ -90,7 +90,7 @@ async fn add_checked(
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let view = SilenceView::new(&silence, now);
-    if let Err(e) = put_new(&s, silence).await {
+    if let Err(e) = put_new(s, silence).await {
         return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
     }
     (StatusCode::OK, Json(serde_json::json!(view)))

@@ -9,18 +9,17 @@ use tokio::process::{Child, Command};
 
 pub const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A folder with `rules/test.yaml` and a `tocsin.yaml` on a free port.
+/// A folder with `rules/test.yaml` and a `tocsin.yaml`, and the listening
+/// socket every daemon started from it serves on: the test holds it for
+/// its whole life and hands it to each process (socket activation,
+/// `LISTEN_FDS`), so the port never changes across restarts and is never
+/// free for anyone else to take.
 pub struct Setup {
     pub dir: PathBuf,
     pub port: u16,
+    listener: std::net::TcpListener,
+    /// Where the config's Prometheus is: bound, never listening (refused).
+    _prometheus: tokio::net::TcpSocket,
 }
 
 impl Setup {
@@ -32,15 +31,29 @@ impl Setup {
             .keep();
         std::fs::create_dir_all(dir.join("rules")).unwrap();
         std::fs::write(dir.join("rules/test.yaml"), rules).unwrap();
-        let port = free_port();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // A socket that is bound but does not listen refuses connections.
+        let prometheus = {
+            let s = tokio::net::TcpSocket::new_v4().unwrap();
+            s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let addr = s.local_addr().unwrap();
+            (s, addr)
+        };
         std::fs::write(
             dir.join("tocsin.yaml"),
             format!(
-                "listen: 127.0.0.1:{port}\nrules: [rules/]\ndata_dir: data\nprometheus: {{url: \"http://127.0.0.1:9\", timeout: 1s}}\ndelivery: {{retry_initial: 200ms, retry_max: 1s}}\n{extra_config}"
+                "listen: 127.0.0.1:{port}\nrules: [rules/]\ndata_dir: data\nprometheus: {{url: \"http://{}\", timeout: 1s}}\ndelivery: {{retry_initial: 200ms, retry_max: 1s}}\n{extra_config}",
+                prometheus.1
             ),
         )
         .unwrap();
-        Setup { dir, port }
+        Setup {
+            dir,
+            port,
+            listener,
+            _prometheus: prometheus.0,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -52,8 +65,24 @@ impl Setup {
         c.current_dir(&self.dir)
             .args(["-c", "tocsin.yaml", "run"])
             .env("RUST_LOG", "info")
+            .env("LISTEN_FDS", "1")
             .stdin(Stdio::null())
             .kill_on_drop(true);
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&self.listener);
+        // SAFETY: between fork and exec only async-signal-safe calls: the
+        // held socket becomes fd 3, inheritable, as LISTEN_FDS says.
+        unsafe {
+            c.pre_exec(move || {
+                if fd == 3 {
+                    if libc::fcntl(3, libc::F_SETFD, 0) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                } else if libc::dup2(fd, 3) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         c
     }
 

@@ -1,6 +1,8 @@
 //! `GET /api/v2/alerts` and `GET /api/v2/alerts/groups`: the firing alerts
 //! (rule alerts and ingested ones) as Alertmanager shows them. Pending and
-//! resolved alerts are left out, as Alertmanager never holds them.
+//! resolved alerts are left out, as Alertmanager never holds them. Each
+//! answer holds at most `limits.list_items` entries (`X-Total-Count` says
+//! how many there were).
 //!
 //! What each field is in tocsin's terms:
 //! - `receivers`: the recipients of the alert's route (targets, contacts,
@@ -20,10 +22,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -139,7 +140,14 @@ pub async fn list(State(s): State<AppState>, RawQuery(q): RawQuery) -> Response 
         .map(|e| e.alert)
         .collect();
     out.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
-    Json(out).into_response()
+    capped(&s, out)
+}
+
+/// At most `limits.list_items` entries (Alertmanager's clients ask for no
+/// page), the total in `X-Total-Count`.
+fn capped<T: Serialize>(s: &AppState, items: Vec<T>) -> Response {
+    let max = s.limits.get().list_items.value;
+    crate::http::limits::page(items, crate::http::limits::PageQuery::default(), max)
 }
 
 /// `GET /api/v2/alerts/groups`: one group per receiver and route group.
@@ -192,7 +200,7 @@ pub async fn groups(State(s): State<AppState>, RawQuery(q): RawQuery) -> Respons
             g
         })
         .collect();
-    Json(out).into_response()
+    capped(&s, out)
 }
 
 /// The `group_by` labels the alert has (Alertmanager leaves absent ones

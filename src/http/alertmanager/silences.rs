@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -22,9 +22,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{Params, am_time, failure};
 use crate::http::AppState;
+use crate::http::limits::read_body;
 use crate::http::silences::{expire_now, put_changed, put_new};
 use crate::notify::matcher::{Matcher, MatcherJson};
-use crate::notify::silence::{MatcherInput, NewSilence, Silence};
+use crate::notify::silence::{MatcherInput, NewSilence, Silence, SilenceBounds};
 
 /// How long expired silences stay listed.
 pub const EXPIRED_KEPT: chrono::Duration = chrono::Duration::hours(120);
@@ -129,7 +130,8 @@ pub async fn list(State(s): State<AppState>, RawQuery(q): RawQuery) -> Response 
         })
     });
     let views: Vec<GettableSilence> = out.iter().map(|x| GettableSilence::new(x, now)).collect();
-    Json(views).into_response()
+    let max = s.limits.get().list_items.value;
+    crate::http::limits::page(views, crate::http::limits::PageQuery::default(), max)
 }
 
 /// Alertmanager's silence filter: every filter matcher is one of the
@@ -157,8 +159,14 @@ pub async fn delete(State(s): State<AppState>, Path(id): Path<String>) -> Respon
     }
 }
 
-/// `POST /api/v2/silences`: `{"silenceID": id}`.
-pub async fn post(State(s): State<AppState>, body: Bytes) -> Response {
+/// `POST /api/v2/silences`: `{"silenceID": id}`. The same limits as
+/// `/api/v1/silences`: body size, silences in force, duration, matchers.
+pub async fn post(State(s): State<AppState>, body: Body) -> Response {
+    let limits = s.limits.get();
+    let body = match read_body(body, limits.api_body_bytes.value, "api_body_bytes").await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
     let now = Utc::now();
     let posted: PostableSilence = match serde_json::from_slice(&body) {
         Ok(p) => p,
@@ -184,7 +192,7 @@ pub async fn post(State(s): State<AppState>, body: Bytes) -> Response {
         created_by: posted.created_by,
         comment: posted.comment,
     };
-    let mut silence = match new.check(now) {
+    let mut silence = match new.check_within(now, &SilenceBounds::from(&*limits)) {
         Ok(x) => x,
         Err(why) => return failure(StatusCode::BAD_REQUEST, why),
     };
@@ -198,6 +206,17 @@ pub async fn post(State(s): State<AppState>, body: Bytes) -> Response {
             Err(e) => return failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         },
     };
+    let replaces = previous.as_ref().is_some_and(|p| p.state(now) != "expired");
+    let in_force = s.engine.router().silences().in_force(now);
+    if !replaces && in_force >= limits.silences.value {
+        return failure(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "{in_force} silences are active or pending; at most {} (limits.silences): expire some first",
+                limits.silences.value
+            ),
+        );
+    }
     let outcome = match previous {
         Some(prev) if prev.can_update_to(&silence, now) => {
             silence.id = prev.id.clone();
