@@ -12,4 +12,4 @@ scripts/testenv.sh start "$dir" $$
 set -a; . "$dir/env"; set +a
 echo "test servers: Prometheus $TOCSIN_TEST_PROMETHEUS_URL, Pushgateway $TOCSIN_TEST_PUSHGATEWAY_URL, SMTP $TOCSIN_TEST_SMTP_ADDR"
 
-cargo test --all-targets "$@"
+cargo test --all-targets --no-fail-fast "$@"

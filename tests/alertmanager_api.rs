@@ -586,34 +586,10 @@ async fn amtool_shows_what_a_real_prometheus_sent() {
     let d = Daemon::start(&dir).await;
     let addr = d.running.as_ref().unwrap().addr;
 
-    let prom_dir = tempfile::tempdir().unwrap();
-    let _stop = common::StopPids(prom_dir.path().to_path_buf());
-    let rules = prom_dir.path().join("rules.yml");
-    std::fs::write(
-        &rules,
+    let _prometheus = common::OwnPrometheus::start(Some((
+        addr,
         "groups:\n  - name: am-api\n    rules:\n      - alert: AmApiHigh\n        expr: t_am_api_value > 5\n        labels: {severity: critical, team: data}\n        annotations: {summary: \"value {{ $value }} on {{ $labels.deployment }}\"}\n",
-    )
-    .unwrap();
-    let pushgw = common::env()
-        .pushgateway_url
-        .trim_start_matches("http://")
-        .to_string();
-    let out = std::process::Command::new("bash")
-        .arg(common::repo().join("scripts/testenv.sh"))
-        .args([
-            "prometheus",
-            prom_dir.path().to_str().unwrap(),
-            &pushgw,
-            &addr.to_string(),
-            rules.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    )));
 
     let alerts = wait_for("amtool to show Prometheus's alert", WAIT, || async {
         let (ok, out, _) = amtool(

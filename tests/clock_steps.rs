@@ -57,14 +57,7 @@ async fn evaluations(s: &Setup, group: &str) -> f64 {
 }
 
 async fn firing(s: &Setup) -> Vec<String> {
-    let v: serde_json::Value = client()
-        .get(s.url("/api/v1/alerts"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: serde_json::Value = s.get_json("/api/v1/alerts").await;
     v.as_array()
         .unwrap()
         .iter()
@@ -74,14 +67,7 @@ async fn firing(s: &Setup) -> Vec<String> {
 }
 
 async fn ping(s: &Setup, check: &str) {
-    let v: serde_json::Value = client()
-        .get(s.url("/api/v1/heartbeats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: serde_json::Value = s.get_json("/api/v1/heartbeats").await;
     let key = v
         .as_array()
         .unwrap()
@@ -278,14 +264,7 @@ groups:
     }
 
     // Never early: each last evaluation is at (or just after) a due second.
-    let groups: serde_json::Value = client()
-        .get(s.url("/api/v1/rules"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let groups: serde_json::Value = s.get_json("/api/v1/rules").await;
     for g in groups.as_array().unwrap() {
         let Some(at) = g["last_evaluation"].as_str() else {
             continue;

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::process::{Setup, client, get_text, metric};
+use common::process::{Setup, get_text, metric};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -40,14 +40,7 @@ async fn idle_connections_do_not_starve_pings() {
         });
     }
     let p = s.spawn(c).await;
-    let list: serde_json::Value = client()
-        .get(s.url("/api/v1/heartbeats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: serde_json::Value = s.get_json("/api/v1/heartbeats").await;
     let key = list[0]["key"].as_str().unwrap().to_string();
 
     // 1 100 connections: half say nothing, half send headers slowly.

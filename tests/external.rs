@@ -173,35 +173,10 @@ async fn prometheus_sends_its_alerts_through_our_routing() {
     let d = Daemon::start(&dir).await;
     let addr = d.running.as_ref().unwrap().addr;
 
-    let prom_dir = tempfile::tempdir().unwrap();
-    // Prometheus is stopped even when an assertion fails.
-    let _stop = common::StopPids(prom_dir.path().to_path_buf());
-    let rules = prom_dir.path().join("prom-rules.yml");
-    std::fs::write(
-        &rules,
+    let _prometheus = common::OwnPrometheus::start(Some((
+        addr,
         "groups:\n  - name: prom\n    rules:\n      - alert: PromSideHigh\n        expr: t_ext_prom_value > 5\n        labels: {severity: critical, team: data}\n        annotations: {summary: \"value {{ $value }}\"}\n",
-    )
-    .unwrap();
-    let pushgw = common::env()
-        .pushgateway_url
-        .trim_start_matches("http://")
-        .to_string();
-    let out = std::process::Command::new("bash")
-        .arg(common::repo().join("scripts/testenv.sh"))
-        .args([
-            "prometheus",
-            prom_dir.path().to_str().unwrap(),
-            &pushgw,
-            &addr.to_string(),
-            rules.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    )));
 
     // Prometheus's `critical` is our `error`; `team: data` routes it.
     wait_for("Prometheus's alert delivered", WAIT, || async {

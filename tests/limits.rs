@@ -103,14 +103,8 @@ async fn oversized_alert_posts_are_refused_with_the_limit_to_raise() {
     assert_eq!(r.headers()["x-total-count"], "5");
     let all: Vec<serde_json::Value> = r.json().await.unwrap();
     assert_eq!(all.len(), 4, "capped at list_items");
-    let page: Vec<serde_json::Value> = http()
-        .get(d.api("/api/v1/alerts?limit=2&offset=4"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = d.get_json("/api/v1/alerts?limit=2&offset=4").await;
+    let page = page.as_array().unwrap();
     assert_eq!(page.len(), 1);
 
     // The status page shows limits.page_rows rows per table.

@@ -250,32 +250,8 @@ async fn undelivered_notifications_are_sent_after_restart() {
 async fn killing_prometheus_resolves_nothing_and_raises_datasource_unavailable() {
     push("t_kill", "t_kill_v{deployment=\"d1\"} 10").await;
     // A Prometheus of this test's own, so that killing it leaves the others alone.
-    let dir = tempfile::tempdir().unwrap();
-    let pushgw = common::env()
-        .pushgateway_url
-        .trim_start_matches("http://")
-        .to_string();
-    let out = std::process::Command::new("bash")
-        .arg(common::repo().join("scripts/testenv.sh"))
-        .args(["prometheus", dir.path().to_str().unwrap(), &pushgw])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let prom_url = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let pid_file = std::fs::read_dir(dir.path())
-        .unwrap()
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().ends_with(".pid"))
-        .unwrap()
-        .path();
-    let pid = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .to_string();
+    let prometheus = common::OwnPrometheus::start(None);
+    let (prom_url, pid) = (prometheus.url.clone(), prometheus.pid.clone());
 
     let receiver = Receiver::start(&[]).await;
     let daemon_dir = Daemon::prepare(

@@ -544,19 +544,7 @@ async fn pause(
     Path(key): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let body = parse_body(&body).unwrap_or_default();
-    authorize(
-        &s,
-        &headers,
-        Some(&body),
-        true,
-        &Method::POST,
-        "pause check",
-    )?;
-    let c = find_by_uuid(&s, &key)?;
-    s.heartbeats.pause_id(c.def.id).await?;
-    tracing::info!(check = %c.def.name, "check paused through the Healthchecks API");
-    answer_check(&s, &headers, &c.def.uuid)
+    pause_or_resume(&s, &headers, &key, &body, true).await
 }
 
 async fn resume(
@@ -565,19 +553,29 @@ async fn resume(
     Path(key): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let body = parse_body(&body).unwrap_or_default();
-    authorize(
-        &s,
-        &headers,
-        Some(&body),
-        true,
-        &Method::POST,
-        "resume check",
-    )?;
-    let c = find_by_uuid(&s, &key)?;
-    s.heartbeats.resume_id(c.def.id).await?;
-    tracing::info!(check = %c.def.name, "check resumed through the Healthchecks API");
-    answer_check(&s, &headers, &c.def.uuid)
+    pause_or_resume(&s, &headers, &key, &body, false).await
+}
+
+/// `POST .../pause` and `.../resume`: the check as it is afterwards.
+async fn pause_or_resume(
+    s: &AppState,
+    headers: &HeaderMap,
+    key: &str,
+    body: &Bytes,
+    pause: bool,
+) -> ApiResult {
+    let body = parse_body(body).unwrap_or_default();
+    let what = if pause { "pause check" } else { "resume check" };
+    authorize(s, headers, Some(&body), true, &Method::POST, what)?;
+    let c = find_by_uuid(s, key)?;
+    if pause {
+        s.heartbeats.pause_id(c.def.id).await?;
+        tracing::info!(check = %c.def.name, "check paused through the Healthchecks API");
+    } else {
+        s.heartbeats.resume_id(c.def.id).await?;
+        tracing::info!(check = %c.def.name, "check resumed through the Healthchecks API");
+    }
+    answer_check(s, headers, &c.def.uuid)
 }
 
 fn answer_check(s: &AppState, headers: &HeaderMap, uuid: &Uuid) -> ApiResult {

@@ -287,6 +287,65 @@ pub fn refusing_port() -> tokio::net::TcpSocket {
     socket
 }
 
+/// A Prometheus of one test's own (scraping the run's Pushgateway), stopped
+/// when dropped; with `alerting`, it evaluates that rule file and sends its
+/// alerts to the Alertmanager API at the address given.
+pub struct OwnPrometheus {
+    pub url: String,
+    pub pid: String,
+    dir: tempfile::TempDir,
+}
+
+impl OwnPrometheus {
+    pub fn start(alerting: Option<(SocketAddr, &str)>) -> OwnPrometheus {
+        let dir = tempfile::tempdir().unwrap();
+        let pushgw = env()
+            .pushgateway_url
+            .trim_start_matches("http://")
+            .to_string();
+        let mut args = vec![
+            "prometheus".to_string(),
+            dir.path().to_str().unwrap().to_string(),
+            pushgw,
+        ];
+        if let Some((am, rules)) = alerting {
+            let file = dir.path().join("rules.yml");
+            std::fs::write(&file, rules).unwrap();
+            args.push(am.to_string());
+            args.push(file.to_str().unwrap().to_string());
+        }
+        let out = std::process::Command::new("bash")
+            .arg(repo().join("scripts/testenv.sh"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let own = OwnPrometheus {
+            url: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            pid: std::fs::read_dir(dir.path())
+                .unwrap()
+                .flatten()
+                .find(|e| e.file_name().to_string_lossy().ends_with(".pid"))
+                .and_then(|e| std::fs::read_to_string(e.path()).ok())
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+            dir,
+        };
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        own
+    }
+}
+
+impl Drop for OwnPrometheus {
+    fn drop(&mut self) {
+        drop(StopPids(self.dir.path().to_path_buf()));
+    }
+}
+
 /// Kills the processes whose `*.pid` files are in a folder when dropped
 /// (servers a test started with scripts/testenv.sh stop even when an
 /// assertion fails).

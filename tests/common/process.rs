@@ -60,6 +60,18 @@ impl Setup {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// `GET path` of the running daemon, as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        client()
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub fn command(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_tocsin"));
         c.current_dir(&self.dir)
