@@ -21,7 +21,7 @@ MUTANTS=(
   '2@src/eval/rule.rs@0,/            frozen = true;/s//            frozen = false;/@--lib --test resilience@a failing query resolves firing alerts'
   '3@src/rules/condition.rs@s/Op::Gt => value > self.threshold/Op::Gt => value >= self.threshold/@--lib@`> N` also fires at exactly N'
   '4@src/store/heartbeats.rs@s/"synchronous", "FULL"/"synchronous", "OFF"/@--test heartbeats@pings answered before they are on disk'
-  '5@src/http/status.rs@s/labels = esc(&labels.join(" ")),/labels = labels.join(" "),/@--test status_page@labels not escaped on the status page'
+  '5@src/http/status.rs@s/labels = esc(&cut(&labels.join(" "))),/labels = cut(\&labels.join(" ")),/@--test status_page@labels not escaped on the status page'
   '6@src/notify/inhibit.rs@s/.filter(|(f, _)| \*\*f != fp)/.filter(|(_f, _)| true)/@--lib --test inhibition@an alert inhibits itself'
   '7@src/notify/dispatch.rs@s/base.saturating_mul(1u32 << exp)/base.saturating_mul(1u32)/@--lib@retries without exponential backoff'
   '8@src/notify/silence.rs@s/self.starts_at <= now \&\& now < self.ends_at/self.starts_at <= now \&\& now <= self.ends_at/@--lib --test silences@a silence is active at the very millisecond it ends'

@@ -148,4 +148,30 @@ mod tests {
         assert!(idx.take_recheck());
         assert_eq!(idx.inhibited_by(&rules, Fingerprint(2), &warn_d1), None);
     }
+
+    #[test]
+    fn an_alert_matching_both_sides_never_inhibits_itself() {
+        // Source and target alike (one alert per cluster should speak): the
+        // first inhibits the second, but none is silenced by itself.
+        let rules = [InhibitRule {
+            source: vec![Matcher::parse("alertname=ClusterDown").unwrap()],
+            target: vec![Matcher::parse("alertname=ClusterDown").unwrap()],
+            equal: vec!["cluster".into()],
+        }];
+        let idx = FiringIndex::default();
+        let a = labels(&[
+            ("alertname", "ClusterDown"),
+            ("cluster", "c1"),
+            ("node", "a"),
+        ]);
+        let b = labels(&[
+            ("alertname", "ClusterDown"),
+            ("cluster", "c1"),
+            ("node", "b"),
+        ]);
+        idx.set_firing(Fingerprint(1), a.clone());
+        assert_eq!(idx.inhibited_by(&rules, Fingerprint(1), &a), None);
+        idx.set_firing(Fingerprint(2), b.clone());
+        assert!(idx.inhibited_by(&rules, Fingerprint(2), &b).is_some());
+    }
 }

@@ -378,6 +378,19 @@ mod tests {
     }
 
     #[test]
+    fn the_end_is_exclusive() {
+        // Expiring a silence sets its end to now: from then on it is over,
+        // for matching, for the API's state and for resuming alike.
+        let now = Utc::now();
+        let s = new(&["vault=v"]).check(now).unwrap();
+        let end = s.ends_at;
+        let before = end - chrono::Duration::milliseconds(1);
+        assert!(s.is_active(before) && s.state(before) == "active");
+        assert!(!s.is_active(end), "not active at its end");
+        assert_eq!(s.state(end), "expired");
+    }
+
+    #[test]
     fn active_only_between_start_and_end() {
         let now = Utc::now();
         let s = new(&["vault=v-prod", "severity=~warning|error"])
