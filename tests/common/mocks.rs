@@ -36,23 +36,39 @@ pub struct Hit {
     pub answer: Value,
 }
 
-#[derive(Default)]
-pub struct Log {
-    pub hits: Mutex<Vec<Hit>>,
+/// What a stand-in saw: its requests (`H`: what one is, for this kind of
+/// service) and the protocol violations among them.
+pub struct Log<H = Hit> {
+    pub hits: Mutex<Vec<H>>,
     pub violations: Mutex<Vec<String>>,
 }
 
-impl Log {
-    pub fn hits(&self) -> Vec<Hit> {
+impl<H> Default for Log<H> {
+    fn default() -> Self {
+        Log {
+            hits: Mutex::new(Vec::new()),
+            violations: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl<H: Clone> Log<H> {
+    pub fn hits(&self) -> Vec<H> {
         self.hits.lock().unwrap().clone()
     }
     pub fn violations(&self) -> Vec<String> {
         self.violations.lock().unwrap().clone()
     }
-    fn violation(&self, v: String) {
+    pub fn violation(&self, v: String) {
         eprintln!("mock: protocol violation: {v}");
         self.violations.lock().unwrap().push(v);
     }
+    pub fn push(&self, h: H) {
+        self.hits.lock().unwrap().push(h);
+    }
+}
+
+impl Log<Hit> {
     fn record(
         &self,
         path: &str,

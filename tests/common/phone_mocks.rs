@@ -65,32 +65,16 @@ impl Windows {
     }
 }
 
-#[derive(Default)]
-pub struct PhoneLog {
-    pub hits: Mutex<Vec<PhoneHit>>,
-    pub violations: Mutex<Vec<String>>,
-}
+/// What a gateway stand-in saw.
+pub type PhoneLog = super::mocks::Log<PhoneHit>;
 
 impl PhoneLog {
-    pub fn hits(&self) -> Vec<PhoneHit> {
-        self.hits.lock().unwrap().clone()
-    }
     /// Accepted messages or calls.
     pub fn accepted(&self) -> Vec<PhoneHit> {
         self.hits()
             .into_iter()
             .filter(|h| matches!(h.code.as_str(), "OK" | "Ok" | "201"))
             .collect()
-    }
-    pub fn violations(&self) -> Vec<String> {
-        self.violations.lock().unwrap().clone()
-    }
-    fn violation(&self, v: String) {
-        eprintln!("phone mock: protocol violation: {v}");
-        self.violations.lock().unwrap().push(v);
-    }
-    fn record(&self, h: PhoneHit) {
-        self.hits.lock().unwrap().push(h);
     }
 }
 
@@ -268,7 +252,7 @@ async fn aliyun(State(s): State<Arc<AliyunState>>, headers: HeaderMap, body: Byt
                 .unwrap_or(Value::Null),
         ),
     };
-    s.log.record(PhoneHit {
+    s.log.push(PhoneHit {
         at: Instant::now(),
         action,
         numbers,
@@ -638,7 +622,7 @@ async fn tencent(State(s): State<Arc<TencentState>>, headers: HeaderMap, body: B
         .find(|c| c.as_str() != "Ok")
         .cloned()
         .unwrap_or_else(|| "Ok".into());
-    s.log.record(PhoneHit {
+    s.log.push(PhoneHit {
         at: Instant::now(),
         action: "SendSms".into(),
         numbers: v["PhoneNumberSet"]
@@ -931,7 +915,7 @@ async fn twilio_create(
         };
         (status, answer, params)
     };
-    s.log.record(PhoneHit {
+    s.log.push(PhoneHit {
         at: Instant::now(),
         action: resource.trim_end_matches(".json").to_string(),
         numbers: vec![to],
