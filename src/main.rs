@@ -174,10 +174,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             timeout,
             command,
         } => {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
+            let rt = runtime()?;
             let code = rt.block_on(tocsin::ping_client::run(tocsin::ping_client::Options {
                 url,
                 command,
@@ -206,13 +203,26 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// The config, or its errors (`file:line:col`) printed and exit code 1.
+fn load_config(path: Option<&std::path::Path>) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::FAILURE
+    })
+}
+
+/// A single-threaded runtime for one command.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
 fn check(config_path: Option<PathBuf>, paths: Vec<PathBuf>) -> ExitCode {
-    let config = match Config::load(config_path.as_deref()) {
+    let config = match load_config(config_path.as_deref()) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let paths = if paths.is_empty() {
         config.rules.clone()
@@ -290,17 +300,11 @@ fn notify_test(
     resolved: bool,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let config = match Config::load(config_path.as_deref()) {
+    let config = match load_config(config_path.as_deref()) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return Ok(ExitCode::FAILURE);
-        }
+        Err(code) => return Ok(code),
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = runtime()?;
     let tester = tocsin::notify::TargetTester::new(std::sync::Arc::new(config));
     let outs = match (&contact, &target) {
         (Some(c), _) => rt.block_on(tester.send_contact(c, resolved)),
@@ -338,17 +342,11 @@ fn notify_test(
 /// (the running daemon rereads verifications within seconds).
 fn contact(config_path: Option<PathBuf>, action: ContactCommand) -> anyhow::Result<ExitCode> {
     use tocsin::notify::verify::{ContactVerifier, VerifiedSet, Via};
-    let config = match Config::load(config_path.as_deref()) {
+    let config = match load_config(config_path.as_deref()) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return Ok(ExitCode::FAILURE);
-        }
+        Err(code) => return Ok(code),
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = runtime()?;
     rt.block_on(async move {
         let store = tocsin::store::Store::open(&config.database_path())?;
         let v = ContactVerifier::new(std::sync::Arc::new(config), store, VerifiedSet::default());
@@ -412,9 +410,7 @@ fn alerts(
     if let Some(s) = &state {
         url.push_str(&format!("?state={s}"));
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
     let views: Vec<AlertView> = rt.block_on(async {
         let client = tocsin::http_client::builder(std::time::Duration::from_secs(10)).build()?;
         let resp = client.get(&url).send().await.with_context(|| {

@@ -56,9 +56,7 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     let config = Config::load(config_path.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let base = format!("http://{}/api/v1/silences", config.listen_addr());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = crate::runtime()?;
     // The daemon's `api_token` from the same config, for the write calls.
     let mut headers = reqwest::header::HeaderMap::new();
     if let Some(token) = &config.api_token {

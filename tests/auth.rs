@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Command;
 
 use common::{Daemon, http};
 
@@ -78,10 +77,9 @@ async fn write_endpoints_need_the_bearer_token() {
     let cli = |config: &str| {
         let path = dir.join("cli.yaml");
         std::fs::write(&path, config).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_tocsin"))
-            .arg("-c")
-            .arg(&path)
-            .args([
+        let (ok, _, err) = common::cli(
+            &path,
+            &[
                 "silence",
                 "add",
                 "alertname=Pushed",
@@ -91,13 +89,9 @@ async fn write_endpoints_need_the_bearer_token() {
                 "ci",
                 "-m",
                 "test",
-            ])
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+            ],
+        );
+        (ok, err)
     };
     let (ok, err) = cli(&format!("listen: {addr}\n"));
     assert!(!ok);

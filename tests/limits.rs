@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Command;
 
 use common::{Daemon, http};
 use serde_json::json;
@@ -108,14 +107,7 @@ async fn oversized_alert_posts_are_refused_with_the_limit_to_raise() {
     assert_eq!(page.len(), 1);
 
     // The status page shows limits.page_rows rows per table.
-    let html = http()
-        .get(d.api("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = d.get_text("/").await;
     assert!(html.contains("2 more not shown"), "{html}");
     d.stop().await;
 }
@@ -173,10 +165,9 @@ async fn huge_and_overflowing_silences_are_refused_not_panicking() {
         format!("listen: {}\n", d.running.as_ref().unwrap().addr),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tocsin"))
-        .arg("-c")
-        .arg(&cli_config)
-        .args([
+    let (ok, _, err) = common::cli(
+        &cli_config,
+        &[
             "silence",
             "add",
             "a=b",
@@ -184,12 +175,7 @@ async fn huge_and_overflowing_silences_are_refused_not_panicking() {
             "300000y",
             "--comment",
             "x",
-        ])
-        .output()
-        .unwrap();
-    let (ok, err) = (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        ],
     );
     assert!(!ok, "refused");
     assert!(!err.contains("panicked"), "{err}");

@@ -97,14 +97,7 @@ async fn reload_keeps_state_refuses_bad_files_and_resolves_removed_rules() {
         error.contains("rules/test.yaml:7:15: expected a condition"),
         "{error}"
     );
-    let metrics = common::http()
-        .get(d.api("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = d.get_text("/metrics").await;
     assert!(
         metrics.contains("tocsin_config_last_reload_successful 0"),
         "{metrics}"
@@ -142,14 +135,7 @@ async fn reload_keeps_state_refuses_bad_files_and_resolves_removed_rules() {
     })
     .await;
     assert_eq!(resolved["labels"]["deployment"], "d1");
-    let metrics = common::http()
-        .get(d.api("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = d.get_text("/metrics").await;
     assert!(
         metrics.contains("tocsin_config_last_reload_successful 1"),
         "{metrics}"

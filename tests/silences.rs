@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::{Daemon, Receiver, wait_for};
@@ -33,19 +32,7 @@ fn alert(name: &str, vault: &str) -> serde_json::Value {
     serde_json::json!({"labels": {"alertname": name, "vault": vault, "severity": "error"}})
 }
 
-fn cli(config: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tocsin"))
-        .arg("-c")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::cli;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silences_hold_back_and_expiry_resumes_once() {

@@ -399,23 +399,30 @@ async fn twilio_sms_fits_one_segment_and_errors_carry_twilios_code() {
     assert_eq!(reason, "Twilio HTTP 401 error 20003: Authenticate");
 }
 
-#[tokio::test]
-async fn twilio_call_is_placed_again_until_answered() {
+/// A Twilio call target with `redial` to `number`, which leaves the first
+/// `unanswered` calls unanswered; the stand-in and what one send gave.
+async fn twilio_call(number: &str, unanswered: u32, redial: u32) -> (TwilioMock, Delivery) {
     let m = TwilioMock::start(
         TWILIO_SID,
         TWILIO_TOKEN,
         "+14155550100",
         &[],
-        &[("+14155550123", 1)],
+        &[(number, unanswered)],
     )
     .await;
     let c = channel(&format!(
-        "targets:\n  - {{name: call, type: call, provider: twilio, endpoint: '{}', account_sid: {TWILIO_SID}, auth_token: {TWILIO_TOKEN}, from: '+14155550100', redial: 2, redial_after: 1s, to: ['+14155550123']}}\n",
+        "targets:\n  - {{name: call, type: call, provider: twilio, endpoint: '{}', account_sid: {TWILIO_SID}, auth_token: {TWILIO_TOKEN}, from: '+14155550100', redial: {redial}, redial_after: 1s, to: ['{number}']}}\n",
         m.url()
     ));
     let d = tokio::time::timeout(Duration::from_secs(30), c.send(&[firing()]))
         .await
         .unwrap();
+    (m, d)
+}
+
+#[tokio::test]
+async fn twilio_call_is_placed_again_until_answered() {
+    let (m, d) = twilio_call("+14155550123", 1, 2).await;
     assert!(
         matches!(&d, Delivery::Sent { answer } if answer.ends_with("answered")),
         "{d:?}"
@@ -430,24 +437,11 @@ async fn twilio_call_is_placed_again_until_answered() {
             .starts_with("<Response><Say>[FIRING] BackupFailed")
     );
     // Nobody ever answers: a permanent failure after 1 + redial calls.
-    let m = TwilioMock::start(
-        TWILIO_SID,
-        TWILIO_TOKEN,
-        "+14155550100",
-        &[],
-        &[("+14155550124", 9)],
-    )
-    .await;
-    let c = channel(&format!(
-        "targets:\n  - {{name: call, type: call, provider: twilio, endpoint: '{}', account_sid: {TWILIO_SID}, auth_token: {TWILIO_TOKEN}, from: '+14155550100', redial: 1, redial_after: 1s, to: ['+14155550124']}}\n",
-        m.url()
-    ));
-    let reason = failed_reason(
-        tokio::time::timeout(Duration::from_secs(30), c.send(&[firing()]))
-            .await
-            .unwrap(),
+    let (_m, d) = twilio_call("+14155550124", 9, 1).await;
+    assert_eq!(
+        failed_reason(d),
+        "Twilio call not answered (no-answer) after 2 calls"
     );
-    assert_eq!(reason, "Twilio call not answered (no-answer) after 2 calls");
 }
 
 // ------------------------------------------------------------------ config
@@ -714,14 +708,7 @@ async fn with_require_verified_contacts_an_unverified_contact_gets_nothing_and_s
     assert_eq!(targets, vec!["sms:alice"]);
     assert!(alert_sms(&m, "8613800000012").is_empty());
     // The status page shows it too.
-    let page = common::http()
-        .get(d.api("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = d.get_text("/").await;
     assert!(page.contains("sms:bob (unverified)"), "{page}");
     d.stop().await;
 }
@@ -778,18 +765,7 @@ async fn notify_test_for_a_contact_tries_each_way() {
 }
 
 fn tocsin(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tocsin"))
-        .env("RUST_LOG", "warn")
-        .arg("-c")
-        .arg(dir.join("tocsin.yaml"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::cli(&dir.join("tocsin.yaml"), args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

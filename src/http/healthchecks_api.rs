@@ -67,10 +67,13 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v3/checks", checks)
         .route("/api/v3/checks/{key}", single.clone())
         .route("/api/v3/checks/{key}/", single)
-        .route("/api/v3/checks/{key}/pause", post(pause).options(preflight))
+        .route(
+            "/api/v3/checks/{key}/pause",
+            post(set_paused::<true>).options(preflight),
+        )
         .route(
             "/api/v3/checks/{key}/resume",
-            post(resume).options(preflight),
+            post(set_paused::<false>).options(preflight),
         )
         .route("/api/v3/checks/{key}/pings/", get(pings).options(preflight))
         .route(
@@ -538,44 +541,25 @@ fn find_by_uuid(s: &AppState, key: &str) -> Result<Check, ApiError> {
         .ok_or(ApiError::NotFound)
 }
 
-async fn pause(
+/// `POST .../pause` (`PAUSE`) and `.../resume`: the check as it is afterwards.
+async fn set_paused<const PAUSE: bool>(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(key): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    pause_or_resume(&s, &headers, &key, &body, true).await
-}
-
-async fn resume(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Path(key): Path<String>,
-    body: Bytes,
-) -> ApiResult {
-    pause_or_resume(&s, &headers, &key, &body, false).await
-}
-
-/// `POST .../pause` and `.../resume`: the check as it is afterwards.
-async fn pause_or_resume(
-    s: &AppState,
-    headers: &HeaderMap,
-    key: &str,
-    body: &Bytes,
-    pause: bool,
-) -> ApiResult {
-    let body = parse_body(body).unwrap_or_default();
-    let what = if pause { "pause check" } else { "resume check" };
-    authorize(s, headers, Some(&body), true, &Method::POST, what)?;
-    let c = find_by_uuid(s, key)?;
-    if pause {
+    let body = parse_body(&body).unwrap_or_default();
+    let what = if PAUSE { "pause check" } else { "resume check" };
+    authorize(&s, &headers, Some(&body), true, &Method::POST, what)?;
+    let c = find_by_uuid(&s, &key)?;
+    if PAUSE {
         s.heartbeats.pause_id(c.def.id).await?;
         tracing::info!(check = %c.def.name, "check paused through the Healthchecks API");
     } else {
         s.heartbeats.resume_id(c.def.id).await?;
         tracing::info!(check = %c.def.name, "check resumed through the Healthchecks API");
     }
-    answer_check(s, headers, &c.def.uuid)
+    answer_check(&s, &headers, &c.def.uuid)
 }
 
 fn answer_check(s: &AppState, headers: &HeaderMap, uuid: &Uuid) -> ApiResult {

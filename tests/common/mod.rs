@@ -88,10 +88,38 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A client for the test's loopback servers (never through a proxy).
 pub fn http() -> reqwest::Client {
     tocsin::http_client::builder(Duration::from_secs(10))
+        .no_proxy()
         .build()
         .unwrap()
+}
+
+/// Runs `tocsin -c CONFIG ARGS...` (log at warn); (exit ok, stdout, stderr).
+pub fn cli(config: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tocsin"))
+        .env("RUST_LOG", "warn")
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `GET url`: its body as text.
+pub async fn get_text(url: &str) -> String {
+    http().get(url).send().await.unwrap().text().await.unwrap()
+}
+
+/// `GET url`: its body as JSON.
+pub async fn get_json_at(url: &str) -> serde_json::Value {
+    http().get(url).send().await.unwrap().json().await.unwrap()
 }
 
 /// Sets `metric{labels} value` in the Pushgateway under job `job` (replacing the job's metrics).
@@ -563,14 +591,12 @@ impl Daemon {
 
     /// `GET path` as JSON (e.g. `/api/v1/alerts`).
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
-        http()
-            .get(self.api(path))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        get_json_at(&self.api(path)).await
+    }
+
+    /// `GET path` as text (e.g. `/metrics`, `/`).
+    pub async fn get_text(&self, path: &str) -> String {
+        get_text(&self.api(path)).await
     }
 
     /// `GET /api/v1/alerts`: every alert's view.

@@ -62,14 +62,7 @@ impl Setup {
 
     /// `GET path` of the running daemon, as JSON.
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
-        client()
-            .get(self.url(path))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        super::get_json_at(&self.url(path)).await
     }
 
     pub fn command(&self) -> Command {
@@ -127,10 +120,7 @@ impl Setup {
 }
 
 pub fn client() -> reqwest::Client {
-    tocsin::http_client::builder(Duration::from_secs(10))
-        .no_proxy()
-        .build()
-        .unwrap()
+    super::http()
 }
 
 pub struct Proc {
@@ -182,16 +172,8 @@ pub fn metric(text: &str, name: &str, labels: &str) -> Option<f64> {
     })
 }
 
-pub async fn get_text(url: &str) -> String {
-    client()
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
+#[allow(unused_imports)] // used by some of the test binaries that include this module
+pub use super::get_text;
 
 pub fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
