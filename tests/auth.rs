@@ -4,7 +4,6 @@
 
 mod common;
 
-
 use common::{Daemon, http};
 
 const TOKEN: &str = "tok-9f2c7e1d";

@@ -13,18 +13,10 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use common::mocks::*;
-use tocsin::config::Config;
-use tocsin::notify::channels::{Channel, Delivery};
+use tocsin::notify::channels::Delivery;
 use tocsin::notify::{AlertMessage, MessageKind};
 
-fn config(yaml: &str) -> Config {
-    Config::from_text(Path::new("tocsin.yaml"), yaml).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn channel(yaml: &str) -> Channel {
-    let c = config(yaml);
-    Channel::from_config(&c.targets[0], &c).unwrap()
-}
+use common::{channel_of as channel, config_of as config};
 
 fn firing() -> AlertMessage {
     let mut m = AlertMessage::sample(MessageKind::Firing, "disk almost full", Utc::now());

@@ -4,7 +4,6 @@
 
 mod common;
 
-
 use common::{Daemon, http};
 use serde_json::json;
 

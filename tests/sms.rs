@@ -21,14 +21,7 @@ const TENCENT_KEY: &str = "tencent-key-do-not-leak";
 const TWILIO_TOKEN: &str = "twilio-token-do-not-leak";
 const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
 
-fn config(yaml: &str) -> Config {
-    Config::from_text(Path::new("tocsin.yaml"), yaml).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn channel(yaml: &str) -> Channel {
-    let c = config(yaml);
-    Channel::from_config(&c.targets[0], &c).unwrap()
-}
+use common::{channel_of as channel, config_of as config};
 
 fn firing() -> AlertMessage {
     let mut m = AlertMessage::sample(MessageKind::Firing, "x", Utc::now());

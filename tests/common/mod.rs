@@ -96,6 +96,18 @@ pub fn http() -> reqwest::Client {
         .unwrap()
 }
 
+/// A config from YAML text (as `tocsin.yaml`); panics with its errors.
+pub fn config_of(yaml: &str) -> tocsin::config::Config {
+    tocsin::config::Config::from_text(Path::new("tocsin.yaml"), yaml)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The channel of the first target of a config given as YAML.
+pub fn channel_of(yaml: &str) -> tocsin::notify::channels::Channel {
+    let c = config_of(yaml);
+    tocsin::notify::channels::Channel::from_config(&c.targets[0], &c).unwrap()
+}
+
 /// Runs `tocsin -c CONFIG ARGS...` (log at warn); (exit ok, stdout, stderr).
 pub fn cli(config: &Path, args: &[&str]) -> (bool, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tocsin"))
