@@ -406,6 +406,7 @@ impl Engine {
         };
         let mut updates = Vec::new();
         let router = self.router();
+        let source = self.source();
         let mut unavailable: Option<String> = None;
         let mut any_success = false;
         let mut all_ok = true;
@@ -446,7 +447,11 @@ impl Engine {
                     m.rules.get(&key).and_then(|r| r.last_error.clone()),
                 )
             };
-            let update = evaluate_rule(group, rule, &current, outcome, now);
+            let generator_url = match &rule.source {
+                RuleSource::Prometheus(expr) => source.generator_url(expr),
+                _ => String::new(),
+            };
+            let update = evaluate_rule(group, rule, &current, outcome, &generator_url, now);
             // One WARN when a rule starts failing (or fails differently), one
             // INFO when it recovers; the same error again is DEBUG chatter.
             match (&update.error, &last_error) {
@@ -571,6 +576,8 @@ impl Engine {
             fired_at: None,
             keep_firing_since: None,
             resolved_at: None,
+            format: RuleFormat::Native,
+            generator_url: String::new(),
         };
         let obs = if failures >= self.unavailable_after {
             Observation::Forced(Severity::Error)
@@ -587,7 +594,7 @@ impl Engine {
         let Some(mut next) = result.next else { return };
         let before = prev.filter(|p| p.is_active()).map(|p| p.state);
         if matches!(obs, Observation::Forced(_)) {
-            render_texts(&self.builtin_rule, &mut next);
+            render_texts(&self.builtin_rule, &mut next, None);
             if let Some(err) = self.memory().datasource_last_error.clone() {
                 next.annotations.insert("last_error".into(), err);
             }

@@ -102,11 +102,29 @@ impl std::fmt::Display for RuleSource {
 
 /// Whether a rule came in Prometheus's format (`expr`, annotations as Go
 /// templates) or tocsin's (`query`, minijinja templates).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RuleFormat {
+    #[default]
     Native,
     Prometheus,
+}
+
+impl RuleFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleFormat::Native => "native",
+            RuleFormat::Prometheus => "prometheus",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RuleFormat> {
+        match text {
+            "native" => Some(RuleFormat::Native),
+            "prometheus" => Some(RuleFormat::Prometheus),
+            _ => None,
+        }
+    }
 }
 
 /// What to do when the query returns no series at all.
