@@ -158,10 +158,11 @@ impl ExprVisitor for FunctionCheck {
     type Error = std::convert::Infallible;
 
     fn pre_visit(&mut self, expr: &Expr) -> Result<bool, Self::Error> {
-        if let Expr::Call(call) = expr {
-            if !FUNCTIONS_2_42.contains(&call.func.name) && self.unknown.is_none() {
-                self.unknown = Some(call.func.name.to_string());
-            }
+        if let Expr::Call(call) = expr
+            && !FUNCTIONS_2_42.contains(&call.func.name)
+            && self.unknown.is_none()
+        {
+            self.unknown = Some(call.func.name.to_string());
         }
         Ok(self.unknown.is_none())
     }
