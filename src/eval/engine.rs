@@ -35,7 +35,8 @@ use crate::template::Template;
 pub const BUILTIN_GROUP: &str = "tocsin";
 pub const DATASOURCE_UNAVAILABLE: &str = "DatasourceUnavailable";
 
-type RuleKey = (String, String);
+/// Group, alert name and [`Rule::occurrence`]: rules of one group may share a name.
+type RuleKey = (String, String, usize);
 type Outcomes = HashMap<RuleSource, Result<Vec<Sample>, SourceError>>;
 type QueryFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<Sample>, SourceError>> + Send>>;
@@ -168,13 +169,8 @@ impl Engine {
             ..Memory::default()
         };
         for a in stored {
-            Arc::make_mut(
-                memory
-                    .alerts
-                    .entry((a.group.clone(), a.alert.clone()))
-                    .or_default(),
-            )
-            .insert(a.fingerprint, a);
+            let key = (a.group.clone(), a.alert.clone(), owner(&rules, &a));
+            Arc::make_mut(memory.alerts.entry(key).or_default()).insert(a.fingerprint, a);
         }
         for g in &rules.groups {
             memory.groups.insert(
@@ -188,7 +184,7 @@ impl Engine {
             );
             for r in &g.rules {
                 memory.rules.insert(
-                    (g.name.clone(), r.name.clone()),
+                    (g.name.clone(), r.name.clone(), r.occurrence),
                     RuleStatus {
                         group: g.name.clone(),
                         alert: r.name.clone(),
@@ -416,7 +412,7 @@ impl Engine {
             *users.entry(&rule.source).or_default() += 1;
         }
         for rule in &group.rules {
-            let key = (group.name.clone(), rule.name.clone());
+            let key = (group.name.clone(), rule.name.clone(), rule.occurrence);
             let last_user = users.get_mut(&rule.source).is_some_and(|n| {
                 *n -= 1;
                 *n == 0
@@ -550,6 +546,7 @@ impl Engine {
         let key = (
             BUILTIN_GROUP.to_string(),
             DATASOURCE_UNAVAILABLE.to_string(),
+            0,
         );
         let current = self
             .memory()
@@ -640,10 +637,15 @@ impl Engine {
         let keep: std::collections::HashSet<RuleKey> = rules
             .groups
             .iter()
-            .flat_map(|g| g.rules.iter().map(|r| (g.name.clone(), r.name.clone())))
+            .flat_map(|g| {
+                g.rules
+                    .iter()
+                    .map(|r| (g.name.clone(), r.name.clone(), r.occurrence))
+            })
             .chain(std::iter::once((
                 BUILTIN_GROUP.to_string(),
                 DATASOURCE_UNAVAILABLE.to_string(),
+                0,
             )))
             .collect();
         let mut batch = EvaluationBatch {
@@ -716,7 +718,7 @@ impl Engine {
                 for r in &g.rules {
                     let rs = m
                         .rules
-                        .entry((g.name.clone(), r.name.clone()))
+                        .entry((g.name.clone(), r.name.clone(), r.occurrence))
                         .or_insert_with(|| RuleStatus {
                             health: "unknown",
                             ..RuleStatus::default()
@@ -850,10 +852,26 @@ fn describe_schedule(s: &Schedule) -> String {
     }
 }
 
+/// Which of the rules named like a stored alert it belongs to
+/// ([`Rule::occurrence`]): the first whose fixed labels it carries (the
+/// `severity` of a warning/critical pair), else the first.
+fn owner(rules: &RuleSet, a: &AlertInstance) -> usize {
+    rules
+        .groups
+        .iter()
+        .filter(|g| g.name == a.group)
+        .flat_map(|g| g.rules.iter())
+        .filter(|r| r.name == a.alert)
+        .find(|r| r.static_labels_match(&a.labels))
+        .map_or(0, |r| r.occurrence)
+}
+
 /// The rule behind `DatasourceUnavailable`: fires at once, resolves at once.
 fn builtin_rule(url: &str) -> Rule {
     Rule {
         group: BUILTIN_GROUP.into(),
+        index: 0,
+        occurrence: 0,
         name: DATASOURCE_UNAVAILABLE.into(),
         source: RuleSource::Prometheus(String::new()),
         format: RuleFormat::Native,

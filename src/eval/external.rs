@@ -64,7 +64,8 @@ pub struct IngestSummary {
     pub resolved: usize,
 }
 
-type Key = (String, String);
+/// The engine's rule key; external alerts have no rule, so no second of a name.
+type Key = (String, String, usize);
 
 /// Why a batch was not applied.
 #[derive(Debug, thiserror::Error)]
@@ -114,7 +115,7 @@ impl Engine {
         for a in alerts {
             let identity = a.identity();
             let fp = Fingerprint::of_alert(EXTERNAL_GROUP, &identity);
-            let key = (EXTERNAL_GROUP.to_string(), a.alertname().to_string());
+            let key = (EXTERNAL_GROUP.to_string(), a.alertname().to_string(), 0);
             let prev = touched.get(&fp).map(|(_, p)| p.clone()).or_else(|| {
                 self.memory()
                     .alerts

@@ -161,6 +161,11 @@ pub struct Level {
 #[derive(Debug)]
 pub struct Rule {
     pub group: String,
+    /// Position in its group (0-based).
+    pub index: usize,
+    /// How many earlier rules of its group have the same name (0 for most):
+    /// with the group and name, what tells a warning/critical pair apart.
+    pub occurrence: usize,
     pub name: String,
     pub source: RuleSource,
     pub format: RuleFormat,
@@ -178,6 +183,14 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// Whether `labels` carry every label of this rule that has a fixed value.
+    pub fn static_labels_match(&self, labels: &Labels) -> bool {
+        self.labels.iter().all(|(k, t)| match t {
+            Template::Static(v) => labels.get(k) == Some(v),
+            _ => true,
+        })
+    }
+
     /// The most severe level whose threshold `value` crosses.
     pub fn breached_level(&self, value: f64) -> Option<Severity> {
         self.levels
