@@ -28,10 +28,16 @@
 //!   not carry the group, so Prometheus's alerts are unchanged), and a group
 //!   name already used is renamed; files tocsin refuses still are reported.
 //!
-//! Figures (2 cores shared, debug build; without / with workarounds):
-//! 7 files, 207 alerting rules, 5 steps; exercised (fired in Prometheus at
-//! least once): FIGURES_EXERCISED; differences per step: FIGURES_DIFFS;
-//! the test takes FIGURES_TIME.
+//! Figures (2 shared cores, debug build): 7 files, 187 alerting rules (all
+//! loaded by Prometheus), 5 steps, 109 rules exercised (fired in Prometheus
+//! at least once: node-mixin 22 of 26, kubernetes-mixin 38 of 63,
+//! kube-state-metrics 3 of 4, kube-prometheus 2 of 4, Ceph 44 of 58, none of
+//! the Prometheus and Alertmanager mixins' 32). Differences per step,
+//! without workarounds: [2, 66, 57, 59, 13] (node-mixin, kubernetes-mixin and
+//! alertmanager refused: every alert of theirs is missing in tocsin) in
+//! about 110 s; with `TOCSIN_DIFF_WORKAROUNDS=1`: [0, 8, 6, 6, 0], every one
+//! an annotation of a Ceph rule that uses `query`, in about 85 s. Once
+//! nothing differs a step takes about 7 s: the whole test about 45 s.
 
 mod common;
 
@@ -92,7 +98,18 @@ const EXPECTED_REFUSED: &[(&str, &str)] = &[
 ];
 
 /// Rules whose alerts differ today, by alert name, and why.
-const EXPECTED_DIFFERENT: &[(&str, &str)] = &[];
+const EXPECTED_DIFFERENT: &[(&str, &str)] = &[
+    ("CephMonDiskspaceCritical", QUERY),
+    ("CephMonDiskspaceLow", QUERY),
+    ("CephMonDown", QUERY),
+    ("CephMonDownQuorumAtRisk", QUERY),
+    ("CephOSDDown", QUERY),
+    ("CephOSDDownHigh", QUERY),
+    ("CephOSDHostDown", QUERY),
+    ("CephPoolFull", QUERY),
+];
+
+const QUERY: &str = "the `query` template function is unsupported (tocsin renders \"<error expanding template: ... function query is not supported by tocsin>\")";
 
 /// The test's own Pushgateway jobs (the series of the rules' `job=` selectors).
 const JOBS: [&str; 6] = [
@@ -111,8 +128,8 @@ fn workarounds() -> bool {
 /// The file's text with every `for:` / `keep_firing_for:` other than zero
 /// made [`SHORT_FOR`]; every other byte as it was.
 fn shorten_for(text: &str) -> String {
-    let re = regex::Regex::new(r"(?m)^(\s*(?:-\s+)?(?:for|keep_firing_for):\s*)(\S+)[ \t]*$")
-        .unwrap();
+    let re =
+        regex::Regex::new(r"(?m)^(\s*(?:-\s+)?(?:for|keep_firing_for):\s*)(\S+)[ \t]*$").unwrap();
     re.replace_all(text, |c: &regex::Captures| {
         let v = c[2].trim_matches(|ch| ch == '"' || ch == '\'');
         let zero = v.trim_end_matches(|ch: char| ch.is_ascii_alphabetic()) == "0";
@@ -213,8 +230,16 @@ fn world(step: usize, t: f64) -> Vec<(&'static str, String)> {
         n.add("node_filesystem_readonly", &fs, 0.0);
         n.add("node_filesystem_files", &fs, 1e6);
         n.add("node_filesystem_files_free", &fs, v(6e5, 1e4, 4e4));
-        n.add("node_uname_info", &format!("{inst},nodename=\"{node}\""), 1.0);
-        n.add("node_nf_conntrack_entries", &inst, v(1000.0, 8000.0, 9000.0));
+        n.add(
+            "node_uname_info",
+            &format!("{inst},nodename=\"{node}\""),
+            1.0,
+        );
+        n.add(
+            "node_nf_conntrack_entries",
+            &inst,
+            v(1000.0, 8000.0, 9000.0),
+        );
         n.add("node_nf_conntrack_entries_limit", &inst, 10000.0);
         n.add("node_textfile_scrape_error", &inst, v(0.0, 1.0, 1.0));
         n.add("node_timex_offset_seconds", &inst, v(0.0, 0.1, 0.2));
@@ -222,8 +247,16 @@ fn world(step: usize, t: f64) -> Vec<(&'static str, String)> {
         n.add("node_timex_maxerror_seconds", &inst, v(0.0, 16.0, 16.0));
         let md = format!("{inst},device=\"md0\"");
         n.add("node_md_disks_required", &md, 2.0);
-        n.add("node_md_disks", &format!("{md},state=\"active\""), v(2.0, 1.0, 1.0));
-        n.add("node_md_disks", &format!("{md},state=\"failed\""), v(0.0, 1.0, 0.0));
+        n.add(
+            "node_md_disks",
+            &format!("{md},state=\"active\""),
+            v(2.0, 1.0, 1.0),
+        );
+        n.add(
+            "node_md_disks",
+            &format!("{md},state=\"failed\""),
+            v(0.0, 1.0, 0.0),
+        );
         n.add("node_filefd_allocated", &inst, v(1000.0, 9500.0, 8000.0));
         n.add("node_filefd_maximum", &inst, 10000.0);
         for cpu in ["0", "1"] {
@@ -242,7 +275,11 @@ fn world(step: usize, t: f64) -> Vec<(&'static str, String)> {
             &format!("{inst},name=\"nginx.service\",state=\"failed\""),
             v(0.0, 1.0, 1.0),
         );
-        n.add("node_bonding_slaves", &format!("{inst},master=\"bond0\""), 2.0);
+        n.add(
+            "node_bonding_slaves",
+            &format!("{inst},master=\"bond0\""),
+            2.0,
+        );
         n.add(
             "node_bonding_active",
             &format!("{inst},master=\"bond0\""),
@@ -260,7 +297,12 @@ fn world(step: usize, t: f64) -> Vec<(&'static str, String)> {
             n.add("node_network_up", &l, 1.0);
             n.add("node_network_mtu_bytes", &l, mtu);
         };
-        nic("eth0", 0.0, 0.0, if bad && broken { 9000.0 } else { 1500.0 });
+        nic(
+            "eth0",
+            0.0,
+            0.0,
+            if bad && broken { 9000.0 } else { 1500.0 },
+        );
         // Broken NICs exist only while broken: their error ratio is constant.
         if bad && (step == 1 || step == 2) {
             nic("eth1", 0.05, 0.02, 1500.0);
@@ -448,19 +490,23 @@ fn world(step: usize, t: f64) -> Vec<(&'static str, String)> {
         let l = format!("instance=\"{inst}\"");
         k.add("kube_state_metrics_total_shards", &l, shards);
     }
-    k.add("kube_state_metrics_shard_ordinal", "instance=\"ksm-0\"", 0.0);
-    k.add("kube_state_metrics_shard_ordinal", "instance=\"ksm-1\"", 1.0);
+    k.add(
+        "kube_state_metrics_shard_ordinal",
+        "instance=\"ksm-0\",shard_ordinal=\"0\"",
+        0.0,
+    );
+    k.add(
+        "kube_state_metrics_shard_ordinal",
+        "instance=\"ksm-1\",shard_ordinal=\"1\"",
+        1.0,
+    );
 
     // --- kubelet (metrics_path="/metrics")
     let mut kl = Lines::default();
     for node in ["node-1", "node-2"] {
         let bad = node == "node-2";
         let inst = format!("instance=\"{node}:10250\",metrics_path=\"/metrics\"");
-        kl.add(
-            "up",
-            &inst,
-            if bad && b13 { 0.0 } else { 1.0 },
-        );
+        kl.add("up", &inst, if bad && b13 { 0.0 } else { 1.0 });
         kl.add("kubelet_node_name", &format!("{inst},node=\"{node}\""), 1.0);
         kl.add(
             "kubelet_certificate_manager_client_ttl_seconds",
@@ -470,11 +516,18 @@ fn world(step: usize, t: f64) -> Vec<(&'static str, String)> {
         kl.add(
             "kubelet_certificate_manager_server_ttl_seconds",
             &format!("{inst},node=\"{node}\""),
-            if bad { pick(3e7, 500000.0, 500000.0) } else { 3e7 },
+            if bad {
+                pick(3e7, 500000.0, 500000.0)
+            } else {
+                3e7
+            },
         );
         kl.add(
             "kubernetes_build_info",
-            &format!("{inst},git_version=\"{}\"", if bad && broken { "v1.27.3" } else { "v1.28.1" }),
+            &format!(
+                "{inst},git_version=\"{}\"",
+                if bad && broken { "v1.27.3" } else { "v1.28.1" }
+            ),
             1.0,
         );
         kl.add(
@@ -491,45 +544,67 @@ fn world(step: usize, t: f64) -> Vec<(&'static str, String)> {
         kl.add("kubelet_volume_stats_inodes", &pvc, 1e6);
         kl.add("kubelet_volume_stats_inodes_free", &pvc, 5e5);
         kl.add("kubelet_volume_stats_inodes_used", &pvc, 5e5);
-        // cAdvisor: throttled periods a constant share of all
-        let c = format!(
-            "instance=\"{node}:10250\",metrics_path=\"/metrics/cadvisor\",{ns},pod=\"web-1\",container=\"app\""
-        );
-        let periods = 10.0 * t;
-        kl.add("container_cpu_cfs_periods_total", &c, periods);
-        kl.add(
-            "container_cpu_cfs_throttled_periods_total",
-            &c,
-            if bad && broken { 0.5 * periods } else { 0.0 },
-        );
+        // cAdvisor: a container throttled a constant share of its periods,
+        // while broken (both counters born together, so their ratio is exact)
+        if bad && broken {
+            let c = format!(
+                "instance=\"{node}:10250\",metrics_path=\"/metrics/cadvisor\",{ns},pod=\"web-1\",container=\"app\""
+            );
+            let periods = 10.0 * t;
+            kl.add("container_cpu_cfs_periods_total", &c, periods);
+            kl.add(
+                "container_cpu_cfs_throttled_periods_total",
+                &c,
+                0.5 * periods,
+            );
+        }
     }
 
     // --- apiserver
     let mut a = Lines::default();
     let api = "instance=\"10.0.0.1:6443\"";
     a.add("up", api, if b13 { 0.0 } else { 1.0 });
-    a.add("kubernetes_build_info", &format!("{api},git_version=\"v1.28.1\""), 1.0);
-    let reqs = 100.0 * t;
+    a.add(
+        "kubernetes_build_info",
+        &format!("{api},git_version=\"v1.28.1\""),
+        1.0,
+    );
+    // Counters always there are frozen (rate 0); the growing ones are
+    // families born together in the steps that use them, so the ratios the
+    // annotations print are exact at any time.
     a.add(
         "rest_client_requests_total",
         &format!("{api},code=\"200\",method=\"GET\""),
-        0.9 * reqs,
-    );
-    a.add(
-        "rest_client_requests_total",
-        &format!("{api},code=\"500\",method=\"GET\""),
-        if broken { 0.1 * reqs } else { 0.0 },
+        1000.0,
     );
     a.add(
         "apiserver_request_total",
         &format!("{api},code=\"200\",verb=\"GET\",resource=\"pods\",scope=\"namespace\""),
-        reqs,
+        1000.0,
     );
-    a.add(
-        "apiserver_request_terminations_total",
-        &format!("{api},code=\"429\",verb=\"GET\",resource=\"pods\""),
-        if b1 { 0.5 * reqs } else { 0.0 },
-    );
+    let reqs = 100.0 * t;
+    if broken {
+        let client = "instance=\"10.0.0.2:6443\"";
+        for (code, share) in [("200", 0.9), ("500", 0.1)] {
+            a.add(
+                "rest_client_requests_total",
+                &format!("{client},code=\"{code}\",method=\"GET\""),
+                share * reqs,
+            );
+        }
+    }
+    if b1 {
+        a.add(
+            "apiserver_request_total",
+            &format!("{api},code=\"200\",verb=\"LIST\",resource=\"nodes\",scope=\"cluster\""),
+            reqs,
+        );
+        a.add(
+            "apiserver_request_terminations_total",
+            &format!("{api},code=\"429\",verb=\"LIST\",resource=\"nodes\""),
+            0.5 * reqs,
+        );
+    }
     let agg = format!("{api},name=\"v1beta1.metrics.k8s.io\",namespace=\"kube-system\"");
     if b1 {
         a.add("aggregator_unavailable_apiservice", &agg, 1.0);
@@ -587,16 +662,29 @@ fn world(step: usize, t: f64) -> Vec<(&'static str, String)> {
     for (mon, up) in [("mon.a", true), ("mon.b", !broken), ("mon.c", true)] {
         let l = format!("{mgr},ceph_daemon=\"{mon}\"");
         c.add("ceph_mon_quorum_status", &l, if up { 1.0 } else { 0.0 });
-        c.add("ceph_mon_metadata", &format!("{l},hostname=\"host-{mon}\""), 1.0);
+        c.add(
+            "ceph_mon_metadata",
+            &format!("{l},hostname=\"host-{mon}\""),
+            1.0,
+        );
     }
     for (osd, host, up, pgs) in [
         ("osd.0", "host-a", true, 100.0),
-        ("osd.1", "host-b", !broken, if broken { 40.0 } else { 100.0 }),
+        (
+            "osd.1",
+            "host-b",
+            !broken,
+            if broken { 40.0 } else { 100.0 },
+        ),
         ("osd.2", "host-b", !b13, 100.0),
     ] {
         let l = format!("{mgr},ceph_daemon=\"{osd}\"");
         c.add("ceph_osd_up", &l, if up { 1.0 } else { 0.0 });
-        c.add("ceph_osd_metadata", &format!("{l},hostname=\"{host}\""), 1.0);
+        c.add(
+            "ceph_osd_metadata",
+            &format!("{l},hostname=\"{host}\""),
+            1.0,
+        );
         c.add("ceph_osd_numpg", &l, pgs);
     }
     let pool = format!("{mgr},pool_id=\"1\"");
@@ -771,7 +859,11 @@ fn compare(p: &Alerts, t: &Alerts) -> BTreeMap<String, Diff> {
             None => only_p.push(pa),
         }
     }
-    let mut only_t: Vec<&Active> = t.iter().filter(|(k, _)| !p.contains_key(*k)).map(|(_, a)| a).collect();
+    let mut only_t: Vec<&Active> = t
+        .iter()
+        .filter(|(k, _)| !p.contains_key(*k))
+        .map(|(_, a)| a)
+        .collect();
     for pa in only_p {
         let name = alertname(pa);
         let best = only_t
@@ -1003,7 +1095,10 @@ async fn tocsin_agrees_with_prometheus_on_real_rule_files() {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         // Differences that held over the last PERSISTS.
-        let last = history.last().map(|(at, _)| *at).unwrap_or_else(Instant::now);
+        let last = history
+            .last()
+            .map(|(at, _)| *at)
+            .unwrap_or_else(Instant::now);
         let recent: Vec<&BTreeMap<String, Diff>> = history
             .iter()
             .filter(|(at, _)| last.duration_since(*at) <= PERSISTS)
@@ -1046,7 +1141,14 @@ async fn tocsin_agrees_with_prometheus_on_real_rule_files() {
     drop(pusher);
 
     // ---------------------------------------------------------- verdict
-    eprintln!("\n=== files tocsin refused{}:", if workarounds() { " (with workarounds)" } else { "" });
+    eprintln!(
+        "\n=== files tocsin refused{}:",
+        if workarounds() {
+            " (with workarounds)"
+        } else {
+            ""
+        }
+    );
     for (f, e) in &refused {
         eprintln!("  {f}:\n    {}", e.replace('\n', "\n    "));
     }
@@ -1063,7 +1165,9 @@ async fn tocsin_agrees_with_prometheus_on_real_rule_files() {
                     Some(why) => {
                         known.insert(d.alertname.clone(), format!("file {f} refused: {why}"));
                     }
-                    None => unexpected.push(format!("step {step}: {} (file {f} refused)", d.alertname)),
+                    None => {
+                        unexpected.push(format!("step {step}: {} (file {f} refused)", d.alertname))
+                    }
                 }
             } else if let Some(why) = expected_diff.get(d.alertname.as_str()) {
                 known.insert(d.alertname.clone(), why.to_string());
@@ -1083,7 +1187,7 @@ async fn tocsin_agrees_with_prometheus_on_real_rule_files() {
         }
     }
     for (f, why) in &expected_refused {
-        if !refused_names.contains(f) {
+        if !refused_names.contains(f) && !workarounds() {
             eprintln!("NOTE: {f} is no longer refused ({why}): remove it from EXPECTED_REFUSED");
         }
     }
@@ -1102,9 +1206,24 @@ async fn tocsin_agrees_with_prometheus_on_real_rule_files() {
             .iter()
             .filter_map(|id| id.split(" / ").nth(2))
             .collect();
-        eprintln!("  step {step}: {}", names.into_iter().collect::<Vec<_>>().join(" "));
+        eprintln!(
+            "  step {step}: {}",
+            names.into_iter().collect::<Vec<_>>().join(" ")
+        );
     }
     let diffs: Vec<usize> = per_step.iter().map(BTreeMap::len).collect();
+    for name in FIXTURES {
+        let of = |s: &BTreeSet<String>| {
+            s.iter()
+                .filter(|id| id.starts_with(&format!("{name} / ")))
+                .count()
+        };
+        eprintln!(
+            "  {name}: {} of {} alerting rules exercised",
+            of(&exercised),
+            of(&all_rules)
+        );
+    }
     eprintln!(
         "\n=== FIGURES: {} files ({} refused by tocsin), {alerting_rules} alerting rules ({} loaded by Prometheus), {} exercised, {} steps, differences per step {diffs:?}, workarounds {}, {:.0} s",
         FIXTURES.len(),
