@@ -14,8 +14,9 @@
 #   scripts/testenv.sh hcvenv DIR              make the Healthchecks client venv if missing; write DIR/env
 #   scripts/testenv.sh prometheus DIR PUSHGW   start one more Prometheus scraping PUSHGW
 #   scripts/testenv.sh prometheus DIR PUSHGW AM RULES
-#                                              ... that evaluates RULES and sends its alerts
-#                                              to the Alertmanager API at AM (host:port)
+#                                              ... that evaluates RULES (a file or a glob) and
+#                                              sends its alerts to the Alertmanager API at AM
+#                                              (host:port; "" sends them nowhere)
 #   scripts/testenv.sh stop DIR                stop what DIR/*.pid names
 #
 # DIR/env holds TOCSIN_TEST_PROMETHEUS_URL, TOCSIN_TEST_PUSHGATEWAY_URL,
@@ -129,15 +130,18 @@ scrape_configs:
     honor_labels: true
     static_configs: [{targets: ["$pushgw"]}]
 YAML
-  # Optional: an Alertmanager (tocsin) to send the alerts of a rule file to.
+  # Optional: an Alertmanager (tocsin) to send the alerts of the rule files to.
   if [ -n "$alertmanager" ]; then
     cat >> "$dir/$name/prometheus.yml" <<YAML
 alerting:
   alertmanagers:
     - api_version: v2
       static_configs: [{targets: ["$alertmanager"]}]
-rule_files: ["$rules"]
 YAML
+  fi
+  # Optional: rule files to evaluate (a path or a glob).
+  if [ -n "$rules" ]; then
+    echo "rule_files: [\"$rules\"]" >> "$dir/$name/prometheus.yml"
   fi
   prometheus --config.file="$dir/$name/prometheus.yml" --storage.tsdb.path="$dir/$name/data" \
     --web.listen-address="127.0.0.1:$port" --web.enable-lifecycle \

@@ -339,6 +339,24 @@ pub struct OwnPrometheus {
 impl OwnPrometheus {
     pub fn start(alerting: Option<(SocketAddr, &str)>) -> OwnPrometheus {
         let dir = tempfile::tempdir().unwrap();
+        let mut tail = Vec::new();
+        if let Some((am, rules)) = alerting {
+            let file = dir.path().join("rules.yml");
+            std::fs::write(&file, rules).unwrap();
+            tail.push(am.to_string());
+            tail.push(file.to_str().unwrap().to_string());
+        }
+        OwnPrometheus::launch(dir, tail)
+    }
+
+    /// One that evaluates the rule files `glob` names (its alerts go
+    /// nowhere: read them from its `/api/v1/alerts`).
+    pub fn with_rule_files(glob: &str) -> OwnPrometheus {
+        let dir = tempfile::tempdir().unwrap();
+        OwnPrometheus::launch(dir, vec![String::new(), glob.to_string()])
+    }
+
+    fn launch(dir: tempfile::TempDir, tail: Vec<String>) -> OwnPrometheus {
         let pushgw = env()
             .pushgateway_url
             .trim_start_matches("http://")
@@ -348,12 +366,7 @@ impl OwnPrometheus {
             dir.path().to_str().unwrap().to_string(),
             pushgw,
         ];
-        if let Some((am, rules)) = alerting {
-            let file = dir.path().join("rules.yml");
-            std::fs::write(&file, rules).unwrap();
-            args.push(am.to_string());
-            args.push(file.to_str().unwrap().to_string());
-        }
+        args.extend(tail);
         let out = std::process::Command::new("bash")
             .arg(repo().join("scripts/testenv.sh"))
             .args(&args)
