@@ -40,11 +40,23 @@ type Outcomes = HashMap<RuleSource, Result<Vec<Sample>, SourceError>>;
 type QueryFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<Sample>, SourceError>> + Send>>;
 
+/// Whether a rule raises alerts or records series.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleKind {
+    #[default]
+    Alerting,
+    Recording,
+}
+
 /// Health of one rule, as `/api/v1/rules` shows it.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RuleStatus {
     pub group: String,
+    /// The alert name, or a recording rule's record name.
     pub alert: String,
+    #[serde(rename = "type")]
+    pub kind: RuleKind,
     pub query: String,
     /// ok | err | unknown (not evaluated yet)
     pub health: &'static str,
@@ -146,6 +158,8 @@ pub struct Engine {
     builtin_lock: tokio::sync::Mutex<()>,
     /// Serialises posts and expiry of external alerts.
     pub(super) external_lock: tokio::sync::Mutex<()>,
+    /// Recording rules and their remote writes.
+    recording: super::recording::Recorder,
 }
 
 impl Engine {
@@ -213,7 +227,18 @@ impl Engine {
             builtin_rule,
             builtin_lock: tokio::sync::Mutex::new(()),
             external_lock: tokio::sync::Mutex::new(()),
+            recording: super::recording::Recorder::default(),
         })
+    }
+
+    /// Where recording rules' results are written (`prometheus.remote_write_url`).
+    pub fn set_remote_write(&self, writer: Option<crate::source::remote_write::RemoteWriter>) {
+        self.recording.set_writer(writer);
+    }
+
+    /// Recording rules' health and remote-write counters.
+    pub fn recording(&self) -> &super::recording::Recorder {
+        &self.recording
     }
 
     /// The rules in force.
@@ -289,9 +314,14 @@ impl Engine {
             status.running = true;
         }
         let started = Instant::now();
+        // Recording rules first, so the alerting rules see what they record.
+        let (recorded, recording_queries) = (self.recording)
+            .evaluate(group, now, &self.source(), &self.query_slots)
+            .await;
         let (outcomes, queries) = self.run_queries(group, now).await;
+        let queries = queries + recording_queries;
         let queried = started.elapsed();
-        let ok = self.apply_outcomes(group, outcomes, now, started).await;
+        let ok = self.apply_outcomes(group, outcomes, now, started).await && recorded;
         tracing::debug!(
             group = %group.name,
             queries,
@@ -725,6 +755,7 @@ impl Engine {
                 }
             }
         }
+        self.recording.retain(&rules);
         *self.rules.write().unwrap_or_else(|p| p.into_inner()) = rules;
         *self.source.write().unwrap_or_else(|p| p.into_inner()) = source;
         *self.router.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&router);
@@ -784,8 +815,9 @@ impl Engine {
     }
 
     pub fn rule_statuses(&self) -> Vec<RuleStatus> {
+        let mut out = self.recording.statuses(&self.rules());
         let m = self.memory();
-        let mut out: Vec<RuleStatus> = m.rules.values().cloned().collect();
+        out.extend(m.rules.values().cloned());
         out.sort_by(|a, b| (&a.group, &a.alert).cmp(&(&b.group, &b.alert)));
         out
     }

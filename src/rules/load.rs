@@ -193,8 +193,13 @@ impl Checker<'_> {
         let labels = self.static_labels(&doc.labels);
 
         let mut rules = Vec::new();
+        let mut recording_rules = Vec::new();
         let mut seen: HashMap<String, (u64, u64)> = HashMap::new();
         for rule in doc.rules {
+            if rule.alert.is_none() && rule.record.is_some() {
+                recording_rules.extend(self.recording_rule(&name, &labels, rule).map(Arc::new));
+                continue;
+            }
             let Some(rule) = self.rule(&name, rule) else {
                 continue;
             };
@@ -224,6 +229,7 @@ impl Checker<'_> {
             limit: doc.limit,
             query_offset: doc.query_offset.map(|d| d.0).unwrap_or_default(),
             rules,
+            recording_rules,
         })
     }
 
@@ -270,17 +276,8 @@ impl Checker<'_> {
                 self.error(r, "expected either alert or record in one rule, not both");
                 a.clone()
             }
-            (None, Some(r)) => {
-                self.warnings.push(SourceError::at(
-                    self.file,
-                    r,
-                    format!(
-                        "recording rule {:?} skipped: tocsin evaluates alerting rules only",
-                        r.value
-                    ),
-                ));
-                return None;
-            }
+            // Recording rules are taken by `group` (see `super::recording`).
+            (None, Some(_)) => return None,
             (Some(a), None) => a.clone(),
             (None, None) => {
                 let at = doc

@@ -7,6 +7,7 @@ pub mod file;
 pub mod heartbeat;
 pub mod load;
 pub mod model;
+mod recording;
 pub mod severity;
 
 #[cfg(test)]
@@ -15,6 +16,7 @@ mod tests;
 pub use condition::Condition;
 pub use load::{LoadOptions, load_rules, load_sources};
 pub use model::{
-    ErrorPolicy, Group, NoDataPolicy, Rule, RuleFormat, RuleSet, RuleSource, Schedule,
+    ErrorPolicy, Group, NoDataPolicy, RecordingRule, Rule, RuleFormat, RuleSet, RuleSource,
+    Schedule,
 };
 pub use severity::Severity;
