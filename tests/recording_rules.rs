@@ -6,7 +6,9 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Daemon, env, get_json_at, get_text, http, push, wait_for, wait_prometheus_value};
@@ -74,25 +76,29 @@ async fn rule_status(base: &str, group: &str, name: &str) -> Option<serde_json::
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recorded_series_reaches_prometheus_and_feeds_an_alert_of_the_same_group() {
-    push(
-        "tocsin_rw_a",
-        "tocsin_rw_test_metric{part=\"x\"} 2\ntocsin_rw_test_metric{part=\"y\"} 4",
-    )
-    .await;
-    wait_prometheus_value("sum(tocsin_rw_test_metric{job=\"tocsin_rw_a\"})", 6.0).await;
+    // A job of this run only: the shared Prometheus keeps earlier runs' series.
+    let job = format!("tocsin_rw_a_{}", std::process::id());
+    let lines = |x: u32, y: u32| {
+        format!("tocsin_rw_test_metric{{part=\"x\"}} {x}\ntocsin_rw_test_metric{{part=\"y\"}} {y}")
+    };
+    push(&job, &lines(2, 4)).await;
+    wait_prometheus_value(&format!("sum(tocsin_rw_test_metric{{job=\"{job}\"}})"), 6.0).await;
+    let recorded_query = format!("job:tocsin_rw_test:sum{{job=\"{job}\"}}");
     let dir = prepare(
-        r#"
+        &format!(
+            r#"
 groups:
   - name: rw
     interval: 1s
-    labels: {team: storage}
+    labels: {{team: storage}}
     rules:
       - record: job:tocsin_rw_test:sum
-        expr: sum by (job) (tocsin_rw_test_metric{job="tocsin_rw_a"})
-        labels: {source: tocsin}
+        expr: sum by (job) (tocsin_rw_test_metric{{job="{job}"}})
+        labels: {{source: tocsin}}
       - alert: RecordedSumHigh
-        expr: job:tocsin_rw_test:sum{job="tocsin_rw_a"} > 5
-"#,
+        expr: job:tocsin_rw_test:sum{{job="{job}"}} > 5
+"#
+        ),
         &remote_write_to_prometheus(),
     );
     // Prometheus itself evaluates no rules: only tocsin can write this series.
@@ -103,13 +109,13 @@ groups:
         "{prom_rules}"
     );
     assert!(
-        prometheus_query("job:tocsin_rw_test:sum").await.is_empty(),
+        prometheus_query(&recorded_query).await.is_empty(),
         "the recorded series exists before tocsin ran"
     );
     let d = Daemon::start(&dir).await;
 
     let recorded = wait_for("the recorded series in Prometheus", WAIT, || async {
-        let got = prometheus_query("job:tocsin_rw_test:sum").await;
+        let got = prometheus_query(&recorded_query).await;
         (!got.is_empty()).then_some(got)
     })
     .await;
@@ -118,7 +124,7 @@ groups:
         recorded[0].0,
         serde_json::json!({
             "__name__": "job:tocsin_rw_test:sum",
-            "job": "tocsin_rw_a",
+            "job": job,
             "source": "tocsin",
             "team": "storage",
         })
@@ -143,7 +149,7 @@ groups:
     assert_eq!(status["type"], "recording", "{status}");
     assert_eq!(
         status["query"],
-        "sum by (job) (tocsin_rw_test_metric{job=\"tocsin_rw_a\"})"
+        format!("sum by (job) (tocsin_rw_test_metric{{job=\"{job}\"}})")
     );
     let alert_status = rule_status(&d.api(""), "rw", "RecordedSumHigh")
         .await
@@ -151,12 +157,8 @@ groups:
     assert_eq!(alert_status["type"], "alerting");
 
     // The recorded series follows its source, and the alert with it.
-    push(
-        "tocsin_rw_a",
-        "tocsin_rw_test_metric{part=\"x\"} 1\ntocsin_rw_test_metric{part=\"y\"} 1",
-    )
-    .await;
-    wait_prometheus_value("job:tocsin_rw_test:sum", 2.0).await;
+    push(&job, &lines(1, 1)).await;
+    wait_prometheus_value(&recorded_query, 2.0).await;
     wait_for("RecordedSumHigh to resolve", WAIT, || async {
         d.alert("RecordedSumHigh")
             .filter(|a| a.state == AlertState::Resolved)
@@ -379,4 +381,114 @@ groups:
 
 fn rules_file(dir: &Path) -> PathBuf {
     dir.join("rules/test.yaml")
+}
+
+/// One request to the stand-in: its headers and its body, decompressed.
+type Got = Arc<Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>;
+
+/// A remote-write receiver on 127.0.0.1 that answers 503 to the first
+/// `fail` requests and 204 after: for what Prometheus cannot be made to do.
+async fn stand_in(fail: usize) -> (SocketAddr, Got) {
+    let got: Got = Arc::default();
+    let state = Arc::clone(&got);
+    let app = axum::Router::new().route(
+        "/api/v1/write",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let got = Arc::clone(&state);
+                async move {
+                    let raw = snap::raw::Decoder::new()
+                        .decompress_vec(&body)
+                        .unwrap_or_default();
+                    let mut got = got.lock().unwrap();
+                    got.push((headers, raw));
+                    if got.len() <= fail {
+                        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "try later")
+                    } else {
+                        (axum::http::StatusCode::NO_CONTENT, "")
+                    }
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_carry_the_protocol_headers_and_credentials_and_5xx_is_retried_in_order() {
+    let (addr, got) = stand_in(2).await;
+    let dir = prepare(
+        r#"
+groups:
+  - name: rw_standin
+    interval: 1s
+    rules:
+      - record: tocsin_rw_standin:one
+        expr: vector(1)
+        labels: {k: v}
+"#,
+        &format!(
+            ", headers: {{X-Scope-OrgID: tenant-a}}, remote_write_url: \"http://writer:s3cret@{addr}/api/v1/write\""
+        ),
+    );
+    let d = Daemon::start(&dir).await;
+    let requests = wait_for("four writes", WAIT, || async {
+        let got = got.lock().unwrap().clone();
+        (got.len() >= 4).then_some(got)
+    })
+    .await;
+    for (headers, body) in &requests {
+        let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        assert_eq!(h("content-encoding"), Some("snappy"));
+        assert_eq!(h("content-type"), Some("application/x-protobuf"));
+        assert_eq!(h("x-prometheus-remote-write-version"), Some("0.1.0"));
+        assert_eq!(h("x-scope-orgid"), Some("tenant-a"));
+        // base64("writer:s3cret")
+        assert_eq!(h("authorization"), Some("Basic d3JpdGVyOnMzY3JldA=="));
+        assert!(h("user-agent").is_some_and(|u| u.starts_with("tocsin/")));
+        let text = String::from_utf8_lossy(body);
+        assert!(
+            text.contains("__name__") && text.contains("tocsin_rw_standin:one"),
+            "{body:?}"
+        );
+    }
+    // The two 503s: the same samples again (same bytes, timestamp included),
+    // then the next evaluations' in order.
+    assert_eq!(requests[0].1, requests[1].1);
+    assert_eq!(requests[1].1, requests[2].1);
+    assert_ne!(requests[2].1, requests[3].1);
+    let text = wait_for("the retried samples counted", WAIT, || async {
+        let text = d.get_text("/metrics").await;
+        metric(&text, "tocsin_remote_write_samples_total")
+            .is_some_and(|v| v >= 2.0)
+            .then_some(text)
+    })
+    .await;
+    assert_eq!(
+        metric(
+            &text,
+            "tocsin_remote_write_failures_total{reason=\"server_error\"}"
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "tocsin_remote_write_dropped_samples_total{reason=\"rejected\"}"
+        ),
+        Some(0.0)
+    );
+    let status = wait_for("the rule healthy again", WAIT, || async {
+        rule_status(&d.api(""), "rw_standin", "tocsin_rw_standin:one")
+            .await
+            .filter(|r| r["health"] == "ok")
+    })
+    .await;
+    assert!(!status.to_string().contains("s3cret"), "{status}");
+    d.stop().await;
 }

@@ -807,6 +807,14 @@ mod tests {
                 "tocsin.yaml:1:",
             ),
             (
+                "prometheus:\n  remote_write_url: 'ftp://x/write'\n",
+                "tocsin.yaml:2:21: expected an http(s) URL for remote write",
+            ),
+            (
+                "prometheus:\n  remote_write_url: 'http://x/api/v1/write'\n  remote_write_timeout: 0s\n",
+                "tocsin.yaml:3:25: expected a remote_write_timeout of more than 0s",
+            ),
+            (
                 "targets:\n  - name: a\n    type: carrier-pigeon\n",
                 "tocsin.yaml:3:11: ",
             ),

@@ -124,7 +124,7 @@ pub async fn render(s: &AppState) -> String {
     e.family(
         "tocsin_rule_health",
         "gauge",
-        "1 when the rule's last evaluation succeeded, 0 when it failed (absent before the first).",
+        "1 when the alerting rule's last evaluation succeeded, 0 when it failed (absent before the first); recording rules: tocsin_recording_rule_*.",
     );
     let alerting = |r: &&crate::eval::RuleStatus| r.kind == crate::eval::RuleKind::Alerting;
     for r in rules
