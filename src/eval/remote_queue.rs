@@ -305,3 +305,111 @@ impl Queue<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::labels::Labels;
+
+    fn batch(n: usize, name: &str) -> (Batch, oneshot::Receiver<Ack>) {
+        let (tx, rx) = oneshot::channel();
+        let series = (0..n)
+            .map(|i| TimeSeries {
+                labels: [("i".to_string(), i.to_string())].into_iter().collect(),
+                samples: vec![(1.0, 0)],
+            })
+            .collect();
+        let b = Batch {
+            rule: ("g".into(), 0, name.into()),
+            series,
+            samples: n,
+            done: Some(tx),
+        };
+        (b, rx)
+    }
+
+    fn queue(shared: &Shared) -> Queue<'_> {
+        Queue {
+            batches: VecDeque::new(),
+            samples: 0,
+            failing: None,
+            shared,
+        }
+    }
+
+    #[test]
+    fn a_full_queue_drops_its_oldest_batches_and_counts_them() {
+        let shared = Shared::default();
+        let mut q = queue(&shared);
+        let (a, mut a_rx) = batch(6_000, "a");
+        let (b, mut b_rx) = batch(3_000, "b");
+        let (c, mut c_rx) = batch(2_000, "c");
+        q.add(a);
+        q.add(b);
+        shared.stats.pending.store(9_000, Ordering::Relaxed);
+        assert_eq!(q.batches.len(), 2, "9000 samples fit");
+        shared.stats.pending.fetch_add(2_000, Ordering::Relaxed);
+        q.add(c);
+        // 11 000 > 10 000: the oldest (a) goes, b and c stay.
+        let names: Vec<&str> = q.batches.iter().map(|b| b.rule.2.as_str()).collect();
+        assert_eq!(names, ["b", "c"]);
+        assert_eq!(q.samples, 5_000);
+        assert_eq!(
+            shared.stats.dropped_queue_full.load(Ordering::Relaxed),
+            6_000
+        );
+        assert_eq!(shared.stats.pending.load(Ordering::Relaxed), 5_000);
+        assert!(
+            a_rx.try_recv()
+                .unwrap()
+                .unwrap_err()
+                .contains("queue is full")
+        );
+        assert!(
+            b_rx.try_recv().is_err() && c_rx.try_recv().is_err(),
+            "still waiting"
+        );
+    }
+
+    #[test]
+    fn one_batch_larger_than_the_queue_is_still_sent() {
+        let shared = Shared::default();
+        let mut q = queue(&shared);
+        let (big, _rx) = batch(QUEUE_MAX_SAMPLES + 1, "big");
+        q.add(big);
+        assert_eq!(q.batches.len(), 1);
+    }
+
+    #[test]
+    fn while_the_endpoint_fails_new_batches_answer_at_once_and_stay_queued() {
+        let shared = Shared::default();
+        let mut q = queue(&shared);
+        q.failing = Some("connection refused".into());
+        let (b, mut rx) = batch(1, "b");
+        q.add(b);
+        assert_eq!(q.batches.len(), 1);
+        let ack = rx.try_recv().unwrap().unwrap_err();
+        assert!(
+            ack.contains("connection refused") && ack.contains("retried"),
+            "{ack}"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_writer_pushed_batches_fail_and_nothing_stays_pending() {
+        let queues = RemoteQueues::default();
+        let rx = queues.push(
+            ("g".into(), 0, "r".into()),
+            vec![TimeSeries {
+                labels: Labels::new(),
+                samples: vec![(1.0, 1)],
+            }],
+        );
+        let ack = tokio::time::timeout(Duration::from_secs(5), rx)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(ack.unwrap_err().contains("not configured"));
+        assert_eq!(queues.stats().pending.load(Ordering::Relaxed), 0);
+    }
+}
