@@ -6,6 +6,7 @@
 //! and outbox rows in one transaction before updating memory. Nothing is
 //! written while nothing changes. Repeated datasource failures raise the
 //! built-in `DatasourceUnavailable` alert; a failing query never resolves anything.
+//! A group's recording rules run before its alerting rules ([`super::recording`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -315,7 +316,8 @@ impl Engine {
         }
         let started = Instant::now();
         // Recording rules first, so the alerting rules see what they record.
-        let (recorded, recording_queries) = (self.recording)
+        let (recorded, recording_queries) = self
+            .recording
             .evaluate(group, now, &self.source(), &self.query_slots)
             .await;
         let (outcomes, queries) = self.run_queries(group, now).await;

@@ -115,6 +115,15 @@ struct Status {
     written: HashSet<Labels>,
 }
 
+/// What one evaluation of a recording rule came to.
+struct Outcome {
+    took: Duration,
+    /// The query or the semantics failed.
+    error: Option<String>,
+    /// The series handed to the queue (`None` after an error).
+    written: Option<HashSet<Labels>>,
+}
+
 /// Counters of one recording rule, for `/metrics`.
 #[derive(Debug, Clone)]
 pub struct RecordingCounters {
@@ -215,23 +224,30 @@ impl Recorder {
                 Err(e) => (Some(e.to_string()), None),
             };
             all_ok &= error.is_none();
-            self.note(group, rule, key, now, started.elapsed(), error, written);
+            let outcome = Outcome {
+                took: started.elapsed(),
+                error,
+                written,
+            };
+            self.note(group, rule, key, now, outcome);
         }
         (all_ok, group.recording_rules.len())
     }
 
     /// Updates a rule's status after an evaluation, logging a change of health.
-    #[allow(clippy::too_many_arguments)]
     fn note(
         &self,
         group: &Group,
         rule: &RecordingRule,
         key: RecordingId,
         now: DateTime<Utc>,
-        took: Duration,
-        error: Option<String>,
-        written: Option<HashSet<Labels>>,
+        outcome: Outcome,
     ) {
+        let Outcome {
+            took,
+            error,
+            written,
+        } = outcome;
         let mut statuses = self.status();
         let status = statuses.entry(key).or_default();
         match (&error, &status.last_error) {
