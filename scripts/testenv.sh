@@ -144,7 +144,7 @@ YAML
     echo "rule_files: [\"$rules\"]" >> "$dir/$name/prometheus.yml"
   fi
   prometheus --config.file="$dir/$name/prometheus.yml" --storage.tsdb.path="$dir/$name/data" \
-    --web.listen-address="127.0.0.1:$port" --web.enable-lifecycle \
+    --web.listen-address="127.0.0.1:$port" --web.enable-lifecycle --web.enable-remote-write-receiver \
     >"$dir/$name/log" 2>&1 &
   echo $! >"$dir/$name.pid"
   wait_http "http://127.0.0.1:$port/-/ready" 30

@@ -25,6 +25,7 @@ use crate::rules::{LoadOptions, RuleSet, load_rules};
 use crate::schedule::Scheduler;
 use crate::source::heartbeat::HeartbeatSource;
 use crate::source::prometheus::PrometheusSource;
+use crate::source::remote_write::RemoteWriter;
 use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +111,10 @@ fn load_rule_set(config: &Config) -> Result<RuleSet, DaemonError> {
     let opts = LoadOptions {
         default_interval: config.evaluation_interval.0,
     };
-    let rules = load_rules(&config.rules, &opts).map_err(DaemonError::Rules)?;
+    let mut rules = load_rules(&config.rules, &opts).map_err(DaemonError::Rules)?;
+    if config.prometheus.remote_write_url.is_none() {
+        rules.skip_recording_rules();
+    }
     for w in &rules.warnings {
         tracing::warn!("{w}");
     }
@@ -143,6 +147,7 @@ pub async fn start(
     .await?;
 
     let source = PrometheusSource::new(&config.prometheus)?;
+    let remote_write = RemoteWriter::new(&config.prometheus)?;
     let silences = crate::notify::silence::SilenceCache::new(
         store
             .silences(chrono::Utc::now() - chrono::Duration::days(1))
@@ -173,6 +178,7 @@ pub async fn start(
             heartbeats.reader().clone(),
         )),
     );
+    engine.set_remote_write(remote_write);
     router.shared().firing.seed(&engine.alerts());
     let delivery = DeliveryStats::default();
     let parts = Parts::start(&config, &engine, &router, &delivery).await?;
@@ -374,6 +380,7 @@ impl Control {
         };
         let rules = load_rule_set(&config).map_err(|e| e.to_string())?;
         let source = PrometheusSource::new(&config.prometheus).map_err(|e| e.to_string())?;
+        let remote_write = RemoteWriter::new(&config.prometheus).map_err(|e| e.to_string())?;
         for t in config.delivery_targets().filter(|t| t.enabled) {
             crate::notify::channels::Channel::from_config(t, &config).map_err(|e| e.to_string())?;
         }
@@ -394,6 +401,7 @@ impl Control {
         // Whatever happened, the daemon runs again: on the new config if it
         // applied, else on the old one (the engine swaps nothing on failure).
         if summary.is_ok() {
+            self.engine.set_remote_write(remote_write);
             self.config = Arc::new(config);
             self.targets.set_config(Arc::clone(&self.config));
             self.token.set(self.config.api_token.clone());

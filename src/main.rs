@@ -233,7 +233,10 @@ fn check(config_path: Option<PathBuf>, paths: Vec<PathBuf>) -> ExitCode {
         default_interval: config.evaluation_interval.0,
     };
     match load_rules(&paths, &opts) {
-        Ok(set) => {
+        Ok(mut set) => {
+            if config.prometheus.remote_write_url.is_none() {
+                set.skip_recording_rules();
+            }
             for w in &set.warnings {
                 eprintln!("warning: {w}");
             }

@@ -297,6 +297,7 @@ mod tests {
                 timezone: chrono_tz::UTC,
             },
             labels: Default::default(),
+            recording_rules: Vec::new(),
             limit: 0,
             query_offset: Duration::ZERO,
             rules: vec![],

@@ -172,6 +172,14 @@ pub struct PrometheusConfig {
     /// when that is not `url`: the base of alerts' `generatorURL` and of
     /// `$externalURL` in Prometheus-format templates.
     pub external_url: Option<Spanned<String>>,
+    /// Where recording rules' results go (Prometheus remote write 1.0, e.g.
+    /// `http://127.0.0.1:9090/api/v1/write`); without it recording rules are
+    /// skipped with a warning. Sent with the same `headers` and URL user info.
+    pub remote_write_url: Option<Spanned<String>>,
+    /// Timeout of one remote-write request, and the longest a group's
+    /// evaluation waits for its recording rules' writes before its alerting
+    /// rules run (the write goes on meanwhile).
+    pub remote_write_timeout: Spanned<HumanDuration>,
 }
 
 impl Default for PrometheusConfig {
@@ -181,6 +189,8 @@ impl Default for PrometheusConfig {
             timeout: HumanDuration(Duration::from_secs(10)),
             headers: BTreeMap::new(),
             external_url: None,
+            remote_write_url: None,
+            remote_write_timeout: yaml::unspanned(HumanDuration(Duration::from_secs(5))),
         }
     }
 }
@@ -552,6 +562,31 @@ impl Config {
                 format!("expected an http(s) URL for Prometheus ({e})"),
             ));
         }
+        if let Some(url) = &self.prometheus.remote_write_url {
+            let ok = reqwest::Url::parse(&url.value)
+                .map_err(|e| e.to_string())
+                .and_then(|u| match u.scheme() {
+                    "http" | "https" => Ok(()),
+                    other => Err(format!("scheme {other:?}")),
+                });
+            if let Err(e) = ok {
+                errors.push(SourceError::at(
+                    file,
+                    url,
+                    format!(
+                        "expected an http(s) URL for remote write, like http://127.0.0.1:9090/api/v1/write ({e})"
+                    ),
+                ));
+            }
+        }
+        let rw_timeout = &self.prometheus.remote_write_timeout;
+        if rw_timeout.value.0.is_zero() {
+            errors.push(SourceError::at(
+                file,
+                rw_timeout,
+                "expected a remote_write_timeout of more than 0s",
+            ));
+        }
         // Targets, contacts and contact groups share one namespace.
         let mut names = HashSet::new();
         let named = self
@@ -778,6 +813,14 @@ mod tests {
             (
                 "prometheus: {url: 'http://x', timeuot: 1s}\n",
                 "tocsin.yaml:1:",
+            ),
+            (
+                "prometheus:\n  remote_write_url: 'ftp://x/write'\n",
+                "tocsin.yaml:2:21: expected an http(s) URL for remote write",
+            ),
+            (
+                "prometheus:\n  remote_write_url: 'http://x/api/v1/write'\n  remote_write_timeout: 0s\n",
+                "tocsin.yaml:3:25: expected a remote_write_timeout of more than 0s",
             ),
             (
                 "targets:\n  - name: a\n    type: carrier-pigeon\n",

@@ -6,6 +6,7 @@
 //! and outbox rows in one transaction before updating memory. Nothing is
 //! written while nothing changes. Repeated datasource failures raise the
 //! built-in `DatasourceUnavailable` alert; a failing query never resolves anything.
+//! A group's recording rules run before its alerting rules ([`super::recording`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -41,11 +42,23 @@ type Outcomes = HashMap<RuleSource, Result<Vec<Sample>, SourceError>>;
 type QueryFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<Sample>, SourceError>> + Send>>;
 
+/// Whether a rule raises alerts or records series.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleKind {
+    #[default]
+    Alerting,
+    Recording,
+}
+
 /// Health of one rule, as `/api/v1/rules` shows it.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RuleStatus {
     pub group: String,
+    /// The alert name, or a recording rule's record name.
     pub alert: String,
+    #[serde(rename = "type")]
+    pub kind: RuleKind,
     pub query: String,
     /// ok | err | unknown (not evaluated yet)
     pub health: &'static str,
@@ -147,6 +160,8 @@ pub struct Engine {
     builtin_lock: tokio::sync::Mutex<()>,
     /// Serialises posts and expiry of external alerts.
     pub(super) external_lock: tokio::sync::Mutex<()>,
+    /// Recording rules and their remote writes.
+    recording: super::recording::Recorder,
 }
 
 impl Engine {
@@ -209,7 +224,18 @@ impl Engine {
             builtin_rule,
             builtin_lock: tokio::sync::Mutex::new(()),
             external_lock: tokio::sync::Mutex::new(()),
+            recording: super::recording::Recorder::default(),
         })
+    }
+
+    /// Where recording rules' results are written (`prometheus.remote_write_url`).
+    pub fn set_remote_write(&self, writer: Option<crate::source::remote_write::RemoteWriter>) {
+        self.recording.set_writer(writer);
+    }
+
+    /// Recording rules' health and remote-write counters.
+    pub fn recording(&self) -> &super::recording::Recorder {
+        &self.recording
     }
 
     /// The rules in force.
@@ -285,9 +311,15 @@ impl Engine {
             status.running = true;
         }
         let started = Instant::now();
+        // Recording rules first, so the alerting rules see what they record.
+        let (recorded, recording_queries) = self
+            .recording
+            .evaluate(group, now, &self.source(), &self.query_slots)
+            .await;
         let (outcomes, queries) = self.run_queries(group, now).await;
+        let queries = queries + recording_queries;
         let queried = started.elapsed();
-        let ok = self.apply_outcomes(group, outcomes, now, started).await;
+        let ok = self.apply_outcomes(group, outcomes, now, started).await && recorded;
         tracing::debug!(
             group = %group.name,
             queries,
@@ -734,6 +766,7 @@ impl Engine {
                 }
             }
         }
+        self.recording.retain(&rules);
         *self.rules.write().unwrap_or_else(|p| p.into_inner()) = rules;
         *self.source.write().unwrap_or_else(|p| p.into_inner()) = source;
         *self.router.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&router);
@@ -793,8 +826,9 @@ impl Engine {
     }
 
     pub fn rule_statuses(&self) -> Vec<RuleStatus> {
+        let mut out = self.recording.statuses(&self.rules());
         let m = self.memory();
-        let mut out: Vec<RuleStatus> = m.rules.values().cloned().collect();
+        out.extend(m.rules.values().cloned());
         out.sort_by(|a, b| (&a.group, &a.alert).cmp(&(&b.group, &b.alert)));
         out
     }

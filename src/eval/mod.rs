@@ -4,16 +4,19 @@
 //! - [`rule`]: one rule's evaluation: labels, no-data/error policies (pure).
 //! - [`engine`]: the running engine: alerts in memory, rule health, one
 //!   transaction per group evaluation, `DatasourceUnavailable`.
+//! - [`recording`]: recording rules, written through [`remote_queue`].
 
 pub mod batch;
 pub mod engine;
 pub mod external;
+pub mod recording;
+pub mod remote_queue;
 pub mod rule;
 pub mod state;
 
 #[cfg(test)]
 mod tests;
 
-pub use engine::{Engine, GroupStatus, RuleStatus};
+pub use engine::{Engine, GroupStatus, RuleKind, RuleStatus};
 pub use rule::{AlertEvent, QueryOutcome, RuleUpdate, evaluate_rule};
 pub use state::{AlertInstance, AlertState, Observation, Step, Transition, step};

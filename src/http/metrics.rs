@@ -124,9 +124,14 @@ pub async fn render(s: &AppState) -> String {
     e.family(
         "tocsin_rule_health",
         "gauge",
-        "1 when the rule's last evaluation succeeded, 0 when it failed (absent before the first).",
+        "1 when the alerting rule's last evaluation succeeded, 0 when it failed (absent before the first); recording rules: tocsin_recording_rule_*.",
     );
-    for r in rules.iter().filter(|r| r.health != "unknown") {
+    let alerting = |r: &&crate::eval::RuleStatus| r.kind == crate::eval::RuleKind::Alerting;
+    for r in rules
+        .iter()
+        .filter(alerting)
+        .filter(|r| r.health != "unknown")
+    {
         let v = if r.health == "ok" { 1.0 } else { 0.0 };
         e.sample(
             "tocsin_rule_health",
@@ -134,6 +139,7 @@ pub async fn render(s: &AppState) -> String {
             v,
         );
     }
+    recording(&mut e, &s.engine);
     let reloads = s.engine.reload_stats();
     e.family(
         "tocsin_config_reloads_total",
@@ -374,6 +380,87 @@ pub fn heartbeat_state(
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default()
+}
+
+/// Recording rules and their remote writes.
+fn recording(e: &mut Exposition, engine: &crate::eval::Engine) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let counters = engine.recording().counters(&engine.rules());
+    e.family(
+        "tocsin_recording_rule_evaluations_total",
+        "counter",
+        "Evaluations of a recording rule.",
+    );
+    for c in &counters {
+        e.sample(
+            "tocsin_recording_rule_evaluations_total",
+            &[("group", &c.group), ("record", &c.record)],
+            c.evaluations as f64,
+        );
+    }
+    e.family(
+        "tocsin_recording_rule_evaluation_failures_total",
+        "counter",
+        "Evaluations of a recording rule whose query failed or whose result broke the rule (duplicate label sets, limit); failed writes are counted apart.",
+    );
+    for c in &counters {
+        e.sample(
+            "tocsin_recording_rule_evaluation_failures_total",
+            &[("group", &c.group), ("record", &c.record)],
+            c.failures as f64,
+        );
+    }
+    let w = engine.recording().write_stats();
+    e.family(
+        "tocsin_remote_write_samples_total",
+        "counter",
+        "Recorded samples the remote-write endpoint accepted.",
+    );
+    e.sample(
+        "tocsin_remote_write_samples_total",
+        &[],
+        w.samples.load(Relaxed) as f64,
+    );
+    e.family(
+        "tocsin_remote_write_failures_total",
+        "counter",
+        "Failed remote-write requests by reason: connection, server_error (5xx) and throttled (429) are retried, rejected (other 4xx) is not.",
+    );
+    for (reason, n) in crate::eval::remote_queue::FAILURE_REASONS
+        .iter()
+        .zip(&w.failures)
+    {
+        e.sample(
+            "tocsin_remote_write_failures_total",
+            &[("reason", reason)],
+            n.load(Relaxed) as f64,
+        );
+    }
+    e.family(
+        "tocsin_remote_write_dropped_samples_total",
+        "counter",
+        "Recorded samples given up: rejected by the endpoint, or pushed out of a full queue (queue_full).",
+    );
+    e.sample(
+        "tocsin_remote_write_dropped_samples_total",
+        &[("reason", "rejected")],
+        w.dropped_rejected.load(Relaxed) as f64,
+    );
+    e.sample(
+        "tocsin_remote_write_dropped_samples_total",
+        &[("reason", "queue_full")],
+        w.dropped_queue_full.load(Relaxed) as f64,
+    );
+    e.family(
+        "tocsin_remote_write_pending_samples",
+        "gauge",
+        "Recorded samples waiting to be written (retries included).",
+    );
+    e.sample(
+        "tocsin_remote_write_pending_samples",
+        &[],
+        w.pending.load(Relaxed) as f64,
+    );
 }
 
 /// One family with a sample per rule group (label `group`).

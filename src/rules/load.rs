@@ -215,7 +215,12 @@ impl Checker<'_> {
 
         // Two rules may share an alert name (a warning/critical pair): both load.
         let mut rules: Vec<Arc<Rule>> = Vec::new();
+        let mut recording_rules = Vec::new();
         for (index, rule) in doc.rules.into_iter().enumerate() {
+            if rule.alert.is_none() && rule.record.is_some() {
+                recording_rules.extend(self.recording_rule(&name, &labels, rule).map(Arc::new));
+                continue;
+            }
             if let Some(mut rule) = self.rule(&name, index, rule) {
                 rule.occurrence = rules.iter().filter(|r| r.name == rule.name).count();
                 rules.push(Arc::new(rule));
@@ -232,6 +237,7 @@ impl Checker<'_> {
             limit: doc.limit,
             query_offset: doc.query_offset.map(|d| d.0).unwrap_or_default(),
             rules,
+            recording_rules,
         })
     }
 
@@ -278,18 +284,8 @@ impl Checker<'_> {
                 self.error(r, "expected either alert or record in one rule, not both");
                 a.clone()
             }
-            (None, Some(r)) => {
-                self.recording_rule(r, &doc);
-                self.warnings.push(SourceError::at(
-                    self.file,
-                    r,
-                    format!(
-                        "recording rule {:?} skipped: tocsin evaluates alerting rules only",
-                        r.value
-                    ),
-                ));
-                return None;
-            }
+            // Recording rules are taken by `group` (see `super::recording`).
+            (None, Some(_)) => return None,
             (Some(a), None) => a.clone(),
             (None, None) => {
                 let at = doc
@@ -395,27 +391,8 @@ impl Checker<'_> {
         })
     }
 
-    /// What promtool checks of a recording rule, which tocsin then skips.
-    fn recording_rule(&mut self, record: &Spanned<String>, doc: &RuleDoc) {
-        if !valid_metric_name(&record.value) {
-            self.error(
-                record,
-                format!(
-                    "invalid recording rule name: expected a name matching [a-zA-Z_:][a-zA-Z0-9_:]*, got {:?}",
-                    record.value
-                ),
-            );
-        }
-        match &doc.expr {
-            Some(expr) => {
-                self.promql(expr);
-            }
-            None => self.error(record, "field 'expr' must be set in rule"),
-        }
-    }
-
     /// Parses a rule's PromQL; an error points into the expression where it can.
-    fn promql(&mut self, expr: &Spanned<String>) -> bool {
+    pub(super) fn promql(&mut self, expr: &Spanned<String>) -> bool {
         let Err(e) = super::promql::check(&expr.value) else {
             return true;
         };

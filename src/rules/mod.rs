@@ -9,6 +9,7 @@ pub mod load;
 pub mod model;
 pub mod position;
 pub mod promql;
+mod recording;
 pub mod severity;
 
 #[cfg(test)]
@@ -17,6 +18,7 @@ mod tests;
 pub use condition::Condition;
 pub use load::{LoadOptions, load_rules, load_sources};
 pub use model::{
-    ErrorPolicy, Group, NoDataPolicy, Rule, RuleFormat, RuleSet, RuleSource, Schedule,
+    ErrorPolicy, Group, NoDataPolicy, RecordingRule, Rule, RuleFormat, RuleSet, RuleSource,
+    Schedule,
 };
 pub use severity::Severity;

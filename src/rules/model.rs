@@ -25,8 +25,12 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
+    /// Alerting and recording rules.
     pub fn rule_count(&self) -> usize {
-        self.groups.iter().map(|g| g.rules.len()).sum()
+        self.groups
+            .iter()
+            .map(|g| g.rules.len() + g.recording_rules.len())
+            .sum()
     }
 }
 
@@ -39,7 +43,28 @@ pub struct Group {
     /// Maximum alerts per rule; more is an evaluation error (Prometheus `limit`).
     pub limit: usize,
     pub query_offset: Duration,
+    /// Alerting rules, in file order.
     pub rules: Vec<Arc<Rule>>,
+    /// Recording rules (`record:`), in file order. Each evaluation of the
+    /// group runs them first, one after the other, then the alerting rules
+    /// (see [`crate::eval::recording`]).
+    pub recording_rules: Vec<Arc<RecordingRule>>,
+}
+
+/// A Prometheus recording rule: `expr`'s result is written back through
+/// remote write as series named `name`, with `labels` set on each.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordingRule {
+    pub group: String,
+    /// The `record:` name: the `__name__` of every series written.
+    pub name: String,
+    pub query: String,
+    /// The group's labels overridden by the rule's (static, as in
+    /// Prometheus); an empty value removes the label from the result.
+    pub labels: Labels,
+    /// Where `record:` is written, for messages about the rule.
+    pub line: u32,
+    pub col: u32,
 }
 
 #[derive(Debug, Clone)]

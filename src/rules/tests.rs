@@ -73,7 +73,14 @@ groups:
 "#,
     )
     .unwrap();
-    assert_eq!(set.warnings.len(), 1, "recording rule noted");
+    assert_eq!(
+        set.groups[0].recording_rules.len(),
+        1,
+        "recording rule loaded"
+    );
+    let mut set = set;
+    set.skip_recording_rules();
+    assert_eq!(set.warnings.len(), 1, "recording rule skipped and noted");
     let r = &set.groups[0].rules[0];
     assert_eq!(r.format, RuleFormat::Prometheus);
     assert_eq!(r.levels[0].severity, Severity::Error);

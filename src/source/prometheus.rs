@@ -31,18 +31,9 @@ impl std::fmt::Debug for PrometheusSource {
 
 impl PrometheusSource {
     pub fn new(cfg: &PrometheusConfig) -> Result<PrometheusSource, SourceError> {
-        let mut headers = HeaderMap::new();
-        for (k, v) in &cfg.headers {
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| SourceError::Rejected(format!("invalid header name {k:?}")))?;
-            let mut value = HeaderValue::from_str(v.expose())
-                .map_err(|_| SourceError::Rejected(format!("invalid value for header {k:?}")))?;
-            value.set_sensitive(true);
-            headers.insert(name, value);
-        }
         let timeout = cfg.timeout.0;
         let http = crate::http_client::builder(timeout)
-            .default_headers(headers)
+            .default_headers(headers(cfg)?)
             .build()
             .map_err(|e| SourceError::Unavailable(crate::http_client::describe_error(&e)))?;
         let client = Client::from(http, &cfg.url.value)
@@ -123,6 +114,20 @@ impl PrometheusSource {
     }
 }
 
+/// `prometheus.headers` as request headers, marked sensitive (never logged).
+pub(crate) fn headers(cfg: &PrometheusConfig) -> Result<HeaderMap, SourceError> {
+    let mut headers = HeaderMap::new();
+    for (k, v) in &cfg.headers {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| SourceError::Rejected(format!("invalid header name {k:?}")))?;
+        let mut value = HeaderValue::from_str(v.expose())
+            .map_err(|_| SourceError::Rejected(format!("invalid value for header {k:?}")))?;
+        value.set_sensitive(true);
+        headers.insert(name, value);
+    }
+    Ok(headers)
+}
+
 fn classify(e: PromError) -> SourceError {
     use prometheus_http_query::error::PrometheusErrorType as T;
     match e {
@@ -144,7 +149,7 @@ fn classify(e: PromError) -> SourceError {
 }
 
 /// The URL without user info, for messages and the API.
-fn display_url(url: &str) -> String {
+pub(crate) fn display_url(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(mut u) => {
             let _ = u.set_username("");
