@@ -447,12 +447,15 @@ async fn webhook_tocsin_payload_and_alertmanager_push() {
     let alerts = a.body.as_array().unwrap();
     assert_eq!(alerts.len(), 2);
     assert_eq!(alerts[0]["labels"]["alertname"], "TocsinTestMessage");
+    // A native alert's message is its `summary`; nothing else is invented.
     assert!(
-        alerts[0]["annotations"]["message"]
+        alerts[0]["annotations"]["summary"]
             .as_str()
             .unwrap()
             .contains("98%")
     );
+    assert!(alerts[0]["annotations"].get("message").is_none());
+    assert!(alerts[0]["annotations"].get("value").is_none());
 }
 
 // ------------------------------------------------------------------ the dispatcher

@@ -25,7 +25,7 @@ impl Checker<'_> {
             self.error(
                 record,
                 format!(
-                    "expected a metric name matching [a-zA-Z_:][a-zA-Z0-9_:]* after `record:`, got {:?}",
+                    "invalid recording rule name: expected a metric name matching [a-zA-Z_:][a-zA-Z0-9_:]* after `record:`, got {:?}",
                     record.value
                 ),
             );
