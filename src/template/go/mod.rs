@@ -13,11 +13,19 @@
 //! turns the float `-0.5` into `0`, prints `1e6` as `1000000`, leaks `:=`
 //! variables out of `if` blocks, and panics on inputs such as `{{"\é"}}`.
 //!
+//! Behaviour follows Prometheus 2.42 (the version tocsin is tested against)
+//! where later versions changed it: `.Value` is a `float64`, `title` is
+//! `strings.Title`, `parseDuration` rejects negative durations.
+//!
 //! Known differences from Prometheus (all deliberate or very rare):
-//! * Functions that need a query engine (`query`, `first`, `label`, `value`,
-//!   `strvalue`, `sortByLabel`) and the console-only `tmpl` parse, but fail at
-//!   execution with "function X is not supported by tocsin" (Prometheus itself
-//!   rejects `tmpl` in alert rules; it is accepted here on purpose).
+//! * `query` runs through a [`QueryRunner`] (the rule's Prometheus, at the
+//!   evaluation time); without one it fails with an error marker. Printing a
+//!   whole query result shows its samples, where Go prints their addresses.
+//! * `toDuration`, `now` and `urlQueryEscape` (Prometheus 2.49+) are
+//!   accepted, although Prometheus 2.42 rejects rules using them.
+//! * The console-only `tmpl` parses, but fails at execution with "function
+//!   tmpl is not supported by tocsin" (Prometheus rejects it in alert rules;
+//!   `tocsin check` warns about it).
 //! * `now` is the wall clock at render time, not the rule evaluation time.
 //! * `Local` on a time value is UTC; the `Month`/`Weekday` methods are absent.
 //! * `printf` lacks `%b`/`%x` for floats, `%p`, and Go-syntax `%#v`; `%q` treats
@@ -35,7 +43,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
@@ -3495,138 +3503,103 @@ fn parse_go_float(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
-/// model.ParseDurationAllowNegative, returning nanoseconds.
+/// model.ParseDuration of prometheus/common v0.39 (Prometheus 2.42; negative
+/// durations are accepted since 2.49), returning nanoseconds.
 fn parse_prom_duration(s: &str) -> Result<i64, String> {
-    if s.is_empty() {
-        return Err("empty duration string".into());
-    }
-    if let Some(rest) = s.strip_prefix('-') {
-        return parse_prom_duration_positive(rest).map(|d| -d);
-    }
-    parse_prom_duration_positive(s)
-}
-
-fn parse_prom_duration_positive(s: &str) -> Result<i64, String> {
+    static DURATION_RE: OnceLock<Option<regex::Regex>> = OnceLock::new();
     match s {
         "0" => return Ok(0),
         "" => return Err("empty duration string".into()),
         _ => {}
     }
-    let invalid = || format!("not a valid duration string: {}", go_quote(s));
-    let b = s.as_bytes();
-    let mut i = 0;
-    let mut dur: u64 = 0;
-    let mut last_unit_pos = 0;
-    while i < b.len() {
-        if !b[i].is_ascii_digit() {
-            return Err(invalid());
-        }
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        let v: u64 = s
-            .get(start..i)
-            .and_then(|d| d.parse().ok())
-            .ok_or_else(invalid)?;
-        let ustart = i;
-        while i < b.len() && !b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == ustart {
-            return Err(invalid());
-        }
-        let unit = s.get(ustart..i).unwrap_or("");
-        let (pos, mult): (u32, u64) = match unit {
-            "ms" => (7, 1_000_000),
-            "s" => (6, 1_000_000_000),
-            "m" => (5, 60_000_000_000),
-            "h" => (4, 3_600_000_000_000),
-            "d" => (3, 86_400_000_000_000),
-            "w" => (2, 604_800_000_000_000),
-            "y" => (1, 31_536_000_000_000_000),
-            _ => {
-                return Err(format!(
-                    "unknown unit {} in duration {}",
-                    go_quote(unit),
-                    go_quote(s)
-                ));
-            }
+    let re = DURATION_RE.get_or_init(|| {
+        regex::Regex::new(
+            "^(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?$",
+        )
+        .ok()
+    });
+    let Some(caps) = re.as_ref().and_then(|re| re.captures(s)) else {
+        return Err(format!("not a valid duration string: {}", go_quote(s)));
+    };
+    const MS: i64 = 1_000_000;
+    let mut dur: i64 = 0;
+    let mut overflow = false;
+    // (capture group, unit in milliseconds)
+    for (pos, mult) in [
+        (2, 1000 * 60 * 60 * 24 * 365),
+        (4, 1000 * 60 * 60 * 24 * 7),
+        (6, 1000 * 60 * 60 * 24),
+        (8, 1000 * 60 * 60),
+        (10, 1000 * 60),
+        (12, 1000),
+        (14, 1),
+    ] {
+        let Some(digits) = caps.get(pos) else {
+            continue;
         };
-        if pos <= last_unit_pos {
-            return Err(invalid());
+        // strconv.Atoi gives MaxInt64 for what does not fit.
+        let n: i64 = digits.as_str().parse().unwrap_or(i64::MAX);
+        if n > i64::MAX / mult / MS {
+            overflow = true;
         }
-        last_unit_pos = pos;
-        if v > (1u64 << 63) / mult {
-            return Err("duration out of range".into());
-        }
-        dur = dur.saturating_add(v * mult);
-        if dur > i64::MAX as u64 {
-            return Err("duration out of range".into());
+        dur = dur.wrapping_add(n.wrapping_mul(MS).wrapping_mul(mult));
+        if dur < 0 {
+            overflow = true;
         }
     }
-    Ok(dur as i64)
+    if overflow {
+        return Err("duration out of range".into());
+    }
+    Ok(dur)
 }
 
-/// cases.Title(language.AmericanEnglish, cases.NoLower): upper-cases the first
-/// cased letter of every word, leaves everything else unchanged.
+/// strings.Title (Prometheus 2.42; since 2.49 Prometheus uses
+/// cases.Title, which does not start a word after `'` or `.`): maps the
+/// first rune after a separator to title case. ASCII letters, digits and
+/// `_` are not separators, other ASCII is; beyond ASCII only spaces are.
 fn title(s: &str) -> String {
-    #[derive(PartialEq)]
-    enum Class {
-        Cased,
-        Letter,
-        Mid,
-        Break,
+    fn is_separator(c: char) -> bool {
+        if c.is_ascii() {
+            return !(c.is_ascii_alphanumeric() || c == '_');
+        }
+        c.is_whitespace()
     }
-    fn class(c: char) -> Class {
-        if c.is_lowercase() || c.is_uppercase() {
-            return Class::Cased;
+    let mut prev = ' ';
+    s.chars()
+        .map(|c| {
+            let out = if is_separator(prev) { to_title(c) } else { c };
+            prev = c;
+            out
+        })
+        .collect()
+}
+
+/// unicode.ToTitle: the simple (one rune) title-case mapping.
+fn to_title(c: char) -> char {
+    match c {
+        'ǆ' | 'ǅ' | 'Ǆ' => 'ǅ',
+        'ǉ' | 'ǈ' | 'Ǉ' => 'ǈ',
+        'ǌ' | 'ǋ' | 'Ǌ' => 'ǋ',
+        'ǳ' | 'ǲ' | 'Ǳ' => 'ǲ',
+        // Georgian Mkhedruli has upper case letters but no title case.
+        '\u{10D0}'..='\u{10FA}' | '\u{10FD}'..='\u{10FF}' => c,
+        // Greek with ypogegrammeni: title case is the prosgegrammeni form.
+        '\u{1F80}'..='\u{1F87}' | '\u{1F90}'..='\u{1F97}' | '\u{1FA0}'..='\u{1FA7}' => {
+            char::from_u32(c as u32 + 8).unwrap_or(c)
         }
-        match c {
-            ':' | '.' | '\'' | '\u{B7}' | '\u{387}' | '\u{55F}' | '\u{5F4}' | '\u{2018}'
-            | '\u{2019}' | '\u{2024}' | '\u{2027}' | '\u{FE13}' | '\u{FE52}' | '\u{FE55}'
-            | '\u{FF07}' | '\u{FF0E}' | '\u{FF1A}' => Class::Mid,
-            '_' | '\u{AD}' | '\u{200C}' | '\u{200D}' => Class::Letter,
-            c if c.is_alphanumeric() => Class::Letter,
-            c if matches!(c as u32, 0x300..=0x36F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F) => {
-                Class::Letter
+        '\u{1FB3}' => '\u{1FBC}',
+        '\u{1FC3}' => '\u{1FCC}',
+        '\u{1FF3}' => '\u{1FFC}',
+        '\u{1F88}'..='\u{1F8F}' | '\u{1F98}'..='\u{1F9F}' | '\u{1FA8}'..='\u{1FAF}' => c,
+        '\u{1FBC}' | '\u{1FCC}' | '\u{1FFC}' => c,
+        _ => {
+            let mut it = c.to_uppercase();
+            match (it.next(), it.next()) {
+                (Some(u), None) => u,
+                _ => c,
             }
-            _ => Class::Break,
         }
     }
-    let mut out = String::with_capacity(s.len());
-    let mut mid_word = false;
-    let mut prev_mid = false;
-    for c in s.chars() {
-        let cls = class(c);
-        if prev_mid && cls == Class::Mid {
-            mid_word = false;
-        }
-        match cls {
-            Class::Cased => {
-                if mid_word {
-                    out.push(c);
-                } else {
-                    match c {
-                        'ß' => out.push_str("Ss"),
-                        'ǆ' | 'ǅ' | 'Ǆ' => out.push('ǅ'),
-                        'ǉ' | 'ǈ' | 'Ǉ' => out.push('ǈ'),
-                        'ǌ' | 'ǋ' | 'Ǌ' => out.push('ǋ'),
-                        'ǳ' | 'ǲ' | 'Ǳ' => out.push('ǲ'),
-                        _ => out.extend(c.to_uppercase()),
-                    }
-                    mid_word = true;
-                }
-            }
-            Class::Break => {
-                out.push(c);
-                mid_word = false;
-            }
-            Class::Letter | Class::Mid => out.push(c),
-        }
-        prev_mid = cls == Class::Mid;
-    }
-    out
 }
 
 /// strings.ToUpper: simple (one rune to one rune) case mapping.

@@ -947,7 +947,13 @@ fn string_functions() {
     assert_eq!(render(r#"{{ title "aa bb CC" }}"#), "Aa Bb CC");
     assert_eq!(
         render(r#"{{ title "it's a dog's life" }}"#),
-        "It's A Dog's Life"
+        "It'S A Dog'S Life"
+    );
+    // strings.Title (Prometheus 2.42): ASCII punctuation starts a word,
+    // beyond ASCII only spaces do; ß has no single-rune title case.
+    assert_eq!(
+        render(r#"{{ title "node.example.com ßtraße élan\u00a0vital ǆemal" }}"#),
+        "Node.Example.Com ßtraße Élan\u{a0}Vital ǅemal"
     );
     assert_eq!(
         render(r#"{{ title "foo-bar node_exporter" }}"#),
@@ -1033,10 +1039,28 @@ fn regex_functions() {
 fn durations_and_times() {
     assert_eq!(
         render(
-            r#"{{ parseDuration "1h30m" }} {{ parseDuration "-5m" }} {{ parseDuration "0" }} {{ parseDuration "1y2w3d4h5m6s7ms" }}"#
+            r#"{{ parseDuration "1h30m" }} {{ parseDuration "0" }} {{ parseDuration "1y2w3d4h5m6s7ms" }} {{ parseDuration "10ms" }}"#
         ),
-        "5400 -300 0 3.3019506007e+07"
+        "5400 0 3.3019506007e+07 0.01"
     );
+    // Prometheus 2.42 (prometheus/common v0.39) has no negative durations.
+    assert_eq!(
+        render(r#"{{ parseDuration "-5m" }}"#),
+        marker(
+            115,
+            "parseDuration \"-5m\"",
+            "error calling parseDuration: not a valid duration string: \"-5m\""
+        )
+    );
+    assert_eq!(
+        render(r#"{{ parseDuration "293y" }}|{{ parseDuration "292y" }}"#),
+        marker(
+            115,
+            "parseDuration \"293y\"",
+            "error calling parseDuration: duration out of range"
+        )
+    );
+    assert_eq!(render(r#"{{ parseDuration "292y" }}"#), "9.208512e+09");
     assert_eq!(
         render(r#"{{ parseDuration "1m1h" }}"#),
         marker(
@@ -1050,7 +1074,7 @@ fn durations_and_times() {
         marker(
             115,
             "parseDuration \"5x\"",
-            "error calling parseDuration: unknown unit \"x\" in duration \"5x\""
+            "error calling parseDuration: not a valid duration string: \"5x\""
         )
     );
     assert_eq!(
