@@ -10,10 +10,11 @@ pub mod engine;
 pub mod external;
 pub mod rule;
 pub mod state;
+pub mod template_query;
 
 #[cfg(test)]
 mod tests;
 
 pub use engine::{Engine, GroupStatus, RuleStatus};
-pub use rule::{AlertEvent, QueryOutcome, RuleUpdate, evaluate_rule};
+pub use rule::{AlertEvent, QueryOutcome, RuleUpdate, evaluate_rule, evaluate_rule_with_queries};
 pub use state::{AlertInstance, AlertState, Observation, Step, Transition, step};

@@ -9,7 +9,7 @@ use super::state::{AlertInstance, AlertState, Observation, Transition, step};
 use crate::labels::{Fingerprint, Labels};
 use crate::rules::{ErrorPolicy, Group, NoDataPolicy, Rule, RuleFormat};
 use crate::source::Sample;
-use crate::template::TemplateContext;
+use crate::template::{QueryRunner, TemplateContext};
 
 /// Label that marks the alerts a rule raises about itself.
 pub const REASON_LABEL: &str = "tocsin_reason";
@@ -43,13 +43,26 @@ pub struct RuleUpdate {
     pub error: Option<String>,
 }
 
-/// Applies one query outcome to one rule's alerts.
+/// Applies one query outcome to one rule's alerts (templates that call
+/// `query` render an error marker: see [`evaluate_rule_with_queries`]).
 pub fn evaluate_rule(
     group: &Group,
     rule: &Rule,
     current: &HashMap<Fingerprint, AlertInstance>,
     outcome: QueryOutcome,
     now: DateTime<Utc>,
+) -> RuleUpdate {
+    evaluate_rule_with_queries(group, rule, current, outcome, now, None)
+}
+
+/// [`evaluate_rule`], with `query` in templates answered by `queries`.
+pub fn evaluate_rule_with_queries(
+    group: &Group,
+    rule: &Rule,
+    current: &HashMap<Fingerprint, AlertInstance>,
+    outcome: QueryOutcome,
+    now: DateTime<Utc>,
+    queries: Option<&dyn QueryRunner>,
 ) -> RuleUpdate {
     let mut observed: HashMap<Fingerprint, (AlertInstance, Observation)> = HashMap::new();
     // Alerts not observed this time and not to be touched (error, keep).
@@ -81,7 +94,7 @@ pub fn evaluate_rule(
         },
         QueryOutcome::Samples(samples) => {
             for s in samples {
-                let a = alert_for_sample(group, rule, &s, now);
+                let a = alert_for_sample(group, rule, &s, now, queries);
                 if let Some((other, _)) = observed.get(&a.fingerprint) {
                     error = Some(format!(
                         "two series give the same alert labels {:?} (add labels or aggregate with `by`)",
@@ -131,11 +144,12 @@ pub fn evaluate_rule(
             Observation::Missing,
             &fresh,
             now,
+            queries,
         );
     }
     for (_, (fresh, obs)) in observed {
         let prev = current.get(&fresh.fingerprint);
-        apply(&mut update, rule, prev, obs, &fresh, now);
+        apply(&mut update, rule, prev, obs, &fresh, now, queries);
     }
     update
 }
@@ -147,13 +161,14 @@ fn apply(
     obs: Observation,
     fresh: &AlertInstance,
     now: DateTime<Utc>,
+    queries: Option<&dyn QueryRunner>,
 ) {
     let before = prev.filter(|p| p.is_active()).map(|p| p.state);
     let result = step(prev, obs, fresh, rule, now);
     match result.next {
         Some(mut next) => {
             if !matches!(obs, Observation::Missing) {
-                render_texts(rule, &mut next);
+                render_texts(rule, &mut next, queries);
             }
             if result.changed {
                 update.save.push(next.clone());
@@ -189,7 +204,13 @@ fn apply(
 
 /// Labels of the alert for one returned series: series labels (without
 /// `__name__`), then group labels, then rule labels, then `alertname`.
-fn alert_for_sample(group: &Group, rule: &Rule, s: &Sample, now: DateTime<Utc>) -> AlertInstance {
+fn alert_for_sample(
+    group: &Group,
+    rule: &Rule,
+    s: &Sample,
+    now: DateTime<Utc>,
+    queries: Option<&dyn QueryRunner>,
+) -> AlertInstance {
     let mut labels: Labels = s
         .labels
         .iter()
@@ -205,7 +226,8 @@ fn alert_for_sample(group: &Group, rule: &Rule, s: &Sample, now: DateTime<Utc>) 
             .breached_level(s.value)
             .unwrap_or(rule.lowest_severity());
         let ctx =
-            TemplateContext::new(&rule.name, severity.as_str(), &series_labels, s.value, None);
+            TemplateContext::new(&rule.name, severity.as_str(), &series_labels, s.value, None)
+                .with_query(queries);
         for (k, t) in &rule.labels {
             labels.insert(k.clone(), t.render(&ctx));
         }
@@ -252,14 +274,15 @@ fn new_instance(
 }
 
 /// Renders message, resolution and annotations for the alert as it now is.
-pub fn render_texts(rule: &Rule, a: &mut AlertInstance) {
+pub fn render_texts(rule: &Rule, a: &mut AlertInstance, queries: Option<&dyn QueryRunner>) {
     let ctx = TemplateContext::new(
         &rule.name,
         a.severity.as_str(),
         &a.labels,
         a.value,
         Some(a.active_at),
-    );
+    )
+    .with_query(queries);
     a.annotations = rule
         .annotations
         .iter()

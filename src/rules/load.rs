@@ -183,6 +183,25 @@ impl Checker<'_> {
         self.errors.push(SourceError::at(self.file, at, msg));
     }
 
+    /// Warns, at the label's or annotation's value, about each function its
+    /// template calls that cannot work for this rule.
+    fn warn_unworkable<T>(
+        &mut self,
+        at: &Spanned<T>,
+        what: &str,
+        key: &str,
+        t: &Template,
+        has_prometheus: bool,
+    ) {
+        for (line, col, why) in t.unworkable_functions(has_prometheus) {
+            self.warnings.push(SourceError::at(
+                self.file,
+                at,
+                format!("{what} {key:?}, template line {line} column {col}: {why}"),
+            ));
+        }
+    }
+
     fn group(&mut self, doc: GroupDoc, opts: &LoadOptions) -> Option<Group> {
         let errors_before = self.errors.len();
         let name = doc.name.value.trim().to_string();
@@ -316,10 +335,12 @@ impl Checker<'_> {
             }
         }
 
+        let alert_name = alert.value.trim().to_string();
         let rule_template = |src: &str| match format {
             RuleFormat::Native => Template::native(src),
-            RuleFormat::Prometheus => Template::prometheus(src),
+            RuleFormat::Prometheus => Template::prometheus_for_alert(src, &alert_name),
         };
+        let has_prometheus = source.is_prometheus();
         let mut labels = Vec::new();
         for (k, v) in &doc.labels {
             if !valid_label_name(k) {
@@ -339,7 +360,10 @@ impl Checker<'_> {
                 self.error(v, "alertname is set from `alert:`; remove this label");
             }
             match rule_template(&v.value) {
-                Ok(t) => labels.push((k.clone(), t)),
+                Ok(t) => {
+                    self.warn_unworkable(v, "label", k, &t, has_prometheus);
+                    labels.push((k.clone(), t));
+                }
                 Err(e) => self.error(v, format!("cannot parse template of label {k:?}: {e}")),
             }
         }
@@ -354,7 +378,10 @@ impl Checker<'_> {
                 );
             }
             match rule_template(&v.value) {
-                Ok(t) => annotations.push((k.clone(), t)),
+                Ok(t) => {
+                    self.warn_unworkable(v, "annotation", k, &t, has_prometheus);
+                    annotations.push((k.clone(), t));
+                }
                 Err(e) => self.error(v, format!("cannot parse template of annotation {k:?}: {e}")),
             }
         }

@@ -116,6 +116,15 @@ impl Template {
         GoTemplate::parse(source).map(Template::Go)
     }
 
+    /// Like [`Template::prometheus`], named `__alert_<alert>` in error
+    /// messages and markers, as Prometheus names it.
+    pub fn prometheus_for_alert(source: &str, alert: &str) -> Result<Template, String> {
+        if !source.contains("{{") {
+            return Ok(Template::Static(source.to_string()));
+        }
+        GoTemplate::parse_named(&format!("__alert_{alert}"), source).map(Template::Go)
+    }
+
     /// Whether rendering runs PromQL queries (a Go template calling `query`).
     pub fn uses_query(&self) -> bool {
         matches!(self, Template::Go(t) if t.calls("query"))
@@ -129,7 +138,7 @@ impl Template {
             return Vec::new();
         };
         t.functions()
-            .into_iter()
+            .iter()
             .filter_map(|f| {
                 let why = match f.name.as_str() {
                     "query" if !has_prometheus => {

@@ -80,6 +80,8 @@ pub struct GoTemplate {
     source: String,
     name: String,
     parsed: Arc<Parsed>,
+    /// Function calls, found once when parsed.
+    functions: Arc<[FunctionUse]>,
 }
 
 #[derive(Debug)]
@@ -122,10 +124,13 @@ impl GoTemplate {
             Ok(result) => result?,
             Err(_) => return Err(format!("template: {name}: internal error while parsing")),
         };
+        let parsed = Parsed { text: full, trees };
+        let functions = parsed.functions().into();
         Ok(GoTemplate {
             source: text.to_string(),
             name: name.to_string(),
-            parsed: Arc::new(Parsed { text: full, trees }),
+            parsed: Arc::new(parsed),
+            functions,
         })
     }
 
@@ -151,28 +156,13 @@ impl GoTemplate {
 
     /// Every function the template calls (in `define`d templates too), in
     /// the order they appear, with their positions in [`GoTemplate::source`].
-    pub fn functions(&self) -> Vec<FunctionUse> {
-        let mut positions = Vec::new();
-        for list in self.parsed.trees.values() {
-            functions_in_list(list, &mut positions);
-        }
-        positions.sort();
-        positions.dedup();
-        positions
-            .into_iter()
-            .filter_map(|(pos, name)| {
-                let before = self.parsed.text.get(DEFS.len()..pos)?;
-                let line = 1 + before.matches('\n').count();
-                let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-                let col = 1 + before.get(line_start..).map_or(0, |l| l.chars().count());
-                Some(FunctionUse { name, line, col })
-            })
-            .collect()
+    pub fn functions(&self) -> &[FunctionUse] {
+        &self.functions
     }
 
     /// Whether the template calls the function `name` anywhere.
     pub fn calls(&self, name: &str) -> bool {
-        self.functions().iter().any(|f| f.name == name)
+        self.functions.iter().any(|f| f.name == name)
     }
 
     fn execute(&self, data: &GoTemplateData) -> Result<String, String> {
@@ -188,6 +178,27 @@ impl GoTemplate {
             query: data.query,
         };
         run(&self.parsed, &self.name, root, ctx)
+    }
+}
+
+impl Parsed {
+    fn functions(&self) -> Vec<FunctionUse> {
+        let mut positions = Vec::new();
+        for list in self.trees.values() {
+            functions_in_list(list, &mut positions);
+        }
+        positions.sort();
+        positions.dedup();
+        positions
+            .into_iter()
+            .filter_map(|(pos, name)| {
+                let before = self.text.get(DEFS.len()..pos)?;
+                let line = 1 + before.matches('\n').count();
+                let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+                let col = 1 + before.get(line_start..).map_or(0, |l| l.chars().count());
+                Some(FunctionUse { name, line, col })
+            })
+            .collect()
     }
 }
 

@@ -732,8 +732,8 @@ fn functions_are_listed_with_positions() {
         .unwrap_or_else(|e| panic!("{e}"));
     let got: Vec<(String, usize, usize)> = t
         .functions()
-        .into_iter()
-        .map(|f| (f.name, f.line, f.col))
+        .iter()
+        .map(|f| (f.name.clone(), f.line, f.col))
         .collect();
     let want = [
         ("humanize", 1, 6),
@@ -1164,10 +1164,13 @@ fn source_and_clone() {
 fn must_not_panic(text: &str) {
     let full = format!("{DEFS}{text}");
     if let Ok(trees) = parse_tree_set(DEFAULT_TEMPLATE_NAME, &full) {
+        let parsed = Parsed { text: full, trees };
+        let functions = parsed.functions().into();
         let t = GoTemplate {
             source: text.to_string(),
             name: DEFAULT_TEMPLATE_NAME.to_string(),
-            parsed: Arc::new(Parsed { text: full, trees }),
+            parsed: Arc::new(parsed),
+            functions,
         };
         let (l, e) = (labels(), ext_labels());
         let data = GoTemplateData {
