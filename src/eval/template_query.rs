@@ -143,6 +143,54 @@ fn prometheus_error_text(e: &SourceError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::PrometheusConfig;
+    use crate::yaml::HumanDuration;
+
+    /// A Prometheus that accepts connections and never answers.
+    fn silent_source(timeout: Duration) -> (std::net::TcpListener, PrometheusSource) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let cfg = PrometheusConfig {
+            url: crate::yaml::unspanned(format!("http://{addr}")),
+            timeout: HumanDuration(timeout),
+            ..PrometheusConfig::default()
+        };
+        let source = PrometheusSource::new(&cfg).expect("source");
+        (listener, source)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn queries_share_one_budget_and_a_cache_on_the_blocking_pool() {
+        let (_listener, source) = silent_source(Duration::from_millis(300));
+        let queries =
+            TemplateQueries::new(Handle::current(), source, None, Arc::new(Semaphore::new(1)));
+        let started = Instant::now();
+        let (first, again, other) = tokio::task::spawn_blocking(move || {
+            (
+                queries.query("up"),
+                queries.query("up"),
+                queries.query("down"),
+            )
+        })
+        .await
+        .expect("blocking task");
+        let first = first.expect_err("nobody answers");
+        assert!(
+            first.contains("datasource unavailable") || first.contains("not answered"),
+            "{first}"
+        );
+        assert_eq!(again, Err(first), "the same query is not sent twice");
+        let other = other.expect_err("budget spent");
+        assert!(
+            other.starts_with("not run: the template queries of this evaluation already took"),
+            "{other}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
 
     #[test]
     fn errors_read_like_prometheus_rule_errors() {
