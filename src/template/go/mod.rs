@@ -18,9 +18,10 @@
 //! `strings.Title`, `parseDuration` rejects negative durations.
 //!
 //! Known differences from Prometheus (all deliberate or very rare):
-//! * `query` runs through a [`QueryRunner`] (the rule's Prometheus, at the
-//!   evaluation time); without one it fails with an error marker. Printing a
-//!   whole query result shows its samples, where Go prints their addresses.
+//! * `query` runs through a [`QueryRunner`] (in evaluation: the configured
+//!   Prometheus, at the rule's own query time, within one timeout per rule
+//!   evaluation); without one it fails with an error marker. Printing a whole
+//!   query result shows its samples, where Go prints their addresses.
 //! * `toDuration`, `now` and `urlQueryEscape` (Prometheus 2.49+) are
 //!   accepted, although Prometheus 2.42 rejects rules using them.
 //! * The console-only `tmpl` parses, but fails at execution with "function
