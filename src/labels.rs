@@ -2,8 +2,10 @@
 //!
 //! The fingerprint is Prometheus's: FNV-1a 64 over the sorted label names and
 //! values, each followed by a 0xFF byte, printed as 16 hex digits. An alert's
-//! identity is its rule group plus its labels (without `severity`, which may
-//! change while the alert lives), so the group name is hashed in as well.
+//! identity is its rule group plus its complete label set, as in Prometheus
+//! and Alertmanager (`severity` included). Native rules with severity levels
+//! keep one alert across levels by leaving `severity` out of the labels they
+//! store (it is added when the alert is sent, see `AlertInstance::output_labels`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -34,11 +36,11 @@ impl Fingerprint {
         Fingerprint(h)
     }
 
-    /// The identity of an alert: its group and its labels except `severity`.
+    /// The identity of an alert: its group and all its labels.
     pub fn of_alert(group: &str, labels: &Labels) -> Fingerprint {
         let mut h = fnv(FNV_OFFSET, group.as_bytes());
         h = fnv(h, &[SEPARATOR]);
-        for (k, v) in labels.iter().filter(|(k, _)| k.as_str() != "severity") {
+        for (k, v) in labels {
             h = fnv(h, k.as_bytes());
             h = fnv(h, &[SEPARATOR]);
             h = fnv(h, v.as_bytes());
@@ -107,10 +109,11 @@ mod tests {
     }
 
     #[test]
-    fn alert_identity_ignores_severity_but_not_group() {
+    fn alert_identity_is_group_and_every_label_severity_included() {
+        // The warning/critical pair of one alert name is two alerts.
         let a = labels(&[("alertname", "X"), ("severity", "warning")]);
-        let b = labels(&[("alertname", "X"), ("severity", "error")]);
-        assert_eq!(
+        let b = labels(&[("alertname", "X"), ("severity", "critical")]);
+        assert_ne!(
             Fingerprint::of_alert("g", &a),
             Fingerprint::of_alert("g", &b)
         );

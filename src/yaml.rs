@@ -169,6 +169,16 @@ where
     Spanned::<Option<T>>::deserialize(d).map(Some)
 }
 
+/// For fields where `key:` with no value (null) means the default, as
+/// Prometheus takes `rules:` with nothing under it.
+pub fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Option::<T>::deserialize(d).map(Option::unwrap_or_default)
+}
+
 /// A duration written as `30s`, `5m`, `1h30m`, `2d` (humantime, which also
 /// accepts Prometheus's duration syntax) or `0`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]

@@ -5,9 +5,7 @@
 //! own (`/api/v1/alerts`), error markers included.
 //!
 //! Left out on purpose: `$externalURL`, `externalURL` and `pathPrefix`
-//! (Prometheus's own address, which tocsin does not know) and `$labels` as a
-//! whole (Prometheus gives templates the series' labels, `__name__`
-//! included).
+//! (Prometheus's own address, which tocsin's templates are not given).
 
 mod common;
 
@@ -50,6 +48,7 @@ groups:
           args: '{{ define "pair" }}{{ .arg0 }}={{ .arg1 }}{{ end }}{{ template "pair" args "host" $labels.host }} {{ args 1 "a" }}'
           strings: "{{ title \"it's db.example-1 ok\" }} {{ toUpper \"ab\" }} {{ toLower \"AB\" }} {{ stripPort $labels.instance }} {{ stripDomain $labels.host }} {{ \"<b>\" | safeHtml }}"
           value_type: '{{ .Value.x }}'
+          labels_range: '{{ range $k, $v := $labels }}{{ $k }}={{ $v }};{{ end }}'
           printf: '{{ printf "%5.2f|%-4s|%q|%v|%d" $value "ab" "q" $labels.instance 42 }}'
 "#;
 

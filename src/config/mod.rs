@@ -168,6 +168,10 @@ pub struct PrometheusConfig {
     pub timeout: HumanDuration,
     /// Extra request headers (e.g. `Authorization: Bearer ${PROM_TOKEN}`).
     pub headers: BTreeMap<String, Secret>,
+    /// Where people open the datasource's pages (its `--web.external-url`),
+    /// when that is not `url`: the base of alerts' `generatorURL` and of
+    /// `$externalURL` in Prometheus-format templates.
+    pub external_url: Option<Spanned<String>>,
 }
 
 impl Default for PrometheusConfig {
@@ -176,6 +180,7 @@ impl Default for PrometheusConfig {
             url: yaml::unspanned("http://127.0.0.1:9090".to_string()),
             timeout: HumanDuration(Duration::from_secs(10)),
             headers: BTreeMap::new(),
+            external_url: None,
         }
     }
 }
@@ -587,7 +592,10 @@ impl Config {
             }
         }
         self.heartbeat.validate(file, &mut errors);
-        if let Some(url) = &self.external_url {
+        for url in [&self.external_url, &self.prometheus.external_url]
+            .into_iter()
+            .flatten()
+        {
             let u = url.value.as_str();
             let rest = u
                 .strip_prefix("http://")

@@ -36,7 +36,8 @@ use crate::template::Template;
 pub const BUILTIN_GROUP: &str = "tocsin";
 pub const DATASOURCE_UNAVAILABLE: &str = "DatasourceUnavailable";
 
-type RuleKey = (String, String);
+/// Group, alert name and [`Rule::occurrence`]: rules of one group may share a name.
+type RuleKey = (String, String, usize);
 type Outcomes = HashMap<RuleSource, Result<Vec<Sample>, SourceError>>;
 type QueryFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<Sample>, SourceError>> + Send>>;
@@ -169,13 +170,8 @@ impl Engine {
             ..Memory::default()
         };
         for a in stored {
-            Arc::make_mut(
-                memory
-                    .alerts
-                    .entry((a.group.clone(), a.alert.clone()))
-                    .or_default(),
-            )
-            .insert(a.fingerprint, a);
+            let key = (a.group.clone(), a.alert.clone(), owner(&rules, &a));
+            Arc::make_mut(memory.alerts.entry(key).or_default()).insert(a.fingerprint, a);
         }
         for g in &rules.groups {
             memory.groups.insert(
@@ -189,7 +185,7 @@ impl Engine {
             );
             for r in &g.rules {
                 memory.rules.insert(
-                    (g.name.clone(), r.name.clone()),
+                    (g.name.clone(), r.name.clone(), r.occurrence),
                     RuleStatus {
                         group: g.name.clone(),
                         alert: r.name.clone(),
@@ -406,6 +402,7 @@ impl Engine {
         };
         let mut updates = Vec::new();
         let router = self.router();
+        let source = self.source();
         let mut unavailable: Option<String> = None;
         let mut any_success = false;
         let mut all_ok = true;
@@ -415,7 +412,7 @@ impl Engine {
             *users.entry(&rule.source).or_default() += 1;
         }
         for (index, rule) in group.rules.iter().enumerate() {
-            let key = (group.name.clone(), rule.name.clone());
+            let key = (group.name.clone(), rule.name.clone(), rule.occurrence);
             let last_user = users.get_mut(&rule.source).is_some_and(|n| {
                 *n -= 1;
                 *n == 0
@@ -446,11 +443,23 @@ impl Engine {
                     m.rules.get(&key).and_then(|r| r.last_error.clone()),
                 )
             };
+            let generator_url = match &rule.source {
+                RuleSource::Prometheus(expr) => source.generator_url(expr),
+                _ => String::new(),
+            };
             let update = if renders_queries(rule) {
-                self.evaluate_with_queries(group, index, current, outcome, now)
+                self.evaluate_with_queries(group, index, current, outcome, generator_url, now)
                     .await
             } else {
-                evaluate_rule_with_queries(group, rule, &current, outcome, now, None)
+                evaluate_rule_with_queries(
+                    group,
+                    rule,
+                    &current,
+                    outcome,
+                    &generator_url,
+                    now,
+                    None,
+                )
             };
             // One WARN when a rule starts failing (or fails differently), one
             // INFO when it recovers; the same error again is DEBUG chatter.
@@ -533,6 +542,7 @@ impl Engine {
         index: usize,
         current: Arc<HashMap<Fingerprint, AlertInstance>>,
         outcome: QueryOutcome,
+        generator_url: String,
         now: DateTime<Utc>,
     ) -> super::rule::RuleUpdate {
         let queries = TemplateQueries::new(
@@ -549,6 +559,7 @@ impl Engine {
                 rule,
                 &current,
                 outcome,
+                &generator_url,
                 now,
                 Some(&queries),
             ))
@@ -596,6 +607,7 @@ impl Engine {
         let key = (
             BUILTIN_GROUP.to_string(),
             DATASOURCE_UNAVAILABLE.to_string(),
+            0,
         );
         let current = self
             .memory()
@@ -622,6 +634,8 @@ impl Engine {
             fired_at: None,
             keep_firing_since: None,
             resolved_at: None,
+            format: RuleFormat::Native,
+            generator_url: String::new(),
         };
         let obs = if failures >= self.unavailable_after {
             Observation::Forced(Severity::Error)
@@ -638,7 +652,7 @@ impl Engine {
         let Some(mut next) = result.next else { return };
         let before = prev.filter(|p| p.is_active()).map(|p| p.state);
         if matches!(obs, Observation::Forced(_)) {
-            render_texts(&self.builtin_rule, &mut next, None);
+            render_texts(&self.builtin_rule, &mut next, None, None);
             if let Some(err) = self.memory().datasource_last_error.clone() {
                 next.annotations.insert("last_error".into(), err);
             }
@@ -684,10 +698,15 @@ impl Engine {
         let keep: std::collections::HashSet<RuleKey> = rules
             .groups
             .iter()
-            .flat_map(|g| g.rules.iter().map(|r| (g.name.clone(), r.name.clone())))
+            .flat_map(|g| {
+                g.rules
+                    .iter()
+                    .map(|r| (g.name.clone(), r.name.clone(), r.occurrence))
+            })
             .chain(std::iter::once((
                 BUILTIN_GROUP.to_string(),
                 DATASOURCE_UNAVAILABLE.to_string(),
+                0,
             )))
             .collect();
         let mut batch = EvaluationBatch {
@@ -760,7 +779,7 @@ impl Engine {
                 for r in &g.rules {
                     let rs = m
                         .rules
-                        .entry((g.name.clone(), r.name.clone()))
+                        .entry((g.name.clone(), r.name.clone(), r.occurrence))
                         .or_insert_with(|| RuleStatus {
                             health: "unknown",
                             ..RuleStatus::default()
@@ -894,6 +913,20 @@ fn describe_schedule(s: &Schedule) -> String {
     }
 }
 
+/// Which of the rules named like a stored alert it belongs to
+/// ([`Rule::occurrence`]): the first whose fixed labels it carries (the
+/// `severity` of a warning/critical pair), else the first.
+fn owner(rules: &RuleSet, a: &AlertInstance) -> usize {
+    rules
+        .groups
+        .iter()
+        .filter(|g| g.name == a.group)
+        .flat_map(|g| g.rules.iter())
+        .filter(|r| r.name == a.alert)
+        .find(|r| r.static_labels_match(&a.labels))
+        .map_or(0, |r| r.occurrence)
+}
+
 /// The rule behind `DatasourceUnavailable`: fires at once, resolves at once.
 /// When a group's queries are evaluated: now, or `query_offset` before it
 /// (`None` is the datasource's now).
@@ -905,6 +938,8 @@ fn query_time(group: &Group, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
 fn builtin_rule(url: &str) -> Rule {
     Rule {
         group: BUILTIN_GROUP.into(),
+        index: 0,
+        occurrence: 0,
         name: DATASOURCE_UNAVAILABLE.into(),
         source: RuleSource::Prometheus(String::new()),
         format: RuleFormat::Native,

@@ -14,7 +14,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use super::engine::Engine;
 use super::{AlertEvent, AlertInstance, AlertState, Transition};
 use crate::labels::{Fingerprint, Labels};
-use crate::rules::Severity;
+use crate::rules::{RuleFormat, Severity};
 use crate::store::StoreError;
 use crate::store::alerts::EvaluationBatch;
 use crate::store::external::Expiry;
@@ -49,8 +49,7 @@ impl ExternalAlert {
             .map_or(Severity::Warning, |s| Severity::from_prometheus_label(s))
     }
 
-    /// The alert's labels as posted; the fingerprint leaves out `severity`
-    /// (it may change while the alert lives), the messages keep it as is.
+    /// The alert's labels as posted: its identity, as in Alertmanager.
     fn identity(&self) -> Labels {
         self.labels.clone()
     }
@@ -65,7 +64,8 @@ pub struct IngestSummary {
     pub resolved: usize,
 }
 
-type Key = (String, String);
+/// The engine's rule key; external alerts have no rule, so no second of a name.
+type Key = (String, String, usize);
 
 /// Why a batch was not applied.
 #[derive(Debug, thiserror::Error)]
@@ -115,7 +115,7 @@ impl Engine {
         for a in alerts {
             let identity = a.identity();
             let fp = Fingerprint::of_alert(EXTERNAL_GROUP, &identity);
-            let key = (EXTERNAL_GROUP.to_string(), a.alertname().to_string());
+            let key = (EXTERNAL_GROUP.to_string(), a.alertname().to_string(), 0);
             let prev = touched.get(&fp).map(|(_, p)| p.clone()).or_else(|| {
                 self.memory()
                     .alerts
@@ -301,6 +301,8 @@ fn instance(
         fired_at: Some(started),
         keep_firing_since: None,
         resolved_at: None,
+        format: RuleFormat::Prometheus,
+        generator_url: a.generator_url.clone(),
     }
 }
 
@@ -312,4 +314,5 @@ fn same(a: &AlertInstance, b: &AlertInstance) -> bool {
         && a.annotations == b.annotations
         && a.message == b.message
         && a.resolution == b.resolution
+        && a.generator_url == b.generator_url
 }

@@ -43,16 +43,19 @@ pub struct RuleUpdate {
     pub error: Option<String>,
 }
 
-/// Applies one query outcome to one rule's alerts (templates that call
-/// `query` render an error marker: see [`evaluate_rule_with_queries`]).
+/// Applies one query outcome to one rule's alerts. `generator_url` is the
+/// link the rule's alerts carry (empty for rules not on Prometheus).
+/// Templates that call `query` render an error marker: see
+/// [`evaluate_rule_with_queries`].
 pub fn evaluate_rule(
     group: &Group,
     rule: &Rule,
     current: &HashMap<Fingerprint, AlertInstance>,
     outcome: QueryOutcome,
+    generator_url: &str,
     now: DateTime<Utc>,
 ) -> RuleUpdate {
-    evaluate_rule_with_queries(group, rule, current, outcome, now, None)
+    evaluate_rule_with_queries(group, rule, current, outcome, generator_url, now, None)
 }
 
 /// [`evaluate_rule`], with `query` in templates answered by `queries`.
@@ -61,10 +64,14 @@ pub fn evaluate_rule_with_queries(
     rule: &Rule,
     current: &HashMap<Fingerprint, AlertInstance>,
     outcome: QueryOutcome,
+    generator_url: &str,
     now: DateTime<Utc>,
     queries: Option<&dyn QueryRunner>,
 ) -> RuleUpdate {
-    let mut observed: HashMap<Fingerprint, (AlertInstance, Observation)> = HashMap::new();
+    // Each observed alert, what was seen, and the sample's labels (what
+    // Prometheus-format templates see as `$labels`).
+    let mut observed: HashMap<Fingerprint, (AlertInstance, Observation, Option<Labels>)> =
+        HashMap::new();
     // Alerts not observed this time and not to be touched (error, keep).
     let mut frozen = false;
     let mut error = None;
@@ -73,10 +80,10 @@ pub fn evaluate_rule_with_queries(
         QueryOutcome::Failed(msg) => {
             frozen = true;
             if rule.on_error == ErrorPolicy::Alerting {
-                let a = self_alert(group, rule, "error", now);
+                let a = self_alert(group, rule, "error", generator_url, now);
                 observed.insert(
                     a.fingerprint,
-                    (a, Observation::Forced(rule.lowest_severity())),
+                    (a, Observation::Forced(rule.lowest_severity()), None),
                 );
             }
             error = Some(msg);
@@ -85,17 +92,17 @@ pub fn evaluate_rule_with_queries(
             NoDataPolicy::Ok => {}
             NoDataPolicy::Keep => frozen = true,
             NoDataPolicy::Alerting => {
-                let a = self_alert(group, rule, "no_data", now);
+                let a = self_alert(group, rule, "no_data", generator_url, now);
                 observed.insert(
                     a.fingerprint,
-                    (a, Observation::Forced(rule.lowest_severity())),
+                    (a, Observation::Forced(rule.lowest_severity()), None),
                 );
             }
         },
         QueryOutcome::Samples(samples) => {
             for s in samples {
-                let a = alert_for_sample(group, rule, &s, now, queries);
-                if let Some((other, _)) = observed.get(&a.fingerprint) {
+                let a = alert_for_sample(group, rule, &s, generator_url, now, queries);
+                if let Some((other, _, _)) = observed.get(&a.fingerprint) {
                     error = Some(format!(
                         "two series give the same alert labels {:?} (add labels or aggregate with `by`)",
                         other.labels
@@ -104,12 +111,13 @@ pub fn evaluate_rule_with_queries(
                     observed.clear();
                     break;
                 }
-                observed.insert(a.fingerprint, (a, Observation::Value(s.value)));
+                let value = Observation::Value(s.value);
+                observed.insert(a.fingerprint, (a, value, Some(s.labels)));
             }
             if !frozen && group.limit > 0 {
                 let breaching = observed
                     .values()
-                    .filter(|(a, _)| rule.breached_level(a.value).is_some())
+                    .filter(|(a, _, _)| rule.breached_level(a.value).is_some())
                     .count();
                 if breaching > group.limit {
                     error = Some(format!(
@@ -141,15 +149,23 @@ pub fn evaluate_rule_with_queries(
             &mut update,
             rule,
             Some(prev),
-            Observation::Missing,
+            (Observation::Missing, None),
             &fresh,
             now,
             queries,
         );
     }
-    for (_, (fresh, obs)) in observed {
+    for (_, (fresh, obs, sample_labels)) in observed {
         let prev = current.get(&fresh.fingerprint);
-        apply(&mut update, rule, prev, obs, &fresh, now, queries);
+        apply(
+            &mut update,
+            rule,
+            prev,
+            (obs, sample_labels.as_ref()),
+            &fresh,
+            now,
+            queries,
+        );
     }
     update
 }
@@ -158,7 +174,7 @@ fn apply(
     update: &mut RuleUpdate,
     rule: &Rule,
     prev: Option<&AlertInstance>,
-    obs: Observation,
+    (obs, sample_labels): (Observation, Option<&Labels>),
     fresh: &AlertInstance,
     now: DateTime<Utc>,
     queries: Option<&dyn QueryRunner>,
@@ -168,7 +184,7 @@ fn apply(
     match result.next {
         Some(mut next) => {
             if !matches!(obs, Observation::Missing) {
-                render_texts(rule, &mut next, queries);
+                render_texts(rule, &mut next, sample_labels, queries);
             }
             if result.changed {
                 update.save.push(next.clone());
@@ -204,10 +220,14 @@ fn apply(
 
 /// Labels of the alert for one returned series: series labels (without
 /// `__name__`), then group labels, then rule labels, then `alertname`.
+/// Prometheus-format rules expand their label templates over the sample's
+/// own labels, `__name__` included, and drop a label that expands to nothing
+/// (as Prometheus does); native ones see the series and group labels.
 fn alert_for_sample(
     group: &Group,
     rule: &Rule,
     s: &Sample,
+    generator_url: &str,
     now: DateTime<Utc>,
     queries: Option<&dyn QueryRunner>,
 ) -> AlertInstance {
@@ -221,7 +241,10 @@ fn alert_for_sample(
         labels.insert(k.clone(), v.clone());
     }
     if !rule.labels.is_empty() {
-        let series_labels = labels.clone();
+        let series_labels = match rule.format {
+            RuleFormat::Prometheus => s.labels.clone(),
+            RuleFormat::Native => labels.clone(),
+        };
         let severity = rule
             .breached_level(s.value)
             .unwrap_or(rule.lowest_severity());
@@ -229,7 +252,12 @@ fn alert_for_sample(
             TemplateContext::new(&rule.name, severity.as_str(), &series_labels, s.value, None)
                 .with_query(queries);
         for (k, t) in &rule.labels {
-            labels.insert(k.clone(), t.render(&ctx));
+            let value = t.render(&ctx);
+            if value.is_empty() && rule.format == RuleFormat::Prometheus {
+                labels.remove(k);
+            } else {
+                labels.insert(k.clone(), value);
+            }
         }
     }
     labels.insert("alertname".to_string(), rule.name.clone());
@@ -237,15 +265,21 @@ fn alert_for_sample(
         // Native alerts get `severity` from their level; never part of identity.
         labels.remove("severity");
     }
-    new_instance(group, rule, labels, s.value, now)
+    new_instance(group, rule, labels, s.value, generator_url, now)
 }
 
 /// The alert a rule raises about itself (no data, or query error).
-fn self_alert(group: &Group, rule: &Rule, reason: &str, now: DateTime<Utc>) -> AlertInstance {
+fn self_alert(
+    group: &Group,
+    rule: &Rule,
+    reason: &str,
+    generator_url: &str,
+    now: DateTime<Utc>,
+) -> AlertInstance {
     let mut labels = group.labels.clone();
     labels.insert("alertname".to_string(), rule.name.clone());
     labels.insert(REASON_LABEL.to_string(), reason.to_string());
-    new_instance(group, rule, labels, f64::NAN, now)
+    new_instance(group, rule, labels, f64::NAN, generator_url, now)
 }
 
 fn new_instance(
@@ -253,6 +287,7 @@ fn new_instance(
     rule: &Rule,
     labels: Labels,
     value: f64,
+    generator_url: &str,
     now: DateTime<Utc>,
 ) -> AlertInstance {
     AlertInstance {
@@ -270,15 +305,29 @@ fn new_instance(
         fired_at: None,
         keep_firing_since: None,
         resolved_at: None,
+        format: rule.format,
+        generator_url: generator_url.to_string(),
     }
 }
 
 /// Renders message, resolution and annotations for the alert as it now is.
-pub fn render_texts(rule: &Rule, a: &mut AlertInstance, queries: Option<&dyn QueryRunner>) {
+/// Prometheus-format templates see `sample_labels` (the series as the query
+/// returned it) when given, as in Prometheus; otherwise the alert's labels.
+/// `query` in templates is answered by `queries`.
+pub fn render_texts(
+    rule: &Rule,
+    a: &mut AlertInstance,
+    sample_labels: Option<&Labels>,
+    queries: Option<&dyn QueryRunner>,
+) {
+    let labels = match (rule.format, sample_labels) {
+        (RuleFormat::Prometheus, Some(l)) => l,
+        _ => &a.labels,
+    };
     let ctx = TemplateContext::new(
         &rule.name,
         a.severity.as_str(),
-        &a.labels,
+        labels,
         a.value,
         Some(a.active_at),
     )

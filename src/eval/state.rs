@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::labels::{Fingerprint, Labels};
-use crate::rules::{Rule, Severity};
+use crate::rules::{Rule, RuleFormat, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -63,6 +63,16 @@ pub struct AlertInstance {
     pub fired_at: Option<DateTime<Utc>>,
     pub keep_firing_since: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
+    /// How the alert is sent: `Native` alerts carry their current level as
+    /// the `severity` label and their message and resolution as annotations;
+    /// `Prometheus` ones (rules with `expr:`, posted alerts) are sent with
+    /// exactly their labels and annotations, as Prometheus would send them.
+    #[serde(default)]
+    pub format: RuleFormat,
+    /// Where the alert comes from: the expression on the datasource's graph
+    /// page, or the `generatorURL` a posted alert gave.
+    #[serde(default)]
+    pub generator_url: String,
 }
 
 impl AlertInstance {
@@ -70,13 +80,48 @@ impl AlertInstance {
         matches!(self.state, AlertState::Pending | AlertState::Firing)
     }
 
-    /// Labels as sent to targets: identity labels plus `severity`.
+    /// Annotations as sent in Alertmanager's format, see [`sent_annotations`].
+    pub fn sent_annotations(&self) -> BTreeMap<String, String> {
+        sent_annotations(
+            self.format,
+            &self.annotations,
+            &self.message,
+            &self.resolution,
+        )
+    }
+
+    /// Labels as sent to targets: a native alert's labels plus its level as
+    /// `severity`; a Prometheus-format alert's labels exactly.
     pub fn output_labels(&self) -> Labels {
         let mut l = self.labels.clone();
-        l.entry("severity".to_string())
-            .or_insert_with(|| self.severity.as_str().to_string());
+        if self.format == RuleFormat::Native {
+            l.entry("severity".to_string())
+                .or_insert_with(|| self.severity.as_str().to_string());
+        }
         l
     }
+}
+
+/// The annotations an Alertmanager-format payload carries. A
+/// Prometheus-format alert's are exactly its own; a native alert's also give
+/// its message as `summary` and its resolution as `resolution`, unless the
+/// rule set those annotations itself.
+pub fn sent_annotations(
+    format: RuleFormat,
+    annotations: &BTreeMap<String, String>,
+    message: &str,
+    resolution: &str,
+) -> BTreeMap<String, String> {
+    let mut out = annotations.clone();
+    if format == RuleFormat::Native {
+        for (key, text) in [("summary", message), ("resolution", resolution)] {
+            if !text.is_empty() {
+                out.entry(key.to_string())
+                    .or_insert_with(|| text.to_string());
+            }
+        }
+    }
+    out
 }
 
 /// What one evaluation says about one alert's series.
@@ -267,6 +312,11 @@ fn refreshed(prev: &AlertInstance, fresh: &AlertInstance, obs: Observation) -> A
     let mut next = prev.clone();
     if matches!(obs, Observation::Value(_) | Observation::Forced(_)) {
         next.value = fresh.value;
+    }
+    // The rule decides these (a row from an older release may lack them).
+    next.format = fresh.format;
+    if !fresh.generator_url.is_empty() {
+        next.generator_url.clone_from(&fresh.generator_url);
     }
     next
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Mentions;
 use crate::eval::{AlertEvent, Transition};
 use crate::labels::{Fingerprint, Labels};
-use crate::rules::Severity;
+use crate::rules::{RuleFormat, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -49,7 +49,7 @@ pub struct AlertMessage {
     pub severity: Severity,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_severity: Option<Severity>,
-    /// Labels as sent (identity labels plus `severity`).
+    /// Labels as sent (a native alert's plus `severity`, see `format`).
     pub labels: Labels,
     pub annotations: BTreeMap<String, String>,
     pub message: String,
@@ -65,9 +65,26 @@ pub struct AlertMessage {
     /// Contacts of the route the IM target mentions in this message.
     #[serde(default, skip_serializing_if = "Mentions::is_empty")]
     pub mentions: Mentions,
+    /// Whether Alertmanager-format payloads carry the annotations exactly
+    /// (`prometheus`) or also the native message and resolution.
+    #[serde(default)]
+    pub format: RuleFormat,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub generator_url: String,
 }
 
 impl AlertMessage {
+    /// Annotations as sent in Alertmanager's format (see
+    /// [`crate::eval::state::sent_annotations`]).
+    pub fn sent_annotations(&self) -> BTreeMap<String, String> {
+        crate::eval::state::sent_annotations(
+            self.format,
+            &self.annotations,
+            &self.message,
+            &self.resolution,
+        )
+    }
+
     /// The message for a transition, if the transition is one people hear about.
     pub fn for_event(e: &AlertEvent) -> Option<AlertMessage> {
         let a = &e.alert;
@@ -96,6 +113,8 @@ impl AlertMessage {
             ends_at: a.resolved_at.filter(|_| kind == MessageKind::Resolved),
             group_labels: Labels::new(),
             mentions: Mentions::default(),
+            format: a.format,
+            generator_url: a.generator_url.clone(),
         })
     }
 
@@ -123,6 +142,8 @@ impl AlertMessage {
             ends_at: (kind == MessageKind::Resolved).then_some(now),
             group_labels: Labels::new(),
             mentions: Mentions::default(),
+            format: RuleFormat::Native,
+            generator_url: String::new(),
         }
     }
 
@@ -156,6 +177,8 @@ impl AlertMessage {
             ends_at: (kind == MessageKind::Resolved).then_some(now),
             group_labels: Labels::new(),
             mentions: Mentions::default(),
+            format: RuleFormat::Native,
+            generator_url: String::new(),
         }
     }
 

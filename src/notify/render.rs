@@ -135,6 +135,9 @@ pub struct Renderer {
     target: String,
     language: Language,
     templates: TargetTemplates,
+    /// tocsin's own address for people (`external_url`), as Alertmanager
+    /// gives its own in `externalURL`.
+    external_url: String,
 }
 
 impl Renderer {
@@ -143,7 +146,17 @@ impl Renderer {
             target: target.to_string(),
             language,
             templates,
+            external_url: String::new(),
         }
+    }
+
+    pub fn with_external_url(mut self, url: String) -> Renderer {
+        self.external_url = url;
+        self
+    }
+
+    pub fn external_url(&self) -> &str {
+        &self.external_url
     }
 
     pub fn language(&self) -> Language {
@@ -565,6 +578,8 @@ mod tests {
                 .then(|| start + chrono::Duration::seconds(3723)),
             group_labels: Labels::new(),
             mentions: Default::default(),
+            format: Default::default(),
+            generator_url: String::new(),
         }
     }
 

@@ -39,7 +39,8 @@ pub struct GroupDoc {
     pub limit: usize,
     /// Prometheus: evaluate this far in the past.
     pub query_offset: Option<HumanDuration>,
-    #[serde(default)]
+    /// Empty or null is a group with no rules, as in Prometheus.
+    #[serde(default, deserialize_with = "crate::yaml::null_as_default")]
     pub rules: Vec<RuleDoc>,
 }
 

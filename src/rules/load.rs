@@ -1,7 +1,7 @@
 //! Loading rule files: find them, parse them, validate every rule, and report
 //! every problem as `file:line:col: what was expected`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -112,8 +112,10 @@ pub fn load_sources(
 ) -> Result<RuleSet, SourceErrors> {
     let mut set = RuleSet::default();
     let mut errors = Vec::new();
-    // group name -> where it was first defined; names are state keys, so unique everywhere.
-    let mut group_names: HashMap<String, String> = HashMap::new();
+    // Group names are state keys, so they must be unique in the set; like
+    // Prometheus, a file may reuse a name an earlier file took, and that
+    // group is then known as "name (file)".
+    let mut taken: HashSet<String> = HashSet::new();
     let mut checks = Vec::new();
     for (file, text) in sources {
         set.files.push(file.clone());
@@ -127,6 +129,7 @@ pub fn load_sources(
         for check in doc.heartbeats {
             let mut cx = Checker {
                 file,
+                text,
                 errors: &mut errors,
                 warnings: &mut set.warnings,
             };
@@ -134,31 +137,46 @@ pub fn load_sources(
                 checks.push((file.clone(), c));
             }
         }
+        // name -> its line and column in this file
+        let mut in_file: HashMap<String, (u64, u64)> = HashMap::new();
         for group in doc.groups {
-            let name = group.name.value.clone();
-            let here = format!(
-                "{}:{}:{}",
-                file.display(),
-                group.name.referenced.line(),
-                group.name.referenced.column()
-            );
-            if let Some(first) = group_names.get(&name) {
+            let name = group.name.value.trim().to_string();
+            if let Some((line, col)) = in_file.get(&name) {
                 errors.push(SourceError::at(
                     file,
                     &group.name,
                     format!(
-                        "group {name:?} is already defined at {first}; group names must be unique"
+                        "groupname: {name:?} is repeated in the same file (first at line {line}, column {col})"
                     ),
                 ));
                 continue;
             }
-            group_names.insert(name, here);
+            in_file.insert(
+                name.clone(),
+                (group.name.referenced.line(), group.name.referenced.column()),
+            );
+            let key = if taken.contains(&name) {
+                format!("{name} ({})", file.display())
+            } else {
+                name
+            };
+            if !taken.insert(key.clone()) {
+                errors.push(SourceError::at(
+                    file,
+                    &group.name,
+                    format!(
+                        "group name {key:?} is already taken by a group of another file; rename one"
+                    ),
+                ));
+                continue;
+            }
             let mut cx = Checker {
                 file,
+                text,
                 errors: &mut errors,
                 warnings: &mut set.warnings,
             };
-            if let Some(g) = cx.group(group, opts) {
+            if let Some(g) = cx.group(group, key, opts) {
                 set.groups.push(Arc::new(g));
             }
         }
@@ -174,6 +192,8 @@ pub fn load_sources(
 /// Collects the problems of one file while its parts are checked.
 pub(super) struct Checker<'a> {
     pub(super) file: &'a Path,
+    /// The file's text, to place errors inside a value.
+    pub(super) text: &'a str,
     pub(super) errors: &'a mut Vec<SourceError>,
     pub(super) warnings: &'a mut Vec<SourceError>,
 }
@@ -202,35 +222,23 @@ impl Checker<'_> {
         }
     }
 
-    fn group(&mut self, doc: GroupDoc, opts: &LoadOptions) -> Option<Group> {
+    /// `key` is the group's name in the rule set (see [`load_sources`]).
+    fn group(&mut self, doc: GroupDoc, key: String, opts: &LoadOptions) -> Option<Group> {
         let errors_before = self.errors.len();
-        let name = doc.name.value.trim().to_string();
-        if name.is_empty() {
+        if doc.name.value.trim().is_empty() {
             self.error(&doc.name, "expected a non-empty group name");
         }
+        let name = key;
         let schedule = self.schedule(&doc, opts);
         let labels = self.static_labels(&doc.labels);
 
-        let mut rules = Vec::new();
-        let mut seen: HashMap<String, (u64, u64)> = HashMap::new();
-        for rule in doc.rules {
-            let Some(rule) = self.rule(&name, rule) else {
-                continue;
-            };
-            let (alert_name, at) = rule;
-            if let Some((line, col)) = seen.get(&alert_name.name) {
-                let msg = format!(
-                    "alert {:?} is already defined in group {name:?} at line {line}, column {col}; alert names must be unique in a group",
-                    alert_name.name
-                );
-                self.error(&at, msg);
-                continue;
+        // Two rules may share an alert name (a warning/critical pair): both load.
+        let mut rules: Vec<Arc<Rule>> = Vec::new();
+        for (index, rule) in doc.rules.into_iter().enumerate() {
+            if let Some(mut rule) = self.rule(&name, index, rule) {
+                rule.occurrence = rules.iter().filter(|r| r.name == rule.name).count();
+                rules.push(Arc::new(rule));
             }
-            seen.insert(
-                alert_name.name.clone(),
-                (at.referenced.line(), at.referenced.column()),
-            );
-            rules.push(Arc::new(alert_name));
         }
         if self.errors.len() > errors_before {
             return None;
@@ -271,8 +279,8 @@ impl Checker<'_> {
         out
     }
 
-    /// Returns the rule and the position of its name (for duplicate detection).
-    fn rule(&mut self, group: &str, doc: RuleDoc) -> Option<(Rule, Spanned<String>)> {
+    /// The rule at `index` (its position in the group).
+    fn rule(&mut self, group: &str, index: usize, doc: RuleDoc) -> Option<Rule> {
         let errors_before = self.errors.len();
         let named = match &doc.alert {
             Some(a) => match &a.value {
@@ -290,6 +298,7 @@ impl Checker<'_> {
                 a.clone()
             }
             (None, Some(r)) => {
+                self.recording_rule(r, &doc);
                 self.warnings.push(SourceError::at(
                     self.file,
                     r,
@@ -358,6 +367,8 @@ impl Checker<'_> {
                 );
             } else if k == "alertname" {
                 self.error(v, "alertname is set from `alert:`; remove this label");
+            } else if k == "__name__" {
+                self.error(v, "invalid label name: __name__ cannot be set by a rule");
             }
             match rule_template(&v.value) {
                 Ok(t) => {
@@ -391,8 +402,10 @@ impl Checker<'_> {
         if self.errors.len() > errors_before {
             return None;
         }
-        let rule = Rule {
+        Some(Rule {
             group: group.to_string(),
+            index,
+            occurrence: 0,
             name: alert.value.trim().to_string(),
             source,
             format,
@@ -406,8 +419,57 @@ impl Checker<'_> {
             annotations,
             message,
             resolution,
+        })
+    }
+
+    /// What promtool checks of a recording rule, which tocsin then skips.
+    fn recording_rule(&mut self, record: &Spanned<String>, doc: &RuleDoc) {
+        if !valid_metric_name(&record.value) {
+            self.error(
+                record,
+                format!(
+                    "invalid recording rule name: expected a name matching [a-zA-Z_:][a-zA-Z0-9_:]*, got {:?}",
+                    record.value
+                ),
+            );
+        }
+        match &doc.expr {
+            Some(expr) => {
+                self.promql(expr);
+            }
+            None => self.error(record, "field 'expr' must be set in rule"),
+        }
+    }
+
+    /// Parses a rule's PromQL; an error points into the expression where it can.
+    fn promql(&mut self, expr: &Spanned<String>) -> bool {
+        let Err(e) = super::promql::check(&expr.value) else {
+            return true;
         };
-        Some((rule, alert))
+        let start = expr.referenced.span().byte_offset();
+        let inside = e.offset.map(|offset| {
+            let at = start.and_then(|s| {
+                super::position::locate(self.text, usize::try_from(s).ok()?, &expr.value, offset)
+            });
+            (offset, at)
+        });
+        match inside {
+            Some((_, Some((line, col)))) => self.errors.push(SourceError {
+                file: self.file.to_path_buf(),
+                line,
+                col,
+                message: format!("invalid PromQL: {}", e.message),
+            }),
+            Some((offset, None)) => self.error(
+                expr,
+                format!(
+                    "invalid PromQL at byte {offset} of the expression: {}",
+                    e.message
+                ),
+            ),
+            None => self.error(expr, format!("invalid PromQL: {}", e.message)),
+        }
+        false
     }
 
     /// The one of `query`, `expr`, `heartbeat` and `sql` the rule has.
@@ -442,6 +504,9 @@ impl Checker<'_> {
         if let Some(q) = doc.query.as_ref().or(doc.expr.as_ref()) {
             if q.value.trim().is_empty() {
                 self.error(q, "expected a non-empty PromQL query");
+                return None;
+            }
+            if !self.promql(q) {
                 return None;
             }
             let format = if doc.expr.is_some() {
@@ -623,6 +688,13 @@ pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
         .map_err(|e| {
             format!("expected a 6-field cron expression like \"0 */5 * * * *\", got {expr:?} ({e})")
         })
+}
+
+/// A Prometheus metric name (also what a recording rule's `record:` must be).
+pub fn valid_metric_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
 pub fn valid_label_name(name: &str) -> bool {

@@ -7,6 +7,8 @@ pub mod file;
 pub mod heartbeat;
 pub mod load;
 pub mod model;
+pub mod position;
+pub mod promql;
 pub mod severity;
 
 #[cfg(test)]

@@ -102,11 +102,29 @@ impl std::fmt::Display for RuleSource {
 
 /// Whether a rule came in Prometheus's format (`expr`, annotations as Go
 /// templates) or tocsin's (`query`, minijinja templates).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RuleFormat {
+    #[default]
     Native,
     Prometheus,
+}
+
+impl RuleFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleFormat::Native => "native",
+            RuleFormat::Prometheus => "prometheus",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RuleFormat> {
+        match text {
+            "native" => Some(RuleFormat::Native),
+            "prometheus" => Some(RuleFormat::Prometheus),
+            _ => None,
+        }
+    }
 }
 
 /// What to do when the query returns no series at all.
@@ -143,6 +161,11 @@ pub struct Level {
 #[derive(Debug)]
 pub struct Rule {
     pub group: String,
+    /// Position in its group (0-based).
+    pub index: usize,
+    /// How many earlier rules of its group have the same name (0 for most):
+    /// with the group and name, what tells a warning/critical pair apart.
+    pub occurrence: usize,
     pub name: String,
     pub source: RuleSource,
     pub format: RuleFormat,
@@ -160,6 +183,14 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// Whether `labels` carry every label of this rule that has a fixed value.
+    pub fn static_labels_match(&self, labels: &Labels) -> bool {
+        self.labels.iter().all(|(k, t)| match t {
+            Template::Static(v) => labels.get(k) == Some(v),
+            _ => true,
+        })
+    }
+
     /// The most severe level whose threshold `value` crosses.
     pub fn breached_level(&self, value: f64) -> Option<Severity> {
         self.levels

@@ -120,10 +120,20 @@ fn errors_name_file_line_col_and_expectation() {
             "groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n        when: \"=> 5\"\n",
             "r.yaml:6:15: expected a condition like \"> 8000\"",
         ),
-        // duplicate alert in a group
+        // duplicate group in one file
         (
-            "groups:\n  - name: g\n    rules:\n      - alert: A\n        query: up\n      - alert: A\n        query: up\n",
-            "r.yaml:6:16: alert \"A\" is already defined in group \"g\" at line 4, column 16",
+            "groups:\n  - name: g\n    rules: []\n  - name: g\n    rules: []\n",
+            "r.yaml:4:11: groupname: \"g\" is repeated in the same file (first at line 2, column 11)",
+        ),
+        // invalid PromQL, at its place in the expression
+        (
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        query: sum(up))\n",
+            "r.yaml:5:23: invalid PromQL: unexpected right parenthesis ')'",
+        ),
+        // invalid recording rule name
+        (
+            "groups:\n  - name: g\n    rules:\n      - record: 1up\n        expr: up\n",
+            "r.yaml:4:17: invalid recording rule name",
         ),
         // unparseable template
         (
@@ -175,20 +185,95 @@ fn errors_name_file_line_col_and_expectation() {
 }
 
 #[test]
-fn duplicate_group_names_across_files_are_reported() {
-    let a = (
-        PathBuf::from("a.yaml"),
-        "groups:\n  - name: g\n    rules: []\n".to_string(),
+fn a_group_name_of_an_earlier_file_is_renamed_after_its_file() {
+    let file = |name: &str| {
+        (
+            PathBuf::from(name),
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up == 0\n"
+                .to_string(),
+        )
+    };
+    let set = load_sources(&[file("a.yaml"), file("b.yaml")], &LoadOptions::default()).unwrap();
+    let names: Vec<&str> = set.groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, ["g", "g (b.yaml)"]);
+    assert_eq!(set.groups[1].rules[0].group, "g (b.yaml)");
+}
+
+#[test]
+fn two_rules_may_share_an_alert_name() {
+    let set = load(
+        "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up > 1\n        labels: {severity: warning}\n      - alert: A\n        expr: up > 2\n        labels: {severity: critical}\n",
+    )
+    .unwrap();
+    let rules = &set.groups[0].rules;
+    assert_eq!(rules.len(), 2);
+    assert_eq!((rules[0].index, rules[0].occurrence), (0, 0));
+    assert_eq!((rules[1].index, rules[1].occurrence), (1, 1));
+}
+
+#[test]
+fn empty_or_null_rules_is_a_group_with_no_rules() {
+    for rules in ["rules: []", "rules:", "rules: null", "rules: ~"] {
+        let set = load(&format!("groups:\n  - name: g\n    {rules}\n")).unwrap();
+        assert_eq!(set.groups.len(), 1, "{rules}");
+        assert!(set.groups[0].rules.is_empty(), "{rules}");
+    }
+}
+
+/// Where the PromQL error of `expr`, written as `value` in the file, is reported.
+fn promql_error_at(value: &str) -> String {
+    let text =
+        format!("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: {value}\n");
+    first_error(&text)
+}
+
+#[test]
+fn promql_errors_point_into_plain_and_quoted_scalars() {
+    // `expr: ` ends at column 14; the stray `)` is the 8th character.
+    assert!(
+        promql_error_at("sum(up))")
+            .starts_with("r.yaml:5:22: invalid PromQL: unexpected right parenthesis")
     );
-    let b = (
-        PathBuf::from("b.yaml"),
-        "groups:\n  - name: g\n    rules: []\n".to_string(),
+    // A quote before the expression moves it one column right.
+    assert!(promql_error_at("\"sum(up))\"").starts_with("r.yaml:5:23: "));
+    assert!(promql_error_at("'sum(up))'").starts_with("r.yaml:5:23: "));
+    // Escapes take more room in the file than in the value.
+    assert!(promql_error_at("\"up{a=\\\"x\\\"}) \"").starts_with("r.yaml:5:27: "));
+    assert!(promql_error_at("'up{a=''x''})'").starts_with("r.yaml:5:27: "));
+    assert!(
+        promql_error_at("nosuchfunc(up)")
+            .starts_with("r.yaml:5:15: invalid PromQL: unknown function")
     );
-    let err = load_sources(&[a, b], &LoadOptions::default()).unwrap_err();
-    assert_eq!(
-        err.0[0].to_string(),
-        "b.yaml:2:11: group \"g\" is already defined at a.yaml:2:11; group names must be unique"
+}
+
+#[test]
+fn promql_errors_point_into_block_scalars() {
+    let literal =
+        promql_error_at("|\n          sum by (job) (\n            rate(x[5m])\n          ))\n");
+    assert!(
+        literal.starts_with("r.yaml:8:12: invalid PromQL: unexpected right parenthesis"),
+        "{literal}"
     );
+    let folded = promql_error_at(">-\n          sum(rate(x[5m]))\n          + nosuchfunc(up)\n");
+    assert!(
+        folded.starts_with("r.yaml:7:13: invalid PromQL: unknown function"),
+        "{folded}"
+    );
+}
+
+#[test]
+fn position_mapping_walks_quotes_escapes_and_blocks() {
+    use super::position::locate;
+    // (text, start of the scalar, value, offset) -> (line, column)
+    assert_eq!(locate("k: ab)\n", 3, "ab)", 2), Some((1, 6)));
+    assert_eq!(locate("k: \"a\\tb)\"\n", 3, "a\tb)", 3), Some((1, 9)));
+    assert_eq!(locate("k: 'it''s)'\n", 3, "it's)", 4), Some((1, 10)));
+    assert_eq!(locate("k: |\n  ab\n  c)\n", 7, "ab\nc)\n", 4), Some((3, 4)));
+    assert_eq!(locate("k: >\n  ab\n  c)\n", 7, "ab c)\n", 4), Some((3, 4)));
+    // Plain scalars fold their line breaks too.
+    assert_eq!(locate("k: ab\n  c)\n", 3, "ab c)", 4), Some((2, 4)));
+    // A value that is not what the file says cannot be placed.
+    assert_eq!(locate("k: ab\n", 3, "xy", 1), None);
 }
 
 #[test]

@@ -174,7 +174,7 @@ fn simulate(
                     .unwrap_or_default();
                 let key = (g.name.clone(), r.name.clone());
                 let current = state.remove(&key).unwrap_or_default();
-                let update = evaluate_rule(g, r, &current, QueryOutcome::Samples(samples), now);
+                let update = evaluate_rule(g, r, &current, QueryOutcome::Samples(samples), "", now);
                 state.insert(key, update.alerts);
             }
         }

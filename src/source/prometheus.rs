@@ -19,6 +19,9 @@ pub struct PrometheusSource {
     client: Client,
     /// Printable address (no credentials), for messages.
     display_url: String,
+    /// Base of links to the datasource's graph page (`external_url`, or the
+    /// printable address), without a trailing slash.
+    graph_url: String,
     timeout: Duration,
 }
 
@@ -48,9 +51,15 @@ impl PrometheusSource {
             .map_err(|e| SourceError::Unavailable(crate::http_client::describe_error(&e)))?;
         let client = Client::from(http, &cfg.url.value)
             .map_err(|e| SourceError::Rejected(format!("invalid Prometheus URL: {e}")))?;
+        let display_url = display_url(&cfg.url.value);
+        let graph_url = match &cfg.external_url {
+            Some(u) => u.value.trim_end_matches('/').to_string(),
+            None => display_url.trim_end_matches('/').to_string(),
+        };
         Ok(PrometheusSource {
             client,
-            display_url: display_url(&cfg.url.value),
+            display_url,
+            graph_url,
             timeout,
         })
     }
@@ -62,6 +71,21 @@ impl PrometheusSource {
     /// How long one query may take.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// The base Prometheus's `$externalURL` means: where its pages are.
+    pub fn graph_url(&self) -> &str {
+        &self.graph_url
+    }
+
+    /// The link Prometheus gives an alert as `generatorURL`: the expression
+    /// in the table view of the graph page (`strutil.TableLinkForExpression`).
+    pub fn generator_url(&self, expr: &str) -> String {
+        format!(
+            "{}/graph?g0.expr={}&g0.tab=1",
+            self.graph_url,
+            crate::template::go::query_escape(expr)
+        )
     }
 
     /// Runs `query` at `at` (Prometheus's "now" when `None`).

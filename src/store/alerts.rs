@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{Store, StoreError, from_millis, to_millis};
 use crate::eval::{AlertEvent, AlertInstance, AlertState, Transition};
 use crate::labels::{Fingerprint, Labels};
-use crate::rules::Severity;
+use crate::rules::{RuleFormat, Severity};
 
 /// A notification to put in the outbox with the transition that caused it.
 #[derive(Debug, Clone)]
@@ -165,7 +165,8 @@ pub struct StoredEvent {
 
 const SELECT_ALERT: &str =
     "SELECT fingerprint, rule_group, alert, labels, annotations, message, resolution,
-        state, severity, value, active_at, fired_at, keep_firing_since, resolved_at FROM alerts";
+        state, severity, value, active_at, fired_at, keep_firing_since, resolved_at,
+        format, generator_url FROM alerts";
 
 fn load_alerts(c: &mut Connection) -> Result<Vec<AlertInstance>, StoreError> {
     let mut stmt = c.prepare(SELECT_ALERT)?;
@@ -204,6 +205,8 @@ fn read_alert(r: &rusqlite::Row) -> Result<AlertInstance, StoreError> {
         fired_at: r.get::<_, Option<i64>>(11)?.map(from_millis),
         keep_firing_since: r.get::<_, Option<i64>>(12)?.map(from_millis),
         resolved_at: r.get::<_, Option<i64>>(13)?.map(from_millis),
+        format: RuleFormat::parse(&r.get::<_, String>(14)?).ok_or_else(|| corrupt("format"))?,
+        generator_url: r.get(15)?,
     })
 }
 
@@ -232,15 +235,17 @@ pub(crate) fn write_batch(
     {
         let mut upsert = tx.prepare_cached(
             "INSERT INTO alerts (fingerprint, rule_group, alert, labels, annotations, message, resolution,
-                 state, severity, value, active_at, fired_at, keep_firing_since, resolved_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                 state, severity, value, active_at, fired_at, keep_firing_since, resolved_at, updated_at,
+                 format, generator_url)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
              ON CONFLICT (fingerprint) DO UPDATE SET
                  labels = excluded.labels, annotations = excluded.annotations,
                  message = excluded.message, resolution = excluded.resolution,
                  state = excluded.state, severity = excluded.severity, value = excluded.value,
                  active_at = excluded.active_at, fired_at = excluded.fired_at,
                  keep_firing_since = excluded.keep_firing_since, resolved_at = excluded.resolved_at,
-                 updated_at = excluded.updated_at",
+                 updated_at = excluded.updated_at, format = excluded.format,
+                 generator_url = excluded.generator_url",
         )?;
         for a in &batch.save {
             upsert.execute(params![
@@ -259,6 +264,8 @@ pub(crate) fn write_batch(
                 a.keep_firing_since.map(to_millis),
                 a.resolved_at.map(to_millis),
                 now,
+                a.format.as_str(),
+                a.generator_url,
             ])?;
         }
         let mut delete = tx.prepare_cached("DELETE FROM alerts WHERE fingerprint = ?1")?;

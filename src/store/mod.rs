@@ -13,6 +13,7 @@ pub mod alerts;
 pub mod external;
 pub mod heartbeats;
 pub mod outbox;
+mod rekey;
 pub mod silences;
 pub mod verifications;
 pub mod watch;
@@ -190,7 +191,10 @@ fn migrations() -> Result<Migrations<'static>, rusqlite_migration::Error> {
             .ok_or_else(|| {
                 rusqlite_migration::Error::FileLoad(format!("migration {name} has no up.sql"))
             })?;
-        let mut m = rusqlite_migration::M::up(up);
+        let mut m = match name.as_str() {
+            "07-identity" => rusqlite_migration::M::up_with_hook(up, rekey::rekey_alerts),
+            _ => rusqlite_migration::M::up(up),
+        };
         if let Some(down) = d
             .get_file(d.path().join("down.sql"))
             .and_then(|f| f.contents_utf8())

@@ -29,7 +29,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Params, am_time, failure};
-use crate::eval::AlertInstance;
 use crate::eval::external::EXTERNAL_GROUP;
 use crate::http::AppState;
 use crate::labels::{Fingerprint, Labels};
@@ -262,10 +261,9 @@ async fn snapshot(s: &AppState, now: DateTime<Utc>) -> Vec<Entry> {
                 .map(|l| Fingerprint::of_labels(&l).to_string())
                 .into_iter()
                 .collect();
-            let (updated, ends, generator_url) = match external.get(&a.fingerprint) {
-                Some(m) if a.group == EXTERNAL_GROUP => {
-                    (m.updated_at, m.expires_at, m.generator_url.clone())
-                }
+            let generator_url = a.generator_url.clone();
+            let (updated, ends) = match external.get(&a.fingerprint) {
+                Some(m) if a.group == EXTERNAL_GROUP => (m.updated_at, m.expires_at),
                 _ => {
                     let updated = evaluated.get(&a.group).copied().unwrap_or(now);
                     let period = periods
@@ -274,14 +272,14 @@ async fn snapshot(s: &AppState, now: DateTime<Utc>) -> Vec<Entry> {
                         .unwrap_or_default()
                         .max(Duration::from_secs(60));
                     let valid = chrono::Duration::from_std(period * 4).unwrap_or_default();
-                    (updated, updated + valid, String::new())
+                    (updated, updated + valid)
                 }
             };
             let suppressed = !silenced_by.is_empty() || !inhibited_by.is_empty();
             let receivers = receiver_names(&route);
             let alert = GettableAlert {
                 fingerprint: Fingerprint::of_labels(&labels).to_string(),
-                annotations: annotations(&a),
+                annotations: a.sent_annotations(),
                 receivers: receivers
                     .iter()
                     .map(|n| ReceiverRef { name: n.clone() })
@@ -305,17 +303,4 @@ async fn snapshot(s: &AppState, now: DateTime<Utc>) -> Vec<Entry> {
             }
         })
         .collect()
-}
-
-fn annotations(a: &AlertInstance) -> BTreeMap<String, String> {
-    let mut out = a.annotations.clone();
-    let described = out.contains_key("summary") || out.contains_key("description");
-    if !described && !a.message.is_empty() {
-        out.insert("summary".into(), a.message.clone());
-        if !a.resolution.is_empty() {
-            out.entry("resolution".into())
-                .or_insert_with(|| a.resolution.clone());
-        }
-    }
-    out
 }

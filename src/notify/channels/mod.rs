@@ -118,7 +118,8 @@ pub enum Channel {
 
 impl Channel {
     pub fn from_config(cfg: &TargetConfig, config: &Config) -> Result<Channel, ChannelError> {
-        let renderer = Renderer::new(cfg.name(), config.language_of(cfg), cfg.templates.clone());
+        let renderer = Renderer::new(cfg.name(), config.language_of(cfg), cfg.templates.clone())
+            .with_external_url(config.public_url(config.listen_addr()));
         Ok(match &cfg.kind {
             TargetKind::Webhook(k) => {
                 Channel::Webhook(webhook::Webhook::new(cfg, k.clone(), renderer)?)

@@ -68,7 +68,8 @@ impl Webhook {
     pub fn body(&self, batch: &[AlertMessage]) -> serde_json::Value {
         match self.cfg.payload {
             WebhookPayload::Alertmanager => {
-                serde_json::to_value(payload(&self.name, batch)).unwrap_or_default()
+                serde_json::to_value(payload(&self.name, batch, self.renderer.external_url()))
+                    .unwrap_or_default()
             }
             WebhookPayload::Tocsin => batch
                 .first()
@@ -181,7 +182,7 @@ pub struct WebhookAlert {
     pub fingerprint: String,
 }
 
-pub fn payload(receiver: &str, batch: &[AlertMessage]) -> AmWebhookPayload {
+pub fn payload(receiver: &str, batch: &[AlertMessage], external_url: &str) -> AmWebhookPayload {
     let alerts: Vec<WebhookAlert> = batch.iter().map(webhook_alert).collect();
     let common_labels = common(alerts.iter().map(|a| &a.labels));
     let common_annotations = common(alerts.iter().map(|a| &a.annotations));
@@ -216,30 +217,17 @@ pub fn payload(receiver: &str, batch: &[AlertMessage]) -> AmWebhookPayload {
         group_labels,
         common_labels,
         common_annotations,
-        external_url: String::new(),
+        external_url: external_url.to_string(),
         alerts,
     }
 }
 
 pub(crate) fn webhook_alert(m: &AlertMessage) -> WebhookAlert {
-    let mut annotations = m.annotations.clone();
-    if !m.message.is_empty() {
-        annotations
-            .entry("summary".into())
-            .or_insert_with(|| m.message.clone());
-        annotations.insert("message".into(), m.message.clone());
-    }
-    if !m.resolution.is_empty() {
-        annotations.insert("resolution".into(), m.resolution.clone());
-    }
-    if let Some(v) = m.value {
-        annotations.insert("value".into(), v.to_string());
-    }
     WebhookAlert {
         status: m.kind.status(),
         fingerprint: Fingerprint::of_labels(&m.labels).to_string(),
         labels: m.labels.clone(),
-        annotations,
+        annotations: m.sent_annotations(),
         starts_at: m
             .starts_at
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -247,7 +235,7 @@ pub(crate) fn webhook_alert(m: &AlertMessage) -> WebhookAlert {
             .ends_at
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
             .unwrap_or_else(|| ZERO_TIME.to_string()),
-        generator_url: String::new(),
+        generator_url: m.generator_url.clone(),
     }
 }
 

@@ -3686,7 +3686,7 @@ fn strip_domain(hp: &str) -> String {
 }
 
 /// url.QueryEscape.
-fn query_escape(s: &str) -> String {
+pub fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for &b in s.as_bytes() {
         match b {
