@@ -129,7 +129,10 @@ async fn a_pair_in_a_rule_file_fires_and_resolves_independently() {
     for a in &alerts {
         let sev = a["labels"]["severity"].as_str().unwrap();
         let limit = if sev == "critical" { "10" } else { "5" };
-        assert_eq!(a["annotations"], json!({"summary": format!("15 over {limit}")}));
+        assert_eq!(
+            a["annotations"],
+            json!({"summary": format!("15 over {limit}")})
+        );
     }
 
     push("t_pair_rules", "t_pair_rules_value 7").await;

@@ -74,7 +74,10 @@ async fn a_database_of_the_previous_release_keeps_every_alert() {
     let native = get("UpgradeNativeHigh");
     assert_eq!(native.state, AlertState::Firing);
     assert_eq!(native.fingerprint.to_string(), "f2045ea1b8ee3f61");
-    assert_eq!(native.fired_at.map(|t| t.timestamp_millis()), Some(STARTED_MS));
+    assert_eq!(
+        native.fired_at.map(|t| t.timestamp_millis()),
+        Some(STARTED_MS)
+    );
     let pending = get("UpgradeNativePending");
     assert_eq!(pending.state, AlertState::Pending, "the for timer runs on");
     assert_eq!(pending.active_at.timestamp_millis(), STARTED_MS);
@@ -85,13 +88,23 @@ async fn a_database_of_the_previous_release_keeps_every_alert() {
         "84b6562796b4c4e9",
         "its identity includes severity now"
     );
-    assert_eq!(prom.fired_at.map(|t| t.timestamp_millis()), Some(STARTED_MS));
+    assert_eq!(
+        prom.fired_at.map(|t| t.timestamp_millis()),
+        Some(STARTED_MS)
+    );
     let posted = get("UpgradePosted");
     assert_eq!(posted.state, AlertState::Firing);
-    assert_eq!(posted.fired_at.map(|t| t.timestamp_millis()), Some(POSTED_MS));
+    assert_eq!(
+        posted.fired_at.map(|t| t.timestamp_millis()),
+        Some(POSTED_MS)
+    );
     assert_eq!(posted.generator_url, "http://scheduler/jobs/etl");
     let names: Vec<&str> = alerts.iter().map(|a| a.alert.as_str()).collect();
-    assert_eq!(alerts.len(), 4, "one row per alert, none doubled: {names:?}");
+    assert_eq!(
+        alerts.len(),
+        4,
+        "one row per alert, none doubled: {names:?}"
+    );
 
     // The history moved with the alert: its firing is under the new key.
     let history = d

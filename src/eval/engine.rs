@@ -17,8 +17,9 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::rule::{AlertEvent, QueryOutcome, evaluate_rule, render_texts};
+use super::rule::{AlertEvent, QueryOutcome, evaluate_rule_with_queries, render_texts};
 use super::state::{AlertInstance, Observation, step};
+use super::template_query::{TemplateQueries, renders_queries};
 use crate::labels::{Fingerprint, Labels};
 use crate::notify::Router;
 use crate::rules::model::Level;
@@ -351,8 +352,7 @@ impl Engine {
             Source(RuleSource, Result<Vec<Sample>, SourceError>),
             Prometheus(usize, Result<Vec<Sample>, SourceError>),
         }
-        let at = (!group.query_offset.is_zero())
-            .then(|| now - chrono::Duration::from_std(group.query_offset).unwrap_or_default());
+        let at = query_time(group, now);
         let mut out = HashMap::new();
         let mut promql: Vec<&str> = Vec::new();
         let mut others: HashSet<&RuleSource> = HashSet::new();
@@ -423,7 +423,7 @@ impl Engine {
 
     async fn apply_outcomes(
         &self,
-        group: &Group,
+        group: &Arc<Group>,
         mut outcomes: Outcomes,
         now: DateTime<Utc>,
         started: Instant,
@@ -443,7 +443,7 @@ impl Engine {
         for rule in &group.rules {
             *users.entry(&rule.source).or_default() += 1;
         }
-        for rule in &group.rules {
+        for (index, rule) in group.rules.iter().enumerate() {
             let key = (group.name.clone(), rule.name.clone(), rule.occurrence);
             let last_user = users.get_mut(&rule.source).is_some_and(|n| {
                 *n -= 1;
@@ -479,7 +479,20 @@ impl Engine {
                 RuleSource::Prometheus(expr) => source.generator_url(expr),
                 _ => String::new(),
             };
-            let update = evaluate_rule(group, rule, &current, outcome, &generator_url, now);
+            let update = if renders_queries(rule) {
+                self.evaluate_with_queries(group, index, current, outcome, generator_url, now)
+                    .await
+            } else {
+                evaluate_rule_with_queries(
+                    group,
+                    rule,
+                    &current,
+                    outcome,
+                    &generator_url,
+                    now,
+                    None,
+                )
+            };
             // One WARN when a rule starts failing (or fails differently), one
             // INFO when it recovers; the same error again is DEBUG chatter.
             match (&update.error, &last_error) {
@@ -550,6 +563,54 @@ impl Engine {
         self.update_datasource_health(unavailable, any_success, now)
             .await;
         all_ok && committed
+    }
+
+    /// Evaluates the rule `group.rules[index]`, whose templates call `query`,
+    /// on the blocking pool: rendering waits for those queries there, never
+    /// on an async worker (see [`super::template_query`]).
+    async fn evaluate_with_queries(
+        &self,
+        group: &Arc<Group>,
+        index: usize,
+        current: Arc<HashMap<Fingerprint, AlertInstance>>,
+        outcome: QueryOutcome,
+        generator_url: String,
+        now: DateTime<Utc>,
+    ) -> super::rule::RuleUpdate {
+        let queries = TemplateQueries::new(
+            tokio::runtime::Handle::current(),
+            self.source(),
+            query_time(group, now),
+            Arc::clone(&self.query_slots),
+        );
+        let shared = Arc::clone(group);
+        let joined = tokio::task::spawn_blocking(move || {
+            let rule = shared.rules.get(index)?;
+            Some(evaluate_rule_with_queries(
+                &shared,
+                rule,
+                &current,
+                outcome,
+                &generator_url,
+                now,
+                Some(&queries),
+            ))
+        })
+        .await;
+        match joined {
+            Ok(Some(update)) => update,
+            Ok(None) => super::rule::RuleUpdate {
+                error: Some("internal error: rule not in its group".into()),
+                ..Default::default()
+            },
+            Err(e) => {
+                tracing::error!(group = %group.name, error = %e, "rule evaluation task failed");
+                super::rule::RuleUpdate {
+                    error: Some(format!("rule evaluation task failed: {e}")),
+                    ..Default::default()
+                }
+            }
+        }
     }
 
     /// Counts consecutive unavailable evaluations; past the threshold the
@@ -623,7 +684,7 @@ impl Engine {
         let Some(mut next) = result.next else { return };
         let before = prev.filter(|p| p.is_active()).map(|p| p.state);
         if matches!(obs, Observation::Forced(_)) {
-            render_texts(&self.builtin_rule, &mut next, None);
+            render_texts(&self.builtin_rule, &mut next, None, None);
             if let Some(err) = self.memory().datasource_last_error.clone() {
                 next.annotations.insert("last_error".into(), err);
             }
@@ -901,6 +962,13 @@ fn owner(rules: &RuleSet, a: &AlertInstance) -> usize {
 }
 
 /// The rule behind `DatasourceUnavailable`: fires at once, resolves at once.
+/// When a group's queries are evaluated: now, or `query_offset` before it
+/// (`None` is the datasource's now).
+fn query_time(group: &Group, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    (!group.query_offset.is_zero())
+        .then(|| now - chrono::Duration::from_std(group.query_offset).unwrap_or_default())
+}
+
 fn builtin_rule(url: &str) -> Rule {
     Rule {
         group: BUILTIN_GROUP.into(),

@@ -13,10 +13,11 @@ pub mod recording;
 pub mod remote_queue;
 pub mod rule;
 pub mod state;
+pub mod template_query;
 
 #[cfg(test)]
 mod tests;
 
 pub use engine::{Engine, GroupStatus, RuleKind, RuleStatus};
-pub use rule::{AlertEvent, QueryOutcome, RuleUpdate, evaluate_rule};
+pub use rule::{AlertEvent, QueryOutcome, RuleUpdate, evaluate_rule, evaluate_rule_with_queries};
 pub use state::{AlertInstance, AlertState, Observation, Step, Transition, step};

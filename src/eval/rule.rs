@@ -9,7 +9,7 @@ use super::state::{AlertInstance, AlertState, Observation, Transition, step};
 use crate::labels::{Fingerprint, Labels};
 use crate::rules::{ErrorPolicy, Group, NoDataPolicy, Rule, RuleFormat};
 use crate::source::Sample;
-use crate::template::TemplateContext;
+use crate::template::{QueryRunner, TemplateContext};
 
 /// Label that marks the alerts a rule raises about itself.
 pub const REASON_LABEL: &str = "tocsin_reason";
@@ -45,6 +45,8 @@ pub struct RuleUpdate {
 
 /// Applies one query outcome to one rule's alerts. `generator_url` is the
 /// link the rule's alerts carry (empty for rules not on Prometheus).
+/// Templates that call `query` render an error marker: see
+/// [`evaluate_rule_with_queries`].
 pub fn evaluate_rule(
     group: &Group,
     rule: &Rule,
@@ -52,6 +54,19 @@ pub fn evaluate_rule(
     outcome: QueryOutcome,
     generator_url: &str,
     now: DateTime<Utc>,
+) -> RuleUpdate {
+    evaluate_rule_with_queries(group, rule, current, outcome, generator_url, now, None)
+}
+
+/// [`evaluate_rule`], with `query` in templates answered by `queries`.
+pub fn evaluate_rule_with_queries(
+    group: &Group,
+    rule: &Rule,
+    current: &HashMap<Fingerprint, AlertInstance>,
+    outcome: QueryOutcome,
+    generator_url: &str,
+    now: DateTime<Utc>,
+    queries: Option<&dyn QueryRunner>,
 ) -> RuleUpdate {
     // Each observed alert, what was seen, and the sample's labels (what
     // Prometheus-format templates see as `$labels`).
@@ -86,7 +101,7 @@ pub fn evaluate_rule(
         },
         QueryOutcome::Samples(samples) => {
             for s in samples {
-                let a = alert_for_sample(group, rule, &s, generator_url, now);
+                let a = alert_for_sample(group, rule, &s, generator_url, now, queries);
                 if let Some((other, _, _)) = observed.get(&a.fingerprint) {
                     error = Some(format!(
                         "two series give the same alert labels {:?} (add labels or aggregate with `by`)",
@@ -137,6 +152,7 @@ pub fn evaluate_rule(
             (Observation::Missing, None),
             &fresh,
             now,
+            queries,
         );
     }
     for (_, (fresh, obs, sample_labels)) in observed {
@@ -148,6 +164,7 @@ pub fn evaluate_rule(
             (obs, sample_labels.as_ref()),
             &fresh,
             now,
+            queries,
         );
     }
     update
@@ -160,13 +177,14 @@ fn apply(
     (obs, sample_labels): (Observation, Option<&Labels>),
     fresh: &AlertInstance,
     now: DateTime<Utc>,
+    queries: Option<&dyn QueryRunner>,
 ) {
     let before = prev.filter(|p| p.is_active()).map(|p| p.state);
     let result = step(prev, obs, fresh, rule, now);
     match result.next {
         Some(mut next) => {
             if !matches!(obs, Observation::Missing) {
-                render_texts(rule, &mut next, sample_labels);
+                render_texts(rule, &mut next, sample_labels, queries);
             }
             if result.changed {
                 update.save.push(next.clone());
@@ -211,6 +229,7 @@ fn alert_for_sample(
     s: &Sample,
     generator_url: &str,
     now: DateTime<Utc>,
+    queries: Option<&dyn QueryRunner>,
 ) -> AlertInstance {
     let mut labels: Labels = s
         .labels
@@ -230,7 +249,8 @@ fn alert_for_sample(
             .breached_level(s.value)
             .unwrap_or(rule.lowest_severity());
         let ctx =
-            TemplateContext::new(&rule.name, severity.as_str(), &series_labels, s.value, None);
+            TemplateContext::new(&rule.name, severity.as_str(), &series_labels, s.value, None)
+                .with_query(queries);
         for (k, t) in &rule.labels {
             let value = t.render(&ctx);
             if value.is_empty() && rule.format == RuleFormat::Prometheus {
@@ -293,7 +313,13 @@ fn new_instance(
 /// Renders message, resolution and annotations for the alert as it now is.
 /// Prometheus-format templates see `sample_labels` (the series as the query
 /// returned it) when given, as in Prometheus; otherwise the alert's labels.
-pub fn render_texts(rule: &Rule, a: &mut AlertInstance, sample_labels: Option<&Labels>) {
+/// `query` in templates is answered by `queries`.
+pub fn render_texts(
+    rule: &Rule,
+    a: &mut AlertInstance,
+    sample_labels: Option<&Labels>,
+    queries: Option<&dyn QueryRunner>,
+) {
     let labels = match (rule.format, sample_labels) {
         (RuleFormat::Prometheus, Some(l)) => l,
         _ => &a.labels,
@@ -304,7 +330,8 @@ pub fn render_texts(rule: &Rule, a: &mut AlertInstance, sample_labels: Option<&L
         labels,
         a.value,
         Some(a.active_at),
-    );
+    )
+    .with_query(queries);
     a.annotations = rule
         .annotations
         .iter()

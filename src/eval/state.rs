@@ -100,7 +100,6 @@ impl AlertInstance {
         }
         l
     }
-
 }
 
 /// The annotations an Alertmanager-format payload carries. A

@@ -203,6 +203,25 @@ impl Checker<'_> {
         self.errors.push(SourceError::at(self.file, at, msg));
     }
 
+    /// Warns, at the label's or annotation's value, about each function its
+    /// template calls that cannot work for this rule.
+    fn warn_unworkable<T>(
+        &mut self,
+        at: &Spanned<T>,
+        what: &str,
+        key: &str,
+        t: &Template,
+        has_prometheus: bool,
+    ) {
+        for (line, col, why) in t.unworkable_functions(has_prometheus) {
+            self.warnings.push(SourceError::at(
+                self.file,
+                at,
+                format!("{what} {key:?}, template line {line} column {col}: {why}"),
+            ));
+        }
+    }
+
     /// `key` is the group's name in the rule set (see [`load_sources`]).
     fn group(&mut self, doc: GroupDoc, key: String, opts: &LoadOptions) -> Option<Group> {
         let errors_before = self.errors.len();
@@ -321,10 +340,12 @@ impl Checker<'_> {
             }
         }
 
+        let alert_name = alert.value.trim().to_string();
         let rule_template = |src: &str| match format {
             RuleFormat::Native => Template::native(src),
-            RuleFormat::Prometheus => Template::prometheus(src),
+            RuleFormat::Prometheus => Template::prometheus_for_alert(src, &alert_name),
         };
+        let has_prometheus = source.is_prometheus();
         let mut labels = Vec::new();
         for (k, v) in &doc.labels {
             if !valid_label_name(k) {
@@ -346,7 +367,10 @@ impl Checker<'_> {
                 self.error(v, "invalid label name: __name__ cannot be set by a rule");
             }
             match rule_template(&v.value) {
-                Ok(t) => labels.push((k.clone(), t)),
+                Ok(t) => {
+                    self.warn_unworkable(v, "label", k, &t, has_prometheus);
+                    labels.push((k.clone(), t));
+                }
                 Err(e) => self.error(v, format!("cannot parse template of label {k:?}: {e}")),
             }
         }
@@ -361,7 +385,10 @@ impl Checker<'_> {
                 );
             }
             match rule_template(&v.value) {
-                Ok(t) => annotations.push((k.clone(), t)),
+                Ok(t) => {
+                    self.warn_unworkable(v, "annotation", k, &t, has_prometheus);
+                    annotations.push((k.clone(), t));
+                }
                 Err(e) => self.error(v, format!("cannot parse template of annotation {k:?}: {e}")),
             }
         }

@@ -291,3 +291,32 @@ fn all_errors_of_a_file_are_reported_not_just_the_first() {
     .unwrap_err();
     assert_eq!(err.0.len(), 2, "{err}");
 }
+
+#[test]
+fn unworkable_template_functions_are_warnings_with_positions() {
+    let set = load(
+        r#"
+groups:
+  - name: t
+    rules:
+      - alert: Console
+        expr: up == 0
+        labels:
+          page: '{{ tmpl "x" . }}'
+        annotations:
+          value: '{{ query "up" | first | value }}'
+          console: "a\n{{ define \"x\" }}x{{ end }}  {{ tmpl \"x\" . }}"
+"#,
+    )
+    .unwrap();
+    let w: Vec<String> = set.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(
+        w,
+        [
+            "r.yaml:8:17: label \"page\", template line 1 column 4: `tmpl` only works in Prometheus console templates (Prometheus rejects it in alert rules); it renders an error",
+            "r.yaml:11:20: annotation \"console\", template line 2 column 32: `tmpl` only works in Prometheus console templates (Prometheus rejects it in alert rules); it renders an error",
+        ]
+    );
+    let r = &set.groups[0].rules[0];
+    assert!(crate::eval::template_query::renders_queries(r));
+}

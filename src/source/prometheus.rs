@@ -10,6 +10,10 @@ use super::{Sample, SourceError};
 use crate::config::PrometheusConfig;
 use crate::labels::Labels;
 
+/// Why a query that returned a range vector is refused.
+pub const RANGE_VECTOR_ERROR: &str =
+    "the query returned a range vector; alert queries must return an instant vector or scalar";
+
 #[derive(Clone)]
 pub struct PrometheusSource {
     client: Client,
@@ -53,6 +57,11 @@ impl PrometheusSource {
 
     pub fn display_url(&self) -> &str {
         &self.display_url
+    }
+
+    /// How long one query may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// The base Prometheus's `$externalURL` means: where its pages are.
@@ -107,9 +116,7 @@ impl PrometheusSource {
                 labels: Labels::new(),
                 value: s.value(),
             }]),
-            Data::Matrix(_) => Err(SourceError::Rejected(
-                "the query returned a range vector; alert queries must return an instant vector or scalar".into(),
-            )),
+            Data::Matrix(_) => Err(SourceError::Rejected(RANGE_VECTOR_ERROR.into())),
         }
     }
 }

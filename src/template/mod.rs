@@ -9,6 +9,7 @@
 //! evaluation.
 
 pub mod go;
+pub mod query;
 
 use std::sync::OnceLock;
 
@@ -17,9 +18,10 @@ use serde::Serialize;
 
 use crate::labels::Labels;
 use go::{GoTemplate, GoTemplateData};
+pub use query::{QueryRunner, QuerySample};
 
 /// What a template can see about the alert it is rendered for.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Clone, Serialize)]
 pub struct TemplateContext<'a> {
     pub alert: &'a str,
     pub severity: &'a str,
@@ -27,6 +29,23 @@ pub struct TemplateContext<'a> {
     pub value: f64,
     /// RFC 3339, or empty before the alert exists.
     pub since: String,
+    /// Runs `query` in Prometheus-format templates; `None` where no
+    /// datasource is at hand (`query` then renders an error marker).
+    #[serde(skip)]
+    pub query: Option<&'a dyn QueryRunner>,
+}
+
+impl std::fmt::Debug for TemplateContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TemplateContext")
+            .field("alert", &self.alert)
+            .field("severity", &self.severity)
+            .field("labels", &self.labels)
+            .field("value", &self.value)
+            .field("since", &self.since)
+            .field("query", &self.query.is_some())
+            .finish()
+    }
 }
 
 impl<'a> TemplateContext<'a> {
@@ -43,7 +62,14 @@ impl<'a> TemplateContext<'a> {
             labels,
             value,
             since: since.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            query: None,
         }
+    }
+
+    /// The same context, with `query` answered by `runner`.
+    pub fn with_query(mut self, runner: Option<&'a dyn QueryRunner>) -> Self {
+        self.query = runner;
+        self
     }
 }
 
@@ -90,6 +116,42 @@ impl Template {
         GoTemplate::parse(source).map(Template::Go)
     }
 
+    /// Like [`Template::prometheus`], named `__alert_<alert>` in error
+    /// messages and markers, as Prometheus names it.
+    pub fn prometheus_for_alert(source: &str, alert: &str) -> Result<Template, String> {
+        if !source.contains("{{") {
+            return Ok(Template::Static(source.to_string()));
+        }
+        GoTemplate::parse_named(&format!("__alert_{alert}"), source).map(Template::Go)
+    }
+
+    /// Whether rendering runs PromQL queries (a Go template calling `query`).
+    pub fn uses_query(&self) -> bool {
+        matches!(self, Template::Go(t) if t.calls("query"))
+    }
+
+    /// The template's function calls that cannot work for a rule, as
+    /// `(template line, column, why)`: `query` without a Prometheus
+    /// datasource, console-only functions.
+    pub fn unworkable_functions(&self, has_prometheus: bool) -> Vec<(usize, usize, String)> {
+        let Template::Go(t) = self else {
+            return Vec::new();
+        };
+        t.functions()
+            .iter()
+            .filter_map(|f| {
+                let why = match f.name.as_str() {
+                    "query" if !has_prometheus => {
+                        "`query` needs a Prometheus datasource and this rule has none; it renders an error".to_string()
+                    }
+                    "tmpl" => "`tmpl` only works in Prometheus console templates (Prometheus rejects it in alert rules); it renders an error".to_string(),
+                    _ => return None,
+                };
+                Some((f.line, f.col, why))
+            })
+            .collect()
+    }
+
     pub fn render(&self, ctx: &TemplateContext) -> String {
         match self {
             Template::Static(s) => s.clone(),
@@ -105,6 +167,7 @@ impl Template {
                     value: ctx.value,
                     external_labels: &no_labels,
                     external_url: "",
+                    query: ctx.query,
                 })
             }
         }

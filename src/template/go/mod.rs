@@ -13,11 +13,20 @@
 //! turns the float `-0.5` into `0`, prints `1e6` as `1000000`, leaks `:=`
 //! variables out of `if` blocks, and panics on inputs such as `{{"\é"}}`.
 //!
+//! Behaviour follows Prometheus 2.42 (the version tocsin is tested against)
+//! where later versions changed it: `.Value` is a `float64`, `title` is
+//! `strings.Title`, `parseDuration` rejects negative durations.
+//!
 //! Known differences from Prometheus (all deliberate or very rare):
-//! * Functions that need a query engine (`query`, `first`, `label`, `value`,
-//!   `strvalue`, `sortByLabel`) and the console-only `tmpl` parse, but fail at
-//!   execution with "function X is not supported by tocsin" (Prometheus itself
-//!   rejects `tmpl` in alert rules; it is accepted here on purpose).
+//! * `query` runs through a [`QueryRunner`] (in evaluation: the configured
+//!   Prometheus, at the rule's own query time, within one timeout per rule
+//!   evaluation); without one it fails with an error marker. Printing a whole
+//!   query result shows its samples, where Go prints their addresses.
+//! * `toDuration`, `now` and `urlQueryEscape` (Prometheus 2.49+) are
+//!   accepted, although Prometheus 2.42 rejects rules using them.
+//! * The console-only `tmpl` parses, but fails at execution with "function
+//!   tmpl is not supported by tocsin" (Prometheus rejects it in alert rules;
+//!   `tocsin check` warns about it).
 //! * `now` is the wall clock at render time, not the rule evaluation time.
 //! * `Local` on a time value is UTC; the `Month`/`Weekday` methods are absent.
 //! * `printf` lacks `%b`/`%x` for floats, `%p`, and Go-syntax `%#v`; `%q` treats
@@ -30,13 +39,16 @@
 //!   if/with/range/template levels at run time, 1,000,000 range iterations and
 //!   4 MiB of output per render. The worst case fits in a 1 MiB thread stack.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
+
+use crate::template::query::{QueryRunner, QuerySample};
 
 /// Template name used in error messages by [`GoTemplate::parse`]. Prometheus
 /// uses `__alert_<alertname>`; pass that to [`GoTemplate::parse_named`] to get
@@ -55,8 +67,9 @@ const MAX_OUTPUT: usize = 4 << 20;
 /// Go's fmt refuses widths/precisions above this (`%!(BADWIDTH)`).
 const FMT_MAX_NUM: usize = 1_000_000;
 
-/// Go's reflect name of the data struct passed by Prometheus.
-const DATA_TYPE: &str = "struct { Labels map[string]string; ExternalLabels map[string]string; ExternalURL string; Value interface {} }";
+/// Go's reflect name of the data struct passed by Prometheus 2.42
+/// (`template.AlertTemplateData`; since 2.50 `Value` is `interface {}`).
+const DATA_TYPE: &str = "struct { Labels map[string]string; ExternalLabels map[string]string; ExternalURL string; Value float64 }";
 
 // ---------------------------------------------------------------------------
 // Public API
@@ -68,6 +81,8 @@ pub struct GoTemplate {
     source: String,
     name: String,
     parsed: Arc<Parsed>,
+    /// Function calls, found once when parsed.
+    functions: Arc<[FunctionUse]>,
 }
 
 #[derive(Debug)]
@@ -83,6 +98,17 @@ pub struct GoTemplateData<'a> {
     pub value: f64,
     pub external_labels: &'a BTreeMap<String, String>,
     pub external_url: &'a str,
+    /// Runs `query`; without one, `query` fails with an error marker.
+    pub query: Option<&'a dyn QueryRunner>,
+}
+
+/// A function call in a template, as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FunctionUse {
+    pub name: String,
+    /// 1-based line and column (in characters) in the template text.
+    pub line: usize,
+    pub col: usize,
 }
 
 impl GoTemplate {
@@ -99,10 +125,13 @@ impl GoTemplate {
             Ok(result) => result?,
             Err(_) => return Err(format!("template: {name}: internal error while parsing")),
         };
+        let parsed = Parsed { text: full, trees };
+        let functions = parsed.functions().into();
         Ok(GoTemplate {
             source: text.to_string(),
             name: name.to_string(),
-            parsed: Arc::new(Parsed { text: full, trees }),
+            parsed: Arc::new(parsed),
+            functions,
         })
     }
 
@@ -126,6 +155,17 @@ impl GoTemplate {
         &self.source
     }
 
+    /// Every function the template calls (in `define`d templates too), in
+    /// the order they appear, with their positions in [`GoTemplate::source`].
+    pub fn functions(&self) -> &[FunctionUse] {
+        &self.functions
+    }
+
+    /// Whether the template calls the function `name` anywhere.
+    pub fn calls(&self, name: &str) -> bool {
+        self.functions.iter().any(|f| f.name == name)
+    }
+
     fn execute(&self, data: &GoTemplateData) -> Result<String, String> {
         let root = Val::Data(Rc::new(RootData {
             labels: Rc::new(data.labels.clone()),
@@ -133,31 +173,93 @@ impl GoTemplate {
             external_url: data.external_url.to_string(),
             value: data.value,
         }));
-        let Some(tree) = self.parsed.trees.get(&self.name) else {
-            return Err(format!(
-                "template: {}: {} is an incomplete or empty template",
-                self.name,
-                go_quote(&self.name)
-            ));
+        let ctx = FuncCtx {
+            external_url: data.external_url.to_string(),
+            now: Utc::now().timestamp_millis() as f64 / 1000.0,
+            query: data.query,
         };
-        let mut ex = Exec {
-            parsed: &self.parsed,
-            parse_name: &self.name,
-            tmpl_name: &self.name,
-            vars: vec![("$".to_string(), root.clone())],
-            node: None,
-            depth: 0,
-            out: String::new(),
-            ctx: FuncCtx {
-                external_url: data.external_url.to_string(),
-                now: Utc::now().timestamp_millis() as f64 / 1000.0,
-            },
-            iterations: 0,
-        };
-        match ex.walk_list(&root, tree) {
-            Ok(()) | Err(Flow::Break) | Err(Flow::Continue) => Ok(ex.out),
-            Err(Flow::Err(msg)) => Err(msg),
+        run(&self.parsed, &self.name, root, ctx)
+    }
+}
+
+impl Parsed {
+    fn functions(&self) -> Vec<FunctionUse> {
+        let mut positions = Vec::new();
+        for list in self.trees.values() {
+            functions_in_list(list, &mut positions);
         }
+        positions.sort();
+        positions.dedup();
+        positions
+            .into_iter()
+            .filter_map(|(pos, name)| {
+                let before = self.text.get(DEFS.len()..pos)?;
+                let line = 1 + before.matches('\n').count();
+                let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+                let col = 1 + before.get(line_start..).map_or(0, |l| l.chars().count());
+                Some(FunctionUse { name, line, col })
+            })
+            .collect()
+    }
+}
+
+/// Executes the tree `name` of `parsed` with `root` as dot and `$`.
+fn run(parsed: &Parsed, name: &str, root: Val, ctx: FuncCtx<'_>) -> Result<String, String> {
+    let Some(tree) = parsed.trees.get(name) else {
+        return Err(format!(
+            "template: {}: {} is an incomplete or empty template",
+            name,
+            go_quote(name)
+        ));
+    };
+    let mut ex = Exec {
+        parsed,
+        parse_name: name,
+        tmpl_name: name,
+        vars: vec![("$".to_string(), root.clone())],
+        node: None,
+        depth: 0,
+        out: String::new(),
+        ctx,
+        iterations: 0,
+    };
+    match ex.walk_list(&root, tree) {
+        Ok(()) | Err(Flow::Break) | Err(Flow::Continue) => Ok(ex.out),
+        Err(Flow::Err(msg)) => Err(msg),
+    }
+}
+
+fn functions_in_list(list: &List, out: &mut Vec<(usize, String)>) {
+    for n in &list.nodes {
+        match &n.kind {
+            NodeKind::Action(p) => functions_in_pipe(p, out),
+            NodeKind::If(b) | NodeKind::Range(b) | NodeKind::With(b) => {
+                functions_in_pipe(&b.pipe, out);
+                functions_in_list(&b.list, out);
+                if let Some(el) = &b.else_list {
+                    functions_in_list(el, out);
+                }
+            }
+            NodeKind::Template { pipe: Some(p), .. } => functions_in_pipe(p, out),
+            _ => {}
+        }
+    }
+}
+
+fn functions_in_pipe(pipe: &Pipe, out: &mut Vec<(usize, String)>) {
+    for cmd in &pipe.cmds {
+        for a in &cmd.args {
+            functions_in_arg(a, out);
+        }
+    }
+}
+
+fn functions_in_arg(a: &Arg, out: &mut Vec<(usize, String)>) {
+    match &a.kind {
+        ArgKind::Identifier(name) => out.push((a.pos, name.clone())),
+        ArgKind::Pipe(p) => functions_in_pipe(p, out),
+        ArgKind::Chain(inner, _) => functions_in_arg(inner, out),
+        _ => {}
     }
 }
 
@@ -1884,7 +1986,23 @@ enum Val {
     Time(i64),
     /// `*time.Duration`, in nanoseconds.
     Duration(i64),
+    /// Prometheus's `*template.sample` (one series of a `query` result).
+    Sample(Rc<QuerySample>),
+    /// Prometheus's `template.queryResult` (`[]*sample`). Shared and mutable
+    /// like a Go slice: `sortByLabel` sorts it in place.
+    QueryResult(Rc<RefCell<Vec<Rc<QuerySample>>>>),
 }
+
+impl Val {
+    fn query_result(samples: Vec<Rc<QuerySample>>) -> Val {
+        Val::QueryResult(Rc::new(RefCell::new(samples)))
+    }
+}
+
+const SAMPLE_TYPE: &str = "*template.sample";
+const QUERY_RESULT_TYPE: &str = "template.queryResult";
+/// What Go's runtime says when a function dereferences a nil pointer.
+const NIL_DEREF: &str = "runtime error: invalid memory address or nil pointer dereference";
 
 fn type_name(v: &Val) -> &'static str {
     match v {
@@ -1899,6 +2017,8 @@ fn type_name(v: &Val) -> &'static str {
         Val::Data(_) => DATA_TYPE,
         Val::Time(_) => "*time.Time",
         Val::Duration(_) => "*time.Duration",
+        Val::Sample(_) => SAMPLE_TYPE,
+        Val::QueryResult(_) => QUERY_RESULT_TYPE,
     }
 }
 
@@ -1912,7 +2032,8 @@ fn is_true(v: &Val) -> bool {
         Val::Str(s) => !s.is_empty(),
         Val::StrMap(m) => !m.is_empty(),
         Val::IfaceMap(m) => !m.is_empty(),
-        Val::Data(_) | Val::Time(_) | Val::Duration(_) => true,
+        Val::QueryResult(q) => !q.borrow().is_empty(),
+        Val::Data(_) | Val::Time(_) | Val::Duration(_) | Val::Sample(_) => true,
     }
 }
 
@@ -1976,6 +2097,10 @@ type R<T> = Result<T, Flow>;
 enum P {
     Any,
     Str,
+    /// `template.queryResult`
+    Query,
+    /// `*template.sample`
+    Sample,
 }
 
 impl P {
@@ -1983,7 +2108,14 @@ impl P {
         match self {
             P::Any => "interface {}",
             P::Str => "string",
+            P::Query => QUERY_RESULT_TYPE,
+            P::Sample => SAMPLE_TYPE,
         }
+    }
+
+    /// Slices and pointers take `nil` (as their zero value).
+    fn can_be_nil(self) -> bool {
+        matches!(self, P::Any | P::Query | P::Sample)
     }
 }
 
@@ -2007,9 +2139,10 @@ impl Callee<'_> {
     }
 }
 
-struct FuncCtx {
+struct FuncCtx<'q> {
     external_url: String,
     now: f64,
+    query: Option<&'q dyn QueryRunner>,
 }
 
 struct Exec<'t> {
@@ -2020,7 +2153,7 @@ struct Exec<'t> {
     node: Option<NodeRef<'t>>,
     depth: usize,
     out: String,
-    ctx: FuncCtx,
+    ctx: FuncCtx<'t>,
     iterations: u64,
 }
 
@@ -2158,6 +2291,20 @@ impl<'t> Exec<'t> {
                     self.one_iteration(b, mark, Val::Str(k.clone()), v.clone())?;
                 }
                 !m.is_empty()
+            }
+            Val::QueryResult(q) => {
+                // Go ranges over the slice header it was given: later changes
+                // to the shared array (sortByLabel inside the loop) show.
+                let len = q.borrow().len();
+                let mut i = 0;
+                while i < len {
+                    let Some(smp) = q.borrow().get(i).cloned() else {
+                        break;
+                    };
+                    self.one_iteration(b, mark, Val::Int(i as i64), Val::Sample(smp))?;
+                    i += 1;
+                }
+                len > 0
             }
             Val::Int(n) => {
                 if b.pipe.decl.len() > 1 {
@@ -2428,18 +2575,12 @@ impl<'t> Exec<'t> {
             return Ok(receiver);
         };
         let mut recv = receiver;
-        let mut iface = false;
         for name in init {
-            // Data.Value has static type interface{}; Go names that type when
-            // a field is then looked up on it.
-            let from_data = matches!(recv, Val::Data(_)) && name == "Value";
-            recv = self.eval_field(dot, name, node, &[], None, (recv, iface))?;
-            iface = from_data;
+            recv = self.eval_field(dot, name, node, &[], None, recv)?;
         }
-        self.eval_field(dot, last, node, args, fin, (recv, iface))
+        self.eval_field(dot, last, node, args, fin, recv)
     }
 
-    /// `receiver` carries whether its static Go type is `interface {}`.
     fn eval_field(
         &mut self,
         dot: &Val,
@@ -2447,7 +2588,7 @@ impl<'t> Exec<'t> {
         node: NodeRef<'t>,
         args: &'t [Arg],
         fin: Option<Val>,
-        (receiver, iface): (Val, bool),
+        receiver: Val,
     ) -> R<Val> {
         if let Val::Invalid = receiver {
             return Ok(Val::Invalid);
@@ -2479,6 +2620,17 @@ impl<'t> Exec<'t> {
                 }
                 return Ok(m.get(name).cloned().unwrap_or(Val::Invalid));
             }
+            Val::Sample(smp) if matches!(name, "Labels" | "Value") => {
+                if has_args {
+                    return Err(self.errorf(format!(
+                        "{name} has arguments but cannot be invoked as function"
+                    )));
+                }
+                return Ok(match name {
+                    "Labels" => Val::StrMap(Rc::new(smp.labels.clone())),
+                    _ => Val::Float(smp.value),
+                });
+            }
             Val::Time(_) if matches!(name, "wall" | "ext" | "loc") => {
                 return Err(self.errorf(format!(
                     "{name} is an unexported field of struct type *time.Time"
@@ -2486,11 +2638,7 @@ impl<'t> Exec<'t> {
             }
             _ => {}
         }
-        let typ = if iface {
-            "interface {}"
-        } else {
-            type_name(&receiver)
-        };
+        let typ = type_name(&receiver);
         Err(self.errorf(format!("can't evaluate field {name} in type {typ}")))
     }
 
@@ -2592,9 +2740,18 @@ impl<'t> Exec<'t> {
             return Ok(v);
         }
         if let Val::Invalid = v {
+            if typ.can_be_nil() {
+                return Ok(v);
+            }
             return Err(self.errorf(format!("invalid value; expected {}", typ.name())));
         }
-        if matches!(v, Val::Str(_)) {
+        let fits = match typ {
+            P::Any => true,
+            P::Str => matches!(v, Val::Str(_)),
+            P::Query => matches!(v, Val::QueryResult(_)),
+            P::Sample => matches!(v, Val::Sample(_)),
+        };
+        if fits {
             Ok(v)
         } else {
             Err(self.errorf(format!(
@@ -2610,7 +2767,7 @@ impl<'t> Exec<'t> {
         let v = match &n.kind {
             ArgKind::Dot => dot.clone(),
             ArgKind::Nil => {
-                if typ == P::Any {
+                if typ.can_be_nil() {
                     return Ok(Val::Invalid);
                 }
                 return Err(self.errorf(format!("cannot assign nil to {}", typ.name())));
@@ -2628,6 +2785,11 @@ impl<'t> Exec<'t> {
             // a string parameter only accepts a string literal.
             ArgKind::Bool(b) if typ == P::Any => return Ok(Val::Bool(*b)),
             ArgKind::Number(num) if typ == P::Any => return self.ideal_constant(n, num),
+            ArgKind::Bool(_) | ArgKind::Number(_) | ArgKind::Str { .. }
+                if matches!(typ, P::Query | P::Sample) =>
+            {
+                return Err(self.errorf(format!("can't handle {n} for arg of type {}", typ.name())));
+            }
             ArgKind::Str { text, .. } => return Ok(Val::Str(text.clone())),
             ArgKind::Bool(_) | ArgKind::Number(_) => {
                 return Err(self.errorf(format!("expected string; found {n}")));
@@ -2661,10 +2823,13 @@ fn func_sig(name: &str) -> Option<Sig> {
         "reReplaceAll" => (&[P::Str, P::Str, P::Str], None, false),
         "now" | "externalURL" | "pathPrefix" => (NONE, None, false),
         "args" => (NONE, Some(P::Any), false),
-        // Need a Prometheus query engine or a console: parse fine, fail when run.
-        "query" | "first" | "label" | "value" | "strvalue" | "sortByLabel" | "tmpl" => {
-            (NONE, Some(P::Any), false)
-        }
+        "query" => (STR, None, false),
+        "first" => (&[P::Query], None, false),
+        "label" => (&[P::Str, P::Sample], None, false),
+        "value" | "strvalue" => (&[P::Sample], None, false),
+        "sortByLabel" => (&[P::Str, P::Query], None, false),
+        // Console templates only (Prometheus's ExpandHTML): parses, fails when run.
+        "tmpl" => (NONE, Some(P::Any), false),
         _ => return None,
     };
     Some(Sig {
@@ -2782,6 +2947,48 @@ fn call_func(ctx: &FuncCtx, name: &str, a: &[Val], callee_name: &str) -> Result<
                 .collect();
             Ok(Val::IfaceMap(Rc::new(m)))
         }
+        "query" => match ctx.query {
+            Some(runner) => {
+                let samples = runner.query(s(0))?;
+                Ok(Val::query_result(
+                    samples.into_iter().map(Rc::new).collect(),
+                ))
+            }
+            None => Err("no Prometheus datasource to run the query on here".into()),
+        },
+        "first" => match arg(0) {
+            Val::QueryResult(q) => match q.borrow().first() {
+                Some(smp) => Ok(Val::Sample(Rc::clone(smp))),
+                None => Err("first() called on vector with no elements".into()),
+            },
+            _ => Err("first() called on vector with no elements".into()),
+        },
+        "label" => match arg(1) {
+            Val::Sample(smp) => string(smp.labels.get(s(0)).cloned().unwrap_or_default()),
+            _ => Err(NIL_DEREF.into()),
+        },
+        "value" => match arg(0) {
+            Val::Sample(smp) => Ok(Val::Float(smp.value)),
+            _ => Err(NIL_DEREF.into()),
+        },
+        "strvalue" => match arg(0) {
+            Val::Sample(smp) => string(smp.labels.get("__value__").cloned().unwrap_or_default()),
+            _ => Err(NIL_DEREF.into()),
+        },
+        "sortByLabel" => match arg(1) {
+            Val::QueryResult(q) => {
+                let by = s(0);
+                // Stable, like sort.Stable; in place, like Go's v[:].
+                q.borrow_mut().sort_by(|x, y| {
+                    let (a, b) = (x.labels.get(by), y.labels.get(by));
+                    a.map_or("", String::as_str)
+                        .cmp(b.map_or("", String::as_str))
+                });
+                Ok(Val::QueryResult(q))
+            }
+            // sortByLabel of a nil queryResult is a (typed) empty one.
+            _ => Ok(Val::query_result(Vec::new())),
+        },
         _ => Err(format!("function {name} is not supported by tocsin")),
     }
 }
@@ -2887,6 +3094,14 @@ fn builtin_index(a: &[Val]) -> Result<Val, String> {
                     None => return Err("reflect: string index out of range".into()),
                 }
             }
+            Val::QueryResult(q) => {
+                let q = q.borrow();
+                let x = index_arg(idx, q.len())?;
+                match q.get(x) {
+                    Some(smp) => Val::Sample(Rc::clone(smp)),
+                    None => return Err("reflect: slice index out of range".into()),
+                }
+            }
             Val::StrMap(m) => Val::Str(m.get(&map_key(idx)?).cloned().unwrap_or_default()),
             Val::IfaceMap(m) => m.get(&map_key(idx)?).cloned().unwrap_or(Val::Invalid),
             Val::Invalid => return Err("index of nil pointer".into()),
@@ -2903,6 +3118,7 @@ fn builtin_slice(a: &[Val]) -> Result<Val, String> {
     let indexes = a.get(1..).unwrap_or(&[]);
     let s = match &item {
         Val::Invalid => return Err("slice of untyped nil".into()),
+        Val::QueryResult(q) => return slice_query_result(&q.borrow(), indexes),
         Val::Str(s) => s,
         v => {
             if indexes.len() > 3 {
@@ -2928,8 +3144,30 @@ fn builtin_slice(a: &[Val]) -> Result<Val, String> {
     Ok(Val::Str(String::from_utf8_lossy(bytes).into_owned()))
 }
 
+/// `slice` of a `queryResult` (Go's slice builtin on a slice whose
+/// capacity is its length).
+fn slice_query_result(q: &[Rc<QuerySample>], indexes: &[Val]) -> Result<Val, String> {
+    if indexes.len() > 3 {
+        return Err(format!("too many slice indexes: {}", indexes.len()));
+    }
+    let cap = q.len();
+    let mut idx = [0, cap, cap];
+    for (i, v) in indexes.iter().enumerate() {
+        idx[i] = index_arg(v, cap)?;
+    }
+    if idx[0] > idx[1] {
+        return Err(format!("invalid slice index: {} > {}", idx[0], idx[1]));
+    }
+    if indexes.len() == 3 && idx[1] > idx[2] {
+        return Err(format!("invalid slice index: {} > {}", idx[1], idx[2]));
+    }
+    let part = q.get(idx[0]..idx[1]).unwrap_or(&[]).to_vec();
+    Ok(Val::query_result(part))
+}
+
 fn builtin_len(v: &Val) -> Result<i64, String> {
     match v {
+        Val::QueryResult(q) => Ok(q.borrow().len() as i64),
         Val::Str(s) => Ok(s.len() as i64),
         Val::StrMap(m) => Ok(m.len() as i64),
         Val::IfaceMap(m) => Ok(m.len() as i64),
@@ -2967,7 +3205,8 @@ fn reflect_kind(v: &Val) -> u8 {
         Val::Invalid => 0,
         Val::StrMap(_) | Val::IfaceMap(_) => 1,
         Val::Data(_) => 2,
-        Val::Time(_) | Val::Duration(_) => 3,
+        Val::Time(_) | Val::Duration(_) | Val::Sample(_) => 3,
+        Val::QueryResult(_) => 5,
         _ => 4,
     }
 }
@@ -3023,12 +3262,17 @@ fn builtin_eq(a1: &Val, rest: &[Val]) -> Result<bool, String> {
                     let (n1, n2) = (matches!(a1, Val::Invalid), matches!(arg, Val::Invalid));
                     if n1 || n2 {
                         n1 == n2
-                    } else if matches!(arg, Val::StrMap(_) | Val::IfaceMap(_) | Val::Data(_)) {
+                    } else if matches!(
+                        arg,
+                        Val::StrMap(_) | Val::IfaceMap(_) | Val::Data(_) | Val::QueryResult(_)
+                    ) {
                         return Err(format!(
                             "non-comparable type {}: {}",
                             fmt_v(arg),
                             type_name(arg)
                         ));
+                    } else if let (Val::Sample(x), Val::Sample(y)) = (a1, arg) {
+                        Rc::ptr_eq(x, y)
                     } else {
                         // Distinct pointers (toTime/toDuration results) never compare equal.
                         false
@@ -3271,138 +3515,103 @@ fn parse_go_float(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
-/// model.ParseDurationAllowNegative, returning nanoseconds.
+/// model.ParseDuration of prometheus/common v0.39 (Prometheus 2.42; negative
+/// durations are accepted since 2.49), returning nanoseconds.
 fn parse_prom_duration(s: &str) -> Result<i64, String> {
-    if s.is_empty() {
-        return Err("empty duration string".into());
-    }
-    if let Some(rest) = s.strip_prefix('-') {
-        return parse_prom_duration_positive(rest).map(|d| -d);
-    }
-    parse_prom_duration_positive(s)
-}
-
-fn parse_prom_duration_positive(s: &str) -> Result<i64, String> {
+    static DURATION_RE: OnceLock<Option<regex::Regex>> = OnceLock::new();
     match s {
         "0" => return Ok(0),
         "" => return Err("empty duration string".into()),
         _ => {}
     }
-    let invalid = || format!("not a valid duration string: {}", go_quote(s));
-    let b = s.as_bytes();
-    let mut i = 0;
-    let mut dur: u64 = 0;
-    let mut last_unit_pos = 0;
-    while i < b.len() {
-        if !b[i].is_ascii_digit() {
-            return Err(invalid());
-        }
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        let v: u64 = s
-            .get(start..i)
-            .and_then(|d| d.parse().ok())
-            .ok_or_else(invalid)?;
-        let ustart = i;
-        while i < b.len() && !b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == ustart {
-            return Err(invalid());
-        }
-        let unit = s.get(ustart..i).unwrap_or("");
-        let (pos, mult): (u32, u64) = match unit {
-            "ms" => (7, 1_000_000),
-            "s" => (6, 1_000_000_000),
-            "m" => (5, 60_000_000_000),
-            "h" => (4, 3_600_000_000_000),
-            "d" => (3, 86_400_000_000_000),
-            "w" => (2, 604_800_000_000_000),
-            "y" => (1, 31_536_000_000_000_000),
-            _ => {
-                return Err(format!(
-                    "unknown unit {} in duration {}",
-                    go_quote(unit),
-                    go_quote(s)
-                ));
-            }
+    let re = DURATION_RE.get_or_init(|| {
+        regex::Regex::new(
+            "^(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?$",
+        )
+        .ok()
+    });
+    let Some(caps) = re.as_ref().and_then(|re| re.captures(s)) else {
+        return Err(format!("not a valid duration string: {}", go_quote(s)));
+    };
+    const MS: i64 = 1_000_000;
+    let mut dur: i64 = 0;
+    let mut overflow = false;
+    // (capture group, unit in milliseconds)
+    for (pos, mult) in [
+        (2, 1000 * 60 * 60 * 24 * 365),
+        (4, 1000 * 60 * 60 * 24 * 7),
+        (6, 1000 * 60 * 60 * 24),
+        (8, 1000 * 60 * 60),
+        (10, 1000 * 60),
+        (12, 1000),
+        (14, 1),
+    ] {
+        let Some(digits) = caps.get(pos) else {
+            continue;
         };
-        if pos <= last_unit_pos {
-            return Err(invalid());
+        // strconv.Atoi gives MaxInt64 for what does not fit.
+        let n: i64 = digits.as_str().parse().unwrap_or(i64::MAX);
+        if n > i64::MAX / mult / MS {
+            overflow = true;
         }
-        last_unit_pos = pos;
-        if v > (1u64 << 63) / mult {
-            return Err("duration out of range".into());
-        }
-        dur = dur.saturating_add(v * mult);
-        if dur > i64::MAX as u64 {
-            return Err("duration out of range".into());
+        dur = dur.wrapping_add(n.wrapping_mul(MS).wrapping_mul(mult));
+        if dur < 0 {
+            overflow = true;
         }
     }
-    Ok(dur as i64)
+    if overflow {
+        return Err("duration out of range".into());
+    }
+    Ok(dur)
 }
 
-/// cases.Title(language.AmericanEnglish, cases.NoLower): upper-cases the first
-/// cased letter of every word, leaves everything else unchanged.
+/// strings.Title (Prometheus 2.42; since 2.49 Prometheus uses
+/// cases.Title, which does not start a word after `'` or `.`): maps the
+/// first rune after a separator to title case. ASCII letters, digits and
+/// `_` are not separators, other ASCII is; beyond ASCII only spaces are.
 fn title(s: &str) -> String {
-    #[derive(PartialEq)]
-    enum Class {
-        Cased,
-        Letter,
-        Mid,
-        Break,
+    fn is_separator(c: char) -> bool {
+        if c.is_ascii() {
+            return !(c.is_ascii_alphanumeric() || c == '_');
+        }
+        c.is_whitespace()
     }
-    fn class(c: char) -> Class {
-        if c.is_lowercase() || c.is_uppercase() {
-            return Class::Cased;
+    let mut prev = ' ';
+    s.chars()
+        .map(|c| {
+            let out = if is_separator(prev) { to_title(c) } else { c };
+            prev = c;
+            out
+        })
+        .collect()
+}
+
+/// unicode.ToTitle: the simple (one rune) title-case mapping.
+fn to_title(c: char) -> char {
+    match c {
+        'ǆ' | 'ǅ' | 'Ǆ' => 'ǅ',
+        'ǉ' | 'ǈ' | 'Ǉ' => 'ǈ',
+        'ǌ' | 'ǋ' | 'Ǌ' => 'ǋ',
+        'ǳ' | 'ǲ' | 'Ǳ' => 'ǲ',
+        // Georgian Mkhedruli has upper case letters but no title case.
+        '\u{10D0}'..='\u{10FA}' | '\u{10FD}'..='\u{10FF}' => c,
+        // Greek with ypogegrammeni: title case is the prosgegrammeni form.
+        '\u{1F80}'..='\u{1F87}' | '\u{1F90}'..='\u{1F97}' | '\u{1FA0}'..='\u{1FA7}' => {
+            char::from_u32(c as u32 + 8).unwrap_or(c)
         }
-        match c {
-            ':' | '.' | '\'' | '\u{B7}' | '\u{387}' | '\u{55F}' | '\u{5F4}' | '\u{2018}'
-            | '\u{2019}' | '\u{2024}' | '\u{2027}' | '\u{FE13}' | '\u{FE52}' | '\u{FE55}'
-            | '\u{FF07}' | '\u{FF0E}' | '\u{FF1A}' => Class::Mid,
-            '_' | '\u{AD}' | '\u{200C}' | '\u{200D}' => Class::Letter,
-            c if c.is_alphanumeric() => Class::Letter,
-            c if matches!(c as u32, 0x300..=0x36F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F) => {
-                Class::Letter
+        '\u{1FB3}' => '\u{1FBC}',
+        '\u{1FC3}' => '\u{1FCC}',
+        '\u{1FF3}' => '\u{1FFC}',
+        '\u{1F88}'..='\u{1F8F}' | '\u{1F98}'..='\u{1F9F}' | '\u{1FA8}'..='\u{1FAF}' => c,
+        '\u{1FBC}' | '\u{1FCC}' | '\u{1FFC}' => c,
+        _ => {
+            let mut it = c.to_uppercase();
+            match (it.next(), it.next()) {
+                (Some(u), None) => u,
+                _ => c,
             }
-            _ => Class::Break,
         }
     }
-    let mut out = String::with_capacity(s.len());
-    let mut mid_word = false;
-    let mut prev_mid = false;
-    for c in s.chars() {
-        let cls = class(c);
-        if prev_mid && cls == Class::Mid {
-            mid_word = false;
-        }
-        match cls {
-            Class::Cased => {
-                if mid_word {
-                    out.push(c);
-                } else {
-                    match c {
-                        'ß' => out.push_str("Ss"),
-                        'ǆ' | 'ǅ' | 'Ǆ' => out.push('ǅ'),
-                        'ǉ' | 'ǈ' | 'Ǉ' => out.push('ǈ'),
-                        'ǌ' | 'ǋ' | 'Ǌ' => out.push('ǋ'),
-                        'ǳ' | 'ǲ' | 'Ǳ' => out.push('ǲ'),
-                        _ => out.extend(c.to_uppercase()),
-                    }
-                    mid_word = true;
-                }
-            }
-            Class::Break => {
-                out.push(c);
-                mid_word = false;
-            }
-            Class::Letter | Class::Mid => out.push(c),
-        }
-        prev_mid = cls == Class::Mid;
-    }
-    out
 }
 
 /// strings.ToUpper: simple (one rune to one rune) case mapping.
@@ -4059,6 +4268,26 @@ fn print_arg(out: &mut String, f: &Flags, v: &Val, verb: char) {
                 print_arg(out, f, &Val::Str(k.clone()), verb);
                 out.push(':');
                 print_arg(out, f, val, verb);
+            }
+            out.push(']');
+        }
+        Val::Sample(smp) => {
+            // A pointer to a struct at top level prints as &{...}.
+            out.push_str("&{");
+            print_arg(out, f, &Val::StrMap(Rc::new(smp.labels.clone())), verb);
+            out.push(' ');
+            print_arg(out, f, &Val::Float(smp.value), verb);
+            out.push('}');
+        }
+        Val::QueryResult(q) => {
+            // Go prints the elements' addresses here (`[0xc000123456]`),
+            // which no port can reproduce; the samples are more useful.
+            out.push('[');
+            for (i, smp) in q.borrow().iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                print_arg(out, f, &Val::Sample(Rc::clone(smp)), verb);
             }
             out.push(']');
         }

@@ -33,6 +33,7 @@ fn render_with(text: &str, value: f64, labels: &BTreeMap<String, String>) -> Str
         value,
         external_labels: &ext,
         external_url: URL,
+        query: None,
     })
 }
 
@@ -449,7 +450,7 @@ fn define_template_block() {
     );
     assert_eq!(
         render(r#"{{ define "a" }}{{ .Nope }}{{ end }}{{ template "a" . }}"#),
-        "<error expanding template: error executing template __alert: template: __alert:1:131: executing \"a\" at <.Nope>: can't evaluate field Nope in type struct { Labels map[string]string; ExternalLabels map[string]string; ExternalURL string; Value interface {} }>"
+        "<error expanding template: error executing template __alert: template: __alert:1:131: executing \"a\" at <.Nope>: can't evaluate field Nope in type struct { Labels map[string]string; ExternalLabels map[string]string; ExternalURL string; Value float64 }>"
     );
     assert_eq!(
         parse_err(r#"{{ define "x" }}a{{ end }}{{ define "x" }}b{{ end }}"#),
@@ -546,41 +547,168 @@ fn syntax_errors_match_go() {
     );
 }
 
-#[test]
-fn unservable_functions_parse_but_render_an_error_marker() {
-    for f in [
-        "query",
-        "first",
-        "label",
-        "value",
-        "strvalue",
-        "sortByLabel",
-        "tmpl",
-    ] {
-        let t = GoTemplate::parse(&format!("{{{{ {f} \"x\" }}}}"));
-        assert!(t.is_ok(), "{f} must parse");
+fn render_query(text: &str, runner: &dyn QueryRunner) -> String {
+    let t = GoTemplate::parse(text).unwrap_or_else(|e| panic!("parse of {text:?} failed: {e}"));
+    let (l, e) = (labels(), ext_labels());
+    t.render(&GoTemplateData {
+        labels: &l,
+        value: 8123.0,
+        external_labels: &e,
+        external_url: URL,
+        query: Some(runner),
+    })
+}
+
+/// Answers by expression; unknown expressions fail like a PromQL error.
+struct ByExpr(Vec<(&'static str, Vec<QuerySample>)>);
+
+impl QueryRunner for ByExpr {
+    fn query(&self, expr: &str) -> Result<Vec<QuerySample>, String> {
+        self.0
+            .iter()
+            .find(|(e, _)| *e == expr)
+            .map(|(_, r)| r.clone())
+            .ok_or_else(|| format!("1:1: parse error: unknown {expr}"))
     }
+}
+
+fn up_samples() -> ByExpr {
+    ByExpr(vec![
+        (
+            "up",
+            vec![
+                sample(
+                    1.0,
+                    &[("__name__", "up"), ("instance", "b:9100"), ("job", "node")],
+                ),
+                sample(
+                    0.0,
+                    &[("__name__", "up"), ("instance", "a:9100"), ("job", "node")],
+                ),
+                sample(
+                    1.0,
+                    &[("__name__", "up"), ("instance", "c:9100"), ("job", "api")],
+                ),
+            ],
+        ),
+        ("nothing", vec![]),
+        ("scalar(1)", vec![sample(1.0, &[])]),
+    ])
+}
+
+#[test]
+fn query_functions_render_with_a_runner() {
+    let r = up_samples();
+    let cases: &[(&str, &str)] = &[
+        ("{{ len (query \"up\") }}", "3"),
+        ("{{ query \"up\" | first | value }}", "1"),
+        ("{{ query \"up\" | first | label \"instance\" }}", "b:9100"),
+        (
+            "{{ range query \"up\" | sortByLabel \"instance\" }}{{ .Labels.instance }}={{ .Value }} {{ end }}",
+            "a:9100=0 b:9100=1 c:9100=1 ",
+        ),
+        // stable: equal jobs keep their order
+        (
+            "{{ range $i, $s := query \"up\" | sortByLabel \"job\" }}{{ $i }}:{{ label \"instance\" $s }} {{ end }}",
+            "0:c:9100 1:b:9100 2:a:9100 ",
+        ),
+        // sortByLabel sorts the shared result in place, as in Go
+        (
+            "{{ $r := query \"up\" }}{{ $_ := sortByLabel \"instance\" $r }}{{ (index $r 0).Labels.instance }}",
+            "a:9100",
+        ),
+        (
+            "{{ with query \"nothing\" }}some{{ else }}none{{ end }}",
+            "none",
+        ),
+        ("{{ if query \"up\" }}some{{ end }}", "some"),
+        ("{{ query \"scalar(1)\" | first | value | humanize }}", "1"),
+        ("{{ (query \"up\" | first).Labels.job }}", "node"),
+        ("{{ index (query \"up\" | first).Labels \"job\" }}", "node"),
+        (
+            "{{ query \"up\" | first }}",
+            "&{map[__name__:up instance:b:9100 job:node] 1}",
+        ),
+        ("{{ len (slice (query \"up\") 1) }}", "2"),
+        ("{{ query (printf \"%s\" \"up\") | first | strvalue }}", ""),
+    ];
+    for (text, want) in cases {
+        assert_eq!(render_query(text, &r), *want, "{text}");
+    }
+    // Errors are Prometheus's markers (columns count the 112-byte prefix).
+    assert_eq!(
+        render_query("{{ query \"nothing\" | first }}", &r),
+        marker(
+            133,
+            "first",
+            "error calling first: first() called on vector with no elements"
+        )
+    );
+    assert_eq!(
+        render_query("{{ query \"bad(\" }}", &r),
+        marker(
+            115,
+            "query \"bad(\"",
+            "error calling query: 1:1: parse error: unknown bad("
+        )
+    );
+    assert_eq!(
+        render_query("{{ first \"up\" }}", &r),
+        marker(
+            121,
+            "\"up\"",
+            "can't handle \"up\" for arg of type template.queryResult"
+        )
+    );
+    assert_eq!(
+        render_query("{{ value (query \"up\") }}", &r),
+        // Go reports the last node it visited: the inner "up" (as in
+        // template_test.go's `(query "missing").banana` case).
+        marker(
+            128,
+            "\"up\"",
+            "wrong type for value; expected *template.sample; got template.queryResult"
+        )
+    );
+    assert_eq!(
+        render_query("{{ value nil }}", &r),
+        marker(
+            115,
+            "value nil",
+            "error calling value: runtime error: invalid memory address or nil pointer dereference"
+        )
+    );
+    assert_eq!(
+        render_query("{{ (query \"up\" | first).Nope }}", &r),
+        marker(
+            129,
+            "first",
+            "can't evaluate field Nope in type *template.sample"
+        )
+    );
+    assert_eq!(
+        render_query("{{ index (query \"up\") 3 }}", &r),
+        marker(
+            115,
+            "index (query \"up\") 3",
+            "error calling index: reflect: slice index out of range"
+        )
+    );
+}
+
+#[test]
+fn query_without_a_runner_renders_a_marker() {
     assert_eq!(
         render(r#"{{ query "up" }}"#),
         marker(
             115,
             "query \"up\"",
-            "error calling query: function query is not supported by tocsin"
+            "error calling query: no Prometheus datasource to run the query on here"
         )
     );
-    assert_eq!(
-        render(r#"{{ with query "up" }}{{ . | first | value | humanize }}{{ end }}"#),
-        marker(
-            120,
-            "query \"up\"",
-            "error calling query: function query is not supported by tocsin"
-        )
-    );
-    let out = render(r#"{{ query (printf "up{instance=%q}" $labels.instance) | first | value }}"#);
-    assert!(
-        out.contains("function query is not supported by tocsin"),
-        "{out}"
-    );
+    // tmpl is for console templates; it parses, but fails when run.
+    assert!(GoTemplate::parse("{{ tmpl \"x\" . }}").is_ok());
+    assert!(render("{{ tmpl \"x\" . }}").contains("function tmpl is not supported by tocsin"));
     // Pure Prometheus helpers are served.
     assert_eq!(
         render(r#"{{ graphLink "up == 0" }}"#),
@@ -599,13 +727,40 @@ fn unservable_functions_parse_but_render_an_error_marker() {
 }
 
 #[test]
+fn functions_are_listed_with_positions() {
+    let t = GoTemplate::parse("a {{ humanize $value }}\n{{ range query \"up\" }}{{ (printf \"%s\" .Labels.x | toUpper) }}{{ end }}")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let got: Vec<(String, usize, usize)> = t
+        .functions()
+        .iter()
+        .map(|f| (f.name.clone(), f.line, f.col))
+        .collect();
+    let want = [
+        ("humanize", 1, 6),
+        ("query", 2, 10),
+        ("printf", 2, 27),
+        ("toUpper", 2, 51),
+    ];
+    let want: Vec<(String, usize, usize)> = want
+        .iter()
+        .map(|(n, l, c)| (n.to_string(), *l, *c))
+        .collect();
+    assert_eq!(got, want);
+    assert!(t.calls("query"));
+    assert!(!t.calls("first"));
+    let d = GoTemplate::parse("{{ define \"x\" }}{{ query \"up\" }}{{ end }}{{ template \"x\" }}")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(d.calls("query"), "calls in define blocks count");
+}
+
+#[test]
 fn execution_errors_are_prometheus_markers() {
     assert_eq!(
         render("{{ .Foo }}"),
         marker(
             115,
             ".Foo",
-            "can't evaluate field Foo in type struct { Labels map[string]string; ExternalLabels map[string]string; ExternalURL string; Value interface {} }"
+            "can't evaluate field Foo in type struct { Labels map[string]string; ExternalLabels map[string]string; ExternalURL string; Value float64 }"
         )
     );
     assert_eq!(
@@ -638,15 +793,11 @@ fn execution_errors_are_prometheus_markers() {
     );
     assert_eq!(
         render("{{ .Value.x }}"),
-        marker(
-            121,
-            ".Value.x",
-            "can't evaluate field x in type interface {}"
-        )
+        marker(121, ".Value.x", "can't evaluate field x in type float64")
     );
     assert_eq!(
         render("a\n{{ if 1 }}\n{{ .Nope }}\n{{ end }}"),
-        "<error expanding template: error executing template __alert: template: __alert:3:3: executing \"__alert\" at <.Nope>: can't evaluate field Nope in type struct { Labels map[string]string; ExternalLabels map[string]string; ExternalURL string; Value interface {} }>"
+        "<error expanding template: error executing template __alert: template: __alert:3:3: executing \"__alert\" at <.Nope>: can't evaluate field Nope in type struct { Labels map[string]string; ExternalLabels map[string]string; ExternalURL string; Value float64 }>"
     );
     let t = GoTemplate::parse_named("__alert_HighLoad", "{{ .Foo }}");
     let t = t.unwrap_or_else(|e| panic!("{e}"));
@@ -656,6 +807,7 @@ fn execution_errors_are_prometheus_markers() {
         value: 1.0,
         external_labels: &e,
         external_url: "",
+        query: None,
     });
     assert!(out.starts_with("<error expanding template: error executing template __alert_HighLoad: template: __alert_HighLoad:1:115: executing \"__alert_HighLoad\" at <.Foo>"), "{out}");
 }
@@ -795,7 +947,13 @@ fn string_functions() {
     assert_eq!(render(r#"{{ title "aa bb CC" }}"#), "Aa Bb CC");
     assert_eq!(
         render(r#"{{ title "it's a dog's life" }}"#),
-        "It's A Dog's Life"
+        "It'S A Dog'S Life"
+    );
+    // strings.Title (Prometheus 2.42): ASCII punctuation starts a word,
+    // beyond ASCII only spaces do; ß has no single-rune title case.
+    assert_eq!(
+        render(r#"{{ title "node.example.com ßtraße élan\u00a0vital ǆemal" }}"#),
+        "Node.Example.Com ßtraße Élan\u{a0}Vital ǅemal"
     );
     assert_eq!(
         render(r#"{{ title "foo-bar node_exporter" }}"#),
@@ -881,10 +1039,28 @@ fn regex_functions() {
 fn durations_and_times() {
     assert_eq!(
         render(
-            r#"{{ parseDuration "1h30m" }} {{ parseDuration "-5m" }} {{ parseDuration "0" }} {{ parseDuration "1y2w3d4h5m6s7ms" }}"#
+            r#"{{ parseDuration "1h30m" }} {{ parseDuration "0" }} {{ parseDuration "1y2w3d4h5m6s7ms" }} {{ parseDuration "10ms" }}"#
         ),
-        "5400 -300 0 3.3019506007e+07"
+        "5400 0 3.3019506007e+07 0.01"
     );
+    // Prometheus 2.42 (prometheus/common v0.39) has no negative durations.
+    assert_eq!(
+        render(r#"{{ parseDuration "-5m" }}"#),
+        marker(
+            115,
+            "parseDuration \"-5m\"",
+            "error calling parseDuration: not a valid duration string: \"-5m\""
+        )
+    );
+    assert_eq!(
+        render(r#"{{ parseDuration "293y" }}|{{ parseDuration "292y" }}"#),
+        marker(
+            115,
+            "parseDuration \"293y\"",
+            "error calling parseDuration: duration out of range"
+        )
+    );
+    assert_eq!(render(r#"{{ parseDuration "292y" }}"#), "9.208512e+09");
     assert_eq!(
         render(r#"{{ parseDuration "1m1h" }}"#),
         marker(
@@ -898,7 +1074,7 @@ fn durations_and_times() {
         marker(
             115,
             "parseDuration \"5x\"",
-            "error calling parseDuration: unknown unit \"x\" in duration \"5x\""
+            "error calling parseDuration: not a valid duration string: \"5x\""
         )
     );
     assert_eq!(
@@ -976,6 +1152,7 @@ fn source_and_clone() {
         value: 2.5,
         external_labels: &e,
         external_url: "",
+        query: None,
     };
     assert_eq!(t2.render(&data), "2.5 x");
     assert_eq!(t.render(&data), t2.render(&data));
@@ -987,10 +1164,13 @@ fn source_and_clone() {
 fn must_not_panic(text: &str) {
     let full = format!("{DEFS}{text}");
     if let Ok(trees) = parse_tree_set(DEFAULT_TEMPLATE_NAME, &full) {
+        let parsed = Parsed { text: full, trees };
+        let functions = parsed.functions().into();
         let t = GoTemplate {
             source: text.to_string(),
             name: DEFAULT_TEMPLATE_NAME.to_string(),
-            parsed: Arc::new(Parsed { text: full, trees }),
+            parsed: Arc::new(parsed),
+            functions,
         };
         let (l, e) = (labels(), ext_labels());
         let data = GoTemplateData {
@@ -998,6 +1178,7 @@ fn must_not_panic(text: &str) {
             value: f64::NAN,
             external_labels: &e,
             external_url: "%zz",
+            query: None,
         };
         let _ = t.execute(&data);
     }
@@ -1130,6 +1311,7 @@ fn garbage_and_odd_input_never_panics() {
                 value: 1.0,
                 external_labels: &e,
                 external_url: "",
+                query: None,
             })
         });
     }
@@ -1254,4 +1436,418 @@ fn resource_limits_produce_errors_not_crashes() {
         "{}",
         &out[..200.min(out.len())]
     );
+}
+
+// ---------------------------------------------------------------------------
+// Port of Prometheus v2.42.0 template/template_test.go (TestTemplateExpansion
+// and Test_floatToTime): every case that text-mode (alert) expansion can
+// reach, with Prometheus's expected strings. Left out: the 7 `html: true`
+// cases (ExpandHTML is for consoles) and `missingkey=error` (alert rules
+// never set options).
+// ---------------------------------------------------------------------------
+
+/// Answers every `query` with the same samples, like the Go test's queryFunc.
+struct FixedQuery(Vec<QuerySample>);
+
+impl QueryRunner for FixedQuery {
+    fn query(&self, _expr: &str) -> Result<Vec<QuerySample>, String> {
+        Ok(self.0.clone())
+    }
+}
+
+fn sample(value: f64, labels: &[(&str, &str)]) -> QuerySample {
+    QuerySample {
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        value,
+    }
+}
+
+/// Prometheus's `NewTemplateExpander(ctx, text, "test", input, 0, queryFunc,
+/// "http://testhost:9090/path/prefix", nil).Expand()`: no alert prefix.
+fn expand(text: &str, input: Val, result: Vec<QuerySample>) -> Result<String, String> {
+    let trees =
+        parse_tree_set("test", text).map_err(|e| format!("error parsing template test: {e}"))?;
+    let parsed = Parsed {
+        text: text.to_string(),
+        trees,
+    };
+    let runner = FixedQuery(result);
+    let ctx = FuncCtx {
+        external_url: "http://testhost:9090/path/prefix".into(),
+        now: 0.0,
+        query: Some(&runner),
+    };
+    run(&parsed, "test", input, ctx).map_err(|e| format!("error executing template test: {e}"))
+}
+
+fn expand_ok(text: &str) -> String {
+    expand(text, Val::Invalid, Vec::new()).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+/// `{{ range . }}BODY{{ end }}` over `input`: the Go cases range over a
+/// slice given as data. Expanded element by element with the same-length
+/// `{{ if true }}` in place of `{{ range . }}`, so dot, output and error
+/// columns are what Go's range gives.
+fn expand_range(text: &str, input: &[Val]) -> Result<String, String> {
+    let per_element = text.replacen("{{ range . }}", "{{ if true }}", 1);
+    assert_ne!(per_element, text, "{text} must start with a range");
+    let mut out = String::new();
+    for v in input {
+        out.push_str(&expand(&per_element, v.clone(), Vec::new())?);
+    }
+    Ok(out)
+}
+
+fn floats(v: &[f64]) -> Vec<Val> {
+    v.iter().map(|f| Val::Float(*f)).collect()
+}
+
+fn strs(v: &[&str]) -> Vec<Val> {
+    v.iter().map(|s| Val::Str(s.to_string())).collect()
+}
+
+fn ints(v: &[i64]) -> Vec<Val> {
+    v.iter().map(|i| Val::Int(*i)).collect()
+}
+
+/// Go's `uint`/`uint64` values: every function these cases call converts
+/// them to float64 first, so the float carries the same information.
+fn uints(v: &[u64]) -> Vec<Val> {
+    v.iter().map(|u| Val::Float(*u as f64)).collect()
+}
+
+#[test]
+fn prometheus_template_test_plain_cases() {
+    let cases: &[(&str, &str)] = &[
+        ("plain text", "plain text"),
+        ("{{ 1 }}", "1"),
+        ("{{ \"<b>\" }}", "<b>"),
+        (
+            "{{define \"x\"}}{{.arg0}} {{.arg1}}{{end}}{{template \"x\" (args 1 \"2\")}}",
+            "1 2",
+        ),
+        ("{{ \"foo.example.com\" | stripPort }}", "foo.example.com"),
+        (
+            "{{ \"foo.example.com:12345\" | stripPort }}",
+            "foo.example.com",
+        ),
+        ("{{ \"192.0.2.1\" | stripPort }}", "192.0.2.1"),
+        ("{{ \"192.0.2.1:12345\" | stripPort }}", "192.0.2.1"),
+        ("{{ \"2001:0DB8::1\" | stripPort }}", "2001:0DB8::1"),
+        ("{{ \"[2001:0DB8::1]:12345\" | stripPort }}", "2001:0DB8::1"),
+        (
+            "{{ \"[2001:0DB8::1]::12345\" | stripPort }}",
+            "[2001:0DB8::1]::12345",
+        ),
+        // nil options and empty options: both missingkey=default here
+        ("{{ .Foo }}", "<no value>"),
+        ("{{ .Foo }}", "<no value>"),
+        ("{{ reReplaceAll \"(a)b\" \"x$1\" \"ab\" }}", "xa"),
+        (
+            "{{ -0.22222 | humanizePercentage }}:{{ 0.0 | humanizePercentage }}:{{ 0.1234567 | humanizePercentage }}:{{ 1.23456 | humanizePercentage }}",
+            "-22.22%:0%:12.35%:123.5%",
+        ),
+        (
+            r#"{{ "-0.22222" | humanizePercentage }}:{{ "0.0" | humanizePercentage }}:{{ "0.1234567" | humanizePercentage }}:{{ "1.23456" | humanizePercentage }}"#,
+            "-22.22%:0%:12.35%:123.5%",
+        ),
+        (
+            "{{ 1435065584.128 | humanizeTimestamp }}",
+            "2015-06-23 13:19:44.128 +0000 UTC",
+        ),
+        (
+            r#"{{ "1435065584.128" | humanizeTimestamp }}"#,
+            "2015-06-23 13:19:44.128 +0000 UTC",
+        ),
+        (r#"{{ (1435065584.128 | toTime).Format "2006" }}"#, "2015"),
+        (r#"{{ ("1435065584.128" | toTime).Format "2006" }}"#, "2015"),
+        ("{{ \"aa bb CC\" | title }}", "Aa Bb CC"),
+        ("{{ \"aa bb CC\" | toUpper }}", "AA BB CC"),
+        ("{{ \"aA bB CC\" | toLower }}", "aa bb cc"),
+        (
+            "{{ match \"a+\" \"aa\" }} {{ match \"a+\" \"b\" }}",
+            "true false",
+        ),
+        ("{{ graphLink \"up\" }}", "/graph?g0.expr=up&g0.tab=0"),
+        ("{{ tableLink \"up\" }}", "/graph?g0.expr=up&g0.tab=1"),
+        ("{{ pathPrefix }}", "/path/prefix"),
+        ("{{ externalURL }}", "http://testhost:9090/path/prefix"),
+        (
+            "{{ printf \"%0.2f\" (parseDuration \"1h2m10ms\") }}",
+            "3720.01",
+        ),
+        ("{{ \"foo.example.com\" | stripDomain }}", "foo"),
+        ("{{ \"foo.example.com:12345\" | stripDomain }}", "foo:12345"),
+        ("{{ \"192.0.2.1\" | stripDomain }}", "192.0.2.1"),
+        ("{{ \"192.0.2.1:12345\" | stripDomain }}", "192.0.2.1:12345"),
+        ("{{ \"2001:0DB8::1\" | stripDomain }}", "2001:0DB8::1"),
+        (
+            "{{ \"[2001:0DB8::1]:12345\" | stripDomain }}",
+            "[2001:0DB8::1]:12345",
+        ),
+        (
+            "{{ \"[2001:0DB8::1]::12345\" | stripDomain }}",
+            "[2001:0DB8::1]::12345",
+        ),
+    ];
+    for (text, want) in cases {
+        assert_eq!(expand_ok(text), *want, "{text}");
+    }
+}
+
+#[test]
+fn prometheus_template_test_parse_and_call_errors() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "{{\u{a0}}}",
+            "error parsing template test: template: test:1: unrecognized character in action: U+00A0",
+        ),
+        (
+            "{{",
+            "error parsing template test: template: test:1: unclosed action",
+        ),
+        (
+            r#"{{ humanize "one" }}"#,
+            r#"error executing template test: template: test:1:3: executing "test" at <humanize "one">: error calling humanize: strconv.ParseFloat: parsing "one": invalid syntax"#,
+        ),
+        (
+            r#"{{ humanize1024 "one" }}"#,
+            r#"error executing template test: template: test:1:3: executing "test" at <humanize1024 "one">: error calling humanize1024: strconv.ParseFloat: parsing "one": invalid syntax"#,
+        ),
+        (
+            r#"{{ humanizeDuration "one" }}"#,
+            r#"error executing template test: template: test:1:3: executing "test" at <humanizeDuration "one">: error calling humanizeDuration: strconv.ParseFloat: parsing "one": invalid syntax"#,
+        ),
+        (
+            r#"{{ "one" | humanizePercentage }}"#,
+            r#"error executing template test: template: test:1:11: executing "test" at <humanizePercentage>: error calling humanizePercentage: strconv.ParseFloat: parsing "one": invalid syntax"#,
+        ),
+    ];
+    for (text, want) in cases {
+        assert_eq!(
+            expand(text, Val::Invalid, Vec::new())
+                .as_deref()
+                .map_err(String::as_str),
+            Err(*want),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn prometheus_template_test_query_cases() {
+    let metric_a = || vec![sample(11.0, &[("__name__", "metric"), ("instance", "a")])];
+    let cases: Vec<(&str, Vec<QuerySample>, &str)> = vec![
+        (
+            "{{ query \"1.5\" | first | value }}",
+            vec![sample(1.5, &[])],
+            "1.5",
+        ),
+        (
+            "{{ query \"metric{instance='a'}\" | first | value }}",
+            metric_a(),
+            "11",
+        ),
+        (
+            "{{ query \"metric{instance='a'}\" | first | label \"instance\" }}",
+            metric_a(),
+            "a",
+        ),
+        (
+            "{{ query \"metric{__value__='a'}\" | first | strvalue }}",
+            vec![sample(11.0, &[("__name__", "metric"), ("__value__", "a")])],
+            "a",
+        ),
+        (
+            "{{ query \"metric{instance='a'}\" | first | label \"foo\" }}",
+            metric_a(),
+            "",
+        ),
+        (
+            "{{ $x := query \"metric\" | first }}{{ $x.Labels.foo }}",
+            metric_a(),
+            "",
+        ),
+        (
+            "{{ range query \"metric\" | sortByLabel \"instance\" }}{{.Labels.instance}}:{{.Value}}: {{end}}",
+            vec![
+                sample(21.0, &[("__name__", "metric"), ("instance", "b")]),
+                sample(11.0, &[("__name__", "metric"), ("instance", "a")]),
+            ],
+            "a:11: b:21: ",
+        ),
+    ];
+    for (text, result, want) in cases {
+        assert_eq!(
+            expand(text, Val::Invalid, result)
+                .as_deref()
+                .map_err(String::as_str),
+            Ok(want),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        expand("{{ query \"missing\" | first }}", Val::Invalid, Vec::new())
+            .as_deref()
+            .map_err(String::as_str),
+        Err(
+            "error executing template test: template: test:1:21: executing \"test\" at <first>: error calling first: first() called on vector with no elements"
+        )
+    );
+    assert_eq!(
+        expand("{{ (query \"missing\").banana }}", Val::Invalid, Vec::new())
+            .as_deref()
+            .map_err(String::as_str),
+        Err(
+            "error executing template test: template: test:1:10: executing \"test\" at <\"missing\">: can't evaluate field banana in type template.queryResult"
+        )
+    );
+}
+
+#[test]
+fn prometheus_template_test_range_cases() {
+    let h = "{{ range . }}{{ humanize . }}:{{ end }}";
+    let h1024 = "{{ range . }}{{ humanize1024 . }}:{{ end }}";
+    let hd = "{{ range . }}{{ humanizeDuration . }}:{{ end }}";
+    let hp = "{{ range . }}{{ humanizePercentage . }}:{{ end }}";
+    let ht = "{{ range . }}{{ humanizeTimestamp . }}:{{ end }}";
+    let all = "{{ range . }}{{ humanize . }}:{{ humanize1024 . }}:{{ humanizeDuration . }}:{{humanizeTimestamp .}}:{{ end }}";
+    let (max_i, max_u) = (i64::MAX, u64::MAX);
+    let day = 86400.0;
+    let cases: Vec<(&str, Vec<Val>, &str)> = vec![
+        (h, floats(&[0.0, 1.0, 1234567.0, 0.12]), "0:1:1.235M:120m:"),
+        (
+            h,
+            strs(&["0.0", "1.0", "1234567.0", ".12"]),
+            "0:1:1.235M:120m:",
+        ),
+        (
+            h,
+            ints(&[0, -1, 1, 1234567, max_i]),
+            "0:-1:1:1.235M:9.223E:",
+        ),
+        (h, uints(&[0, 1, 1234567, max_u]), "0:1:1.235M:18.45E:"),
+        (h1024, floats(&[0.0, 1.0, 1048576.0, 0.12]), "0:1:1Mi:0.12:"),
+        (
+            h1024,
+            strs(&["0.0", "1.0", "1048576.0", ".12"]),
+            "0:1:1Mi:0.12:",
+        ),
+        (
+            h1024,
+            ints(&[0, -1, 1, 1234567, max_i]),
+            "0:-1:1:1.177Mi:8Ei:",
+        ),
+        (h1024, uints(&[0, 1, 1234567, max_u]), "0:1:1.177Mi:16Ei:"),
+        (
+            hd,
+            floats(&[
+                0.0,
+                1.0,
+                60.0,
+                3600.0,
+                day,
+                day + 3600.0,
+                -(day * 2.0 + 3600.0 * 3.0 + 60.0 * 4.0 + 5.0),
+                899.99,
+            ]),
+            "0s:1s:1m 0s:1h 0m 0s:1d 0h 0m 0s:1d 1h 0m 0s:-2d 3h 4m 5s:14m 59s:",
+        ),
+        (
+            hd,
+            strs(&["0", "1", "60", "3600", "86400"]),
+            "0s:1s:1m 0s:1h 0m 0s:1d 0h 0m 0s:",
+        ),
+        (
+            hd,
+            floats(&[0.1, 0.0001, 0.12345, 60.1, 60.5, 1.2345, 12.345]),
+            "100ms:100us:123.5ms:1m 0s:1m 0s:1.234s:12.35s:",
+        ),
+        (
+            hd,
+            strs(&[".1", ".0001", ".12345", "60.1", "60.5", "1.2345", "12.345"]),
+            "100ms:100us:123.5ms:1m 0s:1m 0s:1.234s:12.35s:",
+        ),
+        (hd, ints(&[0, -1, 1, 1234567]), "0s:-1s:1s:14d 6h 56m 7s:"),
+        (hd, uints(&[0, 1, 1234567]), "0s:1s:14d 6h 56m 7s:"),
+        (
+            all,
+            floats(&[f64::INFINITY, f64::NEG_INFINITY, f64::NAN]),
+            "+Inf:+Inf:+Inf:+Inf:-Inf:-Inf:-Inf:-Inf:NaN:NaN:NaN:NaN:",
+        ),
+        (
+            all,
+            strs(&["+Inf", "-Inf", "NaN"]),
+            "+Inf:+Inf:+Inf:+Inf:-Inf:-Inf:-Inf:-Inf:NaN:NaN:NaN:NaN:",
+        ),
+        (
+            hp,
+            ints(&[0, -1, 1, 1234567, max_i]),
+            "0%:-100%:100%:1.235e+08%:9.223e+20%:",
+        ),
+        (
+            hp,
+            uints(&[0, 1, 1234567, max_u]),
+            "0%:100%:1.235e+08%:1.845e+21%:",
+        ),
+        (
+            ht,
+            ints(&[0, -1, 1, 1234567, 9223372036]),
+            "1970-01-01 00:00:00 +0000 UTC:1969-12-31 23:59:59 +0000 UTC:1970-01-01 00:00:01 +0000 UTC:1970-01-15 06:56:07 +0000 UTC:2262-04-11 23:47:16 +0000 UTC:",
+        ),
+        (
+            ht,
+            uints(&[0, 1, 1234567, 9223372036]),
+            "1970-01-01 00:00:00 +0000 UTC:1970-01-01 00:00:01 +0000 UTC:1970-01-15 06:56:07 +0000 UTC:2262-04-11 23:47:16 +0000 UTC:",
+        ),
+    ];
+    for (text, input, want) in cases {
+        assert_eq!(
+            expand_range(text, &input)
+                .as_deref()
+                .map_err(String::as_str),
+            Ok(want),
+            "{text} {input:?}"
+        );
+    }
+    assert_eq!(
+        expand_range(ht, &ints(&[i64::MIN, i64::MAX]))
+            .as_deref()
+            .map_err(String::as_str),
+        Err(
+            r#"error executing template test: template: test:1:16: executing "test" at <humanizeTimestamp .>: error calling humanizeTimestamp: -9.223372036854776e+18 cannot be represented as a nanoseconds timestamp since it overflows int64"#
+        )
+    );
+    assert_eq!(
+        expand_range(ht, &uints(&[u64::MAX]))
+            .as_deref()
+            .map_err(String::as_str),
+        Err(
+            r#"error executing template test: template: test:1:16: executing "test" at <humanizeTimestamp .>: error calling humanizeTimestamp: 1.8446744073709552e+19 cannot be represented as a nanoseconds timestamp since it overflows int64"#
+        )
+    );
+}
+
+/// Test_floatToTime, through `toTime`.
+#[test]
+fn prometheus_float_to_time() {
+    assert_eq!(
+        expand("{{ toTime . }}", Val::Float(1657155181.0), Vec::new())
+            .as_deref()
+            .map_err(String::as_str),
+        Ok("2022-07-07 00:53:01 +0000 UTC")
+    );
+    for v in [1.797_693_134_862_315_7e300, -1.797_693_134_862_315_7e300] {
+        let out = expand("{{ toTime . }}", Val::Float(v), Vec::new());
+        let err = out.expect_err("overflow must fail");
+        assert!(
+            err.ends_with(
+                "cannot be represented as a nanoseconds timestamp since it overflows int64"
+            ),
+            "{err}"
+        );
+    }
 }
