@@ -17,7 +17,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::rule::{AlertEvent, QueryOutcome, evaluate_rule_with_queries, render_texts};
+use super::rule::{AlertEvent, QueryOutcome, RuleEnv, evaluate_rule, render_texts};
 use super::state::{AlertInstance, Observation, step};
 use super::template_query::{TemplateQueries, renders_queries};
 use crate::labels::{Fingerprint, Labels};
@@ -483,15 +483,12 @@ impl Engine {
                 self.evaluate_with_queries(group, index, current, outcome, generator_url, now)
                     .await
             } else {
-                evaluate_rule_with_queries(
-                    group,
-                    rule,
-                    &current,
-                    outcome,
-                    &generator_url,
-                    now,
-                    None,
-                )
+                let env = RuleEnv {
+                    generator_url: &generator_url,
+                    external_url: source.graph_url(),
+                    queries: None,
+                };
+                evaluate_rule(group, rule, &current, outcome, env, now)
             };
             // One WARN when a rule starts failing (or fails differently), one
             // INFO when it recovers; the same error again is DEBUG chatter.
@@ -584,17 +581,15 @@ impl Engine {
             Arc::clone(&self.query_slots),
         );
         let shared = Arc::clone(group);
+        let external_url = self.source().graph_url().to_string();
         let joined = tokio::task::spawn_blocking(move || {
             let rule = shared.rules.get(index)?;
-            Some(evaluate_rule_with_queries(
-                &shared,
-                rule,
-                &current,
-                outcome,
-                &generator_url,
-                now,
-                Some(&queries),
-            ))
+            let env = RuleEnv {
+                generator_url: &generator_url,
+                external_url: &external_url,
+                queries: Some(&queries),
+            };
+            Some(evaluate_rule(&shared, rule, &current, outcome, env, now))
         })
         .await;
         match joined {
@@ -684,7 +679,7 @@ impl Engine {
         let Some(mut next) = result.next else { return };
         let before = prev.filter(|p| p.is_active()).map(|p| p.state);
         if matches!(obs, Observation::Forced(_)) {
-            render_texts(&self.builtin_rule, &mut next, None, None);
+            render_texts(&self.builtin_rule, &mut next, None, RuleEnv::default());
             if let Some(err) = self.memory().datasource_last_error.clone() {
                 next.annotations.insert("last_error".into(), err);
             }

@@ -19,5 +19,5 @@ pub mod template_query;
 mod tests;
 
 pub use engine::{Engine, GroupStatus, RuleKind, RuleStatus};
-pub use rule::{AlertEvent, QueryOutcome, RuleUpdate, evaluate_rule, evaluate_rule_with_queries};
+pub use rule::{AlertEvent, QueryOutcome, RuleEnv, RuleUpdate, evaluate_rule};
 pub use state::{AlertInstance, AlertState, Observation, Step, Transition, step};

@@ -43,30 +43,44 @@ pub struct RuleUpdate {
     pub error: Option<String>,
 }
 
-/// Applies one query outcome to one rule's alerts. `generator_url` is the
-/// link the rule's alerts carry (empty for rules not on Prometheus).
-/// Templates that call `query` render an error marker: see
-/// [`evaluate_rule_with_queries`].
+/// Where a rule runs, as its alerts and templates see it.
+#[derive(Clone, Copy, Default)]
+pub struct RuleEnv<'a> {
+    /// The link the rule's alerts carry as `generatorURL` (empty off Prometheus).
+    pub generator_url: &'a str,
+    /// The datasource's pages: `$externalURL` of Prometheus-format templates.
+    pub external_url: &'a str,
+    /// Answers `query` in templates; without it `query` renders an error marker.
+    pub queries: Option<&'a dyn QueryRunner>,
+}
+
+impl<'a> RuleEnv<'a> {
+    /// A template context for this rule, with this environment's parts.
+    fn context<'b>(
+        &self,
+        rule: &'b Rule,
+        severity: &'b str,
+        labels: &'b Labels,
+        value: f64,
+        since: Option<DateTime<Utc>>,
+    ) -> TemplateContext<'b>
+    where
+        'a: 'b,
+    {
+        TemplateContext::new(&rule.name, severity, labels, value, since)
+            .with_query(self.queries)
+            .with_external_url(self.external_url)
+    }
+}
+
+/// Applies one query outcome to one rule's alerts.
 pub fn evaluate_rule(
     group: &Group,
     rule: &Rule,
     current: &HashMap<Fingerprint, AlertInstance>,
     outcome: QueryOutcome,
-    generator_url: &str,
+    env: RuleEnv,
     now: DateTime<Utc>,
-) -> RuleUpdate {
-    evaluate_rule_with_queries(group, rule, current, outcome, generator_url, now, None)
-}
-
-/// [`evaluate_rule`], with `query` in templates answered by `queries`.
-pub fn evaluate_rule_with_queries(
-    group: &Group,
-    rule: &Rule,
-    current: &HashMap<Fingerprint, AlertInstance>,
-    outcome: QueryOutcome,
-    generator_url: &str,
-    now: DateTime<Utc>,
-    queries: Option<&dyn QueryRunner>,
 ) -> RuleUpdate {
     // Each observed alert, what was seen, and the sample's labels (what
     // Prometheus-format templates see as `$labels`).
@@ -80,7 +94,7 @@ pub fn evaluate_rule_with_queries(
         QueryOutcome::Failed(msg) => {
             frozen = true;
             if rule.on_error == ErrorPolicy::Alerting {
-                let a = self_alert(group, rule, "error", generator_url, now);
+                let a = self_alert(group, rule, "error", env.generator_url, now);
                 observed.insert(
                     a.fingerprint,
                     (a, Observation::Forced(rule.lowest_severity()), None),
@@ -92,7 +106,7 @@ pub fn evaluate_rule_with_queries(
             NoDataPolicy::Ok => {}
             NoDataPolicy::Keep => frozen = true,
             NoDataPolicy::Alerting => {
-                let a = self_alert(group, rule, "no_data", generator_url, now);
+                let a = self_alert(group, rule, "no_data", env.generator_url, now);
                 observed.insert(
                     a.fingerprint,
                     (a, Observation::Forced(rule.lowest_severity()), None),
@@ -101,7 +115,7 @@ pub fn evaluate_rule_with_queries(
         },
         QueryOutcome::Samples(samples) => {
             for s in samples {
-                let a = alert_for_sample(group, rule, &s, generator_url, now, queries);
+                let a = alert_for_sample(group, rule, &s, env, now);
                 if let Some((other, _, _)) = observed.get(&a.fingerprint) {
                     error = Some(format!(
                         "two series give the same alert labels {:?} (add labels or aggregate with `by`)",
@@ -152,7 +166,7 @@ pub fn evaluate_rule_with_queries(
             (Observation::Missing, None),
             &fresh,
             now,
-            queries,
+            env,
         );
     }
     for (_, (fresh, obs, sample_labels)) in observed {
@@ -164,7 +178,7 @@ pub fn evaluate_rule_with_queries(
             (obs, sample_labels.as_ref()),
             &fresh,
             now,
-            queries,
+            env,
         );
     }
     update
@@ -177,14 +191,14 @@ fn apply(
     (obs, sample_labels): (Observation, Option<&Labels>),
     fresh: &AlertInstance,
     now: DateTime<Utc>,
-    queries: Option<&dyn QueryRunner>,
+    env: RuleEnv,
 ) {
     let before = prev.filter(|p| p.is_active()).map(|p| p.state);
     let result = step(prev, obs, fresh, rule, now);
     match result.next {
         Some(mut next) => {
             if !matches!(obs, Observation::Missing) {
-                render_texts(rule, &mut next, sample_labels, queries);
+                render_texts(rule, &mut next, sample_labels, env);
             }
             if result.changed {
                 update.save.push(next.clone());
@@ -227,9 +241,8 @@ fn alert_for_sample(
     group: &Group,
     rule: &Rule,
     s: &Sample,
-    generator_url: &str,
+    env: RuleEnv,
     now: DateTime<Utc>,
-    queries: Option<&dyn QueryRunner>,
 ) -> AlertInstance {
     let mut labels: Labels = s
         .labels
@@ -248,9 +261,7 @@ fn alert_for_sample(
         let severity = rule
             .breached_level(s.value)
             .unwrap_or(rule.lowest_severity());
-        let ctx =
-            TemplateContext::new(&rule.name, severity.as_str(), &series_labels, s.value, None)
-                .with_query(queries);
+        let ctx = env.context(rule, severity.as_str(), &series_labels, s.value, None);
         for (k, t) in &rule.labels {
             let value = t.render(&ctx);
             if value.is_empty() && rule.format == RuleFormat::Prometheus {
@@ -265,7 +276,7 @@ fn alert_for_sample(
         // Native alerts get `severity` from their level; never part of identity.
         labels.remove("severity");
     }
-    new_instance(group, rule, labels, s.value, generator_url, now)
+    new_instance(group, rule, labels, s.value, env.generator_url, now)
 }
 
 /// The alert a rule raises about itself (no data, or query error).
@@ -313,25 +324,23 @@ fn new_instance(
 /// Renders message, resolution and annotations for the alert as it now is.
 /// Prometheus-format templates see `sample_labels` (the series as the query
 /// returned it) when given, as in Prometheus; otherwise the alert's labels.
-/// `query` in templates is answered by `queries`.
 pub fn render_texts(
     rule: &Rule,
     a: &mut AlertInstance,
     sample_labels: Option<&Labels>,
-    queries: Option<&dyn QueryRunner>,
+    env: RuleEnv,
 ) {
     let labels = match (rule.format, sample_labels) {
         (RuleFormat::Prometheus, Some(l)) => l,
         _ => &a.labels,
     };
-    let ctx = TemplateContext::new(
-        &rule.name,
+    let ctx = env.context(
+        rule,
         a.severity.as_str(),
         labels,
         a.value,
         Some(a.active_at),
-    )
-    .with_query(queries);
+    );
     a.annotations = rule
         .annotations
         .iter()

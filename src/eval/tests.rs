@@ -52,7 +52,14 @@ impl Sim {
     fn eval(&mut self, at: i64, outcome: QueryOutcome) -> RuleUpdate {
         let group = std::sync::Arc::clone(&self.set.groups[0]);
         let rule = &group.rules[0];
-        let u = evaluate_rule(&group, rule, &self.alerts, outcome, "", t(at));
+        let u = evaluate_rule(
+            &group,
+            rule,
+            &self.alerts,
+            outcome,
+            RuleEnv::default(),
+            t(at),
+        );
         for e in &u.events {
             let (from, to) = e.transition.states(e.before);
             let to = if from == "firing" && to == "firing" {

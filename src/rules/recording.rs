@@ -39,9 +39,7 @@ impl Checker<'_> {
                 self.error(q, "expected a non-empty PromQL query");
                 None
             }
-            (Some(q), None) | (None, Some(q)) => {
-                self.promql(q).then(|| q.value.trim().to_string())
-            }
+            (Some(q), None) | (None, Some(q)) => self.promql(q).then(|| q.value.trim().to_string()),
             (None, None) => {
                 self.error(
                     record,
@@ -244,7 +242,7 @@ groups:
             "groups:\n  - name: g\n    rules:\n      - record: 'bad-name'\n        expr: up\n",
         );
         assert!(
-            e[0].starts_with("r.yaml:4:17: expected a metric name"),
+            e[0].starts_with("r.yaml:4:17: invalid recording rule name: expected a metric name"),
             "{e:?}"
         );
         let e = errors("groups:\n  - name: g\n    rules:\n      - record: r\n");

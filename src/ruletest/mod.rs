@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::eval::{AlertInstance, AlertState, QueryOutcome, evaluate_rule};
+use crate::eval::{AlertInstance, AlertState, QueryOutcome, RuleEnv, evaluate_rule};
 use crate::labels::Fingerprint;
 use crate::rules::{LoadOptions, RuleSet, load_rules};
 use crate::source::Sample;
@@ -174,7 +174,14 @@ fn simulate(
                     .unwrap_or_default();
                 let key = (g.name.clone(), r.name.clone());
                 let current = state.remove(&key).unwrap_or_default();
-                let update = evaluate_rule(g, r, &current, QueryOutcome::Samples(samples), "", now);
+                let update = evaluate_rule(
+                    g,
+                    r,
+                    &current,
+                    QueryOutcome::Samples(samples),
+                    RuleEnv::default(),
+                    now,
+                );
                 state.insert(key, update.alerts);
             }
         }

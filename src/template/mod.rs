@@ -33,6 +33,9 @@ pub struct TemplateContext<'a> {
     /// datasource is at hand (`query` then renders an error marker).
     #[serde(skip)]
     pub query: Option<&'a dyn QueryRunner>,
+    /// `$externalURL` of Prometheus-format templates: the datasource's pages.
+    #[serde(skip)]
+    pub external_url: &'a str,
 }
 
 impl std::fmt::Debug for TemplateContext<'_> {
@@ -44,6 +47,7 @@ impl std::fmt::Debug for TemplateContext<'_> {
             .field("value", &self.value)
             .field("since", &self.since)
             .field("query", &self.query.is_some())
+            .field("external_url", &self.external_url)
             .finish()
     }
 }
@@ -63,7 +67,14 @@ impl<'a> TemplateContext<'a> {
             value,
             since: since.map(|t| t.to_rfc3339()).unwrap_or_default(),
             query: None,
+            external_url: "",
         }
+    }
+
+    /// The same context, with `$externalURL` (and `pathPrefix`) set.
+    pub fn with_external_url(mut self, url: &'a str) -> Self {
+        self.external_url = url;
+        self
     }
 
     /// The same context, with `query` answered by `runner`.
@@ -166,7 +177,7 @@ impl Template {
                     labels: ctx.labels,
                     value: ctx.value,
                     external_labels: &no_labels,
-                    external_url: "",
+                    external_url: ctx.external_url,
                     query: ctx.query,
                 })
             }
