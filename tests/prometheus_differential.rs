@@ -87,7 +87,6 @@ const EXPECTED_REFUSED: &[(&str, &str)] = &[];
 /// Rules whose alerts differ today, by alert name, and why.
 const EXPECTED_DIFFERENT: &[(&str, &str)] = &[];
 
-
 /// The test's own Pushgateway jobs (the series of the rules' `job=` selectors).
 const JOBS: [&str; 6] = [
     "node-exporter",

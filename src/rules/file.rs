@@ -61,9 +61,11 @@ pub struct RuleDoc {
     pub sql: Option<Spanned<String>>,
     pub when: Option<Spanned<Condition>>,
     pub severity: Option<Spanned<SeveritySpec>>,
+    /// Durations as written: a Prometheus-format rule takes only
+    /// Prometheus's syntax here (see `Checker::rule_duration`).
     #[serde(rename = "for")]
-    pub for_: Option<HumanDuration>,
-    pub keep_firing_for: Option<HumanDuration>,
+    pub for_: Option<Spanned<String>>,
+    pub keep_firing_for: Option<Spanned<String>>,
     pub resolve_when: Option<Spanned<Condition>>,
     pub on_no_data: Option<NoDataPolicy>,
     pub on_error: Option<ErrorPolicy>,

@@ -395,6 +395,8 @@ impl Checker<'_> {
         let message = self.native_template(doc.message.as_ref(), "message");
         let resolution = self.native_template(doc.resolution.as_ref(), "resolution");
 
+        let pending_for = self.rule_duration(doc.for_.as_ref(), format);
+        let keep_firing_for = self.rule_duration(doc.keep_firing_for.as_ref(), format);
         if self.errors.len() > errors_before {
             return None;
         }
@@ -407,8 +409,8 @@ impl Checker<'_> {
             format,
             levels,
             resolve_when: doc.resolve_when.map(|c| c.value),
-            pending_for: doc.for_.map(|d| d.0).unwrap_or_default(),
-            keep_firing_for: doc.keep_firing_for.map(|d| d.0).unwrap_or_default(),
+            pending_for,
+            keep_firing_for,
             on_no_data: doc.on_no_data.unwrap_or_default(),
             on_error: doc.on_error.unwrap_or_default(),
             labels,
@@ -416,6 +418,37 @@ impl Checker<'_> {
             message,
             resolution,
         })
+    }
+
+    /// `for` / `keep_firing_for`: humantime in native rules (`5m`,
+    /// `1h30m`, `2 days`), only Prometheus's syntax in Prometheus-format ones
+    /// (as promtool: units y w d h m s ms, each once, largest first).
+    fn rule_duration(&mut self, text: Option<&Spanned<String>>, format: RuleFormat) -> Duration {
+        let Some(text) = text else {
+            return Duration::ZERO;
+        };
+        if format == RuleFormat::Prometheus {
+            return match parse_prometheus_duration(text.value.trim()) {
+                Some(d) => d,
+                None => {
+                    self.error(
+                        text,
+                        format!(
+                            "expected a Prometheus duration like 30s, 5m or 1h30m (units y, w, d, h, m, s, ms), got {:?}",
+                            text.value
+                        ),
+                    );
+                    Duration::ZERO
+                }
+            };
+        }
+        match HumanDuration::parse(&text.value) {
+            Ok(d) => d.0,
+            Err(e) => {
+                self.error(text, e);
+                Duration::ZERO
+            }
+        }
     }
 
     /// Parses a rule's PromQL; an error points into the expression where it can.
@@ -678,4 +711,37 @@ pub fn valid_label_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A duration in Prometheus's syntax (`model.ParseDuration`): `0`, or units
+/// y (365 days) w d h m s ms, each at most once, largest first.
+pub fn parse_prometheus_duration(text: &str) -> Option<Duration> {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(
+            "^(?:([0-9]+)y)?(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?(?:([0-9]+)ms)?$",
+        )
+        .unwrap_or_else(|_| unreachable!("a fixed, valid pattern"))
+    });
+    if text == "0" {
+        return Some(Duration::ZERO);
+    }
+    let caps = re.captures(text).filter(|_| !text.is_empty())?;
+    const UNITS_MS: [u64; 7] = [
+        365 * 86_400_000,
+        7 * 86_400_000,
+        86_400_000,
+        3_600_000,
+        60_000,
+        1000,
+        1,
+    ];
+    let mut ms: u64 = 0;
+    for (i, unit) in UNITS_MS.iter().enumerate() {
+        if let Some(n) = caps.get(i + 1) {
+            let n: u64 = n.as_str().parse().ok()?;
+            ms = ms.checked_add(n.checked_mul(*unit)?)?;
+        }
+    }
+    Some(Duration::from_millis(ms))
 }

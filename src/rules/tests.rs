@@ -320,3 +320,40 @@ groups:
     let r = &set.groups[0].rules[0];
     assert!(crate::eval::template_query::renders_queries(r));
 }
+
+#[test]
+fn prometheus_durations_follow_prometheus_and_native_ones_humantime() {
+    use super::load::parse_prometheus_duration as p;
+    use std::time::Duration;
+    assert_eq!(p("0"), Some(Duration::ZERO));
+    assert_eq!(p("1h30m"), Some(Duration::from_secs(5400)));
+    assert_eq!(p("1y"), Some(Duration::from_secs(365 * 86400)));
+    assert_eq!(p("2w3d"), Some(Duration::from_secs(17 * 86400)));
+    assert_eq!(p("1s500ms"), Some(Duration::from_millis(1500)));
+    for bad in ["", "5 minutes", "1min", "30m5h", "1.5h", "5", "1h 30m"] {
+        assert_eq!(p(bad), None, "{bad:?}");
+    }
+    let rules = |format_key: &str, d: &str| {
+        format!(
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        {format_key}: up\n        for: {d}\n"
+        )
+    };
+    let load = |text: String| {
+        super::load_sources(
+            &[(std::path::PathBuf::from("r.yaml"), text)],
+            &super::LoadOptions::default(),
+        )
+    };
+    let err = load(rules("expr", "5 minutes"))
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        err.as_deref()
+            .is_some_and(|e| e.contains("r.yaml:6:14: expected a Prometheus duration")),
+        "{err:?}"
+    );
+    let set = load(rules("query", "5 minutes"))
+        .map_err(|e| e.to_string())
+        .unwrap();
+    assert_eq!(set.groups[0].rules[0].pending_for, Duration::from_secs(300));
+}
