@@ -67,8 +67,9 @@ groups:
         when: "> 5"
         for: 1h
         severity: warning
+      # Valid PromQL (it loads) that Prometheus refuses when it runs it.
       - alert: StatusBroken
-        query: "sum(("
+        query: 'label_replace(vector(1), "x", "$1", "y", "(")'
 "#,
         &format!(
             "targets:\n  - {{name: ops-hook, type: webhook, url: \"http://{}/x\"}}\n",
