@@ -354,12 +354,7 @@ impl Recorder {
 mod tests {
     use super::*;
 
-    fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::labels::from_pairs as labels;
 
     fn rule(name: &str, rule_labels: &[(&str, &str)]) -> RecordingRule {
         RecordingRule {

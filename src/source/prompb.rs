@@ -88,12 +88,7 @@ pub fn compress(encoded: &[u8]) -> Result<Vec<u8>, snap::Error> {
 mod tests {
     use super::*;
 
-    fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::labels::from_pairs as labels;
 
     #[test]
     fn varints_as_protobuf_spells_them() {
