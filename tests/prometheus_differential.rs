@@ -81,12 +81,13 @@ const SETTLE: Duration = Duration::from_secs(5);
 const PERSISTS: Duration = Duration::from_secs(3);
 
 /// The test's own Pushgateway jobs (the series of the rules' `job=` selectors).
-const JOBS: [&str; 9] = [
+const JOBS: [&str; 10] = [
     "node-exporter",
     "kube-state-metrics",
     "kubelet",
     "apiserver",
     "kube-scheduler",
+    "kube-controller-manager",
     "prometheus-k8s",
     "alertmanager-main",
     "ceph",
@@ -446,7 +447,9 @@ fn world(step: usize, t: f64, age: f64) -> Vec<(&'static str, String)> {
     for node in ["node-1", "node-2"] {
         let bad = node == "node-2";
         let inst = format!("instance=\"{node}:10250\",metrics_path=\"/metrics\"");
-        kl.add("up", &inst, if bad && b13 { 0.0 } else { 1.0 });
+        // node-2's kubelet is down in steps 1 and 3, node-1's too in step 3
+        let down = (bad && b13) || changed;
+        kl.add("up", &inst, if down { 0.0 } else { 1.0 });
         kl.add("kubelet_node_name", &format!("{inst},node=\"{node}\""), 1.0);
         kl.add(
             "kubelet_certificate_manager_client_ttl_seconds",
@@ -457,7 +460,7 @@ fn world(step: usize, t: f64, age: f64) -> Vec<(&'static str, String)> {
             "kubelet_certificate_manager_server_ttl_seconds",
             &format!("{inst},node=\"{node}\""),
             if bad {
-                pick(3e7, 500000.0, 500000.0)
+                pick(3e7, 500000.0, 50000.0)
             } else {
                 3e7
             },
@@ -482,8 +485,9 @@ fn world(step: usize, t: f64, age: f64) -> Vec<(&'static str, String)> {
         kl.add("kubelet_volume_stats_available_bytes", &pvc, avail);
         kl.add("kubelet_volume_stats_used_bytes", &pvc, cap - avail);
         kl.add("kubelet_volume_stats_inodes", &pvc, 1e6);
-        kl.add("kubelet_volume_stats_inodes_free", &pvc, 5e5);
-        kl.add("kubelet_volume_stats_inodes_used", &pvc, 5e5);
+        let inodes_free = if bad && broken { 2e4 } else { 5e5 };
+        kl.add("kubelet_volume_stats_inodes_free", &pvc, inodes_free);
+        kl.add("kubelet_volume_stats_inodes_used", &pvc, 1e6 - inodes_free);
         // cAdvisor: a container throttled a constant share of its periods,
         // while broken (both counters born together, so their ratio is exact)
         if bad && broken {
@@ -503,7 +507,10 @@ fn world(step: usize, t: f64, age: f64) -> Vec<(&'static str, String)> {
     // --- apiserver
     let mut a = Lines::default();
     let api = "instance=\"10.0.0.1:6443\"";
-    a.add("up", api, if b13 { 0.0 } else { 1.0 });
+    // down in steps 1 and 3, gone in step 2
+    if step != 2 {
+        a.add("up", api, if b13 { 0.0 } else { 1.0 });
+    }
     a.add(
         "kubernetes_build_info",
         &format!("{api},git_version=\"v1.28.1\""),
@@ -717,8 +724,83 @@ fn world(step: usize, t: f64, age: f64) -> Vec<(&'static str, String)> {
         );
     }
     let mut sched = Lines::default();
+    let mut cm = Lines::default();
     if broken {
         sched.add("up", "instance=\"10.0.0.3:10259\"", 0.0);
+        cm.add("up", "instance=\"10.0.0.3:10257\"", 0.0);
+        // a second quota, memory requests overcommitted
+        k.add(
+            "kube_resourcequota",
+            &format!("{ns},resourcequota=\"big\",resource=\"requests.memory\",type=\"hard\""),
+            1e11,
+        );
+        k.add(
+            "kube_resourcequota",
+            &format!("{ns},resourcequota=\"big\",resource=\"requests.memory\",type=\"used\""),
+            0.0,
+        );
+        // an HPA below its desired replicas, neither at min nor at max
+        let hpa = format!("{ns},horizontalpodautoscaler=\"api\"");
+        k.add(
+            "kube_horizontalpodautoscaler_status_desired_replicas",
+            &hpa,
+            5.0,
+        );
+        k.add(
+            "kube_horizontalpodautoscaler_status_current_replicas",
+            &hpa,
+            3.0,
+        );
+        k.add("kube_horizontalpodautoscaler_spec_min_replicas", &hpa, 1.0);
+        k.add("kube_horizontalpodautoscaler_spec_max_replicas", &hpa, 10.0);
+        // watch errors a constant share of all
+        let watches = 10.0 * t;
+        k.add(
+            "kube_state_metrics_watch_total",
+            "resource=\"pods\",result=\"success\"",
+            watches,
+        );
+        k.add(
+            "kube_state_metrics_watch_total",
+            "resource=\"pods\",result=\"error\"",
+            0.5 * watches,
+        );
+        // PLEG relists all in the +Inf bucket: the recorded 99th percentile is 10
+        let inst = "instance=\"node-2:10250\",metrics_path=\"/metrics\"";
+        let relists = 5.0 * t;
+        for (le, n) in [("1", 0.0), ("10", 0.0), ("+Inf", relists)] {
+            kl.add(
+                "kubelet_pleg_relist_duration_seconds_bucket",
+                &format!("{inst},le=\"{le}\""),
+                n,
+            );
+        }
+        // node-2: a crashlooping service, CPU, page faults and disk IO
+        // printed with "%.2f" (so +Inf), an interface flapping every second
+        let node2 = "instance=\"node-2:9100\"";
+        n.add(
+            "node_systemd_service_restart_total",
+            &format!("{node2},name=\"worker.service\""),
+            t,
+        );
+        for cpu in ["0", "1"] {
+            n.add(
+                "node_cpu_seconds_total",
+                &format!("{node2},cpu=\"{cpu}\",mode=\"user\""),
+                inf,
+            );
+        }
+        n.add("node_vmstat_pgmajfault", node2, inf);
+        n.add(
+            "node_disk_io_time_weighted_seconds_total",
+            &format!("{node2},device=\"sda\""),
+            inf,
+        );
+        n.add(
+            "node_network_up",
+            &format!("{node2},device=\"eth3\""),
+            t.floor() % 2.0,
+        );
     }
 
     // --- Prometheus mixin: pod prometheus-k8s-1 exists from step 1 to 3,
@@ -870,6 +952,7 @@ fn world(step: usize, t: f64, age: f64) -> Vec<(&'static str, String)> {
         ("kubelet", kl.0),
         ("apiserver", a.0),
         ("kube-scheduler", sched.0),
+        ("kube-controller-manager", cm.0),
         ("prometheus-k8s", pm.0),
         ("alertmanager-main", am.0),
         ("ceph", c.0),
