@@ -739,6 +739,17 @@ fn world(step: usize, t: f64, age: f64) -> Vec<(&'static str, String)> {
             &format!("{ns},resourcequota=\"big\",resource=\"requests.memory\",type=\"used\""),
             0.0,
         );
+        // web-2 requests more than the cluster can hold without its
+        // largest node (recorded namespace_{cpu,memory}:…:sum)
+        for (resource, unit, v) in [("cpu", "core", 10.0), ("memory", "byte", 40e9)] {
+            k.add(
+                "kube_pod_container_resource_requests",
+                &format!(
+                    "{ns},pod=\"web-2\",container=\"app\",node=\"node-2\",resource=\"{resource}\",unit=\"{unit}\""
+                ),
+                v,
+            );
+        }
         // an HPA below its desired replicas, neither at min nor at max
         let hpa = format!("{ns},horizontalpodautoscaler=\"api\"");
         k.add(
