@@ -143,9 +143,16 @@ YAML
   if [ -n "$rules" ]; then
     echo "rule_files: [\"$rules\"]" >> "$dir/$name/prometheus.yml"
   fi
+  # Optional (environment): TESTENV_PROMETHEUS_EXTERNAL_PATH=/p makes its
+  # external URL http://127.0.0.1:PORT/p (API still at /); without it
+  # Prometheus's own default (http://HOSTNAME:PORT).
+  local external=()
+  if [ -n "${TESTENV_PROMETHEUS_EXTERNAL_PATH:-}" ]; then
+    external=(--web.external-url="http://127.0.0.1:$port$TESTENV_PROMETHEUS_EXTERNAL_PATH" --web.route-prefix=/)
+  fi
   prometheus --config.file="$dir/$name/prometheus.yml" --storage.tsdb.path="$dir/$name/data" \
     --web.listen-address="127.0.0.1:$port" --web.enable-lifecycle --web.enable-remote-write-receiver \
-    >"$dir/$name/log" 2>&1 &
+    "${external[@]}" >"$dir/$name/log" 2>&1 &
   echo $! >"$dir/$name.pid"
   wait_http "http://127.0.0.1:$port/-/ready" 30
   # The first scrape lands seconds after start: wait for it, so tests need not.

@@ -346,17 +346,29 @@ impl OwnPrometheus {
             tail.push(am.to_string());
             tail.push(file.to_str().unwrap().to_string());
         }
-        OwnPrometheus::launch(dir, tail)
+        OwnPrometheus::launch(dir, tail, None)
     }
 
     /// One that evaluates the rule files `glob` names (its alerts go
     /// nowhere: read them from its `/api/v1/alerts`).
     pub fn with_rule_files(glob: &str) -> OwnPrometheus {
         let dir = tempfile::tempdir().unwrap();
-        OwnPrometheus::launch(dir, vec![String::new(), glob.to_string()])
+        OwnPrometheus::launch(dir, vec![String::new(), glob.to_string()], None)
     }
 
-    fn launch(dir: tempfile::TempDir, tail: Vec<String>) -> OwnPrometheus {
+    /// [`OwnPrometheus::with_rule_files`] whose external URL (`$externalURL`
+    /// in its templates) is `http://127.0.0.1:PORT{path}`: its
+    /// `external_url()`. The API stays at `url`.
+    pub fn with_rule_files_and_external_path(glob: &str, path: &str) -> OwnPrometheus {
+        let dir = tempfile::tempdir().unwrap();
+        OwnPrometheus::launch(dir, vec![String::new(), glob.to_string()], Some(path))
+    }
+
+    fn launch(
+        dir: tempfile::TempDir,
+        tail: Vec<String>,
+        external_path: Option<&str>,
+    ) -> OwnPrometheus {
         let pushgw = env()
             .pushgateway_url
             .trim_start_matches("http://")
@@ -367,11 +379,12 @@ impl OwnPrometheus {
             pushgw,
         ];
         args.extend(tail);
-        let out = std::process::Command::new("bash")
-            .arg(repo().join("scripts/testenv.sh"))
-            .args(&args)
-            .output()
-            .unwrap();
+        let mut cmd = std::process::Command::new("bash");
+        cmd.arg(repo().join("scripts/testenv.sh")).args(&args);
+        if let Some(p) = external_path {
+            cmd.env("TESTENV_PROMETHEUS_EXTERNAL_PATH", p);
+        }
+        let out = cmd.output().unwrap();
         let own = OwnPrometheus {
             url: String::from_utf8_lossy(&out.stdout).trim().to_string(),
             pid: std::fs::read_dir(dir.path())
