@@ -18,7 +18,7 @@ use crate::yaml::{HumanDuration, Spanned};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleFileDoc {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::yaml::null_as_default")]
     pub groups: Vec<GroupDoc>,
     /// Heartbeat checks (and name templates for checks created on first ping).
     #[serde(default)]
@@ -32,7 +32,7 @@ pub struct GroupDoc {
     pub interval: Option<Spanned<HumanDuration>>,
     pub cron: Option<Spanned<String>>,
     pub timezone: Option<Spanned<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::yaml::null_as_default")]
     pub labels: BTreeMap<String, Spanned<String>>,
     /// Prometheus: maximum number of alerts one rule may produce (0 = no limit).
     #[serde(default)]
@@ -69,9 +69,9 @@ pub struct RuleDoc {
     pub resolve_when: Option<Spanned<Condition>>,
     pub on_no_data: Option<NoDataPolicy>,
     pub on_error: Option<ErrorPolicy>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::yaml::null_as_default")]
     pub labels: BTreeMap<String, Spanned<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::yaml::null_as_default")]
     pub annotations: BTreeMap<String, Spanned<String>>,
     pub message: Option<Spanned<String>>,
     pub resolution: Option<Spanned<String>>,
