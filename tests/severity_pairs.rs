@@ -54,6 +54,13 @@ fn heard(receiver: &Receiver) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Both fired, then only the critical one resolved.
+const ONLY_CRITICAL_RESOLVED: &[(&str, &str)] = &[
+    ("firing", "critical"),
+    ("firing", "warning"),
+    ("resolved", "critical"),
+];
+
 async fn wait_heard(receiver: &Receiver, want: &[(&str, &str)]) {
     let want: Vec<(String, String)> = want
         .iter()
@@ -96,15 +103,7 @@ async fn a_pair_posted_by_prometheus_resolves_only_the_critical() {
 
     // Only the critical one clears: Prometheus posts it with its endsAt.
     push("t_pair_posted", "t_pair_posted_value 7").await;
-    wait_heard(
-        &receiver,
-        &[
-            ("firing", "critical"),
-            ("firing", "warning"),
-            ("resolved", "critical"),
-        ],
-    )
-    .await;
+    wait_heard(&receiver, ONLY_CRITICAL_RESOLVED).await;
     d.sentinel(&receiver, json!({}), 1).await;
     assert_eq!(
         heard(&receiver).len(),
@@ -136,15 +135,7 @@ async fn a_pair_in_a_rule_file_fires_and_resolves_independently() {
     }
 
     push("t_pair_rules", "t_pair_rules_value 7").await;
-    wait_heard(
-        &receiver,
-        &[
-            ("firing", "critical"),
-            ("firing", "warning"),
-            ("resolved", "critical"),
-        ],
-    )
-    .await;
+    wait_heard(&receiver, ONLY_CRITICAL_RESOLVED).await;
     d.settle(3).await;
     d.sentinel(&receiver, json!({}), 1).await;
     assert_eq!(heard(&receiver).len(), 3, "{:?}", heard(&receiver));

@@ -545,6 +545,32 @@ mod tests {
         }
     }
 
+    /// A writer on the database at `path` (keeping 10 pings per check, at
+    /// most `max_checks` checks), its registry, and what keeps it running.
+    fn writer_on(
+        path: &std::path::Path,
+        max_checks: usize,
+    ) -> (
+        WriterHandle,
+        Arc<Registry>,
+        (watch::Sender<bool>, JoinHandle<()>),
+    ) {
+        let registry = Arc::new(Registry::default());
+        let (tx, shutdown) = watch::channel(false);
+        let (writer, task) = spawn(
+            Store::open_ping_writer(path).unwrap(),
+            Store::open_checkpointer(path).unwrap(),
+            Arc::clone(&registry),
+            1,
+            WriterSettings {
+                keep_pings: 10,
+                max_checks,
+            },
+            shutdown,
+        );
+        (writer, registry, (tx, task))
+    }
+
     fn new_check(name: &str) -> Target {
         Target::Create(NewCheck {
             name: name.into(),
@@ -559,19 +585,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let other = Store::open(&path).unwrap();
-        let registry = Arc::new(Registry::default());
-        let (_tx, shutdown) = watch::channel(false);
-        let (writer, _task) = spawn(
-            Store::open_ping_writer(&path).unwrap(),
-            Store::open_checkpointer(&path).unwrap(),
-            Arc::clone(&registry),
-            1,
-            WriterSettings {
-                keep_pings: 10,
-                max_checks: 1,
-            },
-            shutdown,
-        );
+        let (writer, registry, _running) = writer_on(&path, 1);
         // two creations of the same check in flight: one creates, one finds it
         let (a, b) = tokio::join!(
             writer.ping(ping(new_check("a"), PingKind::Success)),
@@ -629,19 +643,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         drop(Store::open(&path).unwrap());
-        let registry = Arc::new(Registry::default());
-        let (_tx, shutdown) = watch::channel(false);
-        let (writer, _task) = spawn(
-            Store::open_ping_writer(&path).unwrap(),
-            Store::open_checkpointer(&path).unwrap(),
-            Arc::clone(&registry),
-            1,
-            WriterSettings {
-                keep_pings: 10,
-                max_checks: 2,
-            },
-            shutdown,
-        );
+        let (writer, registry, _running) = writer_on(&path, 2);
         let a = api_check(0, "a", Some("a"));
         assert_eq!(writer.put(a.clone()).await.unwrap(), Ack::Created);
         let id = registry.read().by_uuid(&a.uuid).unwrap().def.id;

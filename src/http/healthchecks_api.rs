@@ -437,49 +437,27 @@ async fn get_one(
 }
 
 async fn create(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let body = parse_body(&body)?;
-    authorize(
-        &s,
-        &headers,
-        Some(&body),
-        true,
-        &Method::POST,
-        "create check",
-    )?;
+    let body = writable_body(&s, &headers, &body, "create check")?;
     let spec = Spec::parse(&body)?;
-    let targets = s.targets.targets();
-    let channels = spec.channels(&targets)?;
-    let base = base_url(&s, &headers);
+    let channels = spec.channels(&s.targets.targets())?;
     if let Some(existing) = spec.lookup(&s) {
         if existing.def.origin == Origin::Config {
             return Err(ApiError::Declared(existing.def.name.clone()));
         }
         let def = spec.apply(&s, Some(&existing.def), channels)?;
-        s.heartbeats.put(def).await?;
-        let c = s
-            .heartbeats
-            .by_uuid(&existing.def.uuid)
-            .ok_or(ApiError::NotFound)?;
+        let (_, c) = save(&s, def).await?;
         tracing::info!(check = %c.def.name, "check updated through the Healthchecks API (unique)");
-        return Ok(ok(
-            StatusCode::OK,
-            check_json(&c, Utc::now(), &base, Access::ReadWrite),
-        ));
+        return Ok(written(&s, &headers, StatusCode::OK, &c));
     }
     let def = spec.apply(&s, None, channels)?;
-    let uuid = def.uuid;
-    let ack = s.heartbeats.put(def).await?;
-    let c = s.heartbeats.by_uuid(&uuid).ok_or(ApiError::NotFound)?;
+    let (ack, c) = save(&s, def).await?;
     tracing::info!(check = %c.def.name, labels = ?c.def.labels, "check created through the Healthchecks API");
     let status = if ack == Ack::Created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok(ok(
-        status,
-        check_json(&c, Utc::now(), &base, Access::ReadWrite),
-    ))
+    Ok(written(&s, &headers, status, &c))
 }
 
 async fn update(
@@ -488,15 +466,7 @@ async fn update(
     Path(key): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let body = parse_body(&body)?;
-    authorize(
-        &s,
-        &headers,
-        Some(&body),
-        true,
-        &Method::POST,
-        "update check",
-    )?;
+    let body = writable_body(&s, &headers, &body, "update check")?;
     let c = find_by_uuid(&s, &key)?;
     if c.def.origin == Origin::Config {
         return Err(ApiError::Declared(c.def.name.clone()));
@@ -504,16 +474,38 @@ async fn update(
     let spec = Spec::parse(&body)?;
     let channels = spec.channels(&s.targets.targets())?;
     let def = spec.apply(&s, Some(&c.def), channels)?;
-    s.heartbeats.put(def).await?;
-    let c = s
-        .heartbeats
-        .by_uuid(&c.def.uuid)
-        .ok_or(ApiError::NotFound)?;
+    let (_, c) = save(&s, def).await?;
     tracing::info!(check = %c.def.name, labels = ?c.def.labels, "check updated through the Healthchecks API");
-    Ok(ok(
-        StatusCode::OK,
-        check_json(&c, Utc::now(), &base_url(&s, &headers), Access::ReadWrite),
-    ))
+    Ok(written(&s, &headers, StatusCode::OK, &c))
+}
+
+/// The JSON body of a change, once the key may write (`what` names the
+/// change in the refusal).
+fn writable_body(
+    s: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+    what: &str,
+) -> Result<Map<String, Value>, ApiError> {
+    let body = parse_body(body)?;
+    authorize(s, headers, Some(&body), true, &Method::POST, what)?;
+    Ok(body)
+}
+
+/// Stores `def` durably and returns the check as it now is.
+async fn save(s: &AppState, def: CheckDef) -> Result<(Ack, Check), ApiError> {
+    let uuid = def.uuid;
+    let ack = s.heartbeats.put(def).await?;
+    let c = s.heartbeats.by_uuid(&uuid).ok_or(ApiError::NotFound)?;
+    Ok((ack, c))
+}
+
+/// The answer to a change: the check with its read-write view.
+fn written(s: &AppState, headers: &HeaderMap, status: StatusCode, c: &Check) -> Response {
+    ok(
+        status,
+        check_json(c, Utc::now(), &base_url(s, headers), Access::ReadWrite),
+    )
 }
 
 async fn delete(
@@ -528,10 +520,7 @@ async fn delete(
     }
     s.heartbeats.delete(c.def.id).await?;
     tracing::info!(check = %c.def.name, "check deleted through the Healthchecks API");
-    Ok(ok(
-        StatusCode::OK,
-        check_json(&c, Utc::now(), &base_url(&s, &headers), Access::ReadWrite),
-    ))
+    Ok(written(&s, &headers, StatusCode::OK, &c))
 }
 
 /// Changes and pings need the uuid (not the read-only `unique_key`).

@@ -121,30 +121,19 @@ impl AlertMessage {
     /// The sample `tocsin notify-test` and the test API send: an alert that
     /// says it is a test, with every part a real one has.
     pub fn sample(kind: MessageKind, note: &str, now: DateTime<Utc>) -> AlertMessage {
-        let mut labels = Labels::new();
-        labels.insert("alertname".into(), "TocsinTestMessage".into());
-        labels.insert("instance".into(), "tocsin".into());
-        labels.insert("severity".into(), "warning".into());
-        let starts_at = now - chrono::Duration::minutes(5);
-        AlertMessage {
+        let mut m = AlertMessage::of_tocsin(
             kind,
-            fingerprint: crate::labels::Fingerprint::of_alert("tocsin", &labels),
-            group: "tocsin".into(),
-            alert: "TocsinTestMessage".into(),
-            severity: Severity::Warning,
-            previous_severity: None,
-            annotations: BTreeMap::new(),
-            message: format!("{note} (value 42)"),
-            resolution: "Nothing to do: this message only checks the target.".into(),
-            value: Some(42.0),
-            labels,
-            starts_at,
-            ends_at: (kind == MessageKind::Resolved).then_some(now),
-            group_labels: Labels::new(),
-            mentions: Mentions::default(),
-            format: RuleFormat::Native,
-            generator_url: String::new(),
-        }
+            "TocsinTestMessage",
+            Severity::Warning,
+            (
+                format!("{note} (value 42)"),
+                "Nothing to do: this message only checks the target.".into(),
+            ),
+            now - chrono::Duration::minutes(5),
+            now,
+        );
+        m.value = Some(42.0);
+        m
     }
 
     /// A built-in alert of the daemon itself (`DatabaseUnavailable`), sent
@@ -157,16 +146,35 @@ impl AlertMessage {
         starts_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> AlertMessage {
+        AlertMessage::of_tocsin(
+            kind,
+            alert,
+            Severity::Error,
+            (message, resolution),
+            starts_at,
+            now,
+        )
+    }
+
+    /// A message about the daemon itself (group `tocsin`, `instance: tocsin`).
+    fn of_tocsin(
+        kind: MessageKind,
+        alert: &str,
+        severity: Severity,
+        (message, resolution): (String, String),
+        starts_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> AlertMessage {
         let mut labels = Labels::new();
         labels.insert("alertname".into(), alert.into());
         labels.insert("instance".into(), "tocsin".into());
-        labels.insert("severity".into(), "error".into());
+        labels.insert("severity".into(), severity.as_str().into());
         AlertMessage {
             kind,
             fingerprint: crate::labels::Fingerprint::of_alert("tocsin", &labels),
             group: "tocsin".into(),
             alert: alert.into(),
-            severity: Severity::Error,
+            severity,
             previous_severity: None,
             annotations: BTreeMap::new(),
             message,

@@ -278,11 +278,7 @@ mod tests {
     }
 
     fn answer(body: &str) -> HttpAnswer {
-        HttpAnswer {
-            status: reqwest::StatusCode::OK,
-            headers: HeaderMap::new(),
-            body: body.into(),
-        }
+        HttpAnswer::of(200, body)
     }
 
     #[test]

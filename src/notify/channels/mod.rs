@@ -257,6 +257,17 @@ impl HttpAnswer {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after)
     }
+
+    /// An answer with this status and body and no headers (unit tests of
+    /// the channels' classification).
+    #[cfg(test)]
+    pub(crate) fn of(status: u16, body: &str) -> HttpAnswer {
+        HttpAnswer {
+            status: reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::OK),
+            headers: HeaderMap::new(),
+            body: body.into(),
+        }
+    }
 }
 
 /// Sends a request; a transport failure (connect, timeout) is a retry whose

@@ -395,7 +395,6 @@ fn flow_control_wait(code: &str, message: &str) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderMap;
 
     fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -456,11 +455,7 @@ mod tests {
     }
 
     fn answer(status: u16, body: &str) -> HttpAnswer {
-        HttpAnswer {
-            status: reqwest::StatusCode::from_u16(status).unwrap(),
-            headers: HeaderMap::new(),
-            body: body.into(),
-        }
+        HttpAnswer::of(status, body)
     }
 
     #[test]

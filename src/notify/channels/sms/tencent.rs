@@ -210,7 +210,6 @@ pub fn classify(a: &HttpAnswer) -> Delivery {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderMap;
 
     #[test]
     fn known_answer_vector() {
@@ -242,11 +241,7 @@ mod tests {
     }
 
     fn answer(body: &str) -> HttpAnswer {
-        HttpAnswer {
-            status: reqwest::StatusCode::OK,
-            headers: HeaderMap::new(),
-            body: body.into(),
-        }
+        HttpAnswer::of(200, body)
     }
 
     #[test]

@@ -168,14 +168,9 @@ pub fn classify(a: &HttpAnswer) -> Delivery {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderMap;
 
     fn answer(status: u16, body: &str) -> HttpAnswer {
-        HttpAnswer {
-            status: reqwest::StatusCode::from_u16(status).unwrap(),
-            headers: HeaderMap::new(),
-            body: body.into(),
-        }
+        HttpAnswer::of(status, body)
     }
 
     #[test]
