@@ -114,8 +114,12 @@ async fn a_group_collects_for_group_wait_then_holds_for_group_interval() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_becomes_one_message_per_group() {
-    let (hook, d) = grouped_by_alertname("1s", "1m").await;
-    // 300 alerts of three kinds, posted in many small batches over ~0.5 s.
+    // group_wait must cover the whole storm's posting: ~0.5 s alone, several
+    // seconds on a loaded machine (a CI run once took more than 1 s, and
+    // the rest then waited for group_interval).
+    let (hook, d) = grouped_by_alertname("5s", "1m").await;
+    let posting = std::time::Instant::now();
+    // 300 alerts of three kinds, posted in many small batches.
     for chunk in 0..30 {
         let batch: Vec<serde_json::Value> = (0..10)
             .map(|i| {
@@ -126,6 +130,11 @@ async fn a_storm_becomes_one_message_per_group() {
             .collect();
         d.post_alerts(&json!(batch)).await;
     }
+    let posted = posting.elapsed();
+    assert!(
+        posted < Duration::from_secs(5),
+        "posting the storm took {posted:?}, longer than group_wait: the test cannot tell"
+    );
     wait_for("all 300 alerts", WAIT, || async {
         (hook.accepted_alerts().len() >= 300).then_some(())
     })
