@@ -17,9 +17,10 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::rule::{AlertEvent, QueryOutcome, RuleEnv, evaluate_rule, render_texts};
-use super::state::{AlertInstance, Observation, step};
+use super::rule::{QueryOutcome, RuleEnv, evaluate_rule, render_texts};
+use super::state::{Observation, step};
 use super::template_query::{TemplateQueries, renders_queries};
+use crate::alert::{AlertEvent, AlertInstance};
 use crate::labels::{Fingerprint, Labels};
 use crate::notify::Router;
 use crate::rules::model::Level;
@@ -654,7 +655,7 @@ impl Engine {
             annotations: BTreeMap::new(),
             message: String::new(),
             resolution: String::new(),
-            state: super::state::AlertState::Pending,
+            state: crate::alert::AlertState::Pending,
             severity: Severity::Error,
             value: f64::from(failures),
             active_at: now,
@@ -751,28 +752,28 @@ impl Engine {
                 let mut after = HashMap::new();
                 for a in alerts.values() {
                     match a.state {
-                        super::state::AlertState::Firing => {
+                        crate::alert::AlertState::Firing => {
                             let mut r = a.clone();
-                            r.state = super::state::AlertState::Resolved;
+                            r.state = crate::alert::AlertState::Resolved;
                             r.resolved_at = Some(now);
                             r.keep_firing_since = None;
                             batch.events.push(AlertEvent {
                                 alert: r.clone(),
                                 before: Some(a.state),
-                                transition: super::state::Transition::Resolved,
+                                transition: crate::alert::Transition::Resolved,
                             });
                             batch.save.push(r.clone());
                             after.insert(r.fingerprint, r);
                         }
-                        super::state::AlertState::Pending => {
+                        crate::alert::AlertState::Pending => {
                             batch.events.push(AlertEvent {
                                 alert: a.clone(),
                                 before: Some(a.state),
-                                transition: super::state::Transition::Cleared,
+                                transition: crate::alert::Transition::Cleared,
                             });
                             batch.delete.push(a.fingerprint);
                         }
-                        super::state::AlertState::Resolved => {
+                        crate::alert::AlertState::Resolved => {
                             after.insert(a.fingerprint, a.clone());
                         }
                     }
@@ -853,7 +854,7 @@ impl Engine {
         m.alerts
             .values()
             .flat_map(|a| a.values())
-            .filter(|a| a.state == super::state::AlertState::Firing)
+            .filter(|a| a.state == crate::alert::AlertState::Firing)
             .cloned()
             .collect()
     }
@@ -867,9 +868,9 @@ impl Engine {
             .collect();
         let rank = |a: &AlertInstance| {
             let state = match a.state {
-                super::state::AlertState::Firing => 0,
-                super::state::AlertState::Pending => 1,
-                super::state::AlertState::Resolved => 2,
+                crate::alert::AlertState::Firing => 0,
+                crate::alert::AlertState::Pending => 1,
+                crate::alert::AlertState::Resolved => 2,
             };
             (
                 state,

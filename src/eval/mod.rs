@@ -19,5 +19,7 @@ pub mod template_query;
 mod tests;
 
 pub use engine::{Engine, GroupStatus, RuleKind, RuleStatus};
-pub use rule::{AlertEvent, QueryOutcome, RuleEnv, RuleUpdate, evaluate_rule};
-pub use state::{AlertInstance, AlertState, Observation, Step, Transition, step};
+pub use rule::{QueryOutcome, RuleEnv, RuleUpdate, evaluate_rule};
+pub use state::{Observation, Step, step};
+// MOVED: re-export until the paths are updated
+pub use crate::alert::{AlertEvent, AlertInstance, AlertState, Transition};

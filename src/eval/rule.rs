@@ -5,10 +5,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use super::state::{AlertInstance, AlertState, Observation, Transition, step};
-use crate::labels::{Fingerprint, Labels};
-use crate::rules::{ErrorPolicy, Group, NoDataPolicy, Rule, RuleFormat};
-use crate::source::Sample;
+use super::state::{Observation, step};
+use crate::alert::{
+    AlertEvent, AlertInstance, AlertState, Fingerprint, Labels, RuleFormat, Sample,
+};
+use crate::rules::{ErrorPolicy, Group, NoDataPolicy, Rule};
 use crate::template::{QueryRunner, TemplateContext};
 
 /// Label that marks the alerts a rule raises about itself.
@@ -19,14 +20,6 @@ pub const REASON_LABEL: &str = "tocsin_reason";
 pub enum QueryOutcome {
     Samples(Vec<Sample>),
     Failed(String),
-}
-
-/// A transition of one alert, with the alert as it is afterwards.
-#[derive(Debug, Clone)]
-pub struct AlertEvent {
-    pub alert: AlertInstance,
-    pub before: Option<AlertState>,
-    pub transition: Transition,
 }
 
 /// Everything one evaluation of one rule changes.

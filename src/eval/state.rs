@@ -9,120 +9,10 @@
 //! `resolve_when` adds hysteresis: an active alert only clears once its value
 //! satisfies it. A missing series clears like a value that does not breach.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
-use crate::labels::{Fingerprint, Labels};
-use crate::rules::{Rule, RuleFormat, Severity};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AlertState {
-    Pending,
-    Firing,
-    Resolved,
-}
-
-impl AlertState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertState::Pending => "pending",
-            AlertState::Firing => "firing",
-            AlertState::Resolved => "resolved",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<AlertState> {
-        match s {
-            "pending" => Some(AlertState::Pending),
-            "firing" => Some(AlertState::Firing),
-            "resolved" => Some(AlertState::Resolved),
-            _ => None,
-        }
-    }
-}
-
-/// One alert: a rule applied to one series.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AlertInstance {
-    pub fingerprint: Fingerprint,
-    pub group: String,
-    pub alert: String,
-    /// Identity labels (`alertname`, series labels, group and rule labels).
-    pub labels: Labels,
-    /// Rendered annotations (Prometheus `annotations:` or extra native ones).
-    pub annotations: BTreeMap<String, String>,
-    pub message: String,
-    pub resolution: String,
-    pub state: AlertState,
-    pub severity: Severity,
-    pub value: f64,
-    pub active_at: DateTime<Utc>,
-    pub fired_at: Option<DateTime<Utc>>,
-    pub keep_firing_since: Option<DateTime<Utc>>,
-    pub resolved_at: Option<DateTime<Utc>>,
-    /// How the alert is sent: `Native` alerts carry their current level as
-    /// the `severity` label and their message and resolution as annotations;
-    /// `Prometheus` ones (rules with `expr:`, posted alerts) are sent with
-    /// exactly their labels and annotations, as Prometheus would send them.
-    #[serde(default)]
-    pub format: RuleFormat,
-    /// Where the alert comes from: the expression on the datasource's graph
-    /// page, or the `generatorURL` a posted alert gave.
-    #[serde(default)]
-    pub generator_url: String,
-}
-
-impl AlertInstance {
-    pub fn is_active(&self) -> bool {
-        matches!(self.state, AlertState::Pending | AlertState::Firing)
-    }
-
-    /// Annotations as sent in Alertmanager's format, see [`sent_annotations`].
-    pub fn sent_annotations(&self) -> BTreeMap<String, String> {
-        sent_annotations(
-            self.format,
-            &self.annotations,
-            &self.message,
-            &self.resolution,
-        )
-    }
-
-    /// Labels as sent to targets: a native alert's labels plus its level as
-    /// `severity`; a Prometheus-format alert's labels exactly.
-    pub fn output_labels(&self) -> Labels {
-        let mut l = self.labels.clone();
-        if self.format == RuleFormat::Native {
-            l.entry("severity".to_string())
-                .or_insert_with(|| self.severity.as_str().to_string());
-        }
-        l
-    }
-}
-
-/// The annotations an Alertmanager-format payload carries. A
-/// Prometheus-format alert's are exactly its own; a native alert's also give
-/// its message as `summary` and its resolution as `resolution`, unless the
-/// rule set those annotations itself.
-pub fn sent_annotations(
-    format: RuleFormat,
-    annotations: &BTreeMap<String, String>,
-    message: &str,
-    resolution: &str,
-) -> BTreeMap<String, String> {
-    let mut out = annotations.clone();
-    if format == RuleFormat::Native {
-        for (key, text) in [("summary", message), ("resolution", resolution)] {
-            if !text.is_empty() {
-                out.entry(key.to_string())
-                    .or_insert_with(|| text.to_string());
-            }
-        }
-    }
-    out
-}
+use crate::alert::{AlertInstance, AlertState, Severity, Transition};
+use crate::rules::Rule;
 
 /// What one evaluation says about one alert's series.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -133,43 +23,6 @@ pub enum Observation {
     Missing,
     /// Breaching regardless of thresholds (no-data / error alerts).
     Forced(Severity),
-}
-
-/// A change worth recording: it goes to `alert_events`, and the notifiable
-/// ones to the outbox.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Transition {
-    /// inactive → pending
-    Pending,
-    /// pending → inactive (never notified)
-    Cleared,
-    /// → firing (from pending, or straight from inactive with `for: 0`)
-    Fired,
-    /// firing, severity changed
-    SeverityChanged { from: Severity },
-    /// firing → resolved
-    Resolved,
-}
-
-impl Transition {
-    /// (from_state, to_state) for the event log.
-    pub fn states(&self, before: Option<AlertState>) -> (&'static str, &'static str) {
-        let from = before.map(AlertState::as_str).unwrap_or("inactive");
-        match self {
-            Transition::Pending => ("inactive", "pending"),
-            Transition::Cleared => ("pending", "inactive"),
-            Transition::Fired => (
-                if before == Some(AlertState::Pending) {
-                    "pending"
-                } else {
-                    "inactive"
-                },
-                "firing",
-            ),
-            Transition::SeverityChanged { .. } => ("firing", "firing"),
-            Transition::Resolved => (from, "resolved"),
-        }
-    }
 }
 
 /// The result of one step for one alert.

@@ -59,7 +59,7 @@ impl NamePattern {
                     .find('}')
                     .ok_or_else(|| format!("expected `}}` to close a placeholder in {source:?}"))?;
                 let label = &after[..end];
-                if !crate::rules::load::valid_label_name(label) {
+                if !crate::alert::valid_label_name(label) {
                     return Err(format!(
                         "expected a label name in {{...}} (like {{client}}), got {{{label}}} in {source:?}"
                     ));

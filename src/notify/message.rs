@@ -75,9 +75,9 @@ pub struct AlertMessage {
 
 impl AlertMessage {
     /// Annotations as sent in Alertmanager's format (see
-    /// [`crate::eval::state::sent_annotations`]).
+    /// [`crate::alert::sent_annotations`]).
     pub fn sent_annotations(&self) -> BTreeMap<String, String> {
-        crate::eval::state::sent_annotations(
+        crate::alert::sent_annotations(
             self.format,
             &self.annotations,
             &self.message,

@@ -13,8 +13,10 @@ use super::condition::Condition;
 use super::file::{GroupDoc, RuleDoc, RuleFileDoc};
 use super::heartbeat::{self, HeartbeatQuery};
 use super::model::{Group, Level, Rule, RuleFormat, RuleSet, RuleSource, Schedule};
-use super::severity::{Severity, SeveritySpec};
-use crate::labels::Labels;
+use super::severity::SeveritySpec;
+use crate::alert::{Labels, Severity};
+// MOVED: re-export until the paths are updated
+pub use crate::alert::valid_label_name;
 use crate::template::Template;
 use crate::yaml::{self, HumanDuration, SourceError, SourceErrors, Spanned};
 
@@ -705,12 +707,6 @@ pub fn valid_metric_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
-}
-
-pub fn valid_label_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// A duration in Prometheus's syntax (`model.ParseDuration`): `0`, or units

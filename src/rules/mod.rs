@@ -21,4 +21,5 @@ pub use model::{
     ErrorPolicy, Group, NoDataPolicy, RecordingRule, Rule, RuleFormat, RuleSet, RuleSource,
     Schedule,
 };
-pub use severity::Severity;
+// MOVED: re-export until the paths are updated
+pub use crate::alert::Severity;

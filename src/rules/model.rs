@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::condition::Condition;
 use super::heartbeat::{HeartbeatDecls, HeartbeatQuery};
-use super::severity::Severity;
-use crate::labels::Labels;
+use crate::alert::{Labels, Severity};
+// MOVED: re-export until the paths are updated
+pub use crate::alert::RuleFormat;
 use crate::template::Template;
 use crate::yaml::SourceError;
 
@@ -121,33 +122,6 @@ impl std::fmt::Display for RuleSource {
             RuleSource::Prometheus(q) => f.write_str(q),
             RuleSource::Heartbeat(h) => write!(f, "{h}"),
             RuleSource::Sql(sql) => f.write_str(sql),
-        }
-    }
-}
-
-/// Whether a rule came in Prometheus's format (`expr`, annotations as Go
-/// templates) or tocsin's (`query`, minijinja templates).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RuleFormat {
-    #[default]
-    Native,
-    Prometheus,
-}
-
-impl RuleFormat {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuleFormat::Native => "native",
-            RuleFormat::Prometheus => "prometheus",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<RuleFormat> {
-        match text {
-            "native" => Some(RuleFormat::Native),
-            "prometheus" => Some(RuleFormat::Prometheus),
-            _ => None,
         }
     }
 }

@@ -4,19 +4,12 @@
 //! results go back to Prometheus through [`remote_write`] ([`prompb`]
 //! encodes them).
 
+// MOVED: re-export until the paths are updated
+pub use crate::alert::Sample;
 pub mod heartbeat;
 pub mod prometheus;
 pub mod prompb;
 pub mod remote_write;
-
-use crate::labels::Labels;
-
-/// One series of a query result.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    pub labels: Labels,
-    pub value: f64,
-}
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SourceError {

@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Store, StoreError, from_millis, to_millis};
-use crate::eval::{AlertEvent, AlertInstance, AlertState, Transition};
+use crate::alert::{AlertEvent, AlertInstance, AlertState, RuleFormat, Severity, Transition};
 use crate::labels::{Fingerprint, Labels};
-use crate::rules::{RuleFormat, Severity};
 
 /// A notification to put in the outbox with the transition that caused it.
 #[derive(Debug, Clone)]

@@ -13,10 +13,10 @@ use rusqlite::{Connection, OpenFlags, params};
 use uuid::Uuid;
 
 use super::{Store, StoreError, from_millis, migrations, to_millis};
+use crate::alert::Sample;
 use crate::heartbeat::registry::{CheckDef, CheckExtra, Origin};
 use crate::heartbeat::state::{CheckState, PingKind, RunStatus};
 use crate::labels::Labels;
-use crate::source::Sample;
 
 /// A check as stored (its settings come from the rule files, not from
 /// here, unless it was made through the Healthchecks API).
@@ -616,7 +616,7 @@ pub fn check_select(sql: &str) -> Result<(), String> {
             ));
         }
         for n in names {
-            if n != "value" && !crate::rules::load::valid_label_name(n) {
+            if n != "value" && !crate::alert::valid_label_name(n) {
                 return Err(format!(
                     "column {n:?} becomes a label: name it [a-zA-Z_][a-zA-Z0-9_]* with AS"
                 ));
