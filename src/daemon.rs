@@ -20,7 +20,7 @@ use crate::eval::Engine;
 use crate::eval::engine::ReloadSummary;
 use crate::heartbeat::Heartbeats;
 use crate::notify::dispatch::DeliveryStats;
-use crate::notify::{Dispatcher, Router};
+use crate::notify::{Dispatcher, Pipeline, Router};
 use crate::rules::{LoadOptions, RuleSet, load_rules};
 use crate::schedule::Scheduler;
 use crate::source::heartbeat::HeartbeatSource;
@@ -71,7 +71,7 @@ pub struct Running {
     janitor: tokio::task::JoinHandle<()>,
     /// Ends after answering the pings queued when shutdown was signalled.
     ping_writer: tokio::task::JoinHandle<()>,
-    external_expiry: tokio::task::JoinHandle<()>,
+    every_second: tokio::task::JoinHandle<()>,
     db_watch: tokio::task::JoinHandle<()>,
 }
 
@@ -89,7 +89,7 @@ impl Running {
     pub async fn stop(self) {
         drop(self.reload);
         self.janitor.abort();
-        self.external_expiry.abort();
+        self.every_second.abort();
         self.db_watch.abort();
         let _ = self.control.await;
         self.server.abort();
@@ -162,12 +162,12 @@ pub async fn start(
         .verified
         .spawn_refresh(store.clone(), shutdown.clone());
     let router = Arc::new(Router::new(&config, shared));
+    let pipeline = Arc::new(Pipeline::new(store.clone(), Arc::clone(&router)));
     let engine = Arc::new(
         Engine::new(
             Arc::new(rules),
             source,
-            store.clone(),
-            Arc::clone(&router),
+            pipeline,
             config.evaluation.max_concurrent_queries,
             config.evaluation.datasource_unavailable_after,
         )
@@ -224,7 +224,7 @@ pub async fn start(
         config.evaluation.history_retention.0,
         config.heartbeat.max_ping_bytes.value,
     ));
-    let external_expiry = tokio::spawn(timers(Arc::clone(&engine)));
+    let every_second = tokio::spawn(every_second(Arc::clone(&engine)));
     let db_watch = tokio::spawn(watch_database(
         watched,
         db,
@@ -251,7 +251,7 @@ pub async fn start(
         server,
         janitor,
         ping_writer,
-        external_expiry,
+        every_second,
         db_watch,
     })
 }
@@ -390,14 +390,18 @@ impl Control {
         if config.data_dir != self.config.data_dir {
             tracing::warn!("a new data_dir takes effect after a restart");
         }
-        let router = Arc::new(Router::new(&config, self.engine.router().shared()));
+        let pipeline = self.engine.pipeline();
+        let old_router = pipeline.router();
+        let router = Arc::new(Router::new(&config, old_router.shared()));
         if let Some(parts) = self.parts.take() {
             parts.stop().await;
         }
-        let summary = self
-            .engine
-            .reload(Arc::new(rules), source, Arc::clone(&router))
-            .await;
+        // Rules that are gone resolve under the new routing.
+        pipeline.set_router(router);
+        let summary = self.engine.reload(Arc::new(rules), source).await;
+        if summary.is_err() {
+            pipeline.set_router(old_router);
+        }
         // Whatever happened, the daemon runs again: on the new config if it
         // applied, else on the old one (the engine swaps nothing on failure).
         if summary.is_ok() {
@@ -411,7 +415,7 @@ impl Control {
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        let router = self.engine.router();
+        let router = pipeline.router();
         let parts = Parts::start(&self.config, &self.engine, &router, &self.delivery)
             .await
             .map_err(|e| e.to_string())?;
@@ -451,11 +455,10 @@ async fn janitor(engine: Arc<Engine>, resolved: Duration, history: Duration, pin
     }
 }
 
-/// Every second: resolves external alerts (`POST /api/v2/alerts`) whose
-/// time is up, notifies what ended silences, inhibitions and closed time
-/// windows held back, and
-/// repeats firing alerts on routes with `repeat_interval`.
-async fn timers(engine: Arc<Engine>) {
+/// Every second: hands freed memory back now and then, resolves external
+/// alerts whose time is up, and writes the notifications no transition
+/// causes ([`notify_held_back_and_repeats`]).
+async fn every_second(engine: Arc<Engine>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ticks: u64 = 0;
@@ -471,18 +474,28 @@ async fn timers(engine: Arc<Engine>) {
             Ok(n) => tracing::info!(resolved = n, "external alerts expired"),
             Err(e) => tracing::warn!(error = %e, "cannot expire external alerts"),
         }
-        if let Err(e) = crate::notify::resume::resume_ended(&engine, now).await {
-            tracing::warn!(error = %e, "cannot notify alerts of ended silences");
-        }
-        if let Err(e) = crate::notify::resume::resume_uninhibited(&engine, now).await {
-            tracing::warn!(error = %e, "cannot notify alerts no longer inhibited");
-        }
-        if let Err(e) = crate::notify::resume::resume_in_windows(&engine, now).await {
-            tracing::warn!(error = %e, "cannot notify alerts whose time window opened");
-        }
-        if let Err(e) = crate::notify::repeat::repeat_due(&engine, now).await {
-            tracing::warn!(error = %e, "cannot write repeat notifications");
-        }
+        notify_held_back_and_repeats(&engine, now).await;
+    }
+}
+
+/// Notifies what ended silences, inhibitions and closed time windows held
+/// back ([`crate::notify::resume`]), and repeats firing alerts on routes
+/// with `repeat_interval` ([`crate::notify::repeat`]).
+async fn notify_held_back_and_repeats(engine: &Engine, now: chrono::DateTime<chrono::Utc>) {
+    use crate::notify::{repeat, resume};
+    let pipeline = engine.pipeline();
+    let firing = || engine.firing_alerts();
+    if let Err(e) = resume::resume_ended(pipeline, &firing, now).await {
+        tracing::warn!(error = %e, "cannot notify alerts of ended silences");
+    }
+    if let Err(e) = resume::resume_uninhibited(pipeline, &firing).await {
+        tracing::warn!(error = %e, "cannot notify alerts no longer inhibited");
+    }
+    if let Err(e) = resume::resume_in_windows(pipeline, &firing, now).await {
+        tracing::warn!(error = %e, "cannot notify alerts whose time window opened");
+    }
+    if let Err(e) = repeat::repeat_due(pipeline, &firing, now).await {
+        tracing::warn!(error = %e, "cannot write repeat notifications");
     }
 }
 

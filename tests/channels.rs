@@ -468,7 +468,7 @@ async fn queued(dir: &Path, target: &str, n: usize) -> tocsin::store::Store {
             let mut m = firing();
             m.fingerprint = tocsin::labels::Fingerprint(i as u64 + 1);
             m.alert = format!("Alert{i}");
-            tocsin::store::alerts::NewNotification {
+            tocsin::store::outbox::NewNotification {
                 target: target.into(),
                 fingerprint: m.fingerprint,
                 kind: "firing".into(),
@@ -480,14 +480,7 @@ async fn queued(dir: &Path, target: &str, n: usize) -> tocsin::store::Store {
             }
         })
         .collect();
-    store
-        .commit_evaluation(tocsin::store::alerts::EvaluationBatch {
-            at: Utc::now(),
-            notifications,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    store.enqueue(notifications).await.unwrap();
     store
 }
 

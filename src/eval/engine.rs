@@ -2,8 +2,9 @@
 //!
 //! It keeps every rule's alerts in memory (loaded from SQLite at start), runs a
 //! group's queries concurrently under a global limit, applies
-//! [`evaluate_rule`] to each, and commits the group's state changes, events
-//! and outbox rows in one transaction before updating memory. Nothing is
+//! [`evaluate_rule`] to each, and hands the group's state changes to the
+//! notification stage ([`Pipeline`]), which routes them and commits them with
+//! their outbox rows in one transaction, before memory is updated. Nothing is
 //! written while nothing changes. Repeated datasource failures raise the
 //! built-in `DatasourceUnavailable` alert; a failing query never resolves anything.
 //! A group's recording rules run before its alerting rules ([`super::recording`]).
@@ -22,7 +23,8 @@ use super::state::{Observation, step};
 use super::template_query::{TemplateQueries, renders_queries};
 use crate::alert::{AlertEvent, AlertInstance};
 use crate::labels::{Fingerprint, Labels};
-use crate::notify::Router;
+use crate::alert::StateChanges;
+use crate::notify::Pipeline;
 use crate::rules::model::Level;
 use crate::rules::{
     ErrorPolicy, Group, NoDataPolicy, Rule, RuleFormat, RuleSet, RuleSource, Schedule, Severity,
@@ -31,7 +33,6 @@ use crate::source::heartbeat::HeartbeatSource;
 use crate::source::prometheus::PrometheusSource;
 use crate::source::{Sample, SourceError};
 use crate::store::Store;
-use crate::store::alerts::EvaluationBatch;
 use crate::template::Template;
 
 /// Name of the group that holds tocsin's own alerts.
@@ -151,7 +152,8 @@ pub struct Engine {
     source: RwLock<PrometheusSource>,
     heartbeats: Option<HeartbeatSource>,
     store: Store,
-    router: RwLock<Arc<Router>>,
+    /// Where state changes go: routed, committed with their outbox rows.
+    pipeline: Arc<Pipeline>,
     memory: Mutex<Memory>,
     query_slots: Arc<Semaphore>,
     unavailable_after: u32,
@@ -171,11 +173,11 @@ impl Engine {
     pub async fn new(
         rules: Arc<RuleSet>,
         source: PrometheusSource,
-        store: Store,
-        router: Arc<Router>,
+        pipeline: Arc<Pipeline>,
         max_concurrent_queries: usize,
         unavailable_after: u32,
     ) -> Result<Engine, crate::store::StoreError> {
+        let store = pipeline.store().clone();
         let stored = store.load_alerts().await?;
         let mut memory = Memory {
             reloads: ReloadStats {
@@ -218,7 +220,7 @@ impl Engine {
             source: RwLock::new(source),
             heartbeats: None,
             store,
-            router: RwLock::new(router),
+            pipeline,
             memory: Mutex::new(memory),
             query_slots: Arc::new(Semaphore::new(max_concurrent_queries.max(1))),
             unavailable_after: unavailable_after.max(1),
@@ -245,9 +247,9 @@ impl Engine {
         Arc::clone(&self.rules.read().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Who hears about transitions, under the config in force.
-    pub fn router(&self) -> Arc<Router> {
-        Arc::clone(&self.router.read().unwrap_or_else(|p| p.into_inner()))
+    /// The notification stage state changes go to.
+    pub fn pipeline(&self) -> &Arc<Pipeline> {
+        &self.pipeline
     }
 
     fn source(&self) -> PrometheusSource {
@@ -429,12 +431,8 @@ impl Engine {
         now: DateTime<Utc>,
         started: Instant,
     ) -> bool {
-        let mut batch = EvaluationBatch {
-            at: now,
-            ..EvaluationBatch::default()
-        };
+        let mut changes = StateChanges::at(now);
         let mut updates = Vec::new();
-        let router = self.router();
         let source = self.source();
         let mut unavailable: Option<String> = None;
         let mut any_success = false;
@@ -507,24 +505,18 @@ impl Engine {
                 }
                 (None, None) => {}
             }
-            for e in &update.events {
-                log_event(e);
-            }
             let mut update = update;
-            batch.save.append(&mut update.save);
-            batch.delete.append(&mut update.delete);
-            batch
-                .notifications
-                .extend(router.notifications_for(&update.events));
-            batch.events.append(&mut update.events);
+            changes.save.append(&mut update.save);
+            changes.delete.append(&mut update.delete);
+            changes.events.append(&mut update.events);
             updates.push((key, update));
         }
         outcomes.clear();
 
         let elapsed = started.elapsed().as_secs_f64();
-        let (saves, events) = (batch.save.len(), batch.events.len());
+        let (saves, events) = (changes.save.len(), changes.events.len());
         let commit_started = Instant::now();
-        let committed = match self.store.commit_evaluation(batch).await {
+        let committed = match self.pipeline.commit(changes).await {
             Ok(()) => true,
             Err(e) => {
                 tracing::error!(group = %group.name, error = %e, "cannot record evaluation; state unchanged, retried next tick");
@@ -554,9 +546,6 @@ impl Engine {
                     m.alerts.insert(key, Arc::new(update.alerts));
                 }
             }
-        }
-        if committed {
-            router.wake_targets();
         }
         self.update_datasource_health(unavailable, any_success, now)
             .await;
@@ -694,33 +683,29 @@ impl Engine {
                 transition: t,
             })
             .collect();
-        events.iter().for_each(log_event);
-        let batch = EvaluationBatch {
+        let changes = StateChanges {
             at: now,
             save: vec![next.clone()],
             delete: Vec::new(),
-            notifications: self.router().notifications_for(&events),
             events,
         };
-        match self.store.commit_evaluation(batch).await {
+        match self.pipeline.commit(changes).await {
             Ok(()) => {
                 let mut m = self.memory();
                 Arc::make_mut(m.alerts.entry(key).or_default()).insert(fp, next);
-                drop(m);
-                self.router().wake_targets();
             }
             Err(e) => tracing::error!(error = %e, "cannot record datasource alert"),
         }
     }
 
-    /// Applies new rules, datasource and routing. Alerts of rules that still
-    /// exist keep their state; alerts of removed rules are resolved (firing,
-    /// and notified) or dropped (pending). The caller stops the scheduler first.
+    /// Applies new rules and datasource. Alerts of rules that still exist
+    /// keep their state; alerts of removed rules end ([`super::state::end`]:
+    /// firing ones resolve and are notified, pending ones clear). The caller
+    /// stops the scheduler first and has given the pipeline the new router.
     pub async fn reload(
         &self,
         rules: Arc<RuleSet>,
         source: PrometheusSource,
-        router: Arc<Router>,
     ) -> Result<ReloadSummary, crate::store::StoreError> {
         let now = Utc::now().trunc_subsecs(3);
         let keep: std::collections::HashSet<RuleKey> = rules
@@ -737,10 +722,7 @@ impl Engine {
                 0,
             )))
             .collect();
-        let mut batch = EvaluationBatch {
-            at: now,
-            ..EvaluationBatch::default()
-        };
+        let mut changes = StateChanges::at(now);
         let mut removed = Vec::new();
         let mut leftovers: Vec<(RuleKey, HashMap<Fingerprint, AlertInstance>)> = Vec::new();
         {
@@ -751,39 +733,27 @@ impl Engine {
                 removed.push(format!("{}/{}", key.0, key.1));
                 let mut after = HashMap::new();
                 for a in alerts.values() {
-                    match a.state {
-                        crate::alert::AlertState::Firing => {
-                            let mut r = a.clone();
-                            r.state = crate::alert::AlertState::Resolved;
-                            r.resolved_at = Some(now);
-                            r.keep_firing_since = None;
-                            batch.events.push(AlertEvent {
-                                alert: r.clone(),
-                                before: Some(a.state),
-                                transition: crate::alert::Transition::Resolved,
-                            });
-                            batch.save.push(r.clone());
+                    let ended = super::state::end(a, now);
+                    let alert = ended.next.clone().unwrap_or_else(|| a.clone());
+                    changes.events.extend(ended.transitions.into_iter().map(|t| AlertEvent {
+                        alert: alert.clone(),
+                        before: Some(a.state),
+                        transition: t,
+                    }));
+                    match ended.next {
+                        Some(r) => {
+                            if ended.changed {
+                                changes.save.push(r.clone());
+                            }
                             after.insert(r.fingerprint, r);
                         }
-                        crate::alert::AlertState::Pending => {
-                            batch.events.push(AlertEvent {
-                                alert: a.clone(),
-                                before: Some(a.state),
-                                transition: crate::alert::Transition::Cleared,
-                            });
-                            batch.delete.push(a.fingerprint);
-                        }
-                        crate::alert::AlertState::Resolved => {
-                            after.insert(a.fingerprint, a.clone());
-                        }
+                        None => changes.delete.push(a.fingerprint),
                     }
                 }
                 leftovers.push((key.clone(), after));
             }
         }
-        batch.notifications = router.notifications_for(&batch.events);
-        batch.events.iter().for_each(log_event);
-        self.store.commit_evaluation(batch).await?;
+        self.pipeline.commit(changes).await?;
 
         let summary = ReloadSummary {
             groups: rules.groups.len(),
@@ -826,8 +796,6 @@ impl Engine {
         self.recording.retain(&rules);
         *self.rules.write().unwrap_or_else(|p| p.into_inner()) = rules;
         *self.source.write().unwrap_or_else(|p| p.into_inner()) = source;
-        *self.router.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&router);
-        router.wake_targets();
         Ok(summary)
     }
 
@@ -921,19 +889,6 @@ impl Engine {
             Err(e) => tracing::warn!(error = %e, "cannot purge resolved alerts"),
         }
     }
-}
-
-fn log_event(e: &AlertEvent) {
-    let (from, to) = e.transition.states(e.before);
-    tracing::info!(
-        rule = %e.alert.alert,
-        group = %e.alert.group,
-        fingerprint = %e.alert.fingerprint,
-        severity = %e.alert.severity,
-        value = e.alert.value,
-        from, to,
-        "alert transition"
-    );
 }
 
 fn describe_schedule(s: &Schedule) -> String {

@@ -12,11 +12,11 @@ use std::time::Duration;
 use chrono::{DateTime, SubsecRound, Utc};
 
 use super::engine::Engine;
-use super::{AlertEvent, AlertInstance, AlertState, Transition};
-use crate::labels::{Fingerprint, Labels};
-use crate::rules::{RuleFormat, Severity};
+use crate::alert::{
+    AlertEvent, AlertInstance, AlertState, Fingerprint, Labels, RuleFormat, Severity, StateChanges,
+    Transition,
+};
 use crate::store::StoreError;
-use crate::store::alerts::EvaluationBatch;
 use crate::store::external::Expiry;
 
 /// The group external alerts belong to.
@@ -49,7 +49,8 @@ impl ExternalAlert {
             .map_or(Severity::Warning, |s| Severity::from_prometheus_label(s))
     }
 
-    /// The alert's labels as posted: its identity, as in Alertmanager.
+    /// The labels that identify the alert: all of them, as posted (as in
+    /// Alertmanager, whose fingerprint is that of the whole label set).
     fn identity(&self) -> Labels {
         self.labels.clone()
     }
@@ -105,10 +106,7 @@ impl Engine {
         };
         // The alerts this post touches, as they will be afterwards.
         let mut touched: HashMap<Fingerprint, (Key, AlertInstance)> = HashMap::new();
-        let mut batch = EvaluationBatch {
-            at: now,
-            ..EvaluationBatch::default()
-        };
+        let mut batch = StateChanges::at(now);
         let mut expiries: HashMap<Fingerprint, Expiry> = HashMap::new();
         let mut finished = Vec::new();
         let timeout = chrono::Duration::from_std(RESOLVE_TIMEOUT).unwrap_or_default();
@@ -128,16 +126,7 @@ impl Engine {
             let severity = a.severity();
             if expires_at <= now {
                 // An end in the past: the event is over.
-                if let Some(p) = active {
-                    let mut r = p.clone();
-                    r.state = AlertState::Resolved;
-                    r.resolved_at = Some(expires_at.max(r.active_at));
-                    batch.events.push(AlertEvent {
-                        alert: r.clone(),
-                        before: Some(p.state),
-                        transition: Transition::Resolved,
-                    });
-                    batch.save.push(r.clone());
+                if let Some(r) = active.and_then(|p| end(p, expires_at, &mut batch)) {
                     expiries.remove(&fp);
                     finished.push(fp);
                     touched.insert(fp, (key, r));
@@ -205,10 +194,7 @@ impl Engine {
         if due.is_empty() {
             return Ok(0);
         }
-        let mut batch = EvaluationBatch {
-            at: now,
-            ..EvaluationBatch::default()
-        };
+        let mut batch = StateChanges::at(now);
         let mut touched = HashMap::new();
         let mut finished = Vec::new();
         {
@@ -223,16 +209,9 @@ impl Engine {
                 let Some((key, a)) = found.filter(|(_, a)| a.is_active()) else {
                     continue;
                 };
-                let mut r = a.clone();
-                r.state = AlertState::Resolved;
-                r.resolved_at = Some((*at).max(r.active_at));
-                batch.events.push(AlertEvent {
-                    alert: r.clone(),
-                    before: Some(a.state),
-                    transition: Transition::Resolved,
-                });
-                batch.save.push(r.clone());
-                touched.insert(*fp, (key, r));
+                if let Some(r) = end(&a, *at, &mut batch) {
+                    touched.insert(*fp, (key, r));
+                }
             }
         }
         let resolved = touched.len();
@@ -241,35 +220,46 @@ impl Engine {
         Ok(resolved)
     }
 
+    /// Hands the changes to the notification stage; once they are
+    /// committed, memory follows.
     async fn commit_external(
         &self,
-        mut batch: EvaluationBatch,
+        changes: StateChanges,
         expiries: Vec<Expiry>,
         finished: Vec<Fingerprint>,
         touched: HashMap<Fingerprint, (Key, AlertInstance)>,
     ) -> Result<(), StoreError> {
-        let router = self.router();
-        batch.notifications = router.notifications_for(&batch.events);
-        for e in &batch.events {
-            tracing::info!(
-                group = %e.alert.group,
-                alert = %e.alert.alert,
-                fingerprint = %e.alert.fingerprint,
-                transition = ?e.transition,
-                "external alert transition"
-            );
-        }
-        self.store()
-            .commit_external(batch, expiries, finished)
+        self.pipeline()
+            .commit_external(changes, expiries, finished)
             .await?;
         let mut m = self.memory();
         for (fp, (key, a)) in touched {
             Arc::make_mut(m.alerts.entry(key).or_default()).insert(fp, a);
         }
-        drop(m);
-        router.wake_targets();
         Ok(())
     }
+}
+
+/// Ends an active external alert at `at` through the state machine,
+/// recording the change in `changes`; returns the alert afterwards.
+fn end(
+    active: &AlertInstance,
+    at: DateTime<Utc>,
+    changes: &mut StateChanges,
+) -> Option<AlertInstance> {
+    let ended = super::state::end(active, at);
+    let next = ended.next?;
+    changes
+        .events
+        .extend(ended.transitions.into_iter().map(|transition| AlertEvent {
+            alert: next.clone(),
+            before: Some(active.state),
+            transition,
+        }));
+    if ended.changed {
+        changes.save.push(next.clone());
+    }
+    Some(next)
 }
 
 fn instance(

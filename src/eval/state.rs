@@ -36,6 +36,35 @@ pub struct Step {
     pub changed: bool,
 }
 
+/// Ends an alert whatever its query says: its rule is gone (a reload), or a
+/// posted alert's time is up. A firing alert resolves at `at` (never before
+/// it became active), a pending one clears, a resolved one stays as it is.
+pub fn end(prev: &AlertInstance, at: DateTime<Utc>) -> Step {
+    match prev.state {
+        AlertState::Firing => {
+            let mut next = prev.clone();
+            next.state = AlertState::Resolved;
+            next.resolved_at = Some(at.max(prev.active_at));
+            next.keep_firing_since = None;
+            Step {
+                next: Some(next),
+                transitions: vec![Transition::Resolved],
+                changed: true,
+            }
+        }
+        AlertState::Pending => Step {
+            next: None,
+            transitions: vec![Transition::Cleared],
+            changed: true,
+        },
+        AlertState::Resolved => Step {
+            next: Some(prev.clone()),
+            transitions: Vec::new(),
+            changed: false,
+        },
+    }
+}
+
 /// Advances one alert. `fresh` is the instance built from this evaluation's
 /// labels and value (used when there is no active alert yet, and to refresh
 /// the value of an active one).

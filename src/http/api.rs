@@ -95,7 +95,7 @@ pub struct AlertFilter {
 }
 
 async fn alerts(State(s): State<AppState>, Query(f): Query<AlertFilter>) -> Response {
-    let router = s.engine.router();
+    let router = s.router();
     let mut last = match s.engine.store().last_notifications().await {
         Ok(l) => l,
         Err(e) => {

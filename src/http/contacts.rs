@@ -26,7 +26,7 @@ fn verifier(s: &AppState) -> ContactVerifier {
     ContactVerifier::new(
         s.targets.config(),
         s.engine.store().clone(),
-        s.engine.router().shared().verified,
+        s.router().shared().verified,
     )
 }
 

@@ -56,6 +56,13 @@ pub struct AppState {
     pub guard: auth::Guard,
 }
 
+impl AppState {
+    /// The router in force: who hears about what, silences, inhibition.
+    pub fn router(&self) -> Arc<crate::notify::Router> {
+        self.engine.pipeline().router()
+    }
+}
+
 pub fn app(state: AppState) -> Router {
     // Bodies of JSON API writes (extractors of every module); the endpoints
     // with their own limit read the body themselves.

@@ -53,7 +53,7 @@ async fn add(State(s): State<AppState>, body: Body) -> axum::response::Response 
         Err(r) => return r,
     };
     let now = Utc::now();
-    let in_force = s.engine.router().silences().in_force(now);
+    let in_force = s.router().silences().in_force(now);
     if in_force >= limits.silences.value {
         return refuse(
             StatusCode::TOO_MANY_REQUESTS,
@@ -101,7 +101,7 @@ async fn add_checked(
 pub(super) async fn put_new(s: &AppState, silence: Silence) -> Result<(), StoreError> {
     s.engine.store().add_silence(silence.clone()).await?;
     tracing::info!(silence = %silence.id, author = %silence.created_by, "silence added");
-    s.engine.router().silences().put(silence);
+    s.router().silences().put(silence);
     Ok(())
 }
 
@@ -109,7 +109,7 @@ pub(super) async fn put_new(s: &AppState, silence: Silence) -> Result<(), StoreE
 pub(super) async fn put_changed(s: &AppState, silence: Silence) -> Result<(), StoreError> {
     s.engine.store().update_silence(silence.clone()).await?;
     tracing::info!(silence = %silence.id, author = %silence.created_by, "silence updated");
-    s.engine.router().silences().put(silence);
+    s.router().silences().put(silence);
     Ok(())
 }
 
@@ -133,7 +133,7 @@ pub(super) async fn expire_now(
         return Ok(None);
     };
     tracing::info!(silence = %id, "silence expired");
-    s.engine.router().silences().put(silence.clone());
+    s.router().silences().put(silence.clone());
     Ok(Some(silence))
 }
 

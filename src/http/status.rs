@@ -55,7 +55,7 @@ pub fn render(s: &AppState) -> String {
                 .filter(|(k, _)| k.as_str() != "alertname")
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
-            let recipients = s.engine.router().recipients(a);
+            let recipients = s.router().recipients(a);
             let _ = write!(
                 h,
                 "<tr class=\"{sev}\"><td data-label=Alert><b>{name}</b><div class=labels>{labels}</div></td>\

@@ -6,22 +6,24 @@
 use chrono::{DateTime, Utc};
 
 use super::AlertMessage;
-use crate::eval::{AlertEvent, AlertState, Engine, Transition};
+use super::pipeline::Pipeline;
+use super::pipeline::Firing;
+use crate::alert::{AlertEvent, AlertState, Transition};
 use crate::store::StoreError;
-use crate::store::alerts::EvaluationBatch;
 
-/// Writes the repeats due at `now`; returns how many.
-pub async fn repeat_due(engine: &Engine, now: DateTime<Utc>) -> Result<usize, StoreError> {
-    let router = engine.router();
+/// Writes the repeats of `firing` alerts due at `now`; returns how many.
+pub async fn repeat_due(
+    pipeline: &Pipeline,
+    firing: Firing<'_>,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let router = pipeline.router();
     if !router.has_repeats() {
         return Ok(0);
     }
-    let mut batch = EvaluationBatch {
-        at: now,
-        ..EvaluationBatch::default()
-    };
-    for a in engine.firing_alerts() {
-        let route = router.route(&a);
+    let mut repeats = Vec::new();
+    for a in &firing() {
+        let route = router.route(a);
         let Some(interval) = route.timing.repeat_interval else {
             continue;
         };
@@ -33,7 +35,7 @@ pub async fn repeat_due(engine: &Engine, now: DateTime<Utc>) -> Result<usize, St
         }
         let interval = chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::MAX);
         let since = a.fired_at.unwrap_or(a.active_at);
-        let sent = engine
+        let sent = pipeline
             .store()
             .notifications_per_target_since(a.fingerprint, since)
             .await?;
@@ -70,12 +72,9 @@ pub async fn repeat_due(engine: &Engine, now: DateTime<Utc>) -> Result<usize, St
         for r in &rows {
             tracing::info!(fingerprint = %a.fingerprint, alert = %a.alert, target_name = %r.target, "repeat notification");
         }
-        batch.notifications.extend(rows);
+        repeats.extend(rows);
     }
-    let n = batch.notifications.len();
-    if n > 0 {
-        engine.store().commit_evaluation(batch).await?;
-        router.wake_targets();
-    }
+    let n = repeats.len();
+    pipeline.enqueue(repeats).await?;
     Ok(n)
 }

@@ -6,16 +6,20 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::labels::Labels;
+use super::pipeline::Pipeline;
+use super::pipeline::Firing;
+use crate::alert::{AlertEvent, AlertState, Labels, Severity, Transition};
+use crate::store::StoreError;
 
 /// Looks again at the alerts of silences that have ended: each that still
 /// fires, is silenced no more, and was not notified to a target of its route
 /// since it fired, is notified to that target now. Returns the rows written.
 pub async fn resume_ended(
-    engine: &crate::eval::Engine,
+    pipeline: &Pipeline,
+    firing: Firing<'_>,
     now: DateTime<Utc>,
-) -> Result<usize, crate::store::StoreError> {
-    let router = engine.router();
+) -> Result<usize, StoreError> {
+    let router = pipeline.router();
     let cache = router.silences();
     cache.forget_before(now - chrono::Duration::days(1));
     let ended = cache.take_ended(now);
@@ -23,7 +27,7 @@ pub async fn resume_ended(
         return Ok(0);
     }
     let matched = |l: &Labels| ended.iter().any(|s| s.matches(l));
-    match notify_unsent(engine, &router, &matched, now).await {
+    match notify_unsent(pipeline, firing, &matched).await {
         Ok(rows) => Ok(rows),
         Err(e) => {
             // Looked at again on the next call.
@@ -37,19 +41,19 @@ pub async fn resume_ended(
 
 /// Once an inhibiting alert stops firing: notifies the alerts it held back.
 pub async fn resume_uninhibited(
-    engine: &crate::eval::Engine,
-    now: DateTime<Utc>,
-) -> Result<usize, crate::store::StoreError> {
-    let router = engine.router();
-    let firing = router.shared().firing;
-    if !firing.take_recheck() {
+    pipeline: &Pipeline,
+    firing: Firing<'_>,
+) -> Result<usize, StoreError> {
+    let router = pipeline.router();
+    let index = router.shared().firing;
+    if !index.take_recheck() {
         return Ok(0);
     }
     let targets = |l: &Labels| router.may_be_inhibited(l);
-    let result = notify_unsent(engine, &router, &targets, now).await;
+    let result = notify_unsent(pipeline, firing, &targets).await;
     if result.is_err() {
         // Looked at again on the next call.
-        firing.request_recheck();
+        index.request_recheck();
     }
     result
 }
@@ -57,11 +61,12 @@ pub async fn resume_uninhibited(
 /// Once a minute: notifies firing alerts of routes with time windows that
 /// are open now and were held back while they were closed.
 pub async fn resume_in_windows(
-    engine: &crate::eval::Engine,
+    pipeline: &Pipeline,
+    firing: Firing<'_>,
     now: DateTime<Utc>,
-) -> Result<usize, crate::store::StoreError> {
+) -> Result<usize, StoreError> {
     use std::sync::atomic::Ordering;
-    let router = engine.router();
+    let router = pipeline.router();
     let minute = now.timestamp().div_euclid(60);
     let last = router.shared().window_minute;
     if last.swap(minute, Ordering::Relaxed) == minute || !router.has_windows() {
@@ -70,29 +75,24 @@ pub async fn resume_in_windows(
     let open = |l: &Labels| {
         let severity = l
             .get("severity")
-            .map_or(crate::rules::Severity::Warning, |s| {
-                crate::rules::Severity::from_prometheus_label(s)
-            });
+            .map_or(Severity::Warning, |s| Severity::from_prometheus_label(s));
         let t = router.route_of(l, severity).timing;
         t.has_windows() && t.is_open(now)
     };
-    notify_unsent(engine, &router, &open, now).await
+    notify_unsent(pipeline, firing, &open).await
 }
 
 /// Notifies each firing alert that `candidate` selects, that is neither
 /// silenced nor inhibited now, to the targets of its route that have not
 /// heard of it since it fired.
 async fn notify_unsent(
-    engine: &crate::eval::Engine,
-    router: &super::Router,
+    pipeline: &Pipeline,
+    firing: Firing<'_>,
     candidate: &(dyn Fn(&Labels) -> bool + Sync),
-    now: DateTime<Utc>,
-) -> Result<usize, crate::store::StoreError> {
-    let mut batch = crate::store::alerts::EvaluationBatch {
-        at: now,
-        ..Default::default()
-    };
-    for a in engine.firing_alerts() {
+) -> Result<usize, StoreError> {
+    let router = pipeline.router();
+    let mut rows = Vec::new();
+    for a in &firing() {
         let labels = a.output_labels();
         if !candidate(&labels)
             || router.silenced_by(&labels).is_some()
@@ -101,24 +101,23 @@ async fn notify_unsent(
             continue;
         }
         let since = a.fired_at.unwrap_or(a.active_at);
-        let heard = engine
+        let heard = pipeline
             .store()
             .notified_targets_since(a.fingerprint, since)
             .await?;
-        let event = crate::eval::AlertEvent {
+        let event = AlertEvent {
             alert: a.clone(),
-            before: Some(crate::eval::AlertState::Firing),
-            transition: crate::eval::Transition::Fired,
+            before: Some(AlertState::Firing),
+            transition: Transition::Fired,
         };
         if let Some(msg) = super::AlertMessage::for_event(&event) {
-            batch.notifications.extend(router.rows_for(&msg, &heard));
+            rows.extend(router.rows_for(&msg, &heard));
         }
     }
-    let rows = batch.notifications.len();
-    if rows > 0 {
-        tracing::info!(rows, "alerts held back by silences or inhibition notified");
+    let n = rows.len();
+    if n > 0 {
+        tracing::info!(rows = n, "alerts held back by silences or inhibition notified");
     }
-    engine.store().commit_evaluation(batch).await?;
-    router.wake_targets();
-    Ok(rows)
+    pipeline.enqueue(rows).await?;
+    Ok(n)
 }

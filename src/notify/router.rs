@@ -22,7 +22,7 @@ use crate::config::{Config, Recipient, RouteTable};
 use crate::eval::{AlertEvent, Transition};
 use crate::labels::Labels;
 use crate::rules::Severity;
-use crate::store::alerts::NewNotification;
+use crate::store::outbox::NewNotification;
 use crate::store::verifications::VerifiedAddress;
 
 #[derive(Debug, Default)]

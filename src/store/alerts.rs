@@ -1,51 +1,17 @@
 //! The `alerts` and `alert_events` tables, and the one transaction that
-//! records an evaluation: state rows, transition events and outbox rows.
+//! records a step's [`StateChanges`]: state rows, transition events and the
+//! outbox rows they cause.
 
 use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Store, StoreError, from_millis, to_millis};
-use crate::alert::{AlertEvent, AlertInstance, AlertState, RuleFormat, Severity, Transition};
+use super::outbox::NewNotification;
+use crate::alert::{
+    AlertInstance, AlertState, RuleFormat, Severity, StateChanges, Transition,
+};
 use crate::labels::{Fingerprint, Labels};
-
-/// A notification to put in the outbox with the transition that caused it.
-#[derive(Debug, Clone)]
-pub struct NewNotification {
-    pub target: String,
-    pub fingerprint: Fingerprint,
-    pub kind: String,
-    pub payload: String,
-    /// The route group the alert belongs to (see `config::Grouping`).
-    pub group_key: String,
-    /// The group's timing: a new group's first message waits `group_wait`,
-    /// later ones go `group_interval` after the previous one.
-    pub group_wait: std::time::Duration,
-    pub group_interval: std::time::Duration,
-    /// Written only if the target was told of this alert's firing since
-    /// then (a silenced alert's resolution reaches those who heard of it).
-    pub only_if_notified_since: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-/// Everything one evaluation tick writes, committed atomically.
-#[derive(Debug, Default)]
-pub struct EvaluationBatch {
-    /// The evaluation time (stamps the events).
-    pub at: chrono::DateTime<chrono::Utc>,
-    pub save: Vec<AlertInstance>,
-    pub delete: Vec<Fingerprint>,
-    pub events: Vec<AlertEvent>,
-    pub notifications: Vec<NewNotification>,
-}
-
-impl EvaluationBatch {
-    pub fn is_empty(&self) -> bool {
-        self.save.is_empty()
-            && self.delete.is_empty()
-            && self.events.is_empty()
-            && self.notifications.is_empty()
-    }
-}
 
 impl Store {
     /// Every stored alert (for the engine's memory at start).
@@ -53,12 +19,22 @@ impl Store {
         self.run(load_alerts).await
     }
 
-    /// Writes one evaluation's changes in a single transaction.
-    pub async fn commit_evaluation(&self, batch: EvaluationBatch) -> Result<(), StoreError> {
-        if batch.is_empty() {
+    /// Writes alert changes and the outbox rows they cause in one transaction.
+    pub async fn commit_changes(
+        &self,
+        changes: StateChanges,
+        notifications: Vec<NewNotification>,
+    ) -> Result<(), StoreError> {
+        if changes.is_empty() && notifications.is_empty() {
             return Ok(());
         }
-        self.run(move |c| commit(c, &batch)).await
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            write_changes(&tx, &changes, &notifications)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
     }
 
     /// Deletes resolved alerts resolved before `cutoff`; returns their fingerprints.
@@ -217,17 +193,11 @@ fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
 }
 
-fn commit(c: &mut Connection, batch: &EvaluationBatch) -> Result<(), StoreError> {
-    let tx = c.transaction()?;
-    write_batch(&tx, batch)?;
-    tx.commit()?;
-    Ok(())
-}
-
-/// Writes a batch inside the caller's transaction.
-pub(crate) fn write_batch(
+/// Writes alert changes and their outbox rows inside the caller's transaction.
+pub(crate) fn write_changes(
     tx: &rusqlite::Transaction,
-    batch: &EvaluationBatch,
+    batch: &StateChanges,
+    notifications: &[NewNotification],
 ) -> Result<(), StoreError> {
     let now = to_millis(chrono::Utc::now());
     let at = to_millis(batch.at);
@@ -304,7 +274,7 @@ pub(crate) fn write_batch(
                 reason,
             ])?;
         }
-        super::outbox::insert_notifications(tx, &batch.notifications, now)?;
+        super::outbox::insert_notifications(tx, notifications, now)?;
     }
     Ok(())
 }

@@ -5,9 +5,10 @@
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
-use super::alerts::{EvaluationBatch, write_batch};
+use super::alerts::write_changes;
+use super::outbox::NewNotification;
 use super::{Store, StoreError, to_millis};
-use crate::labels::Fingerprint;
+use crate::alert::{Fingerprint, StateChanges};
 
 /// When one external alert expires.
 #[derive(Debug, Clone)]
@@ -31,14 +32,15 @@ impl Store {
     /// all or nothing.
     pub async fn commit_external(
         &self,
-        batch: EvaluationBatch,
+        changes: StateChanges,
+        notifications: Vec<NewNotification>,
         expiries: Vec<Expiry>,
         finished: Vec<Fingerprint>,
     ) -> Result<(), StoreError> {
         self.run(move |c| {
             let now = to_millis(Utc::now());
             let tx = c.transaction()?;
-            write_batch(&tx, &batch)?;
+            write_changes(&tx, &changes, &notifications)?;
             {
                 let mut upsert = tx.prepare_cached(
                     "INSERT INTO external_alerts (fingerprint, expires_at, generator_url, updated_at)

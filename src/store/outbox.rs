@@ -7,9 +7,26 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
-use super::alerts::NewNotification;
 use super::{Store, StoreError, from_millis, to_millis};
 use crate::labels::Fingerprint;
+
+/// A notification to put in the outbox with the transition that caused it.
+#[derive(Debug, Clone)]
+pub struct NewNotification {
+    pub target: String,
+    pub fingerprint: Fingerprint,
+    pub kind: String,
+    pub payload: String,
+    /// The route group the alert belongs to (see `config::Grouping`).
+    pub group_key: String,
+    /// The group's timing: a new group's first message waits `group_wait`,
+    /// later ones go `group_interval` after the previous one.
+    pub group_wait: std::time::Duration,
+    pub group_interval: std::time::Duration,
+    /// Written only if the target was told of this alert's firing since
+    /// then (a silenced alert's resolution reaches those who heard of it).
+    pub only_if_notified_since: Option<chrono::DateTime<chrono::Utc>>,
+}
 
 /// Writes outbox rows inside the caller's transaction. A row's first
 /// attempt is due when its group's next message is: with a message of the
@@ -141,6 +158,22 @@ pub struct NotificationRecord {
 }
 
 impl Store {
+    /// Puts notifications in the outbox that no state change causes
+    /// (repeats, alerts held back that may be notified now), in one
+    /// transaction.
+    pub async fn enqueue(&self, rows: Vec<NewNotification>) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            insert_notifications(&tx, &rows, to_millis(Utc::now()))?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Pending rows of `target` due at `now`, oldest first; with
     /// `one_group`, only those of the oldest due row's group.
     pub async fn due_notifications(
@@ -363,7 +396,6 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::store::alerts::EvaluationBatch;
 
     fn row(key: &str, fp: u64, wait: u64, interval: u64) -> NewNotification {
         NewNotification {
@@ -379,14 +411,7 @@ mod tests {
     }
 
     async fn write(store: &Store, rows: Vec<NewNotification>) {
-        store
-            .commit_evaluation(EvaluationBatch {
-                at: Utc::now(),
-                notifications: rows,
-                ..EvaluationBatch::default()
-            })
-            .await
-            .unwrap();
+        store.enqueue(rows).await.unwrap();
     }
 
     /// Seconds from now until each pending row of `key` is due, by fingerprint.

@@ -158,7 +158,7 @@ pub async fn groups(State(s): State<AppState>, RawQuery(q): RawQuery) -> Respons
             Err(why) => return failure(StatusCode::BAD_REQUEST, why),
         };
     let now = Utc::now();
-    let router = s.engine.router();
+    let router = s.router();
     let mut groups: BTreeMap<(String, String, Labels), AlertGroup> = BTreeMap::new();
     for e in snapshot(&s, now).await {
         if !filter.admits(&e.alert) {
@@ -229,7 +229,7 @@ pub fn receiver_names(route: &Route) -> Vec<String> {
 
 /// Every firing alert as Alertmanager shows it.
 async fn snapshot(s: &AppState, now: DateTime<Utc>) -> Vec<Entry> {
-    let router = s.engine.router();
+    let router = s.router();
     let external = match s.engine.store().external_meta().await {
         Ok(m) => m,
         Err(e) => {

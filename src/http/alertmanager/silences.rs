@@ -207,7 +207,7 @@ pub async fn post(State(s): State<AppState>, body: Body) -> Response {
         },
     };
     let replaces = previous.as_ref().is_some_and(|p| p.state(now) != "expired");
-    let in_force = s.engine.router().silences().in_force(now);
+    let in_force = s.router().silences().in_force(now);
     if !replaces && in_force >= limits.silences.value {
         return failure(
             StatusCode::TOO_MANY_REQUESTS,

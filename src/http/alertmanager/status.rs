@@ -61,7 +61,7 @@ pub async fn status(State(s): State<AppState>) -> Json<Status> {
             go_version: "none (tocsin is written in Rust)".into(),
         },
         config: ConfigText {
-            original: config_yaml::render(&s.engine.router(), version),
+            original: config_yaml::render(&s.router(), version),
         },
         uptime: am_time(s.started_at),
     })
@@ -89,7 +89,7 @@ pub async fn receivers(State(s): State<AppState>, RawQuery(q): RawQuery) -> Resp
     if !matchers.iter().all(|m| m.matches(&none)) {
         return Json(Vec::<serde_json::Value>::new()).into_response();
     }
-    let list: Vec<serde_json::Value> = config_yaml::receivers(&s.engine.router())
+    let list: Vec<serde_json::Value> = config_yaml::receivers(&s.router())
         .into_iter()
         .map(|name| serde_json::json!({"name": name}))
         .collect();
