@@ -1,14 +1,19 @@
-//! Turning query results into alert state.
+//! Turning query results into alert state changes. Evaluation produces
+//! transitions and hands them to the notification stage
+//! ([`crate::notify::Pipeline`]); it never routes and never sends.
 //!
-//! - [`state`]: the per-alert state machine (pure).
+//! - [`state`]: the per-alert state machine (pure): the only place an
+//!   alert's state changes.
 //! - [`rule`]: one rule's evaluation: labels, no-data/error policies (pure).
+//! - [`batch`]: one query for rules that differ in one label matcher.
+//! - [`template_query`]: templates that call `query`, on the blocking pool.
 //! - [`engine`]: the running engine: alerts in memory, rule health, one
-//!   transaction per group evaluation, `DatasourceUnavailable`.
+//!   commit per group evaluation, `DatasourceUnavailable`, external alerts,
+//!   reloads.
 //! - [`recording`]: recording rules, written through [`remote_queue`].
 
 pub mod batch;
 pub mod engine;
-pub mod external;
 pub mod recording;
 pub mod remote_queue;
 pub mod rule;
@@ -18,6 +23,7 @@ pub mod template_query;
 #[cfg(test)]
 mod tests;
 
+pub use engine::external;
 pub use engine::{Engine, GroupStatus, RuleKind, RuleStatus};
 pub use rule::{QueryOutcome, RuleEnv, RuleUpdate, evaluate_rule};
 pub use state::{Observation, Step, step};

@@ -6,8 +6,8 @@
 use chrono::{DateTime, Utc};
 
 use super::AlertMessage;
-use super::pipeline::Pipeline;
 use super::pipeline::Firing;
+use super::pipeline::Pipeline;
 use crate::alert::{AlertEvent, AlertState, Transition};
 use crate::store::StoreError;
 

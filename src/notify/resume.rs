@@ -6,8 +6,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::pipeline::Pipeline;
 use super::pipeline::Firing;
+use super::pipeline::Pipeline;
 use crate::alert::{AlertEvent, AlertState, Labels, Severity, Transition};
 use crate::store::StoreError;
 
@@ -116,7 +116,10 @@ async fn notify_unsent(
     }
     let n = rows.len();
     if n > 0 {
-        tracing::info!(rows = n, "alerts held back by silences or inhibition notified");
+        tracing::info!(
+            rows = n,
+            "alerts held back by silences or inhibition notified"
+        );
     }
     pipeline.enqueue(rows).await?;
     Ok(n)

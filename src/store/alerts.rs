@@ -6,11 +6,9 @@ use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Store, StoreError, from_millis, to_millis};
 use super::outbox::NewNotification;
-use crate::alert::{
-    AlertInstance, AlertState, RuleFormat, Severity, StateChanges, Transition,
-};
+use super::{Store, StoreError, from_millis, to_millis};
+use crate::alert::{AlertInstance, AlertState, RuleFormat, Severity, StateChanges, Transition};
 use crate::labels::{Fingerprint, Labels};
 
 impl Store {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
-use super::engine::Engine;
+use super::Engine;
 use crate::alert::{
     AlertEvent, AlertInstance, AlertState, Fingerprint, Labels, RuleFormat, Severity, StateChanges,
     Transition,
@@ -247,7 +247,7 @@ fn end(
     at: DateTime<Utc>,
     changes: &mut StateChanges,
 ) -> Option<AlertInstance> {
-    let ended = super::state::end(active, at);
+    let ended = crate::eval::state::end(active, at);
     let next = ended.next?;
     changes
         .events
