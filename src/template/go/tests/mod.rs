@@ -1,5 +1,7 @@
 //! Go text/template conformance: cases checked against Go's own output.
+use super::strconv::format_float;
 use super::*;
+use crate::template::query::QuerySample;
 
 fn labels() -> BTreeMap<String, String> {
     [

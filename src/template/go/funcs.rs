@@ -1,0 +1,557 @@
+//! Template functions: their signatures, the dispatch of a call, and Go's
+//! built-ins (`text/template/funcs.go`: `and`, `index`, `eq`, `html`...).
+
+use std::rc::Rc;
+
+use super::fmt::{fmt_g4, fmt_v, sprint, sprintf, sprintln};
+use super::prometheus_funcs::{
+    FuncCtx, convert_to_float, float_to_time, go_to_lower, go_to_upper, humanize,
+    humanize_duration, humanize1024, parse_prom_duration, split_host_port, strip_domain, title,
+    url_path,
+};
+use super::regexp::{compile_go_regex, go_replace_all, regexp_quote};
+use super::strconv::is_print;
+use super::time::time_string;
+use super::value::{
+    NIL_DEREF, QUERY_RESULT_TYPE, SAMPLE_TYPE, Val, go_f64_to_i64, is_true, type_name,
+};
+use crate::template::query::QuerySample;
+
+/// Declared parameter types of template functions.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum P {
+    Any,
+    Str,
+    /// `template.queryResult`
+    Query,
+    /// `*template.sample`
+    Sample,
+}
+
+impl P {
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            P::Any => "interface {}",
+            P::Str => "string",
+            P::Query => QUERY_RESULT_TYPE,
+            P::Sample => SAMPLE_TYPE,
+        }
+    }
+
+    /// Slices and pointers take `nil` (as their zero value).
+    pub(super) fn can_be_nil(self) -> bool {
+        matches!(self, P::Any | P::Query | P::Sample)
+    }
+}
+
+#[derive(Clone, Copy)]
+pub(super) struct Sig {
+    pub(super) fixed: &'static [P],
+    pub(super) variadic: Option<P>,
+    pub(super) builtin: bool,
+}
+
+const ANY: &[P] = &[P::Any];
+const ANY2: &[P] = &[P::Any, P::Any];
+pub(super) const STR: &[P] = &[P::Str];
+pub(super) const NONE: &[P] = &[];
+
+pub(super) fn func_sig(name: &str) -> Option<Sig> {
+    let (fixed, variadic, builtin): (&'static [P], Option<P>, bool) = match name {
+        "and" | "or" | "call" | "index" | "slice" | "eq" => (ANY, Some(P::Any), true),
+        "html" | "js" | "urlquery" | "print" | "println" => (NONE, Some(P::Any), true),
+        "printf" => (STR, Some(P::Any), true),
+        "len" | "not" => (ANY, None, true),
+        "ne" | "lt" | "le" | "gt" | "ge" => (ANY2, None, true),
+        "humanize" | "humanize1024" | "humanizeDuration" | "humanizePercentage"
+        | "humanizeTimestamp" | "toTime" | "toDuration" => (ANY, None, false),
+        "title" | "toUpper" | "toLower" | "stripPort" | "stripDomain" | "urlQueryEscape"
+        | "parseDuration" | "graphLink" | "tableLink" | "safeHtml" => (STR, None, false),
+        "match" => (&[P::Str, P::Str], None, false),
+        "reReplaceAll" => (&[P::Str, P::Str, P::Str], None, false),
+        "now" | "externalURL" | "pathPrefix" => (NONE, None, false),
+        "args" => (NONE, Some(P::Any), false),
+        "query" => (STR, None, false),
+        "first" => (&[P::Query], None, false),
+        "label" => (&[P::Str, P::Sample], None, false),
+        "value" | "strvalue" => (&[P::Sample], None, false),
+        "sortByLabel" => (&[P::Str, P::Query], None, false),
+        // Console templates only (Prometheus's ExpandHTML): parses, fails when run.
+        "tmpl" => (NONE, Some(P::Any), false),
+        _ => return None,
+    };
+    Some(Sig {
+        fixed,
+        variadic,
+        builtin,
+    })
+}
+
+pub(super) fn str_arg(v: Option<&Val>) -> &str {
+    match v {
+        Some(Val::Str(s)) => s,
+        _ => "",
+    }
+}
+
+pub(super) fn call_func(
+    ctx: &FuncCtx,
+    name: &str,
+    a: &[Val],
+    callee_name: &str,
+) -> Result<Val, String> {
+    let arg = |i: usize| a.get(i).cloned().unwrap_or(Val::Invalid);
+    let s = |i: usize| str_arg(a.get(i));
+    let rest = |i: usize| a.get(i..).unwrap_or(&[]);
+    let string = |v: String| Ok(Val::Str(v));
+    match name {
+        "call" => Err(match arg(0) {
+            Val::Invalid => "call of nil".to_string(),
+            v => format!("non-function {callee_name} of type {}", type_name(&v)),
+        }),
+        "html" => string(html_escape(&eval_args(a))),
+        "js" => string(js_escape(&eval_args(a))),
+        "urlquery" => string(query_escape(&eval_args(a))),
+        "print" => string(sprint(a)),
+        "println" => string(sprintln(a)),
+        "printf" => string(sprintf(s(0), rest(1))),
+        "index" => builtin_index(a),
+        "slice" => builtin_slice(a),
+        "len" => builtin_len(&arg(0)).map(Val::Int),
+        "not" => Ok(Val::Bool(!is_true(&arg(0)))),
+        "eq" => builtin_eq(&arg(0), rest(1)).map(Val::Bool),
+        "ne" => builtin_eq(&arg(0), rest(1)).map(|b| Val::Bool(!b)),
+        "lt" => builtin_lt(&arg(0), &arg(1)).map(Val::Bool),
+        "le" => builtin_le(&arg(0), &arg(1)).map(Val::Bool),
+        "gt" => builtin_le(&arg(0), &arg(1)).map(|b| Val::Bool(!b)),
+        "ge" => builtin_lt(&arg(0), &arg(1)).map(|b| Val::Bool(!b)),
+        "humanize" => humanize(convert_to_float(&arg(0))?).map(Val::Str),
+        "humanize1024" => humanize1024(convert_to_float(&arg(0))?).map(Val::Str),
+        "humanizeDuration" => humanize_duration(convert_to_float(&arg(0))?).map(Val::Str),
+        "humanizePercentage" => string(format!("{}%", fmt_g4(convert_to_float(&arg(0))? * 100.0))),
+        "humanizeTimestamp" => {
+            let v = convert_to_float(&arg(0))?;
+            if v.is_nan() || v.is_infinite() {
+                return string(fmt_g4(v));
+            }
+            float_to_time(v).map(|ns| Val::Str(time_string(ns)))
+        }
+        "toTime" => float_to_time(convert_to_float(&arg(0))?).map(Val::Time),
+        "toDuration" => {
+            let v = convert_to_float(&arg(0))?;
+            Ok(Val::Duration(go_f64_to_i64(v * 1e9)))
+        }
+        "now" => Ok(Val::Float(ctx.now)),
+        "externalURL" => string(ctx.external_url.clone()),
+        "pathPrefix" => string(url_path(&ctx.external_url)),
+        "parseDuration" => parse_prom_duration(s(0)).map(|ns| Val::Float(ns as f64 / 1e9)),
+        "title" => string(title(s(0))),
+        "toUpper" => string(go_to_upper(s(0))),
+        "toLower" => string(go_to_lower(s(0))),
+        "stripPort" => string(match split_host_port(s(0)) {
+            Some((host, _)) => host,
+            None => s(0).to_string(),
+        }),
+        "stripDomain" => string(strip_domain(s(0))),
+        "urlQueryEscape" => string(query_escape(s(0))),
+        "graphLink" => string(format!("/graph?g0.expr={}&g0.tab=0", query_escape(s(0)))),
+        "tableLink" => string(format!("/graph?g0.expr={}&g0.tab=1", query_escape(s(0)))),
+        "safeHtml" => string(s(0).to_string()),
+        "match" => {
+            let re = compile_go_regex(s(0)).map_err(|e| format!("error parsing regexp: {e}"))?;
+            Ok(Val::Bool(re.is_match(s(1))))
+        }
+        "reReplaceAll" => {
+            let re = compile_go_regex(s(0)).map_err(|e| {
+                format!(
+                    "regexp: Compile({}): error parsing regexp: {e}",
+                    regexp_quote(s(0))
+                )
+            })?;
+            string(go_replace_all(&re, s(2), s(1)))
+        }
+        "args" => {
+            let m = a
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (format!("arg{i}"), v.clone()))
+                .collect();
+            Ok(Val::IfaceMap(Rc::new(m)))
+        }
+        "query" => match ctx.query {
+            Some(runner) => {
+                let samples = runner.query(s(0))?;
+                Ok(Val::query_result(
+                    samples.into_iter().map(Rc::new).collect(),
+                ))
+            }
+            None => Err("no Prometheus datasource to run the query on here".into()),
+        },
+        "first" => match arg(0) {
+            Val::QueryResult(q) => match q.borrow().first() {
+                Some(smp) => Ok(Val::Sample(Rc::clone(smp))),
+                None => Err("first() called on vector with no elements".into()),
+            },
+            _ => Err("first() called on vector with no elements".into()),
+        },
+        "label" => match arg(1) {
+            Val::Sample(smp) => string(smp.labels.get(s(0)).cloned().unwrap_or_default()),
+            _ => Err(NIL_DEREF.into()),
+        },
+        "value" => match arg(0) {
+            Val::Sample(smp) => Ok(Val::Float(smp.value)),
+            _ => Err(NIL_DEREF.into()),
+        },
+        "strvalue" => match arg(0) {
+            Val::Sample(smp) => string(smp.labels.get("__value__").cloned().unwrap_or_default()),
+            _ => Err(NIL_DEREF.into()),
+        },
+        "sortByLabel" => match arg(1) {
+            Val::QueryResult(q) => {
+                let by = s(0);
+                // Stable, like sort.Stable; in place, like Go's v[:].
+                q.borrow_mut().sort_by(|x, y| {
+                    let (a, b) = (x.labels.get(by), y.labels.get(by));
+                    a.map_or("", String::as_str)
+                        .cmp(b.map_or("", String::as_str))
+                });
+                Ok(Val::QueryResult(q))
+            }
+            // sortByLabel of a nil queryResult is a (typed) empty one.
+            _ => Ok(Val::query_result(Vec::new())),
+        },
+        _ => Err(format!("function {name} is not supported by tocsin")),
+    }
+}
+
+/// Arguments of html/js/urlquery rendered like text/template's evalArgs.
+fn eval_args(a: &[Val]) -> String {
+    if let [Val::Str(s)] = a {
+        return s.clone();
+    }
+    let printable: Vec<Val> = a
+        .iter()
+        .map(|v| match v {
+            Val::Invalid => Val::Str("<no value>".into()),
+            v => v.clone(),
+        })
+        .collect();
+    sprint(&printable)
+}
+
+fn index_arg(idx: &Val, cap: usize) -> Result<usize, String> {
+    let x: i64 = match idx {
+        Val::Int(i) => *i,
+        Val::Byte(b) => *b as i64,
+        Val::Invalid => return Err("cannot index slice/array with nil".into()),
+        v => {
+            return Err(format!(
+                "cannot index slice/array with type {}",
+                type_name(v)
+            ));
+        }
+    };
+    if x < 0 || x as u64 > cap as u64 {
+        return Err(format!("index out of range: {x}"));
+    }
+    Ok(x as usize)
+}
+
+fn map_key(idx: &Val) -> Result<String, String> {
+    match idx {
+        Val::Str(s) => Ok(s.clone()),
+        Val::Invalid => Err("value is nil; should be of type string".into()),
+        v => Err(format!("value has type {}; should be string", type_name(v))),
+    }
+}
+
+fn builtin_index(a: &[Val]) -> Result<Val, String> {
+    let mut item = a.first().cloned().unwrap_or(Val::Invalid);
+    if let Val::Invalid = item {
+        return Err("index of untyped nil".into());
+    }
+    for idx in a.get(1..).unwrap_or(&[]) {
+        item = match &item {
+            Val::Str(s) => {
+                let x = index_arg(idx, s.len())?;
+                match s.as_bytes().get(x) {
+                    Some(b) => Val::Byte(*b),
+                    None => return Err("reflect: string index out of range".into()),
+                }
+            }
+            Val::QueryResult(q) => {
+                let q = q.borrow();
+                let x = index_arg(idx, q.len())?;
+                match q.get(x) {
+                    Some(smp) => Val::Sample(Rc::clone(smp)),
+                    None => return Err("reflect: slice index out of range".into()),
+                }
+            }
+            Val::StrMap(m) => Val::Str(m.get(&map_key(idx)?).cloned().unwrap_or_default()),
+            Val::IfaceMap(m) => m.get(&map_key(idx)?).cloned().unwrap_or(Val::Invalid),
+            Val::Invalid => return Err("index of nil pointer".into()),
+            Val::Time(_) => return Err("can't index item of type time.Time".into()),
+            Val::Duration(_) => return Err("can't index item of type time.Duration".into()),
+            v => return Err(format!("can't index item of type {}", type_name(v))),
+        };
+    }
+    Ok(item)
+}
+
+fn builtin_slice(a: &[Val]) -> Result<Val, String> {
+    let item = a.first().cloned().unwrap_or(Val::Invalid);
+    let indexes = a.get(1..).unwrap_or(&[]);
+    let s = match &item {
+        Val::Invalid => return Err("slice of untyped nil".into()),
+        Val::QueryResult(q) => return slice_query_result(&q.borrow(), indexes),
+        Val::Str(s) => s,
+        v => {
+            if indexes.len() > 3 {
+                return Err(format!("too many slice indexes: {}", indexes.len()));
+            }
+            return Err(format!("can't slice item of type {}", type_name(v)));
+        }
+    };
+    if indexes.len() > 3 {
+        return Err(format!("too many slice indexes: {}", indexes.len()));
+    }
+    if indexes.len() == 3 {
+        return Err("cannot 3-index slice a string".into());
+    }
+    let mut idx = [0, s.len()];
+    for (i, v) in indexes.iter().enumerate() {
+        idx[i] = index_arg(v, s.len())?;
+    }
+    if idx[0] > idx[1] {
+        return Err(format!("invalid slice index: {} > {}", idx[0], idx[1]));
+    }
+    let bytes = s.as_bytes().get(idx[0]..idx[1]).unwrap_or(&[]);
+    Ok(Val::Str(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+/// `slice` of a `queryResult` (Go's slice builtin on a slice whose
+/// capacity is its length).
+fn slice_query_result(q: &[Rc<QuerySample>], indexes: &[Val]) -> Result<Val, String> {
+    if indexes.len() > 3 {
+        return Err(format!("too many slice indexes: {}", indexes.len()));
+    }
+    let cap = q.len();
+    let mut idx = [0, cap, cap];
+    for (i, v) in indexes.iter().enumerate() {
+        idx[i] = index_arg(v, cap)?;
+    }
+    if idx[0] > idx[1] {
+        return Err(format!("invalid slice index: {} > {}", idx[0], idx[1]));
+    }
+    if indexes.len() == 3 && idx[1] > idx[2] {
+        return Err(format!("invalid slice index: {} > {}", idx[1], idx[2]));
+    }
+    let part = q.get(idx[0]..idx[1]).unwrap_or(&[]).to_vec();
+    Ok(Val::query_result(part))
+}
+
+fn builtin_len(v: &Val) -> Result<i64, String> {
+    match v {
+        Val::QueryResult(q) => Ok(q.borrow().len() as i64),
+        Val::Str(s) => Ok(s.len() as i64),
+        Val::StrMap(m) => Ok(m.len() as i64),
+        Val::IfaceMap(m) => Ok(m.len() as i64),
+        Val::Invalid => Err("reflect: call of reflect.Value.Type on zero Value".into()),
+        Val::Time(_) => Err("len of type time.Time".into()),
+        Val::Duration(_) => Err("len of type time.Duration".into()),
+        v => Err(format!("len of type {}", type_name(v))),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Invalid,
+    Bool,
+    Int,
+    Uint,
+    Float,
+    Str,
+}
+
+fn basic_kind(v: &Val) -> Kind {
+    match v {
+        Val::Bool(_) => Kind::Bool,
+        Val::Int(_) => Kind::Int,
+        Val::Byte(_) => Kind::Uint,
+        Val::Float(_) => Kind::Float,
+        Val::Str(_) => Kind::Str,
+        _ => Kind::Invalid,
+    }
+}
+
+/// reflect.Kind grouping used by canCompare.
+fn reflect_kind(v: &Val) -> u8 {
+    match v {
+        Val::Invalid => 0,
+        Val::StrMap(_) | Val::IfaceMap(_) => 1,
+        Val::Data(_) => 2,
+        Val::Time(_) | Val::Duration(_) | Val::Sample(_) => 3,
+        Val::QueryResult(_) => 5,
+        _ => 4,
+    }
+}
+
+fn as_i64(v: &Val) -> i64 {
+    match v {
+        Val::Int(i) => *i,
+        Val::Byte(b) => *b as i64,
+        _ => 0,
+    }
+}
+
+fn builtin_eq(a1: &Val, rest: &[Val]) -> Result<bool, String> {
+    if rest.is_empty() {
+        return Err("missing argument for comparison".into());
+    }
+    let k1 = basic_kind(a1);
+    for arg in rest {
+        let k2 = basic_kind(arg);
+        let truth = if k1 != k2 {
+            match (k1, k2) {
+                (Kind::Int, Kind::Uint) | (Kind::Uint, Kind::Int) => as_i64(a1) == as_i64(arg),
+                _ => {
+                    if !matches!(a1, Val::Invalid) && !matches!(arg, Val::Invalid) {
+                        return Err(format!(
+                            "incompatible types for comparison: {} and {}",
+                            type_name(a1),
+                            type_name(arg)
+                        ));
+                    }
+                    false
+                }
+            }
+        } else {
+            match (a1, arg) {
+                (Val::Bool(x), Val::Bool(y)) => x == y,
+                (Val::Float(x), Val::Float(y)) => x == y,
+                (Val::Str(x), Val::Str(y)) => x == y,
+                (Val::Int(_) | Val::Byte(_), _) => as_i64(a1) == as_i64(arg),
+                _ => {
+                    if reflect_kind(a1) != reflect_kind(arg)
+                        && !matches!(a1, Val::Invalid)
+                        && !matches!(arg, Val::Invalid)
+                    {
+                        return Err(format!(
+                            "non-comparable types {}: {}, {}: {}",
+                            fmt_v(a1),
+                            type_name(a1),
+                            type_name(arg),
+                            fmt_v(arg)
+                        ));
+                    }
+                    let (n1, n2) = (matches!(a1, Val::Invalid), matches!(arg, Val::Invalid));
+                    if n1 || n2 {
+                        n1 == n2
+                    } else if matches!(
+                        arg,
+                        Val::StrMap(_) | Val::IfaceMap(_) | Val::Data(_) | Val::QueryResult(_)
+                    ) {
+                        return Err(format!(
+                            "non-comparable type {}: {}",
+                            fmt_v(arg),
+                            type_name(arg)
+                        ));
+                    } else if let (Val::Sample(x), Val::Sample(y)) = (a1, arg) {
+                        Rc::ptr_eq(x, y)
+                    } else {
+                        // Distinct pointers (toTime/toDuration results) never compare equal.
+                        false
+                    }
+                }
+            }
+        };
+        if truth {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn builtin_lt(a1: &Val, a2: &Val) -> Result<bool, String> {
+    let (k1, k2) = (basic_kind(a1), basic_kind(a2));
+    if k1 == Kind::Invalid || k2 == Kind::Invalid {
+        return Err("invalid type for comparison".into());
+    }
+    if k1 != k2 {
+        return match (a1, a2) {
+            (Val::Int(x), Val::Byte(y)) => Ok(*x < *y as i64),
+            (Val::Byte(x), Val::Int(y)) => Ok((*x as i64) < *y),
+            _ => Err(format!(
+                "incompatible types for comparison: {} and {}",
+                type_name(a1),
+                type_name(a2)
+            )),
+        };
+    }
+    match (a1, a2) {
+        (Val::Float(x), Val::Float(y)) => Ok(x < y),
+        (Val::Int(x), Val::Int(y)) => Ok(x < y),
+        (Val::Byte(x), Val::Byte(y)) => Ok(x < y),
+        (Val::Str(x), Val::Str(y)) => Ok(x < y),
+        _ => Err("invalid type for comparison".into()),
+    }
+}
+
+fn builtin_le(a1: &Val, a2: &Val) -> Result<bool, String> {
+    if builtin_lt(a1, a2)? {
+        return Ok(true);
+    }
+    builtin_eq(a1, std::slice::from_ref(a2))
+}
+
+/// url.QueryEscape.
+pub fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// template.HTMLEscapeString.
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\0' => out.push('\u{FFFD}'),
+            '"' => out.push_str("&#34;"),
+            '\'' => out.push_str("&#39;"),
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// template.JSEscapeString.
+fn js_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '"' => out.push_str("\\\""),
+            '<' => out.push_str("\\u003C"),
+            '>' => out.push_str("\\u003E"),
+            '&' => out.push_str("\\u0026"),
+            '=' => out.push_str("\\u003D"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c if c.is_ascii() || is_print(c) => out.push(c),
+            c => out.push_str(&format!("\\u{:04X}", c as u32)),
+        }
+    }
+    out
+}
