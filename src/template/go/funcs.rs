@@ -3,18 +3,10 @@
 
 use std::rc::Rc;
 
-use super::fmt::{fmt_g4, fmt_v, sprint, sprintf, sprintln};
-use super::prometheus_funcs::{
-    FuncCtx, convert_to_float, float_to_time, go_to_lower, go_to_upper, humanize,
-    humanize_duration, humanize1024, parse_prom_duration, split_host_port, strip_domain, title,
-    url_path,
-};
-use super::regexp::{compile_go_regex, go_replace_all, regexp_quote};
+use super::fmt::{fmt_v, sprint, sprintf, sprintln};
+use super::prometheus_funcs::{self, FuncCtx};
 use super::strconv::is_print;
-use super::time::time_string;
-use super::value::{
-    NIL_DEREF, QUERY_RESULT_TYPE, SAMPLE_TYPE, Val, go_f64_to_i64, is_true, type_name,
-};
+use super::value::{QUERY_RESULT_TYPE, SAMPLE_TYPE, Val, is_true, type_name};
 use crate::template::query::QuerySample;
 
 /// Declared parameter types of template functions.
@@ -51,39 +43,30 @@ pub(super) struct Sig {
     pub(super) builtin: bool,
 }
 
-const ANY: &[P] = &[P::Any];
+pub(super) const ANY: &[P] = &[P::Any];
 const ANY2: &[P] = &[P::Any, P::Any];
 pub(super) const STR: &[P] = &[P::Str];
 pub(super) const NONE: &[P] = &[];
 
+/// The signature of the template function `name` (a Go built-in or one of
+/// Prometheus's functions); `None` for a name templates cannot call.
 pub(super) fn func_sig(name: &str) -> Option<Sig> {
-    let (fixed, variadic, builtin): (&'static [P], Option<P>, bool) = match name {
-        "and" | "or" | "call" | "index" | "slice" | "eq" => (ANY, Some(P::Any), true),
-        "html" | "js" | "urlquery" | "print" | "println" => (NONE, Some(P::Any), true),
-        "printf" => (STR, Some(P::Any), true),
-        "len" | "not" => (ANY, None, true),
-        "ne" | "lt" | "le" | "gt" | "ge" => (ANY2, None, true),
-        "humanize" | "humanize1024" | "humanizeDuration" | "humanizePercentage"
-        | "humanizeTimestamp" | "toTime" | "toDuration" => (ANY, None, false),
-        "title" | "toUpper" | "toLower" | "stripPort" | "stripDomain" | "urlQueryEscape"
-        | "parseDuration" | "graphLink" | "tableLink" | "safeHtml" => (STR, None, false),
-        "match" => (&[P::Str, P::Str], None, false),
-        "reReplaceAll" => (&[P::Str, P::Str, P::Str], None, false),
-        "now" | "externalURL" | "pathPrefix" => (NONE, None, false),
-        "args" => (NONE, Some(P::Any), false),
-        "query" => (STR, None, false),
-        "first" => (&[P::Query], None, false),
-        "label" => (&[P::Str, P::Sample], None, false),
-        "value" | "strvalue" => (&[P::Sample], None, false),
-        "sortByLabel" => (&[P::Str, P::Query], None, false),
-        // Console templates only (Prometheus's ExpandHTML): parses, fails when run.
-        "tmpl" => (NONE, Some(P::Any), false),
+    builtin_sig(name).or_else(|| prometheus_funcs::func_sig(name))
+}
+
+fn builtin_sig(name: &str) -> Option<Sig> {
+    let (fixed, variadic): (&'static [P], Option<P>) = match name {
+        "and" | "or" | "call" | "index" | "slice" | "eq" => (ANY, Some(P::Any)),
+        "html" | "js" | "urlquery" | "print" | "println" => (NONE, Some(P::Any)),
+        "printf" => (STR, Some(P::Any)),
+        "len" | "not" => (ANY, None),
+        "ne" | "lt" | "le" | "gt" | "ge" => (ANY2, None),
         _ => return None,
     };
     Some(Sig {
         fixed,
         variadic,
-        builtin,
+        builtin: true,
     })
 }
 
@@ -94,6 +77,8 @@ pub(super) fn str_arg(v: Option<&Val>) -> &str {
     }
 }
 
+/// Calls the template function `name` with the evaluated arguments `a`;
+/// `callee_name` is how the first argument was written (for `call`).
 pub(super) fn call_func(
     ctx: &FuncCtx,
     name: &str,
@@ -125,102 +110,7 @@ pub(super) fn call_func(
         "le" => builtin_le(&arg(0), &arg(1)).map(Val::Bool),
         "gt" => builtin_le(&arg(0), &arg(1)).map(|b| Val::Bool(!b)),
         "ge" => builtin_lt(&arg(0), &arg(1)).map(|b| Val::Bool(!b)),
-        "humanize" => humanize(convert_to_float(&arg(0))?).map(Val::Str),
-        "humanize1024" => humanize1024(convert_to_float(&arg(0))?).map(Val::Str),
-        "humanizeDuration" => humanize_duration(convert_to_float(&arg(0))?).map(Val::Str),
-        "humanizePercentage" => string(format!("{}%", fmt_g4(convert_to_float(&arg(0))? * 100.0))),
-        "humanizeTimestamp" => {
-            let v = convert_to_float(&arg(0))?;
-            if v.is_nan() || v.is_infinite() {
-                return string(fmt_g4(v));
-            }
-            float_to_time(v).map(|ns| Val::Str(time_string(ns)))
-        }
-        "toTime" => float_to_time(convert_to_float(&arg(0))?).map(Val::Time),
-        "toDuration" => {
-            let v = convert_to_float(&arg(0))?;
-            Ok(Val::Duration(go_f64_to_i64(v * 1e9)))
-        }
-        "now" => Ok(Val::Float(ctx.now)),
-        "externalURL" => string(ctx.external_url.clone()),
-        "pathPrefix" => string(url_path(&ctx.external_url)),
-        "parseDuration" => parse_prom_duration(s(0)).map(|ns| Val::Float(ns as f64 / 1e9)),
-        "title" => string(title(s(0))),
-        "toUpper" => string(go_to_upper(s(0))),
-        "toLower" => string(go_to_lower(s(0))),
-        "stripPort" => string(match split_host_port(s(0)) {
-            Some((host, _)) => host,
-            None => s(0).to_string(),
-        }),
-        "stripDomain" => string(strip_domain(s(0))),
-        "urlQueryEscape" => string(query_escape(s(0))),
-        "graphLink" => string(format!("/graph?g0.expr={}&g0.tab=0", query_escape(s(0)))),
-        "tableLink" => string(format!("/graph?g0.expr={}&g0.tab=1", query_escape(s(0)))),
-        "safeHtml" => string(s(0).to_string()),
-        "match" => {
-            let re = compile_go_regex(s(0)).map_err(|e| format!("error parsing regexp: {e}"))?;
-            Ok(Val::Bool(re.is_match(s(1))))
-        }
-        "reReplaceAll" => {
-            let re = compile_go_regex(s(0)).map_err(|e| {
-                format!(
-                    "regexp: Compile({}): error parsing regexp: {e}",
-                    regexp_quote(s(0))
-                )
-            })?;
-            string(go_replace_all(&re, s(2), s(1)))
-        }
-        "args" => {
-            let m = a
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (format!("arg{i}"), v.clone()))
-                .collect();
-            Ok(Val::IfaceMap(Rc::new(m)))
-        }
-        "query" => match ctx.query {
-            Some(runner) => {
-                let samples = runner.query(s(0))?;
-                Ok(Val::query_result(
-                    samples.into_iter().map(Rc::new).collect(),
-                ))
-            }
-            None => Err("no Prometheus datasource to run the query on here".into()),
-        },
-        "first" => match arg(0) {
-            Val::QueryResult(q) => match q.borrow().first() {
-                Some(smp) => Ok(Val::Sample(Rc::clone(smp))),
-                None => Err("first() called on vector with no elements".into()),
-            },
-            _ => Err("first() called on vector with no elements".into()),
-        },
-        "label" => match arg(1) {
-            Val::Sample(smp) => string(smp.labels.get(s(0)).cloned().unwrap_or_default()),
-            _ => Err(NIL_DEREF.into()),
-        },
-        "value" => match arg(0) {
-            Val::Sample(smp) => Ok(Val::Float(smp.value)),
-            _ => Err(NIL_DEREF.into()),
-        },
-        "strvalue" => match arg(0) {
-            Val::Sample(smp) => string(smp.labels.get("__value__").cloned().unwrap_or_default()),
-            _ => Err(NIL_DEREF.into()),
-        },
-        "sortByLabel" => match arg(1) {
-            Val::QueryResult(q) => {
-                let by = s(0);
-                // Stable, like sort.Stable; in place, like Go's v[:].
-                q.borrow_mut().sort_by(|x, y| {
-                    let (a, b) = (x.labels.get(by), y.labels.get(by));
-                    a.map_or("", String::as_str)
-                        .cmp(b.map_or("", String::as_str))
-                });
-                Ok(Val::QueryResult(q))
-            }
-            // sortByLabel of a nil queryResult is a (typed) empty one.
-            _ => Ok(Val::query_result(Vec::new())),
-        },
-        _ => Err(format!("function {name} is not supported by tocsin")),
+        _ => prometheus_funcs::call(ctx, name, a),
     }
 }
 

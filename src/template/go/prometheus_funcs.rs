@@ -1,21 +1,162 @@
 //! Prometheus's own template functions (`template/template.go`): `query`
 //! and its helpers, the `humanize*` family, label and URL helpers.
 
+use std::rc::Rc;
 use std::sync::OnceLock;
 
 use super::fmt::{fmt_g4, fmt_v};
+use super::funcs::{ANY, NONE, P, STR, Sig, query_escape, str_arg};
+use super::regexp::{compile_go_regex, go_replace_all, regexp_quote};
 use super::strconv::{go_quote, parse_go_float};
-use super::value::{Val, go_f64_to_i64, type_name};
+use super::time::time_string;
+use super::value::{NIL_DEREF, Val, go_f64_to_i64, type_name};
 use crate::template::query::QueryRunner;
 
+/// What Prometheus's functions see of the render they run in.
 pub(super) struct FuncCtx<'q> {
+    /// `externalURL` (and `pathPrefix`, its path).
     pub(super) external_url: String,
+    /// `now`: Unix seconds when the render started.
     pub(super) now: f64,
+    /// Runs `query`; without one, `query` fails.
     pub(super) query: Option<&'q dyn QueryRunner>,
 }
 
+/// The signature of Prometheus's function `name` (its `FuncMap`, plus the
+/// console-only `tmpl`); `None` for any other name.
+pub(super) fn func_sig(name: &str) -> Option<Sig> {
+    let (fixed, variadic): (&'static [P], Option<P>) = match name {
+        "humanize" | "humanize1024" | "humanizeDuration" | "humanizePercentage"
+        | "humanizeTimestamp" | "toTime" | "toDuration" => (ANY, None),
+        "title" | "toUpper" | "toLower" | "stripPort" | "stripDomain" | "urlQueryEscape"
+        | "parseDuration" | "graphLink" | "tableLink" | "safeHtml" => (STR, None),
+        "match" => (&[P::Str, P::Str], None),
+        "reReplaceAll" => (&[P::Str, P::Str, P::Str], None),
+        "now" | "externalURL" | "pathPrefix" => (NONE, None),
+        "args" => (NONE, Some(P::Any)),
+        "query" => (STR, None),
+        "first" => (&[P::Query], None),
+        "label" => (&[P::Str, P::Sample], None),
+        "value" | "strvalue" => (&[P::Sample], None),
+        "sortByLabel" => (&[P::Str, P::Query], None),
+        // Console templates only (Prometheus's ExpandHTML): parses, fails when run.
+        "tmpl" => (NONE, Some(P::Any)),
+        _ => return None,
+    };
+    Some(Sig {
+        fixed,
+        variadic,
+        builtin: false,
+    })
+}
+
+/// Calls Prometheus's function `name` with the evaluated arguments `a`.
+pub(super) fn call(ctx: &FuncCtx, name: &str, a: &[Val]) -> Result<Val, String> {
+    let arg = |i: usize| a.get(i).cloned().unwrap_or(Val::Invalid);
+    let s = |i: usize| str_arg(a.get(i));
+    let string = |v: String| Ok(Val::Str(v));
+    match name {
+        "humanize" => humanize(convert_to_float(&arg(0))?).map(Val::Str),
+        "humanize1024" => humanize1024(convert_to_float(&arg(0))?).map(Val::Str),
+        "humanizeDuration" => humanize_duration(convert_to_float(&arg(0))?).map(Val::Str),
+        "humanizePercentage" => string(format!("{}%", fmt_g4(convert_to_float(&arg(0))? * 100.0))),
+        "humanizeTimestamp" => {
+            let v = convert_to_float(&arg(0))?;
+            if v.is_nan() || v.is_infinite() {
+                return string(fmt_g4(v));
+            }
+            float_to_time(v).map(|ns| Val::Str(time_string(ns)))
+        }
+        "toTime" => float_to_time(convert_to_float(&arg(0))?).map(Val::Time),
+        "toDuration" => {
+            let v = convert_to_float(&arg(0))?;
+            Ok(Val::Duration(go_f64_to_i64(v * 1e9)))
+        }
+        "now" => Ok(Val::Float(ctx.now)),
+        "externalURL" => string(ctx.external_url.clone()),
+        "pathPrefix" => string(url_path(&ctx.external_url)),
+        "parseDuration" => parse_prom_duration(s(0)).map(|ns| Val::Float(ns as f64 / 1e9)),
+        "title" => string(title(s(0))),
+        "toUpper" => string(go_to_upper(s(0))),
+        "toLower" => string(go_to_lower(s(0))),
+        "stripPort" => string(match split_host_port(s(0)) {
+            Some((host, _)) => host,
+            None => s(0).to_string(),
+        }),
+        "stripDomain" => string(strip_domain(s(0))),
+        "urlQueryEscape" => string(query_escape(s(0))),
+        "graphLink" => string(format!("/graph?g0.expr={}&g0.tab=0", query_escape(s(0)))),
+        "tableLink" => string(format!("/graph?g0.expr={}&g0.tab=1", query_escape(s(0)))),
+        "safeHtml" => string(s(0).to_string()),
+        "match" => {
+            let re = compile_go_regex(s(0)).map_err(|e| format!("error parsing regexp: {e}"))?;
+            Ok(Val::Bool(re.is_match(s(1))))
+        }
+        "reReplaceAll" => {
+            let re = compile_go_regex(s(0)).map_err(|e| {
+                format!(
+                    "regexp: Compile({}): error parsing regexp: {e}",
+                    regexp_quote(s(0))
+                )
+            })?;
+            string(go_replace_all(&re, s(2), s(1)))
+        }
+        "args" => {
+            let m = a
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (format!("arg{i}"), v.clone()))
+                .collect();
+            Ok(Val::IfaceMap(Rc::new(m)))
+        }
+        "query" => match ctx.query {
+            Some(runner) => {
+                let samples = runner.query(s(0))?;
+                Ok(Val::query_result(
+                    samples.into_iter().map(Rc::new).collect(),
+                ))
+            }
+            None => Err("no Prometheus datasource to run the query on here".into()),
+        },
+        "first" => match arg(0) {
+            Val::QueryResult(q) => match q.borrow().first() {
+                Some(smp) => Ok(Val::Sample(Rc::clone(smp))),
+                None => Err("first() called on vector with no elements".into()),
+            },
+            _ => Err("first() called on vector with no elements".into()),
+        },
+        "label" => match arg(1) {
+            Val::Sample(smp) => string(smp.labels.get(s(0)).cloned().unwrap_or_default()),
+            _ => Err(NIL_DEREF.into()),
+        },
+        "value" => match arg(0) {
+            Val::Sample(smp) => Ok(Val::Float(smp.value)),
+            _ => Err(NIL_DEREF.into()),
+        },
+        "strvalue" => match arg(0) {
+            Val::Sample(smp) => string(smp.labels.get("__value__").cloned().unwrap_or_default()),
+            _ => Err(NIL_DEREF.into()),
+        },
+        "sortByLabel" => match arg(1) {
+            Val::QueryResult(q) => {
+                let by = s(0);
+                // Stable, like sort.Stable; in place, like Go's v[:].
+                q.borrow_mut().sort_by(|x, y| {
+                    let (a, b) = (x.labels.get(by), y.labels.get(by));
+                    a.map_or("", String::as_str)
+                        .cmp(b.map_or("", String::as_str))
+                });
+                Ok(Val::QueryResult(q))
+            }
+            // sortByLabel of a nil queryResult is a (typed) empty one.
+            _ => Ok(Val::query_result(Vec::new())),
+        },
+        _ => Err(format!("function {name} is not supported by tocsin")),
+    }
+}
+
 /// Prometheus' convertToFloat (prometheus/common helpers/templates).
-pub(super) fn convert_to_float(v: &Val) -> Result<f64, String> {
+fn convert_to_float(v: &Val) -> Result<f64, String> {
     match v {
         Val::Float(f) => Ok(*f),
         Val::Str(s) => parse_go_float(s),
@@ -24,7 +165,7 @@ pub(super) fn convert_to_float(v: &Val) -> Result<f64, String> {
     }
 }
 
-pub(super) fn humanize(mut v: f64) -> Result<String, String> {
+fn humanize(mut v: f64) -> Result<String, String> {
     if v == 0.0 || v.is_nan() || v.is_infinite() {
         return Ok(fmt_g4(v));
     }
@@ -49,7 +190,7 @@ pub(super) fn humanize(mut v: f64) -> Result<String, String> {
     Ok(format!("{}{prefix}", fmt_g4(v)))
 }
 
-pub(super) fn humanize1024(mut v: f64) -> Result<String, String> {
+fn humanize1024(mut v: f64) -> Result<String, String> {
     if v.abs() <= 1.0 || v.is_nan() || v.is_infinite() {
         return Ok(fmt_g4(v));
     }
@@ -64,7 +205,7 @@ pub(super) fn humanize1024(mut v: f64) -> Result<String, String> {
     Ok(format!("{}{prefix}", fmt_g4(v)))
 }
 
-pub(super) fn humanize_duration(mut v: f64) -> Result<String, String> {
+fn humanize_duration(mut v: f64) -> Result<String, String> {
     if v.is_nan() || v.is_infinite() {
         return Ok(fmt_g4(v));
     }
@@ -106,7 +247,7 @@ pub(super) fn humanize_duration(mut v: f64) -> Result<String, String> {
 
 /// floatToTime: a Unix timestamp in seconds, truncated to milliseconds like
 /// model.TimeFromUnixNano(..).Time(); returns Unix nanoseconds.
-pub(super) fn float_to_time(v: f64) -> Result<i64, String> {
+fn float_to_time(v: f64) -> Result<i64, String> {
     if v.is_nan() || v.is_infinite() {
         return Err("value is NaN or Inf".into());
     }
@@ -123,7 +264,7 @@ pub(super) fn float_to_time(v: f64) -> Result<i64, String> {
 
 /// model.ParseDuration of prometheus/common v0.39 (Prometheus 2.42; negative
 /// durations are accepted since 2.49), returning nanoseconds.
-pub(super) fn parse_prom_duration(s: &str) -> Result<i64, String> {
+fn parse_prom_duration(s: &str) -> Result<i64, String> {
     static DURATION_RE: OnceLock<Option<regex::Regex>> = OnceLock::new();
     match s {
         "0" => return Ok(0),
@@ -175,7 +316,7 @@ pub(super) fn parse_prom_duration(s: &str) -> Result<i64, String> {
 /// cases.Title, which does not start a word after `'` or `.`): maps the
 /// first rune after a separator to title case. ASCII letters, digits and
 /// `_` are not separators, other ASCII is; beyond ASCII only spaces are.
-pub(super) fn title(s: &str) -> String {
+fn title(s: &str) -> String {
     fn is_separator(c: char) -> bool {
         if c.is_ascii() {
             return !(c.is_ascii_alphanumeric() || c == '_');
@@ -221,7 +362,7 @@ fn to_title(c: char) -> char {
 }
 
 /// strings.ToUpper: simple (one rune to one rune) case mapping.
-pub(super) fn go_to_upper(s: &str) -> String {
+fn go_to_upper(s: &str) -> String {
     s.chars()
         .map(|c| {
             let mut it = c.to_uppercase();
@@ -234,7 +375,7 @@ pub(super) fn go_to_upper(s: &str) -> String {
 }
 
 /// strings.ToLower: simple (one rune to one rune) case mapping.
-pub(super) fn go_to_lower(s: &str) -> String {
+fn go_to_lower(s: &str) -> String {
     s.chars()
         .map(|c| {
             if c == '\u{130}' {
@@ -250,7 +391,7 @@ pub(super) fn go_to_lower(s: &str) -> String {
 }
 
 /// net.SplitHostPort; None on error.
-pub(super) fn split_host_port(hp: &str) -> Option<(String, String)> {
+fn split_host_port(hp: &str) -> Option<(String, String)> {
     let i = hp.rfind(':')?;
     let (host, j, k);
     if hp.starts_with('[') {
@@ -275,7 +416,7 @@ pub(super) fn split_host_port(hp: &str) -> Option<(String, String)> {
     Some((host.to_string(), hp.get(i + 1..)?.to_string()))
 }
 
-pub(super) fn strip_domain(hp: &str) -> String {
+fn strip_domain(hp: &str) -> String {
     let (host, port) = split_host_port(hp).unwrap_or_else(|| (hp.to_string(), String::new()));
     if host.parse::<std::net::IpAddr>().is_ok() {
         return hp.to_string();
@@ -292,7 +433,7 @@ pub(super) fn strip_domain(hp: &str) -> String {
 }
 
 /// The (unescaped) path component of a URL, like url.URL.Path.
-pub(super) fn url_path(u: &str) -> String {
+fn url_path(u: &str) -> String {
     let rest = match u.find("://") {
         Some(i) => {
             let after = &u[i + 3..];
