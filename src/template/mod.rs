@@ -3,8 +3,13 @@
 //! tocsin's own keys (`message`, `resolution`, labels and annotations of
 //! `query:` rules) use minijinja: `{{ value }}`, `{{ labels.x }}`, `{{ alert }}`,
 //! `{{ severity }}`, `{{ since }}`, with the filters `duration`, `humanize` and
-//! minijinja's built-ins. Prometheus rules (`expr:`) keep Go text/template
-//! semantics through [`go`]. A template that fails while rendering produces
+//! minijinja's built-ins. `humanize` is Prometheus's own ([`humanize`]), so a
+//! value reads the same in a `message` as in a Prometheus rule's annotation;
+//! `duration` is tocsin's [`format_duration_secs`] (`1d 1h 1m 1s`, zero units
+//! left out), not Prometheus's `humanizeDuration`.
+//!
+//! Prometheus rules (`expr:`) keep Go text/template semantics through [`go`].
+//! A template that fails while rendering produces
 //! `<error expanding template: ...>`, as Prometheus does, and never stops an
 //! evaluation.
 
@@ -17,6 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::labels::Labels;
+pub use go::humanize;
 use go::{GoTemplate, GoTemplateData};
 pub use query::{QueryRunner, QuerySample};
 
@@ -269,54 +275,6 @@ pub fn format_duration_secs(secs: f64) -> String {
     }
     let out = parts.join(" ");
     if negative { format!("-{out}") } else { out }
-}
-
-/// `1234567` → `1.235M`, `0.0012` → `1.2m` (SI prefixes, 4 significant digits).
-pub fn humanize(v: f64) -> String {
-    if v == 0.0 || !v.is_finite() {
-        return format!("{v}");
-    }
-    let units = [
-        (1e24, "Y"),
-        (1e21, "Z"),
-        (1e18, "E"),
-        (1e15, "P"),
-        (1e12, "T"),
-        (1e9, "G"),
-        (1e6, "M"),
-        (1e3, "k"),
-    ];
-    let a = v.abs();
-    if a >= 1.0 {
-        for (scale, prefix) in units {
-            if a >= scale {
-                return format!("{}{prefix}", trim4(v / scale));
-            }
-        }
-        return trim4(v);
-    }
-    for (scale, prefix) in [(1e-3, "m"), (1e-6, "u"), (1e-9, "n"), (1e-12, "p")] {
-        if a >= scale {
-            return format!("{}{prefix}", trim4(v / scale));
-        }
-    }
-    format!("{v:e}")
-}
-
-fn trim4(v: f64) -> String {
-    let s = format!("{v:.4}");
-    let digits_before = s
-        .trim_start_matches('-')
-        .split('.')
-        .next()
-        .map_or(0, str::len);
-    let keep = 4usize.saturating_sub(digits_before);
-    let s = format!("{v:.keep$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
 }
 
 #[cfg(test)]

@@ -66,6 +66,7 @@ use prometheus_funcs::FuncCtx;
 use value::{RootData, Val};
 
 pub use funcs::query_escape;
+pub use prometheus_funcs::humanize;
 
 /// Template name used in error messages by [`GoTemplate::parse`]. Prometheus
 /// uses `__alert_<alertname>`; pass that to [`GoTemplate::parse_named`] to get

@@ -56,9 +56,9 @@ pub(super) fn call(ctx: &FuncCtx, name: &str, a: &[Val]) -> Result<Val, String> 
     let s = |i: usize| str_arg(a.get(i));
     let string = |v: String| Ok(Val::Str(v));
     match name {
-        "humanize" => humanize(convert_to_float(&arg(0))?).map(Val::Str),
-        "humanize1024" => humanize1024(convert_to_float(&arg(0))?).map(Val::Str),
-        "humanizeDuration" => humanize_duration(convert_to_float(&arg(0))?).map(Val::Str),
+        "humanize" => string(humanize(convert_to_float(&arg(0))?)),
+        "humanize1024" => string(humanize1024(convert_to_float(&arg(0))?)),
+        "humanizeDuration" => string(humanize_duration(convert_to_float(&arg(0))?)),
         "humanizePercentage" => string(format!("{}%", fmt_g4(convert_to_float(&arg(0))? * 100.0))),
         "humanizeTimestamp" => {
             let v = convert_to_float(&arg(0))?;
@@ -165,9 +165,13 @@ fn convert_to_float(v: &Val) -> Result<f64, String> {
     }
 }
 
-fn humanize(mut v: f64) -> Result<String, String> {
+/// Prometheus's `humanize`: SI prefixes from `y` to `Y` and 4 significant
+/// digits, `1234567` → `1.235M`, `0.0012` → `1.2m` (Go's `%.4g`, so `+Inf`
+/// and `1e+04Y` beyond the prefixes). tocsin's own `humanize` filter uses it
+/// too.
+pub fn humanize(mut v: f64) -> String {
     if v == 0.0 || v.is_nan() || v.is_infinite() {
-        return Ok(fmt_g4(v));
+        return fmt_g4(v);
     }
     let mut prefix = "";
     if v.abs() >= 1.0 {
@@ -187,12 +191,13 @@ fn humanize(mut v: f64) -> Result<String, String> {
             v *= 1000.0;
         }
     }
-    Ok(format!("{}{prefix}", fmt_g4(v)))
+    format!("{}{prefix}", fmt_g4(v))
 }
 
-fn humanize1024(mut v: f64) -> Result<String, String> {
+/// Prometheus's `humanize1024`: binary prefixes `ki` to `Yi`.
+fn humanize1024(mut v: f64) -> String {
     if v.abs() <= 1.0 || v.is_nan() || v.is_infinite() {
-        return Ok(fmt_g4(v));
+        return fmt_g4(v);
     }
     let mut prefix = "";
     for p in ["ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"] {
@@ -202,15 +207,18 @@ fn humanize1024(mut v: f64) -> Result<String, String> {
         prefix = p;
         v /= 1024.0;
     }
-    Ok(format!("{}{prefix}", fmt_g4(v)))
+    format!("{}{prefix}", fmt_g4(v))
 }
 
-fn humanize_duration(mut v: f64) -> Result<String, String> {
+/// Prometheus's `humanizeDuration` of seconds: `1d 1h 1m 1s` (every unit
+/// below the largest, zeros too), `12.35s` below a minute, `123.5ms` below a
+/// second.
+fn humanize_duration(mut v: f64) -> String {
     if v.is_nan() || v.is_infinite() {
-        return Ok(fmt_g4(v));
+        return fmt_g4(v);
     }
     if v == 0.0 {
-        return Ok(format!("{}s", fmt_g4(v)));
+        return format!("{}s", fmt_g4(v));
     }
     if v.abs() >= 1.0 {
         let mut sign = "";
@@ -224,15 +232,15 @@ fn humanize_duration(mut v: f64) -> Result<String, String> {
         let hours = (d / 60 / 60) % 24;
         let days = d / 60 / 60 / 24;
         if days != 0 {
-            return Ok(format!("{sign}{days}d {hours}h {minutes}m {seconds}s"));
+            return format!("{sign}{days}d {hours}h {minutes}m {seconds}s");
         }
         if hours != 0 {
-            return Ok(format!("{sign}{hours}h {minutes}m {seconds}s"));
+            return format!("{sign}{hours}h {minutes}m {seconds}s");
         }
         if minutes != 0 {
-            return Ok(format!("{sign}{minutes}m {seconds}s"));
+            return format!("{sign}{minutes}m {seconds}s");
         }
-        return Ok(format!("{sign}{}s", fmt_g4(v)));
+        return format!("{sign}{}s", fmt_g4(v));
     }
     let mut prefix = "";
     for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
@@ -242,7 +250,7 @@ fn humanize_duration(mut v: f64) -> Result<String, String> {
         prefix = p;
         v *= 1000.0;
     }
-    Ok(format!("{}{prefix}s", fmt_g4(v)))
+    format!("{}{prefix}s", fmt_g4(v))
 }
 
 /// floatToTime: a Unix timestamp in seconds, truncated to milliseconds like
