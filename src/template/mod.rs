@@ -90,12 +90,14 @@ impl<'a> TemplateContext<'a> {
     }
 }
 
+/// A rule's or target's template, checked when loaded.
 #[derive(Debug, Clone)]
 pub enum Template {
     /// No placeholders at all.
     Static(String),
-    /// minijinja source (parse-checked when loaded).
+    /// minijinja source (checked when loaded, compiled at each render).
     Jinja(String),
+    /// A Prometheus rule's Go text/template.
     Go(GoTemplate),
 }
 
@@ -105,36 +107,15 @@ impl Template {
         if !source.contains("{{") && !source.contains("{%") && !source.contains("{#") {
             return Ok(Template::Static(source.to_string()));
         }
-        let env = environment();
-        let compiled = env
-            .template_from_str(source)
-            .map_err(|e| describe_jinja_error(&e))?;
-        // Unknown filters, tests and functions only show when rendering: try a
-        // sample alert so `check` catches them instead of the first real alert.
         let labels = Labels::new();
         let sample = TemplateContext::new("Sample", "warning", &labels, 1.0, Some(Utc::now()));
-        if let Err(e) = compiled.render(minijinja::value::Serde(&sample)) {
-            use minijinja::ErrorKind::*;
-            if matches!(
-                e.kind(),
-                UnknownFilter | UnknownTest | UnknownFunction | UnknownMethod
-            ) {
-                return Err(describe_jinja_error(&e));
-            }
-        }
+        check_jinja(source, minijinja::value::Serde(&sample).into())?;
         Ok(Template::Jinja(source.to_string()))
     }
 
-    /// A template from a Prometheus rule file (Go text/template).
-    pub fn prometheus(source: &str) -> Result<Template, String> {
-        if !source.contains("{{") {
-            return Ok(Template::Static(source.to_string()));
-        }
-        GoTemplate::parse(source).map(Template::Go)
-    }
-
-    /// Like [`Template::prometheus`], named `__alert_<alert>` in error
-    /// messages and markers, as Prometheus names it.
+    /// A template from a Prometheus rule file (Go text/template) of the alert
+    /// `alert`, named `__alert_<alert>` in error messages and markers, as
+    /// Prometheus names it.
     pub fn prometheus_for_alert(source: &str, alert: &str) -> Result<Template, String> {
         if !source.contains("{{") {
             return Ok(Template::Static(source.to_string()));
@@ -194,11 +175,18 @@ impl Template {
 /// Checks a notification template (a target's `templates:` override): it must
 /// parse and use only known filters, tests and functions.
 pub fn check_notification_template(source: &str) -> Result<(), String> {
-    let env = environment();
-    let compiled = env
+    check_jinja(source, minijinja::context! {})
+}
+
+/// Parses `source` and renders it once with `sample`: unknown filters, tests,
+/// functions and methods only show when rendering, so `check` catches them
+/// instead of the first real alert. Other render errors (a missing value
+/// in the sample) are not errors here.
+fn check_jinja(source: &str, sample: minijinja::Value) -> Result<(), String> {
+    let compiled = environment()
         .template_from_str(source)
         .map_err(|e| describe_jinja_error(&e))?;
-    if let Err(e) = compiled.render(minijinja::context! {}) {
+    if let Err(e) = compiled.render(sample) {
         use minijinja::ErrorKind::*;
         if matches!(
             e.kind(),

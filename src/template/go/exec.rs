@@ -5,7 +5,7 @@
 use std::rc::Rc;
 
 use super::fmt::fmt_v;
-use super::funcs::{P, Sig, call_func, func_sig};
+use super::funcs::{ParamType, Sig, call_func, func_sig};
 use super::node::{Arg, ArgKind, Branch, Command, List, Node, NodeKind, NumberLit, Pipe};
 use super::prometheus_funcs::FuncCtx;
 use super::strconv::go_quote;
@@ -44,6 +44,7 @@ pub(super) fn run(
     }
 }
 
+/// The node being executed, for error positions and `at <...>` texts.
 #[derive(Clone, Copy)]
 enum NodeRef<'t> {
     Node(&'t Node),
@@ -75,14 +76,16 @@ impl NodeRef<'_> {
     }
 }
 
+/// Why a walk stopped early: an error, or `{{break}}`/`{{continue}}`.
 enum Flow {
     Err(String),
     Break,
     Continue,
 }
 
-type R<T> = Result<T, Flow>;
+type ExecResult<T> = Result<T, Flow>;
 
+/// What a call calls: a function, or a method of a value.
 enum Callee<'a> {
     Func(&'a str),
     Method(Val, &'a str),
@@ -96,6 +99,7 @@ impl Callee<'_> {
     }
 }
 
+/// The state of one execution: variables, output, depth and limits.
 struct Exec<'t> {
     parsed: &'t Parsed,
     parse_name: &'t str,
@@ -138,7 +142,7 @@ impl<'t> Exec<'t> {
         self.node = Some(n);
     }
 
-    fn write(&mut self, s: &str) -> R<()> {
+    fn write(&mut self, s: &str) -> ExecResult<()> {
         if self.out.len() + s.len() > MAX_OUTPUT {
             return Err(self.errorf(format!("template output exceeds {MAX_OUTPUT} bytes")));
         }
@@ -146,7 +150,7 @@ impl<'t> Exec<'t> {
         Ok(())
     }
 
-    fn enter(&mut self) -> R<()> {
+    fn enter(&mut self) -> ExecResult<()> {
         if self.depth >= MAX_EXEC_DEPTH {
             return Err(self.errorf(format!(
                 "exceeded maximum template depth ({MAX_EXEC_DEPTH})"
@@ -156,7 +160,7 @@ impl<'t> Exec<'t> {
         Ok(())
     }
 
-    fn walk_list(&mut self, dot: &Val, list: &'t List) -> R<()> {
+    fn walk_list(&mut self, dot: &Val, list: &'t List) -> ExecResult<()> {
         self.at(NodeRef::List(list));
         for n in &list.nodes {
             self.walk(dot, n)?;
@@ -164,7 +168,7 @@ impl<'t> Exec<'t> {
         Ok(())
     }
 
-    fn walk(&mut self, dot: &Val, node: &'t Node) -> R<()> {
+    fn walk(&mut self, dot: &Val, node: &'t Node) -> ExecResult<()> {
         self.at(NodeRef::Node(node));
         match &node.kind {
             NodeKind::Action(pipe) => {
@@ -190,7 +194,7 @@ impl<'t> Exec<'t> {
         }
     }
 
-    fn walk_if_or_with(&mut self, dot: &Val, b: &'t Branch, with: bool) -> R<()> {
+    fn walk_if_or_with(&mut self, dot: &Val, b: &'t Branch, with: bool) -> ExecResult<()> {
         let mark = self.vars.len();
         self.enter()?;
         let r = self.if_or_with_body(dot, b, with);
@@ -199,7 +203,7 @@ impl<'t> Exec<'t> {
         r
     }
 
-    fn if_or_with_body(&mut self, dot: &Val, b: &'t Branch, with: bool) -> R<()> {
+    fn if_or_with_body(&mut self, dot: &Val, b: &'t Branch, with: bool) -> ExecResult<()> {
         let val = self.eval_pipeline(dot, &b.pipe)?;
         if is_true(&val) {
             if with {
@@ -214,7 +218,7 @@ impl<'t> Exec<'t> {
         }
     }
 
-    fn walk_range(&mut self, dot: &Val, node: &'t Node, b: &'t Branch) -> R<()> {
+    fn walk_range(&mut self, dot: &Val, node: &'t Node, b: &'t Branch) -> ExecResult<()> {
         self.at(NodeRef::Node(node));
         self.enter()?;
         let mark = self.vars.len();
@@ -227,7 +231,7 @@ impl<'t> Exec<'t> {
         }
     }
 
-    fn range_body(&mut self, dot: &Val, b: &'t Branch) -> R<()> {
+    fn range_body(&mut self, dot: &Val, b: &'t Branch) -> ExecResult<()> {
         let val = self.eval_pipeline(dot, &b.pipe)?;
         let mark = self.vars.len();
         let ran = match &val {
@@ -290,7 +294,13 @@ impl<'t> Exec<'t> {
         Ok(())
     }
 
-    fn one_iteration(&mut self, b: &'t Branch, mark: usize, index: Val, elem: Val) -> R<()> {
+    fn one_iteration(
+        &mut self,
+        b: &'t Branch,
+        mark: usize,
+        index: Val,
+        elem: Val,
+    ) -> ExecResult<()> {
         self.iterations += 1;
         if self.iterations > MAX_ITERATIONS {
             return Err(self.errorf(format!("range iteration limit ({MAX_ITERATIONS}) exceeded")));
@@ -328,7 +338,7 @@ impl<'t> Exec<'t> {
         node: &'t Node,
         name: &'t str,
         pipe: Option<&'t Pipe>,
-    ) -> R<()> {
+    ) -> ExecResult<()> {
         self.at(NodeRef::Node(node));
         let Some(tree) = self.parsed.trees.get(name) else {
             return Err(self.errorf(format!("template {} not defined", go_quote(name))));
@@ -355,14 +365,14 @@ impl<'t> Exec<'t> {
         r
     }
 
-    fn var_value(&self, name: &str) -> R<Val> {
+    fn var_value(&self, name: &str) -> ExecResult<Val> {
         match self.vars.iter().rev().find(|(n, _)| n == name) {
             Some((_, v)) => Ok(v.clone()),
             None => Err(self.errorf(format!("undefined variable: {name}"))),
         }
     }
 
-    fn set_var(&mut self, name: &str, value: Val) -> R<()> {
+    fn set_var(&mut self, name: &str, value: Val) -> ExecResult<()> {
         match self.vars.iter_mut().rev().find(|(n, _)| n == name) {
             Some(slot) => {
                 slot.1 = value;
@@ -379,7 +389,7 @@ impl<'t> Exec<'t> {
         }
     }
 
-    fn eval_pipeline(&mut self, dot: &Val, pipe: &'t Pipe) -> R<Val> {
+    fn eval_pipeline(&mut self, dot: &Val, pipe: &'t Pipe) -> ExecResult<Val> {
         self.at(NodeRef::Pipe(pipe));
         let mut value: Option<Val> = None;
         for cmd in &pipe.cmds {
@@ -396,14 +406,14 @@ impl<'t> Exec<'t> {
         Ok(value)
     }
 
-    fn not_a_function(&self, first: &Arg, extra_args: usize, has_final: bool) -> R<()> {
+    fn not_a_function(&self, first: &Arg, extra_args: usize, has_final: bool) -> ExecResult<()> {
         if extra_args > 0 || has_final {
             return Err(self.errorf(format!("can't give argument to non-function {first}")));
         }
         Ok(())
     }
 
-    fn eval_command(&mut self, dot: &Val, cmd: &'t Command, fin: Option<Val>) -> R<Val> {
+    fn eval_command(&mut self, dot: &Val, cmd: &'t Command, fin: Option<Val>) -> ExecResult<Val> {
         let Some((first, rest)) = cmd.args.split_first() else {
             return Err(self.errorf("empty command"));
         };
@@ -439,7 +449,7 @@ impl<'t> Exec<'t> {
         }
     }
 
-    fn ideal_constant(&mut self, node: &'t Arg, n: &NumberLit) -> R<Val> {
+    fn ideal_constant(&mut self, node: &'t Arg, n: &NumberLit) -> ExecResult<Val> {
         self.at(NodeRef::Arg(node));
         if n.is_complex {
             return Err(self.errorf("complex numbers are not supported by tocsin"));
@@ -468,7 +478,7 @@ impl<'t> Exec<'t> {
         ident: &'t [String],
         args: &'t [Arg],
         fin: Option<Val>,
-    ) -> R<Val> {
+    ) -> ExecResult<Val> {
         self.at(NodeRef::Arg(node));
         self.eval_field_chain(dot, dot.clone(), NodeRef::Arg(node), ident, args, fin)
     }
@@ -481,7 +491,7 @@ impl<'t> Exec<'t> {
         fields: &'t [String],
         args: &'t [Arg],
         fin: Option<Val>,
-    ) -> R<Val> {
+    ) -> ExecResult<Val> {
         self.at(NodeRef::Arg(node));
         if fields.is_empty() {
             return Err(self.errorf("internal error: no fields in evalChainNode"));
@@ -489,7 +499,7 @@ impl<'t> Exec<'t> {
         if matches!(inner.kind, ArgKind::Nil) {
             return Err(self.errorf(format!("indirection through explicit nil in {node}")));
         }
-        let recv = self.eval_arg(dot, P::Any, inner)?;
+        let recv = self.eval_arg(dot, ParamType::Any, inner)?;
         self.eval_field_chain(dot, recv, NodeRef::Arg(node), fields, args, fin)
     }
 
@@ -500,7 +510,7 @@ impl<'t> Exec<'t> {
         ident: &'t [String],
         args: &'t [Arg],
         fin: Option<Val>,
-    ) -> R<Val> {
+    ) -> ExecResult<Val> {
         self.at(NodeRef::Arg(node));
         let Some((name, fields)) = ident.split_first() else {
             return Err(self.errorf("empty variable"));
@@ -521,7 +531,7 @@ impl<'t> Exec<'t> {
         ident: &'t [String],
         args: &'t [Arg],
         fin: Option<Val>,
-    ) -> R<Val> {
+    ) -> ExecResult<Val> {
         let Some((last, init)) = ident.split_last() else {
             return Ok(receiver);
         };
@@ -540,7 +550,7 @@ impl<'t> Exec<'t> {
         args: &'t [Arg],
         fin: Option<Val>,
         receiver: Val,
-    ) -> R<Val> {
+    ) -> ExecResult<Val> {
         if let Val::Invalid = receiver {
             return Ok(Val::Invalid);
         }
@@ -601,7 +611,7 @@ impl<'t> Exec<'t> {
         call_node: NodeRef<'t>,
         args: &'t [Arg],
         fin: Option<Val>,
-    ) -> R<Val> {
+    ) -> ExecResult<Val> {
         self.at(NodeRef::Arg(ident));
         let Some(sig) = func_sig(name) else {
             return Err(self.errorf(format!("{} is not a defined function", go_quote(name))));
@@ -617,7 +627,7 @@ impl<'t> Exec<'t> {
         node: NodeRef<'t>,
         args: &'t [Arg],
         fin: Option<Val>,
-    ) -> R<Val> {
+    ) -> ExecResult<Val> {
         let name = callee.name().to_string();
         let num_in = args.len() + usize::from(fin.is_some());
         let num_fixed = if sig.variadic.is_some() {
@@ -639,11 +649,12 @@ impl<'t> Exec<'t> {
                 sig.fixed.len()
             )));
         }
-        if sig.builtin && (name == "and" || name == "or") {
-            let want = name == "or";
+        // Go's built-in and/or evaluate their arguments only as far as needed.
+        if let Callee::Func(and_or @ ("and" | "or")) = callee {
+            let want = and_or == "or";
             let mut v = Val::Invalid;
             for a in args {
-                v = self.eval_arg(dot, P::Any, a)?;
+                v = self.eval_arg(dot, ParamType::Any, a)?;
                 if is_true(&v) == want {
                     return Ok(v);
                 }
@@ -656,17 +667,17 @@ impl<'t> Exec<'t> {
         let mut argv = Vec::with_capacity(num_in);
         for (i, a) in args.iter().enumerate() {
             let typ = if i < num_fixed {
-                sig.fixed.get(i).copied().unwrap_or(P::Any)
+                sig.fixed.get(i).copied().unwrap_or(ParamType::Any)
             } else {
-                sig.variadic.unwrap_or(P::Any)
+                sig.variadic.unwrap_or(ParamType::Any)
             };
             argv.push(self.eval_arg(dot, typ, a)?);
         }
         if let Some(f) = fin {
             let typ = match sig.variadic {
                 Some(v) if num_in > num_fixed => v,
-                Some(_) => sig.fixed.get(num_in - 1).copied().unwrap_or(P::Any),
-                None => sig.fixed.last().copied().unwrap_or(P::Any),
+                Some(_) => sig.fixed.get(num_in - 1).copied().unwrap_or(ParamType::Any),
+                None => sig.fixed.last().copied().unwrap_or(ParamType::Any),
             };
             argv.push(self.validate_type(f, typ)?);
         }
@@ -686,8 +697,8 @@ impl<'t> Exec<'t> {
         }
     }
 
-    fn validate_type(&self, v: Val, typ: P) -> R<Val> {
-        if typ == P::Any {
+    fn validate_type(&self, v: Val, typ: ParamType) -> ExecResult<Val> {
+        if typ == ParamType::Any {
             return Ok(v);
         }
         if let Val::Invalid = v {
@@ -697,10 +708,10 @@ impl<'t> Exec<'t> {
             return Err(self.errorf(format!("invalid value; expected {}", typ.name())));
         }
         let fits = match typ {
-            P::Any => true,
-            P::Str => matches!(v, Val::Str(_)),
-            P::Query => matches!(v, Val::QueryResult(_)),
-            P::Sample => matches!(v, Val::Sample(_)),
+            ParamType::Any => true,
+            ParamType::Str => matches!(v, Val::Str(_)),
+            ParamType::Query => matches!(v, Val::QueryResult(_)),
+            ParamType::Sample => matches!(v, Val::Sample(_)),
         };
         if fits {
             Ok(v)
@@ -713,7 +724,7 @@ impl<'t> Exec<'t> {
         }
     }
 
-    fn eval_arg(&mut self, dot: &Val, typ: P, n: &'t Arg) -> R<Val> {
+    fn eval_arg(&mut self, dot: &Val, typ: ParamType, n: &'t Arg) -> ExecResult<Val> {
         self.at(NodeRef::Arg(n));
         let v = match &n.kind {
             ArgKind::Dot => dot.clone(),
@@ -734,10 +745,10 @@ impl<'t> Exec<'t> {
             }
             // Literals: an interface{} parameter takes them as ideal constants,
             // a string parameter only accepts a string literal.
-            ArgKind::Bool(b) if typ == P::Any => return Ok(Val::Bool(*b)),
-            ArgKind::Number(num) if typ == P::Any => return self.ideal_constant(n, num),
+            ArgKind::Bool(b) if typ == ParamType::Any => return Ok(Val::Bool(*b)),
+            ArgKind::Number(num) if typ == ParamType::Any => return self.ideal_constant(n, num),
             ArgKind::Bool(_) | ArgKind::Number(_) | ArgKind::Str { .. }
-                if matches!(typ, P::Query | P::Sample) =>
+                if matches!(typ, ParamType::Query | ParamType::Sample) =>
             {
                 return Err(self.errorf(format!("can't handle {n} for arg of type {}", typ.name())));
             }

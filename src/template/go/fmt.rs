@@ -10,6 +10,7 @@ use super::value::{Val, type_name};
 /// Go's fmt refuses widths/precisions above this (`%!(BADWIDTH)`).
 const FMT_MAX_NUM: usize = 1_000_000;
 
+/// The flags, width and precision of one `printf` verb (Go's `fmt.fmtFlags`).
 #[derive(Clone, Default, Debug)]
 struct Flags {
     plus: bool,
@@ -345,30 +346,13 @@ fn print_arg(out: &mut String, f: &Flags, v: &Val, verb: char) {
             'v' | 's' | 'x' | 'X' | 'q' => fmt_string(out, f, v, &duration_string(*d), verb),
             _ => bad_verb(out, f, v, verb),
         },
-        Val::StrMap(m) => {
-            out.push_str("map[");
-            for (i, (k, val)) in m.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                print_arg(out, f, &Val::Str(k.clone()), verb);
-                out.push(':');
-                print_arg(out, f, &Val::Str(val.clone()), verb);
-            }
-            out.push(']');
-        }
-        Val::IfaceMap(m) => {
-            out.push_str("map[");
-            for (i, (k, val)) in m.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                print_arg(out, f, &Val::Str(k.clone()), verb);
-                out.push(':');
-                print_arg(out, f, val, verb);
-            }
-            out.push(']');
-        }
+        Val::StrMap(m) => print_map(
+            out,
+            f,
+            m.iter().map(|(k, v)| (k, Val::Str(v.clone()))),
+            verb,
+        ),
+        Val::IfaceMap(m) => print_map(out, f, m.iter().map(|(k, v)| (k, v.clone())), verb),
         Val::Sample(smp) => {
             // A pointer to a struct at top level prints as &{...}.
             out.push_str("&{");
@@ -410,6 +394,25 @@ fn print_arg(out: &mut String, f: &Flags, v: &Val, verb: char) {
             out.push('}');
         }
     }
+}
+
+/// A map as Go prints it: `map[k1:v1 k2:v2]`, keys sorted.
+fn print_map<'m>(
+    out: &mut String,
+    f: &Flags,
+    entries: impl Iterator<Item = (&'m String, Val)>,
+    verb: char,
+) {
+    out.push_str("map[");
+    for (i, (k, val)) in entries.enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        print_arg(out, f, &Val::Str(k.clone()), verb);
+        out.push(':');
+        print_arg(out, f, &val, verb);
+    }
+    out.push(']');
 }
 
 fn fmt_string(out: &mut String, f: &Flags, v: &Val, s: &str, verb: char) {

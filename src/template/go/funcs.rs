@@ -11,7 +11,7 @@ use crate::template::query::QuerySample;
 
 /// Declared parameter types of template functions.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(super) enum P {
+pub(super) enum ParamType {
     Any,
     Str,
     /// `template.queryResult`
@@ -20,33 +20,33 @@ pub(super) enum P {
     Sample,
 }
 
-impl P {
+impl ParamType {
     pub(super) fn name(self) -> &'static str {
         match self {
-            P::Any => "interface {}",
-            P::Str => "string",
-            P::Query => QUERY_RESULT_TYPE,
-            P::Sample => SAMPLE_TYPE,
+            ParamType::Any => "interface {}",
+            ParamType::Str => "string",
+            ParamType::Query => QUERY_RESULT_TYPE,
+            ParamType::Sample => SAMPLE_TYPE,
         }
     }
 
     /// Slices and pointers take `nil` (as their zero value).
     pub(super) fn can_be_nil(self) -> bool {
-        matches!(self, P::Any | P::Query | P::Sample)
+        matches!(self, ParamType::Any | ParamType::Query | ParamType::Sample)
     }
 }
 
+/// A function's declared parameters: fixed ones, then maybe a variadic one.
 #[derive(Clone, Copy)]
 pub(super) struct Sig {
-    pub(super) fixed: &'static [P],
-    pub(super) variadic: Option<P>,
-    pub(super) builtin: bool,
+    pub(super) fixed: &'static [ParamType],
+    pub(super) variadic: Option<ParamType>,
 }
 
-pub(super) const ANY: &[P] = &[P::Any];
-const ANY2: &[P] = &[P::Any, P::Any];
-pub(super) const STR: &[P] = &[P::Str];
-pub(super) const NONE: &[P] = &[];
+pub(super) const ANY: &[ParamType] = &[ParamType::Any];
+const ANY2: &[ParamType] = &[ParamType::Any, ParamType::Any];
+pub(super) const STR: &[ParamType] = &[ParamType::Str];
+pub(super) const NONE: &[ParamType] = &[];
 
 /// The signature of the template function `name` (a Go built-in or one of
 /// Prometheus's functions); `None` for a name templates cannot call.
@@ -55,19 +55,15 @@ pub(super) fn func_sig(name: &str) -> Option<Sig> {
 }
 
 fn builtin_sig(name: &str) -> Option<Sig> {
-    let (fixed, variadic): (&'static [P], Option<P>) = match name {
-        "and" | "or" | "call" | "index" | "slice" | "eq" => (ANY, Some(P::Any)),
-        "html" | "js" | "urlquery" | "print" | "println" => (NONE, Some(P::Any)),
-        "printf" => (STR, Some(P::Any)),
+    let (fixed, variadic): (&'static [ParamType], Option<ParamType>) = match name {
+        "and" | "or" | "call" | "index" | "slice" | "eq" => (ANY, Some(ParamType::Any)),
+        "html" | "js" | "urlquery" | "print" | "println" => (NONE, Some(ParamType::Any)),
+        "printf" => (STR, Some(ParamType::Any)),
         "len" | "not" => (ANY, None),
         "ne" | "lt" | "le" | "gt" | "ge" => (ANY2, None),
         _ => return None,
     };
-    Some(Sig {
-        fixed,
-        variadic,
-        builtin: true,
-    })
+    Some(Sig { fixed, variadic })
 }
 
 pub(super) fn str_arg(v: Option<&Val>) -> &str {

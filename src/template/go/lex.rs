@@ -5,6 +5,7 @@ use std::fmt;
 
 use super::strconv::{go_quote, is_print};
 
+/// Token types (Go's `itemType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Tok {
     Error,
@@ -81,6 +82,7 @@ fn keyword(word: &str) -> Option<Tok> {
     })
 }
 
+/// A token: its type, byte position, text and line.
 #[derive(Clone, Debug)]
 pub(super) struct Item {
     pub(super) typ: Tok,
@@ -115,6 +117,7 @@ impl fmt::Display for Item {
     }
 }
 
+/// The lexer's state functions (Go's `stateFn`s).
 #[derive(Clone, Copy)]
 enum LexState {
     Text,
@@ -134,6 +137,7 @@ enum LexState {
 
 type Next = Option<LexState>;
 
+/// Hands out one token at a time to the parser (Go's `lexer`).
 pub(super) struct Lexer<'a> {
     input: &'a str,
     pos: usize,

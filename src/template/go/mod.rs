@@ -4,9 +4,23 @@
 //! plus its own function map (`template/template.go`), after prepending
 //! `{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}`
 //! to the text (`rules/alerting.go`). This module is a self-contained port of
-//! the parts of Go's `text/template` (lexer, parser, executor), `fmt` verbs and
-//! `strconv` float formatting that alert templates can reach, so rule files load
-//! unchanged and render (including error markers) the way Prometheus does.
+//! the parts of Go's `text/template`, `fmt`, `strconv`, `time` and `regexp`
+//! that alert templates can reach, so rule files load unchanged and render
+//! (including error markers) the way Prometheus does. One file per Go source:
+//!
+//! * `mod.rs`: the public entry: [`GoTemplate`] (parse, render), its data, the safety limits.
+//! * `lex.rs`: the lexer (`text/template/parse/lex.go`).
+//! * `node.rs`: parse tree nodes and number literals (`parse/node.go`).
+//! * `parse.rs`: the parser (`parse/parse.go`).
+//! * `exec.rs`: the executor (`text/template/exec.go`).
+//! * `value.rs`: Go values as templates see them, the alert data, type names.
+//! * `funcs.rs`: function signatures and calls, Go's built-ins (`text/template/funcs.go`).
+//! * `prometheus_funcs.rs`: Prometheus's function map (`template/template.go`).
+//! * `fmt.rs`: `print`, `printf` and `%v` (`fmt/print.go`, `fmt/format.go`).
+//! * `strconv.rs`: number parsing and formatting, quoting (`strconv`).
+//! * `time.rs`: `time.Time`/`time.Duration` methods, `String()` and `Format`.
+//! * `regexp.rs`: Go `regexp` semantics on the `regex` crate.
+//! * `tests/`: conformance tests, one file per part, and Prometheus's `template_test.go`.
 //!
 //! It does not use `gtmpl`: gtmpl 0.7.1 ranges over maps in `HashMap` order (Go
 //! sorts keys), runs a `range`'s `{{else}}` even when the range is non-empty,
@@ -76,10 +90,11 @@ pub const DEFAULT_TEMPLATE_NAME: &str = "__alert";
 /// Prepended to every template, exactly as Prometheus does.
 const DEFS: &str = "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}";
 
+// Safety limits Go lacks (see the module doc): parse time, then run time.
 const MAX_BLOCK_DEPTH: usize = 50;
 const MAX_PAREN_DEPTH: usize = 50;
-const MAX_EXEC_DEPTH: usize = 100;
 const MAX_PIPELINE_CMDS: usize = 10_000;
+const MAX_EXEC_DEPTH: usize = 100;
 const MAX_ITERATIONS: u64 = 1_000_000;
 const MAX_OUTPUT: usize = 4 << 20;
 
@@ -93,10 +108,12 @@ pub struct GoTemplate {
     functions: Arc<[FunctionUse]>,
 }
 
+/// A parsed template and the templates it defines.
 #[derive(Debug)]
 struct Parsed {
     /// Full text (`DEFS` + source); node positions index into it.
     text: String,
+    /// One tree per template name: the template itself, `define`s, `block`s.
     trees: BTreeMap<String, List>,
 }
 
@@ -120,7 +137,9 @@ pub struct FunctionUse {
 }
 
 impl GoTemplate {
-    /// Parse-check like Prometheus's testTemplateParsing; Err(human message incl. what was wrong) on a syntax error.
+    /// Parses `text` as Prometheus does when it loads a rule
+    /// (`testTemplateParsing`); a syntax error is Go's message, such as
+    /// `template: __alert:1: unexpected EOF`.
     pub fn parse(text: &str) -> Result<GoTemplate, String> {
         Self::parse_named(DEFAULT_TEMPLATE_NAME, text)
     }
@@ -143,7 +162,9 @@ impl GoTemplate {
         })
     }
 
-    /// Expand. Never fails: on an execution error returns "<error expanding template: MSG>" exactly like Prometheus (rules/alerting.go expand()).
+    /// Expands the template. Never fails: an execution error renders as
+    /// `<error expanding template: MSG>`, exactly like Prometheus
+    /// (`rules/alerting.go`, `expand`).
     pub fn render(&self, data: &GoTemplateData) -> String {
         match std::panic::catch_unwind(AssertUnwindSafe(|| self.execute(data))) {
             Ok(Ok(out)) => out,

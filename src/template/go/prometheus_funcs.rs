@@ -5,7 +5,7 @@ use std::rc::Rc;
 use std::sync::OnceLock;
 
 use super::fmt::{fmt_g4, fmt_v};
-use super::funcs::{ANY, NONE, P, STR, Sig, query_escape, str_arg};
+use super::funcs::{ANY, NONE, ParamType, STR, Sig, query_escape, str_arg};
 use super::regexp::{compile_go_regex, go_replace_all, regexp_quote};
 use super::strconv::{go_quote, parse_go_float};
 use super::time::time_string;
@@ -25,29 +25,25 @@ pub(super) struct FuncCtx<'q> {
 /// The signature of Prometheus's function `name` (its `FuncMap`, plus the
 /// console-only `tmpl`); `None` for any other name.
 pub(super) fn func_sig(name: &str) -> Option<Sig> {
-    let (fixed, variadic): (&'static [P], Option<P>) = match name {
+    let (fixed, variadic): (&'static [ParamType], Option<ParamType>) = match name {
         "humanize" | "humanize1024" | "humanizeDuration" | "humanizePercentage"
         | "humanizeTimestamp" | "toTime" | "toDuration" => (ANY, None),
         "title" | "toUpper" | "toLower" | "stripPort" | "stripDomain" | "urlQueryEscape"
         | "parseDuration" | "graphLink" | "tableLink" | "safeHtml" => (STR, None),
-        "match" => (&[P::Str, P::Str], None),
-        "reReplaceAll" => (&[P::Str, P::Str, P::Str], None),
+        "match" => (&[ParamType::Str, ParamType::Str], None),
+        "reReplaceAll" => (&[ParamType::Str, ParamType::Str, ParamType::Str], None),
         "now" | "externalURL" | "pathPrefix" => (NONE, None),
-        "args" => (NONE, Some(P::Any)),
+        "args" => (NONE, Some(ParamType::Any)),
         "query" => (STR, None),
-        "first" => (&[P::Query], None),
-        "label" => (&[P::Str, P::Sample], None),
-        "value" | "strvalue" => (&[P::Sample], None),
-        "sortByLabel" => (&[P::Str, P::Query], None),
+        "first" => (&[ParamType::Query], None),
+        "label" => (&[ParamType::Str, ParamType::Sample], None),
+        "value" | "strvalue" => (&[ParamType::Sample], None),
+        "sortByLabel" => (&[ParamType::Str, ParamType::Query], None),
         // Console templates only (Prometheus's ExpandHTML): parses, fails when run.
-        "tmpl" => (NONE, Some(P::Any)),
+        "tmpl" => (NONE, Some(ParamType::Any)),
         _ => return None,
     };
-    Some(Sig {
-        fixed,
-        variadic,
-        builtin: false,
-    })
+    Some(Sig { fixed, variadic })
 }
 
 /// Calls Prometheus's function `name` with the evaluated arguments `a`.

@@ -3,11 +3,11 @@
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
-use super::funcs::{NONE, P, STR, Sig, str_arg};
+use super::funcs::{NONE, ParamType, STR, Sig, str_arg};
 use super::value::Val;
 
 pub(super) fn method_sig(recv: &Val, name: &str) -> Option<Sig> {
-    let fixed: &'static [P] = match (recv, name) {
+    let fixed: &'static [ParamType] = match (recv, name) {
         (Val::Time(_), "Format") => STR,
         (
             Val::Time(_),
@@ -24,7 +24,6 @@ pub(super) fn method_sig(recv: &Val, name: &str) -> Option<Sig> {
     Some(Sig {
         fixed,
         variadic: None,
-        builtin: false,
     })
 }
 
@@ -74,6 +73,7 @@ pub(super) fn call_method(recv: &Val, name: &str, a: &[Val]) -> Result<Val, Stri
     }
 }
 
+/// Unix nanoseconds as a UTC date and time; `None` out of chrono's range.
 fn civil(ns: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(
         ns.div_euclid(1_000_000_000),
@@ -130,6 +130,7 @@ fn frac_part(v: u64, prec: u32) -> (u64, String) {
     (int, format!(".{}", digits.trim_end_matches('0')))
 }
 
+/// One element of a Go time layout (Go's `std*` constants: `Jan`, `02`, `MST`...).
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Std {
     LongMonth,
