@@ -3,8 +3,13 @@
 //! tocsin's own keys (`message`, `resolution`, labels and annotations of
 //! `query:` rules) use minijinja: `{{ value }}`, `{{ labels.x }}`, `{{ alert }}`,
 //! `{{ severity }}`, `{{ since }}`, with the filters `duration`, `humanize` and
-//! minijinja's built-ins. Prometheus rules (`expr:`) keep Go text/template
-//! semantics through [`go`]. A template that fails while rendering produces
+//! minijinja's built-ins. `humanize` is Prometheus's own ([`humanize`]), so a
+//! value reads the same in a `message` as in a Prometheus rule's annotation;
+//! `duration` is tocsin's [`format_duration_secs`] (`1d 1h 1m 1s`, zero units
+//! left out), not Prometheus's `humanizeDuration`.
+//!
+//! Prometheus rules (`expr:`) keep Go text/template semantics through [`go`].
+//! A template that fails while rendering produces
 //! `<error expanding template: ...>`, as Prometheus does, and never stops an
 //! evaluation.
 
@@ -17,6 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::labels::Labels;
+pub use go::humanize;
 use go::{GoTemplate, GoTemplateData};
 pub use query::{QueryRunner, QuerySample};
 
@@ -84,12 +90,14 @@ impl<'a> TemplateContext<'a> {
     }
 }
 
+/// A rule's or target's template, checked when loaded.
 #[derive(Debug, Clone)]
 pub enum Template {
     /// No placeholders at all.
     Static(String),
-    /// minijinja source (parse-checked when loaded).
+    /// minijinja source (checked when loaded, compiled at each render).
     Jinja(String),
+    /// A Prometheus rule's Go text/template.
     Go(GoTemplate),
 }
 
@@ -99,36 +107,15 @@ impl Template {
         if !source.contains("{{") && !source.contains("{%") && !source.contains("{#") {
             return Ok(Template::Static(source.to_string()));
         }
-        let env = environment();
-        let compiled = env
-            .template_from_str(source)
-            .map_err(|e| describe_jinja_error(&e))?;
-        // Unknown filters, tests and functions only show when rendering: try a
-        // sample alert so `check` catches them instead of the first real alert.
         let labels = Labels::new();
         let sample = TemplateContext::new("Sample", "warning", &labels, 1.0, Some(Utc::now()));
-        if let Err(e) = compiled.render(minijinja::value::Serde(&sample)) {
-            use minijinja::ErrorKind::*;
-            if matches!(
-                e.kind(),
-                UnknownFilter | UnknownTest | UnknownFunction | UnknownMethod
-            ) {
-                return Err(describe_jinja_error(&e));
-            }
-        }
+        check_jinja(source, minijinja::value::Serde(&sample).into())?;
         Ok(Template::Jinja(source.to_string()))
     }
 
-    /// A template from a Prometheus rule file (Go text/template).
-    pub fn prometheus(source: &str) -> Result<Template, String> {
-        if !source.contains("{{") {
-            return Ok(Template::Static(source.to_string()));
-        }
-        GoTemplate::parse(source).map(Template::Go)
-    }
-
-    /// Like [`Template::prometheus`], named `__alert_<alert>` in error
-    /// messages and markers, as Prometheus names it.
+    /// A template from a Prometheus rule file (Go text/template) of the alert
+    /// `alert`, named `__alert_<alert>` in error messages and markers, as
+    /// Prometheus names it.
     pub fn prometheus_for_alert(source: &str, alert: &str) -> Result<Template, String> {
         if !source.contains("{{") {
             return Ok(Template::Static(source.to_string()));
@@ -188,11 +175,18 @@ impl Template {
 /// Checks a notification template (a target's `templates:` override): it must
 /// parse and use only known filters, tests and functions.
 pub fn check_notification_template(source: &str) -> Result<(), String> {
-    let env = environment();
-    let compiled = env
+    check_jinja(source, minijinja::context! {})
+}
+
+/// Parses `source` and renders it once with `sample`: unknown filters, tests,
+/// functions and methods only show when rendering, so `check` catches them
+/// instead of the first real alert. Other render errors (a missing value
+/// in the sample) are not errors here.
+fn check_jinja(source: &str, sample: minijinja::Value) -> Result<(), String> {
+    let compiled = environment()
         .template_from_str(source)
         .map_err(|e| describe_jinja_error(&e))?;
-    if let Err(e) = compiled.render(minijinja::context! {}) {
+    if let Err(e) = compiled.render(sample) {
         use minijinja::ErrorKind::*;
         if matches!(
             e.kind(),
@@ -269,54 +263,6 @@ pub fn format_duration_secs(secs: f64) -> String {
     }
     let out = parts.join(" ");
     if negative { format!("-{out}") } else { out }
-}
-
-/// `1234567` → `1.235M`, `0.0012` → `1.2m` (SI prefixes, 4 significant digits).
-pub fn humanize(v: f64) -> String {
-    if v == 0.0 || !v.is_finite() {
-        return format!("{v}");
-    }
-    let units = [
-        (1e24, "Y"),
-        (1e21, "Z"),
-        (1e18, "E"),
-        (1e15, "P"),
-        (1e12, "T"),
-        (1e9, "G"),
-        (1e6, "M"),
-        (1e3, "k"),
-    ];
-    let a = v.abs();
-    if a >= 1.0 {
-        for (scale, prefix) in units {
-            if a >= scale {
-                return format!("{}{prefix}", trim4(v / scale));
-            }
-        }
-        return trim4(v);
-    }
-    for (scale, prefix) in [(1e-3, "m"), (1e-6, "u"), (1e-9, "n"), (1e-12, "p")] {
-        if a >= scale {
-            return format!("{}{prefix}", trim4(v / scale));
-        }
-    }
-    format!("{v:e}")
-}
-
-fn trim4(v: f64) -> String {
-    let s = format!("{v:.4}");
-    let digits_before = s
-        .trim_start_matches('-')
-        .split('.')
-        .next()
-        .map_or(0, str::len);
-    let keep = 4usize.saturating_sub(digits_before);
-    let s = format!("{v:.keep$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
 }
 
 #[cfg(test)]
