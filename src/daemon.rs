@@ -13,7 +13,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use crate::http::reload::{ReloadRequest, request_reload};
+use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
 use crate::eval::Engine;
@@ -45,9 +46,6 @@ pub enum DaemonError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
-
-/// Asks the control task to reload; the answer says what changed or why not.
-pub type ReloadRequest = oneshot::Sender<Result<ReloadSummary, String>>;
 
 /// Runs until Ctrl-C or SIGTERM; SIGHUP reloads.
 pub async fn run(config: Config) -> Result<(), DaemonError> {
@@ -95,16 +93,6 @@ impl Running {
         self.server.abort();
         let _ = self.ping_writer.await;
     }
-}
-
-pub async fn request_reload(tx: &mpsc::Sender<ReloadRequest>) -> Result<ReloadSummary, String> {
-    let (answer_tx, answer_rx) = oneshot::channel();
-    tx.send(answer_tx)
-        .await
-        .map_err(|_| "the daemon is stopping".to_string())?;
-    answer_rx
-        .await
-        .map_err(|_| "the daemon is stopping".to_string())?
 }
 
 fn load_rule_set(config: &Config) -> Result<RuleSet, DaemonError> {

@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod limits;
 pub mod metrics;
 pub mod ping;
+pub mod reload;
 pub mod server;
 pub mod silences;
 pub mod status;
@@ -23,7 +24,6 @@ pub mod targets;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -40,7 +40,7 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     pub delivery: crate::notify::dispatch::DeliveryStats,
     /// Reload requests go to the daemon's control task.
-    pub reload: tokio::sync::mpsc::Sender<crate::daemon::ReloadRequest>,
+    pub reload: tokio::sync::mpsc::Sender<reload::ReloadRequest>,
     /// Test sends to targets (`POST /api/v1/targets/{name}/test`).
     pub targets: Arc<crate::notify::TargetTester>,
     pub heartbeats: Arc<Heartbeats>,
@@ -71,7 +71,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::metrics))
         .route("/", get(status::page))
-        .route("/-/reload", post(reload))
+        .route("/-/reload", post(reload::reload))
         .merge(api::routes())
         .merge(targets::routes())
         .merge(contacts::routes())
@@ -126,21 +126,6 @@ async fn refuse_writes_without_database(
         Some(p) => limits::refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("not recorded: {p}"),
-        ),
-    }
-}
-
-/// `POST /-/reload`: 200 with what changed, or 400 with every error (the
-/// running config and rules stay in force).
-async fn reload(State(s): State<AppState>) -> impl IntoResponse {
-    match crate::daemon::request_reload(&s.reload).await {
-        Ok(summary) => (
-            StatusCode::OK,
-            Json(serde_json::json!({"status": "reloaded", "summary": summary})),
-        ),
-        Err(error) => (
-            StatusCode::BAD_REQUEST,
-            Json(serde_json::json!({"status": "failed", "error": error})),
         ),
     }
 }
