@@ -25,6 +25,8 @@ use crate::rules::Severity;
 use crate::store::alerts::NewNotification;
 use crate::store::verifications::VerifiedAddress;
 
+/// The routing of one config: its route table, inhibit rules and targets,
+/// with the state that outlives reloads ([`RouterShared`]).
 #[derive(Debug, Default)]
 pub struct Router {
     table: RouteTable,
