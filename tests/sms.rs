@@ -845,7 +845,7 @@ routing:
   default: {warning: [alice], error: ['sms:oncall', 'call:oncall', 'mail:alice']}
 ",
     );
-    let router = tocsin::notify::Router::from_config(&c);
+    let router = tocsin::notify::Router::new(&c, Default::default());
     let labels = tocsin::labels::Labels::new();
     let names = |sev| router.route_of(&labels, sev).recipient_names();
     assert_eq!(

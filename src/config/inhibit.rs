@@ -11,6 +11,7 @@ use crate::notify::inhibit::InhibitRule;
 use crate::notify::matcher::{Matcher, Op};
 use crate::yaml::{SourceError, Spanned};
 
+/// One `inhibit:` rule as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawInhibit {
@@ -20,6 +21,7 @@ pub struct RawInhibit {
     pub equal: Vec<String>,
 }
 
+/// `source` or `target`: label values, or matchers.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum MatcherSet {
@@ -54,6 +56,7 @@ fn matchers(
     out
 }
 
+/// The checked rules; each bad matcher is an error at its place.
 pub(super) fn resolve_inhibit(
     file: &Path,
     raw: &[RawInhibit],

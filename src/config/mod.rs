@@ -24,17 +24,16 @@ pub use people::{
 pub use phones::{
     ParamField, PhoneConfig, PhoneCredentials, PhoneMode, PhoneProvider, e164, is_phone_like,
 };
-pub use routing::{
-    Decision, GroupBy, Grouping, Mentions, OWNER, Recipient, RouteDefault, RouteTable, RouteTiming,
-    RoutingConfig, Scope, ScopeConfig, TargetGroup, TimingConfig,
-};
+#[cfg(test)]
+pub(crate) use routing::test_fixture as routing_fixture;
+pub use routing::{NotifySetting, OWNER, RoutingConfig, ScopeConfig, TargetGroup, TimingKeys};
 pub use secret::{Secret, expand_env};
 pub use targets::{
     AlertmanagerConfig, ChatFormat, DingTalkConfig, EmailConfig, EmailFormat, FeishuConfig,
     FeishuFormat, PagerDutyConfig, SlackConfig, TargetConfig, TargetKind, TargetTemplates,
     WeComAppConfig, WeComConfig, WebhookConfig, WebhookPayload,
 };
-pub use windows::TimeWindow;
+pub use windows::{TimeWindow, is_open as windows_open};
 
 use crate::yaml::{self, HumanDuration, SourceError, SourceErrors, Spanned};
 
@@ -100,7 +99,7 @@ pub struct Config {
     pub inhibit: Vec<crate::notify::inhibit::InhibitRule>,
     /// `routing` checked, with names resolved to delivery targets.
     #[serde(skip)]
-    pub routes: RouteTable,
+    pub routes: crate::notify::route_table::RouteTable,
     /// Targets that routes create to reach contacts and `owner`: email
     /// (named after the contact), SMS (`sms:NAME`) and calls (`call:NAME`).
     #[serde(skip)]
@@ -142,7 +141,7 @@ impl Default for Config {
             heartbeat: HeartbeatConfig::default(),
             raw_inhibit: Vec::new(),
             inhibit: Vec::new(),
-            routes: RouteTable::default(),
+            routes: Default::default(),
             mail_targets: Vec::new(),
             source: None,
         }
@@ -785,7 +784,7 @@ mod tests {
         assert_eq!(c.listen_addr().to_string(), "127.0.0.1:9750");
         assert_eq!(c.prometheus.url.value, "http://127.0.0.1:9090");
         assert_eq!(c.database_path(), PathBuf::from("data/tocsin.db"));
-        assert!(matches!(c.routing.default.value, RouteDefault::AllTargets));
+        assert!(matches!(c.routing.default.value, NotifySetting::AllTargets));
     }
 
     #[test]

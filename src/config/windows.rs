@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::yaml::{SourceError, Spanned};
 
+/// One window as written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawWindow {
@@ -101,6 +102,7 @@ fn minute(text: &str) -> Option<u32> {
     (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(h * 60 + m)
 }
 
+/// The checked windows of `what` (`routing.mute`, `routing.scopes[0].active`).
 pub(super) fn resolve_windows(
     file: &Path,
     what: &str,

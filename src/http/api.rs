@@ -13,7 +13,7 @@ use super::AppState;
 use super::limits::PageQuery;
 use crate::eval::{AlertInstance, GroupStatus, RuleStatus};
 use crate::labels::Labels;
-use crate::notify::route::Route;
+use crate::notify::route_table::Route;
 use crate::store::outbox::NotificationRecord;
 use axum::response::{IntoResponse, Response};
 

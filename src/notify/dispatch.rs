@@ -6,7 +6,7 @@
 //! given up. Because the outbox is in SQLite, all of this survives a restart.
 //!
 //! A message carries the due alerts of one route group (see
-//! `config::Grouping`); channels with rate limits take several due groups
+//! `route_table::Grouping`); channels with rate limits take several due groups
 //! per message instead, so that a storm needs few sends.
 //!
 //! Each worker also keeps its channel's rate limits ([`Limiter`]): when the

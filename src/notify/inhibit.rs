@@ -3,7 +3,7 @@
 //! notify nobody (an error inhibits the warning of the same deployment). An
 //! alert never inhibits itself. The router keeps the index of firing alerts
 //! from the transitions it routes; when a source resolves, the alerts it held
-//! back that still fire are notified then (see `silence::resume`).
+//! back that still fire are notified then (see [`super::resume`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Mentions;
+use super::route_table::Mentions;
 use crate::eval::{AlertEvent, Transition};
 use crate::labels::{Fingerprint, Labels};
 use crate::rules::{RuleFormat, Severity};

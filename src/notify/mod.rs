@@ -10,7 +10,7 @@ pub mod pipeline;
 pub mod render;
 pub mod repeat;
 pub mod resume;
-pub mod route;
+pub mod route_table;
 pub mod router;
 pub mod silence;
 pub mod testsend;

@@ -1,4 +1,4 @@
-//! Who hears about a transition: the alert's route ([`super::route`]) gives
+//! Who hears about a transition: the alert's route ([`super::route_table`]) gives
 //! its recipients; each becomes an outbox row for the target that delivers
 //! to it (a configured target, or the mail target of a contact or `owner`).
 //! Disabled targets get nothing and resolved messages go only to targets
@@ -15,16 +15,18 @@ use tokio::sync::Notify;
 
 use super::inhibit::{FiringIndex, InhibitRule};
 use super::message::{AlertMessage, MessageKind};
-use super::route::{self, Route};
+use super::route_table::{Recipient, Route, RouteTable};
 use super::silence::SilenceCache;
 use super::verify::{VerifiedSet, contact_address};
-use crate::config::{Config, Recipient, RouteTable};
+use crate::config::Config;
 use crate::eval::{AlertEvent, Transition};
 use crate::labels::Labels;
 use crate::rules::Severity;
 use crate::store::outbox::NewNotification;
 use crate::store::verifications::VerifiedAddress;
 
+/// The routing of one config: its route table, inhibit rules and targets,
+/// with the state that outlives reloads ([`RouterShared`]).
 #[derive(Debug, Default)]
 pub struct Router {
     table: RouteTable,
@@ -55,10 +57,6 @@ pub struct RouterShared {
 }
 
 impl Router {
-    pub fn from_config(config: &Config) -> Router {
-        Router::new(config, RouterShared::default())
-    }
-
     /// The router of `config`, honouring the silences and firing alerts of `shared`.
     pub fn new(config: &Config, shared: RouterShared) -> Router {
         let mut wakers = HashMap::new();
@@ -71,12 +69,7 @@ impl Router {
             .targets
             .iter()
             .filter(|t| t.enabled)
-            .map(|t| Recipient {
-                name: t.name().to_string(),
-                target: t.name().to_string(),
-                mentions: Default::default(),
-                mentioned: Vec::new(),
-            })
+            .map(|t| Recipient::to(t.name()))
             .collect();
         let contact_addresses = config
             .mail_targets
@@ -170,7 +163,7 @@ impl Router {
     /// verification is in use, recipients at an unverified contact address
     /// are named `NAME (unverified)`.
     pub fn route_of(&self, labels: &Labels, severity: Severity) -> Route {
-        let mut route = route::resolve(&self.table, &self.all, labels, severity);
+        let mut route = self.table.route_for(&self.all, labels, severity);
         if self.require_verified || self.shared.verified.in_use() {
             for r in &mut route.recipients {
                 if !self.verified(&r.target) {

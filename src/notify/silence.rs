@@ -244,13 +244,14 @@ impl SilenceCache {
             .map(|s| s.id.clone())
     }
 
-    /// Active and pending silences (not ended at `now`).
+    /// How many silences are active or pending (not ended at `now`).
     pub fn in_force(&self, now: DateTime<Utc>) -> usize {
         let g = self.0.read().unwrap_or_else(|p| p.into_inner());
         g.silences.values().filter(|s| s.ends_at > now).count()
     }
 
-    /// Silences that have ended and whose alerts were not looked at again yet.
+    /// Silences that have ended and whose alerts were not looked at again
+    /// yet; from now on they count as looked at.
     pub fn take_ended(&self, now: DateTime<Utc>) -> Vec<Silence> {
         let mut g = self.0.write().unwrap_or_else(|p| p.into_inner());
         let ended: Vec<Silence> = g

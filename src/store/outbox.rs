@@ -17,7 +17,7 @@ pub struct NewNotification {
     pub fingerprint: Fingerprint,
     pub kind: String,
     pub payload: String,
-    /// The route group the alert belongs to (see `config::Grouping`).
+    /// The route group the alert belongs to (see `notify::route_table::Grouping`).
     pub group_key: String,
     /// The group's timing: a new group's first message waits `group_wait`,
     /// later ones go `group_interval` after the previous one.

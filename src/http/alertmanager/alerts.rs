@@ -33,7 +33,7 @@ use crate::eval::external::EXTERNAL_GROUP;
 use crate::http::AppState;
 use crate::labels::{Fingerprint, Labels};
 use crate::notify::matcher::Matcher;
-use crate::notify::route::Route;
+use crate::notify::route_table::Route;
 
 /// The receiver of routes that notify nobody.
 pub const OFF_RECEIVER: &str = "off";
@@ -205,7 +205,7 @@ pub async fn groups(State(s): State<AppState>, RawQuery(q): RawQuery) -> Respons
 /// The `group_by` labels the alert has (Alertmanager leaves absent ones
 /// out; `[...]` groups by every label).
 fn group_labels(route: &Route, labels: &Labels) -> Labels {
-    use crate::config::GroupBy;
+    use crate::notify::route_table::GroupBy;
     match &route.timing.grouping.by {
         GroupBy::Route => Labels::new(),
         GroupBy::Each => labels.clone(),

@@ -32,8 +32,8 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use super::alerts::OFF_RECEIVER;
-use crate::config::{Decision, GroupBy, Recipient, RouteTable, RouteTiming};
 use crate::labels::Labels;
+use crate::notify::route_table::{Decision, GroupBy, Recipient, RouteTable, RouteTiming};
 use crate::notify::router::Router;
 
 /// The `severity` values tocsin treats as an error (`critical`, `page`, ...),
@@ -323,7 +323,7 @@ mod tests {
     fn render_of(text: &str) -> String {
         let c = Config::from_text(Path::new("tocsin.yaml"), text)
             .unwrap_or_else(|e| panic!("config does not load: {e}"));
-        render(&Router::from_config(&c), "0.1.0")
+        render(&Router::new(&c, Default::default()), "0.1.0")
     }
 
     #[test]
