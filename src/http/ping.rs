@@ -34,12 +34,12 @@ const MAX_USER_AGENT: usize = 200;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/ping/{a}", any(ping1))
-        .route("/ping/{a}/", any(ping1))
-        .route("/ping/{a}/{b}", any(ping2))
-        .route("/ping/{a}/{b}/", any(ping2))
-        .route("/ping/{a}/{b}/{c}", any(ping3))
-        .route("/ping/{a}/{b}/{c}/", any(ping3))
+        .route("/ping/{a}", any(ping_uuid))
+        .route("/ping/{a}/", any(ping_uuid))
+        .route("/ping/{a}/{b}", any(ping_uuid_action_or_slug))
+        .route("/ping/{a}/{b}/", any(ping_uuid_action_or_slug))
+        .route("/ping/{a}/{b}/{c}", any(ping_slug_action))
+        .route("/ping/{a}/{b}/{c}/", any(ping_slug_action))
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,7 +56,7 @@ impl PingQuery {
 }
 
 /// `/ping/{uuid}`
-async fn ping1(
+async fn ping_uuid(
     State(s): State<AppState>,
     Path(key): Path<String>,
     Query(q): Query<PingQuery>,
@@ -70,7 +70,7 @@ async fn ping1(
 }
 
 /// `/ping/{uuid}/{action}` or `/ping/{ping_key}/{slug}`
-async fn ping2(
+async fn ping_uuid_action_or_slug(
     State(s): State<AppState>,
     Path((a, b)): Path<(String, String)>,
     Query(q): Query<PingQuery>,
@@ -84,7 +84,7 @@ async fn ping2(
 }
 
 /// `/ping/{ping_key}/{slug}/{action}`
-async fn ping3(
+async fn ping_slug_action(
     State(s): State<AppState>,
     Path((a, b, c)): Path<(String, String, String)>,
     Query(q): Query<PingQuery>,
