@@ -9,7 +9,7 @@
 //! its ping meanwhile is reported.
 //!
 //! One process has one wall clock, so the watch is process-wide: every
-//! observer sees the same total of steps ([`total_step`]) and applies the part
+//! observer sees the same total of steps ([`total_step_ms`]) and applies the part
 //! it has not applied yet.
 
 use std::sync::{LazyLock, Mutex};

@@ -1,5 +1,6 @@
-//! Silences: label matchers, a start and an end, an author and a comment.
-//! While one is active, the alerts it matches keep their state but notify
+//! Silences as the API takes and shows them ([`NewSilence`], [`SilenceView`])
+//! and the cache of those in force ([`SilenceCache`]); the silence itself is
+//! [`crate::alert::Silence`]. While one is active, the alerts it matches keep their state but notify
 //! nobody (the router writes no outbox rows for them). When it ends (its
 //! time passes, or it is expired early), alerts it silenced that still fire
 //! are notified then — to each target that has not heard of their current

@@ -1,4 +1,4 @@
-//! Rule files: the YAML model ([`file`]), validation with `file:line:col`
+//! Rule files: the YAML model ([`file`](mod@file)), validation with `file:line:col`
 //! errors ([`load`]) and the validated rules the engine runs ([`model`]);
 //! [`heartbeat`] holds the heartbeat checks and the `heartbeat:` rule key.
 
