@@ -8,7 +8,7 @@ mod phones;
 mod routing;
 mod secret;
 mod targets;
-mod windows;
+pub mod windows;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::TimeWindow;
+use crate::config::windows::{TimeWindow, is_open};
 use crate::labels::Labels;
 use crate::rules::Severity;
 
@@ -225,7 +225,7 @@ impl Mentions {
 impl RouteTiming {
     /// Whether the route notifies at `at` (outside `mute`, inside `active`).
     pub fn is_open(&self, at: chrono::DateTime<chrono::Utc>) -> bool {
-        crate::config::windows_open(&self.mute, &self.active, at)
+        is_open(&self.mute, &self.active, at)
     }
 
     pub fn has_windows(&self) -> bool {

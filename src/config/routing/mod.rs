@@ -6,7 +6,6 @@
 //! [`RouteTable`](crate::notify::route_table::RouteTable) of delivery
 //! targets that the router looks alerts up in.
 
-mod reach;
 mod resolve;
 #[cfg(test)]
 pub(crate) mod test_fixture;

@@ -5,9 +5,10 @@
 use std::rc::Rc;
 
 use super::fmt::fmt_v;
-use super::funcs::{ParamType, Sig, call_func, func_sig};
+use super::funcs::{call_func, func_sig};
 use super::node::{Arg, ArgKind, Branch, Command, List, Node, NodeKind, NumberLit, Pipe};
 use super::prometheus_funcs::FuncCtx;
+use super::sig::{ParamType, Sig};
 use super::strconv::go_quote;
 use super::time::{call_method, method_sig};
 use super::value::{Val, is_true, type_name};

@@ -1,52 +1,14 @@
-//! Template functions: their signatures, the dispatch of a call, and Go's
+//! Template functions: the signature of a name, the dispatch of a call, and Go's
 //! built-ins (`text/template/funcs.go`: `and`, `index`, `eq`, `html`...).
 
 use std::rc::Rc;
 
+use super::escape::{html_escape, js_escape, query_escape};
 use super::fmt::{fmt_v, sprint, sprintf, sprintln};
 use super::prometheus_funcs::{self, FuncCtx};
-use super::strconv::is_print;
-use super::value::{QUERY_RESULT_TYPE, SAMPLE_TYPE, Val, is_true, type_name};
+use super::sig::{ANY, ANY2, NONE, ParamType, STR, Sig, str_arg};
+use super::value::{Val, is_true, type_name};
 use crate::template::query::QuerySample;
-
-/// Declared parameter types of template functions.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(super) enum ParamType {
-    Any,
-    Str,
-    /// `template.queryResult`
-    Query,
-    /// `*template.sample`
-    Sample,
-}
-
-impl ParamType {
-    pub(super) fn name(self) -> &'static str {
-        match self {
-            ParamType::Any => "interface {}",
-            ParamType::Str => "string",
-            ParamType::Query => QUERY_RESULT_TYPE,
-            ParamType::Sample => SAMPLE_TYPE,
-        }
-    }
-
-    /// Slices and pointers take `nil` (as their zero value).
-    pub(super) fn can_be_nil(self) -> bool {
-        matches!(self, ParamType::Any | ParamType::Query | ParamType::Sample)
-    }
-}
-
-/// A function's declared parameters: fixed ones, then maybe a variadic one.
-#[derive(Clone, Copy)]
-pub(super) struct Sig {
-    pub(super) fixed: &'static [ParamType],
-    pub(super) variadic: Option<ParamType>,
-}
-
-pub(super) const ANY: &[ParamType] = &[ParamType::Any];
-const ANY2: &[ParamType] = &[ParamType::Any, ParamType::Any];
-pub(super) const STR: &[ParamType] = &[ParamType::Str];
-pub(super) const NONE: &[ParamType] = &[];
 
 /// The signature of the template function `name` (a Go built-in or one of
 /// Prometheus's functions); `None` for a name templates cannot call.
@@ -64,13 +26,6 @@ fn builtin_sig(name: &str) -> Option<Sig> {
         _ => return None,
     };
     Some(Sig { fixed, variadic })
-}
-
-pub(super) fn str_arg(v: Option<&Val>) -> &str {
-    match v {
-        Some(Val::Str(s)) => s,
-        _ => "",
-    }
 }
 
 /// Calls the template function `name` with the evaluated arguments `a`;
@@ -388,56 +343,4 @@ fn builtin_le(a1: &Val, a2: &Val) -> Result<bool, String> {
         return Ok(true);
     }
     builtin_eq(a1, std::slice::from_ref(a2))
-}
-
-/// url.QueryEscape.
-pub fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-/// template.HTMLEscapeString.
-fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\0' => out.push('\u{FFFD}'),
-            '"' => out.push_str("&#34;"),
-            '\'' => out.push_str("&#39;"),
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// template.JSEscapeString.
-fn js_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\'' => out.push_str("\\'"),
-            '"' => out.push_str("\\\""),
-            '<' => out.push_str("\\u003C"),
-            '>' => out.push_str("\\u003E"),
-            '&' => out.push_str("\\u0026"),
-            '=' => out.push_str("\\u003D"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c if c.is_ascii() || is_print(c) => out.push(c),
-            c => out.push_str(&format!("\\u{:04X}", c as u32)),
-        }
-    }
-    out
 }

@@ -14,7 +14,9 @@
 //! * `parse.rs`: the parser (`parse/parse.go`).
 //! * `exec.rs`: the executor (`text/template/exec.go`).
 //! * `value.rs`: Go values as templates see them, the alert data, type names.
-//! * `funcs.rs`: function signatures and calls, Go's built-ins (`text/template/funcs.go`).
+//! * `sig.rs`: the declared signatures of functions and methods.
+//! * `funcs.rs`: the signature of a name and the dispatch of a call, Go's built-ins (`text/template/funcs.go`).
+//! * `escape.rs`: the `html`, `js` and URL query escapers.
 //! * `prometheus_funcs.rs`: Prometheus's function map (`template/template.go`).
 //! * `fmt.rs`: `print`, `printf` and `%v` (`fmt/print.go`, `fmt/format.go`).
 //! * `strconv.rs`: number parsing and formatting, quoting (`strconv`).
@@ -53,6 +55,7 @@
 //!   if/with/range/template levels at run time, 1,000,000 range iterations and
 //!   4 MiB of output per render. The worst case fits in a 1 MiB thread stack.
 
+mod escape;
 mod exec;
 mod fmt;
 mod funcs;
@@ -61,6 +64,7 @@ mod node;
 mod parse;
 mod prometheus_funcs;
 mod regexp;
+mod sig;
 mod strconv;
 mod time;
 mod value;
@@ -79,7 +83,7 @@ use parse::parse_tree_set;
 use prometheus_funcs::FuncCtx;
 use value::{RootData, Val};
 
-pub use funcs::query_escape;
+pub use escape::query_escape;
 pub use prometheus_funcs::humanize;
 
 /// Template name used in error messages by [`GoTemplate::parse`]. Prometheus

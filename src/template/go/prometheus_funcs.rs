@@ -4,9 +4,10 @@
 use std::rc::Rc;
 use std::sync::OnceLock;
 
+use super::escape::query_escape;
 use super::fmt::{fmt_g4, fmt_v};
-use super::funcs::{ANY, NONE, ParamType, STR, Sig, query_escape, str_arg};
 use super::regexp::{compile_go_regex, go_replace_all, regexp_quote};
+use super::sig::{ANY, NONE, ParamType, STR, Sig, str_arg};
 use super::strconv::{go_quote, parse_go_float};
 use super::time::time_string;
 use super::value::{NIL_DEREF, Val, go_f64_to_i64, type_name};

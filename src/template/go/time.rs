@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
-use super::funcs::{NONE, ParamType, STR, Sig, str_arg};
+use super::sig::{NONE, ParamType, STR, Sig, str_arg};
 use super::value::Val;
 
 pub(super) fn method_sig(recv: &Val, name: &str) -> Option<Sig> {

@@ -2,13 +2,14 @@
 //! builds: each `notify:` setting becomes a [`Decision`], each name of a
 //! list a delivery ([`Recipient`]). A name must be a target, target group,
 //! contact, contact group or `owner`; how contacts are reached is
-//! [`super::reach`]'s. `owner` and the contacts reached by email, SMS or
+//! [`reach`]'s. `owner` and the contacts reached by email, SMS or
 //! call get targets of their own, returned beside the table.
+
+mod reach;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::reach::{ContactEntry, Way};
 use super::timing::resolve_timing;
 use super::{NotifySetting, OWNER, RoutingConfig, TargetGroup};
 use crate::config::{
@@ -17,6 +18,7 @@ use crate::config::{
 };
 use crate::notify::route_table::{Decision, Recipient, RouteTable, Scope};
 use crate::yaml::{self, SourceError, Spanned};
+use reach::{ContactEntry, Way};
 
 /// What the check needs from the rest of the config.
 pub(in crate::config) struct RoutingContext<'a> {

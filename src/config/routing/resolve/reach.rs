@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::resolve::{Resolver, mail_target, push_once};
+use super::{Resolver, mail_target, push_once};
 use crate::config::{ChatFormat, Contact, TargetKind, e164};
 use crate::notify::route_table::{Mentions, Recipient};
 use crate::yaml::{self, SourceError, Spanned};
