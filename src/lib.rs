@@ -1,18 +1,26 @@
 //! tocsin: a self-hosted alerting daemon.
 //!
-//! The pieces, in the order data flows through them:
+//! The pieces, in the order data flows through them (ARCHITECTURE.md has
+//! the picture and the rules that keep the flow one way):
+//! - [`alert`] is the model every other part shares: labels and
+//!   fingerprints, severity, an alert and its state, transitions, matchers,
+//!   silences. It depends on nothing else here.
 //! - [`rules`] loads YAML rule files (native and Prometheus format) and validates
 //!   them with `file:line:col` errors; [`config`] does the same for the daemon config.
 //! - [`schedule`] runs each rule group on its interval or cron; [`clock`]
 //!   notices steps of the wall clock.
 //! - [`source`] answers the group's queries (Prometheus instant queries, and
 //!   conditions or SQL over the [`heartbeat`] checks that clients ping).
-//! - [`eval`] turns query results into alert state transitions (pending, firing,
-//!   resolved, escalation) with a pure state machine.
-//! - [`store`] persists state, transitions and the notification outbox in SQLite,
-//!   all in one transaction per evaluation.
-//! - [`notify`] routes transitions to targets and delivers outbox rows with retries.
-//! - [`http`] serves the JSON API and health endpoints.
+//! - [`eval`] turns query results into alert state changes with a pure
+//!   state machine (`eval::state`, the only place an alert's state changes),
+//!   and hands them to the notification stage; it never routes.
+//! - [`notify`]'s stage ([`notify::Pipeline`]) routes the transitions into
+//!   outbox rows and commits them with the state in one transaction through
+//!   [`store`]; its dispatcher delivers the rows with retries through one
+//!   folder per channel (`notify::channels`).
+//! - [`store`] is SQLite: tables, migrations, one transaction per commit. It
+//!   knows tables, not rules or routing.
+//! - [`http`] serves the API, pings, ingest and the status page.
 //! - [`daemon`] wires them together for `tocsin run`; [`memory`] hands freed
 //!   heap pages back to the system.
 //! - [`ping_client`] is `tocsin ping`: a backup client wrapping its command
