@@ -466,7 +466,7 @@ async fn queued(dir: &Path, target: &str, n: usize) -> tocsin::store::Store {
     let notifications = (0..n)
         .map(|i| {
             let mut m = firing();
-            m.fingerprint = tocsin::labels::Fingerprint(i as u64 + 1);
+            m.fingerprint = tocsin::alert::Fingerprint(i as u64 + 1);
             m.alert = format!("Alert{i}");
             tocsin::store::outbox::NewNotification {
                 target: target.into(),
@@ -592,7 +592,7 @@ async fn wrong_keyword_fails_the_outbox_row_with_dingtalks_text_at_once() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let row = loop {
         let rows = store
-            .notifications_for(tocsin::labels::Fingerprint(1))
+            .notifications_for(tocsin::alert::Fingerprint(1))
             .await
             .unwrap();
         if rows[0].status != "pending" {

@@ -41,7 +41,7 @@ async fn wait_state(d: &Daemon, alert: &str, state: AlertState) -> tocsin::eval:
 
 async fn outbox(
     d: &Daemon,
-    fp: tocsin::labels::Fingerprint,
+    fp: tocsin::alert::Fingerprint,
 ) -> Vec<tocsin::store::outbox::NotificationRecord> {
     d.engine().store().notifications_for(fp).await.unwrap()
 }

@@ -846,7 +846,7 @@ routing:
 ",
     );
     let router = tocsin::notify::Router::new(&c, Default::default());
-    let labels = tocsin::labels::Labels::new();
+    let labels = tocsin::alert::Labels::new();
     let names = |sev| router.route_of(&labels, sev).recipient_names();
     assert_eq!(
         names(tocsin::rules::Severity::Warning),

@@ -8,7 +8,7 @@ use std::fmt;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use crate::labels::Labels;
+use crate::alert::Labels;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
@@ -165,7 +165,7 @@ impl TryFrom<&MatcherJson> for Matcher {
 mod tests {
     use super::*;
 
-    use crate::labels::from_pairs as labels;
+    use crate::alert::labels::from_pairs as labels;
 
     #[test]
     fn parses_and_matches_each_operator() {

@@ -476,7 +476,7 @@ impl Parser<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::labels::Labels;
+    use crate::alert::Labels;
 
     fn sel(q: &str) -> Selector {
         parse_selector(q).unwrap_or_else(|| panic!("{q} should parse"))

@@ -31,7 +31,7 @@ use tokio::sync::Semaphore;
 
 use super::engine::{RuleKind, RuleStatus};
 use super::remote_queue::{RecordingId, RemoteQueues, WriteStats};
-use crate::labels::Labels;
+use crate::alert::Labels;
 use crate::rules::{Group, RecordingRule, RuleSet};
 use crate::source::prometheus::PrometheusSource;
 use crate::source::prompb::{STALE_NAN, TimeSeries};
@@ -354,7 +354,7 @@ impl Recorder {
 mod tests {
     use super::*;
 
-    use crate::labels::from_pairs as labels;
+    use crate::alert::labels::from_pairs as labels;
 
     fn rule(name: &str, rule_labels: &[(&str, &str)]) -> RecordingRule {
         RecordingRule {

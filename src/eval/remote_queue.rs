@@ -309,7 +309,7 @@ impl Queue<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::labels::Labels;
+    use crate::alert::Labels;
 
     fn batch(n: usize, name: &str) -> (Batch, oneshot::Receiver<Ack>) {
         let (tx, rx) = oneshot::channel();

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::*;
-use crate::labels::{Fingerprint, Labels};
+use crate::alert::{Fingerprint, Labels};
 use crate::rules::{Group, LoadOptions, RuleSet, Severity, load_sources};
 use crate::source::Sample;
 

@@ -209,7 +209,7 @@ impl Heartbeats {
     pub fn settings_for(
         &self,
         name: &str,
-    ) -> (Schedule, std::time::Duration, crate::labels::Labels) {
+    ) -> (Schedule, std::time::Duration, crate::alert::Labels) {
         resolve(self.decls.settings_for(name), &self.defaults)
     }
 
@@ -372,7 +372,7 @@ struct Defaults {
 fn resolve(
     s: CheckSettings,
     defaults: &Defaults,
-) -> (Schedule, std::time::Duration, crate::labels::Labels) {
+) -> (Schedule, std::time::Duration, crate::alert::Labels) {
     (
         s.schedule.unwrap_or_else(|| defaults.schedule.clone()),
         s.grace.unwrap_or(defaults.grace),
@@ -501,7 +501,7 @@ fn reconcile(
 /// The settings an API check was stored with.
 fn own_settings(
     s: &StoredSettings,
-) -> Result<(Schedule, std::time::Duration, crate::labels::Labels), String> {
+) -> Result<(Schedule, std::time::Duration, crate::alert::Labels), String> {
     let schedule = match (&s.cron, &s.timezone, s.period_seconds) {
         (Some(expr), Some(tz), _) => Schedule::Cron {
             cron: Box::new(crate::rules::load::parse_cron(expr)?),

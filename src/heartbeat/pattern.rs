@@ -2,7 +2,7 @@
 //! name templates of auto-created checks (`backup-{vault}-{client}`), and the
 //! syntax of keys in ping URLs (slugs, ping keys, run ids).
 
-use crate::labels::Labels;
+use crate::alert::Labels;
 
 /// `*` matches any run of characters (also none), `?` exactly one.
 pub fn glob_match(pattern: &str, name: &str) -> bool {
@@ -159,7 +159,7 @@ pub fn parse_canonical_uuid(s: &str) -> Option<uuid::Uuid> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::labels::from_pairs as labels;
+    use crate::alert::labels::from_pairs as labels;
 
     #[test]
     fn globs() {

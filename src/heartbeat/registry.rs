@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::state::CheckState;
-use crate::labels::Labels;
+use crate::alert::Labels;
 use crate::rules::Schedule;
 
 /// Where a check comes from.

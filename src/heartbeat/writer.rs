@@ -40,7 +40,7 @@ pub struct NewCheck {
     pub name: String,
     pub schedule: crate::rules::Schedule,
     pub grace: std::time::Duration,
-    pub labels: crate::labels::Labels,
+    pub labels: crate::alert::Labels,
 }
 
 /// One ping, as received.

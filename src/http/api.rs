@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::limits::PageQuery;
+use crate::alert::Labels;
 use crate::eval::{AlertInstance, GroupStatus, RuleStatus};
-use crate::labels::Labels;
 use crate::notify::route_table::Route;
 use crate::store::outbox::NotificationRecord;
 use axum::response::{IntoResponse, Response};

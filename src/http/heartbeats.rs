@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::auth::Authenticated;
 use super::limits::{PageQuery, page};
+use crate::alert::Labels;
 use crate::heartbeat::registry::Check;
 use crate::heartbeat::state::{RunStatus, Status};
 use crate::heartbeat::writer::WriteError;
-use crate::labels::Labels;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

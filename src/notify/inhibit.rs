@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use super::matcher::Matcher;
+use crate::alert::{Fingerprint, Labels};
 use crate::eval::{AlertInstance, AlertState};
-use crate::labels::{Fingerprint, Labels};
 
 /// One checked `inhibit:` rule.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,7 +111,7 @@ impl FiringIndex {
 mod tests {
     use super::*;
 
-    use crate::labels::from_pairs as labels;
+    use crate::alert::labels::from_pairs as labels;
 
     #[test]
     fn error_inhibits_warning_of_same_deployment_only() {

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::route_table::Mentions;
+use crate::alert::{Fingerprint, Labels};
 use crate::eval::{AlertEvent, Transition};
-use crate::labels::{Fingerprint, Labels};
 use crate::rules::{RuleFormat, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,7 +171,7 @@ impl AlertMessage {
         labels.insert("severity".into(), severity.as_str().into());
         AlertMessage {
             kind,
-            fingerprint: crate::labels::Fingerprint::of_alert("tocsin", &labels),
+            fingerprint: crate::alert::Fingerprint::of_alert("tocsin", &labels),
             group: "tocsin".into(),
             alert: alert.into(),
             severity,

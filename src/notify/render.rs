@@ -52,7 +52,7 @@ pub struct AlertView {
     pub value: Option<f64>,
     pub value_text: String,
     pub resolution: String,
-    pub labels: crate::labels::Labels,
+    pub labels: crate::alert::Labels,
     /// Labels other than `alertname` and `severity`, as `k=v, k=v`.
     pub labels_text: String,
     pub since: String,
@@ -552,7 +552,7 @@ pub fn slack_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::labels::{Fingerprint, Labels};
+    use crate::alert::{Fingerprint, Labels};
     use chrono::TimeZone;
 
     fn msg(kind: MessageKind) -> AlertMessage {

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::alert::Labels;
 use crate::config::windows::{TimeWindow, is_open};
-use crate::labels::Labels;
 use crate::rules::Severity;
 
 /// The checked routing: the default and the scopes, in file order.

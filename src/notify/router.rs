@@ -18,9 +18,9 @@ use super::message::{AlertMessage, MessageKind};
 use super::route_table::{Recipient, Route, RouteTable};
 use super::silence::SilenceCache;
 use super::verify::{VerifiedSet, contact_address};
+use crate::alert::Labels;
 use crate::config::Config;
 use crate::eval::{AlertEvent, Transition};
-use crate::labels::Labels;
 use crate::rules::Severity;
 use crate::store::outbox::NewNotification;
 use crate::store::verifications::VerifiedAddress;
@@ -102,7 +102,7 @@ impl Router {
     }
 
     /// The firing alert that inhibits this one (`alertname (fingerprint)`).
-    pub fn inhibited_by(&self, fp: crate::labels::Fingerprint, labels: &Labels) -> Option<String> {
+    pub fn inhibited_by(&self, fp: crate::alert::Fingerprint, labels: &Labels) -> Option<String> {
         if self.inhibit.is_empty() {
             return None;
         }
@@ -112,7 +112,7 @@ impl Router {
     /// The labels of the firing alert that inhibits this one.
     pub fn inhibitor_labels(
         &self,
-        fp: crate::labels::Fingerprint,
+        fp: crate::alert::Fingerprint,
         labels: &Labels,
     ) -> Option<Labels> {
         if self.inhibit.is_empty() {

@@ -13,8 +13,8 @@ use serde::{Deserialize, Deserializer};
 
 use super::load::{Checker, parse_schedule};
 use super::model::Schedule;
+use crate::alert::Labels;
 use crate::heartbeat::pattern::{NamePattern, valid_slug};
-use crate::labels::Labels;
 use crate::yaml::{HumanDuration, SourceError, Spanned};
 
 /// Label every heartbeat series carries: the check's name.
@@ -345,7 +345,7 @@ pub(super) fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::labels::from_pairs as labels;
+    use crate::alert::labels::from_pairs as labels;
     use crate::rules::{LoadOptions, RuleSource, load_sources};
 
     fn load(files: &[(&str, &str)]) -> Result<crate::rules::RuleSet, crate::yaml::SourceErrors> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::file::RuleDoc;
 use super::load::{Checker, valid_label_name};
 use super::model::{RecordingRule, RuleSet};
-use crate::labels::Labels;
+use crate::alert::Labels;
 use crate::yaml::{SourceError, Spanned};
 
 impl Checker<'_> {

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 
+use crate::alert::Fingerprint;
 use crate::eval::{AlertInstance, AlertState, QueryOutcome, RuleEnv, evaluate_rule};
-use crate::labels::Fingerprint;
 use crate::rules::{LoadOptions, RuleSet, load_rules};
 use crate::source::Sample;
 use crate::yaml::{self, SourceError, SourceErrors};

@@ -89,9 +89,9 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+    use crate::alert::Labels;
     use crate::heartbeat::registry::{Check, CheckDef, Origin};
     use crate::heartbeat::state::{CheckState, Signal};
-    use crate::labels::Labels;
     use crate::rules::Schedule;
 
     fn utc(d: u32, h: u32, m: u32, s: u32) -> DateTime<Utc> {

@@ -7,8 +7,8 @@ use prometheus_http_query::{Client, Error as PromError, response::Data};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::{Sample, SourceError};
+use crate::alert::Labels;
 use crate::config::PrometheusConfig;
-use crate::labels::Labels;
 
 /// Why a query that returned a range vector is refused.
 pub const RANGE_VECTOR_ERROR: &str =

@@ -9,7 +9,7 @@
 //! Sample       { double value = 1; int64 timestamp = 2; }  // milliseconds
 //! ```
 
-use crate::labels::Labels;
+use crate::alert::Labels;
 
 /// Prometheus's staleness marker: the value written when a series recorded
 /// in the previous evaluation is gone from this one.
@@ -88,7 +88,7 @@ pub fn compress(encoded: &[u8]) -> Result<Vec<u8>, snap::Error> {
 mod tests {
     use super::*;
 
-    use crate::labels::from_pairs as labels;
+    use crate::alert::labels::from_pairs as labels;
 
     #[test]
     fn varints_as_protobuf_spells_them() {

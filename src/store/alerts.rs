@@ -8,8 +8,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::outbox::NewNotification;
 use super::{Store, StoreError, from_millis, to_millis};
-use crate::alert::{AlertInstance, AlertState, RuleFormat, Severity, StateChanges, Transition};
-use crate::labels::{Fingerprint, Labels};
+use crate::alert::{
+    AlertInstance, AlertState, Fingerprint, Labels, RuleFormat, Severity, StateChanges, Transition,
+};
 
 impl Store {
     /// Every stored alert (for the engine's memory at start).

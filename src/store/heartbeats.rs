@@ -13,10 +13,9 @@ use rusqlite::{Connection, OpenFlags, params};
 use uuid::Uuid;
 
 use super::{Store, StoreError, from_millis, migrations, to_millis};
-use crate::alert::Sample;
+use crate::alert::{Labels, Sample};
 use crate::heartbeat::registry::{CheckDef, CheckExtra, Origin};
 use crate::heartbeat::state::{CheckState, PingKind, RunStatus};
-use crate::labels::Labels;
 
 /// A check as stored (its settings come from the rule files, not from
 /// here, unless it was made through the Healthchecks API).

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, from_millis, to_millis};
-use crate::labels::Fingerprint;
+use crate::alert::Fingerprint;
 
 /// A notification to put in the outbox with the transition that caused it.
 #[derive(Debug, Clone)]

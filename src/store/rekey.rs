@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use rusqlite::{Transaction, params};
 
-use crate::labels::{Fingerprint, Labels};
+use crate::alert::{Fingerprint, Labels};
 
 /// Moves every alert whose stored fingerprint differs from its identity.
 pub(super) fn rekey_alerts(tx: &Transaction) -> rusqlite_migration::HookResult {
@@ -67,7 +67,7 @@ pub(super) fn rekey_alerts(tx: &Transaction) -> rusqlite_migration::HookResult {
 mod tests {
     use rusqlite::Connection;
 
-    use crate::labels::{Fingerprint, Labels};
+    use crate::alert::{Fingerprint, Labels};
 
     /// The fingerprint releases before `07-identity` gave an alert.
     fn old_fingerprint(group: &str, labels: &Labels) -> Fingerprint {

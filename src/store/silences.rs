@@ -5,9 +5,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, from_millis, to_millis};
-use crate::alert::Silence;
 use crate::alert::matcher::{Matcher, MatcherJson};
-use crate::labels::Fingerprint;
+use crate::alert::{Fingerprint, Silence};
 
 impl Store {
     pub async fn add_silence(&self, s: Silence) -> Result<(), StoreError> {

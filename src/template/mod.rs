@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::labels::Labels;
+use crate::alert::Labels;
 pub use go::humanize;
 use go::{GoTemplate, GoTemplateData};
 pub use query::{QueryRunner, QuerySample};

@@ -5,7 +5,7 @@
 //! blocks on its async datasource client from a blocking-pool thread (see
 //! `eval::template_query`); unit tests supply fixed samples.
 
-use crate::labels::Labels;
+use crate::alert::Labels;
 
 /// One series of a template query's result: Prometheus's `sample` (its
 /// `.Labels` include `__name__`, its `.Value` is the float value).

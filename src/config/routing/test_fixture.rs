@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
+use crate::alert::Labels;
 use crate::config::Config;
-use crate::labels::Labels;
 use crate::notify::route_table::Recipient;
 use crate::rules::Severity;
 

@@ -249,9 +249,9 @@ mod tests {
     use std::path::Path;
     use std::time::Duration;
 
+    use crate::alert::Labels;
     use crate::config::Config;
     use crate::config::routing_fixture::table;
-    use crate::labels::Labels;
     use crate::notify::route_table::{GroupBy, RouteTiming};
     use crate::rules::Severity;
 

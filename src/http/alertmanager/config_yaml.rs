@@ -32,7 +32,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use super::alerts::OFF_RECEIVER;
-use crate::labels::Labels;
+use crate::alert::Labels;
 use crate::notify::route_table::{Decision, GroupBy, Recipient, RouteTable, RouteTiming};
 use crate::notify::router::Router;
 

@@ -85,7 +85,7 @@ pub async fn receivers(State(s): State<AppState>, RawQuery(q): RawQuery) -> Resp
             );
         }
     };
-    let none = crate::labels::Labels::new();
+    let none = crate::alert::Labels::new();
     if !matchers.iter().all(|m| m.matches(&none)) {
         return Json(Vec::<serde_json::Value>::new()).into_response();
     }

@@ -242,9 +242,9 @@ fn mentions_of(target: &TargetKind, contact: &Contact) -> Option<Mentions> {
 mod tests {
     use std::path::Path;
 
+    use crate::alert::Labels;
     use crate::config::Config;
     use crate::config::routing_fixture::{PEOPLE, errors, names, table, who};
-    use crate::labels::Labels;
     use crate::notify::route_table::Mentions;
     use crate::rules::Severity;
 
