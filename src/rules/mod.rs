@@ -10,6 +10,7 @@ pub mod model;
 pub mod position;
 pub mod promql;
 mod recording;
+pub mod schedule;
 pub mod severity;
 
 #[cfg(test)]
@@ -19,7 +20,7 @@ pub use condition::Condition;
 pub use load::{LoadOptions, load_rules, load_sources};
 pub use model::{
     ErrorPolicy, Group, NoDataPolicy, RecordingRule, Rule, RuleFormat, RuleSet, RuleSource,
-    Schedule,
 };
+pub use schedule::Schedule;
 // MOVED: re-export until the paths are updated
 pub use crate::alert::Severity;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::condition::Condition;
 use super::heartbeat::{HeartbeatDecls, HeartbeatQuery};
+use super::schedule::Schedule;
 use crate::alert::{Labels, Severity};
 // MOVED: re-export until the paths are updated
 pub use crate::alert::RuleFormat;
@@ -66,36 +67,6 @@ pub struct RecordingRule {
     /// Where `record:` is written, for messages about the rule.
     pub line: u32,
     pub col: u32,
-}
-
-#[derive(Debug, Clone)]
-pub enum Schedule {
-    Every(Duration),
-    Cron {
-        expr: String,
-        cron: Box<croner::Cron>,
-        timezone: chrono_tz::Tz,
-    },
-}
-
-impl Schedule {
-    /// A nominal period, used for timeouts and to tell "overrun" apart.
-    pub fn nominal_period(&self) -> Duration {
-        match self {
-            Schedule::Every(d) => *d,
-            Schedule::Cron { cron, timezone, .. } => {
-                let now = chrono::Utc::now().with_timezone(timezone);
-                let next = cron.find_next_occurrence(&now, false).ok();
-                let after = next
-                    .as_ref()
-                    .and_then(|n| cron.find_next_occurrence(n, false).ok());
-                match (next, after) {
-                    (Some(a), Some(b)) => (b - a).to_std().unwrap_or(Duration::from_secs(60)),
-                    _ => Duration::from_secs(60),
-                }
-            }
-        }
-    }
 }
 
 /// Where a rule's series come from.

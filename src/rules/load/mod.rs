@@ -11,8 +11,11 @@ use croner::parser::{CronParser, Seconds};
 
 use super::condition::Condition;
 use super::file::{GroupDoc, RuleDoc, RuleFileDoc};
-use super::heartbeat::{self, HeartbeatQuery};
-use super::model::{Group, Level, Rule, RuleFormat, RuleSet, RuleSource, Schedule};
+mod checks;
+
+use super::heartbeat::HeartbeatQuery;
+use super::model::{Group, Level, Rule, RuleFormat, RuleSet, RuleSource};
+use super::schedule::Schedule;
 use super::severity::SeveritySpec;
 use crate::alert::{Labels, Severity};
 // MOVED: re-export until the paths are updated
@@ -135,7 +138,7 @@ pub fn load_sources(
                 errors: &mut errors,
                 warnings: &mut set.warnings,
             };
-            if let Some(c) = heartbeat::check_doc(&mut cx, check) {
+            if let Some(c) = checks::check_doc(&mut cx, check) {
                 checks.push((file.clone(), c));
             }
         }
@@ -183,7 +186,7 @@ pub fn load_sources(
             }
         }
     }
-    set.heartbeats = heartbeat::resolve(checks, &mut errors);
+    set.heartbeats = checks::resolve(checks, &mut errors);
     if errors.is_empty() {
         Ok(set)
     } else {
