@@ -10,9 +10,14 @@ use std::time::Duration;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 
-use super::http_target::HttpTarget;
-use super::{ChannelError, Delivery, classify_http};
-use crate::config::{Secret, TargetConfig, WebhookConfig, WebhookPayload};
+mod config;
+
+pub use config::{WebhookConfig, WebhookPayload};
+
+use super::http_target::{HttpChannel, HttpTarget};
+use super::registry::ChannelType;
+use super::{ChannelError, Delivery, HttpAnswer, classify_http};
+use crate::config::{Secret, TargetConfig};
 use crate::labels::{Fingerprint, Labels};
 use crate::notify::message::AlertMessage;
 use crate::notify::render::{Markup, Renderer};
@@ -23,6 +28,14 @@ const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 /// The channel: the shared HTTP target with Webhook's settings.
 pub type Webhook = HttpTarget<WebhookConfig>;
+
+pub const WEBHOOK: ChannelType<WebhookConfig> = ChannelType {
+    name: "webhook",
+    aliases: &[],
+    keys: config::KEYS,
+    check: config::check,
+    build: |cfg, kind, renderer, _| Ok(Box::new(Webhook::new(cfg, kind.clone(), renderer)?)),
+};
 
 /// Custom headers as a header map, marked sensitive (they often carry tokens).
 pub(crate) fn header_map(
@@ -55,15 +68,6 @@ impl Webhook {
         HttpTarget::build(cfg, kind, renderer, DEFAULT_TIMEOUT, headers)
     }
 
-    pub fn max_batch(&self) -> usize {
-        match self.cfg.payload {
-            WebhookPayload::Tocsin => 1,
-            // A storm's group in one message, as Alertmanager sends it;
-            // `max_alerts` lowers this for receivers that want less.
-            WebhookPayload::Alertmanager => self.limit(10_000),
-        }
-    }
-
     /// The JSON body for a batch, in the configured payload.
     pub fn body(&self, batch: &[AlertMessage]) -> serde_json::Value {
         match self.cfg.payload {
@@ -80,21 +84,33 @@ impl Webhook {
                 .unwrap_or_default(),
         }
     }
+}
 
-    pub async fn send(&self, batch: &[AlertMessage]) -> Delivery {
-        let body = self.body(batch);
-        let req = self
-            .client
-            .request(self.cfg.method.clone(), self.cfg.url.expose())
+impl HttpChannel for WebhookConfig {
+    fn max_batch(t: &Webhook) -> usize {
+        match t.cfg.payload {
+            WebhookPayload::Tocsin => 1,
+            // A storm's group in one message, as Alertmanager sends it;
+            // `max_alerts` lowers this for receivers that want less.
+            WebhookPayload::Alertmanager => t.limit(10_000),
+        }
+    }
+
+    fn request(t: &Webhook, batch: &[AlertMessage]) -> Result<reqwest::RequestBuilder, Delivery> {
+        Ok(t.client
+            .request(t.cfg.method.clone(), t.cfg.url.expose())
             .header(CONTENT_TYPE, "application/json")
-            .json(&body);
-        self.deliver(req, classify).await
+            .json(&t.body(batch)))
+    }
+
+    fn classify(a: &HttpAnswer) -> Delivery {
+        classify(a)
     }
 }
 
 /// Any 2xx is delivered; 408, 425, 429 and 5xx are retried (honouring
 /// `Retry-After`); other statuses are permanent.
-pub fn classify(a: &super::HttpAnswer) -> Delivery {
+pub fn classify(a: &HttpAnswer) -> Delivery {
     classify_http(a.status, a.header("retry-after"), &a.body)
 }
 
