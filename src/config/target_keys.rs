@@ -301,7 +301,7 @@ impl TargetCheck<'_> {
         }
     }
 
-    /// "`<type>` target "<name>" needs a `<what>`", at the name.
+    /// ``<type> target "<name>" needs a `<what>` `` at the name.
     pub fn need(&self, what: &str, errors: &mut Vec<SourceError>) {
         errors.push(self.err_at_name(format!(
             "{} target {:?} needs a `{what}`",
@@ -447,5 +447,28 @@ impl TargetCheck<'_> {
             }
         }
         h.value.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_has_one_shape_whichever_channel_declares_it() {
+        for t in channels::TYPES {
+            for k in t.keys {
+                assert_eq!(
+                    shape_of(k.name),
+                    Some(k.shape),
+                    "`{}` of {}",
+                    k.name,
+                    t.name
+                );
+                assert!(!COMMON_KEYS.contains(&k.name), "`{}` of {}", k.name, t.name);
+                let times = t.keys.iter().filter(|o| o.name == k.name).count();
+                assert_eq!(times, 1, "`{}` of {}", k.name, t.name);
+            }
+        }
     }
 }

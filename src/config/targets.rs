@@ -16,6 +16,7 @@ use super::Secret;
 use super::people::{Directory, Language};
 use super::target_keys::{PROXY, TargetCheck, TargetKeys, all_keys};
 use crate::notify::channels;
+// Also here for the routes' mail targets (`routing.rs`).
 pub use crate::notify::channels::TargetKind;
 pub use crate::notify::channels::email::EmailConfig;
 use crate::yaml::{HumanDuration, SourceError, Spanned};

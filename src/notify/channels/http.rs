@@ -1,8 +1,8 @@
 //! What the HTTP channels share: the client of a target (its timeout and
-//! proxy), sending a request and reading the answer whole ([`execute`]),
+//! proxy), sending a request and reading the answer whole (`execute`),
 //! the usual classification of HTTP answers ([`classify_http`],
 //! `Retry-After`), and the `errcode` JSON of the chat APIs
-//! ([`errcode_answer`]).
+//! (`errcode_answer`).
 
 use std::time::Duration;
 

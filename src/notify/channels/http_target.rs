@@ -1,9 +1,10 @@
 //! What the HTTP channels (webhook, DingTalk, WeCom robot, Feishu, Slack,
-//! PagerDuty) hold alike: the target's name, its typed settings, an HTTP
+//! PagerDuty, SMS and calls) hold alike: the target's name, its typed settings, an HTTP
 //! client with the target's timeout and proxy, the renderer of its wording,
 //! and its `max_alerts` cap. A channel that sends one request per batch
 //! adds its request building and answer classification ([`HttpChannel`],
-//! implemented on its settings type) and is a [`Notifier`] through it.
+//! implemented on its settings type) and is a [`Notifier`] through it; the
+//! others (SMS and calls) implement [`Notifier`] themselves.
 
 use std::time::Duration;
 

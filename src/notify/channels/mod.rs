@@ -8,13 +8,13 @@
 //! dropping), its rendering, request and classification (`mod.rs`, with
 //! `payload.rs` / provider files where they are big). Request building and
 //! classification are kept apart so they are tested without a network.
-//! Channel specifics (signing, limits, error codes) follow
-//! `shared/channels.md`.
+//! Each channel's `mod.rs` doc says its specifics (signing, limits, error
+//! codes).
 //!
 //! To add a channel:
 //! 1. Create `channels/<name>/`: `config.rs` with the settings struct, its
 //!    keys (`&[Key]`) and `check` (read the keys through
-//!    [`crate::config::target_keys::TargetCheck`]), and `mod.rs` with the
+//!    `config::target_keys::TargetCheck`), and `mod.rs` with the
 //!    channel — an [`http_target::HttpChannel`] impl for one HTTP request
 //!    per send, else a [`Notifier`] impl — and its `pub const <NAME>:
 //!    ChannelType<Settings>` (name, aliases, keys, check, build).

@@ -1,5 +1,5 @@
 //! The channel table's machinery: what a channel module registers (a
-//! [`ChannelType`] per target type) and the [`channels!`] macro that turns the
+//! [`ChannelType`] per target type) and the `channels!` macro that turns the
 //! table in `channels/mod.rs` into the channel modules, `TargetKind` (one
 //! variant per target type, holding its typed settings), `TYPES` (each type's
 //! name, aliases and keys, for config loading) and the dispatch from a type

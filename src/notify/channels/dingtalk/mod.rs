@@ -191,7 +191,7 @@ mod tests {
 
     #[test]
     fn known_answer_vectors() {
-        // shared/channels.md §1.3
+        // Known answers of the signing scheme above (secret, timestamp).
         assert_eq!(
             sign("SECtest-secret-0123456789", 1_700_000_000_000),
             "loAs986iXlZUJyoAu2REiC16DMGrtdERSegy7jQ3Qtg="

@@ -211,7 +211,7 @@ mod tests {
 
     #[test]
     fn known_answer_vectors() {
-        // shared/channels.md §3.3
+        // Known answers of the signing scheme above (secret, timestamp).
         assert_eq!(
             sign("demo-secret", 1_599_360_473),
             "3/MaVZ8JLIy4TUG+7KSFJqvUkTKd+HWY8g+56DZWq8s="

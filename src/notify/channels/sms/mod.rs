@@ -1,7 +1,9 @@
 //! Phones: SMS (`type: sms`) and voice calls (`type: call`), one file per
 //! provider — Alibaba Cloud ([`aliyun`]: SendSms, SingleCallByTts, RPC
 //! signature), Tencent Cloud ([`tencent`]: SendSms, TC3-HMAC-SHA256) and
-//! Twilio ([`twilio`]: Messages and Calls, HTTP Basic).
+//! Twilio ([`twilio`]: Messages and Calls, HTTP Basic). Their keys, each
+//! provider's own, and the typed settings ([`PhoneConfig`]) are in
+//! `config.rs`.
 //!
 //! What they share lives here: the alert fields a template carries
 //! ([`Fields`]: name, severity, status, short message, count, since), each
