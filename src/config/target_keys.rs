@@ -25,6 +25,7 @@ use crate::yaml::{HumanDuration, SourceError, Spanned};
 /// Declares the YAML shapes a type-specific key may have: one line per
 /// shape gives its [`KeyShape`] variant, the Rust type it is read as, and
 /// the name of both the [`Key`] constructor and the [`TargetKeys`] getter.
+/// A channel whose key has a shape not listed here adds a line.
 macro_rules! shapes {
     ($($shape:ident($t:ty) => $name:ident;)*) => {
         /// The YAML shape of a type-specific key's value.
