@@ -7,6 +7,7 @@ mod people;
 mod phones;
 mod routing;
 mod secret;
+pub(crate) mod target_keys;
 mod targets;
 pub mod windows;
 
@@ -18,22 +19,30 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use people::{
-    Contact, ContactGroup, Directory, Language, MailerConfig, SmtpTls, resolve_relative,
-    secret_or_file,
+    Contact, ContactGroup, Directory, Language, MailerConfig, SmtpTls, resolve_addresses,
+    resolve_relative, secret_or_file,
 };
-pub use phones::{
-    ParamField, PhoneConfig, PhoneCredentials, PhoneMode, PhoneProvider, e164, is_phone_like,
-};
+pub use phones::{e164, is_phone_like};
 #[cfg(test)]
 pub(crate) use routing::test_fixture as routing_fixture;
 pub use routing::{NotifySetting, OWNER, RoutingConfig, ScopeConfig, TargetGroup, TimingKeys};
 pub use secret::{Secret, expand_env};
-pub use targets::{
-    AlertmanagerConfig, ChatFormat, DingTalkConfig, EmailConfig, EmailFormat, FeishuConfig,
-    FeishuFormat, PagerDutyConfig, SlackConfig, TargetConfig, TargetKind, TargetTemplates,
-    WeComAppConfig, WeComConfig, WebhookConfig, WebhookPayload,
+// The typed settings of each target type live with their channel.
+pub use crate::notify::channels::alertmanager::AlertmanagerConfig;
+pub use crate::notify::channels::dingtalk::DingTalkConfig;
+pub use crate::notify::channels::email::{EmailConfig, EmailFormat};
+pub use crate::notify::channels::feishu::{FeishuConfig, FeishuFormat};
+pub use crate::notify::channels::pagerduty::PagerDutyConfig;
+pub use crate::notify::channels::slack::SlackConfig;
+pub use crate::notify::channels::sms::{
+    ParamField, PhoneConfig, PhoneCredentials, PhoneMode, PhoneProvider,
 };
-pub use windows::{TimeWindow, is_open as windows_open};
+pub use crate::notify::channels::webhook::{WebhookConfig, WebhookPayload};
+pub use crate::notify::channels::wecom::WeComConfig;
+pub use crate::notify::channels::wecom_app::WeComAppConfig;
+pub use target_keys::ChatFormat;
+pub use targets::{TargetConfig, TargetKind, TargetTemplates};
+pub use windows::TimeWindow;
 
 use crate::yaml::{self, HumanDuration, SourceError, SourceErrors, Spanned};
 

@@ -1,15 +1,21 @@
 //! What the HTTP channels (webhook, DingTalk, WeCom robot, Feishu, Slack,
-//! PagerDuty) hold alike: the target's name, its typed settings, an HTTP
+//! PagerDuty, SMS and calls) hold alike: the target's name, its typed settings, an HTTP
 //! client with the target's timeout and proxy, the renderer of its wording,
-//! and its `max_alerts` cap. Each channel adds its own request building
-//! (`body`) and answer classification (`classify`) in its own file.
+//! and its `max_alerts` cap. A channel that sends one request per batch
+//! adds its request building and answer classification ([`HttpChannel`],
+//! implemented on its settings type) and is a [`Notifier`] through it; the
+//! others (SMS and calls) implement [`Notifier`] themselves.
 
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 
-use super::{ChannelError, Delivery, HttpAnswer, batch_limit, execute, http_client};
+use super::{
+    ChannelError, Delivery, HttpAnswer, Notifier, RateLimit, Sending, batch_limit, execute,
+    http_client,
+};
 use crate::config::TargetConfig;
+use crate::notify::message::AlertMessage;
 use crate::notify::render::Renderer;
 
 pub struct HttpTarget<C> {
@@ -55,6 +61,44 @@ impl<C> HttpTarget<C> {
             Err(d) => d,
             Ok(a) => classify(&a),
         }
+    }
+}
+
+/// What a channel of one HTTP request per send adds to [`HttpTarget`]
+/// (implemented on its settings type `C`).
+pub trait HttpChannel: Sized + Send + Sync + 'static {
+    /// Alerts one message takes at most, before the target's `max_alerts`.
+    fn max_batch(target: &HttpTarget<Self>) -> usize;
+
+    /// The channel's documented send limits.
+    const RATE_LIMITS: &'static [RateLimit] = &[];
+
+    /// Renders `batch` into the request (an error is the send's outcome).
+    fn request(
+        target: &HttpTarget<Self>,
+        batch: &[AlertMessage],
+    ) -> Result<reqwest::RequestBuilder, Delivery>;
+
+    /// What the answer means.
+    fn classify(answer: &HttpAnswer) -> Delivery;
+}
+
+impl<C: HttpChannel> Notifier for HttpTarget<C> {
+    fn max_batch(&self) -> usize {
+        C::max_batch(self)
+    }
+
+    fn rate_limits(&self) -> &'static [RateLimit] {
+        C::RATE_LIMITS
+    }
+
+    fn send<'a>(&'a self, batch: &'a [AlertMessage]) -> Sending<'a> {
+        Box::pin(async move {
+            match C::request(self, batch) {
+                Err(d) => d,
+                Ok(req) => self.deliver(req, C::classify).await,
+            }
+        })
     }
 }
 

@@ -1,7 +1,9 @@
 //! Phones: SMS (`type: sms`) and voice calls (`type: call`), one file per
 //! provider — Alibaba Cloud ([`aliyun`]: SendSms, SingleCallByTts, RPC
 //! signature), Tencent Cloud ([`tencent`]: SendSms, TC3-HMAC-SHA256) and
-//! Twilio ([`twilio`]: Messages and Calls, HTTP Basic).
+//! Twilio ([`twilio`]: Messages and Calls, HTTP Basic). Their keys, each
+//! provider's own, and the typed settings ([`PhoneConfig`]) are in
+//! `config.rs`.
 //!
 //! What they share lives here: the alert fields a template carries
 //! ([`Fields`]: name, severity, status, short message, count, since), each
@@ -14,16 +16,23 @@
 //! gateway bringing how it places a call and reads its outcome ([`Dialer`]).
 
 pub mod aliyun;
+mod config;
 pub mod tencent;
 pub mod twilio;
+
+pub use config::{
+    ALIYUN_SMS_URL, ALIYUN_VOICE_URL, ParamField, PhoneConfig, PhoneCredentials, PhoneMode,
+    PhoneProvider, RawParams, TENCENT_SMS_URL, TWILIO_URL,
+};
 
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 
 use super::http_target::HttpTarget;
-use super::{ChannelError, Delivery, RateLimit};
-use crate::config::{ParamField, PhoneConfig, PhoneMode, PhoneProvider, TargetConfig};
+use super::registry::ChannelType;
+use super::{ChannelError, Delivery, Notifier, RateLimit, Sending};
+use crate::config::TargetConfig;
 use crate::notify::message::{AlertMessage, MessageKind};
 use crate::notify::render::{Renderer, shorten_chars};
 
@@ -33,6 +42,22 @@ const MAX_BATCH: usize = 100;
 
 /// An SMS or call target.
 pub type Phone = HttpTarget<PhoneConfig>;
+
+pub const SMS: ChannelType<PhoneConfig> = ChannelType {
+    name: "sms",
+    aliases: &[],
+    keys: config::SMS_KEYS,
+    check: config::check_sms,
+    build: |cfg, kind, renderer, _| Ok(Box::new(Phone::new(cfg, kind.clone(), renderer)?)),
+};
+
+pub const CALL: ChannelType<PhoneConfig> = ChannelType {
+    name: "call",
+    aliases: &[],
+    keys: config::CALL_KEYS,
+    check: config::check_call,
+    build: SMS.build,
+};
 
 const fn limit(count: u32, secs: u64) -> RateLimit {
     RateLimit {
@@ -66,20 +91,7 @@ impl Phone {
         HttpTarget::build(cfg, kind, renderer, DEFAULT_TIMEOUT, HeaderMap::new())
     }
 
-    pub fn max_batch(&self) -> usize {
-        self.limit(MAX_BATCH)
-    }
-
-    /// The gateway's limits per number.
-    pub fn rate_limits(&self) -> &'static [RateLimit] {
-        match self.cfg.provider {
-            PhoneProvider::Aliyun => ALIYUN,
-            PhoneProvider::Tencent => TENCENT,
-            PhoneProvider::Twilio => TWILIO,
-        }
-    }
-
-    pub async fn send(&self, batch: &[AlertMessage]) -> Delivery {
+    async fn send_batch(&self, batch: &[AlertMessage]) -> Delivery {
         if batch.is_empty() {
             return Delivery::sent("nothing to send");
         }
@@ -160,6 +172,25 @@ impl Phone {
                 )
             })
             .collect()
+    }
+}
+
+impl Notifier for Phone {
+    fn max_batch(&self) -> usize {
+        self.limit(MAX_BATCH)
+    }
+
+    /// The gateway's limits per number.
+    fn rate_limits(&self) -> &'static [RateLimit] {
+        match self.cfg.provider {
+            PhoneProvider::Aliyun => ALIYUN,
+            PhoneProvider::Tencent => TENCENT,
+            PhoneProvider::Twilio => TWILIO,
+        }
+    }
+
+    fn send<'a>(&'a self, batch: &'a [AlertMessage]) -> Sending<'a> {
+        Box::pin(self.send_batch(batch))
     }
 }
 

@@ -13,15 +13,30 @@ use chrono::{DateTime, Utc};
 use reqwest::header::CONTENT_TYPE;
 use serde::Serialize;
 
+mod config;
+
+pub use config::AlertmanagerConfig;
+
+use super::registry::ChannelType;
 use super::webhook::header_map;
-use super::{ChannelError, Delivery, batch_limit, classify_http, execute, http_client};
-use crate::config::{AlertmanagerConfig, TargetConfig};
+use super::{
+    ChannelError, Delivery, Notifier, Sending, batch_limit, classify_http, execute, http_client,
+};
+use crate::config::TargetConfig;
 use crate::labels::Labels;
 use crate::notify::message::{AlertMessage, MessageKind};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How far ahead a firing alert's `endsAt` is set.
 pub const FIRING_HORIZON: chrono::Duration = chrono::Duration::hours(24);
+
+pub const ALERTMANAGER: ChannelType<AlertmanagerConfig> = ChannelType {
+    name: "alertmanager",
+    aliases: &[],
+    keys: config::KEYS,
+    check: config::check,
+    build: |cfg, kind, _, _| Ok(Box::new(Alertmanager::new(cfg, kind.clone())?)),
+};
 
 pub struct Alertmanager {
     name: String,
@@ -61,11 +76,7 @@ impl Alertmanager {
         })
     }
 
-    pub fn max_batch(&self) -> usize {
-        batch_limit(1000, self.max_alerts)
-    }
-
-    pub async fn send(&self, batch: &[AlertMessage]) -> Delivery {
+    async fn send_batch(&self, batch: &[AlertMessage]) -> Delivery {
         let body = alerts(batch, Utc::now());
         let req = self
             .client
@@ -76,6 +87,16 @@ impl Alertmanager {
             Err(d) => d,
             Ok(a) => classify_http(a.status, a.header("retry-after"), &a.body),
         }
+    }
+}
+
+impl Notifier for Alertmanager {
+    fn max_batch(&self) -> usize {
+        batch_limit(1000, self.max_alerts)
+    }
+
+    fn send<'a>(&'a self, batch: &'a [AlertMessage]) -> Sending<'a> {
+        Box::pin(self.send_batch(batch))
     }
 }
 

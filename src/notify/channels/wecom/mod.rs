@@ -14,9 +14,16 @@ use std::time::Duration;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::{Value, json};
 
-use super::http_target::HttpTarget;
-use super::{ChannelError, Delivery, HttpAnswer, errcode_answer};
-use crate::config::{ChatFormat, TargetConfig, WeComConfig};
+mod config;
+
+pub use config::WeComConfig;
+
+use super::http_target::{HttpChannel, HttpTarget};
+use super::notifier::per_minute;
+use super::registry::ChannelType;
+use super::{ChannelError, Delivery, HttpAnswer, RateLimit, errcode_answer};
+use crate::config::TargetConfig;
+use crate::config::target_keys::ChatFormat;
 use crate::notify::message::AlertMessage;
 use crate::notify::render::{Markup, Renderer};
 
@@ -31,6 +38,14 @@ const MAX_BATCH_TEXT: usize = 10;
 /// The channel: the shared HTTP target with WeCom's settings.
 pub type WeCom = HttpTarget<WeComConfig>;
 
+pub const WECOM: ChannelType<WeComConfig> = ChannelType {
+    name: "wecom",
+    aliases: &["wecom_robot"],
+    keys: config::KEYS,
+    check: config::check,
+    build: |cfg, kind, renderer, _| Ok(Box::new(WeCom::new(cfg, kind.clone(), renderer)?)),
+};
+
 impl WeCom {
     pub fn new(
         cfg: &TargetConfig,
@@ -38,14 +53,6 @@ impl WeCom {
         renderer: Renderer,
     ) -> Result<WeCom, ChannelError> {
         HttpTarget::build(cfg, kind, renderer, DEFAULT_TIMEOUT, HeaderMap::new())
-    }
-
-    pub fn max_batch(&self) -> usize {
-        let most = match self.cfg.format {
-            ChatFormat::Markdown => MAX_BATCH_MARKDOWN,
-            ChatFormat::Text => MAX_BATCH_TEXT,
-        };
-        self.limit(most)
     }
 
     pub fn body(&self, batch: &[AlertMessage]) -> Value {
@@ -84,13 +91,29 @@ impl WeCom {
         }
     }
 
-    pub async fn send(&self, batch: &[AlertMessage]) -> Delivery {
-        let req = self
-            .client
-            .post(self.cfg.webhook.expose())
+}
+
+impl HttpChannel for WeComConfig {
+    // 20 per minute per robot.
+    const RATE_LIMITS: &'static [RateLimit] = &[per_minute(20)];
+
+    fn max_batch(t: &WeCom) -> usize {
+        let most = match t.cfg.format {
+            ChatFormat::Markdown => MAX_BATCH_MARKDOWN,
+            ChatFormat::Text => MAX_BATCH_TEXT,
+        };
+        t.limit(most)
+    }
+
+    fn request(t: &WeCom, batch: &[AlertMessage]) -> Result<reqwest::RequestBuilder, Delivery> {
+        Ok(t.client
+            .post(t.cfg.webhook.expose())
             .header(CONTENT_TYPE, "application/json; charset=utf-8")
-            .json(&self.body(batch));
-        self.deliver(req, classify).await
+            .json(&t.body(batch)))
+    }
+
+    fn classify(a: &HttpAnswer) -> Delivery {
+        classify(a)
     }
 }
 

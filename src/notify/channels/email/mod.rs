@@ -18,8 +18,13 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::{ChannelError, Delivery, batch_limit};
-use crate::config::{EmailConfig, EmailFormat, MailerConfig, SmtpTls, TargetConfig};
+mod config;
+
+pub use config::{EmailConfig, EmailFormat};
+
+use super::registry::ChannelType;
+use super::{ChannelError, Delivery, Notifier, Sending, batch_limit};
+use crate::config::{MailerConfig, SmtpTls, TargetConfig};
 use crate::notify::message::AlertMessage;
 use crate::notify::render::{Markup, Renderer};
 
@@ -27,6 +32,20 @@ use crate::notify::render::{Markup, Renderer};
 const MAX_TABLE_ROWS: usize = 1000;
 const MAX_BATCH: usize = 1000;
 const MAX_SUBJECT: usize = 200;
+
+pub const EMAIL: ChannelType<EmailConfig> = ChannelType {
+    name: "email",
+    aliases: &[],
+    keys: config::KEYS,
+    check: config::check,
+    build: |cfg, kind, renderer, config| {
+        let mailer = config.mailer.as_ref().ok_or_else(|| ChannelError {
+            target: cfg.name().to_string(),
+            message: "email targets need a `mailer:`".into(),
+        })?;
+        Ok(Box::new(Email::new(cfg, kind.clone(), mailer, renderer)?))
+    },
+};
 
 pub struct Email {
     name: String,
@@ -92,10 +111,6 @@ impl Email {
         })
     }
 
-    pub fn max_batch(&self) -> usize {
-        batch_limit(MAX_BATCH, self.max_alerts)
-    }
-
     /// The whole message, ready to send.
     pub fn message(&self, batch: &[AlertMessage]) -> Result<Message, String> {
         let r = &self.renderer;
@@ -131,11 +146,15 @@ impl Email {
         m.map_err(|e| format!("cannot build the mail: {e}"))
     }
 
-    pub async fn send(&self, batch: &[AlertMessage]) -> Delivery {
-        let message = match self.message(batch) {
-            Ok(m) => m,
-            Err(e) => return Delivery::failed(e),
-        };
+    async fn send_batch(&self, batch: &[AlertMessage]) -> Delivery {
+        match self.message(batch) {
+            Ok(m) => self.transmit(m).await,
+            Err(e) => Delivery::failed(e),
+        }
+    }
+
+    /// Hands `message` to the SMTP server; its answer, classified.
+    async fn transmit(&self, message: Message) -> Delivery {
         match self.transport.send(message).await {
             Ok(resp) => Delivery::sent(format!(
                 "SMTP {} {}",
@@ -145,9 +164,7 @@ impl Email {
             Err(e) => classify_error(&e),
         }
     }
-}
 
-impl Email {
     /// A plain-text mail to the target's recipients (verification codes).
     pub async fn send_text(&self, subject: &str, text: &str) -> Delivery {
         let mut b = Message::builder().from(self.from.clone()).subject(subject);
@@ -157,18 +174,20 @@ impl Email {
                 Err(e) => return Delivery::failed(format!("recipient {to:?}: {e}")),
             }
         }
-        let message = match b.singlepart(SinglePart::plain(text.to_string())) {
-            Ok(m) => m,
-            Err(e) => return Delivery::failed(format!("cannot build the mail: {e}")),
-        };
-        match self.transport.send(message).await {
-            Ok(resp) => Delivery::sent(format!(
-                "SMTP {} {}",
-                resp.code(),
-                resp.message().collect::<Vec<_>>().join(" ")
-            )),
-            Err(e) => classify_error(&e),
+        match b.singlepart(SinglePart::plain(text.to_string())) {
+            Ok(m) => self.transmit(m).await,
+            Err(e) => Delivery::failed(format!("cannot build the mail: {e}")),
         }
+    }
+}
+
+impl Notifier for Email {
+    fn max_batch(&self) -> usize {
+        batch_limit(MAX_BATCH, self.max_alerts)
+    }
+
+    fn send<'a>(&'a self, batch: &'a [AlertMessage]) -> Sending<'a> {
+        Box::pin(self.send_batch(batch))
     }
 }
 

@@ -21,9 +21,15 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use super::http_target::HttpTarget;
-use super::{ChannelError, Delivery, HttpAnswer, classify_http};
-use crate::config::{FeishuConfig, FeishuFormat, Language, TargetConfig};
+mod config;
+
+pub use config::{FeishuConfig, FeishuFormat};
+
+use super::http_target::{HttpChannel, HttpTarget};
+use super::notifier::{per_minute, per_second};
+use super::registry::ChannelType;
+use super::{ChannelError, Delivery, HttpAnswer, RateLimit, classify_http};
+use crate::config::{Language, TargetConfig};
 use crate::notify::message::AlertMessage;
 use crate::notify::render::{Markup, Renderer};
 
@@ -33,6 +39,14 @@ const MAX_BATCH: usize = 10;
 
 /// The channel: the shared HTTP target with Feishu's settings.
 pub type Feishu = HttpTarget<FeishuConfig>;
+
+pub const FEISHU: ChannelType<FeishuConfig> = ChannelType {
+    name: "feishu",
+    aliases: &["lark"],
+    keys: config::KEYS,
+    check: config::check,
+    build: |cfg, kind, renderer, _| Ok(Box::new(Feishu::new(cfg, kind.clone(), renderer)?)),
+};
 
 /// `Base64Std(HMAC-SHA256(key = timestamp + "\n" + secret, message = ""))`.
 pub fn sign(secret: &str, timestamp_s: i64) -> String {
@@ -49,10 +63,6 @@ impl Feishu {
         renderer: Renderer,
     ) -> Result<Feishu, ChannelError> {
         HttpTarget::build(cfg, kind, renderer, DEFAULT_TIMEOUT, HeaderMap::new())
-    }
-
-    pub fn max_batch(&self) -> usize {
-        self.limit(MAX_BATCH)
     }
 
     /// The body without the signature fields.
@@ -123,14 +133,26 @@ impl Feishu {
         body
     }
 
-    pub async fn send(&self, batch: &[AlertMessage]) -> Delivery {
-        let body = self.signed_body(batch, chrono::Utc::now().timestamp());
-        let req = self
-            .client
-            .post(self.cfg.webhook.expose())
+}
+
+impl HttpChannel for FeishuConfig {
+    // 5 per second and 100 per minute per bot.
+    const RATE_LIMITS: &'static [RateLimit] = &[per_second(5), per_minute(100)];
+
+    fn max_batch(t: &Feishu) -> usize {
+        t.limit(MAX_BATCH)
+    }
+
+    fn request(t: &Feishu, batch: &[AlertMessage]) -> Result<reqwest::RequestBuilder, Delivery> {
+        let body = t.signed_body(batch, chrono::Utc::now().timestamp());
+        Ok(t.client
+            .post(t.cfg.webhook.expose())
             .header(CONTENT_TYPE, "application/json; charset=utf-8")
-            .json(&body);
-        self.deliver(req, classify).await
+            .json(&body))
+    }
+
+    fn classify(a: &HttpAnswer) -> Delivery {
+        classify(a)
     }
 }
 
@@ -189,7 +211,7 @@ mod tests {
 
     #[test]
     fn known_answer_vectors() {
-        // shared/channels.md §3.3
+        // Known answers of the signing scheme above (secret, timestamp).
         assert_eq!(
             sign("demo-secret", 1_599_360_473),
             "3/MaVZ8JLIy4TUG+7KSFJqvUkTKd+HWY8g+56DZWq8s="

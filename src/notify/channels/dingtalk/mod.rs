@@ -21,9 +21,16 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use super::http_target::HttpTarget;
-use super::{ChannelError, Delivery, HttpAnswer, errcode_answer};
-use crate::config::{ChatFormat, DingTalkConfig, Secret, TargetConfig};
+mod config;
+
+pub use config::DingTalkConfig;
+
+use super::http_target::{HttpChannel, HttpTarget};
+use super::notifier::per_minute;
+use super::registry::ChannelType;
+use super::{ChannelError, Delivery, HttpAnswer, RateLimit, errcode_answer};
+use crate::config::target_keys::ChatFormat;
+use crate::config::{Secret, TargetConfig};
 use crate::notify::message::AlertMessage;
 use crate::notify::render::{Markup, Renderer};
 
@@ -38,6 +45,14 @@ const THROTTLE_PENALTY: Duration = Duration::from_secs(600);
 
 /// The channel: the shared HTTP target with DingTalk's settings.
 pub type DingTalk = HttpTarget<DingTalkConfig>;
+
+pub const DINGTALK: ChannelType<DingTalkConfig> = ChannelType {
+    name: "dingtalk",
+    aliases: &[],
+    keys: config::KEYS,
+    check: config::check,
+    build: |cfg, kind, renderer, _| Ok(Box::new(DingTalk::new(cfg, kind.clone(), renderer)?)),
+};
 
 /// `Base64Std(HMAC-SHA256(key = secret, message = timestamp + "\n" + secret))`.
 pub fn sign(secret: &str, timestamp_ms: i64) -> String {
@@ -72,10 +87,6 @@ impl DingTalk {
         renderer: Renderer,
     ) -> Result<DingTalk, ChannelError> {
         HttpTarget::build(cfg, kind, renderer, DEFAULT_TIMEOUT, HeaderMap::new())
-    }
-
-    pub fn max_batch(&self) -> usize {
-        self.limit(MAX_BATCH)
     }
 
     /// The JSON body: keyword and mentions in place, shortened to fit.
@@ -128,19 +139,29 @@ impl DingTalk {
         build(&text)
     }
 
-    pub async fn send(&self, batch: &[AlertMessage]) -> Delivery {
-        let body = self.body(batch);
+}
+
+impl HttpChannel for DingTalkConfig {
+    // 20 per minute per robot; more throttles it for 10 minutes.
+    const RATE_LIMITS: &'static [RateLimit] = &[per_minute(20)];
+
+    fn max_batch(t: &DingTalk) -> usize {
+        t.limit(MAX_BATCH)
+    }
+
+    fn request(t: &DingTalk, batch: &[AlertMessage]) -> Result<reqwest::RequestBuilder, Delivery> {
+        let body = t.body(batch);
         let ts = chrono::Utc::now().timestamp_millis();
-        let url = match signed_url(self.cfg.webhook.expose(), self.cfg.secret.as_ref(), ts) {
-            Ok(u) => u,
-            Err(e) => return Delivery::failed(e),
-        };
-        let req = self
-            .client
+        let url =
+            signed_url(t.cfg.webhook.expose(), t.cfg.secret.as_ref(), ts).map_err(Delivery::failed)?;
+        Ok(t.client
             .post(url)
             .header(CONTENT_TYPE, "application/json; charset=utf-8")
-            .json(&body);
-        self.deliver(req, classify).await
+            .json(&body))
+    }
+
+    fn classify(a: &HttpAnswer) -> Delivery {
+        classify(a)
     }
 }
 
@@ -164,12 +185,13 @@ pub fn classify(a: &HttpAnswer) -> Delivery {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notify::channels::Notifier;
     use crate::config::{Language, TargetTemplates};
     use crate::notify::message::MessageKind;
 
     #[test]
     fn known_answer_vectors() {
-        // shared/channels.md §1.3
+        // Known answers of the signing scheme above (secret, timestamp).
         assert_eq!(
             sign("SECtest-secret-0123456789", 1_700_000_000_000),
             "loAs986iXlZUJyoAu2REiC16DMGrtdERSegy7jQ3Qtg="

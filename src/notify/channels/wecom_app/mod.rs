@@ -21,10 +21,18 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
+mod config;
+
+pub use config::{WECOM_API, WeComAppConfig};
+
+use super::notifier::per_minute;
+use super::registry::ChannelType;
 use super::{
-    ChannelError, Delivery, HttpAnswer, batch_limit, errcode_answer, execute, http_client,
+    ChannelError, Delivery, HttpAnswer, Notifier, RateLimit, Sending, batch_limit, errcode_answer,
+    execute, http_client,
 };
-use crate::config::{ChatFormat, Secret, TargetConfig, WeComAppConfig};
+use crate::config::target_keys::ChatFormat;
+use crate::config::{Secret, TargetConfig};
 use crate::notify::message::AlertMessage;
 use crate::notify::render::{Markup, Renderer};
 
@@ -33,6 +41,14 @@ pub const MAX_CONTENT: usize = 2048;
 const MAX_BATCH: usize = 10;
 /// Refresh this long before the token's announced expiry.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(300);
+
+pub const WECOM_APP: ChannelType<WeComAppConfig> = ChannelType {
+    name: "wecom_app",
+    aliases: &[],
+    keys: config::KEYS,
+    check: config::check,
+    build: |cfg, kind, renderer, _| Ok(Box::new(WeComApp::new(cfg, kind.clone(), renderer)?)),
+};
 
 struct Token {
     value: Secret,
@@ -78,10 +94,6 @@ impl WeComApp {
         })
     }
 
-    pub fn max_batch(&self) -> usize {
-        batch_limit(MAX_BATCH, self.max_alerts)
-    }
-
     pub fn body(&self, batch: &[AlertMessage]) -> Value {
         let cfg = &self.cfg;
         let (msgtype, markup) = match cfg.format {
@@ -119,7 +131,7 @@ impl WeComApp {
         body
     }
 
-    pub async fn send(&self, batch: &[AlertMessage]) -> Delivery {
+    async fn send_batch(&self, batch: &[AlertMessage]) -> Delivery {
         let body = self.body(batch);
         let mut refreshed = false;
         loop {
@@ -217,6 +229,22 @@ impl WeComApp {
                 Attempt::Done(d)
             }
         }
+    }
+}
+
+impl Notifier for WeComApp {
+    fn max_batch(&self) -> usize {
+        batch_limit(MAX_BATCH, self.max_alerts)
+    }
+
+    // 30 per member per minute (the strictest published figure).
+    fn rate_limits(&self) -> &'static [RateLimit] {
+        const WECOM_APP: &[RateLimit] = &[per_minute(30)];
+        WECOM_APP
+    }
+
+    fn send<'a>(&'a self, batch: &'a [AlertMessage]) -> Sending<'a> {
+        Box::pin(self.send_batch(batch))
     }
 }
 

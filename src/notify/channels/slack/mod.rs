@@ -15,9 +15,15 @@ use std::time::Duration;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::{Value, json};
 
-use super::http_target::HttpTarget;
-use super::{ChannelError, Delivery, HttpAnswer, classify_http};
-use crate::config::{SlackConfig, TargetConfig};
+mod config;
+
+pub use config::SlackConfig;
+
+use super::http_target::{HttpChannel, HttpTarget};
+use super::notifier::per_second;
+use super::registry::ChannelType;
+use super::{ChannelError, Delivery, HttpAnswer, RateLimit, classify_http};
+use crate::config::TargetConfig;
 use crate::notify::message::{AlertMessage, MessageKind};
 use crate::notify::render::{Renderer, shorten_chars, slack_escape};
 use crate::rules::Severity;
@@ -35,6 +41,14 @@ pub const GREEN: &str = "#2eb886";
 /// The channel: the shared HTTP target with Slack's settings.
 pub type Slack = HttpTarget<SlackConfig>;
 
+pub const SLACK: ChannelType<SlackConfig> = ChannelType {
+    name: "slack",
+    aliases: &[],
+    keys: config::KEYS,
+    check: config::check,
+    build: |cfg, kind, renderer, _| Ok(Box::new(Slack::new(cfg, kind.clone(), renderer)?)),
+};
+
 pub fn colour(m: &AlertMessage) -> &'static str {
     match (m.kind, m.severity) {
         (MessageKind::Resolved, _) => GREEN,
@@ -50,10 +64,6 @@ impl Slack {
         renderer: Renderer,
     ) -> Result<Slack, ChannelError> {
         HttpTarget::build(cfg, kind, renderer, DEFAULT_TIMEOUT, HeaderMap::new())
-    }
-
-    pub fn max_batch(&self) -> usize {
-        self.limit(MAX_BATCH)
     }
 
     pub fn body(&self, batch: &[AlertMessage]) -> Value {
@@ -81,14 +91,25 @@ impl Slack {
             "attachments": attachments,
         })
     }
+}
 
-    pub async fn send(&self, batch: &[AlertMessage]) -> Delivery {
-        let req = self
-            .client
-            .post(self.cfg.webhook.expose())
+impl HttpChannel for SlackConfig {
+    // About one per second per webhook.
+    const RATE_LIMITS: &'static [RateLimit] = &[per_second(1)];
+
+    fn max_batch(t: &Slack) -> usize {
+        t.limit(MAX_BATCH)
+    }
+
+    fn request(t: &Slack, batch: &[AlertMessage]) -> Result<reqwest::RequestBuilder, Delivery> {
+        Ok(t.client
+            .post(t.cfg.webhook.expose())
             .header(CONTENT_TYPE, "application/json")
-            .json(&self.body(batch));
-        self.deliver(req, classify).await
+            .json(&t.body(batch)))
+    }
+
+    fn classify(a: &HttpAnswer) -> Delivery {
+        classify(a)
     }
 }
 

@@ -1,102 +1,17 @@
-//! Generic webhook: URL, method (POST, PUT, PATCH), custom headers, and the
-//! payload `alertmanager` (Alertmanager's webhook JSON, version 4, several
-//! alerts per message, so any Alertmanager receiver works) or `tocsin` (one
-//! alert per message, [`TocsinPayload`]). 2xx is sent; 408/425/429/5xx are
-//! retried honouring `Retry-After`; other statuses are permanent.
+//! The webhook's two bodies: tocsin's own JSON ([`TocsinPayload`], one
+//! alert) and Alertmanager's webhook JSON, version 4 ([`AmWebhookPayload`],
+//! a group of alerts with their common labels and annotations).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 
-use super::http_target::HttpTarget;
-use super::{ChannelError, Delivery, classify_http};
-use crate::config::{Secret, TargetConfig, WebhookConfig, WebhookPayload};
 use crate::labels::{Fingerprint, Labels};
 use crate::notify::message::AlertMessage;
 use crate::notify::render::{Markup, Renderer};
 
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Alertmanager prints a firing alert's end as the zero time.
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
-
-/// The channel: the shared HTTP target with Webhook's settings.
-pub type Webhook = HttpTarget<WebhookConfig>;
-
-/// Custom headers as a header map, marked sensitive (they often carry tokens).
-pub(crate) fn header_map(
-    target: &str,
-    headers: &BTreeMap<String, Secret>,
-) -> Result<HeaderMap, ChannelError> {
-    let err = |message: String| ChannelError {
-        target: target.to_string(),
-        message,
-    };
-    let mut map = HeaderMap::new();
-    for (k, v) in headers {
-        let name = HeaderName::from_bytes(k.as_bytes())
-            .map_err(|_| err(format!("invalid header name {k:?}")))?;
-        let mut value = HeaderValue::from_str(v.expose())
-            .map_err(|_| err(format!("invalid value for header {k:?}")))?;
-        value.set_sensitive(true);
-        map.insert(name, value);
-    }
-    Ok(map)
-}
-
-impl Webhook {
-    pub fn new(
-        cfg: &TargetConfig,
-        kind: WebhookConfig,
-        renderer: Renderer,
-    ) -> Result<Webhook, ChannelError> {
-        let headers = header_map(cfg.name(), &kind.headers)?;
-        HttpTarget::build(cfg, kind, renderer, DEFAULT_TIMEOUT, headers)
-    }
-
-    pub fn max_batch(&self) -> usize {
-        match self.cfg.payload {
-            WebhookPayload::Tocsin => 1,
-            // A storm's group in one message, as Alertmanager sends it;
-            // `max_alerts` lowers this for receivers that want less.
-            WebhookPayload::Alertmanager => self.limit(10_000),
-        }
-    }
-
-    /// The JSON body for a batch, in the configured payload.
-    pub fn body(&self, batch: &[AlertMessage]) -> serde_json::Value {
-        match self.cfg.payload {
-            WebhookPayload::Alertmanager => {
-                serde_json::to_value(payload(&self.name, batch, self.renderer.external_url()))
-                    .unwrap_or_default()
-            }
-            WebhookPayload::Tocsin => batch
-                .first()
-                .map(|m| {
-                    serde_json::to_value(tocsin_payload(&self.name, m, &self.renderer))
-                        .unwrap_or_default()
-                })
-                .unwrap_or_default(),
-        }
-    }
-
-    pub async fn send(&self, batch: &[AlertMessage]) -> Delivery {
-        let body = self.body(batch);
-        let req = self
-            .client
-            .request(self.cfg.method.clone(), self.cfg.url.expose())
-            .header(CONTENT_TYPE, "application/json")
-            .json(&body);
-        self.deliver(req, classify).await
-    }
-}
-
-/// Any 2xx is delivered; 408, 425, 429 and 5xx are retried (honouring
-/// `Retry-After`); other statuses are permanent.
-pub fn classify(a: &super::HttpAnswer) -> Delivery {
-    classify_http(a.status, a.header("retry-after"), &a.body)
-}
 
 /// tocsin's own webhook JSON: one alert per message (see README, "Webhook").
 #[derive(Debug, Serialize)]

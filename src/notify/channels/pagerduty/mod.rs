@@ -17,9 +17,15 @@ use std::time::Duration;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::{Value, json};
 
-use super::http_target::HttpTarget;
-use super::{ChannelError, Delivery, HttpAnswer, classify_http};
-use crate::config::{PagerDutyConfig, TargetConfig};
+mod config;
+
+pub use config::{PAGERDUTY_EVENTS, PagerDutyConfig};
+
+use super::http_target::{HttpChannel, HttpTarget};
+use super::notifier::per_minute;
+use super::registry::ChannelType;
+use super::{ChannelError, Delivery, HttpAnswer, RateLimit, classify_http};
+use crate::config::TargetConfig;
 use crate::notify::message::{AlertMessage, MessageKind};
 use crate::notify::render::{Renderer, shorten_chars};
 use crate::rules::Severity;
@@ -30,6 +36,14 @@ pub const MAX_BODY: usize = 512_000;
 
 /// The channel: the shared HTTP target with PagerDuty's settings.
 pub type PagerDuty = HttpTarget<PagerDutyConfig>;
+
+pub const PAGERDUTY: ChannelType<PagerDutyConfig> = ChannelType {
+    name: "pagerduty",
+    aliases: &[],
+    keys: config::KEYS,
+    check: config::check,
+    build: |cfg, kind, renderer, _| Ok(Box::new(PagerDuty::new(cfg, kind.clone(), renderer)?)),
+};
 
 pub fn dedup_key(m: &AlertMessage) -> String {
     format!("tocsin-{}", m.fingerprint)
@@ -107,16 +121,29 @@ impl PagerDuty {
         event
     }
 
-    pub async fn send(&self, batch: &[AlertMessage]) -> Delivery {
+}
+
+impl HttpChannel for PagerDutyConfig {
+    // About 120 events per minute per integration key.
+    const RATE_LIMITS: &'static [RateLimit] = &[per_minute(120)];
+
+    /// One event per alert.
+    fn max_batch(_: &PagerDuty) -> usize {
+        1
+    }
+
+    fn request(t: &PagerDuty, batch: &[AlertMessage]) -> Result<reqwest::RequestBuilder, Delivery> {
         let Some(m) = batch.first() else {
-            return Delivery::sent("nothing to send");
+            return Err(Delivery::sent("nothing to send"));
         };
-        let req = self
-            .client
-            .post(&self.cfg.url)
+        Ok(t.client
+            .post(&t.cfg.url)
             .header(CONTENT_TYPE, "application/json")
-            .json(&self.event(m));
-        self.deliver(req, classify).await
+            .json(&t.event(m)))
+    }
+
+    fn classify(a: &HttpAnswer) -> Delivery {
+        classify(a)
     }
 }
 

@@ -1,0 +1,45 @@
+//! The keys of `type: dingtalk` targets: the robot's `webhook` (or
+//! `webhook_file`), its signing `secret` (or `secret_file`), `keyword`,
+//! `mention` (contacts, by phone), `mention_all`, `format` and `proxy`.
+
+use crate::config::Secret;
+use crate::config::target_keys::{ChatFormat, Key, PROXY, TargetCheck};
+use crate::yaml::SourceError;
+
+#[derive(Debug, Clone)]
+pub struct DingTalkConfig {
+    /// `https://oapi.dingtalk.com/robot/send?access_token=...`
+    pub webhook: Secret,
+    /// Signing secret (`SEC...`).
+    pub secret: Option<Secret>,
+    pub keyword: Option<String>,
+    /// Phones of the mentioned contacts.
+    pub mention_mobiles: Vec<String>,
+    pub mention_all: bool,
+    pub format: ChatFormat,
+}
+
+pub const KEYS: &[Key] = &[
+    Key::secret("webhook"),
+    Key::path("webhook_file"),
+    Key::secret("secret"),
+    Key::path("secret_file"),
+    Key::text("keyword"),
+    Key::names("mention"),
+    Key::flag("mention_all"),
+    Key::text("format"),
+    PROXY,
+];
+
+pub fn check(t: &TargetCheck, errors: &mut Vec<SourceError>) -> Option<DingTalkConfig> {
+    let webhook = t.url("webhook", errors);
+    let mention_mobiles = t.mentions("phone", |c| c.phone(), errors);
+    Some(DingTalkConfig {
+        secret: t.secret_or_file("secret", errors),
+        keyword: t.keyword(),
+        mention_mobiles,
+        mention_all: t.is_true("mention_all"),
+        format: t.chat_format(errors),
+        webhook: webhook?,
+    })
+}
