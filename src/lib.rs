@@ -34,8 +34,6 @@ pub mod eval;
 pub mod heartbeat;
 pub mod http;
 pub mod http_client;
-// MOVED: re-export until the paths are updated
-pub use alert::labels;
 pub mod log_escape;
 pub mod memory;
 pub mod notify;

@@ -126,7 +126,7 @@ pub fn run(
                     let matchers: Vec<String> = s
                         .matchers
                         .iter()
-                        .filter_map(|m| tocsin::notify::matcher::Matcher::try_from(m).ok())
+                        .filter_map(|m| tocsin::alert::matcher::Matcher::try_from(m).ok())
                         .map(|m| m.to_string())
                         .collect();
                     println!(

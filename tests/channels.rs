@@ -382,7 +382,7 @@ async fn pagerduty_trigger_then_resolve_pass_the_v2_schema() {
     ));
     let mut f = firing();
     f.message = "x".repeat(5000);
-    f.severity = tocsin::rules::Severity::Error;
+    f.severity = tocsin::alert::Severity::Error;
     assert!(ch.send(&[f]).await.is_sent());
     assert!(ch.send(&[resolved()]).await.is_sent());
     let hits = mock.log.hits();

@@ -109,7 +109,7 @@ proptest! {
 
     #[test]
     fn matchers_never_panic(text in ".{0,60}") {
-        let _ = tocsin::notify::matcher::Matcher::parse(&text);
+        let _ = tocsin::alert::matcher::Matcher::parse(&text);
     }
 
     #[test]

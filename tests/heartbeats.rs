@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{Daemon, http, wait_for};
 use serde_json::Value;
-use tocsin::eval::AlertState;
+use tocsin::alert::AlertState;
 
 const KEY: &str = "test-ping-key-0123456789";
 const WAIT: Duration = Duration::from_secs(30);
@@ -79,7 +79,7 @@ async fn ping_path(d: &Daemon, name: &str) -> String {
     format!("/ping/{}", check(d, name).await["key"].as_str().unwrap())
 }
 
-async fn wait_alert(d: &Daemon, alert: &str, state: AlertState) -> tocsin::eval::AlertInstance {
+async fn wait_alert(d: &Daemon, alert: &str, state: AlertState) -> tocsin::alert::AlertInstance {
     wait_for(&format!("{alert} to be {state:?}"), WAIT, || async {
         d.alert(alert).filter(|a| a.state == state)
     })

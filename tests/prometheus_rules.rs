@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Daemon, Receiver, push, wait_for, wait_prometheus_value};
-use tocsin::eval::AlertState;
+use tocsin::alert::AlertState;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -18,7 +18,7 @@ fn webhook_config(receiver: &Receiver) -> String {
     )
 }
 
-async fn wait_state(d: &Daemon, alert: &str, state: AlertState) -> tocsin::eval::AlertInstance {
+async fn wait_state(d: &Daemon, alert: &str, state: AlertState) -> tocsin::alert::AlertInstance {
     wait_for(&format!("{alert} to be {state:?}"), WAIT, || async {
         d.alert(alert).filter(|a| a.state == state)
     })

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Daemon, env, get_json_at, get_text, http, push, wait_for, wait_prometheus_value};
-use tocsin::eval::AlertState;
+use tocsin::alert::AlertState;
 
 const WAIT: Duration = Duration::from_secs(30);
 

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{Daemon, Receiver, push, wait_for, wait_prometheus_value};
-use tocsin::eval::AlertState;
+use tocsin::alert::AlertState;
 
 const WAIT: Duration = Duration::from_secs(30);
 

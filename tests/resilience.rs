@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::routing::post;
 use common::{Daemon, Receiver, push, wait_for, wait_prometheus_value};
-use tocsin::eval::AlertState;
+use tocsin::alert::AlertState;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -32,7 +32,7 @@ groups:
     )
 }
 
-async fn wait_state(d: &Daemon, alert: &str, state: AlertState) -> tocsin::eval::AlertInstance {
+async fn wait_state(d: &Daemon, alert: &str, state: AlertState) -> tocsin::alert::AlertInstance {
     wait_for(&format!("{alert} to be {state:?}"), WAIT, || async {
         d.alert(alert).filter(|a| a.state == state)
     })

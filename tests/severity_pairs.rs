@@ -82,7 +82,7 @@ async fn firing_severities(d: &Daemon) -> Vec<String> {
         .engine()
         .alerts()
         .into_iter()
-        .filter(|a| a.alert == "PairHigh" && a.state == tocsin::eval::AlertState::Firing)
+        .filter(|a| a.alert == "PairHigh" && a.state == tocsin::alert::AlertState::Firing)
         .map(|a| a.labels.get("severity").cloned().unwrap_or_default())
         .collect();
     out.sort();

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Daemon, push, wait_for, wait_prometheus_value};
-use tocsin::eval::AlertState;
+use tocsin::alert::AlertState;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emqx_rules_are_valid_promql_and_fire_on_emqx_metrics() {

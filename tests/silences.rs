@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Daemon, Receiver, wait_for};
-use tocsin::eval::AlertState;
+use tocsin::alert::AlertState;
 
 const WAIT: Duration = Duration::from_secs(30);
 

@@ -849,11 +849,11 @@ routing:
     let labels = tocsin::alert::Labels::new();
     let names = |sev| router.route_of(&labels, sev).recipient_names();
     assert_eq!(
-        names(tocsin::rules::Severity::Warning),
+        names(tocsin::alert::Severity::Warning),
         vec!["alice", "sms:alice"]
     );
     assert_eq!(
-        names(tocsin::rules::Severity::Error),
+        names(tocsin::alert::Severity::Error),
         vec!["sms:alice", "sms:bob", "call:alice", "call:bob", "alice"]
     );
     let call_bob = c

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{Daemon, push, wait_for, wait_prometheus_value};
-use tocsin::eval::AlertState;
+use tocsin::alert::AlertState;
 
 /// Runs Chromium headless on `url` with `extra` flags; returns stdout.
 fn chromium(url: &str, profile: &Path, extra: &[&str]) -> String {

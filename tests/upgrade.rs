@@ -15,7 +15,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use tocsin::eval::AlertState;
+use tocsin::alert::AlertState;
 
 const FIXTURE: &str = "tests/fixtures/upgrade/tocsin-1410f7b.db";
 const RULES: &str = "tests/fixtures/upgrade/rules/upgrade.yaml";

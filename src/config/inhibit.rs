@@ -7,8 +7,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::alert::matcher::{Matcher, Op};
 use crate::notify::inhibit::InhibitRule;
-use crate::notify::matcher::{Matcher, Op};
 use crate::yaml::{SourceError, Spanned};
 
 /// One `inhibit:` rule as written.

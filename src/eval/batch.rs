@@ -15,7 +15,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::source::{Sample, SourceError};
+use crate::alert::Sample;
+use crate::source::SourceError;
 
 /// At most this many values in one batched regex matcher.
 pub const MAX_VALUES: usize = 500;

@@ -27,5 +27,3 @@ pub use engine::external;
 pub use engine::{Engine, GroupStatus, RuleKind, RuleStatus};
 pub use rule::{QueryOutcome, RuleEnv, RuleUpdate, evaluate_rule};
 pub use state::{Observation, Step, step};
-// MOVED: re-export until the paths are updated
-pub use crate::alert::{AlertEvent, AlertInstance, AlertState, Transition};

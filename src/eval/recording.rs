@@ -31,12 +31,12 @@ use tokio::sync::Semaphore;
 
 use super::engine::{RuleKind, RuleStatus};
 use super::remote_queue::{RecordingId, RemoteQueues, WriteStats};
-use crate::alert::Labels;
+use crate::alert::{Labels, Sample};
 use crate::rules::{Group, RecordingRule, RuleSet};
+use crate::source::SourceError;
 use crate::source::prometheus::PrometheusSource;
 use crate::source::prompb::{STALE_NAN, TimeSeries};
 use crate::source::remote_write::RemoteWriter;
-use crate::source::{Sample, SourceError};
 
 /// Why a recording rule's result cannot be written.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -6,9 +6,8 @@ use std::path::PathBuf;
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::*;
-use crate::alert::{Fingerprint, Labels};
-use crate::rules::{Group, LoadOptions, RuleSet, Severity, load_sources};
-use crate::source::Sample;
+use crate::alert::{AlertInstance, AlertState, Fingerprint, Labels, Sample, Severity};
+use crate::rules::{Group, LoadOptions, RuleSet, load_sources};
 
 fn rules(yaml: &str) -> RuleSet {
     load_sources(

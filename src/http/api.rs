@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::limits::PageQuery;
-use crate::alert::Labels;
-use crate::eval::{AlertInstance, GroupStatus, RuleStatus};
+use crate::alert::{AlertInstance, Labels};
+use crate::eval::{GroupStatus, RuleStatus};
 use crate::notify::route_table::Route;
 use crate::store::outbox::NotificationRecord;
 use axum::response::{IntoResponse, Response};
@@ -126,7 +126,7 @@ async fn alerts(State(s): State<AppState>, Query(f): Query<AlertFilter>) -> Resp
             let mut v = AlertView::new(a, router.route(a));
             v.silenced_by = router.silenced_by(&a.output_labels());
             v.silenced = v.silenced_by.is_some();
-            if a.state == crate::eval::AlertState::Firing {
+            if a.state == crate::alert::AlertState::Firing {
                 v.inhibited_by = router.inhibited_by(a.fingerprint, &a.output_labels());
             }
             v.inhibited = v.inhibited_by.is_some();

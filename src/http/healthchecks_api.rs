@@ -1045,7 +1045,7 @@ impl Spec {
             .unwrap_or_default();
         for tag in tags.split_whitespace() {
             if let Some((k, v)) = tag.split_once('=') {
-                if !crate::rules::load::valid_label_name(k) || v.is_empty() {
+                if !crate::alert::valid_label_name(k) || v.is_empty() {
                     return Err(invalid(format!(
                         "tag {tag:?} looks like a label but is not one (key=value, the key [a-zA-Z_][a-zA-Z0-9_]*)"
                     )));

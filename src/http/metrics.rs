@@ -11,7 +11,7 @@ use axum::response::IntoResponse;
 use chrono::Utc;
 
 use super::AppState;
-use crate::eval::AlertState;
+use crate::alert::AlertState;
 use crate::eval::engine::DURATION_BUCKETS;
 use crate::heartbeat::state::PingKind;
 

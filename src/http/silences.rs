@@ -13,7 +13,8 @@ use chrono::Utc;
 
 use super::AppState;
 use super::limits::{PageQuery, page, read_body, refuse};
-use crate::notify::silence::{NewSilence, Silence, SilenceBounds, SilenceView};
+use crate::alert::Silence;
+use crate::notify::silence::{NewSilence, SilenceBounds, SilenceView};
 use crate::store::StoreError;
 
 pub fn routes() -> Router<AppState> {

@@ -11,7 +11,7 @@ use axum::response::Html;
 use chrono::{DateTime, Utc};
 
 use super::AppState;
-use crate::eval::AlertState;
+use crate::alert::AlertState;
 
 pub async fn page(State(s): State<AppState>) -> Html<String> {
     Html(render(&s))

@@ -9,9 +9,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-use super::matcher::Matcher;
-use crate::alert::{Fingerprint, Labels};
-use crate::eval::{AlertInstance, AlertState};
+use crate::alert::{AlertInstance, AlertState, Fingerprint, Labels, matcher::Matcher};
 
 /// One checked `inhibit:` rule.
 #[derive(Debug, Clone, PartialEq)]

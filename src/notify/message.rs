@@ -8,9 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::route_table::Mentions;
-use crate::alert::{Fingerprint, Labels};
-use crate::eval::{AlertEvent, Transition};
-use crate::rules::{RuleFormat, Severity};
+use crate::alert::{AlertEvent, Fingerprint, Labels, RuleFormat, Severity, Transition};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -16,8 +16,6 @@ pub mod silence;
 pub mod testsend;
 pub mod verify;
 
-// MOVED: re-export until the paths are updated
-pub use crate::alert::matcher;
 pub use dispatch::Dispatcher;
 pub use message::{AlertMessage, MessageKind};
 pub use pipeline::Pipeline;

@@ -13,8 +13,8 @@
 use serde::Serialize;
 
 use super::message::{AlertMessage, MessageKind};
+use crate::alert::Severity;
 use crate::config::{Language, TargetTemplates};
-use crate::rules::Severity;
 use crate::template::{format_duration_secs, render_notification_template};
 
 /// Messages about more alerts than this list them one line each.

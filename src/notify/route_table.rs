@@ -11,9 +11,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::alert::Labels;
+use crate::alert::{Labels, Severity};
 use crate::config::windows::{TimeWindow, is_open};
-use crate::rules::Severity;
 
 /// The checked routing: the default and the scopes, in file order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

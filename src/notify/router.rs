@@ -18,10 +18,8 @@ use super::message::{AlertMessage, MessageKind};
 use super::route_table::{Recipient, Route, RouteTable};
 use super::silence::SilenceCache;
 use super::verify::{VerifiedSet, contact_address};
-use crate::alert::Labels;
+use crate::alert::{AlertEvent, Labels, Severity, Transition};
 use crate::config::Config;
-use crate::eval::{AlertEvent, Transition};
-use crate::rules::Severity;
 use crate::store::outbox::NewNotification;
 use crate::store::verifications::VerifiedAddress;
 
@@ -277,12 +275,12 @@ impl Router {
     }
 
     /// The route of `alert` at its current severity.
-    pub fn route(&self, alert: &crate::eval::AlertInstance) -> Route {
+    pub fn route(&self, alert: &crate::alert::AlertInstance) -> Route {
         self.route_of(&alert.output_labels(), alert.severity)
     }
 
     /// Names of the targets, contacts or `owner` that hear about `alert`.
-    pub fn recipients(&self, alert: &crate::eval::AlertInstance) -> Vec<String> {
+    pub fn recipients(&self, alert: &crate::alert::AlertInstance) -> Vec<String> {
         self.route(alert).recipient_names()
     }
 

@@ -12,10 +12,8 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::alert::Labels;
 use crate::alert::matcher::{Matcher, MatcherJson};
-// MOVED: re-export until the paths are updated
-pub use crate::alert::Silence;
+use crate::alert::{Labels, Silence};
 
 /// A silence as the API and the CLI show it.
 #[derive(Debug, Clone, Serialize, Deserialize)]

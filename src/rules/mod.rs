@@ -18,9 +18,5 @@ mod tests;
 
 pub use condition::Condition;
 pub use load::{LoadOptions, load_rules, load_sources};
-pub use model::{
-    ErrorPolicy, Group, NoDataPolicy, RecordingRule, Rule, RuleFormat, RuleSet, RuleSource,
-};
+pub use model::{ErrorPolicy, Group, NoDataPolicy, RecordingRule, Rule, RuleSet, RuleSource};
 pub use schedule::Schedule;
-// MOVED: re-export until the paths are updated
-pub use crate::alert::Severity;

@@ -9,9 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::condition::Condition;
 use super::heartbeat::{HeartbeatDecls, HeartbeatQuery};
 use super::schedule::Schedule;
-use crate::alert::{Labels, Severity};
-// MOVED: re-export until the paths are updated
-pub use crate::alert::RuleFormat;
+use crate::alert::{Labels, RuleFormat, Severity};
 use crate::template::Template;
 use crate::yaml::SourceError;
 

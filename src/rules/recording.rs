@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use super::file::RuleDoc;
-use super::load::{Checker, valid_label_name};
+use super::load::Checker;
 use super::model::{RecordingRule, RuleSet};
-use crate::alert::Labels;
+use crate::alert::{Labels, valid_label_name};
 use crate::yaml::{SourceError, Spanned};
 
 impl Checker<'_> {

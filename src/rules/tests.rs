@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::*;
-use crate::alert::Labels;
+use crate::alert::{Labels, RuleFormat, Severity};
 use crate::template::TemplateContext;
 
 fn load(text: &str) -> Result<RuleSet, crate::yaml::SourceErrors> {

@@ -13,10 +13,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::alert::Fingerprint;
-use crate::eval::{AlertInstance, AlertState, QueryOutcome, RuleEnv, evaluate_rule};
+use crate::alert::{AlertInstance, AlertState, Fingerprint, Sample};
+use crate::eval::{QueryOutcome, RuleEnv, evaluate_rule};
 use crate::rules::{LoadOptions, RuleSet, load_rules};
-use crate::source::Sample;
 use crate::yaml::{self, SourceError, SourceErrors};
 use file::{ExpectedAlert, TestFile};
 

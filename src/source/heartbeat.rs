@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::{Sample, SourceError};
+use super::SourceError;
+use crate::alert::Sample;
 use crate::heartbeat::pattern::glob_match;
 use crate::heartbeat::registry::{Checks, Registry};
 use crate::heartbeat::state::RunStatus;

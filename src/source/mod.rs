@@ -4,8 +4,6 @@
 //! results go back to Prometheus through [`remote_write`] ([`prompb`]
 //! encodes them).
 
-// MOVED: re-export until the paths are updated
-pub use crate::alert::Sample;
 pub mod heartbeat;
 pub mod prometheus;
 pub mod prompb;

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use prometheus_http_query::{Client, Error as PromError, response::Data};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use super::{Sample, SourceError};
-use crate::alert::Labels;
+use super::SourceError;
+use crate::alert::{Labels, Sample};
 use crate::config::PrometheusConfig;
 
 /// Why a query that returned a range vector is refused.

@@ -623,7 +623,7 @@ impl Daemon {
     }
 
     /// The alert of `name`, if the engine has one.
-    pub fn alert(&self, name: &str) -> Option<tocsin::eval::AlertInstance> {
+    pub fn alert(&self, name: &str) -> Option<tocsin::alert::AlertInstance> {
         self.engine().alerts().into_iter().find(|a| a.alert == name)
     }
 

@@ -5,10 +5,9 @@
 
 use std::path::Path;
 
-use crate::alert::Labels;
+use crate::alert::{Labels, Severity};
 use crate::config::Config;
 use crate::notify::route_table::Recipient;
-use crate::rules::Severity;
 
 pub(crate) const PEOPLE: &str = "\
 mailer: {host: smtp.example.com, from: 'tocsin <t@example.com>'}

@@ -195,7 +195,7 @@ fn grouping(
                             format!("{what}.group_by: `...` (every alert on its own) cannot be combined with label names"),
                         ));
                     }
-                } else if !crate::rules::load::valid_label_name(&n.value) {
+                } else if !crate::alert::valid_label_name(&n.value) {
                     errors.push(SourceError::at(
                         file,
                         *n,
@@ -250,10 +250,10 @@ mod tests {
     use std::time::Duration;
 
     use crate::alert::Labels;
+    use crate::alert::Severity;
     use crate::config::Config;
     use crate::config::routing_fixture::table;
     use crate::notify::route_table::{GroupBy, RouteTiming};
-    use crate::rules::Severity;
 
     #[test]
     fn grouping_is_per_scope_and_inherits_from_routing() {

@@ -29,10 +29,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Params, am_time, failure};
-use crate::alert::{Fingerprint, Labels};
+use crate::alert::{Fingerprint, Labels, matcher::Matcher};
 use crate::eval::external::EXTERNAL_GROUP;
 use crate::http::AppState;
-use crate::notify::matcher::Matcher;
 use crate::notify::route_table::Route;
 
 /// The receiver of routes that notify nobody.

@@ -98,7 +98,7 @@ pub fn render(router: &Router, version: &str) -> String {
     if !rules.is_empty() {
         out.push_str("inhibit_rules:\n");
         for r in rules {
-            let list = |ms: &[crate::notify::matcher::Matcher]| {
+            let list = |ms: &[crate::alert::matcher::Matcher]| {
                 ms.iter()
                     .map(|m| quote(&m.to_string()))
                     .collect::<Vec<_>>()

@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::AppState;
-use crate::notify::matcher::Matcher;
+use crate::alert::matcher::Matcher;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -21,11 +21,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Params, am_time, failure};
+use crate::alert::Silence;
+use crate::alert::matcher::{Matcher, MatcherJson};
 use crate::http::AppState;
 use crate::http::limits::read_body;
 use crate::http::silences::{expire_now, put_changed, put_new};
-use crate::notify::matcher::{Matcher, MatcherJson};
-use crate::notify::silence::{MatcherInput, NewSilence, Silence, SilenceBounds};
+use crate::notify::silence::{MatcherInput, NewSilence, SilenceBounds};
 
 /// How long expired silences stay listed.
 pub const EXPIRED_KEPT: chrono::Duration = chrono::Duration::hours(120);

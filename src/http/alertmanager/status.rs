@@ -74,7 +74,7 @@ pub async fn receivers(State(s): State<AppState>, RawQuery(q): RawQuery) -> Resp
     let p = Params::parse(q.as_deref());
     let matchers = match p
         .all("receiver_matchers")
-        .map(crate::notify::matcher::Matcher::parse)
+        .map(crate::alert::matcher::Matcher::parse)
         .collect::<Result<Vec<_>, _>>()
     {
         Ok(m) => m,

@@ -14,12 +14,10 @@ use super::file::{GroupDoc, RuleDoc, RuleFileDoc};
 mod checks;
 
 use super::heartbeat::HeartbeatQuery;
-use super::model::{Group, Level, Rule, RuleFormat, RuleSet, RuleSource};
+use super::model::{Group, Level, Rule, RuleSet, RuleSource};
 use super::schedule::Schedule;
 use super::severity::SeveritySpec;
-use crate::alert::{Labels, Severity};
-// MOVED: re-export until the paths are updated
-pub use crate::alert::valid_label_name;
+use crate::alert::{Labels, RuleFormat, Severity, valid_label_name};
 use crate::template::Template;
 use crate::yaml::{self, HumanDuration, SourceError, SourceErrors, Spanned};
 

@@ -243,10 +243,10 @@ mod tests {
     use std::path::Path;
 
     use crate::alert::Labels;
+    use crate::alert::Severity;
     use crate::config::Config;
     use crate::config::routing_fixture::{PEOPLE, errors, names, table, who};
     use crate::notify::route_table::Mentions;
-    use crate::rules::Severity;
 
     #[test]
     fn ways_to_a_contact_need_what_they_use() {

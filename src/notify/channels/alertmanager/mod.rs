@@ -23,7 +23,7 @@ use super::{
     ChannelError, Delivery, Notifier, Sending, batch_limit, classify_http, execute, http_client,
 };
 use crate::config::TargetConfig;
-use crate::labels::Labels;
+use crate::alert::Labels;
 use crate::notify::message::{AlertMessage, MessageKind};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);

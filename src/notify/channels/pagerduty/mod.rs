@@ -28,7 +28,7 @@ use super::{ChannelError, Delivery, HttpAnswer, RateLimit, classify_http};
 use crate::config::TargetConfig;
 use crate::notify::message::{AlertMessage, MessageKind};
 use crate::notify::render::{Renderer, shorten_chars};
-use crate::rules::Severity;
+use crate::alert::Severity;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_SUMMARY: usize = 1024;

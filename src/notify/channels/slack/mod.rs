@@ -26,7 +26,7 @@ use super::{ChannelError, Delivery, HttpAnswer, RateLimit, classify_http};
 use crate::config::TargetConfig;
 use crate::notify::message::{AlertMessage, MessageKind};
 use crate::notify::render::{Renderer, shorten_chars, slack_escape};
-use crate::rules::Severity;
+use crate::alert::Severity;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_HEADER: usize = 150;

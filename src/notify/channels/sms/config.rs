@@ -136,7 +136,7 @@ impl ParamField {
             other => ParamField::Label(
                 other
                     .strip_prefix("labels.")
-                    .filter(|l| crate::rules::load::valid_label_name(l))?
+                    .filter(|l| crate::alert::valid_label_name(l))?
                     .to_string(),
             ),
         })

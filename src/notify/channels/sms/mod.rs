@@ -504,13 +504,13 @@ mod tests {
         a.message = "backup of c-7\nfailed".into();
         let mut b = a.clone();
         b.alert = "ClientDown".into();
-        b.severity = crate::rules::Severity::Error;
+        b.severity = crate::alert::Severity::Error;
         let f = Fields::of(&renderer(), &[a.clone(), b]);
         assert_eq!(f.alert, "BackupFailed +1");
         assert_eq!(f.count, 2);
         assert_eq!(
             f.severity,
-            renderer().severity_text(crate::rules::Severity::Error)
+            renderer().severity_text(crate::alert::Severity::Error)
         );
         assert_eq!(f.message, "backup of c-7 failed");
         let one = Fields::of(&renderer(), &[a]);

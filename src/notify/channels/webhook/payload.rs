@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::labels::{Fingerprint, Labels};
+use crate::alert::{Fingerprint, Labels};
 use crate::notify::message::AlertMessage;
 use crate::notify::render::{Markup, Renderer};
 
