@@ -21,10 +21,28 @@ for d,_,fs in os.walk(root):
             if rel and rel[-1]=='tests': continue
             files[tuple(rel)]=p
 mods=set(files)
+# Names a module re-exports from one of its children (`pub use child::{A, B}`):
+# a path through the re-export leads to the child's file.
+reexports={}
+for m,p in files.items():
+    text=re.sub(r'//[^\n]*','',open(p).read())
+    for mm in re.finditer(r'pub use (\w+)::(\{[^;]*\}|[\w:]+)\s*;',text):
+        child=m+(mm.group(1),)
+        if child not in files: continue
+        body=mm.group(2).strip('{}')
+        for item in body.split(','):
+            item=item.strip()
+            if not item: continue
+            name=item.split(' as ')[-1].split('::')[-1].strip()
+            reexports[(m,name)]=child
 def resolve(path):
-    # longest prefix that is a module file
+    # longest prefix that is a module file, following re-exports
     for n in range(len(path),0,-1):
-        if tuple(path[:n]) in mods: return tuple(path[:n])
+        if tuple(path[:n]) in mods:
+            t=tuple(path[:n])
+            while n<len(path) and (t,path[n]) in reexports:
+                t=reexports[(t,path[n])]; n+=1
+            return t
     return None
 g=collections.defaultdict(set)
 for m,p in files.items():
@@ -84,4 +102,6 @@ print('file-level cycles:',n)
 sizes=sorted(((sum(1 for _ in open(os.path.join(d,f))),os.path.join(d,f)) for d,_,fs in os.walk(root) for f in fs if f.endswith('.rs')),reverse=True)
 print('largest file: %s (%d lines)' % (sizes[0][1],sizes[0][0]))
 print('files over 500 lines: %d' % sum(1 for n,_ in sizes if n>500))
+pairs=sorted({tuple(sorted((a,b))) for a in tg for b in tg[a] if a in tg.get(b,set())})
+print('folders importing each other: %d %s' % (len(pairs),' '.join('%s<->%s' % p for p in pairs)))
 for a in sorted(tg): print(a,'->',' '.join(sorted(tg[a])))

@@ -31,9 +31,9 @@ use crate::store::outbox::OutboxRow;
 /// How long an idle worker sleeps before looking again without a wake-up.
 const IDLE_POLL: Duration = Duration::from_secs(30);
 
+/// The delivery workers of the targets in force (one per enabled target).
 pub struct Dispatcher {
     workers: Vec<JoinHandle<()>>,
-    stats: DeliveryStats,
 }
 
 /// Delivery counters per target, for `/metrics`.
@@ -94,11 +94,7 @@ impl Dispatcher {
             };
             workers.push(tokio::spawn(worker.run(shutdown.clone())));
         }
-        Ok(Dispatcher { workers, stats })
-    }
-
-    pub fn stats(&self) -> DeliveryStats {
-        self.stats.clone()
+        Ok(Dispatcher { workers })
     }
 
     /// Waits for the workers to finish after shutdown was signalled.
