@@ -4,7 +4,9 @@
 //! driven expiry clock and a restart nothing resolves it early (an
 //! Alertmanager-format post without `endsAt`, driven alike, does resolve:
 //! the control that shows the clock is driven). Bad bodies and unknown
-//! states are 400s with the reason that change nothing.
+//! states are 400s with the reason that change nothing; `events.default`
+//! takes unknown states, and `notify_finished_without_failure` makes a
+//! finished job that never failed a firing-and-resolved pair.
 
 mod common;
 
@@ -294,12 +296,40 @@ async fn bad_events_and_unknown_states_are_refused_with_reasons() {
         "groups: []\n",
         &config(
             &hook,
-            "events:\n  states: {finished: resolve}\n  default: warning\n",
+            "events:\n  states: {finished: resolve}\n  default: warning\n  notify_finished_without_failure: true\n",
         ),
     );
     let d = Daemon::start(&dir).await;
     let (status, answer) = post(&d, r#"{"source":"dinky","key":"dedup","state":"exploded"}"#).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["alert"]["severity"], "warning", "{answer}");
+
+    // With notify_finished_without_failure, a job that finishes without
+    // having failed is a firing-and-resolved pair to its route.
+    let before = of(&heard(&hook), "JobState").len();
+    let (status, answer) = post(
+        &d,
+        r#"{"source":"dinky","key":"daily","state":"FINISHED","labels":{"team":"data"}}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, &answer["change"]),
+        (200, &serde_json::json!("noticed")),
+        "{answer}"
+    );
+    assert_eq!(answer["alert"]["state"], "resolved", "{answer}");
+    let summary = "dinky job daily is finished";
+    let got = wait_for("the finished notice delivered", WAIT, || async {
+        let got = of(&heard(&hook), "JobState");
+        (got.len() >= before + 2).then_some(got)
+    })
+    .await;
+    assert_eq!(
+        got[before..],
+        [
+            row("firing", "warning", "finished", summary),
+            row("resolved", "warning", "finished", summary)
+        ]
+    );
     d.stop().await;
 }

@@ -67,6 +67,10 @@ pub struct EventsConfig {
     /// What a state missing from `states` does; without it such a post is
     /// refused (400).
     pub default: Option<StateAction>,
+    /// A job that posts `finished` while not failing is notified as a
+    /// firing-and-resolved pair of its alert (at warning), so that its
+    /// route hears that it finished; off: it notifies nobody.
+    pub notify_finished_without_failure: bool,
 }
 
 impl Default for EventsConfig {
@@ -78,6 +82,7 @@ impl Default for EventsConfig {
                 .map(|(s, a)| (s.to_string(), *a))
                 .collect(),
             default: None,
+            notify_finished_without_failure: false,
         }
     }
 }

@@ -6,6 +6,10 @@
 //! message), or to `resolve`, which ends it through the state machine: its
 //! resolved notice carries the final state ("… is finished") and goes where
 //! resolved notices go, to the targets that heard it fire.
+//! `finished` for a job that was not failing notifies nobody, unless
+//! `events.notify_finished_without_failure`: then it is a firing-and-resolved
+//! pair of the alert in one commit, so the notice is an ordinary pair of
+//! outbox rows (no message kind of its own).
 //!
 //! The alerts live in the pseudo-group [`EVENTS_GROUP`], in the alerts table
 //! like every alert (so they survive restarts), with no expiry row. A job is
@@ -18,6 +22,7 @@ use std::sync::Arc;
 use chrono::{DateTime, SubsecRound, Utc};
 
 use super::Engine;
+use super::external::end;
 use crate::alert::{
     AlertEvent, AlertInstance, AlertState, Fingerprint, Labels, RuleFormat, Severity, StateChanges,
     Transition,
@@ -31,6 +36,9 @@ pub const EVENTS_GROUP: &str = "events";
 /// The labels a job's alert always has, besides `alertname`.
 pub const SOURCE_LABEL: &str = "source";
 pub const JOB_LABEL: &str = "job";
+
+/// The state `events.notify_finished_without_failure` is about.
+pub const FINISHED: &str = "finished";
 
 /// One checked job state event.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,6 +71,10 @@ pub enum EventOutcome {
     Resolved,
     /// A resolving state for a job that was not failing: nothing to do.
     NotFailing,
+    /// `finished` for a job that was not failing, with
+    /// `events.notify_finished_without_failure`: notified as a
+    /// firing-and-resolved pair.
+    Noticed,
 }
 
 impl EventOutcome {
@@ -75,6 +87,7 @@ impl EventOutcome {
             EventOutcome::Unchanged => "unchanged",
             EventOutcome::Resolved => "resolved",
             EventOutcome::NotFailing => "not_failing",
+            EventOutcome::Noticed => "noticed",
         }
     }
 }
@@ -191,17 +204,22 @@ impl Engine {
                 // The final state goes into the alert first, so that the
                 // resolved notice says it.
                 let last = with_state(&p, &message, &state);
-                let ended = crate::eval::state::end(&last, now);
-                let next = ended.next.unwrap_or(last);
-                changes
-                    .events
-                    .extend(ended.transitions.into_iter().map(|transition| AlertEvent {
-                        alert: next.clone(),
-                        before: Some(p.state),
-                        transition,
-                    }));
-                changes.save.push(next.clone());
+                let next = end(&last, now, &mut changes).unwrap_or(last);
                 (EventOutcome::Resolved, next)
+            }
+            (StateAction::Resolve, None)
+                if state == FINISHED && config.notify_finished_without_failure =>
+            {
+                // The notice: the alert fires and resolves at once, so its
+                // route hears both, through the outbox like any alert.
+                let fired = firing(fp, identity, &message, &state, Severity::Warning, now);
+                changes.events.push(AlertEvent {
+                    alert: fired.clone(),
+                    before: previous.map(|p| p.state),
+                    transition: Transition::Fired,
+                });
+                let next = end(&fired, now, &mut changes).unwrap_or(fired);
+                (EventOutcome::Noticed, next)
             }
             (StateAction::Resolve, None) => {
                 let shown = previous.unwrap_or_else(|| {

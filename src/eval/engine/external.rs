@@ -240,9 +240,9 @@ impl Engine {
     }
 }
 
-/// Ends an active external alert at `at` through the state machine,
-/// recording the change in `changes`; returns the alert afterwards.
-fn end(
+/// Ends an active external alert (or job alert) at `at` through the state
+/// machine, recording the change in `changes`; returns the alert afterwards.
+pub(super) fn end(
     active: &AlertInstance,
     at: DateTime<Utc>,
     changes: &mut StateChanges,
