@@ -212,7 +212,10 @@ async fn bad_events_and_unknown_states_are_refused_with_reasons() {
     let hook = Receiver::start(&[]).await;
     let dir = Daemon::prepare(
         "groups: []\n",
-        &config(&hook, "api_token: s3cret\nlimits: {api_body_bytes: 1024}\n"),
+        &config(
+            &hook,
+            "api_token: s3cret\nlimits: {api_body_bytes: 1024, external_alerts: 1}\n",
+        ),
     );
     let d = Daemon::start(&dir).await;
     let good = r#"{"source":"dinky","key":"etl","state":"stop","labels":{"team":"data"}}"#;
@@ -287,6 +290,22 @@ async fn bad_events_and_unknown_states_are_refused_with_reasons() {
     assert_eq!(
         (status, &answer["change"]),
         (200, &serde_json::json!("fired")),
+        "{answer}"
+    );
+    // A second failing job is past limits.external_alerts; the first one's
+    // new state is still taken.
+    let (status, answer) =
+        authed(r#"{"source":"dinky","key":"dedup","state":"stop"}"#.to_string()).await;
+    assert_eq!(status, 429, "{answer}");
+    assert_eq!(
+        answer["error"],
+        "1 job alerts are active; at most 1 (limits.external_alerts); the event was not applied"
+    );
+    let (status, answer) =
+        authed(r#"{"source":"dinky","key":"etl","state":"cancel"}"#.to_string()).await;
+    assert_eq!(
+        (status, &answer["change"]),
+        (200, &serde_json::json!("updated")),
         "{answer}"
     );
     d.stop().await;

@@ -120,12 +120,7 @@ impl Engine {
 
     /// Active job alerts now.
     pub fn active_job_alerts(&self) -> usize {
-        self.memory()
-            .alerts
-            .iter()
-            .filter(|(k, _)| k.0 == EVENTS_GROUP)
-            .map(|(_, m)| m.values().filter(|a| a.is_active()).count())
-            .sum()
+        self.active_in(EVENTS_GROUP)
     }
 
     /// Applies one job state at `now` in one transaction (state, history,
