@@ -164,6 +164,10 @@ async fn dinky_job_unknown_cancel_finished_without_false_recovery() {
     })
     .await;
 
+    // A reload leaves job alerts be (they belong to no rule file).
+    d.running.as_ref().unwrap().reload().await.unwrap();
+    assert_eq!(d.alert("JobState").unwrap().state, AlertState::Firing);
+
     // Restart: the job's state survives, and ten more minutes resolve nothing.
     d.stop().await;
     let d = Daemon::start(&dir).await;
