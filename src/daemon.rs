@@ -167,6 +167,7 @@ pub async fn start(
         )),
     );
     engine.set_remote_write(remote_write);
+    engine.set_job_states(config.events.clone());
     router.shared().firing.seed(&engine.alerts());
     let delivery = DeliveryStats::default();
     let parts = Parts::start(&config, &engine, &router, &delivery).await?;
@@ -394,6 +395,7 @@ impl Control {
         // applied, else on the old one (the engine swaps nothing on failure).
         if summary.is_ok() {
             self.engine.set_remote_write(remote_write);
+            self.engine.set_job_states(config.events.clone());
             self.config = Arc::new(config);
             self.targets.set_config(Arc::clone(&self.config));
             self.token.set(self.config.api_token.clone());

@@ -2,6 +2,7 @@
 //! out of the box (SQLite under ./data, rules/, 127.0.0.1:9750, Prometheus at
 //! 127.0.0.1:9090). Relative paths are relative to the config file's folder.
 
+pub mod events;
 mod inhibit;
 mod people;
 mod phones;
@@ -100,6 +101,8 @@ pub struct Config {
     pub target_groups: Vec<TargetGroup>,
     pub routing: RoutingConfig,
     pub heartbeat: HeartbeatConfig,
+    /// Job states posted to `POST /api/v1/events` (`events.rs`).
+    pub events: events::EventsConfig,
     /// Inhibition rules as written.
     #[serde(rename = "inhibit")]
     raw_inhibit: Vec<inhibit::RawInhibit>,
@@ -148,6 +151,7 @@ impl Default for Config {
             target_groups: Vec::new(),
             routing: RoutingConfig::default(),
             heartbeat: HeartbeatConfig::default(),
+            events: events::EventsConfig::default(),
             raw_inhibit: Vec::new(),
             inhibit: Vec::new(),
             routes: Default::default(),
@@ -670,6 +674,7 @@ impl Config {
             ));
         }
         self.http.validate(file, &mut errors);
+        self.events.validate(file, &mut errors);
         if errors.is_empty() {
             Ok(())
         } else {

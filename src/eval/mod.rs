@@ -23,6 +23,7 @@ pub mod template_query;
 #[cfg(test)]
 mod tests;
 
+pub use engine::events;
 pub use engine::external;
 pub use engine::{Engine, GroupStatus, RuleKind, RuleStatus};
 pub use rule::{QueryOutcome, RuleEnv, RuleUpdate, evaluate_rule};

@@ -119,23 +119,20 @@ pub fn parse_limited(body: &[u8], limits: &LimitsConfig) -> Result<Vec<ExternalA
     Ok(out)
 }
 
-/// Counts and sizes of one alert's labels and annotations.
-fn check_sizes(p: &PostedAlert, l: &LimitsConfig) -> Result<(), String> {
+/// The count and sizes of one alert's labels; their bytes in all.
+pub(super) fn check_labels(
+    labels: &BTreeMap<String, String>,
+    l: &LimitsConfig,
+) -> Result<usize, String> {
     let per = l.labels_per_alert.value;
-    if p.labels.len() > per {
+    if labels.len() > per {
         return Err(format!(
             "{} labels; at most {per} (limits.labels_per_alert)",
-            p.labels.len()
-        ));
-    }
-    if p.annotations.len() > per {
-        return Err(format!(
-            "{} annotations; at most {per} (limits.labels_per_alert)",
-            p.annotations.len()
+            labels.len()
         ));
     }
     let mut total = 0usize;
-    for (k, v) in &p.labels {
+    for (k, v) in labels {
         let n = k.len() + v.len();
         if n > l.label_bytes.value {
             return Err(format!(
@@ -145,6 +142,19 @@ fn check_sizes(p: &PostedAlert, l: &LimitsConfig) -> Result<(), String> {
             ));
         }
         total += n;
+    }
+    Ok(total)
+}
+
+/// Counts and sizes of one alert's labels and annotations.
+fn check_sizes(p: &PostedAlert, l: &LimitsConfig) -> Result<(), String> {
+    let per = l.labels_per_alert.value;
+    let mut total = check_labels(&p.labels, l)?;
+    if p.annotations.len() > per {
+        return Err(format!(
+            "{} annotations; at most {per} (limits.labels_per_alert)",
+            p.annotations.len()
+        ));
     }
     for (k, v) in &p.annotations {
         if k.len() > l.label_bytes.value {
@@ -176,7 +186,7 @@ fn check_sizes(p: &PostedAlert, l: &LimitsConfig) -> Result<(), String> {
 }
 
 /// A name for an error message: at most 64 characters.
-fn shorten(s: &str) -> String {
+pub(super) fn shorten(s: &str) -> String {
     if s.chars().count() <= 64 {
         s.to_string()
     } else {
@@ -231,7 +241,7 @@ fn time(field: &str, v: Option<&str>) -> Result<Option<DateTime<Utc>>, String> {
     Ok((t.year() > 1).then_some(t))
 }
 
-fn valid_label_name(k: &str) -> bool {
+pub(super) fn valid_label_name(k: &str) -> bool {
     let mut chars = k.chars();
     chars
         .next()

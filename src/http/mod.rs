@@ -1,5 +1,6 @@
 //! The daemon's HTTP server (axum): the status page ([`status`]), the JSON
 //! API ([`api`], [`heartbeats`], [`silences`]), external events ([`ingest`]),
+//! job states ([`events`]),
 //! the Healthchecks-compatible ping endpoints ([`ping`]), target test sends
 //! ([`targets`]), Alertmanager's API v2 ([`alertmanager`]), `/metrics`
 //! ([`metrics`]) and `/healthz`. Write requests
@@ -9,6 +10,7 @@ pub mod alertmanager;
 pub mod api;
 pub mod auth;
 pub mod contacts;
+pub mod events;
 pub mod healthchecks_api;
 pub mod heartbeats;
 pub mod ingest;
@@ -79,6 +81,7 @@ pub fn app(state: AppState) -> Router {
         .merge(healthchecks_api::routes())
         .merge(ping::routes())
         .merge(ingest::routes())
+        .merge(events::routes())
         .merge(silences::routes())
         .merge(alertmanager::routes())
         .layer(axum::middleware::from_fn_with_state(

@@ -80,10 +80,15 @@ pub enum IngestError {
 impl Engine {
     /// Active external alerts now.
     pub fn active_external(&self) -> usize {
+        self.active_in(EXTERNAL_GROUP)
+    }
+
+    /// Active alerts of the pseudo-group `group` now.
+    pub(super) fn active_in(&self, group: &str) -> usize {
         self.memory()
             .alerts
             .iter()
-            .filter(|(k, _)| k.0 == EXTERNAL_GROUP)
+            .filter(|(k, _)| k.0 == group)
             .map(|(_, m)| m.values().filter(|a| a.is_active()).count())
             .sum()
     }
@@ -240,9 +245,9 @@ impl Engine {
     }
 }
 
-/// Ends an active external alert at `at` through the state machine,
-/// recording the change in `changes`; returns the alert afterwards.
-fn end(
+/// Ends an active external alert (or job alert) at `at` through the state
+/// machine, recording the change in `changes`; returns the alert afterwards.
+pub(super) fn end(
     active: &AlertInstance,
     at: DateTime<Utc>,
     changes: &mut StateChanges,

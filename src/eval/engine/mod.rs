@@ -12,10 +12,12 @@
 //! - `queries.rs`: asking the datasources, batched and bounded.
 //! - `builtin.rs`: the `DatasourceUnavailable` alert.
 //! - [`external`]: alerts posted to `/api/v2/alerts`, and their expiry.
+//! - [`events`]: job states posted to `/api/v1/events`.
 //! - `reload.rs`: new rules between evaluations.
 //! - `status.rs`: rule and group health, reload counters.
 
 mod builtin;
+pub mod events;
 pub mod external;
 mod queries;
 mod reload;
@@ -76,6 +78,8 @@ pub struct Engine {
     builtin_lock: tokio::sync::Mutex<()>,
     /// Serialises posts and expiry of external alerts.
     pub(super) external_lock: tokio::sync::Mutex<()>,
+    /// `events:`: what each posted job state does.
+    job_states: RwLock<Arc<crate::config::events::EventsConfig>>,
     /// Recording rules and their remote writes.
     recording: super::recording::Recorder,
 }
@@ -140,6 +144,7 @@ impl Engine {
             builtin_rule,
             builtin_lock: tokio::sync::Mutex::new(()),
             external_lock: tokio::sync::Mutex::new(()),
+            job_states: RwLock::default(),
             recording: super::recording::Recorder::default(),
         })
     }

@@ -43,8 +43,13 @@ impl Engine {
         let mut leftovers: Vec<(RuleKey, HashMap<Fingerprint, AlertInstance>)> = Vec::new();
         {
             let m = self.memory();
-            // External alerts belong to no rule file: reloads leave them be.
-            let gone = |k: &RuleKey| !keep.contains(k) && k.0 != super::external::EXTERNAL_GROUP;
+            // External alerts and job states belong to no rule file:
+            // reloads leave them be.
+            let gone = |k: &RuleKey| {
+                !keep.contains(k)
+                    && k.0 != super::external::EXTERNAL_GROUP
+                    && k.0 != super::events::EVENTS_GROUP
+            };
             for (key, alerts) in m.alerts.iter().filter(|(k, _)| gone(k)) {
                 removed.push(format!("{}/{}", key.0, key.1));
                 let mut after = HashMap::new();
