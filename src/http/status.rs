@@ -1,7 +1,7 @@
 //! `GET /`: one server-rendered HTML page (no scripts, no external assets)
 //! with what an operator looks for first: firing and pending alerts,
 //! heartbeat checks (problems first), rule health with the last error, and
-//! delivery per target. Readable on a phone;
+//! delivery per target; times in the config's `timezone`. Readable on a phone;
 //! refreshes itself every 15 seconds.
 
 use std::fmt::Write as _;
@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::AppState;
 use crate::alert::AlertState;
+use crate::notify::render::format_time_in;
 
 pub async fn page(State(s): State<AppState>) -> Html<String> {
     Html(render(&s))
@@ -19,6 +20,15 @@ pub async fn page(State(s): State<AppState>) -> Html<String> {
 
 pub fn render(s: &AppState) -> String {
     let now = Utc::now();
+    let tz = s.targets.config().timezone;
+    // A time as the page shows it: in the configured zone, then how long ago.
+    let at = |t: DateTime<Utc>| {
+        format!(
+            "{}<div class=labels>{}</div>",
+            esc(&ago(now, t)),
+            esc(&format_time_in(t, tz, "%Y-%m-%d %H:%M:%S"))
+        )
+    };
     let alerts = s.engine.alerts();
     let active: Vec<_> = alerts.iter().filter(|a| a.is_active()).collect();
     let firing = active
@@ -62,7 +72,7 @@ pub fn render(s: &AppState) -> String {
                  <td data-label=Severity><span class=\"sev {sev}\">{sev}</span></td>\
                  <td data-label=State>{state}</td>\
                  <td data-label=Message>{message}{resolution}</td>\
-                 <td data-label=Since title=\"{since_abs}\">{since_rel}</td>\
+                 <td data-label=Since>{since}</td>\
                  <td data-label=Recipients>{recipients}</td></tr>",
                 sev = a.severity.as_str(),
                 name = esc(&a.alert),
@@ -78,8 +88,7 @@ pub fn render(s: &AppState) -> String {
                 } else {
                     format!("<div class=hint>{}</div>", esc(&cut(&a.resolution)))
                 },
-                since_abs = since.to_rfc3339(),
-                since_rel = esc(&ago(now, since)),
+                since = at(since),
                 recipients = if recipients.is_empty() {
                     "<i>nobody</i>".to_string()
                 } else {
@@ -122,10 +131,7 @@ pub fn render(s: &AppState) -> String {
                 esc(&cut(&labels.join(" "))),
                 esc(&state),
                 esc(&state),
-                c.state
-                    .last_ping
-                    .map(|t| esc(&ago(now, t)))
-                    .unwrap_or_else(|| "never".into()),
+                c.state.last_ping.map(at).unwrap_or_else(|| "never".into()),
                 c.state
                     .last_duration
                     .map(|d| esc(&crate::template::format_duration_secs(
@@ -149,9 +155,7 @@ pub fn render(s: &AppState) -> String {
             esc(&r.alert),
             r.health,
             r.health,
-            r.last_evaluation
-                .map(|t| esc(&ago(now, t)))
-                .unwrap_or_else(|| "never".into()),
+            r.last_evaluation.map(at).unwrap_or_else(|| "never".into()),
             esc(&cut(r.last_error.as_deref().unwrap_or(""))),
         );
     }
@@ -178,7 +182,7 @@ pub fn render(s: &AppState) -> String {
         h,
         "<footer>tocsin {} · {} · <a href=/api/v1/alerts>alerts JSON</a> · <a href=/api/v1/rules>rules JSON</a> · <a href=/metrics>metrics</a></footer></body></html>",
         env!("CARGO_PKG_VERSION"),
-        now.format("%Y-%m-%d %H:%M:%S UTC")
+        esc(&format_time_in(now, tz, "%Y-%m-%d %H:%M:%S"))
     );
     h
 }
