@@ -102,7 +102,7 @@ const ZH: Words = Words {
     delivery: "发送",
     delivery_cols: ["目标", "已发送", "重试", "失败"],
     more: ("另有 ", " 条未显示（limits.page_rows）；全部见："),
-    ago: "前",
+    ago: " 前",
     links: ["告警 JSON", "规则 JSON", "指标"],
     terms: &[
         ("firing", "告警中"),
