@@ -18,7 +18,7 @@ const WAIT: Duration = Duration::from_secs(30);
 fn backup_rules() -> String {
     std::fs::read_to_string(common::repo().join("rules/backup.yaml"))
         .unwrap()
-        .replace("interval: 1m", "interval: 1s")
+        .replace("interval: 10s", "interval: 1s")
         .replace("{stuck: 6h}", "{stuck: 2s}")
         .replace("{slow: 2h}", "{slow: 1s}")
 }
@@ -452,7 +452,7 @@ async fn a_failed_run_fires_backup_failed_and_a_good_run_resolves_it() {
     assert_eq!(a.value, 1.0, "/fail without an exit code");
     assert_eq!(
         a.message,
-        "Backup of client db of vault v2 failed with exit code 1"
+        "Backup of client db of vault v2 failed with exit code 1; the end of its output:\nno space left"
     );
     assert!(
         a.resolution
@@ -772,6 +772,67 @@ async fn tocsin_ping_wraps_a_failing_command_and_the_failure_arrives() {
     );
     assert_eq!(c["state"], "up");
     assert!(c["last_duration_seconds"].is_number());
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_is_reported_within_15s_with_the_end_of_its_output() {
+    let sink = common::mocks::JsonSink::start().await;
+    // The shipped rules as they are (the group every 10 s); times in Shanghai.
+    let shipped = std::fs::read_to_string(common::repo().join("rules/backup.yaml")).unwrap();
+    let dir = Daemon::prepare(
+        &shipped,
+        &format!(
+            "timezone: Asia/Shanghai\nheartbeat: {{ping_key: {KEY}}}\ntargets:\n  - {{name: hook, type: webhook, url: 'http://{}/hook', payload: tocsin}}\n",
+            sink.addr
+        ),
+    );
+    let d = Daemon::start(&dir).await;
+    let url = d.api(&format!("/ping/{KEY}/backup-v7-db?create=1"));
+    // 300 lines of progress, then the reason: more than a message carries.
+    let script = "exec 2>&1; i=0; while [ $i -lt 300 ]; do echo \"copied chunk $i of 300\"; i=$((i+1)); done; \
+                  echo 'Fatal: unable to open repository: 目标已锁定' >&2; exit 4";
+    let started = Instant::now();
+    let out = tocsin_ping(&url, &[], &["sh", "-c", script])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let hit = wait_for(
+        "BackupFailed at the webhook",
+        Duration::from_secs(20),
+        || async {
+            sink.log
+                .hits()
+                .into_iter()
+                .find(|h| h.body["alert"] == "BackupFailed")
+        },
+    )
+    .await;
+    let took = hit.at - started;
+    assert!(took <= Duration::from_secs(15), "reported after {took:?}");
+    let message = hit.body["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "Backup of client db of vault v7 failed with exit code 4; the end of its output:\n…\n"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("copied chunk 299 of 300\nFatal: unable to open repository: 目标已锁定"),
+        "the output's last lines: {message}"
+    );
+    assert!(!message.contains("chunk 0 of"), "shortened: {message}");
+    assert!(message.len() < 1700, "{} bytes", message.len());
+    // The message text gives the time in the config's zone.
+    let a = d.alert("BackupFailed").unwrap();
+    let since = a
+        .active_at
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y-%m-%d %H:%M:%S +08:00")
+        .to_string();
+    let text = hit.body["text"].as_str().unwrap();
+    assert!(text.contains(&format!("Since: {since}")), "{text}");
     d.stop().await;
 }
 

@@ -487,7 +487,7 @@ const KEY: &str = "test-ping-key-0123456789";
 fn backup_rules() -> String {
     std::fs::read_to_string(common::repo().join("rules/backup.yaml"))
         .unwrap()
-        .replace("interval: 1m", "interval: 1s")
+        .replace("interval: 10s", "interval: 1s")
 }
 
 fn tag() -> String {

@@ -10,6 +10,7 @@ mod routing;
 mod secret;
 pub(crate) mod target_keys;
 mod targets;
+pub mod timezone;
 pub mod windows;
 
 use std::collections::{BTreeMap, HashSet};
@@ -76,6 +77,12 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// Default wording of messages (`en` | `zh`); targets may override it.
     pub language: Language,
+    /// The IANA zone of times in messages and on the status page, as written.
+    #[serde(rename = "timezone")]
+    raw_timezone: Option<Spanned<String>>,
+    /// `timezone` checked; default: the host's zone.
+    #[serde(skip)]
+    pub timezone: chrono_tz::Tz,
     /// Targets as written; checked and typed into [`Config::targets`].
     #[serde(rename = "targets")]
     raw_targets: Vec<targets::RawTarget>,
@@ -138,6 +145,8 @@ impl Default for Config {
             evaluation: EvaluationConfig::default(),
             delivery: DeliveryConfig::default(),
             language: Language::En,
+            raw_timezone: None,
+            timezone: timezone::host(),
             raw_targets: Vec::new(),
             targets: Vec::new(),
             raw_mailer: None,
@@ -556,6 +565,12 @@ impl Config {
 
     fn validate(&mut self, file: &Path) -> Result<(), SourceErrors> {
         let mut errors = Vec::new();
+        if let Some(tz) = &self.raw_timezone {
+            match timezone::parse(file, "timezone", tz) {
+                Ok(tz) => self.timezone = tz,
+                Err(e) => errors.push(e),
+            }
+        }
         self.resolve_notifications(file, &mut errors);
         if self.listen.value.parse::<SocketAddr>().is_err() {
             errors.push(SourceError::at(
@@ -759,6 +774,11 @@ impl Config {
         target.language.unwrap_or(self.language)
     }
 
+    /// The zone of a target's times (its own, else the config's).
+    pub fn timezone_of(&self, target: &TargetConfig) -> chrono_tz::Tz {
+        target.timezone.unwrap_or(self.timezone)
+    }
+
     pub fn target(&self, name: &str) -> Option<&TargetConfig> {
         self.targets.iter().find(|t| t.name() == name)
     }
@@ -882,6 +902,30 @@ mod tests {
             ("heartbeat: {auto_creat: true}\n", "tocsin.yaml:1:"),
         ];
         for (text, want) in cases {
+            let got = load(text).unwrap_err().to_string();
+            assert!(got.starts_with(want), "\n got: {got}\nwant: {want}...");
+        }
+    }
+
+    #[test]
+    fn timezone_top_level_and_per_target() {
+        let c = load(
+            "timezone: Asia/Shanghai\ntargets:\n  - {name: a, type: webhook, url: 'http://x/a'}\n  - {name: b, type: webhook, url: 'http://x/b', timezone: Europe/Berlin}\n",
+        )
+        .unwrap();
+        assert_eq!(c.timezone, chrono_tz::Tz::Asia__Shanghai);
+        assert_eq!(c.timezone_of(&c.targets[0]), chrono_tz::Tz::Asia__Shanghai);
+        assert_eq!(c.timezone_of(&c.targets[1]), chrono_tz::Tz::Europe__Berlin);
+        for (text, want) in [
+            (
+                "timezone: Asia/Shangai\n",
+                "tocsin.yaml:1:11: timezone: \"Asia/Shangai\" is not an IANA time zone",
+            ),
+            (
+                "targets:\n  - {name: a, type: webhook, url: 'http://x', timezone: CEST}\n",
+                "tocsin.yaml:2:57: timezone: \"CEST\" is not an IANA time zone",
+            ),
+        ] {
             let got = load(text).unwrap_err().to_string();
             assert!(got.starts_with(want), "\n got: {got}\nwant: {want}...");
         }

@@ -214,6 +214,7 @@ impl<'de> Visitor<'de> for TargetVisitor {
         let mut enabled = None;
         let mut send_resolved = None;
         let mut language = None;
+        let mut timezone = None;
         let mut templates: Option<Option<Spanned<RawTemplates>>> = None;
         let mut timeout = None;
         let mut max_alerts = None;
@@ -226,6 +227,7 @@ impl<'de> Visitor<'de> for TargetVisitor {
                 "enabled" => once(&mut map, &mut enabled, key)?,
                 "send_resolved" => once(&mut map, &mut send_resolved, key)?,
                 "language" => once(&mut map, &mut language, key)?,
+                "timezone" => once(&mut map, &mut timezone, key)?,
                 "templates" => once(&mut map, &mut templates, key)?,
                 "timeout" => once(&mut map, &mut timeout, key)?,
                 "max_alerts" => once(&mut map, &mut max_alerts, key)?,
@@ -249,6 +251,7 @@ impl<'de> Visitor<'de> for TargetVisitor {
             enabled: enabled.flatten(),
             send_resolved: send_resolved.flatten(),
             language: language.flatten(),
+            timezone: timezone.flatten(),
             templates: templates.flatten(),
             timeout: timeout.flatten(),
             max_alerts: max_alerts.flatten(),

@@ -1,5 +1,5 @@
 //! Notification targets in the config: what every target has (`name`,
-//! `type`, `enabled`, `send_resolved`, `language`, `templates`, `timeout`,
+//! `type`, `enabled`, `send_resolved`, `language`, `timezone`, `templates`, `timeout`,
 //! `max_alerts`, `proxy`), read into [`RawTarget`] and checked into a
 //! [`TargetConfig`]. The keys of each `type` belong to its channel
 //! (`notify/channels/<name>/config.rs`, found through the channel table):
@@ -28,6 +28,7 @@ pub struct RawTarget {
     pub(super) enabled: Option<Spanned<bool>>,
     pub(super) send_resolved: Option<Spanned<bool>>,
     pub(super) language: Option<Spanned<Language>>,
+    pub(super) timezone: Option<Spanned<String>>,
     pub(super) templates: Option<Spanned<RawTemplates>>,
     pub(super) timeout: Option<Spanned<HumanDuration>>,
     pub(super) max_alerts: Option<Spanned<usize>>,
@@ -62,6 +63,7 @@ pub(super) const COMMON_KEYS: &[&str] = &[
     "enabled",
     "send_resolved",
     "language",
+    "timezone",
     "templates",
     "timeout",
     "max_alerts",
@@ -76,6 +78,8 @@ pub struct TargetConfig {
     pub send_resolved: bool,
     /// None: the config's top-level `language`.
     pub language: Option<Language>,
+    /// None: the config's top-level `timezone`.
+    pub timezone: Option<chrono_tz::Tz>,
     pub templates: TargetTemplates,
     pub timeout: Option<Duration>,
     /// Most alerts in one message (0: the channel's own limit).
@@ -179,6 +183,11 @@ impl RawTarget {
                 text: t.value.text.clone(),
             };
         }
+        let timezone = self.timezone.as_ref().and_then(|tz| {
+            super::timezone::parse(file, "timezone", tz)
+                .map_err(|e| errors.push(e))
+                .ok()
+        });
         let proxy = self.proxy.as_ref().map(|p| p.value.clone());
         if let Some(p) = &self.proxy
             && reqwest::Proxy::all(p.value.expose()).is_err()
@@ -206,6 +215,7 @@ impl RawTarget {
             enabled: self.enabled.as_ref().is_none_or(|b| b.value),
             send_resolved: self.send_resolved.as_ref().is_none_or(|b| b.value),
             language: self.language.as_ref().map(|l| l.value),
+            timezone,
             templates,
             timeout: self.timeout.as_ref().map(|t| t.value.0),
             max_alerts: self.max_alerts.as_ref().map_or(0, |m| m.value),

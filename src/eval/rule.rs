@@ -9,6 +9,7 @@ use super::state::{Observation, step};
 use crate::alert::{
     AlertEvent, AlertInstance, AlertState, Fingerprint, Labels, RuleFormat, Sample,
 };
+use crate::rules::heartbeat::CHECK_LABEL;
 use crate::rules::{ErrorPolicy, Group, NoDataPolicy, Rule};
 use crate::template::{QueryRunner, TemplateContext};
 
@@ -45,6 +46,8 @@ pub struct RuleEnv<'a> {
     pub external_url: &'a str,
     /// Answers `query` in templates; without it `query` renders an error marker.
     pub queries: Option<&'a dyn QueryRunner>,
+    /// `{{ output }}` of heartbeat `failed` rules, by check name.
+    pub outputs: Option<&'a HashMap<String, String>>,
 }
 
 impl<'a> RuleEnv<'a> {
@@ -60,9 +63,15 @@ impl<'a> RuleEnv<'a> {
     where
         'a: 'b,
     {
+        let output = self
+            .outputs
+            .zip(labels.get(CHECK_LABEL))
+            .and_then(|(outputs, check)| outputs.get(check))
+            .map_or("", String::as_str);
         TemplateContext::new(&rule.name, severity, labels, value, since)
             .with_query(self.queries)
             .with_external_url(self.external_url)
+            .with_output(output)
     }
 }
 

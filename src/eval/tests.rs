@@ -388,3 +388,43 @@ groups:
         "Prometheus labels stay as written"
     );
 }
+
+#[test]
+fn a_failed_heartbeat_rule_shows_the_runs_output() {
+    let set = rules(
+        "groups:\n  - name: b\n    rules:\n      - alert: BackupFailed\n        heartbeat: {checks: 'backup-*', condition: failed}\n        message: \"exit {{ value | int }}{% if output %}:\\n{{ output }}{% endif %}\"\n",
+    );
+    let group = std::sync::Arc::clone(&set.groups[0]);
+    let failed = |check: &str| {
+        let mut labels = Labels::new();
+        labels.insert("check".into(), check.into());
+        Sample { labels, value: 3.0 }
+    };
+    let outputs: HashMap<String, String> =
+        [("backup-a".to_string(), "copying\ndisk full".to_string())].into();
+    let env = RuleEnv {
+        outputs: Some(&outputs),
+        ..RuleEnv::default()
+    };
+    let u = evaluate_rule(
+        &group,
+        &group.rules[0],
+        &HashMap::new(),
+        QueryOutcome::Samples(vec![failed("backup-a"), failed("backup-b")]),
+        env,
+        t(0),
+    );
+    let mut messages: Vec<(&str, &str)> = u
+        .alerts
+        .values()
+        .map(|a| (a.labels["check"].as_str(), a.message.as_str()))
+        .collect();
+    messages.sort();
+    assert_eq!(
+        messages,
+        [
+            ("backup-a", "exit 3:\ncopying\ndisk full"),
+            ("backup-b", "exit 3"),
+        ]
+    );
+}

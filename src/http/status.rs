@@ -1,7 +1,8 @@
 //! `GET /`: one server-rendered HTML page (no scripts, no external assets)
 //! with what an operator looks for first: firing and pending alerts,
 //! heartbeat checks (problems first), rule health with the last error, and
-//! delivery per target. Readable on a phone;
+//! delivery per target; times in the config's `timezone`, fixed texts in its
+//! `language` (en, zh). Readable on a phone;
 //! refreshes itself every 15 seconds.
 
 use std::fmt::Write as _;
@@ -12,13 +13,157 @@ use chrono::{DateTime, Utc};
 
 use super::AppState;
 use crate::alert::AlertState;
+use crate::config::Language;
+use crate::notify::render::format_time_in;
 
 pub async fn page(State(s): State<AppState>) -> Html<String> {
     Html(render(&s))
 }
 
+/// The page's fixed texts in one language (`language:` of the config).
+struct Words {
+    lang: &'static str,
+    title: &'static str,
+    /// Summary pills: `{n} firing` / `告警中 {n}`.
+    number_first: bool,
+    firing: &'static str,
+    pending: &'static str,
+    failing_rules: &'static str,
+    alerts: &'static str,
+    no_alerts: &'static str,
+    /// Columns of the alerts table.
+    alert_cols: [&'static str; 6],
+    value: &'static str,
+    nobody: &'static str,
+    heartbeats: &'static str,
+    check_cols: [&'static str; 4],
+    never: &'static str,
+    rules: &'static str,
+    rule_cols: [&'static str; 5],
+    delivery: &'static str,
+    delivery_cols: [&'static str; 4],
+    /// `{n} more not shown ...; all of them:`
+    more: (&'static str, &'static str),
+    ago: &'static str,
+    links: [&'static str; 3],
+    /// Shown for the values of state, severity, heartbeat state and health.
+    terms: &'static [(&'static str, &'static str)],
+}
+
+const EN: Words = Words {
+    lang: "en",
+    title: "tocsin status",
+    number_first: true,
+    firing: "firing",
+    pending: "pending",
+    failing_rules: "failing rules",
+    alerts: "Alerts",
+    no_alerts: "No alerts are firing or pending.",
+    alert_cols: [
+        "Alert",
+        "Severity",
+        "State",
+        "Message",
+        "Since",
+        "Recipients",
+    ],
+    value: "value",
+    nobody: "nobody",
+    heartbeats: "Heartbeats",
+    check_cols: ["Check", "State", "Last ping", "Last run"],
+    never: "never",
+    rules: "Rules",
+    rule_cols: ["Group", "Rule", "Health", "Last evaluation", "Last error"],
+    delivery: "Delivery",
+    delivery_cols: ["Target", "Sent", "Retried", "Failed"],
+    more: (" more not shown (limits.page_rows); all of them: ", ""),
+    ago: " ago",
+    links: ["alerts JSON", "rules JSON", "metrics"],
+    terms: &[],
+};
+
+const ZH: Words = Words {
+    lang: "zh-CN",
+    title: "tocsin 状态",
+    number_first: false,
+    firing: "告警中",
+    pending: "待确认",
+    failing_rules: "出错规则",
+    alerts: "告警",
+    no_alerts: "当前没有告警中或待确认的告警。",
+    alert_cols: ["告警", "级别", "状态", "告警内容", "开始时间", "接收人"],
+    value: "当前值",
+    nobody: "无人接收",
+    heartbeats: "心跳检查",
+    check_cols: ["检查", "状态", "最近一次 ping", "最近一次运行"],
+    never: "从未",
+    rules: "规则",
+    rule_cols: ["分组", "规则", "健康", "最近一次评估", "最近一次错误"],
+    delivery: "发送",
+    delivery_cols: ["目标", "已发送", "重试", "失败"],
+    more: ("另有 ", " 条未显示（limits.page_rows）；全部见："),
+    ago: " 前",
+    links: ["告警 JSON", "规则 JSON", "指标"],
+    terms: &[
+        ("firing", "告警中"),
+        ("pending", "待确认"),
+        ("error", "严重"),
+        ("warning", "警告"),
+        ("new", "未开始"),
+        ("up", "正常"),
+        ("late", "迟到"),
+        ("down", "失联"),
+        ("failed", "失败"),
+        ("running", "运行中"),
+        ("paused", "已暂停"),
+        ("ok", "正常"),
+        ("err", "出错"),
+    ],
+};
+
+impl Words {
+    fn of(language: Language) -> &'static Words {
+        match language {
+            Language::En => &EN,
+            Language::Zh => &ZH,
+        }
+    }
+
+    /// A state, severity or health as the page shows it.
+    fn term<'a>(&self, value: &'a str) -> &'a str {
+        self.terms
+            .iter()
+            .find(|(k, _)| *k == value)
+            .map_or(value, |(_, v)| v)
+    }
+
+    fn count(&self, n: usize, what: &str) -> String {
+        if self.number_first {
+            format!("{n} {what}")
+        } else {
+            format!("{what} {n}")
+        }
+    }
+
+    /// `<thead>` with these columns.
+    fn head(&self, cols: &[&str]) -> String {
+        let cells: String = cols.iter().map(|c| format!("<th>{c}</th>")).collect();
+        format!("<table><thead><tr>{cells}</tr></thead><tbody>")
+    }
+}
+
 pub fn render(s: &AppState) -> String {
     let now = Utc::now();
+    let config = s.targets.config();
+    let (tz, w) = (config.timezone, Words::of(config.language));
+    // A time as the page shows it: how long ago, then in the configured zone.
+    let at = |t: DateTime<Utc>| {
+        format!(
+            "{}<div class=labels>{}</div>",
+            esc(&ago(now, t, w.ago)),
+            esc(&format_time_in(t, tz, "%Y-%m-%d %H:%M:%S"))
+        )
+    };
     let alerts = s.engine.alerts();
     let active: Vec<_> = alerts.iter().filter(|a| a.is_active()).collect();
     let firing = active
@@ -32,21 +177,28 @@ pub fn render(s: &AppState) -> String {
     // the page stays small however many alerts and checks there are.
     let rows_max = s.limits.get().page_rows.value;
     let mut h = String::with_capacity(8192);
-    h.push_str(HEAD);
     let _ = write!(
         h,
-        "<header><h1>tocsin</h1><p class=summary><span class=\"pill {}\">{firing} firing</span> \
-         <span class=pill>{} pending</span> <span class=\"pill {}\">{failing} failing rules</span></p></header>",
+        "{}",
+        HEAD.replace("{lang}", w.lang).replace("{title}", w.title)
+    );
+    let _ = write!(
+        h,
+        "<header><h1>tocsin</h1><p class=summary><span class=\"pill {}\">{}</span> \
+         <span class=pill>{}</span> <span class=\"pill {}\">{}</span></p></header>",
         if firing > 0 { "bad" } else { "good" },
-        active.len() - firing,
+        w.count(firing, w.firing),
+        w.count(active.len() - firing, w.pending),
         if failing > 0 { "bad" } else { "good" },
+        w.count(failing, w.failing_rules),
     );
 
-    h.push_str("<section><h2>Alerts</h2>");
+    let [c_alert, c_sev, c_state, c_message, c_since, c_recipients] = w.alert_cols;
+    let _ = write!(h, "<section><h2>{}</h2>", w.alerts);
     if active.is_empty() {
-        h.push_str("<p class=empty>No alerts are firing or pending.</p>");
+        let _ = write!(h, "<p class=empty>{}</p>", w.no_alerts);
     } else {
-        h.push_str("<table><thead><tr><th>Alert</th><th>Severity</th><th>State</th><th>Message</th><th>Since</th><th>Recipients</th></tr></thead><tbody>");
+        h.push_str(&w.head(&w.alert_cols));
         for a in active.iter().take(rows_max) {
             let since = a.fired_at.unwrap_or(a.active_at);
             let labels: Vec<String> = a
@@ -58,18 +210,19 @@ pub fn render(s: &AppState) -> String {
             let recipients = s.router().recipients(a);
             let _ = write!(
                 h,
-                "<tr class=\"{sev}\"><td data-label=Alert><b>{name}</b><div class=labels>{labels}</div></td>\
-                 <td data-label=Severity><span class=\"sev {sev}\">{sev}</span></td>\
-                 <td data-label=State>{state}</td>\
-                 <td data-label=Message>{message}{resolution}</td>\
-                 <td data-label=Since title=\"{since_abs}\">{since_rel}</td>\
-                 <td data-label=Recipients>{recipients}</td></tr>",
+                "<tr class=\"{sev}\"><td data-label=\"{c_alert}\"><b>{name}</b><div class=labels>{labels}</div></td>\
+                 <td data-label=\"{c_sev}\"><span class=\"sev {sev}\">{sev_text}</span></td>\
+                 <td data-label=\"{c_state}\">{state}</td>\
+                 <td data-label=\"{c_message}\">{message}{resolution}</td>\
+                 <td data-label=\"{c_since}\">{since}</td>\
+                 <td data-label=\"{c_recipients}\">{recipients}</td></tr>",
                 sev = a.severity.as_str(),
+                sev_text = w.term(a.severity.as_str()),
                 name = esc(&a.alert),
                 labels = esc(&cut(&labels.join(" "))),
-                state = a.state.as_str(),
+                state = w.term(a.state.as_str()),
                 message = esc(&cut(&if a.message.is_empty() {
-                    format!("value {}", a.value)
+                    format!("{} {}", w.value, a.value)
                 } else {
                     a.message.clone()
                 })),
@@ -78,23 +231,28 @@ pub fn render(s: &AppState) -> String {
                 } else {
                     format!("<div class=hint>{}</div>", esc(&cut(&a.resolution)))
                 },
-                since_abs = since.to_rfc3339(),
-                since_rel = esc(&ago(now, since)),
+                since = at(since),
                 recipients = if recipients.is_empty() {
-                    "<i>nobody</i>".to_string()
+                    format!("<i>{}</i>", w.nobody)
                 } else {
                     esc(&recipients.join(", "))
                 },
             );
         }
         h.push_str("</tbody></table>");
-        more(&mut h, active.len(), rows_max, "/api/v1/alerts");
+        more(&mut h, active.len(), rows_max, "/api/v1/alerts", w);
     }
     h.push_str("</section>");
 
     let checks = s.heartbeats.checks();
     if !checks.is_empty() {
-        h.push_str("<section><h2>Heartbeats</h2><table><thead><tr><th>Check</th><th>State</th><th>Last ping</th><th>Last run</th></tr></thead><tbody>");
+        let [c_check, c_state, c_ping, c_run] = w.check_cols;
+        let _ = write!(
+            h,
+            "<section><h2>{}</h2>{}",
+            w.heartbeats,
+            w.head(&w.check_cols)
+        );
         let mut rows: Vec<_> = checks
             .iter()
             .map(|c| (super::metrics::heartbeat_state(c, now), c))
@@ -116,16 +274,13 @@ pub fn render(s: &AppState) -> String {
                 .collect();
             let _ = write!(
                 h,
-                "<tr><td data-label=Check><b>{}</b><div class=labels>{}</div></td><td data-label=State><span class=\"hb {}\">{}</span></td>\
-                 <td data-label=\"Last ping\">{}</td><td data-label=\"Last run\">{}</td></tr>",
+                "<tr><td data-label=\"{c_check}\"><b>{}</b><div class=labels>{}</div></td><td data-label=\"{c_state}\"><span class=\"hb {}\">{}</span></td>\
+                 <td data-label=\"{c_ping}\">{}</td><td data-label=\"{c_run}\">{}</td></tr>",
                 esc(&cut(&c.def.name)),
                 esc(&cut(&labels.join(" "))),
                 esc(&state),
-                esc(&state),
-                c.state
-                    .last_ping
-                    .map(|t| esc(&ago(now, t)))
-                    .unwrap_or_else(|| "never".into()),
+                esc(w.term(&state)),
+                c.state.last_ping.map(at).unwrap_or_else(|| w.never.into()),
                 c.state
                     .last_duration
                     .map(|d| esc(&crate::template::format_duration_secs(
@@ -135,37 +290,42 @@ pub fn render(s: &AppState) -> String {
             );
         }
         h.push_str("</tbody></table>");
-        more(&mut h, total, rows_max, "/api/v1/heartbeats");
+        more(&mut h, total, rows_max, "/api/v1/heartbeats", w);
         h.push_str("</section>");
     }
 
-    h.push_str("<section><h2>Rules</h2><table><thead><tr><th>Group</th><th>Rule</th><th>Health</th><th>Last evaluation</th><th>Last error</th></tr></thead><tbody>");
+    let [c_group, c_rule, c_health, c_eval, c_error] = w.rule_cols;
+    let _ = write!(h, "<section><h2>{}</h2>{}", w.rules, w.head(&w.rule_cols));
     for r in rules.iter().take(rows_max) {
         let _ = write!(
             h,
-            "<tr><td data-label=Group>{}</td><td data-label=Rule>{}</td><td data-label=Health><span class=\"health {}\">{}</span></td>\
-             <td data-label=\"Last evaluation\">{}</td><td data-label=\"Last error\" class=err>{}</td></tr>",
+            "<tr><td data-label=\"{c_group}\">{}</td><td data-label=\"{c_rule}\">{}</td><td data-label=\"{c_health}\"><span class=\"health {}\">{}</span></td>\
+             <td data-label=\"{c_eval}\">{}</td><td data-label=\"{c_error}\" class=err>{}</td></tr>",
             esc(&r.group),
             esc(&r.alert),
             r.health,
-            r.health,
-            r.last_evaluation
-                .map(|t| esc(&ago(now, t)))
-                .unwrap_or_else(|| "never".into()),
+            w.term(r.health),
+            r.last_evaluation.map(at).unwrap_or_else(|| w.never.into()),
             esc(&cut(r.last_error.as_deref().unwrap_or(""))),
         );
     }
     h.push_str("</tbody></table>");
-    more(&mut h, rules.len(), rows_max, "/api/v1/rules");
+    more(&mut h, rules.len(), rows_max, "/api/v1/rules", w);
     h.push_str("</section>");
 
     let delivery = s.delivery.snapshot();
     if !delivery.is_empty() {
-        h.push_str("<section><h2>Delivery</h2><table><thead><tr><th>Target</th><th>Sent</th><th>Retried</th><th>Failed</th></tr></thead><tbody>");
+        let [c_target, c_sent, c_retried, c_failed] = w.delivery_cols;
+        let _ = write!(
+            h,
+            "<section><h2>{}</h2>{}",
+            w.delivery,
+            w.head(&w.delivery_cols)
+        );
         for (target, st) in &delivery {
             let _ = write!(
                 h,
-                "<tr><td data-label=Target>{}</td><td data-label=Sent>{}</td><td data-label=Retried>{}</td><td data-label=Failed>{}</td></tr>",
+                "<tr><td data-label=\"{c_target}\">{}</td><td data-label=\"{c_sent}\">{}</td><td data-label=\"{c_retried}\">{}</td><td data-label=\"{c_failed}\">{}</td></tr>",
                 esc(target),
                 st.sent,
                 st.retried,
@@ -174,11 +334,12 @@ pub fn render(s: &AppState) -> String {
         }
         h.push_str("</tbody></table></section>");
     }
+    let [l_alerts, l_rules, l_metrics] = w.links;
     let _ = write!(
         h,
-        "<footer>tocsin {} · {} · <a href=/api/v1/alerts>alerts JSON</a> · <a href=/api/v1/rules>rules JSON</a> · <a href=/metrics>metrics</a></footer></body></html>",
+        "<footer>tocsin {} · {} · <a href=/api/v1/alerts>{l_alerts}</a> · <a href=/api/v1/rules>{l_rules}</a> · <a href=/metrics>{l_metrics}</a></footer></body></html>",
         env!("CARGO_PKG_VERSION"),
-        now.format("%Y-%m-%d %H:%M:%S UTC")
+        esc(&format_time_in(now, tz, "%Y-%m-%d %H:%M:%S"))
     );
     h
 }
@@ -193,22 +354,25 @@ fn cut(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Says how many rows a table left out, and where to find them all.
-fn more(h: &mut String, total: usize, shown: usize, api: &str) {
+fn more(h: &mut String, total: usize, shown: usize, api: &str, w: &Words) {
     if total > shown {
-        let _ = write!(
-            h,
-            "<p class=empty>{} more not shown (limits.page_rows); all of them: <a href={api}>{api}</a></p>",
-            total - shown
-        );
+        let (before, after) = w.more;
+        let n = total - shown;
+        let said = if w.number_first {
+            format!("{n}{before}{after}")
+        } else {
+            format!("{before}{n}{after}")
+        };
+        let _ = write!(h, "<p class=empty>{said}<a href={api}>{api}</a></p>");
     }
 }
 
-/// "3m ago", "2h 5m ago".
-fn ago(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
+/// "3m ago", "2h 5m ago" (`suffix`: " ago", "前").
+fn ago(now: DateTime<Utc>, t: DateTime<Utc>, suffix: &str) -> String {
     let secs = (now - t).num_seconds().max(0) as f64;
     let d = crate::template::format_duration_secs(secs.floor());
     let short: Vec<&str> = d.split(' ').take(2).collect();
-    format!("{} ago", short.join(" "))
+    format!("{}{suffix}", short.join(" "))
 }
 
 /// HTML-escapes text for element content and quoted attributes.
@@ -227,10 +391,10 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-const HEAD: &str = r#"<!doctype html><html lang=en><head><meta charset=utf-8>
+const HEAD: &str = r#"<!doctype html><html lang={lang}><head><meta charset=utf-8>
 <meta name=viewport content="width=device-width, initial-scale=1">
 <meta http-equiv=refresh content=15>
-<title>tocsin status</title>
+<title>{title}</title>
 <style>
 :root{--bad:#c62828;--warn:#ef6c00;--good:#2e7d32;--fg:#1c1c1c;--mut:#666;--bg:#fafafa}
 body{font:15px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg);margin:0;padding:0 12px 24px}

@@ -138,6 +138,8 @@ pub struct Renderer {
     /// tocsin's own address for people (`external_url`), as Alertmanager
     /// gives its own in `externalURL`.
     external_url: String,
+    /// The zone times are written in (`timezone:`).
+    timezone: chrono_tz::Tz,
 }
 
 impl Renderer {
@@ -147,7 +149,25 @@ impl Renderer {
             language,
             templates,
             external_url: String::new(),
+            timezone: chrono_tz::Tz::UTC,
         }
+    }
+
+    pub fn with_timezone(mut self, tz: chrono_tz::Tz) -> Renderer {
+        self.timezone = tz;
+        self
+    }
+
+    /// `t` in the target's zone: `2024-05-01 16:40:00 +08:00`
+    /// (`... UTC` where the zone is at UTC).
+    pub fn time(&self, t: chrono::DateTime<chrono::Utc>) -> String {
+        self.time_as(t, "%Y-%m-%d %H:%M:%S")
+    }
+
+    /// `t` in the target's zone in `pattern` (strftime, no zone), then the
+    /// zone's offset.
+    pub fn time_as(&self, t: chrono::DateTime<chrono::Utc>, pattern: &str) -> String {
+        format_time_in(t, self.timezone, pattern)
     }
 
     pub fn with_external_url(mut self, url: String) -> Renderer {
@@ -213,7 +233,7 @@ impl Renderer {
             resolution: m.resolution.clone(),
             labels: m.labels.clone(),
             labels_text,
-            since: m.starts_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            since: self.time(m.starts_at),
             lasted: m
                 .lasted()
                 .map(|d| format_duration_secs(d.num_milliseconds() as f64 / 1000.0)),
@@ -480,6 +500,23 @@ impl Renderer {
     }
 }
 
+/// `t` in `tz` in `pattern` (strftime, no zone), then ` UTC` where the
+/// offset is zero, else the offset (` +08:00`).
+pub fn format_time_in(
+    t: chrono::DateTime<chrono::Utc>,
+    tz: chrono_tz::Tz,
+    pattern: &str,
+) -> String {
+    use chrono::Offset;
+    let local = t.with_timezone(&tz);
+    let zone = if local.offset().fix().local_minus_utc() == 0 {
+        "UTC".to_string()
+    } else {
+        local.format("%:z").to_string()
+    };
+    format!("{} {zone}", local.format(pattern))
+}
+
 /// Cuts `text` to at most `max_bytes` bytes on a UTF-8 boundary, preferring
 /// the end of a line when one is near, and appends `marker` on its own line.
 pub fn shorten(text: &str, max_bytes: usize, marker: &str) -> String {
@@ -621,6 +658,26 @@ mod tests {
         let body = r.body(&[msg(MessageKind::Resolved)], Markup::Plain);
         assert!(body.starts_with("[RESOLVED] DiskFull (error)"), "{body}");
         assert!(body.ends_with("Lasted: 1h 2m 3s"), "{body}");
+    }
+
+    #[test]
+    fn times_are_written_in_the_targets_zone() {
+        let r = renderer(Language::En).with_timezone(chrono_tz::Tz::Asia__Shanghai);
+        let body = r.body(&[msg(MessageKind::Firing)], Markup::Plain);
+        assert!(
+            body.ends_with("Since: 2024-05-01 16:40:00 +08:00"),
+            "{body}"
+        );
+        // Summer time where the zone has it; a zero offset reads UTC.
+        let berlin = renderer(Language::En).with_timezone(chrono_tz::Tz::Europe__Berlin);
+        assert_eq!(
+            berlin.view(&msg(MessageKind::Firing)).since,
+            "2024-05-01 10:40:00 +02:00"
+        );
+        let winter = chrono::Utc.with_ymd_and_hms(2024, 1, 10, 8, 0, 0).unwrap();
+        assert_eq!(berlin.time(winter), "2024-01-10 09:00:00 +01:00");
+        let london = renderer(Language::En).with_timezone(chrono_tz::Tz::Europe__London);
+        assert_eq!(london.time_as(winter, "%m-%d %H:%M"), "01-10 08:00 UTC");
     }
 
     #[test]

@@ -204,6 +204,7 @@ fn contact_targets(config: &Config, c: &Contact) -> Vec<Result<TargetConfig, (St
             enabled: true,
             send_resolved: true,
             language: c.language,
+            timezone: None,
             templates: Default::default(),
             timeout: None,
             max_alerts: 0,

@@ -344,6 +344,7 @@ impl ContactVerifier {
                     enabled: true,
                     send_resolved: false,
                     language: c.language,
+                    timezone: None,
                     templates: TargetTemplates::default(),
                     timeout: None,
                     max_alerts: 0,

@@ -3,6 +3,7 @@
 //! condition, read from the checks in memory (no SQLite, no waiting for the
 //! ping writer); `sql:` rules run their SELECT on the read-only connection.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -38,6 +39,37 @@ impl HeartbeatSource {
         samples(&self.registry.read(), q, now)
     }
 
+    /// The output tail of each sample's failed run (see [`output_tail`]),
+    /// by check name: what `{{ output }}` shows in a `failed` rule's texts.
+    /// A read that fails leaves the variable empty (and says so in the log).
+    pub async fn failure_outputs(&self, samples: &[Sample]) -> HashMap<String, String> {
+        let ids: HashMap<i64, String> = {
+            let checks = self.registry.read();
+            samples
+                .iter()
+                .filter_map(|s| s.labels.get(CHECK_LABEL))
+                .filter_map(|name| checks.by_name(name).map(|c| (c.def.id, name.clone())))
+                .collect()
+        };
+        if ids.is_empty() {
+            return HashMap::new();
+        }
+        match self
+            .reader
+            .failure_bodies(ids.keys().copied().collect())
+            .await
+        {
+            Ok(bodies) => bodies
+                .into_iter()
+                .filter_map(|(id, body)| Some((ids.get(&id)?.clone(), output_tail(&body))))
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the output of failed runs");
+                HashMap::new()
+            }
+        }
+    }
+
     /// A `sql:` rule's rows.
     pub async fn sql(&self, sql: &str) -> Result<Vec<Sample>, SourceError> {
         self.reader
@@ -45,6 +77,33 @@ impl HeartbeatSource {
             .await
             .map_err(|e| SourceError::Rejected(e.to_string()))
     }
+}
+
+/// The most of a run's output `{{ output }}` carries, in bytes: its last
+/// lines fit a chat message with the rest of the alert (WeCom's markdown,
+/// the smallest limit, takes 4 096 bytes); channels shorten further to their
+/// own limit.
+pub const OUTPUT_TAIL_BYTES: usize = 1500;
+
+/// The end of `output` in at most [`OUTPUT_TAIL_BYTES`]: whole lines where a
+/// line break is near, after `…` when something was left out; trailing
+/// blank lines dropped.
+pub fn output_tail(output: &str) -> String {
+    let output = output.trim_end();
+    if output.len() <= OUTPUT_TAIL_BYTES {
+        return output.to_string();
+    }
+    let mut start = output.len() - (OUTPUT_TAIL_BYTES - "…\n".len());
+    while !output.is_char_boundary(start) {
+        start += 1;
+    }
+    let tail = &output[start..];
+    // Start at a line when one begins in the first quarter of what is kept.
+    let tail = match tail.find('\n') {
+        Some(i) if i < tail.len() / 4 => &tail[i + 1..],
+        _ => tail,
+    };
+    format!("…\n{tail}")
 }
 
 /// One sample per matching, unpaused check in the condition: labels `check`
@@ -162,6 +221,20 @@ mod tests {
             (23 * 3600 + 14 * 60 + 31) as f64,
             "seconds since the ping"
         );
+    }
+
+    #[test]
+    fn the_output_tail_keeps_the_last_lines() {
+        assert_eq!(output_tail("copying\ndisk full\n\n"), "copying\ndisk full");
+        let long: String = (0..400).map(|i| format!("line {i} 写入失败\n")).collect();
+        let tail = output_tail(&long);
+        assert!(tail.len() <= OUTPUT_TAIL_BYTES, "{}", tail.len());
+        assert!(tail.starts_with("…\nline "), "whole lines: {tail}");
+        assert!(tail.ends_with("line 399 写入失败"), "{tail}");
+        // No line break at all: the last bytes, on a character boundary.
+        let one = "错".repeat(1000);
+        let tail = output_tail(&one);
+        assert!(tail.len() <= OUTPUT_TAIL_BYTES && tail.ends_with('错'));
     }
 
     #[test]

@@ -4,12 +4,13 @@
 //! load (against the real schema, in memory) and run on a read-only
 //! connection.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OpenFlags, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use uuid::Uuid;
 
 use super::{Store, StoreError, from_millis, migrations, to_millis};
@@ -308,6 +309,30 @@ impl Store {
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// The body of each check's latest `fail` ping (the failed run's output
+    /// tail, as `tocsin ping` sends it), for the checks that have one.
+    pub async fn failure_bodies(
+        &self,
+        check_ids: Vec<i64>,
+    ) -> Result<HashMap<i64, String>, StoreError> {
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT body FROM heartbeat_pings WHERE check_id = ?1 AND kind = ?2 ORDER BY n DESC LIMIT 1",
+            )?;
+            let mut out = HashMap::new();
+            for id in check_ids {
+                let body: Option<Vec<u8>> = stmt
+                    .query_row(params![id, PingKind::Fail.as_str()], |r| r.get(0))
+                    .optional()?;
+                if let Some(body) = body.filter(|b| !b.is_empty()) {
+                    out.insert(id, String::from_utf8_lossy(&body).into_owned());
+                }
+            }
+            Ok(out)
         })
         .await
     }

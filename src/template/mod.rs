@@ -2,7 +2,8 @@
 //!
 //! tocsin's own keys (`message`, `resolution`, labels and annotations of
 //! `query:` rules) use minijinja: `{{ value }}`, `{{ labels.x }}`, `{{ alert }}`,
-//! `{{ severity }}`, `{{ since }}`, with the filters `duration`, `humanize` and
+//! `{{ severity }}`, `{{ since }}`, `{{ output }}` (heartbeat `failed`
+//! rules: the failed run's output tail), with the filters `duration`, `humanize` and
 //! minijinja's built-ins. `humanize` is Prometheus's own ([`humanize`]), so a
 //! value reads the same in a `message` as in a Prometheus rule's annotation;
 //! `duration` is tocsin's [`format_duration_secs`] (`1d 1h 1m 1s`, zero units
@@ -35,6 +36,9 @@ pub struct TemplateContext<'a> {
     pub value: f64,
     /// RFC 3339, or empty before the alert exists.
     pub since: String,
+    /// Heartbeat `failed` rules: the tail of the failed run's output (the
+    /// body of its `fail` ping); empty elsewhere.
+    pub output: &'a str,
     /// Runs `query` in Prometheus-format templates; `None` where no
     /// datasource is at hand (`query` then renders an error marker).
     #[serde(skip)]
@@ -52,6 +56,7 @@ impl std::fmt::Debug for TemplateContext<'_> {
             .field("labels", &self.labels)
             .field("value", &self.value)
             .field("since", &self.since)
+            .field("output", &self.output)
             .field("query", &self.query.is_some())
             .field("external_url", &self.external_url)
             .finish()
@@ -72,6 +77,7 @@ impl<'a> TemplateContext<'a> {
             labels,
             value,
             since: since.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            output: "",
             query: None,
             external_url: "",
         }
@@ -80,6 +86,12 @@ impl<'a> TemplateContext<'a> {
     /// The same context, with `$externalURL` (and `pathPrefix`) set.
     pub fn with_external_url(mut self, url: &'a str) -> Self {
         self.external_url = url;
+        self
+    }
+
+    /// The same context, with `{{ output }}` set.
+    pub fn with_output(mut self, output: &'a str) -> Self {
+        self.output = output;
         self
     }
 

@@ -309,14 +309,17 @@ impl Engine {
                 RuleSource::Prometheus(expr) => source.generator_url(expr),
                 _ => String::new(),
             };
+            let outputs = self.failure_outputs(rule, &outcome).await;
             let update = if renders_queries(rule) {
-                self.evaluate_with_queries(group, index, current, outcome, generator_url, now)
+                let links = (generator_url, outputs);
+                self.evaluate_with_queries(group, index, current, outcome, links, now)
                     .await
             } else {
                 let env = RuleEnv {
                     generator_url: &generator_url,
                     external_url: source.graph_url(),
                     queries: None,
+                    outputs: outputs.as_ref(),
                 };
                 evaluate_rule(group, rule, &current, outcome, env, now)
             };
@@ -383,6 +386,25 @@ impl Engine {
         all_ok && committed
     }
 
+    /// For a heartbeat `failed` rule with checks in that condition: their
+    /// failed runs' output tails (`{{ output }}`), read once per evaluation.
+    async fn failure_outputs(
+        &self,
+        rule: &crate::rules::Rule,
+        outcome: &QueryOutcome,
+    ) -> Option<HashMap<String, String>> {
+        let (RuleSource::Heartbeat(q), QueryOutcome::Samples(samples), Some(hb)) =
+            (&rule.source, outcome, &self.heartbeats)
+        else {
+            return None;
+        };
+        if q.condition != crate::rules::heartbeat::HeartbeatCondition::Failed || samples.is_empty()
+        {
+            return None;
+        }
+        Some(hb.failure_outputs(samples).await)
+    }
+
     /// Evaluates the rule `group.rules[index]`, whose templates call `query`,
     /// on the blocking pool: rendering waits for those queries there, never
     /// on an async worker (see [`super::template_query`]).
@@ -392,7 +414,7 @@ impl Engine {
         index: usize,
         current: Arc<HashMap<Fingerprint, AlertInstance>>,
         outcome: QueryOutcome,
-        generator_url: String,
+        (generator_url, outputs): (String, Option<HashMap<String, String>>),
         now: DateTime<Utc>,
     ) -> super::rule::RuleUpdate {
         let queries = TemplateQueries::new(
@@ -409,6 +431,7 @@ impl Engine {
                 generator_url: &generator_url,
                 external_url: &external_url,
                 queries: Some(&queries),
+                outputs: outputs.as_ref(),
             };
             Some(evaluate_rule(&shared, rule, &current, outcome, env, now))
         })

@@ -120,7 +120,8 @@ impl Channel {
     /// the wording's language and links, and the mailer of email targets.
     pub fn from_config(cfg: &TargetConfig, config: &Config) -> Result<Channel, ChannelError> {
         let renderer = Renderer::new(cfg.name(), config.language_of(cfg), cfg.templates.clone())
-            .with_external_url(config.public_url(config.listen_addr()));
+            .with_external_url(config.public_url(config.listen_addr()))
+            .with_timezone(config.timezone_of(cfg));
         cfg.kind.build(cfg, renderer, config).map(Channel)
     }
 

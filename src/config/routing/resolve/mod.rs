@@ -278,6 +278,7 @@ pub(super) fn mail_target(name: &str, to: Vec<String>, language: Option<Language
         enabled: true,
         send_resolved: true,
         language,
+        timezone: None,
         templates: TargetTemplates::default(),
         timeout: None,
         max_alerts: 0,

@@ -246,7 +246,7 @@ impl Fields {
             status: renderer.status_text(first.kind).to_string(),
             message: one_line(&first.headline()),
             count: batch.len(),
-            since: since.format("%m-%d %H:%M UTC").to_string(),
+            since: renderer.time_as(since, "%m-%d %H:%M"),
             first,
         }
     }
