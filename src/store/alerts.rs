@@ -281,3 +281,51 @@ pub(crate) fn write_changes(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::AlertTexts;
+
+    #[tokio::test]
+    async fn an_alerts_texts_in_both_languages_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let now = chrono::Utc::now();
+        let mut labels = Labels::new();
+        labels.insert("alertname".into(), "ConnectionCountHigh".into());
+        let alert = AlertInstance {
+            fingerprint: Fingerprint::of_alert("emqx", &labels),
+            group: "emqx".into(),
+            alert: "ConnectionCountHigh".into(),
+            labels,
+            annotations: BTreeMap::new(),
+            message: "Connection count too high: 9000".into(),
+            resolution: "Upgrade the plan".into(),
+            texts: AlertTexts {
+                message_zh: "部署连接数过高：9000".into(),
+                resolution_zh: "升级部署规格".into(),
+                resolved_message: "back to 7000".into(),
+                resolved_message_zh: "已恢复：7000".into(),
+            },
+            state: AlertState::Resolved,
+            severity: Severity::Warning,
+            value: 7000.0,
+            active_at: now,
+            fired_at: Some(now),
+            keep_firing_since: None,
+            resolved_at: Some(now),
+            format: RuleFormat::Native,
+            generator_url: String::new(),
+        };
+        let store = Store::open(&path).unwrap();
+        let mut changes = StateChanges::at(now);
+        changes.save.push(alert.clone());
+        store.commit_changes(changes, Vec::new()).await.unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        let back = store.alert(alert.fingerprint).await.unwrap().unwrap();
+        assert_eq!(back.texts, alert.texts);
+        assert_eq!(back.message, alert.message);
+    }
+}
