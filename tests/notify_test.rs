@@ -154,3 +154,48 @@ async fn api_test_endpoint_answers_json_without_secrets() {
     assert_eq!(post("nobody").await.unwrap().status(), 404);
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_message_is_in_the_targets_language_only() {
+    let mock = DingTalkMock::start("robot-token-123", Some(SECRET), &["alert", "告警"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tocsin.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "language: zh\ntargets:\n\
+  - {{name: zh, type: dingtalk, webhook: '{url}', secret: '{SECRET}', keyword: 告警}}\n\
+  - {{name: en, type: dingtalk, webhook: '{url}', secret: '{SECRET}', keyword: alert, language: en}}\n",
+            url = mock.url()
+        ),
+    )
+    .unwrap();
+    for target in ["zh", "en"] {
+        let (code, out) = run(&cfg, &["notify-test", target]).await;
+        assert_eq!(code, Some(0), "{out}");
+    }
+    let hits = mock.log.hits();
+    let text = |i: usize| {
+        hits[i].body["markdown"]["text"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let zh = text(0);
+    assert!(zh.contains("这是一条来自 tocsin 的测试消息"), "{zh}");
+    assert!(
+        zh.contains("> **处理建议**: 无需处理：这条消息只用于检查通知目标。"),
+        "{zh}"
+    );
+    assert!(
+        !zh.contains("Nothing to do") && !zh.contains("test message"),
+        "{zh}"
+    );
+    let en = text(1);
+    assert!(en.contains("This is a test message from tocsin."), "{en}");
+    assert!(
+        en.contains("> **Resolution**: Nothing to do: this message only checks the target."),
+        "{en}"
+    );
+    assert!(!en.contains("处理建议") && !en.contains("无需处理"), "{en}");
+}

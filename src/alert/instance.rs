@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::labels::{Fingerprint, Labels};
 use super::severity::Severity;
+use super::text::AlertTexts;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -46,8 +47,13 @@ pub struct AlertInstance {
     pub labels: Labels,
     /// Rendered annotations (Prometheus `annotations:` or extra native ones).
     pub annotations: BTreeMap<String, String>,
+    /// The message as it last fired (English, or the only text).
     pub message: String,
     pub resolution: String,
+    /// The Chinese texts of a bilingual rule and the recovery text
+    /// (`resolved_message`, rendered when it resolved).
+    #[serde(default, skip_serializing_if = "AlertTexts::is_empty")]
+    pub texts: AlertTexts,
     pub state: AlertState,
     pub severity: Severity,
     pub value: f64,

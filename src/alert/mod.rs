@@ -10,6 +10,7 @@
 //! - [`matcher`]: Alertmanager's label matchers.
 //! - [`silence`]: a silence.
 //! - [`sample`]: one series of a query result.
+//! - [`text`]: the languages of texts, and an alert's texts in the second one.
 
 pub mod changes;
 pub mod instance;
@@ -18,6 +19,7 @@ pub mod matcher;
 pub mod sample;
 pub mod severity;
 pub mod silence;
+pub mod text;
 pub mod transition;
 
 pub use changes::StateChanges;
@@ -27,4 +29,5 @@ pub use matcher::Matcher;
 pub use sample::Sample;
 pub use severity::Severity;
 pub use silence::Silence;
+pub use text::{AlertTexts, Language};
 pub use transition::{AlertEvent, Transition};

@@ -6,19 +6,14 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::Secret;
 use crate::yaml::{HumanDuration, SourceError, Spanned};
 
-/// The language of the default message wording.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    #[default]
-    En,
-    Zh,
-}
+/// The language of the default message wording (and of the texts of rules
+/// that give two).
+pub use crate::alert::Language;
 
 /// A person who can be mailed or mentioned.
 #[derive(Debug, Clone, Deserialize)]

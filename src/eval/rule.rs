@@ -199,7 +199,12 @@ fn apply(
     let result = step(prev, obs, fresh, rule, now);
     match result.next {
         Some(mut next) => {
-            if !matches!(obs, Observation::Missing) {
+            if next.state == AlertState::Resolved {
+                // The notice keeps what it said while firing (Prometheus,
+                // too, keeps a resolved alert's annotations) and adds the
+                // rule's recovery text with the value now.
+                render_resolved(rule, &mut next, env);
+            } else if !matches!(obs, Observation::Missing) {
                 render_texts(rule, &mut next, sample_labels, env);
             }
             if result.changed {
@@ -311,6 +316,7 @@ fn new_instance(
         annotations: BTreeMap::new(),
         message: String::new(),
         resolution: String::new(),
+        texts: Default::default(),
         state: AlertState::Pending,
         severity: rule.lowest_severity(),
         value,
@@ -348,23 +354,37 @@ pub fn render_texts(
         .iter()
         .map(|(k, t)| (k.clone(), t.render(&ctx)))
         .collect();
-    a.message = match &rule.message {
-        Some(t) => t.render(&ctx),
-        None => a
-            .annotations
-            .get("summary")
-            .or_else(|| a.annotations.get("description"))
-            .or_else(|| a.annotations.get("message"))
+    let annotation = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| a.annotations.get(*k))
             .cloned()
-            .unwrap_or_default(),
+            .unwrap_or_default()
     };
-    a.resolution = match &rule.resolution {
+    (a.message, a.texts.message_zh) = match &rule.message {
         Some(t) => t.render(&ctx),
-        None => a
-            .annotations
-            .get("resolution")
-            .or_else(|| a.annotations.get("runbook_url"))
-            .cloned()
-            .unwrap_or_default(),
+        None => (
+            annotation(&["summary", "description", "message"]),
+            String::new(),
+        ),
     };
+    (a.resolution, a.texts.resolution_zh) = match &rule.resolution {
+        Some(t) => t.render(&ctx),
+        None => (annotation(&["resolution", "runbook_url"]), String::new()),
+    };
+}
+
+/// Renders the rule's `resolved_message` for an alert that just resolved,
+/// with its value now; everything it said while firing stays as it was.
+fn render_resolved(rule: &Rule, a: &mut AlertInstance, env: RuleEnv) {
+    let Some(t) = &rule.resolved_message else {
+        return;
+    };
+    let ctx = env.context(
+        rule,
+        a.severity.as_str(),
+        &a.labels,
+        a.value,
+        Some(a.active_at),
+    );
+    (a.texts.resolved_message, a.texts.resolved_message_zh) = t.render(&ctx);
 }

@@ -8,7 +8,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::route_table::Mentions;
-use crate::alert::{AlertEvent, Fingerprint, Labels, RuleFormat, Severity, Transition};
+use crate::alert::text::pick;
+use crate::alert::{
+    AlertEvent, AlertTexts, Fingerprint, Labels, Language, RuleFormat, Severity, Transition,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -50,8 +53,14 @@ pub struct AlertMessage {
     /// Labels as sent (a native alert's plus `severity`, see `format`).
     pub labels: Labels,
     pub annotations: BTreeMap<String, String>,
+    /// The message as it last fired (with its value then), English or the
+    /// only text until [`AlertMessage::in_language`] picks the target's.
     pub message: String,
     pub resolution: String,
+    /// The Chinese texts and the recovery text (see [`AlertTexts`]).
+    #[serde(default, skip_serializing_if = "AlertTexts::is_empty")]
+    pub texts: AlertTexts,
+    /// The value now: when it fired, or when it resolved.
     pub value: Option<f64>,
     /// When it started firing.
     pub starts_at: DateTime<Utc>,
@@ -83,6 +92,20 @@ impl AlertMessage {
         )
     }
 
+    /// The message with its texts in `lang` (each falling back to the other
+    /// language): what a target of that language is sent.
+    pub fn in_language(&self, lang: Language) -> AlertMessage {
+        let t = &self.texts;
+        let mut m = self.clone();
+        m.message = pick(lang, &self.message, &t.message_zh).to_string();
+        m.resolution = pick(lang, &self.resolution, &t.resolution_zh).to_string();
+        m.texts = AlertTexts {
+            resolved_message: t.resolved_in(lang).to_string(),
+            ..AlertTexts::default()
+        };
+        m
+    }
+
     /// The message for a transition, if the transition is one people hear about.
     pub fn for_event(e: &AlertEvent) -> Option<AlertMessage> {
         let a = &e.alert;
@@ -106,6 +129,7 @@ impl AlertMessage {
             annotations: a.annotations.clone(),
             message: a.message.clone(),
             resolution: a.resolution.clone(),
+            texts: a.texts.clone(),
             value: a.value.is_finite().then_some(a.value),
             starts_at: a.fired_at.unwrap_or(a.active_at),
             ends_at: a.resolved_at.filter(|_| kind == MessageKind::Resolved),
@@ -117,19 +141,21 @@ impl AlertMessage {
     }
 
     /// The sample `tocsin notify-test` and the test API send: an alert that
-    /// says it is a test, with every part a real one has.
+    /// says it is a test (`note`, in the target's language), with every part
+    /// a real one has; its hint comes in both languages.
     pub fn sample(kind: MessageKind, note: &str, now: DateTime<Utc>) -> AlertMessage {
         let mut m = AlertMessage::of_tocsin(
             kind,
             "TocsinTestMessage",
             Severity::Warning,
             (
-                format!("{note} (value 42)"),
+                note.to_string(),
                 "Nothing to do: this message only checks the target.".into(),
             ),
             now - chrono::Duration::minutes(5),
             now,
         );
+        m.texts.resolution_zh = "无需处理：这条消息只用于检查通知目标。".into();
         m.value = Some(42.0);
         m
     }
@@ -177,6 +203,7 @@ impl AlertMessage {
             annotations: BTreeMap::new(),
             message,
             resolution,
+            texts: AlertTexts::default(),
             value: None,
             labels,
             starts_at,

@@ -52,6 +52,9 @@ pub struct AlertView {
     pub value: Option<f64>,
     pub value_text: String,
     pub resolution: String,
+    /// On recovery: the rule's `resolved_message`, else a sentence with the
+    /// value now and how long it lasted; `message` stays as it fired.
+    pub recovery: Option<String>,
     pub labels: crate::alert::Labels,
     /// Labels other than `alertname` and `severity`, as `k=v, k=v`.
     pub labels_text: String,
@@ -82,6 +85,10 @@ struct Words {
     message: &'static str,
     severity: &'static str,
     value: &'static str,
+    value_now: &'static str,
+    fired: &'static str,
+    recovered: &'static str,
+    back_to_normal: &'static str,
     resolution: &'static str,
     labels: &'static str,
     since: &'static str,
@@ -101,6 +108,10 @@ const EN: Words = Words {
     message: "Message",
     severity: "Severity",
     value: "Value",
+    value_now: "Value now",
+    fired: "Fired with",
+    recovered: "Recovered",
+    back_to_normal: "Back to normal",
     resolution: "Resolution",
     labels: "Labels",
     since: "Since",
@@ -120,6 +131,10 @@ const ZH: Words = Words {
     message: "告警内容",
     severity: "级别",
     value: "当前值",
+    value_now: "当前值",
+    fired: "告警时",
+    recovered: "恢复情况",
+    back_to_normal: "已恢复正常",
     resolution: "处理建议",
     labels: "标签",
     since: "开始时间",
@@ -220,6 +235,10 @@ impl Renderer {
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join(", ");
+        let lasted = m
+            .lasted()
+            .map(|d| format_duration_secs(d.num_milliseconds() as f64 / 1000.0));
+        let value_text = m.value.map(format_value).unwrap_or_default();
         AlertView {
             status: m.kind.as_str(),
             status_text: self.status_text(m.kind),
@@ -229,16 +248,43 @@ impl Renderer {
             previous_severity: m.previous_severity.map(Severity::as_str),
             message: m.headline(),
             value: m.value,
-            value_text: m.value.map(format_value).unwrap_or_default(),
+            recovery: (m.kind == MessageKind::Resolved)
+                .then(|| self.recovery(m, &value_text, lasted.as_deref())),
+            value_text,
             resolution: m.resolution.clone(),
             labels: m.labels.clone(),
             labels_text,
             since: self.time(m.starts_at),
-            lasted: m
-                .lasted()
-                .map(|d| format_duration_secs(d.num_milliseconds() as f64 / 1000.0)),
+            lasted,
             fingerprint: m.fingerprint.to_string(),
         }
+    }
+
+    /// What a resolved notice says happened: the rule's `resolved_message`,
+    /// else "Back to normal: value now 7000, after 1h 2m".
+    fn recovery(&self, m: &AlertMessage, value: &str, lasted: Option<&str>) -> String {
+        if !m.texts.resolved_message.is_empty() {
+            return m.texts.resolved_message.clone();
+        }
+        let w = self.words();
+        let zh = self.language == Language::Zh;
+        let mut out = w.back_to_normal.to_string();
+        let mut parts = Vec::new();
+        if !value.is_empty() {
+            parts.push(format!("{} {value}", w.value_now.to_lowercase()));
+        }
+        if let Some(l) = lasted {
+            parts.push(if zh {
+                format!("{} {l}", w.lasted)
+            } else {
+                format!("after {l}")
+            });
+        }
+        if !parts.is_empty() {
+            out.push_str(if zh { "，" } else { ": " });
+            out.push_str(&parts.join(if zh { "，" } else { ", " }));
+        }
+        out
     }
 
     pub fn context(&self, batch: &[AlertMessage]) -> MessageContext {
@@ -323,14 +369,23 @@ impl Renderer {
     pub fn facts(&self, m: &AlertMessage) -> Vec<(&'static str, String)> {
         let w = self.words();
         let v = self.view(m);
-        let mut out = vec![(w.message, v.message)];
+        // A resolved notice: what recovered first, then the text as it fired.
+        let mut out = match v.recovery {
+            Some(r) => vec![(w.recovered, r), (w.fired, v.message)],
+            None => vec![(w.message, v.message)],
+        };
         let severity = match m.previous_severity {
             Some(p) => format!("{} → {}", self.severity_text(p), v.severity_text),
             None => v.severity_text.to_string(),
         };
         out.push((w.severity, severity));
         if !v.value_text.is_empty() {
-            out.push((w.value, v.value_text));
+            let label = if m.kind == MessageKind::Resolved {
+                w.value_now
+            } else {
+                w.value
+            };
+            out.push((label, v.value_text));
         }
         if !v.resolution.is_empty() {
             out.push((w.resolution, v.resolution));
@@ -413,8 +468,12 @@ impl Renderer {
             let mut line = format!("[{}] {} ({})", v.status_text, m.alert, v.severity_text);
             // The message usually carries the value; without one, the value.
             // (shortened, so that the labels that tell alerts apart fit too).
-            if !v.message.is_empty() {
-                line.push_str(&format!(": {}", shorten_chars(&one_line(&v.message), 60)));
+            let text = match &v.recovery {
+                Some(r) if !m.texts.resolved_message.is_empty() => r,
+                _ => &v.message,
+            };
+            if !text.is_empty() {
+                line.push_str(&format!(": {}", shorten_chars(&one_line(text), 60)));
             } else if !v.value_text.is_empty() {
                 line.push_str(&format!(" = {}", v.value_text));
             }
@@ -609,6 +668,7 @@ mod tests {
             annotations: Default::default(),
             message: "Disk almost full: 98.5%".into(),
             resolution: "Delete old backups".into(),
+            texts: Default::default(),
             value: Some(98.5),
             starts_at: start,
             ends_at: (kind == MessageKind::Resolved)

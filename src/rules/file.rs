@@ -13,6 +13,7 @@ use super::condition::Condition;
 use super::heartbeat::{CheckDoc, HeartbeatRuleDoc};
 use super::model::{ErrorPolicy, NoDataPolicy};
 use super::severity::SeveritySpec;
+use super::text::TextDoc;
 use crate::yaml::{HumanDuration, Spanned};
 
 #[derive(Debug, Deserialize)]
@@ -73,6 +74,9 @@ pub struct RuleDoc {
     pub labels: BTreeMap<String, Spanned<String>>,
     #[serde(default, deserialize_with = "crate::yaml::null_as_default")]
     pub annotations: BTreeMap<String, Spanned<String>>,
-    pub message: Option<Spanned<String>>,
-    pub resolution: Option<Spanned<String>>,
+    /// One text or `{en, zh}` (each of these three).
+    pub message: Option<Spanned<TextDoc>>,
+    pub resolution: Option<Spanned<TextDoc>>,
+    /// What a resolved notice says, rendered when the alert resolves.
+    pub resolved_message: Option<Spanned<TextDoc>>,
 }

@@ -12,6 +12,7 @@ pub mod promql;
 mod recording;
 pub mod schedule;
 pub mod severity;
+pub mod text;
 
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::condition::Condition;
 use super::heartbeat::{HeartbeatDecls, HeartbeatQuery};
 use super::schedule::Schedule;
+use super::text::RuleText;
 use crate::alert::{Labels, RuleFormat, Severity};
 use crate::template::Template;
 use crate::yaml::SourceError;
@@ -146,8 +147,10 @@ pub struct Rule {
     pub on_error: ErrorPolicy,
     pub labels: Vec<(String, Template)>,
     pub annotations: Vec<(String, Template)>,
-    pub message: Option<Template>,
-    pub resolution: Option<Template>,
+    pub message: Option<RuleText>,
+    pub resolution: Option<RuleText>,
+    /// Rendered when an alert resolves, with the value then.
+    pub resolved_message: Option<RuleText>,
 }
 
 impl Rule {

@@ -67,4 +67,8 @@ pub struct ExpectedAlert {
     pub severity: Option<String>,
     pub message: Option<String>,
     pub resolution: Option<String>,
+    /// The Chinese texts (a target with `language: zh` gets these; the
+    /// main text when the rule gave one only).
+    pub message_zh: Option<String>,
+    pub resolution_zh: Option<String>,
 }

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::alert::{AlertInstance, AlertState, Fingerprint, Sample};
+use crate::alert::text::pick;
+use crate::alert::{AlertInstance, AlertState, Fingerprint, Language, Sample};
 use crate::eval::{QueryOutcome, RuleEnv, evaluate_rule};
 use crate::rules::{LoadOptions, RuleSet, load_rules};
 use crate::yaml::{self, SourceError, SourceErrors};
@@ -231,6 +232,10 @@ fn observed(a: &AlertInstance, expected: &[ExpectedAlert]) -> ExpectedAlert {
         severity: uses(|e| e.severity.is_some()).then(|| a.severity.as_str().to_string()),
         message: uses(|e| e.message.is_some()).then(|| a.message.clone()),
         resolution: uses(|e| e.resolution.is_some()).then(|| a.resolution.clone()),
+        message_zh: uses(|e| e.message_zh.is_some())
+            .then(|| pick(Language::Zh, &a.message, &a.texts.message_zh).to_string()),
+        resolution_zh: uses(|e| e.resolution_zh.is_some())
+            .then(|| pick(Language::Zh, &a.resolution, &a.texts.resolution_zh).to_string()),
     }
 }
 
@@ -244,6 +249,12 @@ fn describe(e: &ExpectedAlert) -> String {
     }
     if let Some(v) = &e.resolution {
         let _ = write!(s, ", resolution {v:?}");
+    }
+    if let Some(v) = &e.message_zh {
+        let _ = write!(s, ", message_zh {v:?}");
+    }
+    if let Some(v) = &e.resolution_zh {
+        let _ = write!(s, ", resolution_zh {v:?}");
     }
     s
 }

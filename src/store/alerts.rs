@@ -9,7 +9,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::outbox::NewNotification;
 use super::{Store, StoreError, from_millis, to_millis};
 use crate::alert::{
-    AlertInstance, AlertState, Fingerprint, Labels, RuleFormat, Severity, StateChanges, Transition,
+    AlertInstance, AlertState, AlertTexts, Fingerprint, Labels, RuleFormat, Severity, StateChanges,
+    Transition,
 };
 
 impl Store {
@@ -140,7 +141,7 @@ pub struct StoredEvent {
 const SELECT_ALERT: &str =
     "SELECT fingerprint, rule_group, alert, labels, annotations, message, resolution,
         state, severity, value, active_at, fired_at, keep_firing_since, resolved_at,
-        format, generator_url FROM alerts";
+        format, generator_url, texts FROM alerts";
 
 fn load_alerts(c: &mut Connection) -> Result<Vec<AlertInstance>, StoreError> {
     let mut stmt = c.prepare(SELECT_ALERT)?;
@@ -158,6 +159,7 @@ fn read_alert(r: &rusqlite::Row) -> Result<AlertInstance, StoreError> {
     let annotations: String = r.get(4)?;
     let state: String = r.get(7)?;
     let severity: String = r.get(8)?;
+    let texts: String = r.get(16)?;
     let corrupt = |what: &str| StoreError::Corrupt(format!("alert {fp}: bad {what}"));
     Ok(AlertInstance {
         fingerprint: Fingerprint::try_from(fp.clone()).map_err(|_| corrupt("fingerprint"))?,
@@ -168,6 +170,7 @@ fn read_alert(r: &rusqlite::Row) -> Result<AlertInstance, StoreError> {
             .map_err(|_| corrupt("annotations"))?,
         message: r.get(5)?,
         resolution: r.get(6)?,
+        texts: serde_json::from_str::<AlertTexts>(&texts).map_err(|_| corrupt("texts"))?,
         state: AlertState::parse(&state).ok_or_else(|| corrupt("state"))?,
         severity: match severity.as_str() {
             "warning" => Severity::Warning,
@@ -204,8 +207,8 @@ pub(crate) fn write_changes(
         let mut upsert = tx.prepare_cached(
             "INSERT INTO alerts (fingerprint, rule_group, alert, labels, annotations, message, resolution,
                  state, severity, value, active_at, fired_at, keep_firing_since, resolved_at, updated_at,
-                 format, generator_url)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                 format, generator_url, texts)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
              ON CONFLICT (fingerprint) DO UPDATE SET
                  labels = excluded.labels, annotations = excluded.annotations,
                  message = excluded.message, resolution = excluded.resolution,
@@ -213,7 +216,7 @@ pub(crate) fn write_changes(
                  active_at = excluded.active_at, fired_at = excluded.fired_at,
                  keep_firing_since = excluded.keep_firing_since, resolved_at = excluded.resolved_at,
                  updated_at = excluded.updated_at, format = excluded.format,
-                 generator_url = excluded.generator_url",
+                 generator_url = excluded.generator_url, texts = excluded.texts",
         )?;
         for a in &batch.save {
             upsert.execute(params![
@@ -234,6 +237,7 @@ pub(crate) fn write_changes(
                 now,
                 a.format.as_str(),
                 a.generator_url,
+                json(&a.texts)?,
             ])?;
         }
         let mut delete = tx.prepare_cached("DELETE FROM alerts WHERE fingerprint = ?1")?;
@@ -276,4 +280,52 @@ pub(crate) fn write_changes(
         super::outbox::insert_notifications(tx, notifications, now)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::AlertTexts;
+
+    #[tokio::test]
+    async fn an_alerts_texts_in_both_languages_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let now = chrono::Utc::now();
+        let mut labels = Labels::new();
+        labels.insert("alertname".into(), "ConnectionCountHigh".into());
+        let alert = AlertInstance {
+            fingerprint: Fingerprint::of_alert("emqx", &labels),
+            group: "emqx".into(),
+            alert: "ConnectionCountHigh".into(),
+            labels,
+            annotations: BTreeMap::new(),
+            message: "Connection count too high: 9000".into(),
+            resolution: "Upgrade the plan".into(),
+            texts: AlertTexts {
+                message_zh: "部署连接数过高：9000".into(),
+                resolution_zh: "升级部署规格".into(),
+                resolved_message: "back to 7000".into(),
+                resolved_message_zh: "已恢复：7000".into(),
+            },
+            state: AlertState::Resolved,
+            severity: Severity::Warning,
+            value: 7000.0,
+            active_at: now,
+            fired_at: Some(now),
+            keep_firing_since: None,
+            resolved_at: Some(now),
+            format: RuleFormat::Native,
+            generator_url: String::new(),
+        };
+        let store = Store::open(&path).unwrap();
+        let mut changes = StateChanges::at(now);
+        changes.save.push(alert.clone());
+        store.commit_changes(changes, Vec::new()).await.unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        let back = store.alert(alert.fingerprint).await.unwrap().unwrap();
+        assert_eq!(back.texts, alert.texts);
+        assert_eq!(back.message, alert.message);
+    }
 }

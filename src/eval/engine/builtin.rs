@@ -16,6 +16,7 @@ use crate::alert::{
 use crate::eval::rule::{RuleEnv, render_texts};
 use crate::eval::state::{Observation, step};
 use crate::rules::model::Level;
+use crate::rules::text::RuleText;
 use crate::rules::{ErrorPolicy, NoDataPolicy, Rule, RuleSource};
 use crate::template::Template;
 
@@ -44,12 +45,13 @@ pub(super) fn builtin_rule(url: &str) -> Rule {
         on_error: ErrorPolicy::Keep,
         labels: Vec::new(),
         annotations: Vec::new(),
-        message: Some(Template::Static(format!(
+        message: Some(RuleText::one(Template::Static(format!(
             "Prometheus at {url} failed several evaluations in a row; alert states are frozen until it answers again"
-        ))),
-        resolution: Some(Template::Static(
+        )))),
+        resolution: Some(RuleText::one(Template::Static(
             "Check that Prometheus is running and reachable from tocsin (prometheus.url, network, credentials); firing alerts stay firing meanwhile".into(),
-        )),
+        ))),
+        resolved_message: None,
     }
 }
 
@@ -100,6 +102,7 @@ impl Engine {
             annotations: BTreeMap::new(),
             message: String::new(),
             resolution: String::new(),
+            texts: Default::default(),
             state: crate::alert::AlertState::Pending,
             severity: Severity::Error,
             value: f64::from(failures),

@@ -308,5 +308,6 @@ fn firing(
         resolved_at: None,
         format: RuleFormat::Native,
         generator_url: String::new(),
+        texts: Default::default(),
     }
 }

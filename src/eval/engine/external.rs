@@ -289,6 +289,7 @@ fn instance(
         annotations: a.annotations.clone(),
         message,
         resolution: text("resolution"),
+        texts: Default::default(),
         state: AlertState::Firing,
         severity,
         value: f64::NAN,

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use crate::config::{Config, TargetConfig};
+use crate::config::{Config, Language, TargetConfig};
 use crate::notify::message::AlertMessage;
 use crate::notify::render::Renderer;
 
@@ -111,18 +111,21 @@ pub(crate) fn batch_limit(channel_max: usize, max_alerts: usize) -> usize {
     }
 }
 
-/// A configured target, ready to send.
+/// A configured target, ready to send: it is sent the texts of its
+/// language (see [`AlertMessage::in_language`]).
 #[derive(Debug)]
-pub struct Channel(Box<dyn Notifier>);
+pub struct Channel(Box<dyn Notifier>, Language);
 
 impl Channel {
     /// The channel of `cfg` (the channel table says which); `config` gives
     /// the wording's language and links, and the mailer of email targets.
     pub fn from_config(cfg: &TargetConfig, config: &Config) -> Result<Channel, ChannelError> {
-        let renderer = Renderer::new(cfg.name(), config.language_of(cfg), cfg.templates.clone())
+        let language = config.language_of(cfg);
+        let renderer = Renderer::new(cfg.name(), language, cfg.templates.clone())
             .with_external_url(config.public_url(config.listen_addr()))
             .with_timezone(config.timezone_of(cfg));
-        cfg.kind.build(cfg, renderer, config).map(Channel)
+        let notifier = cfg.kind.build(cfg, renderer, config)?;
+        Ok(Channel(notifier, language))
     }
 
     /// Most alerts one send may carry.
@@ -136,7 +139,8 @@ impl Channel {
     }
 
     pub async fn send(&self, batch: &[AlertMessage]) -> Delivery {
-        self.0.send(batch).await
+        let batch: Vec<AlertMessage> = batch.iter().map(|m| m.in_language(self.1)).collect();
+        self.0.send(&batch).await
     }
 }
 

@@ -17,6 +17,7 @@ use super::heartbeat::HeartbeatQuery;
 use super::model::{Group, Level, Rule, RuleSet, RuleSource};
 use super::schedule::Schedule;
 use super::severity::SeveritySpec;
+use super::text::{RuleText, TextDoc};
 use crate::alert::{Labels, RuleFormat, Severity, valid_label_name};
 use crate::template::Template;
 use crate::yaml::{self, HumanDuration, SourceError, SourceErrors, Spanned};
@@ -395,8 +396,9 @@ impl Checker<'_> {
                 Err(e) => self.error(v, format!("cannot parse template of annotation {k:?}: {e}")),
             }
         }
-        let message = self.native_template(doc.message.as_ref(), "message");
-        let resolution = self.native_template(doc.resolution.as_ref(), "resolution");
+        let message = self.rule_text(doc.message.as_ref(), "message");
+        let resolution = self.rule_text(doc.resolution.as_ref(), "resolution");
+        let resolved_message = self.rule_text(doc.resolved_message.as_ref(), "resolved_message");
 
         let pending_for = self.rule_duration(doc.for_.as_ref(), format);
         let keep_firing_for = self.rule_duration(doc.keep_firing_for.as_ref(), format);
@@ -420,6 +422,7 @@ impl Checker<'_> {
             annotations,
             message,
             resolution,
+            resolved_message,
         })
     }
 
@@ -604,12 +607,35 @@ impl Checker<'_> {
         }
     }
 
-    fn native_template(&mut self, src: Option<&Spanned<String>>, what: &str) -> Option<Template> {
+    /// `message`, `resolution`, `resolved_message`: one minijinja template
+    /// or one per language, each error at the text it is in.
+    fn rule_text(&mut self, src: Option<&Spanned<TextDoc>>, what: &str) -> Option<RuleText> {
         let src = src?;
-        match Template::native(&src.value) {
+        match &src.value {
+            TextDoc::One(text) => self.native_template(src, text, what).map(RuleText::one),
+            TextDoc::Languages { en, zh } => {
+                let mut parse = |t: &Option<Spanned<String>>, lang: &str| {
+                    t.as_ref()
+                        .map(|t| self.native_template(t, &t.value, &format!("{what} ({lang})")))
+                };
+                let (en, zh) = (parse(en, "en"), parse(zh, "zh"));
+                match (en, zh) {
+                    (Some(Some(en)), Some(Some(zh))) => Some(RuleText {
+                        main: en,
+                        zh: Some(zh),
+                    }),
+                    (Some(Some(one)), None) | (None, Some(Some(one))) => Some(RuleText::one(one)),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    fn native_template<T>(&mut self, at: &Spanned<T>, src: &str, what: &str) -> Option<Template> {
+        match Template::native(src) {
             Ok(t) => Some(t),
             Err(e) => {
-                self.error(src, format!("cannot parse {what} template: {e}"));
+                self.error(at, format!("cannot parse {what} template: {e}"));
                 None
             }
         }
