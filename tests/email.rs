@@ -225,3 +225,64 @@ async fn unreachable_smtp_server_is_retried() {
     let ch = Channel::from_config(&c.targets[0], &c).unwrap();
     assert!(matches!(ch.send(&[firing()]).await, Delivery::Retry { .. }));
 }
+
+#[tokio::test]
+async fn each_email_target_sends_through_its_own_server_with_its_own_sender() {
+    let smtp = common::smtp();
+    let refused = common::refusing_port();
+    let down = refused.local_addr().unwrap().port();
+    let (a, b) = (unique("own-a"), unique("own-b"));
+    let yaml = format!(
+        "contacts:\n  - {{name: alice, email: alice@example.com}}\n\
+         mailer: {{host: 127.0.0.1, port: {down}, tls: none, from: 'tocsin <alerts@example.com>', timeout: 2s}}\n\
+         targets:\n\
+         \x20 - {{name: global, type: email, to: [alice]}}\n\
+         \x20 - {{name: a, type: email, to: ['{a}@example.com', alice], host: '{ip}', port: {port}, tls: none, sender_name: 告警中心, trusted_domains: [example.com]}}\n\
+         \x20 - {{name: b, type: email, to: ['{b}@example.com'], host: '{ip}', port: {port}, tls: none, from: 'Backup desk <backup@corp.example.com>', format: text}}\n",
+        ip = smtp.addr.ip(),
+        port = smtp.addr.port()
+    );
+    let c = Config::from_text(Path::new("tocsin.yaml"), &yaml).unwrap_or_else(|e| panic!("{e}"));
+    let channel = |name: &str| {
+        let t = c.targets.iter().find(|t| t.name() == name).unwrap();
+        Channel::from_config(t, &c).unwrap()
+    };
+    // The top-level mailer is down; the targets with a host of their own are not.
+    assert!(matches!(
+        channel("global").send(&[firing()]).await,
+        Delivery::Retry { .. }
+    ));
+    let d = channel("a").send(&[firing()]).await;
+    assert!(d.is_sent(), "{d:?}");
+    let d = channel("b").send(&[firing()]).await;
+    assert!(d.is_sent(), "{d:?}");
+
+    let raw = common::delivered_mail(&a).await;
+    let msg = MessageParser::default().parse(&raw).unwrap();
+    let from = msg.from().and_then(|f| f.first()).unwrap();
+    assert_eq!(from.name(), Some("告警中心"));
+    assert_eq!(from.address(), Some("alerts@example.com"));
+    let to: Vec<&str> = msg
+        .to()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.address())
+        .collect();
+    assert_eq!(
+        to,
+        vec![format!("{a}@example.com").as_str(), "alice@example.com"]
+    );
+
+    let raw = common::delivered_mail(&b).await;
+    let msg = MessageParser::default().parse(&raw).unwrap();
+    let from = msg.from().and_then(|f| f.first()).unwrap();
+    assert_eq!(from.name(), Some("Backup desk"));
+    assert_eq!(from.address(), Some("backup@corp.example.com"));
+    let to: Vec<&str> = msg
+        .to()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.address())
+        .collect();
+    assert_eq!(to, vec![format!("{b}@example.com").as_str()]);
+}

@@ -39,10 +39,14 @@ pub const EMAIL: ChannelType<EmailConfig> = ChannelType {
     keys: config::KEYS,
     check: config::check,
     build: |cfg, kind, renderer, config| {
-        let mailer = config.mailer.as_ref().ok_or_else(|| ChannelError {
-            target: cfg.name().to_string(),
-            message: "email targets need a `mailer:`".into(),
-        })?;
+        let mailer = kind
+            .server
+            .as_ref()
+            .or(config.mailer.as_ref())
+            .ok_or_else(|| ChannelError {
+                target: cfg.name().to_string(),
+                message: "email targets need a `mailer:` or their own `host`".into(),
+            })?;
         Ok(Box::new(Email::new(cfg, kind.clone(), mailer, renderer)?))
     },
 };
