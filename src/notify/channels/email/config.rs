@@ -5,18 +5,69 @@
 //! `mailer:` is), with `from`, `sender_name` and `verify_certificates` over
 //! either, and `trusted_domains` limiting where it may send.
 
+use std::path::PathBuf;
+
 use lettre::message::Mailbox;
 
 use crate::config::target_keys::{Key, TargetCheck};
-use crate::config::{MailerConfig, RawMailer, SmtpTls, resolve_addresses};
+use crate::config::{MailerConfig, RawMailer, SmtpTls, resolve_addresses, resolve_relative};
 use crate::yaml::{SourceError, Spanned, unspanned};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EmailFormat {
     Text,
     Table,
+    /// Plain text and a CSV file.
     Attachment,
+    /// The table and a CSV file.
     TableAttachment,
+    /// Plain text and an XLSX workbook.
+    Xlsx,
+    /// The table and an XLSX workbook.
+    TableXlsx,
+}
+
+/// The file a format attaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachmentKind {
+    Csv,
+    Xlsx,
+}
+
+impl EmailFormat {
+    /// Every `format:` value with its format.
+    const NAMES: &[(&str, EmailFormat)] = &[
+        ("text", EmailFormat::Text),
+        ("table", EmailFormat::Table),
+        ("attachment", EmailFormat::Attachment),
+        ("table+attachment", EmailFormat::TableAttachment),
+        ("xlsx", EmailFormat::Xlsx),
+        ("table+xlsx", EmailFormat::TableXlsx),
+    ];
+
+    /// The `format:` value that selects it.
+    pub fn name(self) -> &'static str {
+        EmailFormat::NAMES
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map_or("table", |(n, _)| n)
+    }
+
+    /// Whether the body is the HTML table (with a plain-text alternative).
+    pub fn has_table(self) -> bool {
+        matches!(
+            self,
+            EmailFormat::Table | EmailFormat::TableAttachment | EmailFormat::TableXlsx
+        )
+    }
+
+    pub fn attachment(self) -> Option<AttachmentKind> {
+        match self {
+            EmailFormat::Text | EmailFormat::Table => None,
+            EmailFormat::Attachment | EmailFormat::TableAttachment => Some(AttachmentKind::Csv),
+            EmailFormat::Xlsx | EmailFormat::TableXlsx => Some(AttachmentKind::Xlsx),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -28,6 +79,9 @@ pub struct EmailConfig {
     /// The SMTP server and sender of this target, resolved: `None` is the
     /// top-level `mailer:` as it is.
     pub server: Option<MailerConfig>,
+    /// Where a copy of each attached file is kept (relative paths resolved
+    /// against the config file's folder).
+    pub attachment_dir: Option<PathBuf>,
 }
 
 impl EmailConfig {
@@ -39,6 +93,7 @@ impl EmailConfig {
             cc: Vec::new(),
             format,
             server: None,
+            attachment_dir: None,
         }
     }
 }
@@ -60,6 +115,7 @@ pub const KEYS: &[Key] = &[
     Key::text("sender_name"),
     Key::flag("verify_certificates"),
     Key::list("trusted_domains"),
+    Key::path("attachment_dir"),
 ];
 
 pub fn check(t: &TargetCheck, errors: &mut Vec<SourceError>) -> Option<EmailConfig> {
@@ -103,25 +159,43 @@ pub fn check(t: &TargetCheck, errors: &mut Vec<SourceError>) -> Option<EmailConf
     }
     let format = match t.keys.text("format") {
         None => EmailFormat::Table,
-        Some(f) => match f.value.as_str() {
-            "text" => EmailFormat::Text,
-            "table" => EmailFormat::Table,
-            "attachment" => EmailFormat::Attachment,
-            "table+attachment" | "table attachment" => EmailFormat::TableAttachment,
-            other => {
-                errors.push(t.err(
-                    f,
-                    format!("expected format text, table, attachment or table+attachment, got {other:?}"),
-                ));
-                EmailFormat::Table
+        Some(f) => {
+            let v = f.value.trim();
+            let v = if v == "table attachment" { "table+attachment" } else { v };
+            match EmailFormat::NAMES.iter().find(|(n, _)| *n == v) {
+                Some((_, format)) => *format,
+                None => {
+                    let names: Vec<&str> = EmailFormat::NAMES.iter().map(|(n, _)| *n).collect();
+                    errors.push(t.err(
+                        f,
+                        format!("expected format {}, got {:?}", names.join(", "), f.value),
+                    ));
+                    EmailFormat::Table
+                }
             }
-        },
+        }
     };
+    let attachment_dir = t.keys.path("attachment_dir").map(|d| {
+        let full = resolve_relative(t.file, &d.value);
+        if format.attachment().is_none() {
+            errors.push(t.err(
+                d,
+                format!("`attachment_dir` of target {name:?} keeps attached files, but format {} attaches none (use attachment, table+attachment, xlsx or table+xlsx)", format.name()),
+            ));
+        } else if full.exists() && !full.is_dir() {
+            errors.push(t.err(
+                d,
+                format!("`attachment_dir` of target {name:?}: {} is not a folder", full.display()),
+            ));
+        }
+        full
+    });
     Some(EmailConfig {
         to,
         cc,
         format,
         server,
+        attachment_dir,
     })
 }
 
@@ -385,6 +459,18 @@ mod tests {
             (
                 "mailer: {host: s, from: a@x.com}\ntargets:\n  - {name: m, type: email, trusted_domains: [corp.com]}\n",
                 "tocsin.yaml:5:12: email target \"m\" may only send to corp.com, not to \"boss@other.org\"",
+            ),
+            (
+                "mailer: {host: s, from: a@x.com}\ntargets:\n  - {name: m, type: email, to: [a@x.com], format: xls}\n",
+                "tocsin.yaml:3:51: expected format text, table, attachment, table+attachment, xlsx, table+xlsx, got \"xls\"",
+            ),
+            (
+                "mailer: {host: s, from: a@x.com}\ntargets:\n  - {name: m, type: email, to: [a@x.com], attachment_dir: /tmp}\n",
+                "tocsin.yaml:3:59: `attachment_dir` of target \"m\" keeps attached files, but format table attaches none",
+            ),
+            (
+                "mailer: {host: s, from: a@x.com}\ntargets:\n  - {name: m, type: email, to: [a@x.com], format: xlsx, attachment_dir: Cargo.toml}\n",
+                "tocsin.yaml:3:73: `attachment_dir` of target \"m\": Cargo.toml is not a folder",
             ),
             (
                 "mailer: {host: s, from: a@x.com}\ntargets:\n  - {name: m, type: email, to: [a@x.com], trusted_domains: ['x..com']}\n",
