@@ -34,6 +34,19 @@ fn email_channel(tls: &str, target: &str) -> Channel {
     Channel::from_config(&c.targets[0], &c).unwrap()
 }
 
+/// The columns of the CSV and the workbook, in English.
+const COLUMNS: [&str; 9] = [
+    "Status",
+    "Alert",
+    "Severity",
+    "Message",
+    "Value",
+    "Resolution",
+    "Labels",
+    "Since",
+    "Lasted",
+];
+
 fn firing() -> AlertMessage {
     let mut m = AlertMessage::sample(MessageKind::Firing, "n", Utc::now());
     m.alert = "DiskFull".into();
@@ -139,20 +152,7 @@ async fn table_and_attachment_arrive_as_html_table_text_alternative_and_csv() {
     assert_eq!((ct.ctype(), ct.subtype()), ("text", Some("csv")));
     let csv = String::from_utf8(att.contents().to_vec()).unwrap();
     let rows = parse_csv(csv.trim_start_matches('\u{feff}'));
-    assert_eq!(
-        rows[0],
-        [
-            "Status",
-            "Alert",
-            "Severity",
-            "Message",
-            "Value",
-            "Resolution",
-            "Labels",
-            "Since",
-            "Lasted"
-        ]
-    );
+    assert_eq!(rows[0], COLUMNS);
     assert_eq!(rows.len(), 3, "{rows:?}");
     assert_eq!(rows[1][0], "FIRING");
     assert_eq!(rows[1][3], "Disk on db-1 is 98% full, \"now\"");
@@ -334,20 +334,7 @@ async fn xlsx_attachment_is_a_workbook_with_a_row_per_alert_and_a_copy_is_kept()
     );
     let rows = xlsx_rows(att.contents());
     let text = |d: &Data| d.to_string();
-    assert_eq!(
-        rows[0].iter().map(text).collect::<Vec<_>>(),
-        [
-            "Status",
-            "Alert",
-            "Severity",
-            "Message",
-            "Value",
-            "Resolution",
-            "Labels",
-            "Since",
-            "Lasted"
-        ]
-    );
+    assert_eq!(rows[0].iter().map(text).collect::<Vec<_>>(), COLUMNS);
     assert_eq!(rows.len(), 3, "{rows:?}");
     assert_eq!(text(&rows[1][0]), "FIRING");
     assert_eq!(text(&rows[1][1]), "DiskFull");

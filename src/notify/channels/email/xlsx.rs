@@ -136,19 +136,10 @@ fn column_name(mut col: usize) -> String {
 
 /// Escapes markup and drops the characters XML 1.0 cannot hold.
 fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || matches!(c, '\u{fffe}' | '\u{ffff}') => {}
-            c => out.push(c),
-        }
-    }
-    out
+    let allowed = |c: &char| {
+        matches!(c, '\t' | '\n' | '\r') || (*c as u32 >= 0x20 && !matches!(c, '\u{fffe}' | '\u{ffff}'))
+    };
+    super::html_escape(&s.chars().filter(allowed).collect::<String>())
 }
 
 /// A ZIP archive of stored entries (method 0), built in memory.
