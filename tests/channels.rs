@@ -646,3 +646,110 @@ async fn requests_go_through_the_configured_proxy() {
     assert!(d.is_sent(), "{d:?}");
     assert_eq!(mock.log.hits().len(), 1);
 }
+
+// ------------------------------------------- raw numbers and ids in `mention`
+
+#[tokio::test]
+async fn phone_numbers_and_ids_in_mention_reach_dingtalk_wecom_and_feishu() {
+    let dt = DingTalkMock::start("tok-1", Some("SECright"), &["告警"]).await;
+    let ch = channel(&format!(
+        "{PEOPLE}targets:\n  - {{name: dt, type: dingtalk, webhook: '{}', secret: SECright, keyword: 告警, mention: [bob, '13700000000', '+8613600000000'], format: text}}\n",
+        dt.url()
+    ));
+    let d = ch.send(&[firing()]).await;
+    assert!(d.is_sent(), "{d:?}");
+    let body = &dt.log.hits()[0].body;
+    assert_eq!(
+        body["at"]["atMobiles"],
+        serde_json::json!(["13900000000", "13700000000", "+8613600000000"])
+    );
+    let content = body["text"]["content"].as_str().unwrap();
+    assert_eq!(content.matches("告警").count(), 1, "{content}");
+
+    let wc = WeComMock::start("key-1").await;
+    let ch = channel(&format!(
+        "{PEOPLE}targets:\n  - {{name: wc, type: wecom, webhook: '{}', keyword: 监控, mention: [alice, wangwu, '13700000000'], format: text}}\n",
+        wc.url()
+    ));
+    assert!(ch.send(&[firing()]).await.is_sent());
+    let text = &wc.log.hits()[0].body["text"];
+    assert_eq!(
+        text["mentioned_list"],
+        serde_json::json!(["alice.w", "wangwu"])
+    );
+    assert_eq!(
+        text["mentioned_mobile_list"],
+        serde_json::json!(["13700000000"])
+    );
+    assert!(
+        text["content"].as_str().unwrap().starts_with("监控 "),
+        "{text}"
+    );
+    let ch = channel(&format!(
+        "{PEOPLE}targets:\n  - {{name: wc, type: wecom, webhook: '{}', keyword: 监控, mention: [wangwu]}}\n",
+        wc.url()
+    ));
+    assert!(ch.send(&[firing()]).await.is_sent());
+    let md = wc.log.hits()[1].body["markdown"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(md.starts_with("监控 ") && md.ends_with("<@wangwu>"), "{md}");
+
+    let fs = FeishuMock::start("hook-1", Some("fs-secret"), &["tocsin-kw"]).await;
+    for format in ["text", "post"] {
+        let ch = channel(&format!(
+            "{PEOPLE}targets:\n  - {{name: fs, type: feishu, webhook: '{}', secret: fs-secret, keyword: tocsin-kw, mention: [ou_7d8a6e6df7621556ce0d21922b676706, alice], format: {format}}}\n",
+            fs.url()
+        ));
+        let d = ch.send(&[firing()]).await;
+        assert!(d.is_sent(), "{format}: {d:?}");
+    }
+    let hits = fs.log.hits();
+    let text = hits[0].body["content"]["text"].as_str().unwrap();
+    assert!(
+        text.contains("<at user_id=\"ou_7d8a6e6df7621556ce0d21922b676706\"></at>")
+            && text.contains("<at user_id=\"ou_alice\"></at>"),
+        "{text}"
+    );
+    let lines = hits[1].body["content"]["post"]["zh_cn"]["content"]
+        .as_array()
+        .unwrap();
+    let ats = lines.last().unwrap();
+    assert_eq!(ats[0]["user_id"], "ou_7d8a6e6df7621556ce0d21922b676706");
+    assert_eq!(ats[1]["user_id"], "ou_alice");
+}
+
+#[test]
+fn a_mention_that_is_no_contact_must_look_like_a_number_or_the_tools_id() {
+    let cases = [
+        (
+            "targets:\n  - {name: d, type: dingtalk, webhook: 'https://x/robot?access_token=t', mention: [bobby]}\n",
+            "tocsin.yaml:2:84: mention of target \"d\" names \"bobby\", but no contact or contact group has that name, and it is not a phone number",
+        ),
+        (
+            "targets:\n  - {name: w, type: wecom, webhook: 'https://x/send?key=k', mention: ['bob smith'], format: text}\n",
+            "tocsin.yaml:2:71: mention of target \"w\" names \"bob smith\", but no contact or contact group has that name, and it is not a phone number or a WeCom userid",
+        ),
+        (
+            "targets:\n  - {name: w, type: wecom, webhook: 'https://x/send?key=k', mention: ['13700000000']}\n",
+            "tocsin.yaml:2:70: wecom markdown messages mention by `wecom_user` only",
+        ),
+        (
+            "targets:\n  - {name: f, type: feishu, webhook: 'https://x/hook/h', mention: [on_1234]}\n",
+            "tocsin.yaml:2:68: mention of target \"f\" names \"on_1234\", but no contact or contact group has that name, and it is not an open_id (ou_...)",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (text, want) in cases {
+        let got = match tocsin::config::Config::from_text(std::path::Path::new("tocsin.yaml"), text)
+        {
+            Ok(_) => "loaded".to_string(),
+            Err(e) => e.to_string(),
+        };
+        if !got.starts_with(want) {
+            wrong.push(format!("\n got: {got}\nwant: {want}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join(""));
+}

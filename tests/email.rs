@@ -34,6 +34,19 @@ fn email_channel(tls: &str, target: &str) -> Channel {
     Channel::from_config(&c.targets[0], &c).unwrap()
 }
 
+/// The columns of the CSV and the workbook, in English.
+const COLUMNS: [&str; 9] = [
+    "Status",
+    "Alert",
+    "Severity",
+    "Message",
+    "Value",
+    "Resolution",
+    "Labels",
+    "Since",
+    "Lasted",
+];
+
 fn firing() -> AlertMessage {
     let mut m = AlertMessage::sample(MessageKind::Firing, "n", Utc::now());
     m.alert = "DiskFull".into();
@@ -139,20 +152,7 @@ async fn table_and_attachment_arrive_as_html_table_text_alternative_and_csv() {
     assert_eq!((ct.ctype(), ct.subtype()), ("text", Some("csv")));
     let csv = String::from_utf8(att.contents().to_vec()).unwrap();
     let rows = parse_csv(csv.trim_start_matches('\u{feff}'));
-    assert_eq!(
-        rows[0],
-        [
-            "Status",
-            "Alert",
-            "Severity",
-            "Message",
-            "Value",
-            "Resolution",
-            "Labels",
-            "Since",
-            "Lasted"
-        ]
-    );
+    assert_eq!(rows[0], COLUMNS);
     assert_eq!(rows.len(), 3, "{rows:?}");
     assert_eq!(rows[1][0], "FIRING");
     assert_eq!(rows[1][3], "Disk on db-1 is 98% full, \"now\"");
@@ -224,4 +224,160 @@ async fn unreachable_smtp_server_is_retried() {
     .unwrap();
     let ch = Channel::from_config(&c.targets[0], &c).unwrap();
     assert!(matches!(ch.send(&[firing()]).await, Delivery::Retry { .. }));
+}
+
+#[tokio::test]
+async fn each_email_target_sends_through_its_own_server_with_its_own_sender() {
+    let smtp = common::smtp();
+    let refused = common::refusing_port();
+    let down = refused.local_addr().unwrap().port();
+    let (a, b) = (unique("own-a"), unique("own-b"));
+    let yaml = format!(
+        "contacts:\n  - {{name: alice, email: alice@example.com}}\n\
+         mailer: {{host: 127.0.0.1, port: {down}, tls: none, from: 'tocsin <alerts@example.com>', timeout: 2s}}\n\
+         targets:\n\
+         \x20 - {{name: global, type: email, to: [alice]}}\n\
+         \x20 - {{name: a, type: email, to: ['{a}@example.com', alice], host: '{ip}', port: {port}, tls: none, sender_name: 告警中心, trusted_domains: [example.com]}}\n\
+         \x20 - {{name: b, type: email, to: ['{b}@example.com'], host: '{ip}', port: {port}, tls: none, from: 'Backup desk <backup@corp.example.com>', format: text}}\n",
+        ip = smtp.addr.ip(),
+        port = smtp.addr.port()
+    );
+    let c = Config::from_text(Path::new("tocsin.yaml"), &yaml).unwrap_or_else(|e| panic!("{e}"));
+    let channel = |name: &str| {
+        let t = c.targets.iter().find(|t| t.name() == name).unwrap();
+        Channel::from_config(t, &c).unwrap()
+    };
+    // The top-level mailer is down; the targets with a host of their own are not.
+    assert!(matches!(
+        channel("global").send(&[firing()]).await,
+        Delivery::Retry { .. }
+    ));
+    let d = channel("a").send(&[firing()]).await;
+    assert!(d.is_sent(), "{d:?}");
+    let d = channel("b").send(&[firing()]).await;
+    assert!(d.is_sent(), "{d:?}");
+
+    let raw = common::delivered_mail(&a).await;
+    let msg = MessageParser::default().parse(&raw).unwrap();
+    let from = msg.from().and_then(|f| f.first()).unwrap();
+    assert_eq!(from.name(), Some("告警中心"));
+    assert_eq!(from.address(), Some("alerts@example.com"));
+    let to: Vec<&str> = msg
+        .to()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.address())
+        .collect();
+    assert_eq!(
+        to,
+        vec![format!("{a}@example.com").as_str(), "alice@example.com"]
+    );
+
+    let raw = common::delivered_mail(&b).await;
+    let msg = MessageParser::default().parse(&raw).unwrap();
+    let from = msg.from().and_then(|f| f.first()).unwrap();
+    assert_eq!(from.name(), Some("Backup desk"));
+    assert_eq!(from.address(), Some("backup@corp.example.com"));
+    let to: Vec<&str> = msg
+        .to()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.address())
+        .collect();
+    assert_eq!(to, vec![format!("{b}@example.com").as_str()]);
+}
+
+/// The rows of the workbook's sheet, read by a real XLSX reader (calamine).
+fn xlsx_rows(bytes: &[u8]) -> Vec<Vec<calamine::Data>> {
+    use calamine::Reader;
+    let mut wb: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).expect("an XLSX");
+    assert_eq!(wb.sheet_names(), ["Alerts"]);
+    let range = wb.worksheet_range("Alerts").expect("the sheet");
+    range.rows().map(|r| r.to_vec()).collect()
+}
+
+#[tokio::test]
+async fn xlsx_attachment_is_a_workbook_with_a_row_per_alert_and_a_copy_is_kept() {
+    use calamine::Data;
+    let dir = tempfile::tempdir().unwrap();
+    let kept = dir.path().join("sent/xlsx");
+    let to = unique("xlsx");
+    let ch = email_channel(
+        "none",
+        &format!(
+            "{{name: 'ops mail', type: email, to: ['{to}@example.com'], format: table+xlsx, attachment_dir: '{}'}}",
+            kept.display()
+        ),
+    );
+    let mut odd = firing();
+    odd.message = "磁盘 <满> & \"now\"\nsecond line".into();
+    let d = ch.send(&[odd, resolved()]).await;
+    assert!(d.is_sent(), "{d:?}");
+    let raw = common::delivered_mail(&to).await;
+    let msg = MessageParser::default().parse(&raw).unwrap();
+    assert!(msg.body_html(0).unwrap().contains("<table>"));
+    assert_eq!(msg.attachment_count(), 1);
+    let att = msg.attachment(0).unwrap();
+    let name = att.attachment_name().unwrap();
+    assert!(
+        name.starts_with("alerts-") && name.ends_with(".xlsx"),
+        "{name}"
+    );
+    let ct = att.content_type().unwrap();
+    assert_eq!(
+        (ct.ctype(), ct.subtype()),
+        (
+            "application",
+            Some("vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        )
+    );
+    let rows = xlsx_rows(att.contents());
+    let text = |d: &Data| d.to_string();
+    assert_eq!(rows[0].iter().map(text).collect::<Vec<_>>(), COLUMNS);
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(text(&rows[1][0]), "FIRING");
+    assert_eq!(text(&rows[1][1]), "DiskFull");
+    assert_eq!(text(&rows[1][3]), "磁盘 <满> & \"now\"\nsecond line");
+    assert_eq!(rows[1][4], Data::Float(42.0));
+    assert_eq!(text(&rows[2][0]), "RESOLVED");
+    assert_eq!(text(&rows[2][8]), "5m");
+
+    // The copy: the same bytes, under a name of its own for each send.
+    let files = || {
+        let mut f: Vec<_> = std::fs::read_dir(&kept)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        f.sort();
+        f
+    };
+    let first = files();
+    assert_eq!(first.len(), 1, "{first:?}");
+    let file_name = first[0].file_name().unwrap().to_string_lossy().to_string();
+    assert!(
+        file_name.starts_with("ops_mail-alerts-") && file_name.ends_with(".xlsx"),
+        "{file_name}"
+    );
+    assert_eq!(std::fs::read(&first[0]).unwrap(), att.contents());
+    assert!(ch.send(&[firing()]).await.is_sent());
+    let second = files();
+    assert_eq!(second.len(), 2, "{second:?}");
+    let new = second.iter().find(|p| **p != first[0]).unwrap();
+    assert_eq!(xlsx_rows(&std::fs::read(new).unwrap()).len(), 2);
+
+    // `xlsx`: plain text and the workbook, in Chinese.
+    let to = unique("xlsx-zh");
+    let ch = email_channel(
+        "none",
+        &format!("{{name: m, type: email, to: ['{to}@example.com'], format: xlsx, language: zh}}"),
+    );
+    assert!(ch.send(&[firing()]).await.is_sent());
+    let raw = common::delivered_mail(&to).await;
+    assert!(!String::from_utf8_lossy(&raw).contains("text/html"));
+    let msg = MessageParser::default().parse(&raw).unwrap();
+    let rows = xlsx_rows(msg.attachment(0).unwrap().contents());
+    assert_eq!(rows[0][0].to_string(), "状态");
+    assert_eq!(rows.len(), 2);
 }

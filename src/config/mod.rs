@@ -21,8 +21,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use people::{
-    Contact, ContactGroup, Directory, Language, MailerConfig, SmtpTls, resolve_addresses,
-    resolve_relative, secret_or_file,
+    Contact, ContactGroup, Directory, Language, MailerConfig, RawMailer, SmtpTls,
+    resolve_addresses, resolve_relative, secret_or_file,
 };
 pub use phones::{e164, is_phone_like};
 #[cfg(test)]
@@ -710,6 +710,7 @@ impl Config {
             directory: &directory,
             owner: &self.owner_addresses,
             has_mailer: self.mailer.is_some(),
+            mailer: self.mailer.as_ref(),
         };
         self.targets = self
             .raw_targets

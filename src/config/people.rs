@@ -118,6 +118,17 @@ pub struct MailerConfig {
 
 impl RawMailer {
     pub(super) fn resolve(&self, file: &Path, errors: &mut Vec<SourceError>) -> MailerConfig {
+        self.resolve_as(file, "mailer", errors)
+    }
+
+    /// [`Self::resolve`] for a server read elsewhere (an email target's own
+    /// `host:`); `what` names it in errors.
+    pub(crate) fn resolve_as(
+        &self,
+        file: &Path,
+        what: &str,
+        errors: &mut Vec<SourceError>,
+    ) -> MailerConfig {
         if self.host.value.trim().is_empty() {
             errors.push(SourceError::at(
                 file,
@@ -152,7 +163,7 @@ impl RawMailer {
                 file: file.to_path_buf(),
                 line: at.map_or(0, |l| l.line() as u32),
                 col: at.map_or(0, |l| l.column() as u32),
-                message: "mailer has a password but no `username`".into(),
+                message: format!("{what} has a password but no `username`"),
             });
         }
         MailerConfig {

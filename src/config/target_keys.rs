@@ -268,6 +268,14 @@ pub enum ChatFormat {
     Text,
 }
 
+/// A `mention:` entry: a contact (of a contact or group name), or an entry
+/// that names none, as written.
+#[derive(Debug, Clone, Copy)]
+pub enum Mention<'a> {
+    Contact(&'a Contact),
+    Raw(&'a str),
+}
+
 /// One target's type-specific keys while its channel checks them, with what
 /// the checks need from the rest of the config.
 pub struct TargetCheck<'a> {
@@ -393,23 +401,84 @@ impl TargetCheck<'_> {
         self.err_at(self.secret_position(key), message)
     }
 
-    /// `mention:` resolved to each contact's `field` (`need` names it).
+    /// `mention:` resolved to each contact's `field` (`need` names it); an
+    /// entry that is no contact or group name is taken as written when
+    /// `raw` accepts it (`expected` says what it must look like).
     pub fn mentions(
         &self,
         need: &str,
         field: fn(&Contact) -> Option<&String>,
+        raw: fn(&str) -> bool,
+        expected: &str,
         errors: &mut Vec<SourceError>,
     ) -> Vec<String> {
-        self.keys.names("mention").map_or_else(Vec::new, |m| {
-            self.cx.directory.resolve(
-                self.file,
-                m.value.iter(),
-                &format!("mention of target {:?}", self.target()),
-                need,
-                field,
-                errors,
-            )
-        })
+        let mut found: Vec<String> = Vec::new();
+        self.each_mention(
+            expected,
+            |m| {
+                let v = match m {
+                    Mention::Contact(c) => field(c)
+                        .map(|v| v.trim())
+                        .filter(|v| !v.is_empty())
+                        .ok_or_else(|| format!("no `{need}`"))?,
+                    Mention::Raw(v) if raw(v) => v,
+                    Mention::Raw(_) => return Err(String::new()),
+                };
+                if !found.iter().any(|o| o == v) {
+                    found.push(v.to_string());
+                }
+                Ok(())
+            },
+            errors,
+        );
+        found
+    }
+
+    /// Each `mention:` entry in order: each contact of a contact or group
+    /// name, then any other entry (trimmed) as written, goes to `take`. It
+    /// records how the contact or entry is mentioned, or fails: for a
+    /// contact with what it lacks ("no `phone`"), for an entry that is no
+    /// phone number or id of the channel (`expected` names the forms).
+    /// Failures are errors at the entry.
+    pub fn each_mention(
+        &self,
+        expected: &str,
+        mut take: impl FnMut(Mention<'_>) -> Result<(), String>,
+        errors: &mut Vec<SourceError>,
+    ) {
+        let Some(m) = self.keys.names("mention") else {
+            return;
+        };
+        let what = format!("mention of target {:?}", self.target());
+        for n in &m.value {
+            match self.cx.directory.expand(&n.value) {
+                Some(contacts) => {
+                    for c in contacts {
+                        if let Err(lacks) = take(Mention::Contact(c)) {
+                            errors.push(self.err(
+                                n,
+                                format!(
+                                    "{what} names {:?}, but contact {:?} has {lacks}",
+                                    n.value,
+                                    c.name()
+                                ),
+                            ));
+                        }
+                    }
+                }
+                None => {
+                    if take(Mention::Raw(n.value.trim())).is_err() {
+                        errors.push(self.err(
+                            n,
+                            format!(
+                                "{what} names {:?}, but no contact or contact group has that name, and it is not {expected}",
+                                n.value
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
     }
 
     /// `keyword`, trimmed; None when empty.

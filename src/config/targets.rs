@@ -107,6 +107,8 @@ pub struct TargetContext<'a> {
     /// `owner:` resolved to addresses (default mail recipients).
     pub owner: &'a [String],
     pub has_mailer: bool,
+    /// The top-level `mailer:`, checked (email targets override parts of it).
+    pub mailer: Option<&'a super::MailerConfig>,
 }
 
 fn err<T>(file: &Path, at: &Spanned<T>, msg: impl Into<String>) -> SourceError {

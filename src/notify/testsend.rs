@@ -196,11 +196,10 @@ fn contact_targets(config: &Config, c: &Contact) -> Vec<Result<TargetConfig, (St
     if let (Some(email), Some(_)) = (c.email.as_deref(), &config.mailer) {
         out.push(Ok(TargetConfig {
             name: crate::yaml::unspanned(c.name().to_string()),
-            kind: TargetKind::Email(EmailConfig {
-                to: vec![email.trim().to_string()],
-                cc: Vec::new(),
-                format: EmailFormat::Table,
-            }),
+            kind: TargetKind::Email(EmailConfig::through_mailer(
+                vec![email.trim().to_string()],
+                EmailFormat::Table,
+            )),
             enabled: true,
             send_resolved: true,
             language: c.language,

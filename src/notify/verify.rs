@@ -336,11 +336,10 @@ impl ContactVerifier {
                 };
                 let t = TargetConfig {
                     name: crate::yaml::unspanned(c.name().to_string()),
-                    kind: TargetKind::Email(EmailConfig {
-                        to: vec![address.to_string()],
-                        cc: Vec::new(),
-                        format: EmailFormat::Text,
-                    }),
+                    kind: TargetKind::Email(EmailConfig::through_mailer(
+                        vec![address.to_string()],
+                        EmailFormat::Text,
+                    )),
                     enabled: true,
                     send_resolved: false,
                     language: c.language,

@@ -270,11 +270,7 @@ pub(super) fn push_once(out: &mut Vec<(usize, Recipient)>, at: usize, r: Recipie
 pub(super) fn mail_target(name: &str, to: Vec<String>, language: Option<Language>) -> TargetConfig {
     TargetConfig {
         name: yaml::unspanned(name.to_string()),
-        kind: TargetKind::Email(EmailConfig {
-            to,
-            cc: Vec::new(),
-            format: EmailFormat::Table,
-        }),
+        kind: TargetKind::Email(EmailConfig::through_mailer(to, EmailFormat::Table)),
         enabled: true,
         send_resolved: true,
         language,

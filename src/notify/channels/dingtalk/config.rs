@@ -1,8 +1,9 @@
 //! The keys of `type: dingtalk` targets: the robot's `webhook` (or
 //! `webhook_file`), its signing `secret` (or `secret_file`), `keyword`,
-//! `mention` (contacts, by phone), `mention_all`, `format` and `proxy`.
+//! `mention` (contacts and groups, by phone, or phone numbers as written),
+//! `mention_all`, `format` and `proxy`.
 
-use crate::config::Secret;
+use crate::config::{Secret, is_phone_like};
 use crate::config::target_keys::{ChatFormat, Key, PROXY, TargetCheck};
 use crate::yaml::SourceError;
 
@@ -33,7 +34,13 @@ pub const KEYS: &[Key] = &[
 
 pub fn check(t: &TargetCheck, errors: &mut Vec<SourceError>) -> Option<DingTalkConfig> {
     let webhook = t.url("webhook", errors);
-    let mention_mobiles = t.mentions("phone", |c| c.phone(), errors);
+    let mention_mobiles = t.mentions(
+        "phone",
+        |c| c.phone(),
+        is_phone_like,
+        "a phone number",
+        errors,
+    );
     Some(DingTalkConfig {
         secret: t.secret_or_file("secret", errors),
         keyword: t.keyword(),

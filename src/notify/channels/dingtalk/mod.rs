@@ -3,7 +3,8 @@
 //! - Signing: `sign = Base64(HMAC-SHA256(key = secret, msg = ts_ms + "\n" + secret))`,
 //!   appended as `&timestamp=..&sign=..` and percent-encoded exactly once by the
 //!   URL builder (encoding it twice is the classic "sign not match").
-//! - Keyword: put in the markdown title and the text if they lack it.
+//! - Keyword: put in the markdown title and the text if they lack it; a
+//!   text message carries its title line and the keyword once each.
 //! - Mentions: `at.atMobiles` / `at.isAtAll`, and for markdown the `@mobile`
 //!   tokens in the text, without which DingTalk does not resolve the mention.
 //! - Limits: body ≤ 20 000 bytes (measured after JSON escaping), 20 messages
@@ -98,13 +99,16 @@ impl DingTalk {
             ChatFormat::Text => Markup::Plain,
         };
         let text = self.renderer.body(batch, markup);
+        let keyword = cfg.keyword.as_deref();
         // What goes after the (possibly shortened) text: keyword, @tokens.
         let mut tail = String::new();
-        if let Some(k) = &cfg.keyword {
-            if !title.contains(k.as_str()) {
+        if let Some(k) = keyword
+            && cfg.format == ChatFormat::Markdown
+        {
+            if !title.contains(k) {
                 title = format!("{k} {title}");
             }
-            if !text.contains(k.as_str()) {
+            if !text.contains(k) {
                 tail.push_str(&format!("\n\n{k}"));
             }
         }
@@ -120,16 +124,15 @@ impl DingTalk {
             "isAtAll": cfg.mention_all,
         });
         let build = |t: &str| -> Value {
-            let content = format!("{t}{tail}");
             match cfg.format {
                 ChatFormat::Markdown => json!({
                     "msgtype": "markdown",
-                    "markdown": {"title": title, "text": content},
+                    "markdown": {"title": title, "text": format!("{t}{tail}")},
                     "at": at,
                 }),
                 ChatFormat::Text => json!({
                     "msgtype": "text",
-                    "text": {"content": format!("{title}\n{content}")},
+                    "text": {"content": format!("{}{tail}", text_content(&title, t, keyword))},
                     "at": at,
                 }),
             }
@@ -139,6 +142,22 @@ impl DingTalk {
         build(&text)
     }
 
+}
+
+/// A text message: the title line once (the body of a single alert starts
+/// with it already) and the keyword once, in front when the text lacks it.
+fn text_content(title: &str, text: &str, keyword: Option<&str>) -> String {
+    let mut content = if text.lines().next() == Some(title) {
+        text.to_string()
+    } else {
+        format!("{title}\n{text}")
+    };
+    if let Some(k) = keyword
+        && !content.contains(k)
+    {
+        content = format!("{k} {content}");
+    }
+    content
 }
 
 impl HttpChannel for DingTalkConfig {
@@ -296,6 +315,29 @@ mod tests {
                 );
             }
             assert!(!text.contains("message shortened"), "{format:?}: cut");
+        }
+    }
+
+    #[test]
+    fn text_messages_carry_the_title_line_and_the_keyword_once() {
+        let m = AlertMessage::sample(MessageKind::Firing, "note", chrono::Utc::now());
+        for keyword in ["告警", "FIRING"] {
+            let c = channel(ChatFormat::Text, Some(keyword));
+            for batch in [vec![m.clone()], vec![m.clone(), m.clone()]] {
+                let b = c.body(&batch);
+                let content = b["text"]["content"].as_str().unwrap();
+                let title = c.renderer.title(&batch);
+                let first = content.lines().next().unwrap();
+                assert!(first.ends_with(&title), "{content}");
+                assert_eq!(content.matches(title.as_str()).count(), 1, "{content}");
+                if keyword == "告警" {
+                    assert_eq!(content.matches(keyword).count(), 1, "{content}");
+                    assert!(content.starts_with("告警 ["), "{content}");
+                } else {
+                    assert!(!content.starts_with(keyword), "{content}");
+                }
+                assert!(content.ends_with("\n\n@13800000000"), "{content}");
+            }
         }
     }
 

@@ -4,10 +4,13 @@
 //!   is sent unencrypted if the upgrade fails), `wrapper` (implicit TLS,
 //!   465); optional AUTH PLAIN/LOGIN; a pooled connection per target.
 //! - Formats: `text` (plain body), `table` (HTML table with a plain-text
-//!   alternative), `attachment` (plain body + `alerts.csv`),
-//!   `table+attachment` (both). The table is capped at 1000 rows; the CSV
-//!   has every alert of the message (UTF-8 with a BOM so spreadsheet
-//!   programs read Chinese text right).
+//!   alternative), `attachment` (plain body + `alerts-<time>.csv`),
+//!   `table+attachment` (both), `xlsx` and `table+xlsx` (the same with an
+//!   `alerts-<time>.xlsx` workbook, [`xlsx`]). The table is capped at 1000
+//!   rows; the CSV (UTF-8 with a BOM so spreadsheet programs read Chinese
+//!   text right) and the workbook have every alert of the message. With
+//!   `attachment_dir`, a copy of the attached file of each sent mail is
+//!   kept there under a name no other send uses.
 //! - Answers: SMTP 2xx sent (the server's reply is the answer); 4xx
 //!   (transient), timeouts and connection failures retried; 5xx, TLS and
 //!   client errors permanent with the server's text.
@@ -19,8 +22,12 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 mod config;
+pub mod xlsx;
 
-pub use config::{EmailConfig, EmailFormat};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use config::{AttachmentKind, EmailConfig, EmailFormat};
 
 use super::registry::ChannelType;
 use super::{ChannelError, Delivery, Notifier, Sending, batch_limit};
@@ -39,10 +46,14 @@ pub const EMAIL: ChannelType<EmailConfig> = ChannelType {
     keys: config::KEYS,
     check: config::check,
     build: |cfg, kind, renderer, config| {
-        let mailer = config.mailer.as_ref().ok_or_else(|| ChannelError {
-            target: cfg.name().to_string(),
-            message: "email targets need a `mailer:`".into(),
-        })?;
+        let mailer = kind
+            .server
+            .as_ref()
+            .or(config.mailer.as_ref())
+            .ok_or_else(|| ChannelError {
+                target: cfg.name().to_string(),
+                message: "email targets need a `mailer:` or their own `host`".into(),
+            })?;
         Ok(Box::new(Email::new(cfg, kind.clone(), mailer, renderer)?))
     },
 };
@@ -113,6 +124,11 @@ impl Email {
 
     /// The whole message, ready to send.
     pub fn message(&self, batch: &[AlertMessage]) -> Result<Message, String> {
+        self.compose(batch).map(|(m, _)| m)
+    }
+
+    /// The message and the file it attaches (name and content), if any.
+    fn compose(&self, batch: &[AlertMessage]) -> Result<(Message, Option<AttachedFile>), String> {
         let r = &self.renderer;
         let subject = crate::notify::render::shorten_chars(&r.title(batch), MAX_SUBJECT);
         let mut b = Message::builder().from(self.from.clone()).subject(subject);
@@ -124,33 +140,40 @@ impl Email {
         }
         let plain = r.body(batch, Markup::Plain);
         let table = || MultiPart::alternative_plain_html(plain.clone(), html_table(r, batch));
-        let csv = || {
-            let name = format!("alerts-{}.csv", chrono::Utc::now().format("%Y%m%d-%H%M%S"));
-            Attachment::new(name).body(
-                csv(r, batch),
-                ContentType::parse("text/csv; charset=utf-8").unwrap_or(ContentType::TEXT_PLAIN),
-            )
-        };
-        let m = match self.cfg.format {
-            EmailFormat::Text => b.singlepart(SinglePart::plain(plain.clone())),
-            EmailFormat::Table => b.multipart(table()),
-            EmailFormat::Attachment => b.multipart(
-                MultiPart::mixed()
-                    .singlepart(SinglePart::plain(plain.clone()))
-                    .singlepart(csv()),
-            ),
-            EmailFormat::TableAttachment => {
-                b.multipart(MultiPart::mixed().multipart(table()).singlepart(csv()))
+        let file = self
+            .cfg
+            .format
+            .attachment()
+            .map(|kind| AttachedFile::new(kind, r, batch));
+        let m = match (self.cfg.format.has_table(), &file) {
+            (false, None) => b.singlepart(SinglePart::plain(plain.clone())),
+            (true, None) => b.multipart(table()),
+            (with_table, Some(f)) => {
+                let mixed = if with_table {
+                    MultiPart::mixed().multipart(table())
+                } else {
+                    MultiPart::mixed().singlepart(SinglePart::plain(plain.clone()))
+                };
+                b.multipart(mixed.singlepart(f.part()))
             }
         };
-        m.map_err(|e| format!("cannot build the mail: {e}"))
+        let m = m.map_err(|e| format!("cannot build the mail: {e}"))?;
+        Ok((m, file))
     }
 
     async fn send_batch(&self, batch: &[AlertMessage]) -> Delivery {
-        match self.message(batch) {
-            Ok(m) => self.transmit(m).await,
-            Err(e) => Delivery::failed(e),
+        let (message, file) = match self.compose(batch) {
+            Ok(m) => m,
+            Err(e) => return Delivery::failed(e),
+        };
+        let d = self.transmit(message).await;
+        if let (Delivery::Sent { .. }, Some(dir), Some(file)) = (&d, &self.cfg.attachment_dir, file) {
+            match keep_copy(dir, &self.name, &file).await {
+                Ok(path) => tracing::debug!(target_name = %self.name, path = %path.display(), "kept a copy of the attachment"),
+                Err(e) => tracing::warn!(target_name = %self.name, dir = %dir.display(), error = %e, "cannot keep a copy of the attachment"),
+            }
         }
+        d
     }
 
     /// Hands `message` to the SMTP server; its answer, classified.
@@ -188,6 +211,102 @@ impl Notifier for Email {
 
     fn send<'a>(&'a self, batch: &'a [AlertMessage]) -> Sending<'a> {
         Box::pin(self.send_batch(batch))
+    }
+}
+
+/// A file attached to a mail: its name in the mail and its bytes.
+#[derive(Debug, Clone)]
+pub struct AttachedFile {
+    pub kind: AttachmentKind,
+    pub name: String,
+    pub content: Vec<u8>,
+}
+
+impl AttachmentKind {
+    fn content_type(self) -> &'static str {
+        match self {
+            AttachmentKind::Csv => "text/csv; charset=utf-8",
+            AttachmentKind::Xlsx => {
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            }
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            AttachmentKind::Csv => "csv",
+            AttachmentKind::Xlsx => "xlsx",
+        }
+    }
+}
+
+impl AttachedFile {
+    /// The MIME part.
+    fn part(&self) -> SinglePart {
+        Attachment::new(self.name.clone()).body(
+            self.content.clone(),
+            ContentType::parse(self.kind.content_type()).unwrap_or(ContentType::TEXT_PLAIN),
+        )
+    }
+
+    /// The batch as `kind`, named `alerts-<UTC time>.<ext>`.
+    pub fn new(kind: AttachmentKind, r: &Renderer, batch: &[AlertMessage]) -> AttachedFile {
+        let name = format!(
+            "alerts-{}.{}",
+            chrono::Utc::now().format("%Y%m%d-%H%M%S"),
+            kind.extension()
+        );
+        let content = match kind {
+            AttachmentKind::Csv => csv(r, batch).into_bytes(),
+            AttachmentKind::Xlsx => xlsx_workbook(r, batch),
+        };
+        AttachedFile {
+            kind,
+            name,
+            content,
+        }
+    }
+}
+
+/// The column of the value: a number in the workbook.
+const VALUE_COLUMN: usize = 4;
+
+/// The workbook: the CSV's header and rows, values as numbers.
+pub fn xlsx_workbook(r: &Renderer, batch: &[AlertMessage]) -> Vec<u8> {
+    let rows: Vec<Vec<String>> = batch.iter().map(|m| r.row(m).to_vec()).collect();
+    xlsx::workbook("Alerts", &r.columns(), &rows, &[VALUE_COLUMN])
+}
+
+/// Sends of this process, to tell apart copies made in the same millisecond.
+static COPIES: AtomicU64 = AtomicU64::new(0);
+
+/// Writes `file` into `dir` (made if missing) as
+/// `<target>-alerts-<UTC time with ms>-<pid>-<n>.<ext>`, never over an
+/// existing file; returns its path.
+async fn keep_copy(dir: &Path, target: &str, file: &AttachedFile) -> std::io::Result<PathBuf> {
+    tokio::fs::create_dir_all(dir).await?;
+    let safe: String = target
+        .chars()
+        .map(|c| if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .collect();
+    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S%.3f");
+    loop {
+        let n = COPIES.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!(
+            "{safe}-alerts-{stamp}-{}-{n}.{}",
+            std::process::id(),
+            file.kind.extension()
+        ));
+        match tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await {
+            Ok(mut f) => {
+                use tokio::io::AsyncWriteExt;
+                f.write_all(&file.content).await?;
+                f.sync_all().await?;
+                return Ok(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! The keys of `type: feishu` (alias `lark`) targets: the bot's `webhook`
 //! (or `webhook_file`), its signing `secret` (or `secret_file`), `keyword`,
-//! `mention` (contacts, by `feishu_user`), `mention_all`, `format` (`post` |
+//! `mention` (contacts and groups, by `feishu_user`, or open_ids `ou_...`), `mention_all`, `format` (`post` |
 //! `text`) and `proxy`.
 
 use crate::config::Secret;
@@ -39,7 +39,13 @@ pub const KEYS: &[Key] = &[
 
 pub fn check(t: &TargetCheck, errors: &mut Vec<SourceError>) -> Option<FeishuConfig> {
     let webhook = t.url("webhook", errors);
-    let mention_users = t.mentions("feishu_user", |c| c.feishu_user.as_ref(), errors);
+    let mention_users = t.mentions(
+        "feishu_user",
+        |c| c.feishu_user.as_ref(),
+        is_open_id,
+        "an open_id (ou_...)",
+        errors,
+    );
     let format = match t.keys.text("format") {
         None => FeishuFormat::Post,
         Some(f) => match f.value.as_str() {
@@ -59,4 +65,10 @@ pub fn check(t: &TargetCheck, errors: &mut Vec<SourceError>) -> Option<FeishuCon
         format,
         webhook: webhook?,
     })
+}
+
+/// A Feishu/Lark open_id as written in a `mention:` (`ou_` and letters or digits).
+pub fn is_open_id(v: &str) -> bool {
+    v.strip_prefix("ou_")
+        .is_some_and(|id| !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric()))
 }

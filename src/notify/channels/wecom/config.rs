@@ -1,9 +1,10 @@
 //! The keys of `type: wecom` (alias `wecom_robot`) targets: the robot's
-//! `webhook` (or `webhook_file`, with `?key=`), `mention` (contacts, by
-//! `wecom_user`, else by phone), `mention_all`, `format` and `proxy`.
+//! `webhook` (or `webhook_file`, with `?key=`), `keyword`, `mention`
+//! (contacts and groups, by `wecom_user`, else by phone; or phone numbers
+//! and userids as written), `mention_all`, `format` and `proxy`.
 
-use crate::config::Secret;
-use crate::config::target_keys::{ChatFormat, Key, PROXY, TargetCheck};
+use crate::config::target_keys::{ChatFormat, Key, Mention, PROXY, TargetCheck};
+use crate::config::{Secret, is_phone_like};
 use crate::yaml::SourceError;
 
 #[derive(Debug, Clone)]
@@ -16,11 +17,14 @@ pub struct WeComConfig {
     pub mention_mobiles: Vec<String>,
     pub mention_all: bool,
     pub format: ChatFormat,
+    /// A word every message must contain (put in front when it lacks it).
+    pub keyword: Option<String>,
 }
 
 pub const KEYS: &[Key] = &[
     Key::secret("webhook"),
     Key::path("webhook_file"),
+    Key::text("keyword"),
     Key::names("mention"),
     Key::flag("mention_all"),
     Key::text("format"),
@@ -37,32 +41,28 @@ pub fn check(t: &TargetCheck, errors: &mut Vec<SourceError>) -> Option<WeComConf
             "`webhook` of wecom target {name:?} must be the robot's full URL with `?key=`"
         )));
     }
-    // A contact is mentioned by WeCom userid, else by phone.
+    // A contact is mentioned by WeCom userid, else by phone; an entry that
+    // is no contact by phone when it is a number, else as a userid.
     let mut mention_users = Vec::new();
     let mut mention_mobiles = Vec::new();
     let mention = t.keys.names("mention");
-    for n in mention.iter().flat_map(|m| m.value.iter()) {
-        match t.cx.directory.expand(&n.value) {
-            None => errors.push(t.err(
-                n,
-                format!("mention of target {name:?} names {:?}, but no contact or contact group has that name", n.value),
-            )),
-            Some(cs) => {
-                for c in cs {
-                    if let Some(u) = &c.wecom_user {
-                        mention_users.push(u.clone());
-                    } else if let Some(p) = c.phone() {
-                        mention_mobiles.push(p.clone());
-                    } else {
-                        errors.push(t.err(
-                            n,
-                            format!("mention of target {name:?} names {:?}, but contact {:?} has neither `wecom_user` nor `phone`", n.value, c.name()),
-                        ));
-                    }
-                }
+    t.each_mention(
+        "a phone number or a WeCom userid",
+        |m| {
+            match m {
+                Mention::Contact(c) => match (&c.wecom_user, c.phone()) {
+                    (Some(u), _) => mention_users.push(u.clone()),
+                    (None, Some(p)) => mention_mobiles.push(p.clone()),
+                    (None, None) => return Err("neither `wecom_user` nor `phone`".into()),
+                },
+                Mention::Raw(v) if is_phone_like(v) => mention_mobiles.push(v.to_string()),
+                Mention::Raw(v) if is_userid(v) => mention_users.push(v.to_string()),
+                Mention::Raw(_) => return Err(String::new()),
             }
-        }
-    }
+            Ok(())
+        },
+        errors,
+    );
     mention_users.dedup();
     mention_mobiles.dedup();
     let mention_all = t.is_true("mention_all");
@@ -75,7 +75,7 @@ pub fn check(t: &TargetCheck, errors: &mut Vec<SourceError>) -> Option<WeComConf
         {
             errors.push(t.err(
                 m,
-                format!("wecom markdown messages mention by `wecom_user` only; target {name:?} mentions contacts by phone (give them a `wecom_user` or use `format: text`)"),
+                format!("wecom markdown messages mention by `wecom_user` only; target {name:?} mentions by phone (give the contacts a `wecom_user`, name userids, or use `format: text`)"),
             ));
         }
         if mention_all && let Some(m) = t.keys.flag("mention_all") {
@@ -90,6 +90,14 @@ pub fn check(t: &TargetCheck, errors: &mut Vec<SourceError>) -> Option<WeComConf
         mention_mobiles,
         mention_all,
         format,
+        keyword: t.keyword(),
         webhook: webhook?,
     })
+}
+
+/// A WeCom userid as written in a `mention:`: 1 to 64 letters, digits,
+/// `_`, `-`, `.` or `@`.
+pub fn is_userid(v: &str) -> bool {
+    (1..=64).contains(&v.len())
+        && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'))
 }

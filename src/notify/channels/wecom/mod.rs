@@ -4,6 +4,8 @@
 //!   `"@all"`) and `mentioned_mobile_list` (phones).
 //! - `markdown`: `content` ≤ 4096 bytes, mentions as `<@userid>` in the
 //!   content; it cannot mention phones or everyone (config check says so).
+//! - `keyword`: put in front of the content when it lacks it (where
+//!   shortening cannot cut it).
 //! - No signing: the `key` in the URL is the credential.
 //! - 20 messages per minute per robot.
 //! - Answers: `errcode` 0 sent; 45009 (frequency) and -1 (busy) retried;
@@ -55,6 +57,15 @@ impl WeCom {
         HttpTarget::build(cfg, kind, renderer, DEFAULT_TIMEOUT, HeaderMap::new())
     }
 
+    /// `keyword` and a space when `text` lacks it (put in front, where
+    /// shortening cannot cut it), and `text`.
+    fn keyword_head(&self, text: String) -> (String, String) {
+        match &self.cfg.keyword {
+            Some(k) if !text.contains(k.as_str()) => (format!("{k} "), text),
+            _ => (String::new(), text),
+        }
+    }
+
     pub fn body(&self, batch: &[AlertMessage]) -> Value {
         let cfg = &self.cfg;
         let mentions = AlertMessage::mentions_of(batch, &cfg.mention_mobiles, &cfg.mention_users);
@@ -68,9 +79,11 @@ impl WeCom {
                     tail.insert(0, '\n');
                 }
                 let text = self.renderer.body(batch, Markup::WeComMarkdown);
+                let (head, text) = self.keyword_head(text);
                 let text = self
                     .renderer
-                    .shorten(&text, MAX_MARKDOWN.saturating_sub(tail.len()));
+                    .shorten(&text, MAX_MARKDOWN.saturating_sub(tail.len() + head.len()));
+                let text = format!("{head}{text}");
                 json!({"msgtype": "markdown", "markdown": {"content": format!("{text}{tail}")}})
             }
             ChatFormat::Text => {
@@ -79,10 +92,12 @@ impl WeCom {
                     users.push("@all".into());
                 }
                 let text = self.renderer.body(batch, Markup::Plain);
+                let (head, text) = self.keyword_head(text);
+                let text = self.renderer.shorten(&text, MAX_TEXT.saturating_sub(head.len()));
                 json!({
                     "msgtype": "text",
                     "text": {
-                        "content": self.renderer.shorten(&text, MAX_TEXT),
+                        "content": format!("{head}{text}"),
                         "mentioned_list": users,
                         "mentioned_mobile_list": mentions.mobiles,
                     }
@@ -145,6 +160,7 @@ mod tests {
                 mention_users: vec!["zhangsan".into()],
                 mention_mobiles: vec!["13800000000".into()],
                 mention_all: true,
+                keyword: None,
                 format,
             },
             client: crate::http_client::builder(std::time::Duration::from_secs(1))
@@ -152,6 +168,26 @@ mod tests {
                 .unwrap(),
             renderer: Renderer::new("w", Language::Zh, TargetTemplates::default()),
             max_alerts: 0,
+        }
+    }
+
+    #[test]
+    fn keyword_is_put_in_front_once() {
+        for format in [ChatFormat::Text, ChatFormat::Markdown] {
+            let mut c = channel(format);
+            c.cfg.keyword = Some("监控".into());
+            let mut m = AlertMessage::sample(MessageKind::Firing, "n", chrono::Utc::now());
+            m.message = "告警".repeat(3000);
+            let b = c.body(&[m.clone()]);
+            let key = if format == ChatFormat::Text { "text" } else { "markdown" };
+            let content = b[key]["content"].as_str().unwrap();
+            assert!(content.starts_with("监控 "), "{format:?}");
+            assert_eq!(content.matches("监控").count(), 1, "{format:?}");
+            let most = if format == ChatFormat::Text { MAX_TEXT } else { MAX_MARKDOWN };
+            assert!(content.len() <= most, "{format:?}: {}", content.len());
+            m.message = "监控 note".into();
+            let b = c.body(&[m]);
+            assert!(!b[key]["content"].as_str().unwrap().starts_with("监控 "), "{format:?}");
         }
     }
 
