@@ -171,7 +171,7 @@ const EMQX_EVENTS: &[Event] = &[
         series: PROD,
         fired: 60.0,
         now: Some(0.0),
-        en: "60 non-standard MQTT connection attempts (CONNACK errors) in 5 minutes on prod",
+        en: "60 connections closed for not speaking standard MQTT in 5 minutes on prod",
         zh: "部署出现大量非标准 MQTT 协议的客户端连接（5 分钟内 60 次）",
         zh_resolution: "检查客户端连接使用的 MQTT 协议是否为标准 MQTT 协议",
     },
