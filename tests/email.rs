@@ -257,34 +257,36 @@ async fn each_email_target_sends_through_its_own_server_with_its_own_sender() {
     let d = channel("b").send(&[firing()]).await;
     assert!(d.is_sent(), "{d:?}");
 
-    let raw = common::delivered_mail(&a).await;
-    let msg = MessageParser::default().parse(&raw).unwrap();
-    let from = msg.from().and_then(|f| f.first()).unwrap();
-    assert_eq!(from.name(), Some("告警中心"));
-    assert_eq!(from.address(), Some("alerts@example.com"));
-    let to: Vec<&str> = msg
-        .to()
-        .unwrap()
-        .iter()
-        .filter_map(|a| a.address())
-        .collect();
+    let (name, address, to) = sender_and_recipients(&common::delivered_mail(&a).await);
+    assert_eq!(name.as_deref(), Some("告警中心"));
+    assert_eq!(address.as_deref(), Some("alerts@example.com"));
     assert_eq!(
         to,
-        vec![format!("{a}@example.com").as_str(), "alice@example.com"]
+        vec![format!("{a}@example.com"), "alice@example.com".to_string()]
     );
 
-    let raw = common::delivered_mail(&b).await;
-    let msg = MessageParser::default().parse(&raw).unwrap();
+    let (name, address, to) = sender_and_recipients(&common::delivered_mail(&b).await);
+    assert_eq!(name.as_deref(), Some("Backup desk"));
+    assert_eq!(address.as_deref(), Some("backup@corp.example.com"));
+    assert_eq!(to, vec![format!("{b}@example.com")]);
+}
+
+/// The From display name and address of a raw mail, and its To addresses.
+fn sender_and_recipients(raw: &[u8]) -> (Option<String>, Option<String>, Vec<String>) {
+    let msg = MessageParser::default().parse(raw).unwrap();
     let from = msg.from().and_then(|f| f.first()).unwrap();
-    assert_eq!(from.name(), Some("Backup desk"));
-    assert_eq!(from.address(), Some("backup@corp.example.com"));
-    let to: Vec<&str> = msg
+    let to = msg
         .to()
         .unwrap()
         .iter()
         .filter_map(|a| a.address())
+        .map(str::to_string)
         .collect();
-    assert_eq!(to, vec![format!("{b}@example.com").as_str()]);
+    (
+        from.name().map(str::to_string),
+        from.address().map(str::to_string),
+        to,
+    )
 }
 
 /// The rows of the workbook's sheet, read by a real XLSX reader (calamine).
