@@ -198,14 +198,21 @@ async fn dinky_job_unknown_cancel_finished_without_false_recovery() {
                 "resolved",
                 "error",
                 "finished",
-                "dinky job etl is finished",
+                "dinky job etl is cancel: cancelled by admin",
             ))
             .then_some(())
     })
     .await;
     assert_eq!(of(&heard(&hook), "JobState").len(), 3, "{:?}", heard(&hook));
     assert_eq!(outbox_kinds(&d).await, ["firing", "escalated", "resolved"]);
-    assert_eq!(d.alert("JobState").unwrap().state, AlertState::Resolved);
+    let resolved = d.alert("JobState").unwrap();
+    assert_eq!(resolved.state, AlertState::Resolved);
+    // The notice keeps what the job failed with and says what it came to.
+    assert_eq!(
+        resolved.message,
+        "dinky job etl is cancel: cancelled by admin"
+    );
+    assert_eq!(resolved.texts.resolved_message, "dinky job etl is finished");
     // A finished job that is not failing notifies nobody.
     assert_eq!(job(&d, "finished", "").await["change"], "not_failing");
     d.stop().await;

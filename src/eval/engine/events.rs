@@ -4,7 +4,8 @@
 //! alert fires or to which it moves (an escalation or de-escalation is
 //! notified, a new state at the same level only updates the alert's
 //! message), or to `resolve`, which ends it through the state machine: its
-//! resolved notice carries the final state ("… is finished") and goes where
+//! resolved notice keeps the text the job failed with, says what it came to
+//! ("… is finished": its recovery text and `state`), and goes where
 //! resolved notices go, to the targets that heard it fire.
 //! `finished` for a job that was not failing notifies nobody, unless
 //! `events.notify_finished_without_failure`: then it is a firing-and-resolved
@@ -196,9 +197,12 @@ impl Engine {
                 (EventOutcome::Fired, next)
             }
             (StateAction::Resolve, Some(p)) => {
-                // The final state goes into the alert first, so that the
-                // resolved notice says it.
-                let last = with_state(&p, &message, &state);
+                // The notice keeps the text the job failed with and says
+                // what it came to: the final state is the alert's `state`
+                // and its recovery text (`resolved_message`).
+                let mut last = p.clone();
+                last.annotations.insert("state".into(), state.to_string());
+                last.texts.resolved_message = message.clone();
                 let next = end(&last, now, &mut changes).unwrap_or(last);
                 (EventOutcome::Resolved, next)
             }
