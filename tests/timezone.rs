@@ -86,3 +86,31 @@ async fn times_are_written_in_the_configured_zone_or_the_targets_own() {
     assert!(footer.contains("+08:00"), "{footer}");
     d.stop().await;
 }
+
+/// The status page shows a rule's texts in the config's `language`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_shows_rule_texts_in_its_language() {
+    let dir = Daemon::prepare(
+        r#"groups:
+  - name: zh_page
+    interval: 1s
+    rules:
+      - alert: ZhPage
+        query: vector(9000)
+        when: "> 8000"
+        severity: warning
+        message: {en: "Connection count too high: {{ value }}", zh: "部署连接数过高：{{ value }}"}
+        resolution: {en: "Upgrade the deployment's plan", zh: "升级部署规格"}
+"#,
+        "language: zh\n",
+    );
+    let d = Daemon::start(&dir).await;
+    let page = wait_for("the alert on the page", Duration::from_secs(20), || async {
+        let page = d.get_text("/").await;
+        page.contains("部署连接数过高：9000").then_some(page)
+    })
+    .await;
+    assert!(page.contains("升级部署规格"), "{page}");
+    assert!(!page.contains("Connection count too high"), "{page}");
+    d.stop().await;
+}

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 
 use super::AppState;
 use crate::alert::AlertState;
+use crate::alert::text::pick;
 use crate::config::Language;
 use crate::notify::render::format_time_in;
 
@@ -201,6 +202,9 @@ pub fn render(s: &AppState) -> String {
         h.push_str(&w.head(&w.alert_cols));
         for a in active.iter().take(rows_max) {
             let since = a.fired_at.unwrap_or(a.active_at);
+            // The rule's texts in the page's language (falling back to the other).
+            let message = pick(config.language, &a.message, &a.texts.message_zh);
+            let resolution = pick(config.language, &a.resolution, &a.texts.resolution_zh);
             let labels: Vec<String> = a
                 .labels
                 .iter()
@@ -221,15 +225,15 @@ pub fn render(s: &AppState) -> String {
                 name = esc(&a.alert),
                 labels = esc(&cut(&labels.join(" "))),
                 state = w.term(a.state.as_str()),
-                message = esc(&cut(&if a.message.is_empty() {
+                message = esc(&cut(&if message.is_empty() {
                     format!("{} {}", w.value, a.value)
                 } else {
-                    a.message.clone()
+                    message.to_string()
                 })),
-                resolution = if a.resolution.is_empty() {
+                resolution = if resolution.is_empty() {
                     String::new()
                 } else {
-                    format!("<div class=hint>{}</div>", esc(&cut(&a.resolution)))
+                    format!("<div class=hint>{}</div>", esc(&cut(resolution)))
                 },
                 since = at(since),
                 recipients = if recipients.is_empty() {
