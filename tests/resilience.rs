@@ -236,7 +236,13 @@ async fn undelivered_notifications_are_sent_after_restart() {
         (got.lock().unwrap().len() == 1).then_some(())
     })
     .await;
-    let rows = outbox(&d, firing.fingerprint).await;
+    // The receiver has the message before the daemon has its answer and
+    // records the row as sent: wait for that too.
+    let rows = wait_for("the row recorded as sent", WAIT, || async {
+        let rows = outbox(&d, firing.fingerprint).await;
+        rows.iter().all(|r| r.status == "sent").then_some(rows)
+    })
+    .await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].status, "sent");
     assert_eq!(
