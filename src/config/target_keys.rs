@@ -106,6 +106,21 @@ pub struct Key {
 /// HTTP channels accept, so it is listed among their keys.
 pub const PROXY: Key = Key::secret("proxy");
 
+/// The keys of a group robot that signs its posts (DingTalk, Feishu): its
+/// `webhook`, signing `secret`, `keyword`, `mention`, `mention_all`,
+/// `format` and `proxy`.
+pub const SIGNED_ROBOT_KEYS: &[Key] = &[
+    Key::secret("webhook"),
+    Key::path("webhook_file"),
+    Key::secret("secret"),
+    Key::path("secret_file"),
+    Key::text("keyword"),
+    Key::names("mention"),
+    Key::flag("mention_all"),
+    Key::text("format"),
+    PROXY,
+];
+
 /// The type-specific keys a target sets, in the order they were read.
 #[derive(Debug, Clone, Default)]
 pub struct TargetKeys(Vec<(&'static str, Value)>);

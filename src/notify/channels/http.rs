@@ -136,6 +136,29 @@ pub fn excerpt(body: &str, max: usize) -> String {
     }
 }
 
+/// The answer of a robot that reports in `{errcode, errmsg}` (DingTalk,
+/// WeCom), classified by the code only (the wording changes) but recording
+/// the message: 0 is sent; `retry_after(code)` says whether a code is worth
+/// another try, and after how long (`Some(None)`: the usual backoff).
+pub(crate) fn classify_errcode(
+    a: &HttpAnswer,
+    vendor: &str,
+    retry_after: impl Fn(i64) -> Option<Option<std::time::Duration>>,
+) -> Delivery {
+    let (code, msg) = match errcode_answer(a, "errcode", "errmsg") {
+        Ok(x) => x,
+        Err(d) => return d,
+    };
+    if code == 0 {
+        return Delivery::sent(excerpt(&a.body, 300));
+    }
+    let reason = format!("{vendor} errcode {code}: {msg}");
+    match retry_after(code) {
+        Some(after) => Delivery::retry(reason, after),
+        None => Delivery::failed(reason),
+    }
+}
+
 /// Chat APIs answer HTTP 200 with `{"errcode": N, "errmsg": "..."}`. Returns
 /// the code and the message, or the classification of an answer that is not
 /// such JSON.

@@ -32,7 +32,7 @@ mod notifier;
 pub mod registry;
 
 pub use http::{HttpAnswer, classify_http, excerpt, parse_retry_after};
-pub(crate) use http::{errcode_answer, execute, http_client};
+pub(crate) use http::{classify_errcode, errcode_answer, execute, http_client};
 pub(crate) use notifier::batch_limit;
 pub use notifier::{Channel, ChannelError, Delivery, Notifier, RateLimit, Sending};
 

@@ -4,7 +4,7 @@
 //! `mention_all`, `format` and `proxy`.
 
 use crate::config::{Secret, is_phone_like};
-use crate::config::target_keys::{ChatFormat, Key, PROXY, TargetCheck};
+use crate::config::target_keys::{ChatFormat, Key, SIGNED_ROBOT_KEYS, TargetCheck};
 use crate::yaml::SourceError;
 
 #[derive(Debug, Clone)]
@@ -20,17 +20,7 @@ pub struct DingTalkConfig {
     pub format: ChatFormat,
 }
 
-pub const KEYS: &[Key] = &[
-    Key::secret("webhook"),
-    Key::path("webhook_file"),
-    Key::secret("secret"),
-    Key::path("secret_file"),
-    Key::text("keyword"),
-    Key::names("mention"),
-    Key::flag("mention_all"),
-    Key::text("format"),
-    PROXY,
-];
+pub const KEYS: &[Key] = SIGNED_ROBOT_KEYS;
 
 pub fn check(t: &TargetCheck, errors: &mut Vec<SourceError>) -> Option<DingTalkConfig> {
     let webhook = t.url("webhook", errors);

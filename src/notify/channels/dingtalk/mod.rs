@@ -29,7 +29,7 @@ pub use config::DingTalkConfig;
 use super::http_target::{HttpChannel, HttpTarget};
 use super::notifier::per_minute;
 use super::registry::ChannelType;
-use super::{ChannelError, Delivery, HttpAnswer, RateLimit, errcode_answer};
+use super::{ChannelError, Delivery, HttpAnswer, RateLimit, classify_errcode};
 use crate::config::target_keys::ChatFormat;
 use crate::config::{Secret, TargetConfig};
 use crate::notify::message::AlertMessage;
@@ -187,18 +187,12 @@ impl HttpChannel for DingTalkConfig {
 /// DingTalk signals errors in the body of an HTTP 200; classify by `errcode`
 /// only (its `errmsg` wording changes), but record the `errmsg`.
 pub fn classify(a: &HttpAnswer) -> Delivery {
-    let (code, msg) = match errcode_answer(a, "errcode", "errmsg") {
-        Ok(x) => x,
-        Err(d) => return d,
-    };
-    let reason = format!("DingTalk errcode {code}: {msg}");
-    match code {
-        0 => Delivery::sent(super::excerpt(&a.body, 300)),
-        130101 => Delivery::retry(reason, Some(THROTTLE_PENALTY)),
-        90030 => Delivery::retry(reason, Some(Duration::from_secs(3600))),
-        -1 => Delivery::retry(reason, None),
-        _ => Delivery::failed(reason),
-    }
+    classify_errcode(a, "DingTalk", |code| match code {
+        130101 => Some(Some(THROTTLE_PENALTY)),
+        90030 => Some(Some(Duration::from_secs(3600))),
+        -1 => Some(None),
+        _ => None,
+    })
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! `text`) and `proxy`.
 
 use crate::config::Secret;
-use crate::config::target_keys::{Key, PROXY, TargetCheck};
+use crate::config::target_keys::{Key, SIGNED_ROBOT_KEYS, TargetCheck};
 use crate::yaml::SourceError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,17 +25,7 @@ pub struct FeishuConfig {
     pub format: FeishuFormat,
 }
 
-pub const KEYS: &[Key] = &[
-    Key::secret("webhook"),
-    Key::path("webhook_file"),
-    Key::secret("secret"),
-    Key::path("secret_file"),
-    Key::text("keyword"),
-    Key::names("mention"),
-    Key::flag("mention_all"),
-    Key::text("format"),
-    PROXY,
-];
+pub const KEYS: &[Key] = SIGNED_ROBOT_KEYS;
 
 pub fn check(t: &TargetCheck, errors: &mut Vec<SourceError>) -> Option<FeishuConfig> {
     let webhook = t.url("webhook", errors);

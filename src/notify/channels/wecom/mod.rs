@@ -23,7 +23,7 @@ pub use config::WeComConfig;
 use super::http_target::{HttpChannel, HttpTarget};
 use super::notifier::per_minute;
 use super::registry::ChannelType;
-use super::{ChannelError, Delivery, HttpAnswer, RateLimit, errcode_answer};
+use super::{ChannelError, Delivery, HttpAnswer, RateLimit, classify_errcode};
 use crate::config::TargetConfig;
 use crate::config::target_keys::ChatFormat;
 use crate::notify::message::AlertMessage;
@@ -133,17 +133,11 @@ impl HttpChannel for WeComConfig {
 }
 
 pub fn classify(a: &HttpAnswer) -> Delivery {
-    let (code, msg) = match errcode_answer(a, "errcode", "errmsg") {
-        Ok(x) => x,
-        Err(d) => return d,
-    };
-    let reason = format!("WeCom errcode {code}: {msg}");
-    match code {
-        0 => Delivery::sent(super::excerpt(&a.body, 300)),
-        45009 => Delivery::retry(reason, Some(Duration::from_secs(60))),
-        -1 => Delivery::retry(reason, None),
-        _ => Delivery::failed(reason),
-    }
+    classify_errcode(a, "WeCom", |code| match code {
+        45009 => Some(Some(Duration::from_secs(60))),
+        -1 => Some(None),
+        _ => None,
+    })
 }
 
 #[cfg(test)]
