@@ -2,8 +2,8 @@
 # Installs and runs the real servers the integration tests talk to:
 # Prometheus and the Pushgateway, and an SMTP server that stores every mail
 # it gets in a maildir (aiosmtpd) -- Debian packages, on free loopback ports,
-# in a temporary folder, without systemd. Also installs Chromium, which renders
-# the status page in a test, amtool (prometheus-alertmanager), which drives
+# in a temporary folder, without systemd. Also installs Chromium and
+# ChromeDriver, which render the status page and drive the console in tests, amtool (prometheus-alertmanager), which drives
 # tocsin's Alertmanager API in tests, faketime (libfaketime steps the wall
 # clock under the daemon in tests/clock_steps.rs), and makes a Python venv
 # with the real Healthchecks client (`healthchecks-io` from PyPI) for the API test.
@@ -64,13 +64,13 @@ hc_venv() {
 
 install() {
   if ! { need prometheus && need prometheus-pushgateway && need amtool && need curl && need chromium \
-    && have_aiosmtpd && need faketime; }; then
+    && need chromedriver && have_aiosmtpd && need faketime; }; then
     local sudo=""
     if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-    echo "testenv: installing prometheus, prometheus-pushgateway, prometheus-alertmanager (amtool), python3-aiosmtpd, python3-venv, curl, chromium, faketime (apt-get)" >&2
+    echo "testenv: installing prometheus, prometheus-pushgateway, prometheus-alertmanager (amtool), python3-aiosmtpd, python3-venv, curl, chromium, chromium-driver, faketime (apt-get)" >&2
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-      prometheus prometheus-pushgateway prometheus-alertmanager python3-aiosmtpd python3-venv curl chromium faketime >/dev/null
+      prometheus prometheus-pushgateway prometheus-alertmanager python3-aiosmtpd python3-venv curl chromium chromium-driver faketime >/dev/null
   fi
   hc_venv
 }

@@ -184,7 +184,8 @@ pub async fn start(
     let limits = crate::http::limits::Limits::new(config.limits.clone());
     let db = crate::store::watch::DbHealth::default();
     let watched = crate::store::watch::Watched::new(store.path())?;
-    let guard = crate::http::auth::Guard::new(token.clone(), policy(&config));
+    let key = crate::http::console::session::SigningKey::new(store.daemon_key("console").await?);
+    let guard = crate::http::auth::Guard::new(token.clone(), policy(&config), key);
     let app = crate::http::app(crate::http::AppState {
         guard: guard.clone(),
         db: db.clone(),

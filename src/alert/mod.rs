@@ -4,6 +4,7 @@
 //!
 //! - [`labels`]: label sets, the fingerprint that identifies an alert, label names.
 //! - [`severity`]: `warning` and `error`.
+//! - [`acknowledgement`]: someone took a firing alert.
 //! - [`instance`]: one alert, its state and what it carries when sent.
 //! - [`transition`]: what changed about an alert ([`AlertEvent`]).
 //! - [`changes`]: everything one step of the engine changes, committed at once.
@@ -12,6 +13,7 @@
 //! - [`sample`]: one series of a query result.
 //! - [`text`]: the languages of texts, and an alert's texts in the second one.
 
+pub mod acknowledgement;
 pub mod changes;
 pub mod instance;
 pub mod labels;
@@ -22,6 +24,7 @@ pub mod silence;
 pub mod text;
 pub mod transition;
 
+pub use acknowledgement::Acknowledgement;
 pub use changes::StateChanges;
 pub use instance::{AlertInstance, AlertState, RuleFormat, sent_annotations};
 pub use labels::{Fingerprint, Labels, valid_label_name};

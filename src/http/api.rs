@@ -36,8 +36,12 @@ pub struct AlertView {
     pub value: Option<f64>,
     pub message: String,
     pub resolution: String,
-    /// When it became pending.
+    /// Since when it is what it is: when it fired (pending alerts: when
+    /// they became pending). Messages and the console say the same.
     pub since: DateTime<Utc>,
+    /// When it became pending (Prometheus's `activeAt`).
+    #[serde(default = "Utc::now")]
+    pub active_at: DateTime<Utc>,
     pub fired_at: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
     /// The routing scope that decided (`{vault=v-prod}`), `default` or `all`.
@@ -70,7 +74,8 @@ impl AlertView {
             value: a.value.is_finite().then_some(a.value),
             message: a.message.clone(),
             resolution: a.resolution.clone(),
-            since: a.active_at,
+            since: a.fired_at.unwrap_or(a.active_at),
+            active_at: a.active_at,
             fired_at: a.fired_at,
             resolved_at: a.resolved_at,
             recipients: route.recipient_names(),

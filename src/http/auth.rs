@@ -12,6 +12,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::console::session::{self, SigningKey};
 use crate::config::Secret;
 
 /// The configured token, shared with the control task (reload replaces it).
@@ -25,6 +26,12 @@ impl ApiToken {
 
     pub fn set(&self, token: Option<Secret>) {
         *self.0.write().unwrap_or_else(|p| p.into_inner()) = token;
+    }
+
+    /// Runs `f` with the token in force (never to be logged or shown).
+    pub fn with_exposed<R>(&self, f: impl FnOnce(Option<&str>) -> R) -> R {
+        let guard = self.0.read().unwrap_or_else(|p| p.into_inner());
+        f(guard.as_ref().map(Secret::expose))
     }
 
     /// Whether `given` is the token (constant time); None when none is set.
@@ -61,7 +68,12 @@ impl ApiToken {
 pub async fn require_token(State(token): State<ApiToken>, req: Request, next: Next) -> Response {
     let read = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let path = req.uri().path();
-    if read || path.starts_with("/ping/") || path.starts_with("/api/v3/") {
+    // The console's forms (`/ui/`) check their session and form token themselves.
+    if read
+        || path.starts_with("/ping/")
+        || path.starts_with("/api/v3/")
+        || path.starts_with("/ui/")
+    {
         return next.run(req).await;
     }
     match token.admits(req.headers().get(header::AUTHORIZATION)) {
@@ -106,13 +118,16 @@ pub struct Policy {
 pub struct Guard {
     pub token: ApiToken,
     policy: Arc<RwLock<Arc<Policy>>>,
+    /// Signs the console's session cookies and form tokens.
+    pub key: SigningKey,
 }
 
 impl Guard {
-    pub fn new(token: ApiToken, policy: Policy) -> Guard {
+    pub fn new(token: ApiToken, policy: Policy, key: SigningKey) -> Guard {
         Guard {
             token,
             policy: Arc::new(RwLock::new(Arc::new(policy))),
+            key,
         }
     }
 
@@ -217,9 +232,11 @@ pub async fn browser_guard(State(g): State<Guard>, mut req: Request, next: Next)
     let read = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let token_set = g.token.is_set();
     let authed = token_set
-        && g.token
+        && (g
+            .token
             .admits(req.headers().get(header::AUTHORIZATION))
-            .is_ok();
+            .is_ok()
+            || session::session(&g.key, &g.token, req.headers(), chrono::Utc::now()).is_some());
     let policy = g.policy();
     let host = req
         .headers()
@@ -245,7 +262,14 @@ pub async fn browser_guard(State(g): State<Guard>, mut req: Request, next: Next)
                 ),
             );
         }
-        if read && policy.token_reads && token_set && !authed && !path.starts_with("/api/v3/") {
+        let login_page = matches!(path, "/login" | "/favicon.ico");
+        if read
+            && policy.token_reads
+            && token_set
+            && !authed
+            && !path.starts_with("/api/v3/")
+            && !login_page
+        {
             return refuse(
                 StatusCode::UNAUTHORIZED,
                 "reads need `Authorization: Bearer <api_token>` (api_token_reads)".into(),
@@ -255,7 +279,9 @@ pub async fn browser_guard(State(g): State<Guard>, mut req: Request, next: Next)
             if let Some(why) = cross_site(req.headers(), &host) {
                 return refuse(StatusCode::FORBIDDEN, why);
             }
-            let keyed = authed || req.headers().contains_key("x-api-key");
+            // A console form (`/ui/`) carries its form token instead.
+            let keyed =
+                authed || req.headers().contains_key("x-api-key") || path.starts_with("/ui/");
             let typed = req.headers().contains_key(header::CONTENT_TYPE);
             if !keyed && (typed || has_body(req.headers())) && !json_body(req.headers()) {
                 return refuse(

@@ -9,6 +9,7 @@
 pub mod alertmanager;
 pub mod api;
 pub mod auth;
+pub mod console;
 pub mod contacts;
 pub mod events;
 pub mod healthchecks_api;
@@ -74,6 +75,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/", get(status::page))
         .route("/-/reload", post(reload::reload))
+        .merge(console::routes())
         .merge(api::routes())
         .merge(targets::routes())
         .merge(contacts::routes())

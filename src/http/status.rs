@@ -157,6 +157,7 @@ pub fn render(s: &AppState) -> String {
     let now = Utc::now();
     let config = s.targets.config();
     let (tz, w) = (config.timezone, Words::of(config.language));
+    let cw = super::console::words::of(config.language);
     // A time as the page shows it: how long ago, then in the configured zone.
     let at = |t: DateTime<Utc>| {
         format!(
@@ -185,8 +186,14 @@ pub fn render(s: &AppState) -> String {
     );
     let _ = write!(
         h,
-        "<header><h1>tocsin</h1><p class=summary><span class=\"pill {}\">{}</span> \
+        "<header><h1>tocsin</h1><nav class=console><a href=/alerts>{}</a> · <a href=/checks>{}</a> · \
+         <a href=/silences>{}</a> · <a href=/targets>{}</a> · <a href=/explain>{}</a></nav><p class=summary><span class=\"pill {}\">{}</span> \
          <span class=pill>{}</span> <span class=\"pill {}\">{}</span></p></header>",
+        cw.nav_alerts(),
+        cw.nav_checks(),
+        cw.nav_silences(),
+        cw.nav_targets(),
+        cw.nav_explain(),
         if firing > 0 { "bad" } else { "good" },
         w.count(firing, w.firing),
         w.count(active.len() - firing, w.pending),
@@ -214,13 +221,14 @@ pub fn render(s: &AppState) -> String {
             let recipients = s.router().recipients(a);
             let _ = write!(
                 h,
-                "<tr class=\"{sev}\"><td data-label=\"{c_alert}\"><b>{name}</b><div class=labels>{labels}</div></td>\
+                "<tr class=\"{sev}\"><td data-label=\"{c_alert}\"><a href=\"/alert/{fp}\"><b>{name}</b></a><div class=labels>{labels}</div></td>\
                  <td data-label=\"{c_sev}\"><span class=\"sev {sev}\">{sev_text}</span></td>\
                  <td data-label=\"{c_state}\">{state}</td>\
                  <td data-label=\"{c_message}\">{message}{resolution}</td>\
                  <td data-label=\"{c_since}\">{since}</td>\
                  <td data-label=\"{c_recipients}\">{recipients}</td></tr>",
                 sev = a.severity.as_str(),
+                fp = a.fingerprint,
                 sev_text = w.term(a.severity.as_str()),
                 name = esc(&a.alert),
                 labels = esc(&cut(&labels.join(" "))),
@@ -278,13 +286,20 @@ pub fn render(s: &AppState) -> String {
                 .collect();
             let _ = write!(
                 h,
-                "<tr><td data-label=\"{c_check}\"><b>{}</b><div class=labels>{}</div></td><td data-label=\"{c_state}\"><span class=\"hb {}\">{}</span></td>\
+                "<tr><td data-label=\"{c_check}\"><a href=\"/checks/{}\"><b>{}</b></a><div class=labels>{}</div></td><td data-label=\"{c_state}\"><span class=\"hb {}\">{}</span></td>\
                  <td data-label=\"{c_ping}\">{}</td><td data-label=\"{c_run}\">{}</td></tr>",
+                c.def.id,
                 esc(&cut(&c.def.name)),
                 esc(&cut(&labels.join(" "))),
                 esc(&state),
                 esc(w.term(&state)),
-                c.state.last_ping.map(at).unwrap_or_else(|| w.never.into()),
+                // A run in progress says when it started.
+                match (c.state.last_start, c.state.last_ping) {
+                    (Some(start), ping) if ping.is_none_or(|p| p < start) =>
+                        format!("{} {}", cw.started(), at(start)),
+                    (_, Some(ping)) => at(ping),
+                    _ => w.never.into(),
+                },
                 c.state
                     .last_duration
                     .map(|d| esc(&crate::template::format_duration_secs(
@@ -402,7 +417,7 @@ const HEAD: &str = r#"<!doctype html><html lang={lang}><head><meta charset=utf-8
 <style>
 :root{--bad:#c62828;--warn:#ef6c00;--good:#2e7d32;--fg:#1c1c1c;--mut:#666;--bg:#fafafa}
 body{font:15px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg);margin:0;padding:0 12px 24px}
-header{display:flex;flex-wrap:wrap;align-items:baseline;gap:12px}
+header{display:flex;flex-wrap:wrap;align-items:baseline;gap:12px}nav.console{font-size:14px}
 h1{font-size:22px;margin:12px 0 4px}h2{font-size:17px;margin:20px 0 8px}
 .pill{display:inline-block;padding:2px 10px;border-radius:12px;background:#e0e0e0;margin-right:4px;font-weight:600}
 .pill.bad{background:var(--bad);color:#fff}.pill.good{background:var(--good);color:#fff}

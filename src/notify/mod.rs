@@ -4,6 +4,7 @@
 
 pub mod channels;
 pub mod dispatch;
+pub mod explain;
 pub mod inhibit;
 pub mod message;
 pub mod pipeline;

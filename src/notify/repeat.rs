@@ -1,7 +1,8 @@
 //! Repeats: a route with `repeat_interval` notifies a still-firing alert
 //! again, to each target that already heard of this firing, once the last
 //! message to it is that old — at most `repeat_limit` times per firing.
-//! Silenced and inhibited alerts are not repeated.
+//! Silenced, inhibited and acknowledged alerts are not repeated (an
+//! acknowledgement holds until the alert resolves or escalates).
 
 use chrono::{DateTime, Utc};
 
@@ -21,8 +22,19 @@ pub async fn repeat_due(
     if !router.has_repeats() {
         return Ok(0);
     }
+    let firing = firing();
+    if firing.is_empty() {
+        return Ok(0);
+    }
+    let taken = pipeline.store().acknowledgements().await?;
     let mut repeats = Vec::new();
-    for a in &firing() {
+    for a in &firing {
+        if taken
+            .get(&a.fingerprint)
+            .is_some_and(|ack| ack.holds(a.severity))
+        {
+            continue;
+        }
         let route = router.route(a);
         let Some(interval) = route.timing.repeat_interval else {
             continue;

@@ -241,8 +241,17 @@ pub(crate) fn write_changes(
             ])?;
         }
         let mut delete = tx.prepare_cached("DELETE FROM alerts WHERE fingerprint = ?1")?;
+        // An alert that resolves (or goes) is nobody's any more.
+        let mut release =
+            tx.prepare_cached("DELETE FROM acknowledgements WHERE fingerprint = ?1")?;
         for fp in &batch.delete {
             delete.execute([fp.to_string()])?;
+            release.execute([fp.to_string()])?;
+        }
+        for e in &batch.events {
+            if matches!(e.transition, Transition::Resolved | Transition::Cleared) {
+                release.execute([e.alert.fingerprint.to_string()])?;
+            }
         }
         let mut event = tx.prepare_cached(
             "INSERT INTO alert_events (at, fingerprint, rule_group, alert, labels, from_state, to_state,

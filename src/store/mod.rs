@@ -9,6 +9,7 @@
 //! - [`external`]: expiry of alerts posted to `/api/v2/alerts`.
 //! - [`silences`]: silences, and which targets heard of an alert.
 
+pub mod acknowledgements;
 pub mod alerts;
 pub mod external;
 pub mod heartbeats;

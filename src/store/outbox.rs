@@ -346,6 +346,28 @@ impl Store {
         .await
     }
 
+    /// The newest row of every target that was tried (sent, failed, or
+    /// answered with a retry), by target.
+    pub async fn last_deliveries(
+        &self,
+    ) -> Result<std::collections::HashMap<String, NotificationRecord>, StoreError> {
+        self.run(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT id, target, fingerprint, kind, status, attempts, last_error, created_at, sent_at
+                 FROM notifications WHERE id IN
+                     (SELECT MAX(id) FROM notifications WHERE attempts > 0 OR status != 'pending' GROUP BY target)",
+            )?;
+            let rows = stmt.query_map([], read_record)?;
+            let mut out = std::collections::HashMap::new();
+            for r in rows {
+                let r = r?;
+                out.insert(r.target.clone(), r);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// The newest outbox row of every alert that has one, by fingerprint.
     pub async fn last_notifications(
         &self,
