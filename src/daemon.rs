@@ -141,8 +141,10 @@ pub async fn start(
             .silences(chrono::Utc::now() - chrono::Duration::days(1))
             .await?,
     );
+    let key = crate::signing::SigningKey::new(store.daemon_key("console").await?);
     let shared = crate::notify::RouterShared {
         silences,
+        signing_key: Some(key.clone()),
         ..Default::default()
     };
     shared.verified.refresh(&store).await?;
@@ -184,7 +186,6 @@ pub async fn start(
     let limits = crate::http::limits::Limits::new(config.limits.clone());
     let db = crate::store::watch::DbHealth::default();
     let watched = crate::store::watch::Watched::new(store.path())?;
-    let key = crate::http::console::session::SigningKey::new(store.daemon_key("console").await?);
     let guard = crate::http::auth::Guard::new(token.clone(), policy(&config), key);
     let app = crate::http::app(crate::http::AppState {
         guard: guard.clone(),

@@ -41,6 +41,7 @@ pub mod ping_client;
 pub mod rules;
 pub mod ruletest;
 pub mod schedule;
+pub mod signing;
 pub mod source;
 pub mod store;
 pub mod template;

@@ -1,6 +1,7 @@
 //! The `tocsin` command line: `run`, `check`, `test`, `alerts`, `notify-test`,
 //! `silence`, `ping`.
 
+mod route_cli;
 mod silence_cli;
 
 use std::path::PathBuf;
@@ -104,6 +105,11 @@ enum Command {
         #[command(subcommand)]
         action: silence_cli::SilenceCommand,
     },
+    /// Explain routing: who would receive an alert.
+    Route {
+        #[command(subcommand)]
+        action: route_cli::RouteCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -159,6 +165,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Alerts { state, json } => alerts(cli.config, state, json),
         Command::Silence { action } => silence_cli::run(cli.config, action),
+        Command::Route { action } => route_cli::run(cli.config, action),
         Command::Test { files } => Ok(rule_tests(&files)),
         Command::NotifyTest {
             target,

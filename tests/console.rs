@@ -294,9 +294,8 @@ routing:
 
     // A signed acknowledge link works without logging in, once per firing;
     // a changed one does not.
-    let key = tocsin::http::console::session::SigningKey::new(
-        d.engine().store().daemon_key("console").await.unwrap(),
-    );
+    let key =
+        tocsin::signing::SigningKey::new(d.engine().store().daemon_key("console").await.unwrap());
     let many = d
         .engine()
         .alerts()
@@ -304,7 +303,7 @@ routing:
         .find(|a| a.alert == "ManyAlerts")
         .unwrap();
     let path =
-        tocsin::http::console::links::link_path(&key, many.fingerprint, many.fired_at.unwrap());
+        tocsin::notify::ack_link::AckLinks::path(&key, many.fingerprint, many.fired_at.unwrap());
     let phone = Browser::phone(390, 844).await;
     phone.goto(&d.api(&format!("{path}x"))).await;
     phone.wait_text("not valid").await;
@@ -350,5 +349,106 @@ routing:
         sorted[sorted.len() / 2] <= 80.0 && sorted.iter().all(|h| *h < 130.0),
         "each alert is compact on a phone (three short lines): {heights:?}"
     );
+    d.stop().await;
+}
+
+/// `tocsin route explain` asks the running daemon (whose silences count)
+/// and gives the answer of the console's form and of the JSON API; without
+/// a daemon it works from the config.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_explain_on_the_command_line_matches_the_daemon() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = Daemon::prepare(
+        "groups: []\n",
+        "targets:
+  - {name: ops-hook, type: webhook, url: \"http://127.0.0.1:9/x\"}
+  - {name: db-hook, type: webhook, url: \"http://127.0.0.1:9/y\"}
+routing:
+  default: [ops-hook]
+  repeat_interval: 1h
+  scopes:
+    - {match: {team: db}, notify: [db-hook]}
+",
+    );
+    let config = dir.join("tocsin.yaml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"));
+    std::fs::write(&config, text).unwrap();
+    let args = [
+        "route",
+        "explain",
+        "--label",
+        "alertname=SlowQuery",
+        "--label",
+        "team=db",
+        "--severity",
+        "error",
+    ];
+    // No daemon yet: the config's answer, said to be so.
+    let (ok, out, err) = common::cli(&config, &args);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("db-hook") && out.contains("(config only)"),
+        "{out}\n{err}"
+    );
+    assert!(err.contains("no daemon answers"), "{err}");
+
+    let d = Daemon::start(&dir).await;
+    let r = common::http()
+        .post(d.api("/api/v1/silences"))
+        .json(&json!({"matchers": ["team=db"], "duration": "1h", "createdBy": "li", "comment": "maintenance"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (ok, out, err) = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || common::cli(&config, &args)
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    assert!(out.contains("db-hook"), "{out}");
+    assert!(out.contains(&id), "the daemon's silence counts: {out}");
+    assert!(!out.contains("config only"), "{out}");
+    let (_, json_out, _) = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || {
+            let mut a = args.to_vec();
+            a.push("--json");
+            common::cli(&config, &a)
+        }
+    })
+    .await
+    .unwrap();
+    let api = d
+        .get_json("/api/v1/route/explain?labels=alertname%3DSlowQuery%2Cteam%3Ddb&severity=error")
+        .await;
+    let cli: serde_json::Value = serde_json::from_str(&json_out).unwrap();
+    assert_eq!(cli, api, "the CLI prints the daemon's answer");
+    assert_eq!(api["scope"], "{team=db}", "{api}");
+    assert_eq!(api["silenced_by"], json!(id));
+    // Bad input is a 400 with a reason.
+    let r = common::http()
+        .get(d.api("/api/v1/route/explain?labels=nonsense"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("not a matcher"));
+    // The console's form says the same.
+    let page = d
+        .get_text("/explain?labels=alertname%3DSlowQuery%0Ateam%3Ddb&severity=error")
+        .await;
+    assert!(page.contains("db-hook") && page.contains(&id), "{page}");
     d.stop().await;
 }

@@ -76,6 +76,46 @@ impl Matcher {
         })
     }
 
+    /// Matchers written `{a="b", c=~"d"}`, `a=b, c!=d`, or one per line;
+    /// commas inside quotes belong to the value.
+    pub fn parse_list(text: &str) -> Result<Vec<Matcher>, String> {
+        let text = text.trim();
+        let text = text
+            .strip_prefix('{')
+            .and_then(|t| t.strip_suffix('}'))
+            .unwrap_or(text);
+        let mut parts = Vec::new();
+        let (mut current, mut quoted, mut escaped) = (String::new(), false, false);
+        for c in text.chars() {
+            match c {
+                _ if escaped => {
+                    current.push(c);
+                    escaped = false;
+                }
+                '\\' if quoted => {
+                    current.push(c);
+                    escaped = true;
+                }
+                '"' => {
+                    quoted = !quoted;
+                    current.push(c);
+                }
+                ',' | '\n' if !quoted => parts.push(std::mem::take(&mut current)),
+                _ => current.push(c),
+            }
+        }
+        if quoted {
+            return Err("a quote is not closed".into());
+        }
+        parts.push(current);
+        parts
+            .iter()
+            .map(|p| p.trim())
+            .filter(|p| !p.is_empty())
+            .map(Matcher::parse)
+            .collect()
+    }
+
     /// `name=value`, `name!=value`, `name=~re`, `name!~re`; the value may be quoted.
     pub fn parse(text: &str) -> Result<Matcher, String> {
         let text = text.trim();
@@ -164,6 +204,19 @@ impl TryFrom<&MatcherJson> for Matcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lists_in_the_forms_people_write() {
+        let m = Matcher::parse_list(r#"{severity="error", vault=~"v-.*"}"#).unwrap();
+        assert_eq!(m.len(), 2);
+        let m = Matcher::parse_list("team=db\nenv!=dev").unwrap();
+        assert_eq!(m.len(), 2);
+        let m = Matcher::parse_list(r#"msg="a, b""#).unwrap();
+        assert_eq!(m.len(), 1, "a comma inside quotes is the value's");
+        assert!(Matcher::parse_list("").unwrap().is_empty());
+        assert!(Matcher::parse_list("nonsense").is_err());
+        assert!(Matcher::parse_list(r#"a="open"#).is_err());
+    }
 
     use crate::alert::labels::from_pairs as labels;
 

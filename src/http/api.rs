@@ -21,6 +21,51 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/rules", get(rules))
+        .route("/api/v1/route/explain", get(explain))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExplainQuery {
+    /// `name=value` pairs, comma-separated or one per line.
+    #[serde(default)]
+    pub labels: String,
+    /// warning (default) or error.
+    #[serde(default)]
+    pub severity: String,
+}
+
+/// `GET /api/v1/route/explain?labels=alertname=X,vault=v-prod&severity=error`:
+/// who would receive an alert with these labels, and what holds it back now
+/// (`tocsin route explain` and the console's form give the same answer).
+async fn explain(State(s): State<AppState>, Query(q): Query<ExplainQuery>) -> Response {
+    let bad = |why: String| {
+        (
+            axum::http::StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({"status": "error", "error": why})),
+        )
+            .into_response()
+    };
+    let labels = match crate::notify::explain::labels_from_text(&q.labels) {
+        Ok(l) if !l.is_empty() => l,
+        Ok(_) => {
+            return bad(
+                "labels: expected name=value pairs, e.g. labels=alertname=X,vault=v-prod".into(),
+            );
+        }
+        Err(e) => return bad(format!("labels: {e}")),
+    };
+    let severity = match q.severity.as_str() {
+        "" | "warning" => crate::alert::Severity::Warning,
+        "error" => crate::alert::Severity::Error,
+        other => return bad(format!("severity: {other:?}; expected warning or error")),
+    };
+    Json(crate::notify::explain::explain(
+        &s.router(),
+        &labels,
+        severity,
+        Utc::now(),
+    ))
+    .into_response()
 }
 
 /// One alert as the API shows it.

@@ -4,12 +4,13 @@
 //! explain form and `tocsin route explain` print this same answer.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Router;
-use crate::alert::{Fingerprint, Labels, Severity};
+use crate::alert::matcher::Op;
+use crate::alert::{Fingerprint, Labels, Matcher, Severity};
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Explanation {
     /// The scope that decided (`{vault="v-prod"}`), `default` or `all`.
     pub scope: String,
@@ -58,4 +59,17 @@ pub fn explain(
         send_resolved: route.timing.send_resolved,
         scope: route.scope,
     }
+}
+
+/// Labels written `name=value`, one per line or comma-separated (values may
+/// be quoted), as the explain form and `--label` take them.
+pub fn labels_from_text(text: &str) -> Result<Labels, String> {
+    let mut labels = Labels::new();
+    for m in Matcher::parse_list(text)? {
+        if m.op != Op::Eq {
+            return Err(format!("{m}: labels are name=value"));
+        }
+        labels.insert(m.name.clone(), m.value.clone());
+    }
+    Ok(labels)
 }

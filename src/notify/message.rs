@@ -78,6 +78,10 @@ pub struct AlertMessage {
     pub format: RuleFormat,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub generator_url: String,
+    /// A link that acknowledges or silences it without logging in (firing
+    /// messages, with `external_url`; see [`super::ack_link`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ack_url: String,
 }
 
 impl AlertMessage {
@@ -137,6 +141,7 @@ impl AlertMessage {
             mentions: Mentions::default(),
             format: a.format,
             generator_url: a.generator_url.clone(),
+            ack_url: String::new(),
         })
     }
 
@@ -212,6 +217,7 @@ impl AlertMessage {
             mentions: Mentions::default(),
             format: RuleFormat::Native,
             generator_url: String::new(),
+            ack_url: String::new(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! they are told ([`message`]), and getting it there from the SQLite outbox
 //! with retries ([`dispatch`]) through one module per channel ([`channels`]).
 
+pub mod ack_link;
 pub mod channels;
 pub mod dispatch;
 pub mod explain;

@@ -62,6 +62,9 @@ pub struct AlertView {
     /// On recovery: how long it fired.
     pub lasted: Option<String>,
     pub fingerprint: String,
+    /// A link that acknowledges or silences it (firing messages with
+    /// `external_url`), empty otherwise.
+    pub ack_url: String,
 }
 
 /// What a target's `templates:` can use.
@@ -96,6 +99,7 @@ struct Words {
     truncated: &'static str,
     alerts: &'static str,
     test_note: &'static str,
+    acknowledge: &'static str,
 }
 
 const EN: Words = Words {
@@ -119,6 +123,7 @@ const EN: Words = Words {
     truncated: "(message shortened)",
     alerts: "alerts",
     test_note: "This is a test message from tocsin.",
+    acknowledge: "Acknowledge or silence",
 };
 
 const ZH: Words = Words {
@@ -142,6 +147,7 @@ const ZH: Words = Words {
     truncated: "（消息过长，已截断）",
     alerts: "条告警",
     test_note: "这是一条来自 tocsin 的测试消息。",
+    acknowledge: "认领或静默",
 };
 
 /// Renders messages for one target.
@@ -257,6 +263,7 @@ impl Renderer {
             since: self.time(m.starts_at),
             lasted,
             fingerprint: m.fingerprint.to_string(),
+            ack_url: m.ack_url.clone(),
         }
     }
 
@@ -397,6 +404,9 @@ impl Renderer {
         if let Some(l) = v.lasted {
             out.push((w.lasted, l));
         }
+        if !v.ack_url.is_empty() {
+            out.push((w.acknowledge, v.ack_url));
+        }
         out
     }
 
@@ -518,8 +528,17 @@ impl Renderer {
             }
             Markup::Slack => out.push_str(&format!("*{}*", slack_escape(&title))),
         }
+        let ack = self.words().acknowledge;
         for (label, value) in self.facts(m) {
             out.push('\n');
+            if label == ack && markup != Markup::Plain {
+                // A link people tap, not an escaped address.
+                match markup {
+                    Markup::Slack => out.push_str(&format!("<{value}|{label}>")),
+                    _ => out.push_str(&format!("> [{label}]({value})\n")),
+                }
+                continue;
+            }
             match markup {
                 Markup::Plain => out.push_str(&format!("{label}: {value}")),
                 Markup::Markdown | Markup::WeComMarkdown => {
@@ -677,7 +696,36 @@ mod tests {
             mentions: Default::default(),
             format: Default::default(),
             generator_url: String::new(),
+            ack_url: String::new(),
         }
+    }
+
+    #[test]
+    fn a_firing_message_carries_its_acknowledge_link() {
+        let mut m = msg(MessageKind::Firing);
+        m.ack_url = "https://tocsin.example/ack/0000000000000007?f=1&e=2&s=x_y".into();
+        let r = Renderer::new("t", Language::En, Default::default());
+        let plain = r.body(std::slice::from_ref(&m), Markup::Plain);
+        assert!(
+            plain.contains(
+                "Acknowledge or silence: https://tocsin.example/ack/0000000000000007?f=1&e=2&s=x_y"
+            ),
+            "{plain}"
+        );
+        let md = r.body(std::slice::from_ref(&m), Markup::Markdown);
+        assert!(md.contains("> [Acknowledge or silence](https://tocsin.example/ack/0000000000000007?f=1&e=2&s=x_y)"), "{md}");
+        let zh = Renderer::new("t", Language::Zh, Default::default());
+        assert!(
+            zh.body(std::slice::from_ref(&m), Markup::Plain)
+                .contains("认领或静默: https://")
+        );
+        let slack = r.body(std::slice::from_ref(&m), Markup::Slack);
+        assert!(
+            slack.contains(
+                "<https://tocsin.example/ack/0000000000000007?f=1&e=2&s=x_y|Acknowledge or silence>"
+            ),
+            "{slack}"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
+use super::ack_link::AckLinks;
 use super::inhibit::{FiringIndex, InhibitRule};
 use super::message::{AlertMessage, MessageKind};
 use super::route_table::{Recipient, Route, RouteTable};
@@ -39,6 +40,8 @@ pub struct Router {
     contact_addresses: HashMap<String, VerifiedAddress>,
     /// `require_verified_contacts`: unverified addresses get nothing.
     require_verified: bool,
+    /// Acknowledge links for firing messages (with `external_url` only).
+    ack_links: Option<AckLinks>,
 }
 
 /// What outlives a reload: the silences and the index of firing alerts.
@@ -52,6 +55,8 @@ pub struct RouterShared {
     pub window_minute: Arc<std::sync::atomic::AtomicI64>,
     /// Verified contact addresses.
     pub verified: VerifiedSet,
+    /// The daemon's key, which signs acknowledge links.
+    pub signing_key: Option<crate::signing::SigningKey>,
 }
 
 impl Router {
@@ -80,9 +85,14 @@ impl Router {
             send_resolved,
             wakers,
             inhibit: config.inhibit.clone(),
-            shared,
             contact_addresses,
             require_verified: config.require_verified_contacts,
+            ack_links: config
+                .external_url
+                .as_ref()
+                .zip(shared.signing_key.clone())
+                .map(|(url, key)| AckLinks::new(key, &url.value)),
+            shared,
         }
     }
 
@@ -233,6 +243,11 @@ impl Router {
         let group_key = grouping.key(&route.scope, &msg.labels, &msg.fingerprint.to_string());
         let mut msg = msg.clone();
         msg.group_labels = grouping.labels_of(&msg.labels);
+        if let Some(links) = &self.ack_links
+            && matches!(msg.kind, MessageKind::Firing | MessageKind::Escalated)
+        {
+            msg.ack_url = links.url(msg.fingerprint, msg.starts_at);
+        }
         let Ok(payload) = serde_json::to_string(&msg) else {
             return out;
         };
@@ -294,5 +309,54 @@ impl Router {
         for w in self.wakers.values() {
             w.notify_one();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signing::SigningKey;
+
+    fn router(config: &str, key: Option<SigningKey>) -> Router {
+        let config = Config::from_text(std::path::Path::new("tocsin.yaml"), config)
+            .unwrap_or_else(|e| panic!("{e}"));
+        Router::new(
+            &config,
+            RouterShared {
+                signing_key: key,
+                ..Default::default()
+            },
+        )
+    }
+
+    fn payload_of(r: &Router, kind: MessageKind) -> serde_json::Value {
+        let msg = AlertMessage::sample(kind, "", chrono::Utc::now());
+        let rows = r.rows_for(&msg, &[]);
+        assert_eq!(rows.len(), 1);
+        serde_json::from_str(&rows[0].payload).unwrap()
+    }
+
+    #[test]
+    fn firing_messages_carry_a_signed_link_with_external_url() {
+        let targets = "targets:\n  - {name: hook, type: webhook, url: \"http://127.0.0.1:9/x\"}\n";
+        let key = SigningKey::default();
+        let with_url = router(
+            &format!("external_url: https://tocsin.example/\n{targets}"),
+            Some(key.clone()),
+        );
+        let firing = payload_of(&with_url, MessageKind::Firing);
+        let url = firing["ack_url"].as_str().unwrap_or_default();
+        assert!(url.starts_with("https://tocsin.example/ack/"), "{firing}");
+        let resolved = payload_of(&with_url, MessageKind::Resolved);
+        assert!(
+            resolved.get("ack_url").is_none(),
+            "a resolved notice has nothing to take"
+        );
+        let without_url = router(targets, Some(key));
+        assert!(
+            payload_of(&without_url, MessageKind::Firing)
+                .get("ack_url")
+                .is_none()
+        );
     }
 }

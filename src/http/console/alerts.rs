@@ -59,7 +59,7 @@ pub async fn page(
     }
     let router = s.router();
     let acks = acknowledgements(&s).await;
-    let matchers = match parse_matchers(&q.filter) {
+    let matchers = match Matcher::parse_list(&q.filter) {
         Ok(m) => m,
         Err(e) => {
             let _ = write!(
@@ -380,62 +380,4 @@ fn with_name(labels: &Labels, alert: &str) -> Labels {
     let mut l = labels.clone();
     l.entry("alertname".into()).or_insert_with(|| alert.into());
     l
-}
-
-/// Matchers written `{a="b", c=~"d"}`, `a=b, c!=d`, or one per line;
-/// commas inside quotes belong to the value.
-pub fn parse_matchers(text: &str) -> Result<Vec<Matcher>, String> {
-    let text = text.trim();
-    let text = text
-        .strip_prefix('{')
-        .and_then(|t| t.strip_suffix('}'))
-        .unwrap_or(text);
-    let mut parts = Vec::new();
-    let (mut current, mut quoted, mut escaped) = (String::new(), false, false);
-    for c in text.chars() {
-        match c {
-            _ if escaped => {
-                current.push(c);
-                escaped = false;
-            }
-            '\\' if quoted => {
-                current.push(c);
-                escaped = true;
-            }
-            '"' => {
-                quoted = !quoted;
-                current.push(c);
-            }
-            ',' | '\n' if !quoted => parts.push(std::mem::take(&mut current)),
-            _ => current.push(c),
-        }
-    }
-    if quoted {
-        return Err("a quote is not closed".into());
-    }
-    parts.push(current);
-    parts
-        .iter()
-        .map(|p| p.trim())
-        .filter(|p| !p.is_empty())
-        .map(Matcher::parse)
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn matchers_in_the_forms_people_write() {
-        let m = parse_matchers(r#"{severity="error", vault=~"v-.*"}"#).unwrap();
-        assert_eq!(m.len(), 2);
-        let m = parse_matchers("team=db\nenv!=dev").unwrap();
-        assert_eq!(m.len(), 2);
-        let m = parse_matchers(r#"msg="a, b""#).unwrap();
-        assert_eq!(m.len(), 1, "a comma inside quotes is the value's");
-        assert!(parse_matchers("").unwrap().is_empty());
-        assert!(parse_matchers("nonsense").is_err());
-        assert!(parse_matchers(r#"a="open"#).is_err());
-    }
 }

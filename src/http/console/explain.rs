@@ -11,9 +11,9 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::page::{Page, esc};
-use crate::alert::{Labels, Severity};
+use crate::alert::Severity;
 use crate::http::AppState;
-use crate::notify::explain::explain;
+use crate::notify::explain::{explain, labels_from_text};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ExplainQuery {
@@ -21,18 +21,6 @@ pub struct ExplainQuery {
     pub labels: String,
     #[serde(default)]
     pub severity: String,
-}
-
-/// `name=value` pairs, one per line or comma-separated (values may be quoted).
-pub fn parse_labels(text: &str) -> Result<Labels, String> {
-    let mut labels = Labels::new();
-    for m in super::alerts::parse_matchers(text)? {
-        if m.op != crate::alert::matcher::Op::Eq {
-            return Err(format!("{m}: labels are name=value"));
-        }
-        labels.insert(m.name.clone(), m.value.clone());
-    }
-    Ok(labels)
 }
 
 pub async fn page(
@@ -72,7 +60,7 @@ pub async fn page(
     if q.labels.trim().is_empty() {
         return p.finish();
     }
-    let labels = match parse_labels(&q.labels) {
+    let labels = match labels_from_text(&q.labels) {
         Ok(l) => l,
         Err(e) => {
             let _ = write!(

@@ -1,6 +1,6 @@
-//! Acknowledge links: a notification may carry
-//! `EXTERNAL_URL/ack/FINGERPRINT?f=FIRED&e=EXPIRY&s=SIGNATURE`, signed with
-//! the daemon's key for one firing of one alert. Opening it shows the alert
+//! Acknowledge links ([`crate::notify::ack_link`]): a notification may
+//! carry `EXTERNAL_URL/ack/FINGERPRINT?f=FIRED&e=EXPIRY&s=SIGNATURE`,
+//! signed with the daemon's key for one firing of one alert. Opening it shows the alert
 //! and two buttons (acknowledge; silence it for 1 hour) that work without
 //! logging in, as paging tools do from an email; a GET never changes
 //! anything (mail scanners open links). The link stops working when that
@@ -17,14 +17,11 @@ use serde::Deserialize;
 
 use super::alert::{find, pick_name, take};
 use super::page::{Page, back_to, esc, message_page};
-use super::session::SigningKey;
 use crate::alert::text::pick;
 use crate::alert::{AlertInstance, AlertState, Fingerprint};
 use crate::http::AppState;
+use crate::notify::ack_link::AckLinks;
 use crate::notify::silence::{MatcherInput, NewSilence, SilenceBounds};
-
-/// How long a link works at most.
-pub const LINK_LIFETIME: chrono::Duration = chrono::Duration::days(7);
 
 #[derive(Debug, Default, Deserialize)]
 pub struct LinkQuery {
@@ -38,19 +35,6 @@ pub struct LinkQuery {
     pub s: String,
 }
 
-fn signed_parts(fp: Fingerprint, fired_ms: i64, expiry: i64) -> [String; 3] {
-    [fp.to_string(), fired_ms.to_string(), expiry.to_string()]
-}
-
-/// The path and query of the link for the firing of `fp` that began at `fired_at`.
-pub fn link_path(key: &SigningKey, fp: Fingerprint, fired_at: DateTime<Utc>) -> String {
-    let fired_ms = fired_at.timestamp_millis();
-    let expiry = (fired_at + LINK_LIFETIME).timestamp();
-    let [a, b, c] = signed_parts(fp, fired_ms, expiry);
-    let sig = key.sign(&[b"ack", a.as_bytes(), b.as_bytes(), c.as_bytes()]);
-    format!("/ack/{fp}?f={fired_ms}&e={expiry}&s={sig}")
-}
-
 /// The alert a link is for, if the link is genuine and still works at `now`.
 async fn redeem(
     s: &AppState,
@@ -59,13 +43,7 @@ async fn redeem(
     now: DateTime<Utc>,
 ) -> Option<AlertInstance> {
     let fp = Fingerprint::try_from(fingerprint.to_string()).ok()?;
-    let [a, b, c] = signed_parts(fp, q.f, q.e);
-    if q.e <= now.timestamp()
-        || !s
-            .guard
-            .key
-            .verify(&[b"ack", a.as_bytes(), b.as_bytes(), c.as_bytes()], &q.s)
-    {
+    if !AckLinks::genuine(&s.guard.key, fp, q.f, q.e, &q.s, now) {
         return None;
     }
     find(s, fingerprint).await.filter(|alert| {

@@ -12,7 +12,6 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::alert::{DoneQuery, pick_name};
-use super::alerts::parse_matchers;
 use super::page::{Page, TABLE_END, back_to, cell, esc, message_page, table_head};
 use super::words::columns;
 use super::{FormBase, admit};
@@ -103,7 +102,7 @@ pub async fn create(
     };
     let w = Page::new(&s, &headers, &uri).w;
     let refuse = |why: String| message_page(&s, &headers, &uri, StatusCode::BAD_REQUEST, &why);
-    let matchers = match parse_matchers(&f.matchers) {
+    let matchers = match crate::alert::Matcher::parse_list(&f.matchers) {
         Ok(m) => m,
         Err(e) => return refuse(format!("{}: {e}", w.bad_matchers())),
     };
