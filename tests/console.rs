@@ -11,12 +11,14 @@ mod webdriver;
 
 use std::time::Duration;
 
+use common::mocks::PagerDutyMock;
 use common::{Daemon, Receiver, wait_for};
 use serde_json::json;
 use webdriver::Browser;
 
 const WAIT: Duration = Duration::from_secs(30);
 const TOKEN: &str = "console-s3cret";
+const PD_KEY: &str = "0123456789abcdef0123456789abcdef";
 
 fn repeats_of(r: &Receiver, name: &str) -> usize {
     r.accepted_alerts()
@@ -50,17 +52,23 @@ async fn post_alerts(d: &Daemon, body: serde_json::Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_sees_silences_acknowledges_pauses_and_explains() {
     let hook = Receiver::start(&[]).await;
+    let pd = PagerDutyMock::start(PD_KEY).await;
     let dir = Daemon::prepare(
         "heartbeats:\n  - {name: nightly-backup, every: 1h, grace: 10m, labels: {vault: v-prod}}\ngroups: []\n",
         &format!(
             "api_token: {TOKEN}
 targets:
   - {{name: ops-hook, type: webhook, url: \"{}\"}}
+  - {{name: pd, type: pagerduty, routing_key: {PD_KEY}, url: \"{}\"}}
 routing:
   default: [ops-hook]
   repeat_interval: 1s
+  send_acknowledged: true
+  scopes:
+    - {{match: {{alertname: QueueSlow}}, notify: [ops-hook, pd]}}
 ",
-            hook.url()
+            hook.url(),
+            pd.url()
         ),
     );
     let d = Daemon::start(&dir).await;
@@ -176,6 +184,33 @@ routing:
     b.click("#ack").await;
     let page = b.wait_text("Acknowledged.").await;
     assert!(page.contains("acknowledged by Li Lei"), "{page}");
+    // PagerDuty is told, as an `acknowledge` of the incident it opened.
+    wait_for("PagerDuty's acknowledge event", WAIT, || async {
+        pd.log
+            .hits()
+            .iter()
+            .any(|h| h.body["event_action"] == "acknowledge")
+            .then_some(())
+    })
+    .await;
+    let hits = pd.log.hits();
+    assert!(hits.iter().all(|h| h.status == 202), "the v2 schema holds");
+    let trigger = hits
+        .iter()
+        .find(|h| h.body["event_action"] == "trigger")
+        .unwrap();
+    let ack = hits
+        .iter()
+        .find(|h| h.body["event_action"] == "acknowledge")
+        .unwrap();
+    assert_eq!(
+        ack.body["dedup_key"], trigger.body["dedup_key"],
+        "the same incident"
+    );
+    // The overview says so too, instead of listing who would hear them.
+    let overview = d.get_text("/").await;
+    assert!(overview.contains("acknowledged by Li Lei"), "{overview}");
+    assert!(overview.contains("<i class=held>silenced by"), "{overview}");
     // Repeats come every second; after the acknowledgement they stop while
     // a sentinel (which is not acknowledged) is repeated twice.
     let before = repeats_of(&hook, "QueueSlow");

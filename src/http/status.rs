@@ -18,7 +18,8 @@ use crate::config::Language;
 use crate::notify::render::format_time_in;
 
 pub async fn page(State(s): State<AppState>) -> Html<String> {
-    Html(render(&s))
+    let acks = super::console::alerts::acknowledgements(&s).await;
+    Html(render(&s, &acks))
 }
 
 /// The page's fixed texts in one language (`language:` of the config).
@@ -153,7 +154,11 @@ impl Words {
     }
 }
 
-pub fn render(s: &AppState) -> String {
+/// The page; `acks`: who took which alert.
+pub fn render(
+    s: &AppState,
+    acks: &std::collections::HashMap<crate::alert::Fingerprint, crate::alert::Acknowledgement>,
+) -> String {
     let now = Utc::now();
     let config = s.targets.config();
     let (tz, w) = (config.timezone, Words::of(config.language));
@@ -218,7 +223,36 @@ pub fn render(s: &AppState) -> String {
                 .filter(|(k, _)| k.as_str() != "alertname")
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
-            let recipients = s.router().recipients(a);
+            let router = s.router();
+            let labels_out = a.output_labels();
+            // What holds its notifications back, instead of who would hear it.
+            let held = router
+                .silenced_by(&labels_out)
+                .map(|id| {
+                    format!(
+                        "{} {}",
+                        cw.silenced_by(),
+                        id.chars().take(8).collect::<String>()
+                    )
+                })
+                .or_else(|| {
+                    (a.state == AlertState::Firing)
+                        .then(|| router.inhibited_by(a.fingerprint, &labels_out))
+                        .flatten()
+                        .map(|by| format!("{} {by}", cw.inhibited_by()))
+                });
+            let taken = acks
+                .get(&a.fingerprint)
+                .filter(|k| k.holds(a.severity))
+                .map(|k| {
+                    format!(
+                        "<div class=labels>{} {}</div>",
+                        cw.acknowledged_by(),
+                        esc(&k.by)
+                    )
+                })
+                .unwrap_or_default();
+            let recipients = router.recipients(a);
             let _ = write!(
                 h,
                 "<tr class=\"{sev}\"><td data-label=\"{c_alert}\"><a href=\"/alert/{fp}\"><b>{name}</b></a><div class=labels>{labels}</div></td>\
@@ -226,7 +260,7 @@ pub fn render(s: &AppState) -> String {
                  <td data-label=\"{c_state}\">{state}</td>\
                  <td data-label=\"{c_message}\">{message}{resolution}</td>\
                  <td data-label=\"{c_since}\">{since}</td>\
-                 <td data-label=\"{c_recipients}\">{recipients}</td></tr>",
+                 <td data-label=\"{c_recipients}\">{recipients}{taken}</td></tr>",
                 sev = a.severity.as_str(),
                 fp = a.fingerprint,
                 sev_text = w.term(a.severity.as_str()),
@@ -244,7 +278,9 @@ pub fn render(s: &AppState) -> String {
                     format!("<div class=hint>{}</div>", esc(&cut(resolution)))
                 },
                 since = at(since),
-                recipients = if recipients.is_empty() {
+                recipients = if let Some(h) = &held {
+                    format!("<i class=held>{}</i>", esc(h))
+                } else if recipients.is_empty() {
                     format!("<i>{}</i>", w.nobody)
                 } else {
                     esc(&recipients.join(", "))

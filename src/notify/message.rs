@@ -20,6 +20,8 @@ pub enum MessageKind {
     Resolved,
     Escalated,
     Deescalated,
+    /// Someone took it (the console, a link); it still fires.
+    Acknowledged,
 }
 
 impl MessageKind {
@@ -29,6 +31,7 @@ impl MessageKind {
             MessageKind::Resolved => "resolved",
             MessageKind::Escalated => "escalated",
             MessageKind::Deescalated => "deescalated",
+            MessageKind::Acknowledged => "acknowledged",
         }
     }
 
@@ -82,6 +85,9 @@ pub struct AlertMessage {
     /// messages, with `external_url`; see [`super::ack_link`]).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ack_url: String,
+    /// Who took it (acknowledged messages).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub acknowledged_by: String,
 }
 
 impl AlertMessage {
@@ -142,7 +148,21 @@ impl AlertMessage {
             format: a.format,
             generator_url: a.generator_url.clone(),
             ack_url: String::new(),
+            acknowledged_by: String::new(),
         })
+    }
+
+    /// The notice that `by` took the firing alert `a`.
+    pub fn acknowledged(a: &crate::alert::AlertInstance, by: &str) -> Option<AlertMessage> {
+        let event = AlertEvent {
+            alert: a.clone(),
+            before: Some(crate::alert::AlertState::Firing),
+            transition: Transition::Fired,
+        };
+        let mut m = AlertMessage::for_event(&event)?;
+        m.kind = MessageKind::Acknowledged;
+        m.acknowledged_by = by.to_string();
+        Some(m)
     }
 
     /// The sample `tocsin notify-test` and the test API send: an alert that
@@ -218,6 +238,7 @@ impl AlertMessage {
             format: RuleFormat::Native,
             generator_url: String::new(),
             ack_url: String::new(),
+            acknowledged_by: String::new(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! with retries ([`dispatch`]) through one module per channel ([`channels`]).
 
 pub mod ack_link;
+pub mod acknowledged;
 pub mod channels;
 pub mod dispatch;
 pub mod explain;

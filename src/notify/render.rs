@@ -83,6 +83,8 @@ struct Words {
     resolved: &'static str,
     escalated: &'static str,
     deescalated: &'static str,
+    acknowledged: &'static str,
+    acknowledged_by: &'static str,
     warning: &'static str,
     error: &'static str,
     message: &'static str,
@@ -107,6 +109,8 @@ const EN: Words = Words {
     resolved: "RESOLVED",
     escalated: "ESCALATED",
     deescalated: "DE-ESCALATED",
+    acknowledged: "ACKNOWLEDGED",
+    acknowledged_by: "Acknowledged by",
     warning: "warning",
     error: "error",
     message: "Message",
@@ -131,6 +135,8 @@ const ZH: Words = Words {
     resolved: "已恢复",
     escalated: "升级",
     deescalated: "降级",
+    acknowledged: "已认领",
+    acknowledged_by: "认领人",
     warning: "警告",
     error: "严重",
     message: "告警内容",
@@ -218,6 +224,7 @@ impl Renderer {
             MessageKind::Resolved => w.resolved,
             MessageKind::Escalated => w.escalated,
             MessageKind::Deescalated => w.deescalated,
+            MessageKind::Acknowledged => w.acknowledged,
         }
     }
 
@@ -381,6 +388,9 @@ impl Renderer {
             Some(r) => vec![(w.recovered, r), (w.fired, v.message)],
             None => vec![(w.message, v.message)],
         };
+        if !m.acknowledged_by.is_empty() {
+            out.insert(0, (w.acknowledged_by, m.acknowledged_by.clone()));
+        }
         let severity = match m.previous_severity {
             Some(p) => format!("{} → {}", self.severity_text(p), v.severity_text),
             None => v.severity_text.to_string(),
@@ -697,6 +707,7 @@ mod tests {
             format: Default::default(),
             generator_url: String::new(),
             ack_url: String::new(),
+            acknowledged_by: String::new(),
         }
     }
 

@@ -74,6 +74,8 @@ pub struct RouteTiming {
     pub repeat_interval: Option<Duration>,
     pub repeat_limit: Option<u32>,
     pub send_resolved: bool,
+    /// Tell those who heard of a firing alert who acknowledged it.
+    pub send_acknowledged: bool,
     pub mute: Vec<TimeWindow>,
     pub active: Vec<TimeWindow>,
 }

@@ -88,6 +88,9 @@ macro_rules! with_timing_keys {
             repeat_limit: Option<Spanned<u32>>,
             /// `false`: no resolved messages on this route (targets may also say no).
             send_resolved: Option<bool>,
+            /// `true`: when someone acknowledges a firing alert (the console, a
+            /// link), the targets that heard of it are told who (default: false).
+            send_acknowledged: Option<bool>,
             /// No notifications inside these windows.
             mute: Vec<RawWindow>,
             /// Notifications only inside these windows.
@@ -164,6 +167,10 @@ pub(super) fn resolve_timing(
             .send_resolved
             .or(parent.and_then(|p| *p.send_resolved))
             .unwrap_or(true),
+        send_acknowledged: own
+            .send_acknowledged
+            .or(parent.and_then(|p| *p.send_acknowledged))
+            .unwrap_or(false),
     }
 }
 

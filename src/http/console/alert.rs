@@ -341,6 +341,9 @@ pub async fn take(s: &AppState, a: &AlertInstance, by: &str, comment: &str) -> R
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!(alert = %a.alert, fingerprint = %a.fingerprint, by = %by, "alert acknowledged");
+    crate::notify::acknowledged::notify_acknowledged(s.engine.pipeline(), a, by)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(())
 }
 

@@ -68,11 +68,17 @@ impl PagerDuty {
     /// The event for one alert.
     pub fn event(&self, m: &AlertMessage) -> Value {
         let key = self.cfg.routing_key.expose();
-        if m.kind == MessageKind::Resolved {
+        // Events v2: resolve and acknowledge carry only the routing and dedup keys.
+        let action = match m.kind {
+            MessageKind::Resolved => Some("resolve"),
+            MessageKind::Acknowledged => Some("acknowledge"),
+            _ => None,
+        };
+        if let Some(action) = action {
             return json!({
                 "routing_key": key,
                 "dedup_key": dedup_key(m),
-                "event_action": "resolve",
+                "event_action": action,
             });
         }
         let view = self.renderer.view(m);
