@@ -64,25 +64,42 @@ pub async fn page(
     let message = pick(lang, &a.message, &a.texts.message_zh);
     let resolution = pick(lang, &a.resolution, &a.texts.resolution_zh);
     let since = p.time(a.fired_at.unwrap_or(a.active_at));
+    // Rows with nothing to say (no value, no hint) are left out.
+    let row = |term: &str, value: String| {
+        if value.is_empty() {
+            String::new()
+        } else {
+            format!("<dt>{term}</dt><dd>{value}</dd>")
+        }
+    };
+    let rows = [
+        row(
+            w.severity(),
+            format!(
+                "<span class=\"sev {}\">{}</span>",
+                a.severity.as_str(),
+                esc(&w.term(a.severity.as_str()))
+            ),
+        ),
+        row(w.state(), esc(&w.term(a.state.as_str()))),
+        row(w.since(), since),
+        row(
+            w.value(),
+            if a.value.is_finite() {
+                esc(&crate::template::humanize(a.value))
+            } else {
+                String::new()
+            },
+        ),
+        row(w.message(), esc(message)),
+        row(w.resolution(), esc(resolution)),
+        row("fingerprint", format!("<code>{}</code>", a.fingerprint)),
+    ];
     let _ = write!(
         p.html,
-        "<dl><dt>{}</dt><dd><span class=\"sev {sev}\">{}</span></dd><dt>{}</dt><dd>{}</dd>\
-         <dt>{}</dt><dd>{since}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd>\
-         <dt>fingerprint</dt><dd><code>{}</code></dd></dl><p>{}</p>",
-        w.severity(),
-        esc(&w.term(a.severity.as_str())),
-        w.state(),
-        esc(&w.term(a.state.as_str())),
-        w.since(),
-        w.value(),
-        esc(&crate::template::humanize(a.value)),
-        w.message(),
-        esc(message),
-        w.resolution(),
-        esc(resolution),
-        a.fingerprint,
-        marks(&p, &a, &router, &acks),
-        sev = a.severity.as_str(),
+        "<dl>{}</dl><p>{}</p>",
+        rows.concat(),
+        marks(&p, &a, &router, &acks)
     );
     if !a.generator_url.is_empty() {
         let _ = write!(
