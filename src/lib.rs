@@ -20,7 +20,9 @@
 //!   folder per channel (`notify::channels`).
 //! - [`store`] is SQLite: tables, migrations, one transaction per commit. It
 //!   knows tables, not rules or routing.
-//! - [`http`] serves the API, pings, ingest and the status page.
+//! - [`http`] serves the API, pings, ingest, the status page and the
+//!   operator console; [`signing`] holds the key its cookies and the
+//!   acknowledge links in notifications are signed with.
 //! - [`daemon`] wires them together for `tocsin run`; [`memory`] hands freed
 //!   heap pages back to the system.
 //! - [`ping_client`] is `tocsin ping`: a backup client wrapping its command

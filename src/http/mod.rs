@@ -1,4 +1,5 @@
-//! The daemon's HTTP server (axum): the status page ([`status`]), the JSON
+//! The daemon's HTTP server (axum): the status page ([`status`]) and the
+//! operator console ([`console`]), the JSON
 //! API ([`api`], [`heartbeats`], [`silences`]), external events ([`ingest`]),
 //! job states ([`events`]),
 //! the Healthchecks-compatible ping endpoints ([`ping`]), target test sends

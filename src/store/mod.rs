@@ -8,6 +8,8 @@
 //! - [`heartbeats`]: heartbeat checks and their bounded ping log.
 //! - [`external`]: expiry of alerts posted to `/api/v2/alerts`.
 //! - [`silences`]: silences, and which targets heard of an alert.
+//! - [`acknowledgements`]: who took which alert, recent resolutions, the
+//!   daemon's keys.
 
 pub mod acknowledgements;
 pub mod alerts;
