@@ -12,10 +12,16 @@ use axum::response::Html;
 use chrono::{DateTime, Utc};
 
 use super::AppState;
+use super::console::page::{ago, esc};
 use crate::alert::AlertState;
 use crate::alert::text::pick;
 use crate::config::Language;
 use crate::notify::render::format_time_in;
+
+/// Text of a table cell: at most 500 characters.
+fn cut(s: &str) -> std::borrow::Cow<'_, str> {
+    super::console::page::cut(s, 500)
+}
 
 pub async fn page(State(s): State<AppState>) -> Html<String> {
     let acks = super::console::alerts::acknowledgements(&s).await;
@@ -46,7 +52,6 @@ struct Words {
     delivery_cols: [&'static str; 4],
     /// `{n} more not shown ...; all of them:`
     more: (&'static str, &'static str),
-    ago: &'static str,
     links: [&'static str; 3],
     /// Shown for the values of state, severity, heartbeat state and health.
     terms: &'static [(&'static str, &'static str)],
@@ -79,7 +84,6 @@ const EN: Words = Words {
     delivery: "Delivery",
     delivery_cols: ["Target", "Sent", "Retried", "Failed"],
     more: (" more not shown (limits.page_rows); all of them: ", ""),
-    ago: " ago",
     links: ["alerts JSON", "rules JSON", "metrics"],
     terms: &[],
 };
@@ -104,7 +108,6 @@ const ZH: Words = Words {
     delivery: "发送",
     delivery_cols: ["目标", "已发送", "重试", "失败"],
     more: ("另有 ", " 条未显示（limits.page_rows）；全部见："),
-    ago: " 前",
     links: ["告警 JSON", "规则 JSON", "指标"],
     terms: &[
         ("firing", "告警中"),
@@ -167,7 +170,7 @@ pub fn render(
     let at = |t: DateTime<Utc>| {
         format!(
             "{}<div class=labels>{}</div>",
-            esc(&ago(now, t, w.ago)),
+            esc(&ago(now, t, config.language)),
             esc(&format_time_in(t, tz, "%Y-%m-%d %H:%M:%S"))
         )
     };
@@ -399,15 +402,6 @@ pub fn render(
     h
 }
 
-/// Text of a table cell: at most 500 characters.
-fn cut(s: &str) -> std::borrow::Cow<'_, str> {
-    const MAX: usize = 500;
-    match s.char_indices().nth(MAX) {
-        None => std::borrow::Cow::Borrowed(s),
-        Some((i, _)) => std::borrow::Cow::Owned(format!("{}…", &s[..i])),
-    }
-}
-
 /// Says how many rows a table left out, and where to find them all.
 fn more(h: &mut String, total: usize, shown: usize, api: &str, w: &Words) {
     if total > shown {
@@ -420,30 +414,6 @@ fn more(h: &mut String, total: usize, shown: usize, api: &str, w: &Words) {
         };
         let _ = write!(h, "<p class=empty>{said}<a href={api}>{api}</a></p>");
     }
-}
-
-/// "3m ago", "2h 5m ago" (`suffix`: " ago", "前").
-fn ago(now: DateTime<Utc>, t: DateTime<Utc>, suffix: &str) -> String {
-    let secs = (now - t).num_seconds().max(0) as f64;
-    let d = crate::template::format_duration_secs(secs.floor());
-    let short: Vec<&str> = d.split(' ').take(2).collect();
-    format!("{}{suffix}", short.join(" "))
-}
-
-/// HTML-escapes text for element content and quoted attributes.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 const HEAD: &str = r#"<!doctype html><html lang={lang}><head><meta charset=utf-8>
@@ -471,16 +441,3 @@ footer{margin-top:24px;color:var(--mut);font-size:13px}
 tr{margin-bottom:10px;border:1px solid #e5e5e5}td{border:0;padding:4px 8px}
 td:before{content:attr(data-label);display:block;font-size:12px;color:var(--mut)}}
 </style></head><body>"#;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            esc("<script>alert('x')</script> & \"q\""),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
-        );
-    }
-}

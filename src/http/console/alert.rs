@@ -55,10 +55,7 @@ pub async fn page(
     let mut p = Page::new(&s, &headers, &uri);
     let w = p.w;
     let lang = p.lang();
-    p.start(&a.alert);
-    if !q.done.is_empty() {
-        p.notice(&q.done);
-    }
+    p.start_after(&a.alert, &q.done);
     let router = s.router();
     let acks = acknowledgements(&s).await;
     let message = pick(lang, &a.message, &a.texts.message_zh);

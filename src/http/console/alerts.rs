@@ -53,10 +53,7 @@ pub async fn page(
 ) -> Response {
     let mut p = Page::new(&s, &headers, &uri);
     let w = p.w;
-    p.start(w.alerts_title());
-    if !q.done.is_empty() {
-        p.notice(&q.done);
-    }
+    p.start_after(w.alerts_title(), &q.done);
     let router = s.router();
     let acks = acknowledgements(&s).await;
     let matchers = match Matcher::parse_list(&q.filter) {

@@ -50,10 +50,7 @@ pub async fn list(
 ) -> Response {
     let mut p = Page::new(&s, &headers, &uri);
     let w = p.w;
-    p.start(w.checks_title());
-    if !q.done.is_empty() {
-        p.notice(&q.done);
-    }
+    p.start_after(w.checks_title(), &q.done);
     let mut rows: Vec<(String, Check)> = s
         .heartbeats
         .checks()
@@ -147,10 +144,7 @@ pub async fn page(
     };
     let mut p = Page::new(&s, &headers, &uri);
     let w = p.w;
-    p.start(&c.def.name);
-    if !q.done.is_empty() {
-        p.notice(&q.done);
-    }
+    p.start_after(&c.def.name, &q.done);
     let state = crate::http::metrics::heartbeat_state(&c, p.now);
     let labels: Vec<String> = c
         .def

@@ -168,6 +168,14 @@ impl Page {
         )
     }
 
+    /// Writes the head, the navigation, and what a form just did (`done`).
+    pub fn start_after(&mut self, title: &str, done: &str) {
+        self.start(title);
+        if !done.is_empty() {
+            self.notice(done);
+        }
+    }
+
     /// A short notice at the top (`?done=`).
     pub fn notice(&mut self, text: &str) {
         let _ = write!(self.html, "<p class=notice role=status>{}</p>", esc(text));

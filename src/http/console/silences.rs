@@ -26,10 +26,7 @@ pub async fn page(
 ) -> Response {
     let mut p = Page::new(&s, &headers, &uri);
     let w = p.w;
-    p.start(w.silences_title());
-    if !q.done.is_empty() {
-        p.notice(&q.done);
-    }
+    p.start_after(w.silences_title(), &q.done);
     let list = match s.engine.store().silences(p.now).await {
         Ok(l) => l,
         Err(e) => {

@@ -26,10 +26,7 @@ pub async fn page(
 ) -> Response {
     let mut p = Page::new(&s, &headers, &uri);
     let w = p.w;
-    p.start(w.targets_title());
-    if !q.done.is_empty() {
-        p.notice(&q.done);
-    }
+    p.start_after(w.targets_title(), &q.done);
     let config = s.targets.config();
     let targets: Vec<_> = config.delivery_targets().collect();
     if targets.is_empty() {
