@@ -114,7 +114,7 @@ routing:
             ("alerts, page 100", "/alerts?page=100", b"ConnectionCountHigh"),
             ("alerts, matcher filter", "/alerts?filter=region%3D%22r3%22", b"silenced by"),
             ("alerts, free text", "/alerts?q=d0999", b"d09990"),
-            ("alerts, grouped by region", "/alerts?group=region", b"region=&quot;r0&quot;"),
+            ("alerts, grouped by region", "/alerts?group=region", b"<h2>region=\"r0\""),
             ("one alert", f"/alert/{fp}", b"History"),
             ("heartbeats (200 checks)", "/checks", b"backup-000"),
             ("targets", "/targets", b"hook"),

@@ -465,13 +465,26 @@ impl Engine {
 
     /// All alerts, most severe and newest first.
     pub fn alerts(&self) -> Vec<AlertInstance> {
-        let m = self.memory();
-        let mut out: Vec<AlertInstance> = m
-            .alerts
-            .values()
-            .flat_map(|a| a.values().cloned())
+        self.select_alerts(|_| true, 0..usize::MAX).1
+    }
+
+    /// The alerts `keep` selects, in the order of [`Engine::alerts`], and
+    /// how many it selects; only those in `range` are copied (a console
+    /// page of 50 out of 10 000 copies 50). The lock is held only to copy
+    /// the per-rule maps' handles.
+    pub fn select_alerts(
+        &self,
+        keep: impl Fn(&AlertInstance) -> bool,
+        range: std::ops::Range<usize>,
+    ) -> (usize, Vec<AlertInstance>) {
+        let maps: Vec<Arc<HashMap<Fingerprint, AlertInstance>>> =
+            self.memory().alerts.values().cloned().collect();
+        let mut selected: Vec<&AlertInstance> = maps
+            .iter()
+            .flat_map(|m| m.values())
+            .filter(|a| keep(a))
             .collect();
-        let rank = |a: &AlertInstance| {
+        let rank = |a: &&AlertInstance| {
             let state = match a.state {
                 crate::alert::AlertState::Firing => 0,
                 crate::alert::AlertState::Pending => 1,
@@ -481,10 +494,17 @@ impl Engine {
                 state,
                 std::cmp::Reverse(a.severity),
                 std::cmp::Reverse(a.active_at),
+                a.fingerprint,
             )
         };
-        out.sort_by_key(rank);
-        out
+        selected.sort_by_key(rank);
+        let total = selected.len();
+        let (start, end) = (range.start.min(total), range.end.min(total));
+        let page = selected[start..end.max(start)]
+            .iter()
+            .map(|a| (*a).clone())
+            .collect();
+        (total, page)
     }
 
     /// Forgets resolved alerts older than `retention`.

@@ -72,27 +72,33 @@ pub async fn page(
 
     let text = q.q.to_lowercase();
     let lang = p.lang();
-    let selected: Vec<AlertInstance> = s
+    let keep = |a: &AlertInstance| {
+        a.is_active()
+            && match q.state.as_str() {
+                "firing" => a.state == AlertState::Firing,
+                "pending" => a.state == AlertState::Pending,
+                _ => true,
+            }
+            && (matchers.is_empty() || {
+                let labels = a.output_labels();
+                matchers.iter().all(|m| m.matches(&labels))
+            })
+            && (text.is_empty() || mentions(a, &text, lang))
+    };
+    let wanted = q.page.unwrap_or(1).max(1);
+    let (total, mut shown) = s
         .engine
-        .alerts()
-        .into_iter()
-        .filter(|a| a.is_active())
-        .filter(|a| match q.state.as_str() {
-            "firing" => a.state == AlertState::Firing,
-            "pending" => a.state == AlertState::Pending,
-            _ => true,
-        })
-        .filter(|a| {
-            let labels = a.output_labels();
-            matchers.iter().all(|m| m.matches(&labels))
-        })
-        .filter(|a| text.is_empty() || mentions(a, &text, lang))
-        .collect();
-
-    let total = selected.len();
+        .select_alerts(keep, (wanted - 1) * PAGE_SIZE..wanted * PAGE_SIZE);
     let pages = total.div_ceil(PAGE_SIZE).max(1);
-    let page_no = q.page.unwrap_or(1).clamp(1, pages);
-    let shown = &selected[((page_no - 1) * PAGE_SIZE).min(total)..(page_no * PAGE_SIZE).min(total)];
+    let page_no = wanted.min(pages);
+    if page_no < wanted {
+        // Asked past the end: the last page.
+        shown = s
+            .engine
+            .select_alerts(keep, (page_no - 1) * PAGE_SIZE..page_no * PAGE_SIZE)
+            .1;
+    }
+    let shown = &shown[..];
     let _ = write!(
         p.html,
         "<p class=mut>{total} · {} {page_no}/{pages}</p>",
