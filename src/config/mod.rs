@@ -759,6 +759,7 @@ impl Config {
             target_groups: &self.target_groups,
             owner: &self.owner_addresses,
             has_mailer: self.mailer.is_some(),
+            timezone: self.timezone,
         };
         (self.routes, self.mail_targets) = routing::resolve_routing(&cx, &self.routing, errors);
         self.inhibit = inhibit::resolve_inhibit(file, &self.raw_inhibit, errors);
