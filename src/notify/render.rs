@@ -185,6 +185,19 @@ impl Renderer {
         format_time_in(t, self.timezone, pattern)
     }
 
+    /// `t` in the target's zone as a file-name stamp: `pattern` (strftime,
+    /// no zone, no `:`) then the offset as `+0800` (`Z` at UTC).
+    pub fn file_stamp(&self, t: chrono::DateTime<chrono::Utc>, pattern: &str) -> String {
+        use chrono::Offset;
+        let local = t.with_timezone(&self.timezone);
+        let zone = if local.offset().fix().local_minus_utc() == 0 {
+            "Z".to_string()
+        } else {
+            local.format("%z").to_string()
+        };
+        format!("{}{zone}", local.format(pattern))
+    }
+
     pub fn with_external_url(mut self, url: String) -> Renderer {
         self.external_url = url;
         self
