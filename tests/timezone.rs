@@ -114,3 +114,39 @@ async fn the_status_page_shows_rule_texts_in_its_language() {
     assert!(!page.contains("Connection count too high"), "{page}");
     d.stop().await;
 }
+
+/// `{{ since }}` in a rule's message is written in the config's zone, as
+/// every other time in a message is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_in_a_rule_message_is_in_the_configured_zone() {
+    let sink = JsonSink::start().await;
+    let dir = Daemon::prepare(
+        r#"groups:
+  - name: since_zone
+    interval: 1s
+    rules:
+      - alert: SinceZone
+        query: vector(9000)
+        when: "> 8000"
+        severity: warning
+        message: {en: "high since {{ since }}", zh: "自 {{ since }} 起过高"}
+"#,
+        &format!(
+            "timezone: Asia/Shanghai\nlanguage: zh\ntargets:\n\
+             \x20 - {{name: sh, type: webhook, url: 'http://{a}/sh', payload: tocsin}}\n",
+            a = sink.addr
+        ),
+    );
+    let d = Daemon::start(&dir).await;
+    let text = wait_for("the webhook", Duration::from_secs(20), || async {
+        sink.log
+            .hits()
+            .into_iter()
+            .find_map(|h| h.body["text"].as_str().map(str::to_string))
+    })
+    .await;
+    let active = d.alert("SinceZone").map(|a| a.active_at).unwrap();
+    let want = format!("自 {} 起过高", local(active, Tz::Asia__Shanghai, "+08:00"));
+    assert!(text.contains(&want), "want {want:?} in:\n{text}");
+    d.stop().await;
+}

@@ -48,6 +48,8 @@ pub struct RuleEnv<'a> {
     pub queries: Option<&'a dyn QueryRunner>,
     /// `{{ output }}` of heartbeat `failed` rules, by check name.
     pub outputs: Option<&'a HashMap<String, String>>,
+    /// The config's `timezone`: the zone of `{{ since }}`.
+    pub timezone: chrono_tz::Tz,
 }
 
 impl<'a> RuleEnv<'a> {
@@ -72,6 +74,7 @@ impl<'a> RuleEnv<'a> {
             .with_query(self.queries)
             .with_external_url(self.external_url)
             .with_output(output)
+            .with_timezone(self.timezone)
     }
 }
 

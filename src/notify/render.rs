@@ -572,22 +572,7 @@ impl Renderer {
     }
 }
 
-/// `t` in `tz` in `pattern` (strftime, no zone), then ` UTC` where the
-/// offset is zero, else the offset (` +08:00`).
-pub fn format_time_in(
-    t: chrono::DateTime<chrono::Utc>,
-    tz: chrono_tz::Tz,
-    pattern: &str,
-) -> String {
-    use chrono::Offset;
-    let local = t.with_timezone(&tz);
-    let zone = if local.offset().fix().local_minus_utc() == 0 {
-        "UTC".to_string()
-    } else {
-        local.format("%:z").to_string()
-    };
-    format!("{} {zone}", local.format(pattern))
-}
+pub use crate::template::format_time_in;
 
 /// Cuts `text` to at most `max_bytes` bytes on a UTF-8 boundary, preferring
 /// the end of a line when one is near, and appends `marker` on its own line.
