@@ -374,6 +374,22 @@ pub fn render_texts(
         Some(t) => t.render(&ctx),
         None => (annotation(&["resolution", "runbook_url"]), String::new()),
     };
+    a.texts.output = shown_output(a, ctx.output);
+}
+
+/// `output` when one of the alert's texts shows it (each channel cuts it
+/// to its own limit), else empty.
+fn shown_output(a: &AlertInstance, output: &str) -> String {
+    let t = &a.texts;
+    let shown = !output.is_empty()
+        && [&a.message, &a.resolution, &t.message_zh, &t.resolution_zh]
+            .iter()
+            .any(|text| text.contains(output));
+    if shown {
+        output.to_string()
+    } else {
+        String::new()
+    }
 }
 
 /// Renders the rule's `resolved_message` for an alert that just resolved,

@@ -101,9 +101,40 @@ impl AlertMessage {
         m.resolution = pick(lang, &self.resolution, &t.resolution_zh).to_string();
         m.texts = AlertTexts {
             resolved_message: t.resolved_in(lang).to_string(),
+            output: t.output.clone(),
             ..AlertTexts::default()
         };
         m
+    }
+
+    /// The message with the run's output (`{{ output }}`, see
+    /// [`AlertTexts::output`]) cut to its last `max_bytes` bytes wherever
+    /// its texts show it, after `marker`: what a channel with that room
+    /// for it sends.
+    pub fn with_output_within(mut self, max_bytes: usize, marker: &str) -> AlertMessage {
+        if self.texts.output.len() <= max_bytes {
+            return self;
+        }
+        let full = std::mem::take(&mut self.texts.output);
+        let short = crate::alert::keep_tail(&full, max_bytes, marker);
+        let t = &mut self.texts;
+        for text in [
+            &mut self.message,
+            &mut self.resolution,
+            &mut t.message_zh,
+            &mut t.resolution_zh,
+            &mut t.resolved_message,
+            &mut t.resolved_message_zh,
+        ]
+        .into_iter()
+        .chain(self.annotations.values_mut())
+        {
+            if text.contains(full.as_str()) {
+                *text = text.replace(full.as_str(), &short);
+            }
+        }
+        self.texts.output = short;
+        self
     }
 
     /// The message for a transition, if the transition is one people hear about.
@@ -242,5 +273,35 @@ impl AlertMessage {
             Some(v) => format!("{} ({}): value {}", self.alert, self.severity, v),
             None => format!("{} ({})", self.alert, self.severity),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_output_is_cut_to_its_last_lines_wherever_a_text_shows_it() {
+        let output: String =
+            (0..100).map(|i| format!("step {i}\n")).collect::<String>() + "Fatal: 磁盘已满";
+        let mut m = AlertMessage::sample(MessageKind::Firing, "n", Utc::now());
+        m.message = format!("exit 3:\n{output}");
+        m.texts.message_zh = format!("退出码 3：\n{output}");
+        m.texts.output = output.clone();
+        let roomy = m.clone().with_output_within(10_000, "[cut]");
+        assert_eq!(roomy.message, m.message, "it fits: nothing is cut");
+        let zh = m
+            .in_language(Language::Zh)
+            .with_output_within(100, "[省略]");
+        assert!(
+            zh.message.starts_with("退出码 3：\n[省略]\nstep "),
+            "{}",
+            zh.message
+        );
+        assert!(zh.message.ends_with("Fatal: 磁盘已满"), "{}", zh.message);
+        assert!(zh.texts.output.len() <= 100, "{}", zh.texts.output.len());
+        let en = m.with_output_within(100, "[cut]");
+        assert!(en.message.starts_with("exit 3:\n[cut]\n"), "{}", en.message);
+        assert!(!en.message.contains("step 0\n"), "{}", en.message);
     }
 }

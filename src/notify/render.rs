@@ -94,6 +94,8 @@ struct Words {
     since: &'static str,
     lasted: &'static str,
     truncated: &'static str,
+    /// In front of a run's output cut to its last lines.
+    output_cut: &'static str,
     alerts: &'static str,
     test_note: &'static str,
 }
@@ -117,6 +119,7 @@ const EN: Words = Words {
     since: "Since",
     lasted: "Lasted",
     truncated: "(message shortened)",
+    output_cut: "… (earlier output left out)",
     alerts: "alerts",
     test_note: "This is a test message from tocsin.",
 };
@@ -140,9 +143,18 @@ const ZH: Words = Words {
     since: "开始时间",
     lasted: "持续时间",
     truncated: "（消息过长，已截断）",
+    output_cut: "……（前面的输出已省略）",
     alerts: "条告警",
     test_note: "这是一条来自 tocsin 的测试消息。",
 };
+
+/// The line in front of a run's output cut to its last lines, in `lang`.
+pub fn output_cut_marker(lang: Language) -> &'static str {
+    match lang {
+        Language::En => EN.output_cut,
+        Language::Zh => ZH.output_cut,
+    }
+}
 
 /// Renders messages for one target.
 #[derive(Debug, Clone)]

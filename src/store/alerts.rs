@@ -307,6 +307,7 @@ mod tests {
                 resolution_zh: "升级部署规格".into(),
                 resolved_message: "back to 7000".into(),
                 resolved_message_zh: "已恢复：7000".into(),
+                output: String::new(),
             },
             state: AlertState::Resolved,
             severity: Severity::Warning,
