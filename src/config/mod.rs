@@ -24,7 +24,7 @@ pub use people::{
     Contact, ContactGroup, Directory, Language, MailerConfig, RawMailer, SmtpTls,
     resolve_addresses, resolve_relative, secret_or_file,
 };
-pub use phones::{e164, is_phone_like};
+pub use phones::{RAW_PHONE, e164, is_phone_like, is_raw_phone};
 #[cfg(test)]
 pub(crate) use routing::test_fixture as routing_fixture;
 pub use routing::{NotifySetting, OWNER, RoutingConfig, ScopeConfig, TargetGroup, TimingKeys};
