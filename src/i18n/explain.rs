@@ -1,9 +1,11 @@
 //! The explanations of `check` errors and warnings in Chinese: each entry
 //! pairs the English wording (with `{name}` holes for what varies: keys,
 //! names, values, the parser's own words) with its Chinese wording. An
-//! error that no entry matches is shown as it is. What fills a hole is
-//! explained too when an entry matches all of it (`mention of target "w"`,
-//! `a phone number ...`), so that nested wording reads in one language.
+//! error that no entry matches is shown as it is. What fills a hole that
+//! holds wording rather than a key or value ([`WORDING`]: `{what}`,
+//! `{expected}`, `{lacks}`) is explained too when an entry matches all of
+//! it (`mention of target "w"`, `a phone number ...`), so that nested
+//! wording reads in one language.
 //!
 //! The English sides are the messages tocsin writes; the tests in
 //! `tests/cli_lang.rs` make real errors and check that they are explained,
@@ -51,6 +53,13 @@ const ENTRIES: &[(&str, &str)] = &[
     ),
     ("expected mapping start", "这里应为映射（key: value）"),
     ("expected string scalar", "这里应为字符串"),
+    ("invalid boolean", "这里应为 true 或 false"),
+    ("invalid u16", "这里应为 0 到 65535 的整数"),
+    ("invalid u32", "这里应为非负整数"),
+    ("invalid u64", "这里应为非负整数"),
+    ("invalid usize", "这里应为非负整数"),
+    ("invalid i64", "这里应为整数"),
+    ("invalid f64", "这里应为数字"),
     (
         "duplicate mapping key: {key}, set DuplicateKeyPolicy in Options if acceptable",
         "重复的键：{key}",
@@ -90,6 +99,14 @@ const ENTRIES: &[(&str, &str)] = &[
         "expected an address like 127.0.0.1:9750, got {got}",
         "应为监听地址（如 127.0.0.1:9750），实际为 {got}",
     ),
+    (
+        "expected an http(s) URL for Prometheus ({why})",
+        "Prometheus 的地址应为 http(s) URL（{why}）",
+    ),
+    (
+        "expected a ping_key of at least 16 characters from A-Z, a-z, 0-9, - and _",
+        "ping_key 至少要有 16 个字符，只能用 A-Z、a-z、0-9、- 和 _",
+    ),
     // --- rules
     ("invalid PromQL: {why}", "PromQL 无效：{why}"),
     (
@@ -121,6 +138,14 @@ const ENTRIES: &[(&str, &str)] = &[
         "{kind} target {name} needs a `{key}`",
         "{kind} 目标 {name} 缺少 `{key}`",
     ),
+    (
+        "`{key}` of target {name} is not an http(s) URL",
+        "目标 {name} 的 `{key}` 不是 http(s) 地址",
+    ),
+    (
+        "{what} name {name} is used twice; names of targets, target groups, contacts and contact groups must be unique",
+        "{what}名 {name} 重复了；目标、目标组、联系人和联系人组的名字不能相同",
+    ),
     // --- references: targets, contacts, groups, mentions
     (
         "{what} names {name}, but no target, target group, contact or contact group has that name",
@@ -150,6 +175,10 @@ const ENTRIES: &[(&str, &str)] = &[
         "contact {name} has an email that is not an address: {got}",
         "联系人 {name} 的 email 不是邮箱地址：{got}",
     ),
+    (
+        "contact {name} has a phone that is not a number: {got} (expected E.164 like +8613800000000)",
+        "联系人 {name} 的 phone 不是电话号码：{got}（应为 E.164 格式，如 +8613800000000）",
+    ),
     // --- phrases inside the entries above
     ("mention of target {name}", "目标 {name} 的 mention"),
     ("users of target {name}", "目标 {name} 的 users"),
@@ -164,7 +193,15 @@ const ENTRIES: &[(&str, &str)] = &[
     ("an open_id (ou_...)", "open_id（ou_...）"),
     ("no `{key}`", "`{key}`"),
     ("config", "配置文件"),
+    ("target", "目标"),
+    ("target group", "目标组"),
+    ("contact", "联系人"),
+    ("contact group", "联系人组"),
 ];
+
+/// The holes that hold wording (explained in turn); the others hold keys,
+/// names and values, which stay as written.
+const WORDING: &[&str] = &["what", "expected", "lacks"];
 
 /// How deep hole values are explained in turn.
 const DEPTH: usize = 2;
@@ -182,7 +219,7 @@ fn explain_zh(message: &str, depth: usize) -> Option<String> {
         let holes = match_pattern(en, message)?;
         let mut out = zh.to_string();
         for (name, value) in holes {
-            let value = if depth > 0 {
+            let value = if depth > 0 && WORDING.contains(&name.as_str()) {
                 explain_zh(value, depth - 1).unwrap_or_else(|| value.to_string())
             } else {
                 value.to_string()
@@ -309,6 +346,17 @@ mod tests {
             "级别应为 warning 或 error（或映射 {warning: \"> N\", error: \"> M\"}），实际为 \"fatal\""
         );
         assert_eq!(zh("something new"), "something new");
+        assert_eq!(
+            zh("unknown field `target`, expected `name`"),
+            "未知的键 `target`，可用的键：`name`",
+            "keys stay as written"
+        );
+        assert_eq!(
+            zh(
+                "target name \"a\" is used twice; names of targets, target groups, contacts and contact groups must be unique"
+            ),
+            "目标名 \"a\" 重复了；目标、目标组、联系人和联系人组的名字不能相同"
+        );
         assert_eq!(
             explain("missing field `name`", Language::En),
             "missing field `name`"
