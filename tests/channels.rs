@@ -738,7 +738,7 @@ fn a_mention_that_is_no_contact_must_look_like_a_number_or_the_tools_id() {
         (
             // A misspelt contact name is not taken for a userid.
             "contacts:\n  - {name: zhangsan, wecom_user: zhangsan}\ntargets:\n  - {name: w, type: wecom, webhook: 'https://x/send?key=k', mention: [zhangsna]}\n",
-            "tocsin.yaml:4:71: mention of target \"w\" names \"zhangsna\", but no contact or contact group has that name, and it is not a phone number (5 to 20 digits, optionally after +) or a WeCom userid written `userid:`",
+            "tocsin.yaml:4:71: mention of target \"w\" names \"zhangsna\", but no contact or contact group has that name, and it is not a phone number (5 to 20 digits, optionally after +) or a WeCom userid written `userid:` and the id (e.g. userid:zhangsan); did you mean \"zhangsan\"?",
         ),
         (
             "targets:\n  - {name: w, type: wecom, webhook: 'https://x/send?key=k', mention: ['userid:bob smith']}\n",

@@ -74,7 +74,7 @@ fn check_explains_config_errors_in_the_configs_language_at_their_place() {
         ),
         (
             "language: zh\ncontacts:\n  - {name: zhangsan, wecom_user: zhangsan}\ntargets:\n  - {name: w, type: wecom, webhook: 'https://x/send?key=k', mention: [zhangsna]}\n",
-            "c.yaml:5:71: 目标 \"w\" 的 mention 引用了 \"zhangsna\"，但没有这个名字的联系人或联系人组，它也不是电话号码（5 到 20 位数字，可带前导 +），或写作 `userid:` 加 id 的企业微信 userid（如 userid:zhangsan）",
+            "c.yaml:5:71: 目标 \"w\" 的 mention 引用了 \"zhangsna\"，但没有这个名字的联系人或联系人组，它也不是电话号码（5 到 20 位数字，可带前导 +），或写作 `userid:` 加 id 的企业微信 userid（如 userid:zhangsan）；是不是想写 \"zhangsan\"？",
         ),
         (
             "language: zh\ntimezone: Asia/Shangai\n",

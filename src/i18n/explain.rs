@@ -152,6 +152,18 @@ const ENTRIES: &[(&str, &str)] = &[
         "{what} 引用了 {name}，但没有这个名字的目标、目标组、联系人或联系人组",
     ),
     (
+        "{what} names {name}, but no contact or contact group has that name, and it is not {expected}; did you mean {other}?",
+        "{what} 引用了 {name}，但没有这个名字的联系人或联系人组，它也不是{expected}；是不是想写 {other}？",
+    ),
+    (
+        "{what} names {name}, but no contact or contact group has that name; did you mean {other}?",
+        "{what} 引用了 {name}，但没有这个名字的联系人或联系人组；是不是想写 {other}？",
+    ),
+    (
+        "{what} names {name}, but no contact or contact group has that name",
+        "{what} 引用了 {name}，但没有这个名字的联系人或联系人组",
+    ),
+    (
         "{what} names {name}, but no contact or contact group has that name, and it is not {expected}",
         "{what} 引用了 {name}，但没有这个名字的联系人或联系人组，它也不是{expected}",
     ),
