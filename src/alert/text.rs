@@ -6,6 +6,7 @@
 //! in its main fields and the Chinese one, when the rule wrote both, in
 //! [`AlertTexts`]; [`pick`] chooses per target, falling back to the other.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The language of a target's wording and of the texts it is sent.
@@ -47,6 +48,13 @@ pub struct AlertTexts {
     /// own limit ([`keep_tail`]); empty when no text shows it.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub output: String,
+    /// `{{ since }}` as the texts above wrote it (in the config's zone), and
+    /// the time it stands for, so that a target with its own `timezone` is
+    /// sent it in that zone; empty / None when no text shows it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub since: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_at: Option<DateTime<Utc>>,
 }
 
 impl AlertTexts {

@@ -374,19 +374,22 @@ pub fn render_texts(
         Some(t) => t.render(&ctx),
         None => (annotation(&["resolution", "runbook_url"]), String::new()),
     };
-    a.texts.output = shown_output(a, ctx.output);
+    a.texts.output = shown(a, ctx.output);
+    a.texts.since = shown(a, &ctx.since);
+    a.texts.since_at = (!a.texts.since.is_empty()).then_some(a.active_at);
 }
 
-/// `output` when one of the alert's texts shows it (each channel cuts it
-/// to its own limit), else empty.
-fn shown_output(a: &AlertInstance, output: &str) -> String {
+/// `part` (the run's output, `since`) when one of the alert's texts shows
+/// it (each target writes it its own way: cut to its channel's room, in its
+/// zone), else empty.
+fn shown(a: &AlertInstance, part: &str) -> String {
     let t = &a.texts;
-    let shown = !output.is_empty()
+    let shown = !part.is_empty()
         && [&a.message, &a.resolution, &t.message_zh, &t.resolution_zh]
             .iter()
-            .any(|text| text.contains(output));
+            .any(|text| text.contains(part));
     if shown {
-        output.to_string()
+        part.to_string()
     } else {
         String::new()
     }

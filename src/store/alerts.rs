@@ -308,6 +308,8 @@ mod tests {
                 resolved_message: "back to 7000".into(),
                 resolved_message_zh: "已恢复：7000".into(),
                 output: String::new(),
+                since: String::new(),
+                since_at: None,
             },
             state: AlertState::Resolved,
             severity: Severity::Warning,

@@ -129,7 +129,7 @@ pub(crate) fn batch_limit(channel_max: usize, max_alerts: usize) -> usize {
 /// A configured target, ready to send: it is sent the texts of its
 /// language (see [`AlertMessage::in_language`]).
 #[derive(Debug)]
-pub struct Channel(Box<dyn Notifier>, Language);
+pub struct Channel(Box<dyn Notifier>, Language, chrono_tz::Tz);
 
 impl Channel {
     /// The channel of `cfg` (the channel table says which); `config` gives
@@ -140,7 +140,7 @@ impl Channel {
             .with_external_url(config.public_url(config.listen_addr()))
             .with_timezone(config.timezone_of(cfg));
         let notifier = cfg.kind.build(cfg, renderer, config)?;
-        Ok(Channel(notifier, language))
+        Ok(Channel(notifier, language, config.timezone_of(cfg)))
     }
 
     /// Most alerts one send may carry.
@@ -157,15 +157,19 @@ impl Channel {
         self.0.send(&self.prepare(batch)).await
     }
 
-    /// The batch as this target is sent it: the texts of its language, and
-    /// each alert's run output cut to its share of the channel's room (the
-    /// last lines, after a marker).
+    /// The batch as this target is sent it: the texts of its language, the
+    /// time `{{ since }}` wrote in its zone, and each alert's run output cut
+    /// to its share of the channel's room (the last lines, after a marker).
     fn prepare(&self, batch: &[AlertMessage]) -> Vec<AlertMessage> {
         let room = self.0.output_limit() / batch.len().max(1);
         let marker = crate::notify::render::output_cut_marker(self.1);
         batch
             .iter()
-            .map(|m| m.in_language(self.1).with_output_within(room, marker))
+            .map(|m| {
+                m.in_language(self.1)
+                    .with_since_in(self.2)
+                    .with_output_within(room, marker)
+            })
             .collect()
     }
 }
