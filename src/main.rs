@@ -512,6 +512,18 @@ fn alerts(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The first line of `text`, at most 160 characters, with ` …` when
+/// something was left out (all of it is in `--json`).
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or("");
+    let short = tocsin::notify::render::shorten_chars(line, 160);
+    if short.len() < text.trim_end().len() && !short.ends_with('…') {
+        format!("{short} …")
+    } else {
+        short
+    }
+}
+
 /// `tocsin alerts` as a table: fixed words and the rules' texts in `lang`,
 /// times in `tz`.
 fn alerts_table(views: &[AlertView], lang: Language, tz: chrono_tz::Tz) -> String {
@@ -565,7 +577,7 @@ fn alerts_table(views: &[AlertView], lang: Language, tz: chrono_tz::Tz) -> Strin
         });
         // The daemon's texts in this language; an older daemon sends only `message`.
         let text = &v.texts.get(lang).message;
-        let message = if text.is_empty() { &v.message } else { text };
+        let message = first_line(if text.is_empty() { &v.message } else { text });
         let state = say::state(&v.state).map_or(v.state.as_str(), |t| t.get(lang));
         let severity = say::severity(&v.severity).map_or(v.severity.as_str(), |t| t.get(lang));
         out.push_str(&row(
@@ -578,8 +590,21 @@ fn alerts_table(views: &[AlertView], lang: Language, tz: chrono_tz::Tz) -> Strin
                 &recipients,
                 &last,
             ],
-            message,
+            &message,
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_line;
+
+    #[test]
+    fn the_alerts_table_shows_a_messages_first_line() {
+        assert_eq!(first_line("exit 3"), "exit 3");
+        assert_eq!(first_line("exit 3:\ncopying\ndisk full\n"), "exit 3: …");
+        let long = "错".repeat(200);
+        assert_eq!(first_line(&long).chars().count(), 160);
+    }
 }
