@@ -170,6 +170,7 @@ pub async fn start(
     );
     engine.set_remote_write(remote_write);
     engine.set_job_states(config.events.clone());
+    engine.set_timezone(config.timezone);
     router.shared().firing.seed(&engine.alerts());
     let delivery = DeliveryStats::default();
     let parts = Parts::start(&config, &engine, &router, &delivery).await?;
@@ -398,6 +399,7 @@ impl Control {
         if summary.is_ok() {
             self.engine.set_remote_write(remote_write);
             self.engine.set_job_states(config.events.clone());
+            self.engine.set_timezone(config.timezone);
             self.config = Arc::new(config);
             self.targets.set_config(Arc::clone(&self.config));
             self.token.set(self.config.api_token.clone());

@@ -36,6 +36,7 @@ pub mod eval;
 pub mod heartbeat;
 pub mod http;
 pub mod http_client;
+pub mod i18n;
 pub mod log_escape;
 pub mod memory;
 pub mod notify;

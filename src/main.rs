@@ -1,6 +1,7 @@
-//! The `tocsin` command line: `run`, `check`, `test`, `alerts`, `notify-test`,
-//! `silence`, `ping`.
+//! The `tocsin` command line: `run`, `check`, `test`, `alerts` (alerts_cli.rs), `notify-test`,
+//! `silence`, `route` (route_cli.rs), `ping`.
 
+mod alerts_cli;
 mod route_cli;
 mod silence_cli;
 
@@ -10,8 +11,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use tocsin::alert::Language;
 use tocsin::config::Config;
-use tocsin::http::api::AlertView;
+use tocsin::i18n::{cli as say, explain};
 use tocsin::rules::{LoadOptions, load_rules};
 
 #[derive(Parser)]
@@ -23,8 +25,27 @@ struct Cli {
     /// Log line format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Language of what the command prints (default: the config's
+    /// `language`, else en).
+    #[arg(long, global = true, value_enum, env = "TOCSIN_LANG")]
+    lang: Option<LangArg>,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LangArg {
+    En,
+    Zh,
+}
+
+impl From<LangArg> for Language {
+    fn from(l: LangArg) -> Language {
+        match l {
+            LangArg::En => Language::En,
+            LangArg::Zh => Language::Zh,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -135,24 +156,25 @@ enum ContactCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    match dispatch(cli) {
+    let lang = tocsin::i18n::command_language(cli.lang.map(Language::from), cli.config.as_deref());
+    match dispatch(cli, lang) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("{}", say::ERROR.fill(lang, &[("what", &format!("{e:#}"))]));
             ExitCode::FAILURE
         }
     }
 }
 
-fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+fn dispatch(cli: Cli, lang: Language) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Check { paths } => Ok(check(cli.config, paths)),
+        Command::Check { paths } => Ok(check(cli.config, paths, lang)),
         Command::Run => {
             let config = match Config::load(cli.config.as_deref()) {
                 Ok(c) => c,
                 Err(e) => {
-                    eprintln!("{e}");
-                    eprintln!("error: the config is invalid; tocsin did not start");
+                    eprintln!("{}", explain::explain_errors(&e, lang));
+                    eprintln!("{}", say::NOT_STARTED.get(lang));
                     return Ok(ExitCode::FAILURE);
                 }
             };
@@ -163,17 +185,17 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             rt.block_on(tocsin::daemon::run(config))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Alerts { state, json } => alerts(cli.config, state, json),
-        Command::Silence { action } => silence_cli::run(cli.config, action),
-        Command::Route { action } => route_cli::run(cli.config, action),
-        Command::Test { files } => Ok(rule_tests(&files)),
+        Command::Alerts { state, json } => alerts_cli::run(cli.config, state, json, lang),
+        Command::Silence { action } => silence_cli::run(cli.config, action, lang),
+        Command::Route { action } => route_cli::run(cli.config, action, lang),
+        Command::Test { files } => Ok(rule_tests(&files, lang)),
         Command::NotifyTest {
             target,
             contact,
             resolved,
             json,
-        } => notify_test(cli.config, target, contact, resolved, json),
-        Command::Contact { action } => contact(cli.config, action),
+        } => notify_test(cli.config, target, contact, resolved, json, lang),
+        Command::Contact { action } => contact(cli.config, action, lang),
         Command::Ping {
             url,
             retries,
@@ -188,6 +210,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 retries,
                 retry_delay,
                 timeout,
+                language: lang,
             }));
             // Exit codes beyond 255 cannot happen on Unix; clamp for the rest.
             Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
@@ -210,12 +233,24 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-/// The config, or its errors (`file:line:col`) printed and exit code 1.
-fn load_config(path: Option<&std::path::Path>) -> Result<Config, ExitCode> {
+/// The config, or its errors (`file:line:col`, explained in `lang`)
+/// printed and exit code 1.
+fn load_config(path: Option<&std::path::Path>, lang: Language) -> Result<Config, ExitCode> {
     Config::load(path).map_err(|e| {
-        eprintln!("{e}");
+        eprintln!("{}", explain::explain_errors(&e, lang));
         ExitCode::FAILURE
     })
+}
+
+/// The config for a command that talks to the daemon; its errors explained
+/// in `lang`.
+fn config_for_daemon(path: Option<&std::path::Path>, lang: Language) -> anyhow::Result<Config> {
+    Config::load(path).map_err(|e| anyhow::anyhow!("{}", explain::explain_errors(&e, lang)))
+}
+
+/// What to say when the daemon at `config`'s address does not answer.
+fn no_daemon(config: &Config, lang: Language) -> String {
+    say::NO_DAEMON.fill(lang, &[("addr", &config.listen_addr())])
 }
 
 /// A single-threaded runtime for one command.
@@ -226,8 +261,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-fn check(config_path: Option<PathBuf>, paths: Vec<PathBuf>) -> ExitCode {
-    let config = match load_config(config_path.as_deref()) {
+fn check(config_path: Option<PathBuf>, paths: Vec<PathBuf>, lang: Language) -> ExitCode {
+    let config = match load_config(config_path.as_deref(), lang) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -245,57 +280,67 @@ fn check(config_path: Option<PathBuf>, paths: Vec<PathBuf>) -> ExitCode {
                 set.skip_recording_rules();
             }
             for w in &set.warnings {
-                eprintln!("warning: {w}");
+                let w = explain::explain_error(w, lang);
+                eprintln!("{}", say::WARNING.fill(lang, &[("what", &w)]));
             }
             for w in tocsin::notify::verify::unverified_warnings(&config) {
-                eprintln!("warning: {w}");
+                eprintln!("{}", say::WARNING.fill(lang, &[("what", &w)]));
             }
             let source = config
                 .source
                 .as_ref()
                 .map(|p| p.display().to_string())
-                .unwrap_or_else(|| "built-in defaults".into());
+                .unwrap_or_else(|| say::BUILTIN_DEFAULTS.get(lang).into());
             println!(
-                "config ok ({source}); {} files, {} groups, {} rules, {} heartbeat checks, {} check templates",
-                set.files.len(),
-                set.groups.len(),
-                set.rule_count(),
-                set.heartbeats.checks.len(),
-                set.heartbeats.templates.len()
+                "{}",
+                say::CHECK_OK.fill(
+                    lang,
+                    &[
+                        ("source", &source),
+                        ("files", &set.files.len()),
+                        ("groups", &set.groups.len()),
+                        ("rules", &set.rule_count()),
+                        ("checks", &set.heartbeats.checks.len()),
+                        ("templates", &set.heartbeats.templates.len()),
+                    ]
+                )
             );
             ExitCode::SUCCESS
         }
         Err(errors) => {
-            eprintln!("{errors}");
-            eprintln!("{} error(s)", errors.0.len());
+            eprintln!("{}", explain::explain_errors(&errors, lang));
+            eprintln!("{}", say::ERROR_COUNT.fill(lang, &[("n", &errors.0.len())]));
             ExitCode::FAILURE
         }
     }
 }
 
-fn rule_tests(files: &[PathBuf]) -> ExitCode {
+fn rule_tests(files: &[PathBuf], lang: Language) -> ExitCode {
     let mut failed = 0;
     let mut passed = 0;
     for f in files {
         println!("{}", f.display());
         match tocsin::ruletest::run_file(f) {
             Err(errors) => {
-                eprintln!("{errors}");
+                eprintln!("{}", explain::explain_errors(&errors, lang));
                 failed += 1;
             }
             Ok(report) => {
                 for name in &report.passed {
-                    println!("  PASS {name}");
+                    println!("{}", say::TEST_PASS.fill(lang, &[("name", name)]));
                 }
                 for (name, diff) in &report.failed {
-                    println!("  FAIL {name}\n{diff}");
+                    println!("{}\n{diff}", say::TEST_FAIL.fill(lang, &[("name", name)]));
                 }
                 passed += report.passed.len();
                 failed += report.failed.len();
             }
         }
     }
-    println!("{passed} passed, {failed} failed");
+    println!(
+        "{}",
+        say::TEST_SUMMARY.fill(lang, &[("passed", &passed), ("failed", &failed)])
+    );
     if failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -309,8 +354,9 @@ fn notify_test(
     contact: Option<String>,
     resolved: bool,
     json: bool,
+    lang: Language,
 ) -> anyhow::Result<ExitCode> {
-    let config = match load_config(config_path.as_deref()) {
+    let config = match load_config(config_path.as_deref(), lang) {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
@@ -319,7 +365,7 @@ fn notify_test(
     let outs = match (&contact, &target) {
         (Some(c), _) => rt.block_on(tester.send_contact(c, resolved)),
         (None, Some(t)) => vec![rt.block_on(tester.send(t, resolved))],
-        (None, None) => anyhow::bail!("name a target or --contact"),
+        (None, None) => anyhow::bail!("{}", say::NAME_A_TARGET.get(lang)),
     };
     if json {
         if contact.is_some() {
@@ -334,10 +380,11 @@ fn notify_test(
             } else {
                 format!(" ({})", out.kind)
             };
-            println!("{}{kind}: {}", out.target, out.result);
+            let result = say::result(out.result).map_or(out.result, |t| t.get(lang));
+            println!("{}{kind}: {result}", out.target);
             println!("{}", out.answer);
             if let Some(s) = out.retry_after_seconds {
-                println!("the channel asks to retry after {s}s");
+                println!("{}", say::RETRY_AFTER.fill(lang, &[("s", &s)]));
             }
         }
     }
@@ -350,9 +397,13 @@ fn notify_test(
 
 /// `tocsin contact verify|confirm|list`: against the database in `data_dir`
 /// (the running daemon rereads verifications within seconds).
-fn contact(config_path: Option<PathBuf>, action: ContactCommand) -> anyhow::Result<ExitCode> {
+fn contact(
+    config_path: Option<PathBuf>,
+    action: ContactCommand,
+    lang: Language,
+) -> anyhow::Result<ExitCode> {
     use tocsin::notify::verify::{ContactVerifier, VerifiedSet, Via};
-    let config = match load_config(config_path.as_deref()) {
+    let config = match load_config(config_path.as_deref(), lang) {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
@@ -369,16 +420,30 @@ fn contact(config_path: Option<PathBuf>, action: ContactCommand) -> anyhow::Resu
                 };
                 v.start(&name, via).await.map(|sent| {
                     for s in sent {
-                        println!(
-                            "code sent to the {} of {}: {} ({})",
-                            s.kind, s.contact, s.address, s.answer
+                        let line = say::CODE_SENT.fill(
+                            lang,
+                            &[
+                                ("kind", &s.kind),
+                                ("contact", &s.contact),
+                                ("address", &s.address),
+                                ("answer", &s.answer),
+                            ],
                         );
+                        println!("{line}");
                     }
-                    println!("confirm it with: tocsin contact confirm {name} CODE");
+                    println!("{}", say::CONFIRM_WITH.fill(lang, &[("name", &name)]));
                 })
             }
             ContactCommand::Confirm { name, code } => v.confirm(&name, &code).await.map(|a| {
-                println!("verified: the {} of {}: {}", a.kind, a.contact, a.address);
+                let line = say::VERIFIED_ADDRESS.fill(
+                    lang,
+                    &[
+                        ("kind", &a.kind),
+                        ("contact", &a.contact),
+                        ("address", &a.address),
+                    ],
+                );
+                println!("{line}");
             }),
             ContactCommand::List { json } => v.status().await.map(|list| {
                 if json {
@@ -388,7 +453,13 @@ fn contact(config_path: Option<PathBuf>, action: ContactCommand) -> anyhow::Resu
                     );
                     return;
                 }
-                let mark = |v: bool| if v { "verified" } else { "unverified" };
+                let mark = |v: bool| {
+                    if v {
+                        say::VERIFIED.get(lang)
+                    } else {
+                        say::UNVERIFIED.get(lang)
+                    }
+                };
                 for c in list {
                     let email = c.email.as_ref().map_or("-".to_string(), |e| {
                         format!("{e} ({})", mark(c.email_verified))
@@ -396,83 +467,20 @@ fn contact(config_path: Option<PathBuf>, action: ContactCommand) -> anyhow::Resu
                     let phone = c.phone.as_ref().map_or("-".to_string(), |p| {
                         format!("{p} ({})", mark(c.phone_verified))
                     });
-                    println!("{}\temail {email}\tphone {phone}", c.name);
+                    let row = say::CONTACT_ROW.fill(
+                        lang,
+                        &[("name", &c.name), ("email", &email), ("phone", &phone)],
+                    );
+                    println!("{row}");
                 }
             }),
         };
         match result {
             Ok(()) => Ok(ExitCode::SUCCESS),
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("{}", say::ERROR.fill(lang, &[("what", &e)]));
                 Ok(ExitCode::FAILURE)
             }
         }
     })
-}
-
-fn alerts(
-    config_path: Option<PathBuf>,
-    state: Option<String>,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    let config = Config::load(config_path.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut url = format!("http://{}/api/v1/alerts", config.listen_addr());
-    if let Some(s) = &state {
-        url.push_str(&format!("?state={s}"));
-    }
-    let rt = runtime()?;
-    let views: Vec<AlertView> = rt.block_on(async {
-        let client = tocsin::http_client::builder(std::time::Duration::from_secs(10)).build()?;
-        let resp = client.get(&url).send().await.with_context(|| {
-            format!(
-                "cannot reach the daemon at {} (is `tocsin run` running?)",
-                config.listen_addr()
-            )
-        })?;
-        let resp = resp.error_for_status()?;
-        anyhow::Ok(resp.json().await?)
-    })?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&views)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    if views.is_empty() {
-        println!("no alerts");
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!(
-        "{:<9} {:<8} {:<28} {:<20} {:<18} {:<14} {:<26} MESSAGE",
-        "STATE", "SEVERITY", "ALERT", "SINCE", "ROUTE", "RECIPIENTS", "LAST NOTIFICATION"
-    );
-    for v in views {
-        let since = v
-            .fired_at
-            .unwrap_or(v.since)
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string();
-        let mut recipients = v.recipients.join(",");
-        if recipients.is_empty() {
-            recipients = "-".into();
-        }
-        if v.silenced {
-            recipients.push_str(" (silenced)");
-        }
-        if v.inhibited {
-            recipients.push_str(" (inhibited)");
-        }
-        let last = v.last_notification.as_ref().map_or("-".to_string(), |n| {
-            format!(
-                "{} {} {} {}",
-                n.kind,
-                n.target,
-                n.status,
-                n.sent_at.unwrap_or(n.created_at).format("%H:%M:%S")
-            )
-        });
-        println!(
-            "{:<9} {:<8} {:<28} {:<20} {:<18} {:<14} {:<26} {}",
-            v.state, v.severity, v.alert, since, v.route, recipients, last, v.message
-        );
-    }
-    Ok(ExitCode::SUCCESS)
 }

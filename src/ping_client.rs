@@ -19,7 +19,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::process::Command;
 use uuid::Uuid;
 
+use crate::alert::Language;
 use crate::config::DeliveryConfig;
+use crate::i18n::{Text, cli as say};
 use crate::notify::dispatch::backoff;
 use crate::yaml::HumanDuration;
 
@@ -41,6 +43,8 @@ pub struct Options {
     pub retry_delay: Duration,
     /// Per attempt.
     pub timeout: Duration,
+    /// What its own lines on stderr are written in.
+    pub language: Language,
 }
 
 /// Runs the command between its two pings; returns its exit code.
@@ -48,20 +52,18 @@ pub async fn run(opts: Options) -> i32 {
     let url = match Url::parse(&opts.url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && !u.cannot_be_a_base() => Some(u),
         _ => {
-            warn(format_args!(
-                "{:?} is not an http(s) ping URL; running the command without pings",
-                opts.url
-            ));
+            let url = format!("{:?}", opts.url);
+            warn(opts.language, say::PING_BAD_URL, &[("url", &url)]);
             None
         }
     };
     let client = match crate::http_client::builder(opts.timeout).build() {
         Ok(c) => c,
         Err(e) => {
-            warn(format_args!(
-                "cannot build an HTTP client ({e}); running the command without pings"
-            ));
-            return run_command(&opts.command, &Tail::new()).await.0;
+            warn(opts.language, say::PING_NO_CLIENT, &[("why", &e)]);
+            return run_command(&opts.command, &Tail::new(), opts.language)
+                .await
+                .0;
         }
     };
     let rid = Uuid::new_v4();
@@ -72,6 +74,7 @@ pub async fn run(opts: Options) -> i32 {
         rid,
         retries: opts.retries,
         retry_delay: opts.retry_delay,
+        language: opts.language,
     });
     // The command starts once the start ping is in (so the run's duration is
     // right), or after START_WAIT at most: a slow or absent daemon never
@@ -90,7 +93,7 @@ pub async fn run(opts: Options) -> i32 {
     {
         start = None; // done (a finished task must not be awaited again)
     }
-    let (code, note) = run_command(&opts.command, &tail).await;
+    let (code, note) = run_command(&opts.command, &tail, opts.language).await;
     if let Some(start) = start {
         let _ = start.await;
     }
@@ -104,8 +107,13 @@ pub async fn run(opts: Options) -> i32 {
     code
 }
 
-fn warn(msg: std::fmt::Arguments) {
-    eprintln!("tocsin ping: {msg}");
+/// One line of the catalogue on stderr, after `tocsin ping: `.
+fn warn(lang: Language, text: Text, args: &[(&str, &dyn std::fmt::Display)]) {
+    eprintln!("{}", line(lang, text, args));
+}
+
+fn line(lang: Language, text: Text, args: &[(&str, &dyn std::fmt::Display)]) -> String {
+    say::PING_PREFIX.fill(lang, &[("what", &text.fill(lang, args))])
 }
 
 #[derive(Clone)]
@@ -115,6 +123,7 @@ struct Pinger {
     rid: Uuid,
     retries: u32,
     retry_delay: Duration,
+    language: Language,
 }
 
 impl Pinger {
@@ -162,7 +171,11 @@ impl Pinger {
                     let text = resp.text().await.unwrap_or_default();
                     let why = format!("HTTP {status}: {}", text.trim());
                     if !retryable(status) {
-                        warn(format_args!("{action} ping refused: {why}"));
+                        warn(
+                            self.language,
+                            say::PING_REFUSED,
+                            &[("action", &action), ("why", &why)],
+                        );
                         return None;
                     }
                     why
@@ -170,16 +183,20 @@ impl Pinger {
                 Err(e) => crate::http_client::describe_error(&e),
             };
             if attempt > self.retries {
-                warn(format_args!(
-                    "{action} ping not delivered after {attempt} attempts: {why}"
-                ));
+                warn(
+                    self.language,
+                    say::PING_GAVE_UP,
+                    &[("action", &action), ("attempts", &attempt), ("why", &why)],
+                );
                 return None;
             }
             let wait = backoff(&policy, attempt);
-            warn(format_args!(
-                "{action} ping failed ({why}); retrying in {:.1}s",
-                wait.as_secs_f64()
-            ));
+            let secs = format!("{:.1}", wait.as_secs_f64());
+            warn(
+                self.language,
+                say::PING_RETRYING,
+                &[("action", &action), ("why", &why), ("secs", &secs)],
+            );
             tokio::time::sleep(wait).await;
         }
     }
@@ -222,7 +239,7 @@ impl Tail {
 
 /// Runs the command, copying its output through and into `tail`. Returns its
 /// exit code and, when it could not run, why (for the ping body).
-async fn run_command(command: &[String], tail: &Tail) -> (i32, Option<String>) {
+async fn run_command(command: &[String], tail: &Tail, lang: Language) -> (i32, Option<String>) {
     let Some((program, args)) = command.split_first() else {
         return (2, Some("no command given".into()));
     };
@@ -239,7 +256,12 @@ async fn run_command(command: &[String], tail: &Tail) -> (i32, Option<String>) {
             } else {
                 127
             };
-            let msg = format!("tocsin ping: cannot run {program:?}: {e}\n");
+            let program = format!("{program:?}");
+            let msg = line(
+                lang,
+                say::PING_CANNOT_RUN,
+                &[("program", &program), ("why", &e)],
+            ) + "\n";
             eprint!("{msg}");
             return (code, Some(msg));
         }
@@ -253,7 +275,7 @@ async fn run_command(command: &[String], tail: &Tail) -> (i32, Option<String>) {
     match status {
         Ok(s) => (exit_code(s), None),
         Err(e) => {
-            let msg = format!("tocsin ping: lost the command: {e}\n");
+            let msg = line(lang, say::PING_LOST, &[("why", &e)]) + "\n";
             eprint!("{msg}");
             (1, Some(msg))
         }
@@ -343,6 +365,7 @@ mod tests {
             rid: Uuid::nil(),
             retries: 0,
             retry_delay: Duration::ZERO,
+            language: Language::En,
         };
         assert_eq!(
             p.url_for("start").as_str(),

@@ -36,7 +36,11 @@ pub enum RouteCommand {
     },
 }
 
-pub fn run(config_path: Option<std::path::PathBuf>, cmd: RouteCommand) -> anyhow::Result<ExitCode> {
+pub fn run(
+    config_path: Option<std::path::PathBuf>,
+    cmd: RouteCommand,
+    lang: tocsin::alert::Language,
+) -> anyhow::Result<ExitCode> {
     let RouteCommand::Explain {
         labels,
         severity,
@@ -65,7 +69,7 @@ pub fn run(config_path: Option<std::path::PathBuf>, cmd: RouteCommand) -> anyhow
         println!("{}", serde_json::to_string_pretty(&answer)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let w = tocsin::http::console::words::of(config.language);
+    let w = tocsin::http::console::words::of(lang);
     let why = match answer.scope.as_str() {
         "default" => w.route_why_default(),
         "all" => w.route_why_all(),

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Subcommand;
 
-use tocsin::config::Config;
+use tocsin::alert::Language;
+use tocsin::i18n::cli as say;
 use tocsin::notify::silence::{MatcherInput, NewSilence, SilenceView};
 
 #[derive(Subcommand)]
@@ -41,11 +42,17 @@ pub enum SilenceCommand {
     Expire { id: String },
 }
 
-fn time(flag: &str, v: Option<&str>) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+fn time(
+    flag: &str,
+    v: Option<&str>,
+    lang: Language,
+) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
     v.map(|v| {
         chrono::DateTime::parse_from_rfc3339(v)
             .map(|t| t.with_timezone(&chrono::Utc))
-            .with_context(|| format!("--{flag} {v:?} is not an RFC 3339 time"))
+            .with_context(|| {
+                say::NOT_RFC3339.fill(lang, &[("flag", &flag), ("value", &format!("{v:?}"))])
+            })
     })
     .transpose()
 }
@@ -53,8 +60,10 @@ fn time(flag: &str, v: Option<&str>) -> anyhow::Result<Option<chrono::DateTime<c
 pub fn run(
     config_path: Option<std::path::PathBuf>,
     cmd: SilenceCommand,
+    lang: Language,
 ) -> anyhow::Result<ExitCode> {
-    let config = Config::load(config_path.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let config = crate::config_for_daemon(config_path.as_deref(), lang)?;
+    let tz = config.timezone;
     let base = format!("http://{}/api/v1/silences", config.listen_addr());
     let rt = crate::runtime()?;
     // The daemon's `api_token` from the same config, for the write calls.
@@ -62,19 +71,14 @@ pub fn run(
     if let Some(token) = &config.api_token {
         let mut value =
             reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-                .map_err(|_| anyhow::anyhow!("api_token is not a valid HTTP header value"))?;
+                .map_err(|_| anyhow::anyhow!("{}", say::BAD_TOKEN.get(lang)))?;
         value.set_sensitive(true);
         headers.insert(reqwest::header::AUTHORIZATION, value);
     }
     let client = tocsin::http_client::builder(std::time::Duration::from_secs(10))
         .default_headers(headers)
         .build()?;
-    let reach = || {
-        format!(
-            "cannot reach the daemon at {} (is `tocsin run` running?)",
-            config.listen_addr()
-        )
-    };
+    let reach = || crate::no_daemon(&config, lang);
     rt.block_on(async {
         let resp = match &cmd {
             SilenceCommand::Add {
@@ -87,8 +91,8 @@ pub fn run(
             } => {
                 let new = NewSilence {
                     matchers: matchers.iter().cloned().map(MatcherInput::Text).collect(),
-                    starts_at: time("from", from.as_deref())?,
-                    ends_at: time("until", until.as_deref())?,
+                    starts_at: time("from", from.as_deref(), lang)?,
+                    ends_at: time("until", until.as_deref(), lang)?,
                     duration: duration.clone(),
                     created_by: author
                         .clone()
@@ -105,22 +109,22 @@ pub fn run(
         let status = resp.status();
         let body: serde_json::Value = resp.json().await.unwrap_or_default();
         if !status.is_success() {
-            eprintln!(
-                "error: {}",
-                body["error"].as_str().unwrap_or(status.as_str())
-            );
+            let why = body["error"].as_str().unwrap_or(status.as_str());
+            eprintln!("{}", say::ERROR.fill(lang, &[("what", &why)]));
             return Ok(ExitCode::FAILURE);
         }
         match cmd {
             SilenceCommand::Add { .. } => println!("{}", body["id"].as_str().unwrap_or("")),
-            SilenceCommand::Expire { id } => println!("expired {id}"),
+            SilenceCommand::Expire { id } => {
+                println!("{}", say::SILENCE_EXPIRED.fill(lang, &[("id", &id)]))
+            }
             SilenceCommand::List { json: true } => {
                 println!("{}", serde_json::to_string_pretty(&body)?)
             }
             SilenceCommand::List { json: false } => {
                 let list: Vec<SilenceView> = serde_json::from_value(body)?;
                 if list.is_empty() {
-                    println!("no silences");
+                    println!("{}", say::NO_SILENCES.get(lang));
                 }
                 for s in list {
                     let matchers: Vec<String> = s
@@ -133,8 +137,8 @@ pub fn run(
                         "{:<16} {:<8} {} .. {} {:<12} {} -- {}",
                         s.id,
                         s.state,
-                        s.starts_at.format("%Y-%m-%d %H:%M"),
-                        s.ends_at.format("%Y-%m-%d %H:%M"),
+                        s.starts_at.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+                        s.ends_at.with_timezone(&tz).format("%Y-%m-%d %H:%M %:z"),
                         s.created_by,
                         matchers.join(","),
                         s.comment

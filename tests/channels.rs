@@ -668,7 +668,7 @@ async fn phone_numbers_and_ids_in_mention_reach_dingtalk_wecom_and_feishu() {
 
     let wc = WeComMock::start("key-1").await;
     let ch = channel(&format!(
-        "{PEOPLE}targets:\n  - {{name: wc, type: wecom, webhook: '{}', keyword: 监控, mention: [alice, wangwu, '13700000000'], format: text}}\n",
+        "{PEOPLE}targets:\n  - {{name: wc, type: wecom, webhook: '{}', keyword: 监控, mention: [alice, 'userid:wangwu', '13700000000'], format: text}}\n",
         wc.url()
     ));
     assert!(ch.send(&[firing()]).await.is_sent());
@@ -686,7 +686,7 @@ async fn phone_numbers_and_ids_in_mention_reach_dingtalk_wecom_and_feishu() {
         "{text}"
     );
     let ch = channel(&format!(
-        "{PEOPLE}targets:\n  - {{name: wc, type: wecom, webhook: '{}', keyword: 监控, mention: [wangwu]}}\n",
+        "{PEOPLE}targets:\n  - {{name: wc, type: wecom, webhook: '{}', keyword: 监控, mention: ['userid: wangwu']}}\n",
         wc.url()
     ));
     assert!(ch.send(&[firing()]).await.is_sent());
@@ -725,11 +725,24 @@ fn a_mention_that_is_no_contact_must_look_like_a_number_or_the_tools_id() {
     let cases = [
         (
             "targets:\n  - {name: d, type: dingtalk, webhook: 'https://x/robot?access_token=t', mention: [bobby]}\n",
-            "tocsin.yaml:2:84: mention of target \"d\" names \"bobby\", but no contact or contact group has that name, and it is not a phone number",
+            "tocsin.yaml:2:84: mention of target \"d\" names \"bobby\", but no contact or contact group has that name, and it is not a phone number (5 to 20 digits, optionally after +)",
+        ),
+        (
+            "targets:\n  - {name: d, type: dingtalk, webhook: 'https://x/robot?access_token=t', mention: ['137 0000 0000', '1234']}\n",
+            "tocsin.yaml:2:84: mention of target \"d\" names \"137 0000 0000\", but no contact or contact group has that name, and it is not a phone number (5 to 20 digits, optionally after +)\ntocsin.yaml:2:101: mention of target \"d\" names \"1234\"",
         ),
         (
             "targets:\n  - {name: w, type: wecom, webhook: 'https://x/send?key=k', mention: ['bob smith'], format: text}\n",
-            "tocsin.yaml:2:71: mention of target \"w\" names \"bob smith\", but no contact or contact group has that name, and it is not a phone number or a WeCom userid",
+            "tocsin.yaml:2:71: mention of target \"w\" names \"bob smith\", but no contact or contact group has that name, and it is not a phone number (5 to 20 digits, optionally after +) or a WeCom userid written `userid:` and the id (e.g. userid:zhangsan)",
+        ),
+        (
+            // A misspelt contact name is not taken for a userid.
+            "contacts:\n  - {name: zhangsan, wecom_user: zhangsan}\ntargets:\n  - {name: w, type: wecom, webhook: 'https://x/send?key=k', mention: [zhangsna]}\n",
+            "tocsin.yaml:4:71: mention of target \"w\" names \"zhangsna\", but no contact or contact group has that name, and it is not a phone number (5 to 20 digits, optionally after +) or a WeCom userid written `userid:` and the id (e.g. userid:zhangsan); did you mean \"zhangsan\"?",
+        ),
+        (
+            "targets:\n  - {name: w, type: wecom, webhook: 'https://x/send?key=k', mention: ['userid:bob smith']}\n",
+            "tocsin.yaml:2:71: mention of target \"w\" names \"userid:bob smith\"",
         ),
         (
             "targets:\n  - {name: w, type: wecom, webhook: 'https://x/send?key=k', mention: ['13700000000']}\n",

@@ -308,7 +308,7 @@ async fn xlsx_attachment_is_a_workbook_with_a_row_per_alert_and_a_copy_is_kept()
     let ch = email_channel(
         "none",
         &format!(
-            "{{name: 'ops mail', type: email, to: ['{to}@example.com'], format: table+xlsx, attachment_dir: '{}'}}",
+            "{{name: 'ops mail', type: email, to: ['{to}@example.com'], format: table+xlsx, attachment_dir: '{}', timezone: Asia/Shanghai}}",
             kept.display()
         ),
     );
@@ -322,8 +322,13 @@ async fn xlsx_attachment_is_a_workbook_with_a_row_per_alert_and_a_copy_is_kept()
     assert_eq!(msg.attachment_count(), 1);
     let att = msg.attachment(0).unwrap();
     let name = att.attachment_name().unwrap();
+    // Named with the time in the target's zone (Shanghai: +0800).
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("alerts-%Y%m%d-")
+        .to_string();
     assert!(
-        name.starts_with("alerts-") && name.ends_with(".xlsx"),
+        name.starts_with(&today[..15]) && name.ends_with("+0800.xlsx"),
         "{name}"
     );
     let ct = att.content_type().unwrap();
@@ -359,7 +364,9 @@ async fn xlsx_attachment_is_a_workbook_with_a_row_per_alert_and_a_copy_is_kept()
     assert_eq!(first.len(), 1, "{first:?}");
     let file_name = first[0].file_name().unwrap().to_string_lossy().to_string();
     assert!(
-        file_name.starts_with("ops_mail-alerts-") && file_name.ends_with(".xlsx"),
+        file_name.starts_with("ops_mail-alerts-")
+            && file_name.contains("+0800-")
+            && file_name.ends_with(".xlsx"),
         "{file_name}"
     );
     assert_eq!(std::fs::read(&first[0]).unwrap(), att.contents());

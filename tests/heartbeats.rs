@@ -778,13 +778,18 @@ async fn tocsin_ping_wraps_a_failing_command_and_the_failure_arrives() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_run_is_reported_within_15s_with_the_end_of_its_output() {
     let sink = common::mocks::JsonSink::start().await;
+    let wecom = common::mocks::WeComMock::start("wk").await;
     // The shipped rules as they are (the group every 10 s); times in Shanghai.
+    // A webhook has room for the whole output; a WeCom robot's text message
+    // (2 048 bytes) gets its last lines.
     let shipped = std::fs::read_to_string(common::repo().join("rules/backup.yaml")).unwrap();
     let dir = Daemon::prepare(
         &shipped,
         &format!(
-            "timezone: Asia/Shanghai\nheartbeat: {{ping_key: {KEY}}}\ntargets:\n  - {{name: hook, type: webhook, url: 'http://{}/hook', payload: tocsin}}\n",
-            sink.addr
+            "timezone: Asia/Shanghai\nheartbeat: {{ping_key: {KEY}}}\ntargets:\n  - {{name: hook, type: webhook, url: 'http://{}/hook', payload: tocsin}}\n  - {{name: wc, type: wecom, webhook: '{}', format: text}}\n  - {{name: wc_zh, type: wecom, webhook: '{}', language: zh}}\n",
+            sink.addr,
+            wecom.url(),
+            wecom.url(),
         ),
     );
     let d = Daemon::start(&dir).await;
@@ -814,16 +819,54 @@ async fn a_failed_run_is_reported_within_15s_with_the_end_of_its_output() {
     let message = hit.body["message"].as_str().unwrap();
     assert!(
         message.starts_with(
-            "Backup of client db of vault v7 failed with exit code 4; the end of its output:\n…\n"
+            "Backup of client db of vault v7 failed with exit code 4; the end of its output:\ncopied chunk 0 of 300\n"
         ),
-        "{message}"
+        "a webhook has room for all of it: {message}"
     );
     assert!(
         message.ends_with("copied chunk 299 of 300\nFatal: unable to open repository: 目标已锁定"),
         "the output's last lines: {message}"
     );
-    assert!(!message.contains("chunk 0 of"), "shortened: {message}");
-    assert!(message.len() < 1700, "{} bytes", message.len());
+    // The robots: the last lines within their limit, after a marker, in
+    // the target's language (the mock rejects a text over its limit).
+    let robot = wait_for(
+        "BackupFailed at both robots",
+        Duration::from_secs(20),
+        || async {
+            let hits = wecom.log.hits();
+            (hits.len() >= 2).then_some(hits)
+        },
+    )
+    .await;
+    for h in &robot {
+        assert_eq!(h.answer["errcode"], 0, "{:?}", h.answer);
+    }
+    let content = |kind: &str| {
+        robot
+            .iter()
+            .find_map(|h| h.body[kind]["content"].as_str().map(str::to_string))
+            .unwrap_or_else(|| panic!("no {kind} message: {robot:?}"))
+    };
+    let text = content("text");
+    assert!(text.len() <= 2048, "{} bytes", text.len());
+    assert!(
+        text.contains("the end of its output:\n… (earlier output left out)\ncopied chunk "),
+        "{text}"
+    );
+    assert!(
+        text.contains("copied chunk 299 of 300\nFatal: unable to open repository: 目标已锁定"),
+        "{text}"
+    );
+    assert!(!text.contains("chunk 0 of"), "{text}");
+    assert!(
+        !text.contains("(message shortened)"),
+        "the output was cut, not the message: {text}"
+    );
+    let md = content("markdown");
+    assert!(md.len() <= 4096, "{} bytes", md.len());
+    assert!(md.contains("……（前面的输出已省略）"), "{md}");
+    assert!(md.contains("目标已锁定"), "{md}");
+    assert!(!md.contains("chunk 0 of"), "{md}");
     // The message text gives the time in the config's zone.
     let a = d.alert("BackupFailed").unwrap();
     let since = a

@@ -114,3 +114,53 @@ async fn the_status_page_shows_rule_texts_in_its_language() {
     assert!(!page.contains("Connection count too high"), "{page}");
     d.stop().await;
 }
+
+/// `{{ since }}` in a rule's message is written in the config's zone, as
+/// every other time in a message is, and in a target's own zone for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_in_a_rule_message_is_in_the_configured_zone() {
+    let sink = JsonSink::start().await;
+    let dir = Daemon::prepare(
+        r#"groups:
+  - name: since_zone
+    interval: 1s
+    rules:
+      - alert: SinceZone
+        query: vector(9000)
+        when: "> 8000"
+        severity: warning
+        message: {en: "high since {{ since }}", zh: "自 {{ since }} 起过高"}
+"#,
+        &format!(
+            "timezone: Asia/Shanghai\nlanguage: zh\ntargets:\n\
+             \x20 - {{name: sh, type: webhook, url: 'http://{a}/sh', payload: tocsin}}\n\
+             \x20 - {{name: tokyo, type: webhook, url: 'http://{a}/tokyo', payload: tocsin, timezone: Asia/Tokyo, language: en}}\n",
+            a = sink.addr
+        ),
+    );
+    let d = Daemon::start(&dir).await;
+    let hits = wait_for("both webhooks", Duration::from_secs(20), || async {
+        let hits = sink.log.hits();
+        (hits.len() >= 2).then_some(hits)
+    })
+    .await;
+    let text_at = |path: &str| {
+        hits.iter()
+            .find(|h| h.path == path)
+            .and_then(|h| h.body["text"].as_str())
+            .unwrap_or_else(|| panic!("nothing at {path}: {hits:?}"))
+            .to_string()
+    };
+    let active = d.alert("SinceZone").map(|a| a.active_at).unwrap();
+    let text = text_at("/sh");
+    let want = format!("自 {} 起过高", local(active, Tz::Asia__Shanghai, "+08:00"));
+    assert!(text.contains(&want), "want {want:?} in:\n{text}");
+    let text = text_at("/tokyo");
+    let want = format!("high since {}", local(active, Tz::Asia__Tokyo, "+09:00"));
+    assert!(text.contains(&want), "want {want:?} in:\n{text}");
+    // The API keeps the config's zone.
+    let views = d.alert_views().await;
+    let api = views[0]["texts"]["en"]["message"].as_str().unwrap();
+    assert!(api.ends_with("+08:00"), "{api}");
+    d.stop().await;
+}

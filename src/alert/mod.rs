@@ -32,5 +32,5 @@ pub use matcher::Matcher;
 pub use sample::Sample;
 pub use severity::Severity;
 pub use silence::Silence;
-pub use text::{AlertTexts, Language};
+pub use text::{AlertTexts, Language, OUTPUT_MAX_BYTES, keep_tail};
 pub use transition::{AlertEvent, Transition};

@@ -24,7 +24,7 @@ pub use people::{
     Contact, ContactGroup, Directory, Language, MailerConfig, RawMailer, SmtpTls,
     resolve_addresses, resolve_relative, secret_or_file,
 };
-pub use phones::{e164, is_phone_like};
+pub use phones::{RAW_PHONE, e164, is_phone_like, is_raw_phone};
 #[cfg(test)]
 pub(crate) use routing::test_fixture as routing_fixture;
 pub use routing::{NotifySetting, OWNER, RoutingConfig, ScopeConfig, TargetGroup, TimingKeys};
@@ -759,6 +759,7 @@ impl Config {
             target_groups: &self.target_groups,
             owner: &self.owner_addresses,
             has_mailer: self.mailer.is_some(),
+            timezone: self.timezone,
         };
         (self.routes, self.mail_targets) = routing::resolve_routing(&cx, &self.routing, errors);
         self.inhibit = inhibit::resolve_inhibit(file, &self.raw_inhibit, errors);

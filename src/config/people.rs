@@ -249,6 +249,19 @@ impl<'a> Directory<'a> {
         self.contacts.contains_key(name) || self.groups.contains_key(name)
     }
 
+    /// `; did you mean "NAME"?` when a contact or group has a name one or
+    /// two edits away from `name` (a typo), else empty.
+    pub fn did_you_mean(&self, name: &str) -> String {
+        let most = if name.chars().count() > 4 { 2 } else { 1 };
+        self.contacts
+            .keys()
+            .chain(self.groups.keys())
+            .map(|n| (edit_distance(name, n), *n))
+            .filter(|(d, _)| *d <= most)
+            .min()
+            .map_or_else(String::new, |(_, n)| format!("; did you mean {n:?}?"))
+    }
+
     /// The contacts a name stands for: the contact, or a group's members
     /// (each once, in order). `None` when no contact or group has the name.
     pub fn expand(&self, name: &str) -> Option<Vec<&'a Contact>> {
@@ -284,8 +297,9 @@ impl<'a> Directory<'a> {
                     file,
                     n,
                     format!(
-                        "{what} names {:?}, but no contact or contact group has that name",
-                        n.value
+                        "{what} names {:?}, but no contact or contact group has that name{}",
+                        n.value,
+                        self.did_you_mean(&n.value)
                     ),
                 )),
                 Some(contacts) => {
@@ -379,6 +393,22 @@ pub(super) fn validate_people(
 }
 
 /// A list entry that is either an email address or a contact/group name.
+/// Levenshtein distance in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 pub fn is_address(entry: &str) -> bool {
     entry.contains('@')
 }
@@ -412,4 +442,27 @@ pub fn resolve_addresses(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_typo_of_a_name_is_pointed_out() {
+        assert_eq!(edit_distance("zhangsna", "zhangsan"), 2);
+        assert_eq!(edit_distance("", "ab"), 2);
+        assert_eq!(edit_distance("bob", "bob"), 0);
+        let contacts: Vec<Contact> =
+            crate::yaml::parse(Path::new("t.yaml"), "[{name: zhangsan}, {name: bob}]").unwrap();
+        let d = Directory::new(&contacts, &[]);
+        assert_eq!(d.did_you_mean("zhangsna"), "; did you mean \"zhangsan\"?");
+        assert_eq!(d.did_you_mean("bib"), "; did you mean \"bob\"?");
+        assert_eq!(
+            d.did_you_mean("bibi"),
+            "",
+            "two edits in a short name are no typo"
+        );
+        assert_eq!(d.did_you_mean("lisi"), "");
+    }
 }

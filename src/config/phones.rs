@@ -12,6 +12,18 @@ pub fn is_phone_like(s: &str) -> bool {
             .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')'))
 }
 
+/// Whether a `mention:` entry that names no contact is a phone number as
+/// the robots take it: 5 to 20 digits, optionally after `+`, nothing else
+/// (no spaces or dashes: a typo of a name is never read as a number).
+pub fn is_raw_phone(s: &str) -> bool {
+    let body = s.strip_prefix('+').unwrap_or(s);
+    (5..=20).contains(&body.len()) && body.chars().all(|c| c.is_ascii_digit())
+}
+
+/// What a `mention:` entry that names no contact must be to be a phone
+/// number, for error messages.
+pub const RAW_PHONE: &str = "a phone number (5 to 20 digits, optionally after +)";
+
 /// The E.164 form of a phone number: `+` and 8 to 15 digits, or a mainland
 /// China mobile number (11 digits, `1[3-9]...`) read as `+86...`.
 pub fn e164(s: &str) -> Result<String, String> {
@@ -54,6 +66,30 @@ pub fn e164(s: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_phones_in_mentions_are_digits_only() {
+        for ok in [
+            "13700000000",
+            "+8613600000000",
+            "12345",
+            "+12345678901234567890",
+        ] {
+            assert!(is_raw_phone(ok), "{ok}");
+        }
+        for bad in [
+            "1234",
+            "123456789012345678901",
+            "137 0000 0000",
+            "137-0000",
+            "+",
+            "zhangsan",
+            "1e10",
+            "++12345",
+        ] {
+            assert!(!is_raw_phone(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn numbers_are_read_as_e164() {

@@ -486,8 +486,9 @@ impl TargetCheck<'_> {
                         errors.push(self.err(
                             n,
                             format!(
-                                "{what} names {:?}, but no contact or contact group has that name, and it is not {expected}",
-                                n.value
+                                "{what} names {:?}, but no contact or contact group has that name, and it is not {expected}{}",
+                                n.value,
+                                self.cx.directory.did_you_mean(&n.value)
                             ),
                         ));
                     }

@@ -2,7 +2,10 @@
 //! (notifications only inside), each a list of `{weekdays, times, timezone}`.
 //! `times` are `hh:mm-hh:mm` ranges within a day (`24:00` ends it; a range
 //! that wraps past midnight is written as two). Inverted or empty ranges and
-//! ranges that overlap on the same day are errors at their place.
+//! ranges that overlap on the same day are errors at their place. A window
+//! without its own `timezone` is read in the config's top-level `timezone`
+//! (as an Alertmanager `time_intervals` entry without `location` would be in
+//! its server's zone).
 
 use std::path::Path;
 
@@ -21,7 +24,7 @@ pub struct RawWindow {
     /// `09:00-18:00`; default the whole day.
     #[serde(default)]
     pub times: Vec<Spanned<String>>,
-    /// IANA name; default UTC.
+    /// IANA name; default the config's top-level `timezone`.
     #[serde(default)]
     pub timezone: Option<Spanned<String>>,
 }
@@ -102,11 +105,13 @@ fn minute(text: &str) -> Option<u32> {
     (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(h * 60 + m)
 }
 
-/// The checked windows of `what` (`routing.mute`, `routing.scopes[0].active`).
+/// The checked windows of `what` (`routing.mute`, `routing.scopes[0].active`);
+/// a window without `timezone` is in `default_tz`.
 pub(super) fn resolve_windows(
     file: &Path,
     what: &str,
     raw: &[RawWindow],
+    default_tz: chrono_tz::Tz,
     errors: &mut Vec<SourceError>,
 ) -> Vec<TimeWindow> {
     let mut out: Vec<TimeWindow> = Vec::new();
@@ -175,7 +180,7 @@ pub(super) fn resolve_windows(
             minutes = vec![(0, 24 * 60)];
         }
         let tz = match &w.timezone {
-            None => chrono_tz::UTC,
+            None => default_tz,
             Some(z) => z.value.parse().unwrap_or_else(|_| {
                 errors.push(SourceError::at(
                     file,
@@ -185,7 +190,7 @@ pub(super) fn resolve_windows(
                         z.value
                     ),
                 ));
-                chrono_tz::UTC
+                default_tz
             }),
         };
         let window = TimeWindow { days, minutes, tz };
@@ -261,6 +266,31 @@ mod tests {
         ] {
             assert_eq!(is_open(&t.mute, &t.active, at(when)), open, "{when}");
         }
+    }
+
+    #[test]
+    fn a_window_without_a_zone_is_in_the_top_level_timezone() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        // 09:00-18:00 in Shanghai is 01:00-10:00 UTC: 03:00 UTC is inside,
+        // 12:00 UTC (20:00 Shanghai) outside.
+        let c = load("timezone: Asia/Shanghai\nrouting:\n  active: [{times: ['09:00-18:00']}]\n")
+            .unwrap();
+        let t = &c.routes.default_timing;
+        assert!(is_open(&t.mute, &t.active, at("2026-11-23T03:00:00Z")));
+        assert!(!is_open(&t.mute, &t.active, at("2026-11-23T12:00:00Z")));
+        assert!(
+            t.active[0]
+                .to_alertmanager()
+                .contains("location: 'Asia/Shanghai'")
+        );
+        // A window's own zone still wins.
+        let c = load(
+            "timezone: Asia/Shanghai\nrouting:\n  active: [{times: ['09:00-18:00'], timezone: UTC}]\n",
+        )
+        .unwrap();
+        let t = &c.routes.default_timing;
+        assert!(!is_open(&t.mute, &t.active, at("2026-11-23T03:00:00Z")));
+        assert!(is_open(&t.mute, &t.active, at("2026-11-23T12:00:00Z")));
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub struct RuleEnv<'a> {
     pub queries: Option<&'a dyn QueryRunner>,
     /// `{{ output }}` of heartbeat `failed` rules, by check name.
     pub outputs: Option<&'a HashMap<String, String>>,
+    /// The config's `timezone`: the zone of `{{ since }}`.
+    pub timezone: chrono_tz::Tz,
 }
 
 impl<'a> RuleEnv<'a> {
@@ -72,6 +74,7 @@ impl<'a> RuleEnv<'a> {
             .with_query(self.queries)
             .with_external_url(self.external_url)
             .with_output(output)
+            .with_timezone(self.timezone)
     }
 }
 
@@ -371,6 +374,25 @@ pub fn render_texts(
         Some(t) => t.render(&ctx),
         None => (annotation(&["resolution", "runbook_url"]), String::new()),
     };
+    a.texts.output = shown(a, ctx.output);
+    a.texts.since = shown(a, &ctx.since);
+    a.texts.since_at = (!a.texts.since.is_empty()).then_some(a.active_at);
+}
+
+/// `part` (the run's output, `since`) when one of the alert's texts shows
+/// it (each target writes it its own way: cut to its channel's room, in its
+/// zone), else empty.
+fn shown(a: &AlertInstance, part: &str) -> String {
+    let t = &a.texts;
+    let shown = !part.is_empty()
+        && [&a.message, &a.resolution, &t.message_zh, &t.resolution_zh]
+            .iter()
+            .any(|text| text.contains(part));
+    if shown {
+        part.to_string()
+    } else {
+        String::new()
+    }
 }
 
 /// Renders the rule's `resolved_message` for an alert that just resolved,

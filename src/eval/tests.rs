@@ -428,3 +428,39 @@ fn a_failed_heartbeat_rule_shows_the_runs_output() {
         ]
     );
 }
+
+#[test]
+fn since_in_a_rule_text_is_written_in_the_configs_zone() {
+    let set = rules(
+        "groups:\n  - name: g\n    rules:\n      - alert: ConnectionCountHigh\n        query: 'x'\n        message: {en: 'high since {{ since }}', zh: '自 {{ since }} 起过高'}\n",
+    );
+    let group = std::sync::Arc::clone(&set.groups[0]);
+    let eval = |tz: chrono_tz::Tz| {
+        let env = RuleEnv {
+            timezone: tz,
+            ..RuleEnv::default()
+        };
+        let u = evaluate_rule(
+            &group,
+            &group.rules[0],
+            &HashMap::new(),
+            QueryOutcome::Samples(vec![sample("d-1", 9000.0)]),
+            env,
+            t(0),
+        );
+        let a = u.alerts.into_values().next().expect("one alert");
+        (a.message, a.texts.message_zh)
+    };
+    // t(0) is 2023-11-14 22:13:20 UTC.
+    assert_eq!(
+        eval(chrono_tz::Tz::Asia__Shanghai),
+        (
+            "high since 2023-11-15 06:13:20 +08:00".to_string(),
+            "自 2023-11-15 06:13:20 +08:00 起过高".to_string()
+        )
+    );
+    assert_eq!(
+        eval(chrono_tz::Tz::UTC).0,
+        "high since 2023-11-14 22:13:20 UTC"
+    );
+}

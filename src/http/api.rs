@@ -1,5 +1,6 @@
 //! JSON API: `GET /api/v1/alerts` (with each alert's route, recipients and
-//! last notification) and `GET /api/v1/rules`.
+//! last notification; its texts in the config's `language`, and in both
+//! under `texts`) and `GET /api/v1/rules`.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::limits::PageQuery;
-use crate::alert::{AlertInstance, Labels};
+use crate::alert::text::pick;
+use crate::alert::{AlertInstance, Labels, Language};
 use crate::eval::{GroupStatus, RuleStatus};
 use crate::notify::route_table::Route;
 use crate::store::outbox::NotificationRecord;
@@ -79,8 +81,17 @@ pub struct AlertView {
     pub labels: Labels,
     pub annotations: BTreeMap<String, String>,
     pub value: Option<f64>,
+    /// The message in `language` (falling back to the other language).
     pub message: String,
+    /// The resolution hint in `language`.
     pub resolution: String,
+    /// The config's `language`: that of `message` and `resolution`.
+    #[serde(default)]
+    pub language: Language,
+    /// The texts in each language, as a target of that language is sent
+    /// them (a text the rule wrote in one language only is in both).
+    #[serde(default)]
+    pub texts: TextsView,
     /// Since when it is what it is: when it fired (pending alerts: when
     /// they became pending). Messages and the console say the same.
     pub since: DateTime<Utc>,
@@ -106,8 +117,52 @@ pub struct AlertView {
     pub last_notification: Option<NotificationRecord>,
 }
 
+/// An alert's texts in English and Chinese.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextsView {
+    pub en: TextView,
+    pub zh: TextView,
+}
+
+/// An alert's texts in one language.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextView {
+    pub message: String,
+    pub resolution: String,
+    /// The rule's `resolved_message` once the alert resolved (absent before
+    /// or without one).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub resolved_message: String,
+}
+
+impl TextsView {
+    pub fn of(a: &AlertInstance) -> TextsView {
+        let t = &a.texts;
+        let one = |lang| TextView {
+            message: pick(lang, &a.message, &t.message_zh).to_string(),
+            resolution: pick(lang, &a.resolution, &t.resolution_zh).to_string(),
+            resolved_message: t.resolved_in(lang).to_string(),
+        };
+        TextsView {
+            en: one(Language::En),
+            zh: one(Language::Zh),
+        }
+    }
+
+    /// The texts in `lang`.
+    pub fn get(&self, lang: Language) -> &TextView {
+        match lang {
+            Language::En => &self.en,
+            Language::Zh => &self.zh,
+        }
+    }
+}
+
 impl AlertView {
-    pub fn new(a: &AlertInstance, route: Route) -> AlertView {
+    /// The alert as the API shows it, its main texts in `language`.
+    pub fn new(a: &AlertInstance, route: Route, language: Language) -> AlertView {
+        let texts = TextsView::of(a);
+        let main = texts.get(language).clone();
         AlertView {
             alert: a.alert.clone(),
             group: a.group.clone(),
@@ -117,8 +172,10 @@ impl AlertView {
             labels: a.output_labels(),
             annotations: a.annotations.clone(),
             value: a.value.is_finite().then_some(a.value),
-            message: a.message.clone(),
-            resolution: a.resolution.clone(),
+            message: main.message,
+            resolution: main.resolution,
+            language,
+            texts,
             since: a.fired_at.unwrap_or(a.active_at),
             active_at: a.active_at,
             fired_at: a.fired_at,
@@ -146,6 +203,7 @@ pub struct AlertFilter {
 
 async fn alerts(State(s): State<AppState>, Query(f): Query<AlertFilter>) -> Response {
     let router = s.router();
+    let language = s.targets.config().language;
     let mut last = match s.engine.store().last_notifications().await {
         Ok(l) => l,
         Err(e) => {
@@ -173,7 +231,7 @@ async fn alerts(State(s): State<AppState>, Query(f): Query<AlertFilter>) -> Resp
     let views: Vec<AlertView> = selected
         .iter()
         .map(|a| {
-            let mut v = AlertView::new(a, router.route(a));
+            let mut v = AlertView::new(a, router.route(a), language);
             v.silenced_by = router.silenced_by(&a.output_labels());
             v.silenced = v.silenced_by.is_some();
             if a.state == crate::alert::AlertState::Firing {

@@ -111,9 +111,65 @@ impl AlertMessage {
         m.resolution = pick(lang, &self.resolution, &t.resolution_zh).to_string();
         m.texts = AlertTexts {
             resolved_message: t.resolved_in(lang).to_string(),
+            output: t.output.clone(),
+            since: t.since.clone(),
+            since_at: t.since_at,
             ..AlertTexts::default()
         };
         m
+    }
+
+    /// Replaces `from` with `to` in every text people read: message, hint,
+    /// recovery text (each language) and annotations.
+    fn replace_in_texts(&mut self, from: &str, to: &str) {
+        let t = &mut self.texts;
+        for text in [
+            &mut self.message,
+            &mut self.resolution,
+            &mut t.message_zh,
+            &mut t.resolution_zh,
+            &mut t.resolved_message,
+            &mut t.resolved_message_zh,
+        ]
+        .into_iter()
+        .chain(self.annotations.values_mut())
+        {
+            if text.contains(from) {
+                *text = text.replace(from, to);
+            }
+        }
+    }
+
+    /// The message with `{{ since }}` in its texts written in `tz` (a
+    /// target's own `timezone`).
+    pub fn with_since_in(mut self, tz: chrono_tz::Tz) -> AlertMessage {
+        let Some(at) = self.texts.since_at else {
+            return self;
+        };
+        if self.texts.since.is_empty() {
+            return self;
+        }
+        let local = crate::template::format_time_in(at, tz, "%Y-%m-%d %H:%M:%S");
+        let written = std::mem::replace(&mut self.texts.since, local.clone());
+        if written != local {
+            self.replace_in_texts(&written, &local);
+        }
+        self
+    }
+
+    /// The message with the run's output (`{{ output }}`, see
+    /// [`AlertTexts::output`]) cut to its last `max_bytes` bytes wherever
+    /// its texts show it, after `marker`: what a channel with that room
+    /// for it sends.
+    pub fn with_output_within(mut self, max_bytes: usize, marker: &str) -> AlertMessage {
+        if self.texts.output.len() <= max_bytes {
+            return self;
+        }
+        let full = std::mem::take(&mut self.texts.output);
+        let short = crate::alert::keep_tail(&full, max_bytes, marker);
+        self.replace_in_texts(&full, &short);
+        self.texts.output = short;
+        self
     }
 
     /// The message for a transition, if the transition is one people hear about.
@@ -269,5 +325,56 @@ impl AlertMessage {
             Some(v) => format!("{} ({}): value {}", self.alert, self.severity, v),
             None => format!("{} ({})", self.alert, self.severity),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_is_written_again_in_the_targets_zone() {
+        let at = "2026-01-15T04:05:06Z".parse::<DateTime<Utc>>().unwrap();
+        let mut m = AlertMessage::sample(MessageKind::Firing, "n", at);
+        m.message = "high since 2026-01-15 12:05:06 +08:00".into();
+        m.texts.message_zh = "自 2026-01-15 12:05:06 +08:00 起过高".into();
+        m.texts.since = "2026-01-15 12:05:06 +08:00".into();
+        m.texts.since_at = Some(at);
+        let berlin = m.clone().with_since_in(chrono_tz::Tz::Europe__Berlin);
+        assert_eq!(berlin.message, "high since 2026-01-15 05:05:06 +01:00");
+        assert_eq!(
+            berlin.texts.message_zh,
+            "自 2026-01-15 05:05:06 +01:00 起过高"
+        );
+        let same = m.clone().with_since_in(chrono_tz::Tz::Asia__Shanghai);
+        assert_eq!(same.message, m.message);
+        let mut none = m.clone();
+        none.texts.since_at = None;
+        assert_eq!(none.with_since_in(chrono_tz::Tz::UTC).message, m.message);
+    }
+
+    #[test]
+    fn the_output_is_cut_to_its_last_lines_wherever_a_text_shows_it() {
+        let output: String =
+            (0..100).map(|i| format!("step {i}\n")).collect::<String>() + "Fatal: 磁盘已满";
+        let mut m = AlertMessage::sample(MessageKind::Firing, "n", Utc::now());
+        m.message = format!("exit 3:\n{output}");
+        m.texts.message_zh = format!("退出码 3：\n{output}");
+        m.texts.output = output.clone();
+        let roomy = m.clone().with_output_within(10_000, "[cut]");
+        assert_eq!(roomy.message, m.message, "it fits: nothing is cut");
+        let zh = m
+            .in_language(Language::Zh)
+            .with_output_within(100, "[省略]");
+        assert!(
+            zh.message.starts_with("退出码 3：\n[省略]\nstep "),
+            "{}",
+            zh.message
+        );
+        assert!(zh.message.ends_with("Fatal: 磁盘已满"), "{}", zh.message);
+        assert!(zh.texts.output.len() <= 100, "{}", zh.texts.output.len());
+        let en = m.with_output_within(100, "[cut]");
+        assert!(en.message.starts_with("exit 3:\n[cut]\n"), "{}", en.message);
+        assert!(!en.message.contains("step 0\n"), "{}", en.message);
     }
 }

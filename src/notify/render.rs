@@ -99,6 +99,8 @@ struct Words {
     since: &'static str,
     lasted: &'static str,
     truncated: &'static str,
+    /// In front of a run's output cut to its last lines.
+    output_cut: &'static str,
     alerts: &'static str,
     test_note: &'static str,
     acknowledge: &'static str,
@@ -125,6 +127,7 @@ const EN: Words = Words {
     since: "Since",
     lasted: "Lasted",
     truncated: "(message shortened)",
+    output_cut: "… (earlier output left out)",
     alerts: "alerts",
     test_note: "This is a test message from tocsin.",
     acknowledge: "Acknowledge or silence",
@@ -151,10 +154,19 @@ const ZH: Words = Words {
     since: "开始时间",
     lasted: "持续时间",
     truncated: "（消息过长，已截断）",
+    output_cut: "……（前面的输出已省略）",
     alerts: "条告警",
     test_note: "这是一条来自 tocsin 的测试消息。",
     acknowledge: "认领或静默",
 };
+
+/// The line in front of a run's output cut to its last lines, in `lang`.
+pub fn output_cut_marker(lang: Language) -> &'static str {
+    match lang {
+        Language::En => EN.output_cut,
+        Language::Zh => ZH.output_cut,
+    }
+}
 
 /// Renders messages for one target.
 #[derive(Debug, Clone)]
@@ -195,6 +207,19 @@ impl Renderer {
     /// zone's offset.
     pub fn time_as(&self, t: chrono::DateTime<chrono::Utc>, pattern: &str) -> String {
         format_time_in(t, self.timezone, pattern)
+    }
+
+    /// `t` in the target's zone as a file-name stamp: `pattern` (strftime,
+    /// no zone, no `:`) then the offset as `+0800` (`Z` at UTC).
+    pub fn file_stamp(&self, t: chrono::DateTime<chrono::Utc>, pattern: &str) -> String {
+        use chrono::Offset;
+        let local = t.with_timezone(&self.timezone);
+        let zone = if local.offset().fix().local_minus_utc() == 0 {
+            "Z".to_string()
+        } else {
+            local.format("%z").to_string()
+        };
+        format!("{}{zone}", local.format(pattern))
     }
 
     pub fn with_external_url(mut self, url: String) -> Renderer {
@@ -588,22 +613,7 @@ impl Renderer {
     }
 }
 
-/// `t` in `tz` in `pattern` (strftime, no zone), then ` UTC` where the
-/// offset is zero, else the offset (` +08:00`).
-pub fn format_time_in(
-    t: chrono::DateTime<chrono::Utc>,
-    tz: chrono_tz::Tz,
-    pattern: &str,
-) -> String {
-    use chrono::Offset;
-    let local = t.with_timezone(&tz);
-    let zone = if local.offset().fix().local_minus_utc() == 0 {
-        "UTC".to_string()
-    } else {
-        local.format("%:z").to_string()
-    };
-    format!("{} {zone}", local.format(pattern))
-}
+pub use crate::template::format_time_in;
 
 /// Cuts `text` to at most `max_bytes` bytes on a UTF-8 boundary, preferring
 /// the end of a line when one is near, and appends `marker` on its own line.

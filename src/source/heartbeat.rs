@@ -79,31 +79,15 @@ impl HeartbeatSource {
     }
 }
 
-/// The most of a run's output `{{ output }}` carries, in bytes: its last
-/// lines fit a chat message with the rest of the alert (WeCom's markdown,
-/// the smallest limit, takes 4 096 bytes); channels shorten further to their
-/// own limit.
-pub const OUTPUT_TAIL_BYTES: usize = 1500;
+/// The most of a run's output `{{ output }}` carries, in bytes (see
+/// [`crate::alert::OUTPUT_MAX_BYTES`]).
+pub const OUTPUT_TAIL_BYTES: usize = crate::alert::OUTPUT_MAX_BYTES;
 
 /// The end of `output` in at most [`OUTPUT_TAIL_BYTES`]: whole lines where a
 /// line break is near, after `…` when something was left out; trailing
 /// blank lines dropped.
 pub fn output_tail(output: &str) -> String {
-    let output = output.trim_end();
-    if output.len() <= OUTPUT_TAIL_BYTES {
-        return output.to_string();
-    }
-    let mut start = output.len() - (OUTPUT_TAIL_BYTES - "…\n".len());
-    while !output.is_char_boundary(start) {
-        start += 1;
-    }
-    let tail = &output[start..];
-    // Start at a line when one begins in the first quarter of what is kept.
-    let tail = match tail.find('\n') {
-        Some(i) if i < tail.len() / 4 => &tail[i + 1..],
-        _ => tail,
-    };
-    format!("…\n{tail}")
+    crate::alert::keep_tail(output.trim_end(), OUTPUT_TAIL_BYTES, "…")
 }
 
 /// One sample per matching, unpaused check in the condition: labels `check`
@@ -226,13 +210,13 @@ mod tests {
     #[test]
     fn the_output_tail_keeps_the_last_lines() {
         assert_eq!(output_tail("copying\ndisk full\n\n"), "copying\ndisk full");
-        let long: String = (0..400).map(|i| format!("line {i} 写入失败\n")).collect();
+        let long: String = (0..4000).map(|i| format!("line {i} 写入失败\n")).collect();
         let tail = output_tail(&long);
         assert!(tail.len() <= OUTPUT_TAIL_BYTES, "{}", tail.len());
         assert!(tail.starts_with("…\nline "), "whole lines: {tail}");
-        assert!(tail.ends_with("line 399 写入失败"), "{tail}");
+        assert!(tail.ends_with("line 3999 写入失败"), "{tail}");
         // No line break at all: the last bytes, on a character boundary.
-        let one = "错".repeat(1000);
+        let one = "错".repeat(20_000);
         let tail = output_tail(&one);
         assert!(tail.len() <= OUTPUT_TAIL_BYTES && tail.ends_with('错'));
     }

@@ -20,6 +20,7 @@ pub mod query;
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::alert::Labels;
@@ -34,8 +35,13 @@ pub struct TemplateContext<'a> {
     pub severity: &'a str,
     pub labels: &'a Labels,
     pub value: f64,
-    /// RFC 3339, or empty before the alert exists.
+    /// When the alert became active, in the config's `timezone`
+    /// (`2026-01-15 12:05:06 +08:00`, `... UTC` at UTC); empty before the
+    /// alert exists.
     pub since: String,
+    /// `since` as a time, to write it again in another zone.
+    #[serde(skip)]
+    since_at: Option<DateTime<Utc>>,
     /// Heartbeat `failed` rules: the tail of the failed run's output (the
     /// body of its `fail` ping); empty elsewhere.
     pub output: &'a str,
@@ -76,7 +82,8 @@ impl<'a> TemplateContext<'a> {
             severity,
             labels,
             value,
-            since: since.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            since: since.map(|t| since_text(t, Tz::UTC)).unwrap_or_default(),
+            since_at: since,
             output: "",
             query: None,
             external_url: "",
@@ -86,6 +93,14 @@ impl<'a> TemplateContext<'a> {
     /// The same context, with `$externalURL` (and `pathPrefix`) set.
     pub fn with_external_url(mut self, url: &'a str) -> Self {
         self.external_url = url;
+        self
+    }
+
+    /// The same context, with `{{ since }}` written in `tz`.
+    pub fn with_timezone(mut self, tz: Tz) -> Self {
+        if let Some(t) = self.since_at {
+            self.since = since_text(t, tz);
+        }
         self
     }
 
@@ -100,6 +115,28 @@ impl<'a> TemplateContext<'a> {
         self.query = runner;
         self
     }
+}
+
+/// `{{ since }}`: `t` in `tz` as every time in a message is written.
+fn since_text(t: DateTime<Utc>, tz: Tz) -> String {
+    format_time_in(t, tz, "%Y-%m-%d %H:%M:%S")
+}
+
+/// `t` in `tz` in `pattern` (strftime, no zone), then ` UTC` where the
+/// offset is zero, else the offset (` +08:00`).
+pub fn format_time_in(
+    t: chrono::DateTime<chrono::Utc>,
+    tz: chrono_tz::Tz,
+    pattern: &str,
+) -> String {
+    use chrono::Offset;
+    let local = t.with_timezone(&tz);
+    let zone = if local.offset().fix().local_minus_utc() == 0 {
+        "UTC".to_string()
+    } else {
+        local.format("%:z").to_string()
+    };
+    format!("{} {zone}", local.format(pattern))
 }
 
 /// A rule's or target's template, checked when loaded.

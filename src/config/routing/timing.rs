@@ -108,6 +108,7 @@ pub(super) fn resolve_timing(
     what: &str,
     own: TimingKeys,
     parent: Option<TimingKeys>,
+    timezone: chrono_tz::Tz,
     errors: &mut Vec<SourceError>,
 ) -> RouteTiming {
     let interval = own
@@ -144,9 +145,15 @@ pub(super) fn resolve_timing(
                    errors: &mut Vec<SourceError>| {
         match (own.is_empty(), parent) {
             (false, _) | (true, None) => {
-                resolve_windows(file, &format!("{what}.{key}"), own, errors)
+                resolve_windows(file, &format!("{what}.{key}"), own, timezone, errors)
             }
-            (true, Some(p)) => resolve_windows(file, &format!("routing.{key}"), p, &mut Vec::new()),
+            (true, Some(p)) => resolve_windows(
+                file,
+                &format!("routing.{key}"),
+                p,
+                timezone,
+                &mut Vec::new(),
+            ),
         }
     };
     let mute = windows(own.mute, parent.map(|p| p.mute.as_slice()), "mute", errors);

@@ -80,6 +80,8 @@ pub struct Engine {
     pub(super) external_lock: tokio::sync::Mutex<()>,
     /// `events:`: what each posted job state does.
     job_states: RwLock<Arc<crate::config::events::EventsConfig>>,
+    /// The config's `timezone`: `{{ since }}` in rule texts is written in it.
+    timezone: RwLock<chrono_tz::Tz>,
     /// Recording rules and their remote writes.
     recording: super::recording::Recorder,
 }
@@ -145,11 +147,22 @@ impl Engine {
             builtin_lock: tokio::sync::Mutex::new(()),
             external_lock: tokio::sync::Mutex::new(()),
             job_states: RwLock::default(),
+            timezone: RwLock::default(),
             recording: super::recording::Recorder::default(),
         })
     }
 
     /// Where recording rules' results are written (`prometheus.remote_write_url`).
+    /// The zone rule texts write times in (the config's `timezone`; a
+    /// reload replaces it).
+    pub fn set_timezone(&self, tz: chrono_tz::Tz) {
+        *self.timezone.write().unwrap_or_else(|p| p.into_inner()) = tz;
+    }
+
+    fn timezone(&self) -> chrono_tz::Tz {
+        *self.timezone.read().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn set_remote_write(&self, writer: Option<crate::source::remote_write::RemoteWriter>) {
         self.recording.set_writer(writer);
     }
@@ -320,6 +333,7 @@ impl Engine {
                     external_url: source.graph_url(),
                     queries: None,
                     outputs: outputs.as_ref(),
+                    timezone: self.timezone(),
                 };
                 evaluate_rule(group, rule, &current, outcome, env, now)
             };
@@ -425,6 +439,7 @@ impl Engine {
         );
         let shared = Arc::clone(group);
         let external_url = self.source().graph_url().to_string();
+        let timezone = self.timezone();
         let joined = tokio::task::spawn_blocking(move || {
             let rule = shared.rules.get(index)?;
             let env = RuleEnv {
@@ -432,6 +447,7 @@ impl Engine {
                 external_url: &external_url,
                 queries: Some(&queries),
                 outputs: outputs.as_ref(),
+                timezone,
             };
             Some(evaluate_rule(&shared, rule, &current, outcome, env, now))
         })

@@ -88,7 +88,14 @@ pub async fn page(
                 String::new()
             },
         ),
-        row(w.message(), esc(message)),
+        row(
+            w.message(),
+            if message.is_empty() {
+                String::new()
+            } else {
+                format!("<span class=text>{}</span>", esc(message))
+            },
+        ),
         row(w.resolution(), esc(resolution)),
         row("fingerprint", format!("<code>{}</code>", a.fingerprint)),
     ];

@@ -351,7 +351,7 @@ input,select,textarea,button{font:inherit;max-width:100%}textarea{width:100%}
 button{padding:3px 10px}button.link{border:0;background:none;color:#1565c0;padding:0;cursor:pointer}
 .filters{display:flex;flex-wrap:wrap;gap:4px 10px;align-items:end}.filters input[type=text]{width:18em}
 .hb.down,.hb.failed{color:var(--bad);font-weight:700}.hb.late,.hb.running{color:var(--warn)}.hb.up{color:var(--good)}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:0}dt{color:var(--mut);font-size:13px}dd{margin:0}
+.text{white-space:pre-wrap}dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:0}dt{color:var(--mut);font-size:13px}dd{margin:0}
 footer{margin-top:24px;color:var(--mut);font-size:13px}
 @media (max-width:640px){thead{display:none}table,tbody,tr,td{display:block;width:auto}
 tr{margin-bottom:8px;border:1px solid var(--line)}td{border:0;padding:2px 8px}

@@ -73,6 +73,12 @@ pub trait HttpChannel: Sized + Send + Sync + 'static {
     /// The channel's documented send limits.
     const RATE_LIMITS: &'static [RateLimit] = &[];
 
+    /// Bytes a run's output may take in one alert (see
+    /// [`Notifier::output_limit`]).
+    fn output_limit(_target: &HttpTarget<Self>) -> usize {
+        super::notifier::OUTPUT_ROOM_LARGE
+    }
+
     /// Renders `batch` into the request (an error is the send's outcome).
     fn request(
         target: &HttpTarget<Self>,
@@ -90,6 +96,10 @@ impl<C: HttpChannel> Notifier for HttpTarget<C> {
 
     fn rate_limits(&self) -> &'static [RateLimit] {
         C::RATE_LIMITS
+    }
+
+    fn output_limit(&self) -> usize {
+        C::output_limit(self)
     }
 
     fn send<'a>(&'a self, batch: &'a [AlertMessage]) -> Sending<'a> {

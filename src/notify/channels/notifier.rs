@@ -27,9 +27,24 @@ pub trait Notifier: Send + Sync + std::fmt::Debug {
         &[]
     }
 
+    /// Bytes a run's output (`{{ output }}`) may take in one alert of a
+    /// message: the channel's message limit less room for the rest of the
+    /// alert. Default: [`OUTPUT_ROOM_LARGE`] (mail, webhooks).
+    fn output_limit(&self) -> usize {
+        OUTPUT_ROOM_LARGE
+    }
+
     /// Renders `batch`, sends it and classifies the answer.
     fn send<'a>(&'a self, batch: &'a [AlertMessage]) -> Sending<'a>;
 }
+
+/// A run's output in channels without a small message limit (email,
+/// webhooks, Alertmanager): all that `{{ output }}` carries.
+pub const OUTPUT_ROOM_LARGE: usize = crate::alert::OUTPUT_MAX_BYTES;
+
+/// Room in a message that the rest of one alert (title, facts, hint,
+/// labels) takes at most, besides its run's output.
+pub const ALERT_FRAME_ROOM: usize = 1024;
 
 /// A send under way (what [`Notifier::send`] returns).
 pub type Sending<'a> = Pin<Box<dyn Future<Output = Delivery> + Send + 'a>>;
@@ -114,7 +129,7 @@ pub(crate) fn batch_limit(channel_max: usize, max_alerts: usize) -> usize {
 /// A configured target, ready to send: it is sent the texts of its
 /// language (see [`AlertMessage::in_language`]).
 #[derive(Debug)]
-pub struct Channel(Box<dyn Notifier>, Language);
+pub struct Channel(Box<dyn Notifier>, Language, chrono_tz::Tz);
 
 impl Channel {
     /// The channel of `cfg` (the channel table says which); `config` gives
@@ -125,7 +140,7 @@ impl Channel {
             .with_external_url(config.public_url(config.listen_addr()))
             .with_timezone(config.timezone_of(cfg));
         let notifier = cfg.kind.build(cfg, renderer, config)?;
-        Ok(Channel(notifier, language))
+        Ok(Channel(notifier, language, config.timezone_of(cfg)))
     }
 
     /// Most alerts one send may carry.
@@ -139,8 +154,23 @@ impl Channel {
     }
 
     pub async fn send(&self, batch: &[AlertMessage]) -> Delivery {
-        let batch: Vec<AlertMessage> = batch.iter().map(|m| m.in_language(self.1)).collect();
-        self.0.send(&batch).await
+        self.0.send(&self.prepare(batch)).await
+    }
+
+    /// The batch as this target is sent it: the texts of its language, the
+    /// time `{{ since }}` wrote in its zone, and each alert's run output cut
+    /// to its share of the channel's room (the last lines, after a marker).
+    fn prepare(&self, batch: &[AlertMessage]) -> Vec<AlertMessage> {
+        let room = self.0.output_limit() / batch.len().max(1);
+        let marker = crate::notify::render::output_cut_marker(self.1);
+        batch
+            .iter()
+            .map(|m| {
+                m.in_language(self.1)
+                    .with_since_in(self.2)
+                    .with_output_within(room, marker)
+            })
+            .collect()
     }
 }
 

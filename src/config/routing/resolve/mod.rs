@@ -32,6 +32,8 @@ pub(in crate::config) struct RoutingContext<'a> {
     pub target_groups: &'a [TargetGroup],
     pub owner: &'a [String],
     pub has_mailer: bool,
+    /// The top-level `timezone`: the zone of windows without their own.
+    pub timezone: chrono_tz::Tz,
 }
 
 /// Checks `routing:` and builds the table plus the targets it creates: one
@@ -94,12 +96,20 @@ pub(in crate::config) fn resolve_routing(
                 &what,
                 s.timing_keys(),
                 Some(routing.timing_keys()),
+                cx.timezone,
                 errors,
             ),
         });
     }
     let mail = r.created.into_values().collect();
-    let default_timing = resolve_timing(cx.file, "routing", routing.timing_keys(), None, errors);
+    let default_timing = resolve_timing(
+        cx.file,
+        "routing",
+        routing.timing_keys(),
+        None,
+        cx.timezone,
+        errors,
+    );
     (
         RouteTable {
             default,

@@ -1,9 +1,10 @@
 //! The keys of `type: dingtalk` targets: the robot's `webhook` (or
 //! `webhook_file`), its signing `secret` (or `secret_file`), `keyword`,
-//! `mention` (contacts and groups, by phone, or phone numbers as written),
+//! `mention` (contacts and groups, by phone, or phone numbers: 5 to 20
+//! digits, optionally after `+`),
 //! `mention_all`, `format` and `proxy`.
 
-use crate::config::{Secret, is_phone_like};
+use crate::config::{RAW_PHONE, Secret, is_raw_phone};
 use crate::config::target_keys::{ChatFormat, Key, SIGNED_ROBOT_KEYS, TargetCheck};
 use crate::yaml::SourceError;
 
@@ -27,8 +28,8 @@ pub fn check(t: &TargetCheck, errors: &mut Vec<SourceError>) -> Option<DingTalkC
     let mention_mobiles = t.mentions(
         "phone",
         |c| c.phone(),
-        is_phone_like,
-        "a phone number",
+        is_raw_phone,
+        RAW_PHONE,
         errors,
     );
     Some(DingTalkConfig {

@@ -27,7 +27,7 @@ mod config;
 pub use config::DingTalkConfig;
 
 use super::http_target::{HttpChannel, HttpTarget};
-use super::notifier::per_minute;
+use super::notifier::{ALERT_FRAME_ROOM, per_minute};
 use super::registry::ChannelType;
 use super::{ChannelError, Delivery, HttpAnswer, RateLimit, classify_errcode};
 use crate::config::target_keys::ChatFormat;
@@ -166,6 +166,10 @@ impl HttpChannel for DingTalkConfig {
 
     fn max_batch(t: &DingTalk) -> usize {
         t.limit(MAX_BATCH)
+    }
+
+    fn output_limit(_: &DingTalk) -> usize {
+        MAX_BODY - ALERT_FRAME_ROOM
     }
 
     fn request(t: &DingTalk, batch: &[AlertMessage]) -> Result<reqwest::RequestBuilder, Delivery> {

@@ -144,7 +144,7 @@ impl Email {
             .cfg
             .format
             .attachment()
-            .map(|kind| AttachedFile::new(kind, r, batch));
+            .map(|kind| AttachedFile::new(kind, r, batch, chrono::Utc::now()));
         let m = match (self.cfg.format.has_table(), &file) {
             (false, None) => b.singlepart(SinglePart::plain(plain.clone())),
             (true, None) => b.multipart(table()),
@@ -168,7 +168,7 @@ impl Email {
         };
         let d = self.transmit(message).await;
         if let (Delivery::Sent { .. }, Some(dir), Some(file)) = (&d, &self.cfg.attachment_dir, file) {
-            match keep_copy(dir, &self.name, &file).await {
+            match keep_copy(dir, &self.name, &file, &self.renderer, chrono::Utc::now()).await {
                 Ok(path) => tracing::debug!(target_name = %self.name, path = %path.display(), "kept a copy of the attachment"),
                 Err(e) => tracing::warn!(target_name = %self.name, dir = %dir.display(), error = %e, "cannot keep a copy of the attachment"),
             }
@@ -249,11 +249,17 @@ impl AttachedFile {
         )
     }
 
-    /// The batch as `kind`, named `alerts-<UTC time>.<ext>`.
-    pub fn new(kind: AttachmentKind, r: &Renderer, batch: &[AlertMessage]) -> AttachedFile {
+    /// The batch as `kind`, named `alerts-<time in the target's zone>.<ext>`
+    /// (`alerts-20260115-120506+0800.xlsx`; `...Z` at UTC).
+    pub fn new(
+        kind: AttachmentKind,
+        r: &Renderer,
+        batch: &[AlertMessage],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> AttachedFile {
         let name = format!(
             "alerts-{}.{}",
-            chrono::Utc::now().format("%Y%m%d-%H%M%S"),
+            r.file_stamp(now, "%Y%m%d-%H%M%S"),
             kind.extension()
         );
         let content = match kind {
@@ -281,15 +287,21 @@ pub fn xlsx_workbook(r: &Renderer, batch: &[AlertMessage]) -> Vec<u8> {
 static COPIES: AtomicU64 = AtomicU64::new(0);
 
 /// Writes `file` into `dir` (made if missing) as
-/// `<target>-alerts-<UTC time with ms>-<pid>-<n>.<ext>`, never over an
-/// existing file; returns its path.
-async fn keep_copy(dir: &Path, target: &str, file: &AttachedFile) -> std::io::Result<PathBuf> {
+/// `<target>-alerts-<time with ms in the target's zone>-<pid>-<n>.<ext>`,
+/// never over an existing file; returns its path.
+async fn keep_copy(
+    dir: &Path,
+    target: &str,
+    file: &AttachedFile,
+    r: &Renderer,
+    now: chrono::DateTime<chrono::Utc>,
+) -> std::io::Result<PathBuf> {
     tokio::fs::create_dir_all(dir).await?;
     let safe: String = target
         .chars()
         .map(|c| if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
         .collect();
-    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S%.3f");
+    let stamp = r.file_stamp(now, "%Y%m%d-%H%M%S%.3f");
     loop {
         let n = COPIES.fetch_add(1, Ordering::Relaxed);
         let path = dir.join(format!(
@@ -431,6 +443,41 @@ mod tests {
         assert!(
             h.contains("<td>a &quot;quoted&quot;, &lt;b&gt;</td>"),
             "{h}"
+        );
+    }
+
+    #[test]
+    fn attachment_names_carry_the_targets_zone() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-01-15T04:05:06Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let m = AlertMessage::sample(MessageKind::Firing, "n", at);
+        let batch = std::slice::from_ref(&m);
+        let sh = Renderer::new("m", Language::Zh, TargetTemplates::default())
+            .with_timezone(chrono_tz::Tz::Asia__Shanghai);
+        let f = AttachedFile::new(AttachmentKind::Xlsx, &sh, batch, at);
+        assert_eq!(f.name, "alerts-20260115-120506+0800.xlsx");
+        let utc = Renderer::new("m", Language::En, TargetTemplates::default());
+        let f = AttachedFile::new(AttachmentKind::Csv, &utc, batch, at);
+        assert_eq!(f.name, "alerts-20260115-040506Z.csv");
+    }
+
+    #[tokio::test]
+    async fn a_kept_copy_is_named_in_the_targets_zone() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-01-15T23:59:59.250Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let m = AlertMessage::sample(MessageKind::Firing, "n", at);
+        let sh = Renderer::new("m", Language::Zh, TargetTemplates::default())
+            .with_timezone(chrono_tz::Tz::Asia__Shanghai);
+        let f = AttachedFile::new(AttachmentKind::Csv, &sh, std::slice::from_ref(&m), at);
+        let dir = std::env::temp_dir().join(format!("tocsin-keep-{}", std::process::id()));
+        let path = keep_copy(&dir, "ops mail", &f, &sh, at).await.unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            name.starts_with("ops_mail-alerts-20260116-075959.250+0800-"),
+            "{name}"
         );
     }
 }

@@ -26,7 +26,7 @@ mod config;
 pub use config::{FeishuConfig, FeishuFormat};
 
 use super::http_target::{HttpChannel, HttpTarget};
-use super::notifier::{per_minute, per_second};
+use super::notifier::{ALERT_FRAME_ROOM, per_minute, per_second};
 use super::registry::ChannelType;
 use super::{ChannelError, Delivery, HttpAnswer, RateLimit, classify_http};
 use crate::config::{Language, TargetConfig};
@@ -141,6 +141,10 @@ impl HttpChannel for FeishuConfig {
 
     fn max_batch(t: &Feishu) -> usize {
         t.limit(MAX_BATCH)
+    }
+
+    fn output_limit(_: &Feishu) -> usize {
+        MAX_BODY - ALERT_FRAME_ROOM
     }
 
     fn request(t: &Feishu, batch: &[AlertMessage]) -> Result<reqwest::RequestBuilder, Delivery> {

@@ -20,7 +20,7 @@ mod config;
 pub use config::SlackConfig;
 
 use super::http_target::{HttpChannel, HttpTarget};
-use super::notifier::per_second;
+use super::notifier::{ALERT_FRAME_ROOM, per_second};
 use super::registry::ChannelType;
 use super::{ChannelError, Delivery, HttpAnswer, RateLimit, classify_http};
 use crate::config::TargetConfig;
@@ -99,6 +99,11 @@ impl HttpChannel for SlackConfig {
 
     fn max_batch(t: &Slack) -> usize {
         t.limit(MAX_BATCH)
+    }
+
+    /// A section holds 3 000 characters (a byte is at most one).
+    fn output_limit(_: &Slack) -> usize {
+        MAX_SECTION - ALERT_FRAME_ROOM
     }
 
     fn request(t: &Slack, batch: &[AlertMessage]) -> Result<reqwest::RequestBuilder, Delivery> {

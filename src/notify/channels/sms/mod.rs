@@ -39,6 +39,8 @@ use crate::notify::render::{Renderer, shorten_chars};
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Alerts one text or call sums up (the count and the first alert are in it).
 const MAX_BATCH: usize = 100;
+/// Bytes of a run's output in a text message (one short line of it).
+const OUTPUT_ROOM: usize = 120;
 
 /// An SMS or call target.
 pub type Phone = HttpTarget<PhoneConfig>;
@@ -187,6 +189,11 @@ impl Notifier for Phone {
             PhoneProvider::Tencent => TENCENT,
             PhoneProvider::Twilio => TWILIO,
         }
+    }
+
+    /// A text message is short: a run's output gets a line or two.
+    fn output_limit(&self) -> usize {
+        OUTPUT_ROOM
     }
 
     fn send<'a>(&'a self, batch: &'a [AlertMessage]) -> Sending<'a> {

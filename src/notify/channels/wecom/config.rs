@@ -1,10 +1,11 @@
 //! The keys of `type: wecom` (alias `wecom_robot`) targets: the robot's
 //! `webhook` (or `webhook_file`, with `?key=`), `keyword`, `mention`
-//! (contacts and groups, by `wecom_user`, else by phone; or phone numbers
-//! and userids as written), `mention_all`, `format` and `proxy`.
+//! (contacts and groups, by `wecom_user`, else by phone; or phone numbers,
+//! 5 to 20 digits after an optional `+`, and userids written
+//! `userid:zhangsan`), `mention_all`, `format` and `proxy`.
 
 use crate::config::target_keys::{ChatFormat, Key, Mention, PROXY, TargetCheck};
-use crate::config::{Secret, is_phone_like};
+use crate::config::{RAW_PHONE, Secret, is_raw_phone};
 use crate::yaml::SourceError;
 
 #[derive(Debug, Clone)]
@@ -42,12 +43,14 @@ pub fn check(t: &TargetCheck, errors: &mut Vec<SourceError>) -> Option<WeComConf
         )));
     }
     // A contact is mentioned by WeCom userid, else by phone; an entry that
-    // is no contact by phone when it is a number, else as a userid.
+    // is no contact must be a phone number or say it is a userid
+    // (`userid:zhangsan`), so that a misspelt contact name is an error.
     let mut mention_users = Vec::new();
     let mut mention_mobiles = Vec::new();
     let mention = t.keys.names("mention");
+    let expected = format!("{RAW_PHONE} or a WeCom userid written `{USERID_PREFIX}` and the id (e.g. {USERID_PREFIX}zhangsan)");
     t.each_mention(
-        "a phone number or a WeCom userid",
+        &expected,
         |m| {
             match m {
                 Mention::Contact(c) => match (&c.wecom_user, c.phone()) {
@@ -55,9 +58,11 @@ pub fn check(t: &TargetCheck, errors: &mut Vec<SourceError>) -> Option<WeComConf
                     (None, Some(p)) => mention_mobiles.push(p.clone()),
                     (None, None) => return Err("neither `wecom_user` nor `phone`".into()),
                 },
-                Mention::Raw(v) if is_phone_like(v) => mention_mobiles.push(v.to_string()),
-                Mention::Raw(v) if is_userid(v) => mention_users.push(v.to_string()),
-                Mention::Raw(_) => return Err(String::new()),
+                Mention::Raw(v) if is_raw_phone(v) => mention_mobiles.push(v.to_string()),
+                Mention::Raw(v) => match v.strip_prefix(USERID_PREFIX).map(str::trim) {
+                    Some(id) if is_userid(id) => mention_users.push(id.to_string()),
+                    _ => return Err(String::new()),
+                },
             }
             Ok(())
         },
@@ -95,8 +100,11 @@ pub fn check(t: &TargetCheck, errors: &mut Vec<SourceError>) -> Option<WeComConf
     })
 }
 
-/// A WeCom userid as written in a `mention:`: 1 to 64 letters, digits,
-/// `_`, `-`, `.` or `@`.
+/// What marks a `mention:` entry as a WeCom userid: `userid:zhangsan`.
+pub const USERID_PREFIX: &str = "userid:";
+
+/// A WeCom userid (after [`USERID_PREFIX`] in a `mention:`): 1 to 64
+/// letters, digits, `_`, `-`, `.` or `@`.
 pub fn is_userid(v: &str) -> bool {
     (1..=64).contains(&v.len())
         && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'))

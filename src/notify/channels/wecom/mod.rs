@@ -21,7 +21,7 @@ mod config;
 pub use config::WeComConfig;
 
 use super::http_target::{HttpChannel, HttpTarget};
-use super::notifier::per_minute;
+use super::notifier::{ALERT_FRAME_ROOM, per_minute};
 use super::registry::ChannelType;
 use super::{ChannelError, Delivery, HttpAnswer, RateLimit, classify_errcode};
 use crate::config::TargetConfig;
@@ -118,6 +118,13 @@ impl HttpChannel for WeComConfig {
             ChatFormat::Text => MAX_BATCH_TEXT,
         };
         t.limit(most)
+    }
+
+    fn output_limit(t: &WeCom) -> usize {
+        match t.cfg.format {
+            ChatFormat::Markdown => MAX_MARKDOWN - ALERT_FRAME_ROOM,
+            ChatFormat::Text => MAX_TEXT - ALERT_FRAME_ROOM,
+        }
     }
 
     fn request(t: &WeCom, batch: &[AlertMessage]) -> Result<reqwest::RequestBuilder, Delivery> {

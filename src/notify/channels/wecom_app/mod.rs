@@ -25,7 +25,7 @@ mod config;
 
 pub use config::{WECOM_API, WeComAppConfig};
 
-use super::notifier::per_minute;
+use super::notifier::{ALERT_FRAME_ROOM, per_minute};
 use super::registry::ChannelType;
 use super::{
     ChannelError, Delivery, HttpAnswer, Notifier, RateLimit, Sending, batch_limit, errcode_answer,
@@ -241,6 +241,10 @@ impl Notifier for WeComApp {
     fn rate_limits(&self) -> &'static [RateLimit] {
         const WECOM_APP: &[RateLimit] = &[per_minute(30)];
         WECOM_APP
+    }
+
+    fn output_limit(&self) -> usize {
+        MAX_CONTENT - ALERT_FRAME_ROOM
     }
 
     fn send<'a>(&'a self, batch: &'a [AlertMessage]) -> Sending<'a> {
