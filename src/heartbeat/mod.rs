@@ -279,7 +279,7 @@ impl Heartbeats {
         let Some(expected) = &self.ping_key else {
             return Err(LocateError::NoPingKey);
         };
-        if !constant_time_eq(expected.expose().as_bytes(), ping_key.as_bytes()) {
+        if !crate::signing::constant_time_eq(expected.expose().as_bytes(), ping_key.as_bytes()) {
             return Err(LocateError::UnknownPingKey);
         }
         if !pattern::valid_slug(slug) {
@@ -524,14 +524,6 @@ fn own_settings(
         std::time::Duration::from_secs_f64(s.grace_seconds),
         labels,
     ))
-}
-
-/// Compares without leaking, through timing, how much of a key was right.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ impl ApiToken {
     pub fn matches(&self, given: &str) -> Option<bool> {
         let guard = self.0.read().unwrap_or_else(|p| p.into_inner());
         let token = guard.as_ref()?;
-        Some(crate::heartbeat::constant_time_eq(
+        Some(crate::signing::constant_time_eq(
             given.as_bytes(),
             token.expose().as_bytes(),
         ))
@@ -56,7 +56,7 @@ impl ApiToken {
         let Some(given) = value.strip_prefix("Bearer ") else {
             return Err("expected `Authorization: Bearer <api_token>`");
         };
-        if crate::heartbeat::constant_time_eq(given.trim().as_bytes(), token.expose().as_bytes()) {
+        if crate::signing::constant_time_eq(given.trim().as_bytes(), token.expose().as_bytes()) {
             Ok(())
         } else {
             Err("the bearer token is not this daemon's api_token")
@@ -236,7 +236,9 @@ pub async fn browser_guard(State(g): State<Guard>, mut req: Request, next: Next)
             .token
             .admits(req.headers().get(header::AUTHORIZATION))
             .is_ok()
-            || session::session(&g.key, &g.token, req.headers(), chrono::Utc::now()).is_some());
+            || g.token.with_exposed(|t| {
+                session::session(&g.key, t, req.headers(), chrono::Utc::now()).is_some()
+            }));
     let policy = g.policy();
     let host = req
         .headers()

@@ -102,7 +102,9 @@ pub async fn login(
         return form_page(&s, &headers, &uri, &f.back, Some(w.login_wrong()));
     }
     let name = super::page::cut(f.name.trim(), 100).into_owned();
-    let value = session::new_cookie(&s.guard.key, &s.token, &name, chrono::Utc::now());
+    let value = s
+        .token
+        .with_exposed(|t| session::new_cookie(&s.guard.key, t, &name, chrono::Utc::now()));
     tracing::info!(name = %name, "console login");
     let back = if f.back.starts_with('/') && !f.back.starts_with("//") && !f.back.contains('\\') {
         f.back.as_str()

@@ -93,8 +93,7 @@ pub fn admit(
             w.need_login(),
         )));
     }
-    if !crate::heartbeat::constant_time_eq(form.form_token.as_bytes(), viewer.form_token.as_bytes())
-    {
+    if !crate::signing::constant_time_eq(form.form_token.as_bytes(), viewer.form_token.as_bytes()) {
         tracing::warn!(path = %uri.path(), "console form refused: wrong form token");
         return Err(Box::new(message_page(
             s,

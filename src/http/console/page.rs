@@ -31,7 +31,9 @@ pub struct Viewer {
 
 impl Viewer {
     pub fn of(s: &AppState, headers: &HeaderMap) -> Viewer {
-        let session = session::session(&s.guard.key, &s.token, headers, Utc::now());
+        let session = s
+            .token
+            .with_exposed(|t| session::session(&s.guard.key, t, headers, Utc::now()));
         let token_set = s.token.is_set();
         Viewer {
             may_act: !token_set || session.is_some(),

@@ -196,7 +196,7 @@ fn authorize(
             .to_string(),
     };
     let read_only = s.heartbeats.read_only_api_key().is_some_and(|k| {
-        crate::heartbeat::constant_time_eq(k.expose().as_bytes(), presented.as_bytes())
+        crate::signing::constant_time_eq(k.expose().as_bytes(), presented.as_bytes())
     });
     let verdict = match s.token.matches(&presented) {
         // No api_token: open, as tocsin's other write endpoints.
