@@ -174,18 +174,17 @@ pub fn render(
             esc(&format_time_in(t, tz, "%Y-%m-%d %H:%M:%S"))
         )
     };
-    let alerts = s.engine.alerts();
-    let active: Vec<_> = alerts.iter().filter(|a| a.is_active()).collect();
-    let firing = active
-        .iter()
-        .filter(|a| a.state == AlertState::Firing)
-        .count();
     let rules = s.engine.rule_statuses();
     let failing = rules.iter().filter(|r| r.health == "err").count();
 
     // Each table shows at most `limits.page_rows` rows, each text cut short:
-    // the page stays small however many alerts and checks there are.
+    // the page stays small however many alerts and checks there are (and
+    // only the alerts shown are copied).
     let rows_max = s.limits.get().page_rows.value;
+    let (active_total, active) = s.engine.select_alerts(|a| a.is_active(), 0..rows_max);
+    let (firing, _) = s
+        .engine
+        .select_alerts(|a| a.state == AlertState::Firing, 0..0);
     let mut h = String::with_capacity(8192);
     let _ = write!(
         h,
@@ -204,7 +203,7 @@ pub fn render(
         cw.nav_explain(),
         if firing > 0 { "bad" } else { "good" },
         w.count(firing, w.firing),
-        w.count(active.len() - firing, w.pending),
+        w.count(active_total - firing, w.pending),
         if failing > 0 { "bad" } else { "good" },
         w.count(failing, w.failing_rules),
     );
@@ -215,7 +214,7 @@ pub fn render(
         let _ = write!(h, "<p class=empty>{}</p>", w.no_alerts);
     } else {
         h.push_str(&w.head(&w.alert_cols));
-        for a in active.iter().take(rows_max) {
+        for a in &active {
             let since = a.fired_at.unwrap_or(a.active_at);
             // The rule's texts in the page's language (falling back to the other).
             let message = pick(config.language, &a.message, &a.texts.message_zh);
@@ -291,7 +290,7 @@ pub fn render(
             );
         }
         h.push_str("</tbody></table>");
-        more(&mut h, active.len(), rows_max, "/api/v1/alerts", w);
+        more(&mut h, active_total, rows_max, "/api/v1/alerts", w);
     }
     h.push_str("</section>");
 

@@ -29,7 +29,12 @@ pub struct DoneQuery {
 /// The alert with this fingerprint: in memory, else as stored (resolved).
 pub async fn find(s: &AppState, fingerprint: &str) -> Option<AlertInstance> {
     let fp = Fingerprint::try_from(fingerprint.to_string()).ok()?;
-    if let Some(a) = s.engine.alerts().into_iter().find(|a| a.fingerprint == fp) {
+    if let Some(a) = s
+        .engine
+        .select_alerts(|a| a.fingerprint == fp, 0..1)
+        .1
+        .pop()
+    {
         return Some(a);
     }
     s.engine.store().alert(fp).await.ok().flatten()
