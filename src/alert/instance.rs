@@ -88,6 +88,24 @@ impl AlertInstance {
         )
     }
 
+    /// One label of [`AlertInstance::output_labels`], without building them all.
+    pub fn output_label(&self, name: &str) -> Option<&str> {
+        match self.labels.get(name) {
+            Some(v) => Some(v),
+            None if name == "severity" && self.format == RuleFormat::Native => {
+                Some(self.severity.as_str())
+            }
+            None => None,
+        }
+    }
+
+    /// Whether every matcher holds for the output labels.
+    pub fn matches_all(&self, matchers: &[super::Matcher]) -> bool {
+        matchers
+            .iter()
+            .all(|m| m.matches_value(self.output_label(&m.name).unwrap_or("")))
+    }
+
     /// Labels as sent to targets: a native alert's labels plus its level as
     /// `severity`; a Prometheus-format alert's labels exactly.
     pub fn output_labels(&self) -> Labels {
@@ -146,5 +164,56 @@ impl RuleFormat {
             "prometheus" => Some(RuleFormat::Prometheus),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::Matcher;
+
+    #[test]
+    fn matchers_see_the_output_labels_without_building_them() {
+        let mut labels = Labels::new();
+        labels.insert("alertname".into(), "DiskFull".into());
+        labels.insert("vault".into(), "v-prod".into());
+        let a = AlertInstance {
+            fingerprint: Fingerprint(1),
+            group: "g".into(),
+            alert: "DiskFull".into(),
+            labels,
+            annotations: BTreeMap::new(),
+            message: String::new(),
+            resolution: String::new(),
+            texts: AlertTexts::default(),
+            state: AlertState::Firing,
+            severity: Severity::Error,
+            value: 1.0,
+            active_at: Utc::now(),
+            fired_at: None,
+            keep_firing_since: None,
+            resolved_at: None,
+            format: RuleFormat::Native,
+            generator_url: String::new(),
+        };
+        let m = |t: &str| Matcher::parse_list(t).unwrap();
+        for text in [
+            r#"severity="error", vault=~"v-.*""#,
+            "missing=\"\"",
+            "vault!=v-dev",
+        ] {
+            let expected = m(text).iter().all(|x| x.matches(&a.output_labels()));
+            assert!(expected, "{text}");
+            assert_eq!(a.matches_all(&m(text)), expected, "{text}");
+        }
+        assert!(!a.matches_all(&m("severity=warning")));
+        let prom = AlertInstance {
+            format: RuleFormat::Prometheus,
+            ..a
+        };
+        assert!(
+            !prom.matches_all(&m("severity=error")),
+            "a Prometheus alert has only its labels"
+        );
     }
 }

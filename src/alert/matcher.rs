@@ -145,7 +145,12 @@ impl Matcher {
     }
 
     pub fn matches(&self, labels: &Labels) -> bool {
-        let v = labels.get(&self.name).map_or("", String::as_str);
+        self.matches_value(labels.get(&self.name).map_or("", String::as_str))
+    }
+
+    /// Whether a label set whose value of this matcher's name is `v` (empty
+    /// when absent) matches.
+    pub fn matches_value(&self, v: &str) -> bool {
         match (self.op, &self.regex) {
             (Op::Eq, _) => v == self.value,
             (Op::Ne, _) => v != self.value,

@@ -79,10 +79,7 @@ pub async fn page(
                 "pending" => a.state == AlertState::Pending,
                 _ => true,
             }
-            && (matchers.is_empty() || {
-                let labels = a.output_labels();
-                matchers.iter().all(|m| m.matches(&labels))
-            })
+            && a.matches_all(&matchers)
             && (text.is_empty() || mentions(a, &text, lang))
     };
     let wanted = q.page.unwrap_or(1).max(1);
@@ -191,9 +188,19 @@ fn filters_form(p: &mut Page, q: &AlertsQuery) {
 
 /// Whether `text` (lower case) is in the alert's name, labels, message or hint.
 fn mentions(a: &AlertInstance, text: &str, lang: crate::alert::Language) -> bool {
-    let has = |s: &str| s.to_lowercase().contains(text);
+    // ASCII text (most searches) needs no lowered copy of every string.
+    let has = |s: &str| {
+        if text.is_ascii() {
+            s.as_bytes()
+                .windows(text.len().max(1))
+                .any(|w| w.eq_ignore_ascii_case(text.as_bytes()))
+        } else {
+            s.to_lowercase().contains(text)
+        }
+    };
     has(&a.alert)
-        || a.output_labels().iter().any(|(k, v)| has(k) || has(v))
+        || a.labels.iter().any(|(k, v)| has(k) || has(v))
+        || has(a.severity.as_str())
         || has(pick(lang, &a.message, &a.texts.message_zh))
         || has(&a.message)
         || has(&a.texts.message_zh)
