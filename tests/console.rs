@@ -183,6 +183,12 @@ routing:
     let queue_page = b.url().await;
     b.click("#ack").await;
     let page = b.wait_text("Acknowledged.").await;
+    // Each notification with what its channel answered.
+    assert!(page.contains("HTTP 200"), "the webhook's answer: {page}");
+    assert!(
+        page.contains("Event processed"),
+        "PagerDuty's answer: {page}"
+    );
     assert!(page.contains("acknowledged by Li Lei"), "{page}");
     // PagerDuty is told, as an `acknowledge` of the incident it opened.
     wait_for("PagerDuty's acknowledge event", WAIT, || async {

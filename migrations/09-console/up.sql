@@ -15,3 +15,7 @@ CREATE TABLE daemon_keys (
     name TEXT PRIMARY KEY,
     value BLOB NOT NULL
 );
+
+-- What the channel answered when a notification was sent (the console shows
+-- it beside each notification of an alert); failures keep `last_error`.
+ALTER TABLE notifications ADD COLUMN answer TEXT;

@@ -203,7 +203,7 @@ impl Worker {
                 groups.sort();
                 groups.dedup();
                 self.store
-                    .mark_sent(&self.target, ids, groups, Utc::now())
+                    .mark_sent(&self.target, ids, groups, Utc::now(), &answer)
                     .await?;
                 self.stats.record(&self.target, |s| s.sent += n);
             }

@@ -140,6 +140,7 @@ fn read_record(r: &rusqlite::Row) -> rusqlite::Result<NotificationRecord> {
         last_error: r.get(6)?,
         created_at: from_millis(r.get(7)?),
         sent_at: r.get::<_, Option<i64>>(8)?.map(from_millis),
+        answer: r.get(9)?,
     })
 }
 
@@ -155,6 +156,9 @@ pub struct NotificationRecord {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// What the channel answered when it was sent.
+    #[serde(default)]
+    pub answer: Option<String>,
 }
 
 impl Store {
@@ -240,16 +244,23 @@ impl Store {
         ids: Vec<i64>,
         groups: Vec<String>,
         now: DateTime<Utc>,
+        answer: &str,
     ) -> Result<(), StoreError> {
         let target = target.to_string();
+        // The answer as the console shows it: its first 500 bytes.
+        let mut end = answer.len().min(500);
+        while !answer.is_char_boundary(end) {
+            end -= 1;
+        }
+        let answer = answer[..end].to_string();
         self.run(move |c| {
             let tx = c.transaction()?;
             {
                 let mut sent = tx.prepare_cached(
-                    "UPDATE notifications SET status = 'sent', attempts = attempts + 1, sent_at = ?2, last_error = NULL WHERE id = ?1",
+                    "UPDATE notifications SET status = 'sent', attempts = attempts + 1, sent_at = ?2, last_error = NULL, answer = ?3 WHERE id = ?1",
                 )?;
                 for id in ids {
-                    sent.execute(params![id, to_millis(now)])?;
+                    sent.execute(params![id, to_millis(now), answer])?;
                 }
                 let mut group = tx.prepare_cached(
                     "INSERT INTO notification_groups (target, group_key, last_sent_at) VALUES (?1, ?2, ?3)
@@ -337,7 +348,7 @@ impl Store {
     ) -> Result<Vec<NotificationRecord>, StoreError> {
         self.run(move |c| {
             let mut stmt = c.prepare(
-                "SELECT id, target, fingerprint, kind, status, attempts, last_error, created_at, sent_at
+                "SELECT id, target, fingerprint, kind, status, attempts, last_error, created_at, sent_at, answer
                  FROM notifications WHERE fingerprint = ?1 ORDER BY id",
             )?;
             let rows = stmt.query_map([fingerprint.to_string()], read_record)?;
@@ -353,7 +364,7 @@ impl Store {
     ) -> Result<std::collections::HashMap<String, NotificationRecord>, StoreError> {
         self.run(move |c| {
             let mut stmt = c.prepare(
-                "SELECT id, target, fingerprint, kind, status, attempts, last_error, created_at, sent_at
+                "SELECT id, target, fingerprint, kind, status, attempts, last_error, created_at, sent_at, answer
                  FROM notifications WHERE id IN
                      (SELECT MAX(id) FROM notifications WHERE attempts > 0 OR status != 'pending' GROUP BY target)",
             )?;
@@ -374,7 +385,7 @@ impl Store {
     ) -> Result<std::collections::HashMap<String, NotificationRecord>, StoreError> {
         self.run(move |c| {
             let mut stmt = c.prepare(
-                "SELECT id, target, fingerprint, kind, status, attempts, last_error, created_at, sent_at
+                "SELECT id, target, fingerprint, kind, status, attempts, last_error, created_at, sent_at, answer
                  FROM notifications WHERE id IN (SELECT MAX(id) FROM notifications GROUP BY fingerprint)",
             )?;
             let rows = stmt.query_map([], read_record)?;
@@ -481,7 +492,7 @@ mod tests {
             })
             .unwrap();
         store
-            .mark_sent("hook", ids, vec!["g1".into()], Utc::now())
+            .mark_sent("hook", ids, vec!["g1".into()], Utc::now(), "ok")
             .await
             .unwrap();
         write(&store, vec![row("g1", 6, 30, 300)]).await;

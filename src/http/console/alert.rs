@@ -302,7 +302,13 @@ async fn notifications(p: &mut Page, s: &AppState, fp: Fingerprint) {
             cell(cols[5], &n.sent_at.map(|t| p.time(t)).unwrap_or_default()),
             cell(
                 cols[6],
-                &esc(&cut(n.last_error.as_deref().unwrap_or(""), 300))
+                &esc(&cut(
+                    n.last_error
+                        .as_deref()
+                        .or(n.answer.as_deref())
+                        .unwrap_or(""),
+                    300
+                ))
             ),
         );
         p.html.push_str(&row);

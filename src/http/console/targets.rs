@@ -77,7 +77,13 @@ pub async fn page(
                         .unwrap_or_default(),
                     esc(&n.fingerprint),
                     esc(&n.kind),
-                    esc(&cut(n.last_error.as_deref().unwrap_or(""), 300))
+                    esc(&cut(
+                        n.last_error
+                            .as_deref()
+                            .or(n.answer.as_deref())
+                            .unwrap_or(""),
+                        300
+                    ))
                 )
             })
             .unwrap_or_default();
