@@ -70,11 +70,25 @@ impl<'a> RuleEnv<'a> {
             .zip(labels.get(CHECK_LABEL))
             .and_then(|(outputs, check)| outputs.get(check))
             .map_or("", String::as_str);
-        TemplateContext::new(&rule.name, severity, labels, value, since)
-            .with_query(self.queries)
-            .with_external_url(self.external_url)
-            .with_output(output)
-            .with_timezone(self.timezone)
+        // `{{ since }}` is written out only for rules whose texts show it.
+        let shows_since = rule
+            .message
+            .iter()
+            .chain(&rule.resolution)
+            .chain(&rule.resolved_message)
+            .any(|t| t.mentions("since"))
+            || rule.annotations.iter().any(|(_, t)| t.mentions("since"));
+        TemplateContext::new(
+            &rule.name,
+            severity,
+            labels,
+            value,
+            since.filter(|_| shows_since),
+        )
+        .with_query(self.queries)
+        .with_external_url(self.external_url)
+        .with_output(output)
+        .with_timezone(self.timezone)
     }
 }
 

@@ -75,6 +75,11 @@ impl RuleText {
         RuleText { main, zh: None }
     }
 
+    /// Whether either language's template may use the variable `name`.
+    pub fn mentions(&self, name: &str) -> bool {
+        self.main.mentions(name) || self.zh.as_ref().is_some_and(|t| t.mentions(name))
+    }
+
     /// The text rendered in its main language and, when the rule gave one,
     /// in Chinese (else empty).
     pub fn render(&self, ctx: &TemplateContext) -> (String, String) {

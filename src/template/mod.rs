@@ -98,7 +98,9 @@ impl<'a> TemplateContext<'a> {
 
     /// The same context, with `{{ since }}` written in `tz`.
     pub fn with_timezone(mut self, tz: Tz) -> Self {
-        if let Some(t) = self.since_at {
+        if let Some(t) = self.since_at
+            && tz != Tz::UTC
+        {
             self.since = since_text(t, tz);
         }
         self
@@ -159,6 +161,7 @@ impl Template {
         let labels = Labels::new();
         let sample = TemplateContext::new("Sample", "warning", &labels, 1.0, Some(Utc::now()));
         check_jinja(source, minijinja::value::Serde(&sample).into())?;
+        compile(source)?;
         Ok(Template::Jinja(source.to_string()))
     }
 
@@ -170,6 +173,16 @@ impl Template {
             return Ok(Template::Static(source.to_string()));
         }
         GoTemplate::parse_named(&format!("__alert_{alert}"), source).map(Template::Go)
+    }
+
+    /// Whether the template may use the variable `name` (its source names
+    /// it): contexts skip working out what no template shows.
+    pub fn mentions(&self, name: &str) -> bool {
+        match self {
+            Template::Static(_) => false,
+            Template::Jinja(src) => src.contains(name),
+            Template::Go(t) => t.source().contains(name),
+        }
     }
 
     /// Whether rendering runs PromQL queries (a Go template calling `query`).
@@ -202,11 +215,7 @@ impl Template {
     pub fn render(&self, ctx: &TemplateContext) -> String {
         match self {
             Template::Static(s) => s.clone(),
-            Template::Jinja(src) => environment()
-                .render_str(src, minijinja::value::Serde(ctx))
-                .unwrap_or_else(|e| {
-                    format!("<error expanding template: {}>", describe_jinja_error(&e))
-                }),
+            Template::Jinja(src) => render_compiled(src, ctx),
             Template::Go(t) => {
                 let no_labels = Labels::new();
                 t.render(&GoTemplateData {
@@ -256,6 +265,42 @@ pub fn render_notification_template<S: Serialize>(source: &str, ctx: &S) -> Stri
         .unwrap_or_else(|e| format!("<error expanding template: {}>", describe_jinja_error(&e)))
 }
 
+/// Rule templates compiled once, by their source: a rule's message is not
+/// parsed again at each evaluation of each alert, and rules that share a
+/// text share its compiled form. Sources stay for the process's life (a
+/// reload adds the texts it changed).
+fn compiled() -> &'static std::sync::RwLock<minijinja::Environment<'static>> {
+    static COMPILED: OnceLock<std::sync::RwLock<minijinja::Environment<'static>>> = OnceLock::new();
+    COMPILED.get_or_init(|| std::sync::RwLock::new(new_environment()))
+}
+
+/// Compiles `source` into [`compiled`] unless it is there.
+fn compile(source: &str) -> Result<(), String> {
+    if compiled()
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_template(source)
+        .is_ok()
+    {
+        return Ok(());
+    }
+    compiled()
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .add_template_owned(source.to_string(), source.to_string())
+        .map_err(|e| describe_jinja_error(&e))
+}
+
+fn render_compiled(source: &str, ctx: &TemplateContext) -> String {
+    let env = compiled().read().unwrap_or_else(|p| p.into_inner());
+    let rendered = match env.get_template(source) {
+        Ok(t) => t.render(minijinja::value::Serde(ctx)),
+        // Not compiled (a template built without `Template::native`).
+        Err(_) => environment().render_str(source, minijinja::value::Serde(ctx)),
+    };
+    rendered.unwrap_or_else(|e| format!("<error expanding template: {}>", describe_jinja_error(&e)))
+}
+
 fn describe_jinja_error(e: &minijinja::Error) -> String {
     let mut msg = e.kind().to_string();
     if let Some(detail) = e.detail() {
@@ -270,13 +315,17 @@ fn describe_jinja_error(e: &minijinja::Error) -> String {
 
 fn environment() -> &'static minijinja::Environment<'static> {
     static ENV: OnceLock<minijinja::Environment<'static>> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let mut env = minijinja::Environment::new();
-        env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
-        env.add_filter("duration", |secs: f64| format_duration_secs(secs));
-        env.add_filter("humanize", |v: f64| humanize(v));
-        env
-    })
+    ENV.get_or_init(new_environment)
+}
+
+/// minijinja as tocsin's templates use it: lenient undefined values, and
+/// Prometheus's `humanize` and a `duration` filter.
+fn new_environment() -> minijinja::Environment<'static> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
+    env.add_filter("duration", |secs: f64| format_duration_secs(secs));
+    env.add_filter("humanize", |v: f64| humanize(v));
+    env
 }
 
 /// `90061` → `1d 1h 1m 1s`; sub-second values keep milliseconds.
@@ -342,6 +391,25 @@ mod tests {
             t.render(&ctx(&labels, 90061.0)),
             "90061.0 / 1d 1h 1m 1s / 90.06k"
         );
+    }
+
+    #[test]
+    fn compiled_once_rendered_many_times_with_each_context() {
+        let labels = Labels::new();
+        let a = Template::native("{{ value }} now ({{ alert }})").unwrap();
+        let b = Template::native("{{ value }} now ({{ alert }})").unwrap();
+        for v in [1.0, 2.5, 1.0] {
+            assert_eq!(
+                a.render(&ctx(&labels, v)),
+                format!("{v:?} now (ConnectionCountHigh)")
+            );
+            assert_eq!(a.render(&ctx(&labels, v)), b.render(&ctx(&labels, v)));
+        }
+        // A template made without Template::native still renders.
+        let raw = Template::Jinja("raw {{ value }}".into());
+        assert_eq!(raw.render(&ctx(&labels, 3.0)), "raw 3.0");
+        assert!(a.mentions("value") && !a.mentions("since"));
+        assert!(!Template::Static("since then".into()).mentions("since"));
     }
 
     #[test]
