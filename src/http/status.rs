@@ -303,17 +303,7 @@ pub fn render(
             w.heartbeats,
             w.head(&w.check_cols)
         );
-        let mut rows: Vec<_> = checks
-            .iter()
-            .map(|c| (super::metrics::heartbeat_state(c, now), c))
-            .collect();
-        // Problems first.
-        let rank = |st: &str| match st {
-            "down" | "failed" => 0,
-            "late" | "running" => 1,
-            _ => 2,
-        };
-        rows.sort_by(|a, b| (rank(&a.0), &a.1.def.name).cmp(&(rank(&b.0), &b.1.def.name)));
+        let rows = super::console::checks::problems_first(checks, now);
         let total = rows.len();
         for (state, c) in rows.into_iter().take(rows_max) {
             let labels: Vec<String> = c

@@ -51,22 +51,11 @@ pub async fn list(
     let mut p = Page::new(&s, &headers, &uri);
     let w = p.w;
     p.start_after(w.checks_title(), &q.done);
-    let mut rows: Vec<(String, Check)> = s
-        .heartbeats
-        .checks()
-        .into_iter()
-        .map(|c| (crate::http::metrics::heartbeat_state(&c, p.now), c))
-        .collect();
+    let rows = problems_first(s.heartbeats.checks(), p.now);
     if rows.is_empty() {
         let _ = write!(p.html, "<p class=mut>{}</p>", w.no_checks());
         return p.finish();
     }
-    let rank = |st: &str| match st {
-        "down" | "failed" => 0,
-        "late" | "running" => 1,
-        _ => 2,
-    };
-    rows.sort_by(|a, b| (rank(&a.0), &a.1.def.name).cmp(&(rank(&b.0), &b.1.def.name)));
     let cols = columns(w.check_cols());
     p.html.push_str(&table_head(w.check_cols()));
     for (state, c) in rows.iter().take(1000) {
@@ -118,6 +107,24 @@ pub async fn list(
     }
     p.html.push_str(TABLE_END);
     p.finish()
+}
+
+/// Checks with their state (`down`, `late`, ...), problems first, then by name.
+pub fn problems_first(
+    checks: Vec<Check>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<(String, Check)> {
+    let mut rows: Vec<(String, Check)> = checks
+        .into_iter()
+        .map(|c| (crate::http::metrics::heartbeat_state(&c, now), c))
+        .collect();
+    let rank = |st: &str| match st {
+        "down" | "failed" => 0,
+        "late" | "running" => 1,
+        _ => 2,
+    };
+    rows.sort_by(|a, b| (rank(&a.0), &a.1.def.name).cmp(&(rank(&b.0), &b.1.def.name)));
+    rows
 }
 
 fn by_id(s: &AppState, id: &str) -> Option<Check> {
