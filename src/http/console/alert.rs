@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::alerts::{acknowledgements, marks};
 use super::page::{Page, TABLE_END, back_to, cell, cut, esc, message_page, table_head};
 use super::words::columns;
-use super::{FormBase, admit};
+use super::{Admitted, FormBase, admit};
 use crate::alert::text::pick;
 use crate::alert::{Acknowledgement, AlertInstance, AlertState, Fingerprint};
 use crate::http::AppState;
@@ -241,12 +241,8 @@ fn route(p: &mut Page, s: &AppState, a: &AlertInstance) {
 async fn history(p: &mut Page, s: &AppState, fp: Fingerprint) {
     let w = p.w;
     let _ = write!(p.html, "<h2>{}</h2>", w.history());
-    let events = match s.engine.store().events_for(fp).await {
-        Ok(e) => e,
-        Err(e) => {
-            let _ = write!(p.html, "<p class=problem>{}</p>", esc(&e.to_string()));
-            return;
-        }
+    let Some(events) = p.or_problem(s.engine.store().events_for(fp).await) else {
+        return;
     };
     let cols = columns(w.history_cols());
     p.html.push_str(&table_head(w.history_cols()));
@@ -277,12 +273,8 @@ async fn history(p: &mut Page, s: &AppState, fp: Fingerprint) {
 async fn notifications(p: &mut Page, s: &AppState, fp: Fingerprint) {
     let w = p.w;
     let _ = write!(p.html, "<h2>{}</h2>", w.notifications());
-    let rows = match s.engine.store().notifications_for(fp).await {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = write!(p.html, "<p class=problem>{}</p>", esc(&e.to_string()));
-            return;
-        }
+    let Some(rows) = p.or_problem(s.engine.store().notifications_for(fp).await) else {
+        return;
     };
     if rows.is_empty() {
         let _ = write!(p.html, "<p class=mut>{}</p>", w.no_notifications());
@@ -334,11 +326,10 @@ pub async fn acknowledge(
     Path(fingerprint): Path<String>,
     Form(f): Form<AckForm>,
 ) -> Response {
-    let viewer = match admit(&s, &headers, &uri, &f.base) {
-        Ok(v) => v,
+    let Admitted { viewer, w } = match admit(&s, &headers, &uri, &f.base) {
+        Ok(a) => a,
         Err(r) => return *r,
     };
-    let w = Page::new(&s, &headers, &uri).w;
     let Some(a) = find(&s, &fingerprint)
         .await
         .filter(|a| a.state == AlertState::Firing)
@@ -387,10 +378,10 @@ pub async fn give_back(
     Path(fingerprint): Path<String>,
     Form(f): Form<FormBase>,
 ) -> Response {
-    if let Err(r) = admit(&s, &headers, &uri, &f) {
-        return *r;
-    }
-    let w = Page::new(&s, &headers, &uri).w;
+    let w = match admit(&s, &headers, &uri, &f) {
+        Ok(a) => a.w,
+        Err(r) => return *r,
+    };
     let Ok(fp) = Fingerprint::try_from(fingerprint) else {
         return message_page(
             &s,

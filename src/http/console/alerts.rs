@@ -332,17 +332,13 @@ async fn resolved(s: &AppState, p: &mut Page, q: &AlertsQuery, matchers: &[Match
         w.resolved_recently(),
         w.days()
     );
-    let list = match s
-        .engine
-        .store()
-        .resolutions_since(since, RESOLVED_MAX)
-        .await
-    {
-        Ok(l) => l,
-        Err(e) => {
-            let _ = write!(p.html, "<p class=problem>{}</p>", esc(&e.to_string()));
-            return;
-        }
+    let Some(list) = p.or_problem(
+        s.engine
+            .store()
+            .resolutions_since(since, RESOLVED_MAX)
+            .await,
+    ) else {
+        return;
     };
     let list: Vec<_> = list
         .into_iter()

@@ -205,14 +205,12 @@ pub async fn page(
         p.html.push_str(&form);
     }
     let _ = write!(p.html, "<h2>{}</h2>", w.ping_log());
-    match s.heartbeats.pings_of(c.def.id, PINGS_SHOWN).await {
-        Err(e) => {
-            let _ = write!(p.html, "<p class=problem>{}</p>", esc(&e.to_string()));
-        }
-        Ok(pings) if pings.is_empty() => {
+    match p.or_problem(s.heartbeats.pings_of(c.def.id, PINGS_SHOWN).await) {
+        None => {}
+        Some(pings) if pings.is_empty() => {
             let _ = write!(p.html, "<p class=mut>{}</p>", w.no_pings());
         }
-        Ok(pings) => {
+        Some(pings) => {
             let cols = columns(w.ping_cols());
             p.html.push_str(&table_head(w.ping_cols()));
             for ping in &pings {
@@ -265,10 +263,10 @@ async fn set_paused(
     form: FormBase,
     pause: bool,
 ) -> Response {
-    if let Err(r) = admit(&s, &headers, &uri, &form) {
-        return *r;
-    }
-    let w = Page::new(&s, &headers, &uri).w;
+    let w = match admit(&s, &headers, &uri, &form) {
+        Ok(a) => a.w,
+        Err(r) => return *r,
+    };
     let Some(c) = by_id(&s, &id) else {
         return message_page(
             &s,

@@ -80,7 +80,7 @@ pub fn admit(
     headers: &HeaderMap,
     uri: &Uri,
     form: &FormBase,
-) -> Result<Viewer, Box<Response>> {
+) -> Result<Admitted, Box<Response>> {
     let viewer = Viewer::of(s, headers);
     let w = page::Page::new(s, headers, uri).w;
     if !viewer.may_act {
@@ -103,5 +103,11 @@ pub fn admit(
             w.form_expired(),
         )));
     }
-    Ok(viewer)
+    Ok(Admitted { viewer, w })
+}
+
+/// A form let through: who posted it, and the words of their pages.
+pub struct Admitted {
+    pub viewer: Viewer,
+    pub w: words::Words,
 }

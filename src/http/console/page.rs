@@ -178,6 +178,18 @@ impl Page {
         }
     }
 
+    /// `r`'s value, or `None` after writing its error on the page (a
+    /// section whose data cannot be read says why and the page goes on).
+    pub fn or_problem<T, E: std::fmt::Display>(&mut self, r: Result<T, E>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let _ = write!(self.html, "<p class=problem>{}</p>", esc(&e.to_string()));
+                None
+            }
+        }
+    }
+
     /// A short notice at the top (`?done=`).
     pub fn notice(&mut self, text: &str) {
         let _ = write!(self.html, "<p class=notice role=status>{}</p>", esc(text));

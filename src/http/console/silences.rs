@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::alert::{DoneQuery, pick_name};
 use super::page::{Page, TABLE_END, back_to, cell, esc, message_page, table_head};
 use super::words::columns;
-use super::{FormBase, admit};
+use super::{Admitted, FormBase, admit};
 use crate::http::AppState;
 use crate::notify::silence::{MatcherInput, NewSilence, SilenceBounds};
 
@@ -27,12 +27,9 @@ pub async fn page(
     let mut p = Page::new(&s, &headers, &uri);
     let w = p.w;
     p.start_after(w.silences_title(), &q.done);
-    let list = match s.engine.store().silences(p.now).await {
-        Ok(l) => l,
-        Err(e) => {
-            let _ = write!(p.html, "<p class=problem>{}</p>", esc(&e.to_string()));
-            return p.finish_with(StatusCode::SERVICE_UNAVAILABLE);
-        }
+    let now = p.now;
+    let Some(list) = p.or_problem(s.engine.store().silences(now).await) else {
+        return p.finish_with(StatusCode::SERVICE_UNAVAILABLE);
     };
     if list.is_empty() {
         let _ = write!(p.html, "<p class=mut>{}</p>", w.no_silences());
@@ -93,11 +90,10 @@ pub async fn create(
     uri: Uri,
     Form(f): Form<SilenceForm>,
 ) -> Response {
-    let viewer = match admit(&s, &headers, &uri, &f.base) {
-        Ok(v) => v,
+    let Admitted { viewer, w } = match admit(&s, &headers, &uri, &f.base) {
+        Ok(a) => a,
         Err(r) => return *r,
     };
-    let w = Page::new(&s, &headers, &uri).w;
     let refuse = |why: String| message_page(&s, &headers, &uri, StatusCode::BAD_REQUEST, &why);
     let matchers = match crate::alert::Matcher::parse_list(&f.matchers) {
         Ok(m) => m,
@@ -139,10 +135,10 @@ pub async fn expire(
     Path(id): Path<String>,
     Form(f): Form<FormBase>,
 ) -> Response {
-    if let Err(r) = admit(&s, &headers, &uri, &f) {
-        return *r;
-    }
-    let w = Page::new(&s, &headers, &uri).w;
+    let w = match admit(&s, &headers, &uri, &f) {
+        Ok(a) => a.w,
+        Err(r) => return *r,
+    };
     match crate::http::silences::expire_now(&s, &id, Utc::now()).await {
         Ok(Some(_)) => back_to(&f.back, w.done_expire()),
         Ok(None) => message_page(
