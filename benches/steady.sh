@@ -9,6 +9,7 @@
 #   benches/steady.sh                  (builds the release binary first)
 #   TOCSIN_BIN=path benches/steady.sh  measure another build
 #   SERIES=100000 benches/steady.sh
+#   PERF_OUT=/tmp/steady.perf benches/steady.sh   profile the 20 s (perf, dwarf call graphs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 series=${SERIES:-10000}
@@ -59,7 +60,11 @@ sleep 3
 evals() { curl -s "127.0.0.1:$port/metrics" | awk '/^tocsin_rule_group_evaluations_total\{group="steady"\}/ {print $2}'; }
 hz=$(getconf CLK_TCK)
 e0=$(evals); t0=$(awk '{print $14+$15}' /proc/$pid/stat)
-sleep 20
+if [ -n "${PERF_OUT:-}" ]; then
+  perf record -q -F 999 --call-graph dwarf -p "$pid" -o "$PERF_OUT" -- sleep 20 >/dev/null 2>&1
+else
+  sleep 20
+fi
 e1=$(evals); t1=$(awk '{print $14+$15}' /proc/$pid/stat)
 rss=$(awk '/VmRSS/ {print int($2/1024)}' /proc/$pid/status)
 n=$((e1 - e0))

@@ -53,9 +53,9 @@ fn step(
     outcome: QueryOutcome,
     at: DateTime<Utc>,
 ) -> Vec<AlertMessage> {
-    let update = evaluate_rule(group, rule, alerts, outcome, RuleEnv::default(), at);
+    let mut update = evaluate_rule(group, rule, alerts, outcome, RuleEnv::default(), at);
     assert_eq!(update.error, None);
-    *alerts = update.alerts;
+    update.apply_to(alerts);
     update
         .events
         .iter()
@@ -77,7 +77,7 @@ fn notices(
     let mut alerts = HashMap::new();
     let sample = |value| {
         QueryOutcome::Samples(vec![Sample {
-            labels: series.clone(),
+            labels: series.clone().into(),
             value,
         }])
     };
@@ -438,7 +438,7 @@ fn a_prometheus_rule_keeps_its_annotations_when_it_resolves() {
     let mut alerts = HashMap::new();
     let sample = |value| {
         QueryOutcome::Samples(vec![Sample {
-            labels: series.clone(),
+            labels: series.clone().into(),
             value,
         }])
     };

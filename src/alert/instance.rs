@@ -10,7 +10,7 @@ use super::labels::{Fingerprint, Labels};
 use super::severity::Severity;
 use super::text::AlertTexts;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AlertState {
     Pending,

@@ -45,6 +45,14 @@ impl Fingerprint {
 
     /// The identity of an alert: its group and all its labels.
     pub fn of_alert(group: &str, labels: &Labels) -> Fingerprint {
+        Fingerprint::of_alert_pairs(group, labels.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+
+    /// [`Fingerprint::of_alert`] over label pairs given in name order.
+    pub fn of_alert_pairs<'a>(
+        group: &str,
+        labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Fingerprint {
         let mut h = fnv(FNV_OFFSET, group.as_bytes());
         h = fnv(h, &[SEPARATOR]);
         for (k, v) in labels {

@@ -488,7 +488,8 @@ mod tests {
             labels: pairs
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<Labels>(),
+                .collect::<Labels>()
+                .into(),
             value,
         }
     }

@@ -5,6 +5,7 @@
 //! - [`state`]: the per-alert state machine (pure): the only place an
 //!   alert's state changes.
 //! - [`rule`]: one rule's evaluation: labels, no-data/error policies (pure).
+//! - `identity`: which alert a series is, without building its labels.
 //! - [`batch`]: one query for rules that differ in one label matcher.
 //! - [`template_query`]: templates that call `query`, on the blocking pool.
 //! - [`engine`]: the running engine: alerts in memory, rule health, one
@@ -14,6 +15,7 @@
 
 pub mod batch;
 pub mod engine;
+mod identity;
 pub mod recording;
 pub mod remote_queue;
 pub mod rule;

@@ -59,16 +59,17 @@ pub fn record(
     let mut seen = HashSet::with_capacity(samples.len());
     let mut out = Vec::with_capacity(samples.len());
     for mut s in samples {
-        s.labels.insert("__name__".into(), rule.name.clone());
+        let labels = std::sync::Arc::make_mut(&mut s.labels);
+        labels.insert("__name__".into(), rule.name.clone());
         for (k, v) in &rule.labels {
             if v.is_empty() {
-                s.labels.remove(k);
+                labels.remove(k);
             } else {
-                s.labels.insert(k.clone(), v.clone());
+                labels.insert(k.clone(), v.clone());
             }
         }
-        if !seen.insert(s.labels.clone()) {
-            return Err(RecordError::DuplicateLabelset(s.labels));
+        if !seen.insert(labels.clone()) {
+            return Err(RecordError::DuplicateLabelset(labels.clone()));
         }
         out.push(s);
     }
@@ -84,11 +85,11 @@ pub fn record(
 /// The request of one evaluation: the recorded series at `ts_ms`, and a
 /// staleness marker for each series of `previous` that is gone.
 pub fn to_write(samples: &[Sample], previous: &HashSet<Labels>, ts_ms: i64) -> Vec<TimeSeries> {
-    let current: HashSet<&Labels> = samples.iter().map(|s| &s.labels).collect();
+    let current: HashSet<&Labels> = samples.iter().map(|s| &*s.labels).collect();
     let mut out: Vec<TimeSeries> = samples
         .iter()
         .map(|s| TimeSeries {
-            labels: s.labels.clone(),
+            labels: (*s.labels).clone(),
             samples: vec![(s.value, ts_ms)],
         })
         .collect();
@@ -219,7 +220,15 @@ impl Recorder {
                             }
                         }
                     }
-                    (None, Some(samples.into_iter().map(|s| s.labels).collect()))
+                    (
+                        None,
+                        Some(
+                            samples
+                                .into_iter()
+                                .map(|s| std::sync::Arc::unwrap_or_clone(s.labels))
+                                .collect(),
+                        ),
+                    )
                 }
                 Err(e) => (Some(e.to_string()), None),
             };
@@ -369,7 +378,7 @@ mod tests {
 
     fn sample(pairs: &[(&str, &str)], value: f64) -> Sample {
         Sample {
-            labels: labels(pairs),
+            labels: labels(pairs).into(),
             value,
         }
     }
@@ -387,7 +396,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            out[0].labels,
+            *out[0].labels,
             labels(&[
                 ("__name__", "job:x:sum"),
                 ("job", "overridden"),
@@ -418,7 +427,7 @@ mod tests {
             0,
         )
         .unwrap();
-        assert_eq!(out[0].labels, labels(&[("__name__", "r"), ("job", "a")]));
+        assert_eq!(*out[0].labels, labels(&[("__name__", "r"), ("job", "a")]));
     }
 
     #[test]
@@ -472,7 +481,7 @@ mod tests {
         let b = labels(&[("__name__", "r"), ("job", "b")]);
         let previous: HashSet<Labels> = [a.clone(), b.clone()].into_iter().collect();
         let now = vec![Sample {
-            labels: a.clone(),
+            labels: a.clone().into(),
             value: 3.0,
         }];
         let out = to_write(&now, &previous, 1000);

@@ -1,10 +1,12 @@
 //! One rule, one evaluation: query result (or error) + current alerts →
 //! next alerts and the transitions to record. Pure: no I/O, `now` injected.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::identity::AlertIdentity;
 use super::state::{Observation, step};
 use crate::alert::{
     AlertEvent, AlertInstance, AlertState, Fingerprint, Labels, RuleFormat, Sample,
@@ -23,18 +25,52 @@ pub enum QueryOutcome {
     Failed(String),
 }
 
-/// Everything one evaluation of one rule changes.
+/// Everything one evaluation of one rule changes. Alerts it does not name
+/// stay as they were.
 #[derive(Debug, Default)]
 pub struct RuleUpdate {
-    /// The rule's alerts afterwards (active and recently resolved).
-    pub alerts: HashMap<Fingerprint, AlertInstance>,
+    /// Alerts that are new or changed in memory (state, value, texts).
+    pub refreshed: Vec<AlertInstance>,
     /// Alerts whose stored row changed.
     pub save: Vec<AlertInstance>,
-    /// Alerts that went back to inactive (their rows are deleted).
+    /// Alerts that went back to inactive (their rows are deleted and they
+    /// leave the rule's alerts).
     pub delete: Vec<Fingerprint>,
     pub events: Vec<AlertEvent>,
     /// Why the evaluation failed, if it did (the rule's health).
     pub error: Option<String>,
+    /// Whether every firing alert's texts now come from the rule as it is
+    /// (they were, or this evaluation rendered them; see
+    /// [`RuleEnv::texts_current`]).
+    pub texts_current: bool,
+}
+
+impl RuleUpdate {
+    /// Brings the rule's alerts as they were up to date, moving the
+    /// refreshed alerts in.
+    pub fn apply_to(&mut self, alerts: &mut HashMap<Fingerprint, AlertInstance>) {
+        for fp in &self.delete {
+            alerts.remove(fp);
+        }
+        for a in self.refreshed.drain(..) {
+            alerts.insert(a.fingerprint, a);
+        }
+    }
+
+    /// The rule's alerts afterwards, from those it had (a copy).
+    pub fn next_alerts(
+        &self,
+        current: &HashMap<Fingerprint, AlertInstance>,
+    ) -> HashMap<Fingerprint, AlertInstance> {
+        let mut alerts = current.clone();
+        for fp in &self.delete {
+            alerts.remove(fp);
+        }
+        for a in &self.refreshed {
+            alerts.insert(a.fingerprint, a.clone());
+        }
+        alerts
+    }
 }
 
 /// Where a rule runs, as its alerts and templates see it.
@@ -50,6 +86,10 @@ pub struct RuleEnv<'a> {
     pub outputs: Option<&'a HashMap<String, String>>,
     /// The config's `timezone`: the zone of `{{ since }}`.
     pub timezone: chrono_tz::Tz,
+    /// Whether the current alerts' texts were rendered by this rule as it is
+    /// now, in this zone (false after a start or a reload): then an alert
+    /// seen again with the same value and level is left as it is.
+    pub texts_current: bool,
 }
 
 impl<'a> RuleEnv<'a> {
@@ -103,8 +143,10 @@ pub fn evaluate_rule(
 ) -> RuleUpdate {
     // Each observed alert, what was seen, and the sample's labels (what
     // Prometheus-format templates see as `$labels`).
-    let mut observed: HashMap<Fingerprint, (AlertInstance, Observation, Option<Labels>)> =
+    let mut observed: HashMap<Fingerprint, (AlertInstance, Observation, Option<Arc<Labels>>)> =
         HashMap::new();
+    // Alerts seen again exactly as they are (left untouched).
+    let mut steady: HashSet<Fingerprint> = HashSet::new();
     // Alerts not observed this time and not to be touched (error, keep).
     let mut frozen = false;
     let mut error = None;
@@ -133,25 +175,49 @@ pub fn evaluate_rule(
             }
         },
         QueryOutcome::Samples(samples) => {
+            // Series of firing alerts that come back as they were are only
+            // recognised by fingerprint: nothing is built or rendered.
+            let identity = (env.texts_current && env.queries.is_none() && env.outputs.is_none())
+                .then(|| AlertIdentity::of(group, rule))
+                .flatten();
+            steady.reserve(current.len().min(samples.len()));
             for s in samples {
+                if let Some(fp) = identity.as_ref().map(|id| id.fingerprint(&s.labels))
+                    && current
+                        .get(&fp)
+                        .is_some_and(|p| unchanged(p, s.value, rule, env))
+                {
+                    if observed.contains_key(&fp) || !steady.insert(fp) {
+                        error = Some(duplicate_series(&current[&fp].labels));
+                        break;
+                    }
+                    continue;
+                }
                 let a = alert_for_sample(group, rule, &s, env, now);
-                if let Some((other, _, _)) = observed.get(&a.fingerprint) {
-                    error = Some(format!(
-                        "two series give the same alert labels {:?} (add labels or aggregate with `by`)",
-                        other.labels
-                    ));
-                    frozen = true;
-                    observed.clear();
+                let seen = match observed.get(&a.fingerprint) {
+                    Some((other, _, _)) => Some(&other.labels),
+                    None if steady.contains(&a.fingerprint) => Some(&a.labels),
+                    None => None,
+                };
+                if let Some(labels) = seen {
+                    error = Some(duplicate_series(labels));
                     break;
                 }
                 let value = Observation::Value(s.value);
                 observed.insert(a.fingerprint, (a, value, Some(s.labels)));
             }
+            if error.is_some() {
+                frozen = true;
+                observed.clear();
+                steady.clear();
+            }
             if !frozen && group.limit > 0 {
-                let breaching = observed
-                    .values()
-                    .filter(|(a, _, _)| rule.breached_level(a.value).is_some())
-                    .count();
+                // Steady alerts breach, at the level they fire at.
+                let breaching = steady.len()
+                    + observed
+                        .values()
+                        .filter(|(a, _, _)| rule.breached_level(a.value).is_some())
+                        .count();
                 if breaching > group.limit {
                     error = Some(format!(
                         "{breaching} alerts exceed the group's limit of {}",
@@ -159,22 +225,22 @@ pub fn evaluate_rule(
                     ));
                     frozen = true;
                     observed.clear();
+                    steady.clear();
                 }
             }
         }
     }
 
+    // Unless frozen, every firing alert is rendered again or, not seen,
+    // leaves the firing state or waits on `keep_firing_for` (never steady).
     let mut update = RuleUpdate {
         error,
+        texts_current: env.texts_current || !frozen,
         ..RuleUpdate::default()
     };
     // Alerts we have but did not see: Missing, unless the rule is frozen.
     for (fp, prev) in current {
-        if observed.contains_key(fp) {
-            continue;
-        }
-        if frozen || !prev.is_active() {
-            update.alerts.insert(*fp, prev.clone());
+        if frozen || !prev.is_active() || observed.contains_key(fp) || steady.contains(fp) {
             continue;
         }
         let fresh = prev.clone();
@@ -194,7 +260,7 @@ pub fn evaluate_rule(
             &mut update,
             rule,
             prev,
-            (obs, sample_labels.as_ref()),
+            (obs, sample_labels.as_deref()),
             &fresh,
             now,
             env,
@@ -234,7 +300,7 @@ fn apply(
                     transition: t,
                 });
             }
-            update.alerts.insert(next.fingerprint, next);
+            update.refreshed.push(next);
         }
         None => {
             if let Some(p) = prev {
@@ -245,15 +311,28 @@ fn apply(
                         transition: t,
                     });
                 }
-                if p.state == AlertState::Resolved {
-                    // a resolved alert that did not come back stays listed
-                    update.alerts.insert(p.fingerprint, p.clone());
-                } else {
+                // A resolved alert that did not come back stays listed.
+                if p.state != AlertState::Resolved {
                     update.delete.push(p.fingerprint);
                 }
             }
         }
     }
+}
+
+/// Whether a firing alert whose series came back with `value` stays exactly
+/// as it is: same value, same level, nothing pending on a timer.
+fn unchanged(prev: &AlertInstance, value: f64, rule: &Rule, env: RuleEnv) -> bool {
+    prev.state == AlertState::Firing
+        && prev.keep_firing_since.is_none()
+        && prev.value.to_bits() == value.to_bits()
+        && rule.breached_level(value) == Some(prev.severity)
+        && prev.format == rule.format
+        && (env.generator_url.is_empty() || prev.generator_url == env.generator_url)
+}
+
+fn duplicate_series(labels: &Labels) -> String {
+    format!("two series give the same alert labels {labels:?} (add labels or aggregate with `by`)")
 }
 
 /// Labels of the alert for one returned series: series labels (without
@@ -279,8 +358,8 @@ fn alert_for_sample(
     }
     if !rule.labels.is_empty() {
         let series_labels = match rule.format {
-            RuleFormat::Prometheus => s.labels.clone(),
-            RuleFormat::Native => labels.clone(),
+            RuleFormat::Prometheus => std::borrow::Cow::Borrowed(&*s.labels),
+            RuleFormat::Native => std::borrow::Cow::Owned(labels.clone()),
         };
         let severity = rule
             .breached_level(s.value)

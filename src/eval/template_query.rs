@@ -91,7 +91,7 @@ impl TemplateQueries {
             Ok(Ok(samples)) => Ok(samples
                 .into_iter()
                 .map(|s| QuerySample {
-                    labels: s.labels,
+                    labels: std::sync::Arc::unwrap_or_clone(s.labels),
                     value: s.value,
                 })
                 .collect()),

@@ -25,7 +25,7 @@ fn sample(dep: &str, value: f64) -> Sample {
     let mut labels = Labels::new();
     labels.insert("__name__".into(), "m".into());
     labels.insert("deployment".into(), dep.into());
-    Sample { labels, value }
+    Sample::new(labels, value)
 }
 
 /// Drives one rule through a sequence of evaluations.
@@ -51,14 +51,12 @@ impl Sim {
     fn eval(&mut self, at: i64, outcome: QueryOutcome) -> RuleUpdate {
         let group = std::sync::Arc::clone(&self.set.groups[0]);
         let rule = &group.rules[0];
-        let u = evaluate_rule(
-            &group,
-            rule,
-            &self.alerts,
-            outcome,
-            RuleEnv::default(),
-            t(at),
-        );
+        // As the engine runs it: alerts seen again unchanged are left as they are.
+        let env = RuleEnv {
+            texts_current: true,
+            ..RuleEnv::default()
+        };
+        let u = evaluate_rule(&group, rule, &self.alerts, outcome, env, t(at));
         for e in &u.events {
             let (from, to) = e.transition.states(e.before);
             let to = if from == "firing" && to == "firing" {
@@ -68,7 +66,7 @@ impl Sim {
             };
             self.events.push((at, from.to_string(), to));
         }
-        self.alerts = u.alerts.clone();
+        self.alerts = u.next_alerts(&self.alerts);
         u
     }
 
@@ -336,8 +334,8 @@ fn duplicate_label_sets_are_an_evaluation_error() {
     let mut s = Sim::new(&SIMPLE.replace("for: 30s", "for: 0s"));
     let mut a = sample("d1", 150.0);
     let mut b = sample("d1", 150.0);
-    a.labels.insert("__name__".into(), "x".into());
-    b.labels.insert("__name__".into(), "y".into());
+    std::sync::Arc::make_mut(&mut a.labels).insert("__name__".into(), "x".into());
+    std::sync::Arc::make_mut(&mut b.labels).insert("__name__".into(), "y".into());
     let u = s.eval(0, QueryOutcome::Samples(vec![a, b]));
     assert!(u.error.unwrap().contains("same alert labels"));
     assert!(s.alerts.is_empty());
@@ -398,7 +396,7 @@ fn a_failed_heartbeat_rule_shows_the_runs_output() {
     let failed = |check: &str| {
         let mut labels = Labels::new();
         labels.insert("check".into(), check.into());
-        Sample { labels, value: 3.0 }
+        Sample::new(labels, 3.0)
     };
     let outputs: HashMap<String, String> =
         [("backup-a".to_string(), "copying\ndisk full".to_string())].into();
@@ -415,8 +413,8 @@ fn a_failed_heartbeat_rule_shows_the_runs_output() {
         t(0),
     );
     let mut messages: Vec<(&str, &str)> = u
-        .alerts
-        .values()
+        .refreshed
+        .iter()
         .map(|a| (a.labels["check"].as_str(), a.message.as_str()))
         .collect();
     messages.sort();
@@ -448,7 +446,7 @@ fn since_in_a_rule_text_is_written_in_the_configs_zone() {
             env,
             t(0),
         );
-        let a = u.alerts.into_values().next().expect("one alert");
+        let a = u.refreshed.into_iter().next().expect("one alert");
         (a.message, a.texts.message_zh)
     };
     // t(0) is 2023-11-14 22:13:20 UTC.
@@ -463,4 +461,76 @@ fn since_in_a_rule_text_is_written_in_the_configs_zone() {
         eval(chrono_tz::Tz::UTC).0,
         "high since 2023-11-14 22:13:20 UTC"
     );
+}
+
+#[test]
+fn a_firing_alert_seen_again_unchanged_is_left_as_it_is() {
+    let mut s = Sim::new(&SIMPLE.replace("for: 30s", "for: 0s"));
+    let first = s.values(0, &[("d1", 150.0), ("d2", 200.0)]);
+    assert_eq!(first.refreshed.len(), 2);
+    let same = s.values(10, &[("d1", 150.0), ("d2", 200.0)]);
+    assert!(
+        same.refreshed.is_empty() && same.save.is_empty() && same.events.is_empty(),
+        "{same:?}"
+    );
+    assert_eq!(s.alerts.len(), 2);
+    // A new value is rendered; a level change is a transition; a gone
+    // series resolves.
+    let moved = s.values(20, &[("d1", 170.0), ("d2", 200.0)]);
+    assert_eq!(moved.refreshed.len(), 1);
+    let d1 = s.alerts.values().find(|a| a.labels["deployment"] == "d1");
+    assert_eq!(d1.unwrap().message, "d1 at 170.0");
+    s.values(30, &[("d1", 170.0)]);
+    let d2 = s.alerts.values().find(|a| a.labels["deployment"] == "d2");
+    assert_eq!(d2.unwrap().state, AlertState::Resolved);
+}
+
+#[test]
+fn a_duplicate_of_a_steady_series_is_still_an_error() {
+    let mut s = Sim::new(&SIMPLE.replace("for: 30s", "for: 0s"));
+    s.values(0, &[("d1", 150.0)]);
+    let mut twin = sample("d1", 150.0);
+    std::sync::Arc::make_mut(&mut twin.labels).insert("__name__".into(), "other".into());
+    let u = s.eval(10, QueryOutcome::Samples(vec![sample("d1", 150.0), twin]));
+    assert!(u.error.unwrap().contains("same alert labels"));
+    assert_eq!(s.only().state, AlertState::Firing, "frozen, not resolved");
+}
+
+/// The fingerprint worked out without building labels is the one the
+/// built labels give, whatever the group and rule put over the series.
+#[test]
+fn identity_from_series_labels_equals_the_built_alerts() {
+    let cases = [
+        // native: group label over a series label, a static rule label,
+        // `severity` in the series and among the rule's labels
+        "groups:\n  - name: g\n    labels: {zone: a, deployment: forced}\n    rules:\n      - alert: High\n        query: m\n        when: '> 1'\n        labels: {team: db, severity: x, empty: ''}\n",
+        // Prometheus format: an empty label drops the series' label
+        "groups:\n  - name: g\n    rules:\n      - alert: High\n        expr: m > 1\n        labels: {severity: critical, team: '', aaa: first}\n",
+        "groups:\n  - name: g\n    rules:\n      - alert: High\n        expr: m > 1\n",
+    ];
+    for yaml in cases {
+        let set = rules(yaml);
+        let group = &set.groups[0];
+        let rule = &group.rules[0];
+        let mut series = sample("d1", 5.0);
+        std::sync::Arc::make_mut(&mut series.labels).insert("team".into(), "web".into());
+        std::sync::Arc::make_mut(&mut series.labels).insert("severity".into(), "page".into());
+        std::sync::Arc::make_mut(&mut series.labels).insert("zzz".into(), "last".into());
+        let u = evaluate_rule(
+            group,
+            rule,
+            &HashMap::new(),
+            QueryOutcome::Samples(vec![series.clone()]),
+            RuleEnv::default(),
+            t(0),
+        );
+        let built = u.refreshed[0].fingerprint;
+        let identity = identity::AlertIdentity::of(group, rule).expect("static labels");
+        assert_eq!(identity.fingerprint(&series.labels), built, "{yaml}");
+    }
+    let templated = rules(
+        "groups:\n  - name: g\n    rules:\n      - alert: High\n        expr: m > 1\n        labels: {who: '{{ $labels.x }}'}\n",
+    );
+    let g = &templated.groups[0];
+    assert!(identity::AlertIdentity::of(g, &g.rules[0]).is_none());
 }

@@ -11,7 +11,7 @@ use axum::response::IntoResponse;
 use chrono::Utc;
 
 use super::AppState;
-use crate::alert::AlertState;
+use crate::alert::{AlertState, Severity};
 use crate::eval::engine::DURATION_BUCKETS;
 use crate::heartbeat::state::PingKind;
 
@@ -236,21 +236,18 @@ pub async fn render(s: &AppState) -> String {
         f64::from(s.engine.datasource_failures()),
     );
 
-    let alerts = s.engine.alerts();
+    let counts = s.engine.alert_counts();
     e.family("tocsin_alerts", "gauge", "Alerts by state and severity.");
     for state in [
         AlertState::Pending,
         AlertState::Firing,
         AlertState::Resolved,
     ] {
-        for sev in ["warning", "error"] {
-            let n = alerts
-                .iter()
-                .filter(|a| a.state == state && a.severity.as_str() == sev)
-                .count();
+        for sev in [Severity::Warning, Severity::Error] {
+            let n = counts.get(&(state, sev)).copied().unwrap_or(0);
             e.sample(
                 "tocsin_alerts",
-                &[("state", state.as_str()), ("severity", sev)],
+                &[("state", state.as_str()), ("severity", sev.as_str())],
                 n as f64,
             );
         }

@@ -165,7 +165,7 @@ fn simulate(
                             .iter()
                             .filter_map(|(labels, values)| {
                                 values.get(idx).copied().flatten().map(|value| Sample {
-                                    labels: labels.clone(),
+                                    labels: labels.clone().into(),
                                     value,
                                 })
                             })
@@ -182,7 +182,7 @@ fn simulate(
                     RuleEnv::default(),
                     now,
                 );
-                state.insert(key, update.alerts);
+                state.insert(key, update.next_alerts(&current));
             }
         }
         for e in case

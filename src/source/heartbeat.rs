@@ -119,7 +119,7 @@ pub fn samples(checks: &Checks, q: &HeartbeatQuery, now: DateTime<Utc>) -> Vec<S
         let Some(value) = value else { continue };
         let mut labels = def.labels.clone();
         labels.insert(CHECK_LABEL.to_string(), def.name.clone());
-        out.push(Sample { labels, value });
+        out.push(Sample::new(labels, value));
     }
     out
 }

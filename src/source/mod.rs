@@ -1,11 +1,12 @@
-//! Where numbers come from. [`prometheus`] answers PromQL instant queries,
-//! [`heartbeat`] conditions and `sql:` over the heartbeat checks; every
-//! source hands back [`Sample`]s: a label set and a value. Recording rules'
+//! Where numbers come from. [`prometheus`] answers PromQL instant queries
+//! (`prometheus_answer` reads Prometheus's JSON), [`heartbeat`] conditions
+//! and `sql:` over the heartbeat checks; every source hands back [`Sample`]s: a label set and a value. Recording rules'
 //! results go back to Prometheus through [`remote_write`] ([`prompb`]
 //! encodes them).
 
 pub mod heartbeat;
 pub mod prometheus;
+mod prometheus_answer;
 pub mod prompb;
 pub mod remote_write;
 

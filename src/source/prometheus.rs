@@ -1,18 +1,19 @@
 //! PromQL instant queries through prometheus-http-query.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use prometheus_http_query::{Client, Error as PromError, response::Data};
+use prometheus_http_query::{Client, Error as PromError};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::SourceError;
-use crate::alert::{Labels, Sample};
+use super::prometheus_answer::SeriesMemo;
+use crate::alert::Sample;
 use crate::config::PrometheusConfig;
 
-/// Why a query that returned a range vector is refused.
-pub const RANGE_VECTOR_ERROR: &str =
-    "the query returned a range vector; alert queries must return an instant vector or scalar";
+pub use super::prometheus_answer::RANGE_VECTOR_ERROR;
 
 #[derive(Clone)]
 pub struct PrometheusSource {
@@ -23,6 +24,39 @@ pub struct PrometheusSource {
     /// printable address), without a trailing slash.
     graph_url: String,
     timeout: Duration,
+    /// Each query's last series, shared by the clones of this source.
+    memos: Arc<Mutex<Memos>>,
+}
+
+/// [`SeriesMemo`]s by query. A query not run for [`MEMO_IDLE`] is forgotten.
+#[derive(Default)]
+struct Memos {
+    by_query: HashMap<String, (SeriesMemo, Instant)>,
+    last_sweep: Option<Instant>,
+}
+
+const MEMO_IDLE: Duration = Duration::from_secs(600);
+
+impl Memos {
+    fn take(&mut self, query: &str) -> SeriesMemo {
+        self.by_query
+            .remove(query)
+            .map(|(memo, _)| memo)
+            .unwrap_or_default()
+    }
+
+    fn put(&mut self, query: &str, memo: SeriesMemo) {
+        let now = Instant::now();
+        if self
+            .last_sweep
+            .is_none_or(|t| now.duration_since(t) > MEMO_IDLE / 10)
+        {
+            self.by_query
+                .retain(|_, (_, used)| now.duration_since(*used) < MEMO_IDLE);
+            self.last_sweep = Some(now);
+        }
+        self.by_query.insert(query.to_string(), (memo, now));
+    }
 }
 
 impl std::fmt::Debug for PrometheusSource {
@@ -52,6 +86,7 @@ impl PrometheusSource {
             display_url,
             graph_url,
             timeout,
+            memos: Arc::default(),
         })
     }
 
@@ -93,31 +128,36 @@ impl PrometheusSource {
             builder = builder.at(at.timestamp());
         }
         // The HTTP client has the same timeout; this also bounds body reading.
-        let answer =
-            tokio::time::timeout(self.timeout + Duration::from_millis(500), builder.post())
+        let limit = self.timeout + Duration::from_millis(500);
+        let body = tokio::time::timeout(limit, async {
+            let response = builder.post_raw().await.map_err(classify)?;
+            let status = response.status();
+            let json = response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/json"));
+            if !json {
+                // A proxy's page, or no Prometheus at this address.
+                return Err(SourceError::Unavailable(format!(
+                    "the answer is not Prometheus's JSON (HTTP {status})"
+                )));
+            }
+            response
+                .bytes()
                 .await
-                .map_err(|_| {
-                    SourceError::Unavailable(format!("no answer within {:?}", self.timeout))
-                })?
-                .map_err(classify)?;
-        let (data, _) = answer.into_inner();
-        match data {
-            Data::Vector(v) => Ok(v
-                .into_iter()
-                .map(|iv| {
-                    let (metric, sample) = iv.into_inner();
-                    Sample {
-                        labels: metric.into_iter().collect::<Labels>(),
-                        value: sample.value(),
-                    }
-                })
-                .collect()),
-            Data::Scalar(s) => Ok(vec![Sample {
-                labels: Labels::new(),
-                value: s.value(),
-            }]),
-            Data::Matrix(_) => Err(SourceError::Rejected(RANGE_VECTOR_ERROR.into())),
-        }
+                .map_err(|e| SourceError::Unavailable(crate::http_client::describe_error(&e)))
+        })
+        .await
+        .map_err(|_| SourceError::Unavailable(format!("no answer within {:?}", self.timeout)))??;
+        let mut memo = self.memos().take(query);
+        let samples = super::prometheus_answer::parse_with(&body, &mut memo);
+        self.memos().put(query, memo);
+        samples
+    }
+
+    fn memos(&self) -> std::sync::MutexGuard<'_, Memos> {
+        self.memos.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

@@ -691,7 +691,7 @@ fn select_samples(c: &mut Connection, sql: &str) -> Result<Vec<Sample>, StoreErr
             labels.insert(name.clone(), text);
         }
         out.push(Sample {
-            labels,
+            labels: labels.into(),
             value: value.unwrap_or(f64::NAN),
         });
     }

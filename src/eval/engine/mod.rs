@@ -55,6 +55,8 @@ pub(super) struct Memory {
     reloads: ReloadStats,
     /// Each rule's alerts; shared with an evaluation in progress without copying.
     pub(super) alerts: HashMap<RuleKey, Arc<HashMap<Fingerprint, AlertInstance>>>,
+    /// Which [`Engine::texts_generation`] rendered each rule's alerts' texts.
+    rendered: HashMap<RuleKey, u64>,
     rules: HashMap<RuleKey, RuleStatus>,
     groups: HashMap<String, GroupStatus>,
     datasource_failures: u32,
@@ -84,6 +86,9 @@ pub struct Engine {
     timezone: RwLock<chrono_tz::Tz>,
     /// Recording rules and their remote writes.
     recording: super::recording::Recorder,
+    /// Counts rule sets and zones: texts rendered under an older one are
+    /// rendered again before an alert may be left as it is.
+    texts_generation: std::sync::atomic::AtomicU64,
 }
 
 impl Engine {
@@ -149,6 +154,7 @@ impl Engine {
             job_states: RwLock::default(),
             timezone: RwLock::default(),
             recording: super::recording::Recorder::default(),
+            texts_generation: std::sync::atomic::AtomicU64::new(1),
         })
     }
 
@@ -156,7 +162,17 @@ impl Engine {
     /// The zone rule texts write times in (the config's `timezone`; a
     /// reload replaces it).
     pub fn set_timezone(&self, tz: chrono_tz::Tz) {
-        *self.timezone.write().unwrap_or_else(|p| p.into_inner()) = tz;
+        let mut zone = self.timezone.write().unwrap_or_else(|p| p.into_inner());
+        if *zone != tz {
+            *zone = tz;
+            self.texts_changed();
+        }
+    }
+
+    /// Rules or zone changed: every alert's texts are rendered again.
+    fn texts_changed(&self) {
+        self.texts_generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn timezone(&self) -> chrono_tz::Tz {
@@ -282,6 +298,9 @@ impl Engine {
         let mut any_success = false;
         let mut all_ok = true;
         // How many rules still take each answer: the last one takes it without a copy.
+        let generation = self
+            .texts_generation
+            .load(std::sync::atomic::Ordering::Relaxed);
         let mut users: HashMap<&RuleSource, usize> = HashMap::new();
         for rule in &group.rules {
             *users.entry(&rule.source).or_default() += 1;
@@ -310,12 +329,13 @@ impl Engine {
                 }
                 None => QueryOutcome::Failed("query task failed".to_string()),
             };
-            let (current, last_error) = {
+            let (current, last_error, texts_current) = {
                 let m = self.memory();
                 let current = m.alerts.get(&key).map(Arc::clone).unwrap_or_default();
                 (
                     current,
                     m.rules.get(&key).and_then(|r| r.last_error.clone()),
+                    m.rendered.get(&key) == Some(&generation),
                 )
             };
             let generator_url = match &rule.source {
@@ -334,6 +354,7 @@ impl Engine {
                     queries: None,
                     outputs: outputs.as_ref(),
                     timezone: self.timezone(),
+                    texts_current,
                 };
                 evaluate_rule(group, rule, &current, outcome, env, now)
             };
@@ -355,7 +376,7 @@ impl Engine {
             }
             let mut update = update;
             changes.save.append(&mut update.save);
-            changes.delete.append(&mut update.delete);
+            changes.delete.extend_from_slice(&update.delete);
             changes.events.append(&mut update.events);
             updates.push((key, update));
         }
@@ -383,16 +404,24 @@ impl Engine {
         }
         {
             let mut m = self.memory();
-            for (key, update) in updates {
-                let status = m.rules.entry(key.clone()).or_default();
+            for (key, mut update) in updates {
+                let alerts = m.alerts.entry(key.clone()).or_default();
+                if committed {
+                    // Copies the map only while a reader holds it.
+                    update.apply_to(Arc::make_mut(alerts));
+                }
+                let active = alerts.values().filter(|a| a.is_active()).count();
+                if committed && update.texts_current {
+                    m.rendered.insert(key.clone(), generation);
+                } else if committed {
+                    m.rendered.remove(&key);
+                }
+                let status = m.rules.entry(key).or_default();
                 status.last_evaluation = Some(now);
                 status.last_duration_seconds = elapsed;
                 status.health = if update.error.is_some() { "err" } else { "ok" };
-                status.last_error = update.error.clone();
-                status.active_alerts = update.alerts.values().filter(|a| a.is_active()).count();
-                if committed {
-                    m.alerts.insert(key, Arc::new(update.alerts));
-                }
+                status.last_error = update.error;
+                status.active_alerts = active;
             }
         }
         self.update_datasource_health(unavailable, any_success, now)
@@ -448,6 +477,7 @@ impl Engine {
                 queries: Some(&queries),
                 outputs: outputs.as_ref(),
                 timezone,
+                texts_current: false,
             };
             Some(evaluate_rule(&shared, rule, &current, outcome, env, now))
         })
@@ -477,6 +507,19 @@ impl Engine {
             .filter(|a| a.state == crate::alert::AlertState::Firing)
             .cloned()
             .collect()
+    }
+
+    /// How many alerts there are of each state and severity (nothing copied).
+    pub fn alert_counts(
+        &self,
+    ) -> HashMap<(crate::alert::AlertState, crate::alert::Severity), usize> {
+        let maps: Vec<Arc<HashMap<Fingerprint, AlertInstance>>> =
+            self.memory().alerts.values().cloned().collect();
+        let mut counts = HashMap::new();
+        for a in maps.iter().flat_map(|m| m.values()) {
+            *counts.entry((a.state, a.severity)).or_default() += 1;
+        }
+        counts
     }
 
     /// All alerts, most severe and newest first.

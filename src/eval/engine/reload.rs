@@ -89,6 +89,7 @@ impl Engine {
                 m.alerts.insert(key, Arc::new(after));
             }
             m.rules.retain(|k, _| keep.contains(k));
+            m.rendered.retain(|k, _| keep.contains(k));
             let names: std::collections::HashSet<&str> =
                 rules.groups.iter().map(|g| g.name.as_str()).collect();
             m.groups.retain(|name, _| names.contains(name.as_str()));
@@ -116,6 +117,7 @@ impl Engine {
                 }
             }
         }
+        self.texts_changed();
         self.recording.retain(&rules);
         *self.rules.write().unwrap_or_else(|p| p.into_inner()) = rules;
         *self.source.write().unwrap_or_else(|p| p.into_inner()) = source;
