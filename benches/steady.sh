@@ -4,15 +4,18 @@
 # Starts a Prometheus + Pushgateway with scripts/testenv.sh in a temporary
 # folder, pushes 10 000 series, runs the release build with one rule every
 # second whose message shows the value, waits until every alert fires, then
-# reads the process's CPU (utime+stime) over 20 s of evaluations.
+# reads the process's CPU (utime+stime) over 20 s (WINDOW) of evaluations.
 #
 #   benches/steady.sh                  (builds the release binary first)
 #   TOCSIN_BIN=path benches/steady.sh  measure another build
 #   SERIES=100000 benches/steady.sh
+#   REPEAT=4h WINDOW=120 benches/steady.sh   with `routing: {repeat_interval: 4h}`,
+#                                      measured over 120 s (repeats are looked for once a minute)
 #   PERF_OUT=/tmp/steady.perf benches/steady.sh   profile the 20 s (perf, dwarf call graphs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 series=${SERIES:-10000}
+window=${WINDOW:-20}
 if [ -n "${TOCSIN_BIN:-}" ]; then bin=$TOCSIN_BIN; else cargo build --release --quiet; bin=target/release/tocsin; fi
 bin=$(realpath "$bin")
 work=$(mktemp -d "${TMPDIR:-/tmp}/tocsin-steady.XXXXXX")
@@ -36,6 +39,7 @@ rules: [rules/]
 prometheus: {url: '$TOCSIN_TEST_PROMETHEUS_URL'}
 limits: {list_items: 1000000}
 YAML
+[ -n "${REPEAT:-}" ] && echo "routing: {repeat_interval: $REPEAT}" >> "$work/tocsin/tocsin.yaml"
 cat > "$work/tocsin/rules/steady.yaml" <<'YAML'
 groups:
   - name: steady
@@ -61,11 +65,11 @@ evals() { curl -s "127.0.0.1:$port/metrics" | awk '/^tocsin_rule_group_evaluatio
 hz=$(getconf CLK_TCK)
 e0=$(evals); t0=$(awk '{print $14+$15}' /proc/$pid/stat)
 if [ -n "${PERF_OUT:-}" ]; then
-  perf record -q -F 999 --call-graph dwarf -p "$pid" -o "$PERF_OUT" -- sleep 20 >/dev/null 2>&1
+  perf record -q -F 999 --call-graph dwarf -p "$pid" -o "$PERF_OUT" -- sleep "$window" >/dev/null 2>&1
 else
-  sleep 20
+  sleep "$window"
 fi
 e1=$(evals); t1=$(awk '{print $14+$15}' /proc/$pid/stat)
 rss=$(awk '/VmRSS/ {print int($2/1024)}' /proc/$pid/status)
 n=$((e1 - e0))
-echo "steady: $series firing alerts, $n evaluations in 20 s, $(( (t1 - t0) * 1000 / hz / n )) ms CPU per evaluation, RSS $rss MB"
+echo "steady: $series firing alerts, $n evaluations in $window s, $(( (t1 - t0) * 1000 / hz / n )) ms CPU per evaluation, RSS $rss MB"

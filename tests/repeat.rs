@@ -76,3 +76,54 @@ routing:
     assert_eq!(heard(&quiet), ["firing Hushed"], "send_resolved: false");
     d.stop().await;
 }
+
+/// Repeats are looked for only when one can be due: an alert on a route
+/// with a short interval that fires after a look found only an hour-long
+/// wait is still repeated on time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_interval_is_repeated_on_time_after_a_long_wait_was_found() {
+    let hook = Receiver::start(&[]).await;
+    let dir = Daemon::prepare(
+        "groups: []\n",
+        &format!(
+            "targets:
+  - {{name: hook, type: webhook, url: \"{}\"}}
+routing:
+  default: [hook]
+  repeat_interval: 1h
+  scopes:
+    - {{match: {{team: fast}}, notify: [hook], repeat_interval: 2s}}
+",
+            hook.url()
+        ),
+    );
+    let d = Daemon::start(&dir).await;
+    d.post_alerts(&serde_json::json!([{"labels": {"alertname": "Slow"}}]))
+        .await;
+    wait_for("Slow's first message", WAIT, || async {
+        (heard(&hook) == ["firing Slow"]).then_some(())
+    })
+    .await;
+    // A few looks pass that find only Slow, due in an hour.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    d.post_alerts(&serde_json::json!([{"labels": {"alertname": "Fast", "team": "fast"}}]))
+        .await;
+    let started = std::time::Instant::now();
+    wait_for("Fast repeated twice", WAIT, || async {
+        (heard(&hook).iter().filter(|h| *h == "firing Fast").count() >= 3).then_some(())
+    })
+    .await;
+    // First message, then repeats 2 s apart: well under the 60 s bound.
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        heard(&hook).iter().filter(|h| *h == "firing Slow").count(),
+        1,
+        "{:?}",
+        heard(&hook)
+    );
+    d.stop().await;
+}

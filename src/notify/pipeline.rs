@@ -23,6 +23,8 @@ pub type Firing<'a> = &'a (dyn Fn() -> Vec<AlertInstance> + Sync);
 pub struct Pipeline {
     store: Store,
     router: RwLock<Arc<Router>>,
+    /// When [`super::repeat::repeat_due`] next has to look.
+    repeats: super::repeat::RepeatSchedule,
 }
 
 impl Pipeline {
@@ -30,6 +32,7 @@ impl Pipeline {
         Pipeline {
             store,
             router: RwLock::new(router),
+            repeats: Default::default(),
         }
     }
 
@@ -41,7 +44,13 @@ impl Pipeline {
     /// Routes with `router` from now on (a reload), and wakes its workers.
     pub fn set_router(&self, router: Arc<Router>) {
         *self.router.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&router);
+        self.repeats.look_now();
         router.wake_targets();
+    }
+
+    /// When repeats are next looked for.
+    pub fn repeats(&self) -> &super::repeat::RepeatSchedule {
+        &self.repeats
     }
 
     pub fn store(&self) -> &Store {

@@ -3,6 +3,17 @@
 //! message to it is that old — at most `repeat_limit` times per firing.
 //! Silenced, inhibited and acknowledged alerts are not repeated (an
 //! acknowledgement holds until the alert resolves or escalates).
+//!
+//! Looking costs a read of each firing alert's notifications, so it is not
+//! done every second: [`RepeatSchedule`] keeps when the next repeat can be
+//! due at the earliest (the earliest of what the last look found, the
+//! shortest interval from now, as any message sent meanwhile is at least
+//! that far from due, and [`LOOK_AT_LEAST_EVERY`]). An ended silence or
+//! inhibition, an acknowledgement given back and a reload make it look at
+//! once; anything else that holds a repeat back is looked at again within
+//! [`LOOK_AT_LEAST_EVERY`].
+
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
@@ -12,6 +23,34 @@ use super::pipeline::Pipeline;
 use crate::alert::{AlertEvent, AlertState, Transition};
 use crate::store::StoreError;
 
+/// The longest repeats go without a look.
+pub const LOOK_AT_LEAST_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// When [`repeat_due`] next has to look (`None`: now).
+#[derive(Default)]
+pub struct RepeatSchedule {
+    next: Mutex<Option<DateTime<Utc>>>,
+}
+
+impl RepeatSchedule {
+    /// Something may have made repeats due sooner: look at the next call.
+    pub fn look_now(&self) {
+        *self.lock() = None;
+    }
+
+    fn due(&self, now: DateTime<Utc>) -> bool {
+        self.lock().is_none_or(|next| next <= now)
+    }
+
+    fn set(&self, next: DateTime<Utc>) {
+        *self.lock() = Some(next);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<DateTime<Utc>>> {
+        self.next.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// Writes the repeats of `firing` alerts due at `now`; returns how many.
 pub async fn repeat_due(
     pipeline: &Pipeline,
@@ -19,15 +58,28 @@ pub async fn repeat_due(
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
     let router = pipeline.router();
-    if !router.has_repeats() {
+    let Some(shortest) = router.shortest_repeat() else {
+        return Ok(0);
+    };
+    let schedule = pipeline.repeats();
+    if !schedule.due(now) {
         return Ok(0);
     }
+    let span =
+        |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+    // Anything sent from now on is at least `shortest` from due.
+    let mut next = now
+        .checked_add_signed(span(shortest.min(LOOK_AT_LEAST_EVERY)))
+        .unwrap_or(now);
     let firing = firing();
     if firing.is_empty() {
+        schedule.set(next);
         return Ok(0);
     }
     let taken = pipeline.store().acknowledgements().await?;
-    let mut repeats = Vec::new();
+    // The alerts that may repeat, and then what each target heard of
+    // their firings, read in one go.
+    let mut candidates = Vec::new();
     for a in &firing {
         if taken
             .get(&a.fingerprint)
@@ -45,24 +97,37 @@ pub async fn repeat_due(
         {
             continue;
         }
-        let interval = chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::MAX);
-        let since = a.fired_at.unwrap_or(a.active_at);
-        let sent = pipeline
-            .store()
-            .notifications_per_target_since(a.fingerprint, since)
-            .await?;
-        let due: Vec<String> = sent
-            .into_iter()
-            .filter(|(target, count, last)| {
-                route.recipients.iter().any(|r| &r.target == target)
-                    && route
-                        .timing
-                        .repeat_limit
-                        .is_none_or(|cap| count.saturating_sub(1) < cap)
-                    && *last + interval <= now
-            })
-            .map(|(t, _, _)| t)
-            .collect();
+        candidates.push((a, route, span(interval)));
+    }
+    let firings: Vec<_> = candidates
+        .iter()
+        .map(|(a, _, _)| (a.fingerprint, a.fired_at.unwrap_or(a.active_at)))
+        .collect();
+    let heard = pipeline
+        .store()
+        .notifications_per_target_since_each(firings)
+        .await?;
+    let mut repeats = Vec::new();
+    for ((a, route, interval), sent) in candidates.into_iter().zip(heard) {
+        let mut due: Vec<String> = Vec::new();
+        for (target, count, last) in sent {
+            let repeats = route.recipients.iter().any(|r| r.target == target)
+                && route
+                    .timing
+                    .repeat_limit
+                    .is_none_or(|cap| count.saturating_sub(1) < cap);
+            let at = last
+                .checked_add_signed(interval)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC);
+            if !repeats {
+                continue;
+            }
+            if at <= now {
+                due.push(target);
+            } else {
+                next = next.min(at);
+            }
+        }
         if due.is_empty() {
             continue;
         }
@@ -88,5 +153,6 @@ pub async fn repeat_due(
     }
     let n = repeats.len();
     pipeline.enqueue(repeats).await?;
+    schedule.set(next);
     Ok(n)
 }

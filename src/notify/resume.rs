@@ -26,6 +26,8 @@ pub async fn resume_ended(
     if ended.is_empty() {
         return Ok(0);
     }
+    // What the silences held back may be due for a repeat.
+    pipeline.repeats().look_now();
     let matched = |l: &Labels| ended.iter().any(|s| s.matches(l));
     match notify_unsent(pipeline, firing, &matched).await {
         Ok(rows) => Ok(rows),
@@ -49,6 +51,7 @@ pub async fn resume_uninhibited(
     if !index.take_recheck() {
         return Ok(0);
     }
+    pipeline.repeats().look_now();
     let targets = |l: &Labels| router.may_be_inhibited(l);
     let result = notify_unsent(pipeline, firing, &targets).await;
     if result.is_err() {

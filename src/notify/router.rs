@@ -152,6 +152,14 @@ impl Router {
     }
 
     /// Whether some route repeats still-firing alerts.
+    /// The shortest `repeat_interval` of any route, if any route repeats.
+    pub fn shortest_repeat(&self) -> Option<std::time::Duration> {
+        std::iter::once(&self.table.default_timing)
+            .chain(self.table.scopes.iter().map(|s| &s.timing))
+            .filter_map(|t| t.repeat_interval)
+            .min()
+    }
+
     pub fn has_repeats(&self) -> bool {
         self.table.default_timing.repeat_interval.is_some()
             || self

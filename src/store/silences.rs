@@ -123,21 +123,28 @@ impl Store {
         .await
     }
 
-    /// Per target: rows for an alert since `since`, and when the last was written.
-    pub async fn notifications_per_target_since(
+    /// For each alert (fingerprint, since when), in the order asked: per
+    /// target, the rows written for it since then other than resolved
+    /// notices, and when the last was written. One visit to the database.
+    #[allow(clippy::type_complexity)]
+    pub async fn notifications_per_target_since_each(
         &self,
-        fingerprint: Fingerprint,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<(String, u32, DateTime<Utc>)>, StoreError> {
+        firings: Vec<(Fingerprint, DateTime<Utc>)>,
+    ) -> Result<Vec<Vec<(String, u32, DateTime<Utc>)>>, StoreError> {
         self.run(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT target, COUNT(*), MAX(created_at) FROM notifications
                  WHERE fingerprint = ?1 AND created_at >= ?2 AND kind != 'resolved' GROUP BY target",
             )?;
-            let rows = stmt.query_map(params![fingerprint.to_string(), to_millis(since)], |r| {
-                Ok((r.get(0)?, r.get(1)?, from_millis(r.get(2)?)))
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            let mut out = Vec::with_capacity(firings.len());
+            for (fingerprint, since) in firings {
+                let rows =
+                    stmt.query_map(params![fingerprint.to_string(), to_millis(since)], |r| {
+                        Ok((r.get(0)?, r.get(1)?, from_millis(r.get(2)?)))
+                    })?;
+                out.push(rows.collect::<Result<Vec<_>, _>>()?);
+            }
+            Ok(out)
         })
         .await
     }

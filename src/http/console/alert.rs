@@ -393,6 +393,8 @@ pub async fn give_back(
     };
     match s.engine.store().unacknowledge(fp).await {
         Ok(_) => {
+            // Its repeats are due again as they were.
+            s.engine.pipeline().repeats().look_now();
             tracing::info!(fingerprint = %fp, "acknowledgement given back");
             back_to(&f.back, w.done_unack())
         }
