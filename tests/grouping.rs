@@ -39,19 +39,9 @@ fn messages(
 /// alertname with these timings.
 async fn grouped_by_alertname(wait: &str, interval: &str) -> (Receiver, Daemon) {
     let hook = Receiver::start(&[]).await;
-    let dir = Daemon::prepare(
-        "groups: []\n",
-        &format!(
-            "targets:
-  - {{name: hook, type: webhook, url: \"{}\"}}
-routing:
-  default: [hook]
-  group_by: [alertname]
-  group_wait: {wait}
-  group_interval: {interval}
-",
-            hook.url()
-        ),
+    let dir = Daemon::prepare_hook_route(
+        &hook.url(),
+        &format!("  group_by: [alertname]\n  group_wait: {wait}\n  group_interval: {interval}\n"),
     );
     (hook, Daemon::start(&dir).await)
 }

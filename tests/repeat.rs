@@ -83,19 +83,12 @@ routing:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_interval_is_repeated_on_time_after_a_long_wait_was_found() {
     let hook = Receiver::start(&[]).await;
-    let dir = Daemon::prepare(
-        "groups: []\n",
-        &format!(
-            "targets:
-  - {{name: hook, type: webhook, url: \"{}\"}}
-routing:
-  default: [hook]
-  repeat_interval: 1h
+    let dir = Daemon::prepare_hook_route(
+        &hook.url(),
+        "  repeat_interval: 1h
   scopes:
-    - {{match: {{team: fast}}, notify: [hook], repeat_interval: 2s}}
+    - {match: {team: fast}, notify: [hook], repeat_interval: 2s}
 ",
-            hook.url()
-        ),
     );
     let d = Daemon::start(&dir).await;
     d.post_alerts(&serde_json::json!([{"labels": {"alertname": "Slow"}}]))

@@ -34,18 +34,13 @@ async fn muted_until_the_window_ends_then_notified_once() {
     let window_end = (now + chrono::Duration::seconds(60 - i64::from(now.second())))
         .with_nanosecond(0)
         .unwrap();
-    let dir = Daemon::prepare(
-        "groups: []\n",
+    let dir = Daemon::prepare_hook_route(
+        &hook.url(),
         &format!(
-            "targets:
-  - {{name: hook, type: webhook, url: \"{}\"}}
-routing:
-  default: [hook]
-  scopes:
+            "  scopes:
     - {{match: {{team: night}}, notify: [hook], mute: [{{times: ['{}-{}'], timezone: Asia/Shanghai}}]}}
     - {{match: {{team: day}}, notify: [hook], active: [{{weekdays: [mon-sun]}}]}}
 ",
-            hook.url(),
             hm(start),
             hm(start + 1)
         ),

@@ -583,6 +583,18 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// A folder for a daemon without rules whose one target, `hook`, is a
+    /// webhook to `hook_url` and the default route; `routing` adds keys
+    /// under `routing:` (each line indented two spaces).
+    pub fn prepare_hook_route(hook_url: &str, routing: &str) -> PathBuf {
+        Daemon::prepare(
+            "groups: []\n",
+            &format!(
+                "targets:\n  - {{name: hook, type: webhook, url: \"{hook_url}\"}}\nrouting:\n  default: [hook]\n{routing}"
+            ),
+        )
+    }
+
     /// Writes `rules` and a config (`extra_config` appended) into a new folder.
     pub fn prepare(rules: &str, extra_config: &str) -> PathBuf {
         let dir = tempfile::Builder::new()
