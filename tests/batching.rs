@@ -27,8 +27,17 @@ fn rules() -> String {
 /// Firing alerts as (name, labels, value) once `want` of them fire, and the
 /// queries of the group's last evaluation.
 async fn firing(batch: bool, want: usize) -> (BTreeMap<String, (String, f64)>, u64) {
+    firing_with(&rules(), "batch", batch, want).await
+}
+
+async fn firing_with(
+    rules: &str,
+    group: &str,
+    batch: bool,
+    want: usize,
+) -> (BTreeMap<String, (String, f64)>, u64) {
     let dir = Daemon::prepare(
-        &rules(),
+        rules,
         &format!("evaluation: {{batch_selectors: {batch}}}\n"),
     );
     let d = Daemon::start(&dir).await;
@@ -51,7 +60,7 @@ async fn firing(batch: bool, want: usize) -> (BTreeMap<String, (String, f64)>, u
         .engine()
         .group_statuses()
         .iter()
-        .find(|g| g.name == "batch")
+        .find(|g| g.name == group)
         .map(|g| g.last_queries)
         .unwrap_or_default();
     d.stop().await;
@@ -74,4 +83,67 @@ async fn batched_selectors_fire_exactly_what_one_query_per_rule_fires() {
     assert!(batched.contains_key("Batch16") && !batched.contains_key("Batch15"));
     assert_eq!(batched["Batch29"].1, 290.0);
     assert_eq!((batched_queries, per_rule_queries), (2, RULES as u64 + 1));
+}
+
+/// Per-deployment rules over aggregations, each with its own limit, and one
+/// vector match that a single deployment's series break.
+fn deployment_rules() -> String {
+    let mut out = String::from("groups:\n  - name: shapes\n    interval: 1s\n    rules:\n");
+    for i in 0..DEPLOYMENTS {
+        let limit = if i % 2 == 0 { 100 * i } else { 1000 * i };
+        out.push_str(&format!(
+            "      - alert: Conn{i}\n        query: sum by (deployment) (rate(t_shape_conn{{deployment=\"d{i}\"}}[1m]) * 0 + t_shape_conn{{deployment=\"d{i}\"}})\n        when: \"> {limit}\"\n        severity: warning\n"
+        ));
+    }
+    for d in ["d0", "d1", "d2", "bad"] {
+        out.push_str(&format!(
+            "      - alert: Ratio_{d}\n        query: t_shape_a{{deployment=\"{d}\"}} / on (deployment, id) t_shape_b{{deployment=\"{d}\"}}\n        when: \"> 0\"\n        severity: warning\n"
+        ));
+    }
+    out
+}
+
+const DEPLOYMENTS: usize = 10;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_deployment_aggregations_share_one_query_and_a_refused_batch_falls_back_to_each_rule() {
+    let mut lines = Vec::new();
+    for i in 0..DEPLOYMENTS {
+        for node in ["n1", "n2"] {
+            lines.push(format!(
+                "t_shape_conn{{deployment=\"d{i}\", node=\"{node}\"}} {}",
+                100 * i
+            ));
+        }
+    }
+    for d in ["d0", "d1", "d2", "bad"] {
+        lines.push(format!("t_shape_a{{deployment=\"{d}\", id=\"x\"}} 4"));
+        lines.push(format!(
+            "t_shape_b{{deployment=\"{d}\", id=\"x\", node=\"n1\"}} 2"
+        ));
+    }
+    // "bad" has a second right-hand series: its own query is refused
+    // (many-to-many), and so is any batch holding it.
+    lines.push("t_shape_b{deployment=\"bad\", id=\"x\", node=\"n2\"} 2".into());
+    push("t_shape", &lines.join("\n")).await;
+    wait_prometheus_value(
+        "count(t_shape_conn) + count(t_shape_b)",
+        (2 * DEPLOYMENTS + 5) as f64,
+    )
+    .await;
+    // Conn: sum 200·i over limits 100·i (even i > 0 fire) and 1000·i (odd: none).
+    let conn = (0..DEPLOYMENTS).filter(|i| i % 2 == 0 && *i > 0).count();
+    let want = conn + 3; // Ratio of d0, d1, d2; "bad" fails alone
+
+    let rules = deployment_rules();
+    let (batched, batched_queries) = firing_with(&rules, "shapes", true, want).await;
+    let (per_rule, per_rule_queries) = firing_with(&rules, "shapes", false, want).await;
+    assert_eq!(batched, per_rule);
+    assert_eq!(batched["Conn4"].1, 800.0);
+    assert_eq!(batched["Ratio_d1"].1, 2.0);
+    assert!(!batched.contains_key("Conn3") && !batched.contains_key("Ratio_bad"));
+    // One query for the ten Conn rules; the Ratio batch is refused, then
+    // each of its four rules asks alone.
+    assert_eq!(batched_queries, 1 + 1 + 4);
+    assert_eq!(per_rule_queries, (DEPLOYMENTS + 4) as u64);
 }

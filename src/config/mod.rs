@@ -221,8 +221,10 @@ impl Default for PrometheusConfig {
 pub struct EvaluationConfig {
     /// Queries in flight at once, across all groups.
     pub max_concurrent_queries: usize,
-    /// Serve rules of a group whose queries are plain selectors differing
-    /// only in one label's value from one query (`l=~"v1|v2|..."`).
+    /// Serve rules of a group whose queries differ only in one label's
+    /// value from one query (`l=~"v1|v2|..."`): plain selectors, and
+    /// expressions that keep series of different values apart
+    /// (`sum by (l) (rate(x{l="v"}[5m]))`).
     pub batch_selectors: bool,
     /// Consecutive failed evaluations before `DatasourceUnavailable` fires.
     pub datasource_unavailable_after: u32,

@@ -75,6 +75,8 @@ pub struct Engine {
     unavailable_after: u32,
     /// Serve rules differing in one label matcher from one query.
     batch_selectors: bool,
+    /// Which queries could join a batch, found once per query.
+    query_shapes: crate::eval::batch::ShapeCache,
     builtin_rule: Rule,
     /// Serialises updates of the built-in alert, which every group touches.
     builtin_lock: tokio::sync::Mutex<()>,
@@ -148,6 +150,7 @@ impl Engine {
             query_slots: Arc::new(Semaphore::new(max_concurrent_queries.max(1))),
             unavailable_after: unavailable_after.max(1),
             batch_selectors: true,
+            query_shapes: Default::default(),
             builtin_rule,
             builtin_lock: tokio::sync::Mutex::new(()),
             external_lock: tokio::sync::Mutex::new(()),

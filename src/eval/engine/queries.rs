@@ -47,7 +47,7 @@ impl Engine {
                 }
             }
         }
-        let plan = crate::eval::batch::plan(promql, self.batch_selectors);
+        let plan = crate::eval::batch::plan(promql, self.batch_selectors, &self.query_shapes);
         let mut tasks = JoinSet::new();
         let mut sent = 0;
         for q in others {
@@ -98,9 +98,44 @@ impl Engine {
                 Err(e) => tracing::error!(group = %group.name, error = %e, "query task failed"),
             }
         }
+        let refused = plan.refused_batches(&answers);
         for (q, r) in crate::eval::batch::distribute(&plan, answers) {
             out.insert(RuleSource::Prometheus(q), r);
         }
+        if !refused.is_empty() {
+            tracing::debug!(group = %group.name, queries = refused.len(), "a batched query was refused; asking its rules' own queries");
+            sent += refused.len();
+            for (q, r) in self.ask_each(&source, refused, at).await {
+                out.insert(RuleSource::Prometheus(q), r);
+            }
+        }
         (out, sent)
+    }
+
+    /// Runs each query on its own, concurrently under the global limit.
+    async fn ask_each(
+        &self,
+        source: &crate::source::prometheus::PrometheusSource,
+        queries: Vec<String>,
+        at: Option<DateTime<Utc>>,
+    ) -> Vec<(String, Result<Vec<Sample>, SourceError>)> {
+        let mut tasks = JoinSet::new();
+        for q in queries {
+            let permit = Arc::clone(&self.query_slots).acquire_owned().await;
+            let source = source.clone();
+            tasks.spawn(async move {
+                let _permit = permit;
+                let r = source.query(&q, at).await;
+                (q, r)
+            });
+        }
+        let mut out = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(done) => out.push(done),
+                Err(e) => tracing::error!(error = %e, "query task failed"),
+            }
+        }
+        out
     }
 }

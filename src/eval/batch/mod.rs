@@ -10,26 +10,31 @@
 //! returns. Identical queries are run once. Anything else keeps its own query.
 //! A batched query that fails fails each of its rules with the same error.
 //!
+//! Other queries batch the same way when they are aggregations, functions or
+//! arithmetic over selectors that all pin one label to the value that
+//! differs (`sum by (deployment) (rate(x{deployment="d1"}[5m]))`) and the
+//! expression provably keeps series of different values apart
+//! ([`shape`]).
+//!
 //! [`plan`] decides which queries to run; [`distribute`] hands their answers
-//! back to the original queries. Both are pure.
+//! back to the original queries. Both are pure (the [`ShapeCache`] only
+//! remembers what parsing found).
+
+mod selector;
+mod shape;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use crate::alert::Sample;
 use crate::source::SourceError;
+pub use selector::{Selector, parse_selector};
+use shape::Shape;
 
 /// At most this many values in one batched regex matcher.
 pub const MAX_VALUES: usize = 500;
 /// At most this many bytes in one batched query (longer ones are chunked).
 pub const MAX_QUERY_BYTES: usize = 16 * 1024;
-
-/// A plain vector selector with equality matchers only, canonical: matchers
-/// sorted by label name, values decoded.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Selector {
-    pub metric: Option<String>,
-    pub matchers: BTreeMap<String, String>,
-}
 
 /// How one original query is answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,9 +58,58 @@ pub struct Plan {
     pub serve: Vec<(String, Serve)>,
 }
 
+impl Plan {
+    /// The original queries of batched queries that Prometheus refused
+    /// (`answers[n]` answers `queries[n]`). A batch can be refused where its
+    /// rules' own queries are not: more samples than `query.max-samples`, or
+    /// one value's series breaking a vector match for all: each is then
+    /// asked on its own.
+    pub fn refused_batches(&self, answers: &[Result<Vec<Sample>, SourceError>]) -> Vec<String> {
+        let refused = |n: &usize| matches!(answers.get(*n), Some(Err(SourceError::Rejected(_))));
+        self.serve
+            .iter()
+            .filter(|(_, s)| matches!(s, Serve::Split { query, .. } if refused(query)))
+            .map(|(q, _)| q.clone())
+            .collect()
+    }
+}
+
+/// What [`shape::shapes`] found for each query seen, kept across ticks: rule
+/// queries are fixed strings, so each is parsed once.
+#[derive(Default)]
+pub struct ShapeCache {
+    known: Mutex<HashMap<String, Arc<[Shape]>>>,
+}
+
+impl ShapeCache {
+    /// Queries remembered at most (templated queries could vary forever).
+    const MAX: usize = 200_000;
+
+    fn shapes(&self, q: &str) -> Arc<[Shape]> {
+        if let Some(found) = self.lock().get(q) {
+            return Arc::clone(found);
+        }
+        let found: Arc<[Shape]> = shape::shapes(q).into();
+        let mut known = self.lock();
+        if known.len() >= Self::MAX {
+            known.clear();
+        }
+        known.insert(q.to_string(), Arc::clone(&found));
+        found
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<[Shape]>>> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// Plans the queries of one tick. `originals` need not be distinct; with
 /// `batch` false only identical queries are merged.
-pub fn plan<'a>(originals: impl IntoIterator<Item = &'a str>, batch: bool) -> Plan {
+pub fn plan<'a>(
+    originals: impl IntoIterator<Item = &'a str>,
+    batch: bool,
+    shapes: &ShapeCache,
+) -> Plan {
     let mut distinct: Vec<&str> = originals.into_iter().collect();
     distinct.sort_unstable();
     distinct.dedup();
@@ -78,10 +132,18 @@ pub fn plan<'a>(originals: impl IntoIterator<Item = &'a str>, batch: bool) -> Pl
 
     // Canonical selector -> the original spellings of it.
     let mut selectors: BTreeMap<Selector, Vec<&str>> = BTreeMap::new();
+    let mut expressions: Vec<(&str, Arc<[Shape]>)> = Vec::new();
     for q in distinct {
         match parse_selector(q) {
             Some(s) => selectors.entry(s).or_default().push(q),
-            None => run_whole(&mut out, q),
+            None => {
+                let found = shapes.shapes(q);
+                if found.is_empty() {
+                    run_whole(&mut out, q);
+                } else {
+                    expressions.push((q, found));
+                }
+            }
         }
     }
 
@@ -120,7 +182,8 @@ pub fn plan<'a>(originals: impl IntoIterator<Item = &'a str>, batch: bool) -> Pl
             continue;
         }
         let (metric, rest, label) = key;
-        for chunk in chunks(&members, label) {
+        let escaped = |s: &&Selector| s.matchers[*label].len() * 2 + 1;
+        for chunk in chunks(&members, escaped, MAX_QUERY_BYTES) {
             let values: Vec<&str> = chunk.iter().map(|s| s.matchers[*label].as_str()).collect();
             out.queries
                 .push(batched_query(metric.as_deref(), rest, label, &values));
@@ -153,22 +216,83 @@ pub fn plan<'a>(originals: impl IntoIterator<Item = &'a str>, batch: bool) -> Pl
             }
         }
     }
+    let alone = batch_expressions(&mut out, &expressions);
+    for q in alone {
+        run_whole(&mut out, q);
+    }
     out
 }
 
-/// Splits `members` so that each batched query stays within the bounds.
-fn chunks<'s>(members: &[&'s Selector], label: &str) -> Vec<Vec<&'s Selector>> {
-    let mut out: Vec<Vec<&Selector>> = Vec::new();
-    let mut current: Vec<&Selector> = Vec::new();
+/// Batches the queries that have shapes: for each (template, label), largest
+/// groups first, queries that differ only in that label's value share one
+/// query. Returns the queries left to run alone.
+fn batch_expressions<'q>(out: &mut Plan, expressions: &[(&'q str, Arc<[Shape]>)]) -> Vec<&'q str> {
+    let mut candidates: BTreeMap<(&str, &str), Vec<(&str, &Shape)>> = BTreeMap::new();
+    for (q, found) in expressions {
+        for s in found.iter() {
+            candidates
+                .entry((s.template.as_str(), s.label.as_str()))
+                .or_default()
+                .push((q, s));
+        }
+    }
+    let mut keys: Vec<(&(&str, &str), usize)> =
+        candidates.iter().map(|(k, v)| (k, v.len())).collect();
+    keys.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let mut assigned: HashSet<&str> = HashSet::new();
+    for (key, _) in keys {
+        let members: Vec<(&str, &Shape)> = candidates[key]
+            .iter()
+            .copied()
+            .filter(|(q, _)| !assigned.contains(q))
+            .collect();
+        if members.len() < 2 {
+            continue;
+        }
+        let first = members[0].1;
+        let pins = first.pins().max(1);
+        let escaped = |m: &(&str, &Shape)| (m.1.value.len() * 2 + 1) * pins;
+        let budget = MAX_QUERY_BYTES.saturating_sub(first.template.len());
+        for chunk in chunks(&members, escaped, budget) {
+            let mut values: Vec<&str> = chunk.iter().map(|(_, s)| s.value.as_str()).collect();
+            values.dedup();
+            out.queries.push(first.query(&regex_literal(&values)));
+            let n = out.queries.len() - 1;
+            for (q, s) in chunk {
+                assigned.insert(q);
+                out.serve.push((
+                    q.to_string(),
+                    Serve::Split {
+                        query: n,
+                        label: s.label.clone(),
+                        value: s.value.clone(),
+                    },
+                ));
+            }
+        }
+    }
+    expressions
+        .iter()
+        .map(|(q, _)| *q)
+        .filter(|q| !assigned.contains(q))
+        .collect()
+}
+
+/// Splits `members` so that each batched query stays within the bounds:
+/// `len` is the worst case a member adds (every byte escaped), `budget` the
+/// bytes its values may take.
+fn chunks<T: Copy>(members: &[T], len: impl Fn(&T) -> usize, budget: usize) -> Vec<Vec<T>> {
+    let mut out: Vec<Vec<T>> = Vec::new();
+    let mut current: Vec<T> = Vec::new();
     let mut bytes = 0;
     for s in members {
-        let len = s.matchers[label].len() * 2 + 1; // worst case: every byte escaped
-        if !current.is_empty() && (current.len() >= MAX_VALUES || bytes + len > MAX_QUERY_BYTES) {
+        let len = len(s);
+        if !current.is_empty() && (current.len() >= MAX_VALUES || bytes + len > budget) {
             out.push(std::mem::take(&mut current));
             bytes = 0;
         }
         bytes += len;
-        current.push(s);
+        current.push(*s);
     }
     if !current.is_empty() {
         out.push(current);
@@ -196,6 +320,13 @@ fn batched_query(
     }
     q.push_str(label);
     q.push_str("=~");
+    q.push_str(&regex_literal(values));
+    q.push('}');
+    q
+}
+
+/// `"v1|v2|..."`: a PromQL string holding a regex that matches exactly the values.
+fn regex_literal(values: &[&str]) -> String {
     let mut regex = String::new();
     for (i, v) in values.iter().enumerate() {
         if i > 0 {
@@ -203,9 +334,9 @@ fn batched_query(
         }
         push_regex_escaped(&mut regex, v);
     }
-    push_string(&mut q, &regex);
-    q.push('}');
-    q
+    let mut out = String::new();
+    push_string(&mut out, &regex);
+    out
 }
 
 fn push_regex_escaped(out: &mut String, v: &str) {
@@ -313,167 +444,6 @@ pub fn distribute(
     out
 }
 
-const KEYWORDS: &[&str] = &[
-    "and",
-    "or",
-    "unless",
-    "by",
-    "without",
-    "on",
-    "ignoring",
-    "group_left",
-    "group_right",
-    "offset",
-    "bool",
-    "atan2",
-    "sum",
-    "avg",
-    "count",
-    "min",
-    "max",
-    "group",
-    "stddev",
-    "stdvar",
-    "topk",
-    "bottomk",
-    "count_values",
-    "quantile",
-    "limitk",
-    "limit_ratio",
-    "inf",
-    "nan",
-    "start",
-    "end",
-];
-
-/// Parses `metric`, `metric{l="v", ...}` or `{l="v", ...}` with equality
-/// matchers only; anything else (other operators, functions, modifiers,
-/// escapes other than `\\ \" \'`, a label twice) is `None`.
-pub fn parse_selector(q: &str) -> Option<Selector> {
-    let mut p = Parser {
-        s: q.as_bytes(),
-        i: 0,
-    };
-    p.ws();
-    let metric = p.ident(true);
-    if let Some(m) = &metric
-        && KEYWORDS.contains(&m.to_ascii_lowercase().as_str())
-    {
-        return None;
-    }
-    p.ws();
-    let mut matchers = BTreeMap::new();
-    if p.eat(b'{') {
-        loop {
-            p.ws();
-            if p.eat(b'}') {
-                break;
-            }
-            let label = p.ident(false)?;
-            p.ws();
-            if !p.eat(b'=') || p.peek() == Some(b'=') || p.peek() == Some(b'~') {
-                return None;
-            }
-            p.ws();
-            let value = p.string()?;
-            if matchers.insert(label, value).is_some() {
-                return None;
-            }
-            p.ws();
-            if p.eat(b',') {
-                continue;
-            }
-            p.ws();
-            if p.eat(b'}') {
-                break;
-            }
-            return None;
-        }
-    } else if metric.is_none() {
-        return None;
-    }
-    p.ws();
-    if p.i != p.s.len() {
-        return None;
-    }
-    // Prometheus refuses a selector that matches every series.
-    if metric.is_none() && matchers.values().all(|v| v.is_empty()) {
-        return None;
-    }
-    Some(Selector { metric, matchers })
-}
-
-struct Parser<'a> {
-    s: &'a [u8],
-    i: usize,
-}
-
-impl Parser<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.s.get(self.i).copied()
-    }
-
-    fn eat(&mut self, c: u8) -> bool {
-        if self.peek() == Some(c) {
-            self.i += 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn ws(&mut self) {
-        while self.peek().is_some_and(|c| c.is_ascii_whitespace()) {
-            self.i += 1;
-        }
-    }
-
-    /// A metric name (`colon` allowed) or a label name.
-    fn ident(&mut self, colon: bool) -> Option<String> {
-        let start = self.i;
-        while let Some(c) = self.peek() {
-            let ok = c.is_ascii_alphabetic()
-                || c == b'_'
-                || (colon && c == b':')
-                || (self.i > start && c.is_ascii_digit());
-            if !ok {
-                break;
-            }
-            self.i += 1;
-        }
-        (self.i > start).then(|| String::from_utf8_lossy(&self.s[start..self.i]).into_owned())
-    }
-
-    fn string(&mut self) -> Option<String> {
-        let quote = self.peek()?;
-        if !matches!(quote, b'"' | b'\'' | b'`') {
-            return None;
-        }
-        self.i += 1;
-        let mut out = Vec::new();
-        loop {
-            let c = self.peek()?;
-            self.i += 1;
-            if c == quote {
-                break;
-            }
-            if c == b'\\' && quote != b'`' {
-                let e = self.peek()?;
-                self.i += 1;
-                match e {
-                    b'\\' | b'"' | b'\'' => out.push(e),
-                    _ => return None, // other escapes: leave the query alone
-                }
-            } else if c == b'\n' && quote != b'`' {
-                return None;
-            } else {
-                out.push(c);
-            }
-        }
-        String::from_utf8(out).ok()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,30 +499,69 @@ mod tests {
         let qs: Vec<String> = (0..5)
             .map(|i| format!(r#"bench_value{{instance="i{i}", job="x"}}"#))
             .collect();
-        let p = plan(qs.iter().map(String::as_str), true);
+        let p = plan(qs.iter().map(String::as_str), true, &ShapeCache::default());
         assert_eq!(
             p.queries,
             vec![r#"bench_value{job="x", instance=~"i0|i1|i2|i3|i4"}"#]
         );
         assert_eq!(p.serve.len(), 5);
         // Without batching, one query each.
-        assert_eq!(plan(qs.iter().map(String::as_str), false).queries.len(), 5);
+        assert_eq!(
+            plan(qs.iter().map(String::as_str), false, &ShapeCache::default())
+                .queries
+                .len(),
+            5
+        );
+    }
+
+    #[test]
+    fn per_deployment_aggregations_share_one_query() {
+        let qs: Vec<String> = ["a", "b.c"]
+            .iter()
+            .map(|d| format!(r#"sum by (deployment) (increase(x{{deployment="{d}"}}[24h]) + increase(y{{deployment="{d}"}}[24h]))"#))
+            .collect();
+        let p = plan(qs.iter().map(String::as_str), true, &ShapeCache::default());
+        assert_eq!(
+            p.queries,
+            vec![
+                r#"sum by (deployment) (increase(x{deployment=~"a|b\\.c"}[1d]) + increase(y{deployment=~"a|b\\.c"}[1d]))"#
+            ]
+        );
+        assert_eq!(
+            p.serve[1].1,
+            Serve::Split {
+                query: 0,
+                label: "deployment".into(),
+                value: "b.c".into()
+            }
+        );
+        // A rule of its own kind keeps its query.
+        let p = plan([qs[0].as_str(), "sum(x)"], true, &ShapeCache::default());
+        assert_eq!(p.queries.len(), 2);
     }
 
     #[test]
     fn values_are_escaped_and_chunked() {
         let qs = [r#"m{path="/a.b"}"#, r#"m{path="c|d\"e"}"#];
-        let p = plan(qs, true);
+        let p = plan(qs, true, &ShapeCache::default());
         assert_eq!(p.queries, vec![r#"m{path=~"/a\\.b|c\\|d\"e"}"#]);
 
         let many: Vec<String> = (0..1200).map(|i| format!(r#"m{{i="{i}"}}"#)).collect();
-        let p = plan(many.iter().map(String::as_str), true);
+        let p = plan(
+            many.iter().map(String::as_str),
+            true,
+            &ShapeCache::default(),
+        );
         assert_eq!(p.queries.len(), 3);
         assert!(p.queries.iter().all(|q| q.len() < MAX_QUERY_BYTES));
         let long: Vec<String> = (0..100)
             .map(|i| format!(r#"m{{i="{i}{}"}}"#, "x".repeat(400)))
             .collect();
-        let p = plan(long.iter().map(String::as_str), true);
+        let p = plan(
+            long.iter().map(String::as_str),
+            true,
+            &ShapeCache::default(),
+        );
         assert!(p.queries.len() > 1);
         assert!(p.queries.iter().all(|q| q.len() < MAX_QUERY_BYTES + 1000));
     }
@@ -567,7 +576,7 @@ mod tests {
             r#"rate(m[1m])"#,
             r#"rate(m[1m])"#,
         ];
-        let p = plan(qs, true);
+        let p = plan(qs, true, &ShapeCache::default());
         assert!(p.queries.contains(&r#"m{a="", b=~"1|2"}"#.to_string()));
         assert!(p.queries.contains(&"rate(m[1m])".to_string()));
         assert!(p.queries.contains(&r#"m{c=""}"#.to_string()));
@@ -576,7 +585,11 @@ mod tests {
 
     #[test]
     fn the_same_selector_spelled_twice_is_one_query_and_both_get_it() {
-        let p = plan([r#"m{a="1"}"#, r#"m{ a = '1' }"#], true);
+        let p = plan(
+            [r#"m{a="1"}"#, r#"m{ a = '1' }"#],
+            true,
+            &ShapeCache::default(),
+        );
         assert_eq!(p.queries.len(), 1);
         let answers = vec![Ok(vec![sample(&[("a", "1")], 1.0)])];
         let got = distribute(&p, answers);
@@ -587,7 +600,7 @@ mod tests {
     #[test]
     fn a_failed_batch_fails_each_of_its_rules() {
         let qs = [r#"m{i="1"}"#, r#"m{i="2"}"#, "up"];
-        let p = plan(qs, true);
+        let p = plan(qs, true, &ShapeCache::default());
         let answers = p
             .queries
             .iter()
@@ -749,7 +762,11 @@ mod tests {
             })
             .collect();
 
-        let p = plan(queries.iter().map(String::as_str), true);
+        let p = plan(
+            queries.iter().map(String::as_str),
+            true,
+            &ShapeCache::default(),
+        );
         assert!(p.queries.len() < queries.len() / 2, "{:#?}", p.queries);
         let answers = p
             .queries
