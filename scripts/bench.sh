@@ -18,12 +18,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need() { command -v "$1" >/dev/null 2>&1; }
-if ! need prometheus || ! need prometheus-alertmanager || ! need wrk || ! need curl || ! need python3; then
+if ! need prometheus || ! need prometheus-alertmanager || ! need prometheus-node-exporter || ! need wrk || ! need curl || ! need python3 || ! python3 -c 'import yaml' 2>/dev/null; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-  echo "bench: installing prometheus, prometheus-alertmanager, wrk, curl (apt-get)" >&2
+  echo "bench: installing prometheus, prometheus-alertmanager, prometheus-node-exporter, wrk, curl, python3-yaml (apt-get)" >&2
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-    prometheus prometheus-alertmanager wrk curl python3 >/dev/null
+    prometheus prometheus-alertmanager prometheus-node-exporter wrk curl python3 python3-yaml >/dev/null
 fi
 
 if [ -n "${TOCSIN_BIN:-}" ]; then

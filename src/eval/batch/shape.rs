@@ -61,8 +61,15 @@ pub fn shapes(q: &str) -> Vec<Shape> {
     if matches!(expr, Expr::VectorSelector(_)) {
         return Vec::new();
     }
+    // The printed form (matchers sorted) must read back as the same query.
     let printed = expr.to_string();
-    if printed.contains(MARK) || parser::parse(&printed).ok().as_ref() != Some(&expr) {
+    let Ok(mut again) = parser::parse(&printed) else {
+        return Vec::new();
+    };
+    let mut sorted = expr.clone();
+    each_selector(&mut sorted, &mut sort_matchers);
+    each_selector(&mut again, &mut sort_matchers);
+    if printed.contains(MARK) || again != sorted {
         return Vec::new();
     }
     let mut selectors = Vec::new();
@@ -141,30 +148,40 @@ fn collect_selectors<'e>(e: &'e Expr, out: &mut Vec<&'e Matchers>) {
 
 /// Writes MARK as the value of every `label="..."` matcher.
 fn mark(e: &mut Expr, label: &str) {
-    let mark_in = |m: &mut Matchers| {
+    each_selector(e, &mut |m: &mut Matchers| {
         for x in &mut m.matchers {
             if x.op == MatchOp::Equal && x.name == label {
                 x.value = MARK.to_string();
             }
         }
-    };
+    });
+}
+
+fn sort_matchers(m: &mut Matchers) {
+    m.matchers.sort_by(|a, b| {
+        (&a.name, a.op.to_string(), &a.value).cmp(&(&b.name, b.op.to_string(), &b.value))
+    });
+}
+
+/// Calls `f` with the matchers of every selector in `e`.
+fn each_selector(e: &mut Expr, f: &mut impl FnMut(&mut Matchers)) {
     match e {
-        Expr::VectorSelector(v) => mark_in(&mut v.matchers),
-        Expr::MatrixSelector(m) => mark_in(&mut m.vs.matchers),
+        Expr::VectorSelector(v) => f(&mut v.matchers),
+        Expr::MatrixSelector(m) => f(&mut m.vs.matchers),
         Expr::Aggregate(a) => {
-            mark(&mut a.expr, label);
+            each_selector(&mut a.expr, f);
             if let Some(p) = &mut a.param {
-                mark(p, label);
+                each_selector(p, f);
             }
         }
-        Expr::Unary(u) => mark(&mut u.expr, label),
+        Expr::Unary(u) => each_selector(&mut u.expr, f),
         Expr::Binary(b) => {
-            mark(&mut b.lhs, label);
-            mark(&mut b.rhs, label);
+            each_selector(&mut b.lhs, f);
+            each_selector(&mut b.rhs, f);
         }
-        Expr::Paren(p) => mark(&mut p.expr, label),
-        Expr::Subquery(s) => mark(&mut s.expr, label),
-        Expr::Call(c) => c.args.args.iter_mut().for_each(|a| mark(a, label)),
+        Expr::Paren(p) => each_selector(&mut p.expr, f),
+        Expr::Subquery(s) => each_selector(&mut s.expr, f),
+        Expr::Call(c) => c.args.args.iter_mut().for_each(|a| each_selector(a, f)),
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
     }
 }
@@ -362,6 +379,7 @@ mod tests {
             r#"max_over_time(rate(x{deployment="d1"}[1m])[10m:1m])"#,
             r#"topk by (deployment) (3, x{deployment="d1"})"#,
             r#"-x{deployment="d1"} offset 5m"#,
+            r#"min by (deployment) (probe_success{job="vpc", deployment="d1"}) == 0"#,
         ] {
             assert_eq!(labels_of(q), ["deployment"], "{q}");
         }
