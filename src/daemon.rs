@@ -188,7 +188,7 @@ pub async fn start(
     let db = crate::store::watch::DbHealth::default();
     let watched = crate::store::watch::Watched::new(store.path())?;
     let guard = crate::http::auth::Guard::new(token.clone(), policy(&config), key);
-    let app = crate::http::app(crate::http::AppState {
+    let app = crate::http::app(crate::http::AppState::new(crate::http::AppParts {
         guard: guard.clone(),
         db: db.clone(),
         token: token.clone(),
@@ -199,7 +199,7 @@ pub async fn start(
         targets: Arc::clone(&targets),
         heartbeats: heartbeats.clone(),
         started_at: chrono::Utc::now(),
-    });
+    }));
     // Timeouts and the connection cap take effect at start (not on reload).
     let settings = crate::http::server::Settings::from_config(&config.http);
     let server = tokio::spawn(crate::http::server::serve(

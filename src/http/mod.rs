@@ -38,9 +38,27 @@ use tokio::net::TcpListener;
 use crate::eval::Engine;
 use crate::heartbeat::Heartbeats;
 
-/// What handlers can reach.
+/// What handlers can reach: one shared [`AppParts`], so that handing it to
+/// a request (axum clones the state for each) is one reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    pub fn new(parts: AppParts) -> AppState {
+        AppState(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct AppParts {
     pub engine: Arc<Engine>,
     pub delivery: crate::notify::dispatch::DeliveryStats,
     /// Reload requests go to the daemon's control task.
