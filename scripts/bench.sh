@@ -2,11 +2,12 @@
 # tocsin's benchmark suite, side by side with Prometheus and Alertmanager, in
 # one command. Installs what it needs with apt-get when missing (prometheus,
 # prometheus-alertmanager, wrk, curl), builds the release binary, starts
-# everything on free loopback ports in a temporary folder, runs the five
+# everything on free loopback ports in a temporary folder, runs the six
 # measurements (rules at scale, pings, alert storm, footprint, detection
-# latency; several runs each, medians) and writes bench/results.md.
+# latency; several runs each, medians; and the scaling curve: 100 000 rules,
+# 1 000 000 heartbeat checks) and writes bench/results.md.
 #
-#   scripts/bench.sh              the full suite (about 15 minutes on 2 cores)
+#   scripts/bench.sh              the full suite (about 23 minutes on 2 cores)
 #   QUICK=1 scripts/bench.sh      fewer runs and cycles (about 7 minutes)
 #   OUT=/tmp/r.md scripts/bench.sh    write the table elsewhere
 #   TOCSIN_BIN=path scripts/bench.sh  measure another build
