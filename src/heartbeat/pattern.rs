@@ -5,17 +5,32 @@
 use crate::alert::Labels;
 
 /// `*` matches any run of characters (also none), `?` exactly one.
+/// Evaluated over every check at every evaluation of a heartbeat rule: the
+/// common patterns (`*`, a plain name, ASCII) allocate nothing.
 pub fn glob_match(pattern: &str, name: &str) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    if !pattern.contains(['*', '?']) {
+        return pattern == name;
+    }
+    if pattern.is_ascii() && name.is_ascii() {
+        return glob(pattern.as_bytes(), name.as_bytes(), b'*', b'?');
+    }
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
-    // Iterative matcher with one backtrack point (the last `*`).
+    glob(&p, &n, '*', '?')
+}
+
+/// Iterative matcher with one backtrack point (the last `*`).
+fn glob<T: PartialEq + Copy>(p: &[T], n: &[T], any: T, one: T) -> bool {
     let (mut pi, mut ni) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while ni < n.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+        if pi < p.len() && (p[pi] == one || p[pi] == n[ni]) {
             pi += 1;
             ni += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi] == any {
             star = Some((pi, ni));
             pi += 1;
         } else if let Some((sp, sn)) = star {
@@ -26,7 +41,7 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
             return false;
         }
     }
-    p[pi..].iter().all(|c| *c == '*')
+    p[pi..].iter().all(|c| *c == any)
 }
 
 /// A check name with `{label}` placeholders: it describes the checks created
@@ -171,6 +186,10 @@ mod tests {
         assert!(!glob_match("b?ckup", "bckup"));
         assert!(glob_match("exact", "exact"));
         assert!(!glob_match("exact", "exactly"));
+        // non-ASCII: `?` is one character, not one byte
+        assert!(glob_match("备份-?", "备份-甲"));
+        assert!(glob_match("backup-?", "backup-甲"));
+        assert!(!glob_match("backup-??", "backup-甲"));
     }
 
     #[test]

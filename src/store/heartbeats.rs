@@ -182,7 +182,7 @@ impl Store {
     /// It never checkpoints (copies the WAL into the database, which syncs
     /// the database file too): [`Store::checkpoint`] does, off the ping path.
     pub fn open_ping_writer(path: &std::path::Path) -> Result<Store, StoreError> {
-        let store = Store::open(path)?;
+        let store = Store::open_another(path)?;
         store.run_blocking(|c| {
             c.pragma_update(None, "synchronous", "FULL")?;
             c.pragma_update(None, "wal_autocheckpoint", 0)?;
@@ -203,7 +203,7 @@ impl Store {
     /// how long a restart may hold up the ping writer while it waits for
     /// readers; one that cannot finish in time is tried again next time.
     pub fn open_checkpointer(path: &std::path::Path) -> Result<Store, StoreError> {
-        let store = Store::open(path)?;
+        let store = Store::open_another(path)?;
         store.run_blocking(|c| {
             c.busy_timeout(Duration::from_millis(100))?;
             // Checkpoints copy pages through the WAL, not the page cache:

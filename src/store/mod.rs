@@ -78,6 +78,17 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// The settings of every read-write connection.
+fn set_up(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // After a checkpoint the write-ahead log is cut back to this size.
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(())
+}
+
 impl Store {
     /// Opens (creating if needed) `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
@@ -108,12 +119,7 @@ impl Store {
             source,
         })?;
         let setup = |conn: &Connection| -> rusqlite::Result<()> {
-            conn.pragma_update(None, "journal_mode", "WAL")?;
-            conn.pragma_update(None, "synchronous", "NORMAL")?;
-            conn.pragma_update(None, "foreign_keys", "ON")?;
-            // After a checkpoint the write-ahead log is cut back to this size.
-            conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
-            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            set_up(conn)?;
             // A log grown large before a crash or a full disk gives its
             // space back now.
             conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
@@ -128,6 +134,21 @@ impl Store {
                 source,
             }));
         }
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Another connection to a database [`Store::open`] has checked and
+    /// migrated in this process: the same settings, without checking the
+    /// whole file again (a second or more with a million checks).
+    pub fn open_another(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        set_up(&conn)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_path_buf(),
