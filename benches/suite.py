@@ -1093,7 +1093,7 @@ def measure_real_rules(prom):
         with State.lock:
             State.generators[name] = series
         wait_until(f"the {name} series in Prometheus", lambda: prom.scalar(count_q) == count, 90, 0.5)
-        time.sleep(REAL_INTERVAL + 1)  # every counter has two samples: rate() and increase() are steady
+        time.sleep(REAL_INTERVAL * 2 + 1)  # every counter has two samples: rate() and increase() are steady
         row = {}
         # node-mixin sends the same 26 queries either way: QUICK measures it once.
         for batch in (True,) if QUICK and name == "node" else (True, False):

@@ -38,7 +38,7 @@ const NEWER_KEYWORDS: [(&str, &str); 7] = [
 ];
 
 /// The functions of Prometheus 2.42 (`promql/parser/functions.go`).
-const FUNCTIONS_2_42: &[&str] = &[
+pub(crate) const FUNCTIONS_2_42: &[&str] = &[
     "abs",
     "absent",
     "absent_over_time",

@@ -262,74 +262,14 @@ fn aggregate_kind(a: &AggregateExpr, label: &str) -> Kind {
     vector_or_other(keeps && param)
 }
 
-/// Functions of Prometheus 2.42 that return one series per input series,
-/// with its labels (at most without the metric name).
-const KEEP_LABELS: &[&str] = &[
-    "abs",
-    "acos",
-    "acosh",
-    "asin",
-    "asinh",
-    "atan",
-    "atanh",
-    "avg_over_time",
-    "ceil",
-    "changes",
-    "clamp",
-    "clamp_max",
-    "clamp_min",
-    "cos",
-    "cosh",
-    "count_over_time",
-    "day_of_month",
-    "day_of_week",
-    "day_of_year",
-    "days_in_month",
-    "deg",
-    "delta",
-    "deriv",
-    "exp",
-    "floor",
-    "histogram_count",
-    "histogram_fraction",
-    "histogram_quantile",
-    "histogram_sum",
-    "holt_winters",
-    "hour",
-    "idelta",
-    "increase",
-    "irate",
-    "label_join",
-    "label_replace",
-    "last_over_time",
-    "ln",
-    "log10",
-    "log2",
-    "max_over_time",
-    "min_over_time",
-    "minute",
-    "month",
-    "predict_linear",
-    "present_over_time",
-    "quantile_over_time",
-    "rad",
-    "rate",
-    "resets",
-    "round",
-    "sgn",
-    "sin",
-    "sinh",
-    "sort",
-    "sort_desc",
-    "sqrt",
-    "stddev_over_time",
-    "stdvar_over_time",
-    "sum_over_time",
-    "tan",
-    "tanh",
-    "timestamp",
-    "year",
-];
+/// Functions of Prometheus 2.42 that do not return one series per input
+/// series with its labels; every other one does (at most without the metric
+/// name).
+const CHANGE_LABELS: &[&str] = &["absent", "absent_over_time", "pi", "scalar", "time", "vector"];
+
+fn keeps_labels(name: &str) -> bool {
+    crate::rules::promql::FUNCTIONS_2_42.contains(&name) && !CHANGE_LABELS.contains(&name)
+}
 
 fn call_kind(c: &Call, label: &str) -> Kind {
     let name = c.func.name;
@@ -341,8 +281,8 @@ fn call_kind(c: &Call, label: &str) -> Kind {
             Kind::Other
         };
     }
-    if !KEEP_LABELS.contains(&name) {
-        return Kind::Other; // absent, scalar, vector, sort_by_label, ...
+    if !keeps_labels(name) {
+        return Kind::Other; // absent, scalar, vector, newer functions, ...
     }
     let kinds: Vec<Kind> = c.args.args.iter().map(|a| kind(a, label)).collect();
     if kinds.contains(&Kind::Other) || !kinds.contains(&Kind::Vector) {
