@@ -8,7 +8,7 @@
 # 1 000 000 heartbeat checks) and writes bench/results.md.
 #
 #   scripts/bench.sh              the full suite (about 23 minutes on 2 cores)
-#   QUICK=1 scripts/bench.sh      fewer runs and cycles (about 7 minutes)
+#   QUICK=1 scripts/bench.sh      fewer runs and cycles (about 8 minutes)
 #   OUT=/tmp/r.md scripts/bench.sh    write the table elsewhere
 #   TOCSIN_BIN=path scripts/bench.sh  measure another build
 #
