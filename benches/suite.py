@@ -1686,10 +1686,9 @@ GROWTH_FINDINGS = {
 # main's tree after it, which changes only rule evaluation; 1 000 000
 # checks copied as here); shown only while it is missed.
 SCALING_FINDINGS = {
-    "checks_startup": "Start-up with 1 000 000 checks (16 s under perf, 13-24 s without): `PRAGMA quick_check` runs over the whole database in every `Store::open` "
-    "(src/store/mod.rs, src/store/watch.rs `quick_check`), and start-up opens it three times — the main store (src/daemon.rs `start`), the ping writer "
-    "(`Store::open_ping_writer`) and the checkpointer (`Store::open_checkpointer`, src/store/heartbeats.rs): 22 % of the samples, about 1 s each on the 300-500 MB file "
-    "(and the database watcher runs it again every `database_check_interval`, 60 s). The rest is building the registry: `Heartbeats::start` (src/heartbeat/mod.rs) "
+    "checks_startup": "Start-up with 1 000 000 checks (16 s under perf, 13-24 s without): `PRAGMA quick_check` over the whole database when the daemon opens it "
+    "(src/store/mod.rs, src/store/watch.rs `quick_check`), about 1 s on the 300-500 MB file; it ran three times before `Store::open_another` "
+    "(the ping writer's and the checkpointer's connections no longer check again), and the database watcher runs it every `database_check_interval` (60 s). The rest is building the registry: `Heartbeats::start` (src/heartbeat/mod.rs) "
     "clones every stored check into a `before` map, `reconcile` builds name and slug maps of cloned Strings (15 %), `StoredCheck::is_row_of` compares every row (4 %), "
     "and `Checks::insert` (src/heartbeat/registry.rs) fills four SipHash maps (by id, uuid, slug, name) grown by rehashing, never sized up front (19 %; "
     "`RawTable::reserve_rehash` is 10 % of all samples); `load_checks` itself is 7 %, freeing the start-up copies 4 %.",
