@@ -265,7 +265,14 @@ fn aggregate_kind(a: &AggregateExpr, label: &str) -> Kind {
 /// Functions of Prometheus 2.42 that do not return one series per input
 /// series with its labels; every other one does (at most without the metric
 /// name).
-const CHANGE_LABELS: &[&str] = &["absent", "absent_over_time", "pi", "scalar", "time", "vector"];
+const CHANGE_LABELS: &[&str] = &[
+    "absent",
+    "absent_over_time",
+    "pi",
+    "scalar",
+    "time",
+    "vector",
+];
 
 fn keeps_labels(name: &str) -> bool {
     crate::rules::promql::FUNCTIONS_2_42.contains(&name) && !CHANGE_LABELS.contains(&name)
