@@ -122,14 +122,15 @@ pub async fn start(
         rules = rules.rule_count(),
         "rules loaded"
     );
-    let store = Store::open(&config.database_path())?;
-    tracing::info!(path = %store.path().display(), "database ready");
+    let database = config.database();
+    let store = Store::open_database(&database)?;
+    tracing::info!(database = %database.display(), "database ready");
     give_up_unknown_targets(&store, &config).await?;
 
     let (heartbeats, ping_writer) = Heartbeats::start(
         &config.heartbeat,
         rules.heartbeats.clone(),
-        &config.database_path(),
+        &database,
         shutdown.clone(),
     )
     .await?;
@@ -186,7 +187,12 @@ pub async fn start(
     let token = crate::http::auth::ApiToken::new(config.api_token.clone());
     let limits = crate::http::limits::Limits::new(config.limits.clone());
     let db = crate::store::watch::DbHealth::default();
-    let watched = crate::store::watch::Watched::new(store.path())?;
+    let watched = match &database {
+        crate::store::Database::Sqlite(path) => crate::store::watch::Watched::new(path)?,
+        crate::store::Database::Postgres(_) => {
+            crate::store::watch::Watched::postgres(Store::open_another_of(&database)?)
+        }
+    };
     let guard = crate::http::auth::Guard::new(token.clone(), policy(&config), key);
     let app = crate::http::app(crate::http::AppState::new(crate::http::AppParts {
         guard: guard.clone(),
@@ -565,8 +571,12 @@ async fn watch_database(
                     MessageKind::Firing,
                     ALERT,
                     p.clone(),
-                    "Fix the database file (see the message); tocsin records nothing meanwhile"
-                        .into(),
+                    if watched.is_postgres() {
+                        "Bring PostgreSQL back or mend the way to it (see the message); tocsin records nothing meanwhile"
+                    } else {
+                        "Fix the database file (see the message); tocsin records nothing meanwhile"
+                    }
+                    .into(),
                     since,
                     now,
                 )

@@ -429,7 +429,7 @@ fn contact(
     };
     let rt = runtime()?;
     rt.block_on(async move {
-        let store = tocsin::store::Store::open(&config.database_path())?;
+        let store = tocsin::store::Store::open_database(&config.database())?;
         let v = ContactVerifier::new(std::sync::Arc::new(config), store, VerifiedSet::default());
         let result = match action {
             ContactCommand::Verify { name, email, phone } => {

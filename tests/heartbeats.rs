@@ -1,6 +1,6 @@
 //! Heartbeats end to end: real HTTP against the running daemon (in this
 //! process), the shipped rules/backup.yaml evaluated every second, SQLite on
-//! disk, and the `tocsin ping` binary.
+//! disk (or PostgreSQL in the suite's second pass), and the `tocsin ping` binary.
 
 mod common;
 
@@ -133,9 +133,9 @@ async fn ping_endpoints_answer_like_healthchecks() {
     assert_eq!(log[1]["body"], "hello");
     assert_eq!(log[1]["remote_addr"], "127.0.0.1");
 
-    // the ping is in SQLite once answered: a separate connection sees it
-    let db = d.dir.join("data/tocsin.db");
-    let n: i64 = tocsin::store::Store::open_reader(&db)
+    // the ping is in the database once answered: a separate connection sees it
+    let config = tocsin::config::Config::load(Some(&d.dir.join("tocsin.yaml"))).unwrap();
+    let n: i64 = tocsin::store::Store::open_reader(&config.database())
         .unwrap()
         .run_blocking(|c| {
             Ok(c.query_row(

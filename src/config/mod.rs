@@ -2,6 +2,7 @@
 //! out of the box (SQLite under ./data, rules/, 127.0.0.1:9750, Prometheus at
 //! 127.0.0.1:9090). Relative paths are relative to the config file's folder.
 
+mod database;
 pub mod events;
 mod inhibit;
 mod people;
@@ -66,6 +67,16 @@ pub struct Config {
     /// Connections: timeouts, a cap, the Host names accepted.
     pub http: HttpConfig,
     pub data_dir: PathBuf,
+    /// `postgres://…` (or the URL in `database_file`): keep the state in
+    /// PostgreSQL, which several replicas may share; default: SQLite under
+    /// `data_dir` (`database.rs`).
+    #[serde(rename = "database")]
+    raw_database: Option<Spanned<Secret>>,
+    #[serde(rename = "database_file")]
+    raw_database_file: Option<Spanned<PathBuf>>,
+    /// `database` checked.
+    #[serde(skip)]
+    pub postgres: Option<crate::store::PgTarget>,
     /// How often `PRAGMA quick_check` looks for damage in the database (the
     /// file's identity and the disk's free space are looked at every second).
     pub database_check_interval: Spanned<HumanDuration>,
@@ -138,6 +149,9 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             http: HttpConfig::default(),
             data_dir: PathBuf::from("data"),
+            raw_database: None,
+            raw_database_file: None,
+            postgres: None,
             database_check_interval: yaml::unspanned(HumanDuration(Duration::from_secs(60))),
             rules: vec![PathBuf::from("rules")],
             evaluation_interval: HumanDuration(Duration::from_secs(60)),
@@ -681,6 +695,12 @@ impl Config {
                 "expected a read_only_api_key other than api_token",
             ));
         }
+        self.postgres = database::resolve(
+            file,
+            self.raw_database.as_ref(),
+            self.raw_database_file.as_ref(),
+            &mut errors,
+        );
         self.limits.validate(file, &mut errors);
         let every = self.database_check_interval.value.0;
         if every < Duration::from_secs(1) || every > Duration::from_secs(86_400) {
@@ -803,8 +823,17 @@ impl Config {
         }
     }
 
+    /// The SQLite file under `data_dir` (used unless `database` is set).
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("tocsin.db")
+    }
+
+    /// Where the state lives: `database`, else SQLite under `data_dir`.
+    pub fn database(&self) -> crate::store::Database {
+        match &self.postgres {
+            Some(t) => crate::store::Database::Postgres(t.clone()),
+            None => crate::store::Database::Sqlite(self.database_path()),
+        }
     }
 }
 

@@ -21,7 +21,6 @@ pub mod state;
 pub mod writer;
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{SubsecRound, Utc};
@@ -90,7 +89,7 @@ impl Heartbeats {
     pub async fn start(
         config: &HeartbeatConfig,
         decls: HeartbeatDecls,
-        db: &Path,
+        db: &crate::store::Database,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(Arc<Heartbeats>, JoinHandle<()>), StoreError> {
         let store = Store::open_ping_writer(db)?;

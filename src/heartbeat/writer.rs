@@ -545,10 +545,10 @@ mod tests {
         }
     }
 
-    /// A writer on the database at `path` (keeping 10 pings per check, at
+    /// A writer on `database` (keeping 10 pings per check, at
     /// most `max_checks` checks), its registry, and what keeps it running.
     fn writer_on(
-        path: &std::path::Path,
+        database: &crate::store::Database,
         max_checks: usize,
     ) -> (
         WriterHandle,
@@ -558,8 +558,8 @@ mod tests {
         let registry = Arc::new(Registry::default());
         let (tx, shutdown) = watch::channel(false);
         let (writer, task) = spawn(
-            Store::open_ping_writer(path).unwrap(),
-            Store::open_checkpointer(path).unwrap(),
+            Store::open_ping_writer(database).unwrap(),
+            Store::open_checkpointer(database).unwrap(),
             Arc::clone(&registry),
             1,
             WriterSettings {
@@ -583,44 +583,49 @@ mod tests {
     #[tokio::test]
     async fn creates_once_respects_the_limit_and_publishes_only_what_is_committed() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let other = Store::open(&path).unwrap();
-        let (writer, registry, _running) = writer_on(&path, 1);
-        // two creations of the same check in flight: one creates, one finds it
-        let (a, b) = tokio::join!(
-            writer.ping(ping(new_check("a"), PingKind::Success)),
-            writer.ping(ping(new_check("a"), PingKind::Start)),
-        );
-        let mut acks = [a.unwrap(), b.unwrap()];
-        acks.sort_by_key(|a| *a == Ack::Created);
-        assert_eq!(acks, [Ack::Recorded, Ack::Created]);
-        let id = registry.read().by_name("a").unwrap().def.id;
-        assert_eq!(registry.read().get(id).unwrap().state.pings, 2);
-        assert!(matches!(
-            writer.ping(ping(new_check("b"), PingKind::Success)).await,
-            Err(WriteError::TooManyChecks(1))
-        ));
-        assert!(matches!(
-            writer.ping(ping(Target::Id(99), PingKind::Success)).await,
-            Err(WriteError::NoSuchCheck)
-        ));
-        assert!(matches!(
-            writer.resume(id).await,
-            Err(WriteError::NotPaused)
-        ));
+        for database in crate::store::testing::databases(dir.path()) {
+            let other = Store::open_database(&database).unwrap();
+            let (writer, registry, _running) = writer_on(&database, 1);
+            // two creations of the same check in flight: one creates, one finds it
+            let (a, b) = tokio::join!(
+                writer.ping(ping(new_check("a"), PingKind::Success)),
+                writer.ping(ping(new_check("a"), PingKind::Start)),
+            );
+            let mut acks = [a.unwrap(), b.unwrap()];
+            acks.sort_by_key(|a| *a == Ack::Created);
+            assert_eq!(acks, [Ack::Recorded, Ack::Created]);
+            let id = registry.read().by_name("a").unwrap().def.id;
+            assert_eq!(registry.read().get(id).unwrap().state.pings, 2);
+            assert!(matches!(
+                writer.ping(ping(new_check("b"), PingKind::Success)).await,
+                Err(WriteError::TooManyChecks(1))
+            ));
+            assert!(matches!(
+                writer.ping(ping(Target::Id(99), PingKind::Success)).await,
+                Err(WriteError::NoSuchCheck)
+            ));
+            assert!(matches!(
+                writer.resume(id).await,
+                Err(WriteError::NotPaused)
+            ));
 
-        // a commit that fails is answered as such, and memory keeps the old state
-        other
-            .run_blocking(|c| Ok(c.execute_batch("DROP TABLE heartbeat_pings")?))
-            .unwrap();
-        let err = writer.ping(ping(Target::Id(id), PingKind::Fail)).await;
-        assert!(matches!(err, Err(WriteError::Store(_))), "{err:?}");
-        let state = registry.read().get(id).unwrap().state.clone();
-        assert_eq!(state.pings, 2);
-        assert_eq!(
-            state.last_status,
-            Some(crate::heartbeat::state::RunStatus::Success)
-        );
+            // a commit that fails is answered as such, and memory keeps the old state
+            other
+                .run_blocking(|c| {
+                    // PostgreSQL drops the view on the table only when told.
+                    let cascade = if c.is_postgres() { " CASCADE" } else { "" };
+                    Ok(c.execute_batch(&format!("DROP TABLE heartbeat_pings{cascade}"))?)
+                })
+                .unwrap();
+            let err = writer.ping(ping(Target::Id(id), PingKind::Fail)).await;
+            assert!(matches!(err, Err(WriteError::Store(_))), "{err:?}");
+            let state = registry.read().get(id).unwrap().state.clone();
+            assert_eq!(state.pings, 2);
+            assert_eq!(
+                state.last_status,
+                Some(crate::heartbeat::state::RunStatus::Success)
+            );
+        }
     }
 
     fn api_check(id: i64, name: &str, slug: Option<&str>) -> CheckDef {
@@ -641,61 +646,70 @@ mod tests {
     #[tokio::test]
     async fn api_checks_are_created_changed_and_deleted_durably() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        drop(Store::open(&path).unwrap());
-        let (writer, registry, _running) = writer_on(&path, 2);
-        let a = api_check(0, "a", Some("a"));
-        assert_eq!(writer.put(a.clone()).await.unwrap(), Ack::Created);
-        let id = registry.read().by_uuid(&a.uuid).unwrap().def.id;
-        assert!(matches!(
-            writer.put(api_check(0, "a", None)).await,
-            Err(WriteError::Taken(_))
-        ));
-        assert!(matches!(
-            writer.put(api_check(0, "b", Some("a"))).await,
-            Err(WriteError::Taken(_))
-        ));
-        assert_eq!(
-            writer.put(api_check(0, "b", Some("b"))).await.unwrap(),
-            Ack::Created
-        );
-        assert!(matches!(
-            writer.put(api_check(0, "c", None)).await,
-            Err(WriteError::TooManyChecks(2))
-        ));
-        // a rename keeps the key and the pings
-        writer
-            .ping(ping(Target::Id(id), PingKind::Success))
-            .await
-            .unwrap();
-        let renamed = CheckDef {
-            id,
-            name: "a2".into(),
-            slug: Some("a2".into()),
-            ..a.clone()
-        };
-        assert_eq!(writer.put(renamed).await.unwrap(), Ack::Recorded);
-        {
-            let checks = registry.read();
-            assert!(checks.by_name("a").is_none() && checks.by_slug("a").is_none());
-            let c = checks.by_slug("a2").unwrap();
-            assert_eq!((c.def.id, c.def.uuid, c.state.pings), (id, a.uuid, 1));
+        for database in crate::store::testing::databases(dir.path()) {
+            drop(Store::open_database(&database).unwrap());
+            let (writer, registry, _running) = writer_on(&database, 2);
+            let a = api_check(0, "a", Some("a"));
+            assert_eq!(writer.put(a.clone()).await.unwrap(), Ack::Created);
+            let id = registry.read().by_uuid(&a.uuid).unwrap().def.id;
+            assert!(matches!(
+                writer.put(api_check(0, "a", None)).await,
+                Err(WriteError::Taken(_))
+            ));
+            assert!(matches!(
+                writer.put(api_check(0, "b", Some("a"))).await,
+                Err(WriteError::Taken(_))
+            ));
+            assert_eq!(
+                writer.put(api_check(0, "b", Some("b"))).await.unwrap(),
+                Ack::Created
+            );
+            assert!(matches!(
+                writer.put(api_check(0, "c", None)).await,
+                Err(WriteError::TooManyChecks(2))
+            ));
+            // a rename keeps the key and the pings
+            writer
+                .ping(ping(Target::Id(id), PingKind::Success))
+                .await
+                .unwrap();
+            let renamed = CheckDef {
+                id,
+                name: "a2".into(),
+                slug: Some("a2".into()),
+                ..a.clone()
+            };
+            assert_eq!(writer.put(renamed).await.unwrap(), Ack::Recorded);
+            {
+                let checks = registry.read();
+                assert!(checks.by_name("a").is_none() && checks.by_slug("a").is_none());
+                let c = checks.by_slug("a2").unwrap();
+                assert_eq!((c.def.id, c.def.uuid, c.state.pings), (id, a.uuid, 1));
+            }
+            let stored = Store::open_database(&database)
+                .unwrap()
+                .load_checks()
+                .await
+                .unwrap();
+            let row = stored.iter().find(|c| c.id == id).unwrap();
+            assert_eq!((row.name.as_str(), row.origin), ("a2", Origin::Api));
+            // deleted: gone from memory and disk, and pings find nothing
+            writer.delete(id).await.unwrap();
+            assert!(registry.read().get(id).is_none());
+            assert!(matches!(
+                writer.ping(ping(Target::Id(id), PingKind::Success)).await,
+                Err(WriteError::NoSuchCheck)
+            ));
+            assert!(matches!(
+                writer.delete(id).await,
+                Err(WriteError::NoSuchCheck)
+            ));
+            let stored = Store::open_database(&database)
+                .unwrap()
+                .load_checks()
+                .await
+                .unwrap();
+            assert_eq!(stored.len(), 1);
         }
-        let stored = Store::open(&path).unwrap().load_checks().await.unwrap();
-        let row = stored.iter().find(|c| c.id == id).unwrap();
-        assert_eq!((row.name.as_str(), row.origin), ("a2", Origin::Api));
-        // deleted: gone from memory and disk, and pings find nothing
-        writer.delete(id).await.unwrap();
-        assert!(registry.read().get(id).is_none());
-        assert!(matches!(
-            writer.ping(ping(Target::Id(id), PingKind::Success)).await,
-            Err(WriteError::NoSuchCheck)
-        ));
-        assert!(matches!(
-            writer.delete(id).await,
-            Err(WriteError::NoSuchCheck)
-        ));
-        let stored = Store::open(&path).unwrap().load_checks().await.unwrap();
-        assert_eq!(stored.len(), 1);
     }
 }

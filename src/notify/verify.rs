@@ -473,12 +473,14 @@ impl ContactVerifier {
 
 /// `tocsin check`: the contact addresses routes reach that are not
 /// verified, read from the database if there is one (never created or
-/// changed here). Empty while verification is not in use.
+/// changed here). Empty while verification is not in use. With
+/// `database: postgres://…` the check stays offline and reads nothing.
 pub fn unverified_warnings(config: &Config) -> Vec<String> {
     let path = config.database_path();
     let mut verified = HashSet::new();
     let mut in_use = config.require_verified_contacts;
-    if path.exists()
+    if config.postgres.is_none()
+        && path.exists()
         && let Ok(c) =
             rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         && let Ok(mut stmt) = c.prepare(

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
+use super::db::{OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, from_millis, to_millis};
 use crate::alert::{Acknowledgement, Fingerprint, Labels, Severity};

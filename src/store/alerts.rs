@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::db::{Conn, OptionalExtension, Row, Transaction, params};
 
 use super::outbox::NewNotification;
 use super::{Store, StoreError, from_millis, to_millis};
@@ -143,7 +143,7 @@ const SELECT_ALERT: &str =
         state, severity, value, active_at, fired_at, keep_firing_since, resolved_at,
         format, generator_url, texts FROM alerts";
 
-fn load_alerts(c: &mut Connection) -> Result<Vec<AlertInstance>, StoreError> {
+fn load_alerts(c: &mut Conn) -> Result<Vec<AlertInstance>, StoreError> {
     let mut stmt = c.prepare(SELECT_ALERT)?;
     let rows = stmt.query_map([], |r| Ok(read_alert(r)))?;
     let mut out = Vec::new();
@@ -153,7 +153,7 @@ fn load_alerts(c: &mut Connection) -> Result<Vec<AlertInstance>, StoreError> {
     Ok(out)
 }
 
-fn read_alert(r: &rusqlite::Row) -> Result<AlertInstance, StoreError> {
+fn read_alert(r: &Row) -> Result<AlertInstance, StoreError> {
     let fp: String = r.get(0)?;
     let labels: String = r.get(3)?;
     let annotations: String = r.get(4)?;
@@ -197,7 +197,7 @@ fn finite(v: f64) -> Option<f64> {
 
 /// Writes alert changes and their outbox rows inside the caller's transaction.
 pub(crate) fn write_changes(
-    tx: &rusqlite::Transaction,
+    tx: &Transaction,
     batch: &StateChanges,
     notifications: &[NewNotification],
 ) -> Result<(), StoreError> {
@@ -299,45 +299,59 @@ mod tests {
     #[tokio::test]
     async fn an_alerts_texts_in_both_languages_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let now = chrono::Utc::now();
-        let mut labels = Labels::new();
-        labels.insert("alertname".into(), "ConnectionCountHigh".into());
-        let alert = AlertInstance {
-            fingerprint: Fingerprint::of_alert("emqx", &labels),
-            group: "emqx".into(),
-            alert: "ConnectionCountHigh".into(),
-            labels,
-            annotations: BTreeMap::new(),
-            message: "Connection count too high: 9000".into(),
-            resolution: "Upgrade the plan".into(),
-            texts: AlertTexts {
-                message_zh: "部署连接数过高：9000".into(),
-                resolution_zh: "升级部署规格".into(),
-                resolved_message: "back to 7000".into(),
-                resolved_message_zh: "已恢复：7000".into(),
-                output: String::new(),
-                since: String::new(),
-                since_at: None,
-            },
-            state: AlertState::Resolved,
-            severity: Severity::Warning,
-            value: 7000.0,
-            active_at: now,
-            fired_at: Some(now),
-            keep_firing_since: None,
-            resolved_at: Some(now),
-            format: RuleFormat::Native,
-            generator_url: String::new(),
-        };
-        let store = Store::open(&path).unwrap();
-        let mut changes = StateChanges::at(now);
-        changes.save.push(alert.clone());
-        store.commit_changes(changes, Vec::new()).await.unwrap();
-        drop(store);
-        let store = Store::open(&path).unwrap();
-        let back = store.alert(alert.fingerprint).await.unwrap().unwrap();
-        assert_eq!(back.texts, alert.texts);
-        assert_eq!(back.message, alert.message);
+        for database in crate::store::testing::databases(dir.path()) {
+            let now = chrono::Utc::now();
+            let mut labels = Labels::new();
+            labels.insert("alertname".into(), "ConnectionCountHigh".into());
+            let alert = AlertInstance {
+                fingerprint: Fingerprint::of_alert("emqx", &labels),
+                group: "emqx".into(),
+                alert: "ConnectionCountHigh".into(),
+                labels,
+                annotations: BTreeMap::new(),
+                message: "Connection count too high: 9000".into(),
+                resolution: "Upgrade the plan".into(),
+                texts: AlertTexts {
+                    message_zh: "部署连接数过高：9000".into(),
+                    resolution_zh: "升级部署规格".into(),
+                    resolved_message: "back to 7000".into(),
+                    resolved_message_zh: "已恢复：7000".into(),
+                    output: String::new(),
+                    since: String::new(),
+                    since_at: None,
+                },
+                state: AlertState::Resolved,
+                severity: Severity::Warning,
+                value: 7000.0,
+                active_at: now,
+                fired_at: Some(now),
+                keep_firing_since: None,
+                resolved_at: Some(now),
+                format: RuleFormat::Native,
+                generator_url: String::new(),
+            };
+            let store = Store::open_database(&database).unwrap();
+            let mut changes = StateChanges::at(now);
+            changes.save.push(alert.clone());
+            store.commit_changes(changes, Vec::new()).await.unwrap();
+            drop(store);
+            let store = Store::open_database(&database).unwrap();
+            let back = store.alert(alert.fingerprint).await.unwrap().unwrap();
+            assert_eq!(back.texts, alert.texts);
+            assert_eq!(back.message, alert.message);
+            assert_eq!(back, alert_with_millis(&alert), "{database:?}");
+        }
+    }
+
+    /// `a` as stored: times to the millisecond.
+    fn alert_with_millis(a: &AlertInstance) -> AlertInstance {
+        let ms = |t: chrono::DateTime<chrono::Utc>| from_millis(to_millis(t));
+        AlertInstance {
+            active_at: ms(a.active_at),
+            fired_at: a.fired_at.map(ms),
+            resolved_at: a.resolved_at.map(ms),
+            keep_firing_since: a.keep_firing_since.map(ms),
+            ..a.clone()
+        }
     }
 }

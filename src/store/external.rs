@@ -2,8 +2,8 @@
 //! row saying when it resolves unless posted again. Rows are written in the
 //! transaction that records the alerts' transitions and outbox rows.
 
+use super::db::params;
 use chrono::{DateTime, Utc};
-use rusqlite::params;
 
 use super::alerts::write_changes;
 use super::outbox::NewNotification;

@@ -10,10 +10,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags};
+
+use super::db::{Conn, DbError, OptionalExtension, Row, params};
 use uuid::Uuid;
 
-use super::{Store, StoreError, from_millis, migrations, to_millis};
+use super::{Database, Store, StoreError, from_millis, migrate, to_millis};
 use crate::alert::{Labels, Sample};
 use crate::heartbeat::registry::{CheckDef, CheckExtra, Origin};
 use crate::heartbeat::state::{CheckState, PingKind, RunStatus};
@@ -159,12 +161,12 @@ impl Store {
                     "SELECT check_id, n, length(body) FROM heartbeat_pings WHERE length(body) > 0 ORDER BY at, check_id, n",
                 )?;
                 let mut empty =
-                    tx.prepare("UPDATE heartbeat_pings SET body = x'' WHERE check_id = ?1 AND n = ?2")?;
+                    tx.prepare("UPDATE heartbeat_pings SET body = ?3 WHERE check_id = ?1 AND n = ?2")?;
                 let mut rows = oldest.query([])?;
                 while excess > 0 {
                     let Some(row) = rows.next()? else { break };
                     let (id, n, len): (i64, i64, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
-                    empty.execute(params![id, n])?;
+                    empty.execute(params![id, n, Vec::<u8>::new()])?;
                     excess -= len;
                     freed += len;
                 }
@@ -177,38 +179,53 @@ impl Store {
 }
 
 impl Store {
-    /// A second connection for the ping writer: `synchronous = FULL`, so a
-    /// commit is on disk (the WAL is synced) before any ping is answered.
-    /// It never checkpoints (copies the WAL into the database, which syncs
-    /// the database file too): [`Store::checkpoint`] does, off the ping path.
-    pub fn open_ping_writer(path: &std::path::Path) -> Result<Store, StoreError> {
-        let store = Store::open_another(path)?;
+    /// A second connection for the ping writer. SQLite: `synchronous =
+    /// FULL`, so a commit is on disk (the WAL is synced) before any ping is
+    /// answered; it never checkpoints (copies the WAL into the database,
+    /// which syncs the database file too): [`Store::checkpoint`] does, off
+    /// the ping path. PostgreSQL: a commit is durable once it returns
+    /// (`synchronous_commit` as the server has it, `on` by default).
+    pub fn open_ping_writer(database: &Database) -> Result<Store, StoreError> {
+        let store = Store::open_another_of(database)?;
         store.run_blocking(|c| {
-            c.pragma_update(None, "synchronous", "FULL")?;
-            c.pragma_update(None, "wal_autocheckpoint", 0)?;
-            // A WAL grown by a burst shrinks back to this when it restarts.
-            c.pragma_update(None, "journal_size_limit", 64i64 << 20)?;
+            if let Some(c) = c.sqlite() {
+                c.pragma_update(None, "synchronous", "FULL")?;
+                c.pragma_update(None, "wal_autocheckpoint", 0)?;
+                // A WAL grown by a burst shrinks back to this when it restarts.
+                c.pragma_update(None, "journal_size_limit", 64i64 << 20)?;
+            }
             Ok(())
         })?;
         Ok(store)
     }
 
-    /// `PRAGMA synchronous` of this connection (0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA).
+    /// How durable a commit of this connection is: SQLite's `PRAGMA
+    /// synchronous` (0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA); on PostgreSQL 2
+    /// when `synchronous_commit` is not `off` (a commit waits for the WAL
+    /// flush), else 0.
     pub async fn synchronous(&self) -> Result<i64, StoreError> {
-        self.run(|c| Ok(c.query_row("PRAGMA synchronous", [], |r| r.get(0))?))
-            .await
+        self.run(|c| {
+            if c.is_postgres() {
+                let s: String = c.query_row("SHOW synchronous_commit", params![], |r| r.get(0))?;
+                return Ok(if s == "off" { 0 } else { 2 });
+            }
+            Ok(c.query_row("PRAGMA synchronous", params![], |r| r.get(0))?)
+        })
+        .await
     }
 
     /// A connection for [`Store::checkpoint`]. Its short busy timeout bounds
     /// how long a restart may hold up the ping writer while it waits for
     /// readers; one that cannot finish in time is tried again next time.
-    pub fn open_checkpointer(path: &std::path::Path) -> Result<Store, StoreError> {
-        let store = Store::open_another(path)?;
+    pub fn open_checkpointer(database: &Database) -> Result<Store, StoreError> {
+        let store = Store::open_another_of(database)?;
         store.run_blocking(|c| {
-            c.busy_timeout(Duration::from_millis(100))?;
-            // Checkpoints copy pages through the WAL, not the page cache:
-            // 64 KiB instead of SQLite's default 2 MiB.
-            c.pragma_update(None, "cache_size", -64i64)?;
+            if let Some(c) = c.sqlite() {
+                c.busy_timeout(Duration::from_millis(100))?;
+                // Checkpoints copy pages through the WAL, not the page cache:
+                // 64 KiB instead of SQLite's default 2 MiB.
+                c.pragma_update(None, "cache_size", -64i64)?;
+            }
             Ok(())
         })?;
         Ok(store)
@@ -219,9 +236,13 @@ impl Store {
     /// never paused meanwhile; so once the WAL holds more than
     /// `restart_frames` pages, it also blocks writers for what came in
     /// during the copy and makes the WAL start over (RESTART). Returns the
-    /// pages the WAL held and whether it restarted.
+    /// pages the WAL held and whether it restarted. PostgreSQL checkpoints
+    /// by itself: nothing to do.
     pub async fn checkpoint(&self, restart_frames: i64) -> Result<(i64, bool), StoreError> {
         self.run(move |c| {
+            let Some(c) = c.sqlite() else {
+                return Ok((0, false));
+            };
             let frames: i64 = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))?;
             if frames <= restart_frames {
                 return Ok((frames, false));
@@ -232,9 +253,21 @@ impl Store {
         .await
     }
 
-    /// A read-only connection for `sql:` rules. With WAL it reads while
-    /// pings are written, and it refuses any write whatever the SQL says.
-    pub fn open_reader(path: &std::path::Path) -> Result<Store, StoreError> {
+    /// A read-only connection for `sql:` rules: it refuses any write
+    /// whatever the SQL says. SQLite: with WAL it reads while pings are
+    /// written. PostgreSQL: every transaction of the session is READ ONLY.
+    pub fn open_reader(database: &Database) -> Result<Store, StoreError> {
+        let path = match database {
+            Database::Sqlite(path) => path,
+            Database::Postgres(_) => {
+                let store = Store::open_another_of(database)?;
+                store.run_blocking(|c| {
+                    c.execute_batch("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")?;
+                    Ok(())
+                })?;
+                return Ok(store);
+            }
+        };
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -248,10 +281,7 @@ impl Store {
         // `sql:` rules read a few tables once per evaluation: 512 KiB of
         // cache (SQLite's default is 2 MiB per connection).
         conn.pragma_update(None, "cache_size", -512i64)?;
-        Ok(Store {
-            conn: Arc::new(Mutex::new(conn)),
-            path: path.to_path_buf(),
-        })
+        Ok(Store::of_sqlite(conn, path))
     }
 
     pub async fn load_checks(&self) -> Result<Vec<StoredCheck>, StoreError> {
@@ -353,7 +383,7 @@ impl Store {
     }
 }
 
-fn load_checks(c: &mut Connection) -> Result<Vec<StoredCheck>, StoreError> {
+fn load_checks(c: &mut Conn) -> Result<Vec<StoredCheck>, StoreError> {
     let mut stmt = c.prepare(
         "SELECT id, name, uuid, slug, origin, created_at, paused, last_ping_at, last_start_at,
                 last_start_rid, last_status, last_exit_code, last_duration_ms, due_at, pings,
@@ -417,7 +447,7 @@ fn load_checks(c: &mut Connection) -> Result<Vec<StoredCheck>, StoreError> {
     Ok(out)
 }
 
-fn upsert_check(c: &Connection, def: &CheckDef, s: &CheckState) -> Result<(), StoreError> {
+fn upsert_check(c: &Conn, def: &CheckDef, s: &CheckState) -> Result<(), StoreError> {
     let StoredSettings {
         period_seconds,
         cron,
@@ -460,7 +490,7 @@ fn upsert_check(c: &Connection, def: &CheckDef, s: &CheckState) -> Result<(), St
 }
 
 /// Writes a stored check's state; 0 when there is no such row yet.
-fn update_check_state(c: &Connection, id: i64, s: &CheckState) -> Result<usize, StoreError> {
+fn update_check_state(c: &Conn, id: i64, s: &CheckState) -> Result<usize, StoreError> {
     let mut stmt = c.prepare_cached(
         "UPDATE heartbeat_checks SET paused = ?2, last_ping_at = ?3, last_start_at = ?4,
              last_start_rid = ?5, last_status = ?6, last_exit_code = ?7, last_duration_ms = ?8,
@@ -481,7 +511,7 @@ fn update_check_state(c: &Connection, id: i64, s: &CheckState) -> Result<usize, 
     ])?)
 }
 
-fn commit_pings(c: &mut Connection, batch: &PingBatch) -> Result<(), StoreError> {
+fn commit_pings(c: &mut Conn, batch: &PingBatch) -> Result<(), StoreError> {
     let tx = c.transaction()?;
     for id in &batch.delete {
         tx.prepare_cached("DELETE FROM heartbeat_checks WHERE id = ?1")?
@@ -560,7 +590,7 @@ fn commit_pings(c: &mut Connection, batch: &PingBatch) -> Result<(), StoreError>
 const PING_COLUMNS: &str =
     "n, at, kind, exit_code, rid, duration_ms, method, remote_addr, user_agent, body, body_size";
 
-fn pings(c: &mut Connection, check_id: i64, limit: usize) -> Result<Vec<PingRecord>, StoreError> {
+fn pings(c: &mut Conn, check_id: i64, limit: usize) -> Result<Vec<PingRecord>, StoreError> {
     let mut stmt = c.prepare_cached(&format!(
         "SELECT {PING_COLUMNS} FROM heartbeat_pings WHERE check_id = ?1 ORDER BY n DESC LIMIT ?2"
     ))?;
@@ -568,11 +598,7 @@ fn pings(c: &mut Connection, check_id: i64, limit: usize) -> Result<Vec<PingReco
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn ping_number(
-    c: &mut Connection,
-    check_id: i64,
-    n: u64,
-) -> Result<Option<PingRecord>, StoreError> {
+fn ping_number(c: &mut Conn, check_id: i64, n: u64) -> Result<Option<PingRecord>, StoreError> {
     let mut stmt = c.prepare_cached(&format!(
         "SELECT {PING_COLUMNS} FROM heartbeat_pings WHERE check_id = ?1 AND n = ?2"
     ))?;
@@ -580,7 +606,7 @@ fn ping_number(
     Ok(rows.next().transpose()?)
 }
 
-fn ping_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<PingRecord> {
+fn ping_record(r: &Row<'_>) -> Result<PingRecord, DbError> {
     let body: Vec<u8> = r.get(9)?;
     Ok(PingRecord {
         n: r.get::<_, i64>(0)?.max(0) as u64,
@@ -604,7 +630,7 @@ fn with_schema<T>(f: impl FnOnce(&Connection) -> Result<T, String>) -> Result<T,
     let schema = SCHEMA.get_or_init(|| {
         tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
             let mut c = Connection::open_in_memory().map_err(|e| e.to_string())?;
-            migrations()
+            migrate::sqlite()
                 .and_then(|m| m.to_latest(&mut c))
                 .map_err(|e| e.to_string())?;
             Ok(Mutex::new(c))
@@ -660,7 +686,42 @@ pub fn check_select(sql: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn select_samples(c: &mut Connection, sql: &str) -> Result<Vec<Sample>, StoreError> {
+fn select_samples(c: &mut Conn, sql: &str) -> Result<Vec<Sample>, StoreError> {
+    if let Some(c) = c.sqlite() {
+        return select_samples_sqlite(c, sql);
+    }
+    // PostgreSQL: the reader's session is READ ONLY, so a write fails there.
+    let mut stmt = c.prepare_cached(sql)?;
+    let mut rows = stmt.query(params![])?;
+    let mut out = Vec::new();
+    let mut names: Option<Vec<String>> = None;
+    while let Some(r) = rows.next()? {
+        let names = names.get_or_insert_with(|| r.column_names());
+        let mut labels = Labels::new();
+        let mut value = None;
+        for (i, name) in names.iter().enumerate() {
+            if name == "value" {
+                value = Some(
+                    r.number(i)
+                        .map_err(|e| StoreError::Query(format!("column value: {e}")))?
+                        .unwrap_or(f64::NAN),
+                );
+            } else if let Some(text) = r
+                .label(i)
+                .map_err(|e| StoreError::Query(format!("column {name}: {e}")))?
+            {
+                labels.insert(name.clone(), text);
+            }
+        }
+        out.push(Sample {
+            labels: labels.into(),
+            value: value.unwrap_or(f64::NAN),
+        });
+    }
+    Ok(out)
+}
+
+fn select_samples_sqlite(c: &Connection, sql: &str) -> Result<Vec<Sample>, StoreError> {
     let mut stmt = c.prepare_cached(sql)?;
     if !stmt.readonly() {
         return Err(StoreError::Query("refusing a statement that writes".into()));
@@ -714,8 +775,8 @@ mod tests {
     #[tokio::test]
     async fn kept_ping_bodies_are_bounded_in_all_oldest_first() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
-        store
+        for store in crate::store::testing::stores(dir.path()) {
+            store
             .run_blocking(|c| {
                 c.execute_batch(
                     "INSERT INTO heartbeat_checks (id, name, uuid, origin, grace_seconds, created_at)
@@ -724,24 +785,25 @@ mod tests {
                 for (id, n, at) in [(1, 1, 10), (2, 1, 20), (1, 2, 30), (2, 2, 40)] {
                     c.execute(
                         "INSERT INTO heartbeat_pings (check_id, n, at, kind, method, body, body_size)
-                           VALUES (?1, ?2, ?3, 'success', 'POST', zeroblob(1000), 1000)",
-                        params![id, n, at],
+                           VALUES (?1, ?2, ?3, 'success', 'POST', ?4, 1000)",
+                        params![id, n, at, vec![0u8; 1000]],
                     )?;
                 }
                 Ok(())
             })
             .unwrap();
-        assert_eq!(store.cap_ping_bytes(4000).await.unwrap(), 0);
-        assert_eq!(store.cap_ping_bytes(2500).await.unwrap(), 2000);
-        let kept: Vec<(i64, i64)> = store
-            .run_blocking(|c| {
-                let mut st =
-                    c.prepare("SELECT at, length(body) FROM heartbeat_pings ORDER BY at")?;
-                let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                Ok(rows.collect::<Result<Vec<_>, _>>()?)
-            })
-            .unwrap();
-        assert_eq!(kept, vec![(10, 0), (20, 0), (30, 1000), (40, 1000)]);
+            assert_eq!(store.cap_ping_bytes(4000).await.unwrap(), 0);
+            assert_eq!(store.cap_ping_bytes(2500).await.unwrap(), 2000);
+            let kept: Vec<(i64, i64)> = store
+                .run_blocking(|c| {
+                    let mut st =
+                        c.prepare("SELECT at, length(body) FROM heartbeat_pings ORDER BY at")?;
+                    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                })
+                .unwrap();
+            assert_eq!(kept, vec![(10, 0), (20, 0), (30, 1000), (40, 1000)]);
+        }
     }
 
     #[test]
@@ -781,20 +843,64 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn a_sql_rule_reads_the_same_series_from_either_database() {
+        let sql = "SELECT name AS \"check\", json_extract(labels, '$.vault') AS vault, pings AS value, paused AS p FROM heartbeat_status ORDER BY name";
+        check_select(sql).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for database in crate::store::testing::databases(dir.path()) {
+            let store = Store::open_database(&database).unwrap();
+            store
+                .run_blocking(|c| {
+                    c.execute_batch(
+                        r#"INSERT INTO heartbeat_checks (id, name, uuid, origin, grace_seconds, created_at, labels, pings)
+                           VALUES (1, 'a', 'u1', 'config', 0, 0, '{"vault":"v1"}', 3),
+                                  (2, 'b', 'u2', 'config', 0, 0, '{}', 0);"#,
+                    )?;
+                    Ok(())
+                })
+                .unwrap();
+            let reader = Store::open_reader(&database).unwrap();
+            let got = reader.select_samples(sql.to_string()).await.unwrap();
+            let got: Vec<(Vec<(String, String)>, f64)> = got
+                .iter()
+                .map(|s| {
+                    let labels = s.labels.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+                    (labels.collect(), s.value)
+                })
+                .collect();
+            let l = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            };
+            assert_eq!(
+                got,
+                vec![
+                    (l(&[("check", "a"), ("p", "0"), ("vault", "v1")]), 3.0),
+                    (l(&[("check", "b"), ("p", "0")]), 0.0),
+                ],
+                "{database:?}"
+            );
+        }
+    }
+
     #[test]
     fn the_reader_refuses_writes_even_if_asked() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        drop(Store::open(&path).unwrap());
-        let reader = Store::open_reader(&path).unwrap();
-        let err = reader
-            .run_blocking(|c| Ok(c.execute("DELETE FROM heartbeat_pings", [])?))
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("readonly")
-                || err.to_string().contains("read-only")
-                || err.to_string().contains("query_only"),
-            "{err}"
-        );
+        for database in crate::store::testing::databases(dir.path()) {
+            drop(Store::open_database(&database).unwrap());
+            let reader = Store::open_reader(&database).unwrap();
+            let err = reader
+                .run_blocking(|c| Ok(c.execute("DELETE FROM heartbeat_pings", [])?))
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("readonly")
+                    || err.to_string().contains("read-only")
+                    || err.to_string().contains("query_only"),
+                "{err}"
+            );
+        }
     }
 }

@@ -1,6 +1,9 @@
-//! SQLite storage. One connection behind a mutex, used only from blocking
-//! threads (`spawn_blocking`), never on the async workers. The schema comes
-//! from `migrations/`, applied in order, once, at open.
+//! Storage: SQLite (one file under `data_dir`, the default) or PostgreSQL
+//! (`database: postgres://…`, shared by several replicas). One connection
+//! behind a mutex per [`Store`], used only from blocking threads
+//! (`spawn_blocking`), never on the async workers. The schema comes from
+//! `migrations/sqlite/` or `migrations/postgres/`, applied in order, once,
+//! at open ([`migrate`]). [`db`] is the connection both speak through.
 //!
 //! - [`alerts`]: current alert state and the transition log, written in one
 //!   transaction together with the outbox rows a transition causes.
@@ -13,11 +16,15 @@
 
 pub mod acknowledgements;
 pub mod alerts;
+pub mod db;
 pub mod external;
 pub mod heartbeats;
+mod migrate;
 pub mod outbox;
 mod rekey;
 pub mod silences;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod verifications;
 pub mod watch;
 
@@ -25,14 +32,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeZone, Utc};
-use include_dir::{Dir, include_dir};
 use rusqlite::Connection;
-use rusqlite_migration::Migrations;
+
+pub use db::{Conn, DbError, PgTarget};
 
 /// Bytes the write-ahead log is cut back to after a checkpoint.
 pub const JOURNAL_SIZE_LIMIT: i64 = 64 << 20;
-
-static MIGRATIONS: Dir = include_dir!("$CARGO_MANIFEST_DIR/migrations");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -51,8 +56,11 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite_migration::Error,
     },
+    /// PostgreSQL could not be reached or migrated at open.
+    #[error("cannot open database {database}: {source}")]
+    OpenPostgres { database: String, source: DbError },
     #[error("database error: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Sql(#[from] DbError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     /// The file is not a sound SQLite database (found at open).
@@ -65,16 +73,52 @@ pub enum StoreError {
     Query(String),
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Sql(DbError::Sqlite(e))
+    }
+}
+
+impl StoreError {
+    /// Whether the database could not be reached (PostgreSQL down or far
+    /// away), as opposed to refusing a statement.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            StoreError::Sql(e) | StoreError::OpenPostgres { source: e, .. } => e.is_unreachable(),
+            _ => false,
+        }
+    }
+}
+
+/// Which database the store lives in.
+#[derive(Debug, Clone)]
+pub enum Database {
+    Sqlite(PathBuf),
+    Postgres(PgTarget),
+}
+
+impl Database {
+    /// What messages and the API call it (never a password).
+    pub fn display(&self) -> String {
+        match self {
+            Database::Sqlite(p) => p.display().to_string(),
+            Database::Postgres(t) => t.display().to_string(),
+        }
+    }
+}
+
 /// A cheap-to-clone handle on the database.
 #[derive(Clone)]
 pub struct Store {
-    conn: Arc<Mutex<Connection>>,
-    path: PathBuf,
+    conn: Arc<Mutex<Conn>>,
+    database: Arc<Database>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        f.debug_struct("Store")
+            .field("database", &self.database.display())
+            .finish()
     }
 }
 
@@ -90,6 +134,54 @@ fn set_up(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 impl Store {
+    /// Opens the database and brings its schema up to date.
+    pub fn open_database(database: &Database) -> Result<Store, StoreError> {
+        match database {
+            Database::Sqlite(path) => Store::open(path),
+            Database::Postgres(target) => Store::open_postgres(target),
+        }
+    }
+
+    /// Another connection to a database opened (checked and migrated) in
+    /// this process.
+    pub fn open_another_of(database: &Database) -> Result<Store, StoreError> {
+        match database {
+            Database::Sqlite(path) => Store::open_another(path),
+            Database::Postgres(target) => Store::connect_postgres(target),
+        }
+    }
+
+    /// Connects to PostgreSQL and brings its schema up to date (several
+    /// replicas starting at once take turns: see [`migrate`]).
+    pub fn open_postgres(target: &PgTarget) -> Result<Store, StoreError> {
+        let mut store = Store::connect_postgres(target)?;
+        let opened = store.run_blocking(|c| Ok(migrate::postgres(c)?));
+        if let Err(e) = opened {
+            return Err(match e {
+                StoreError::Sql(source) => StoreError::OpenPostgres {
+                    database: target.display().to_string(),
+                    source,
+                },
+                e => e,
+            });
+        }
+        store.database = Arc::new(Database::Postgres(target.clone()));
+        Ok(store)
+    }
+
+    fn connect_postgres(target: &PgTarget) -> Result<Store, StoreError> {
+        let conn = target
+            .connect()
+            .map_err(|source| StoreError::OpenPostgres {
+                database: target.display().to_string(),
+                source,
+            })?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(Conn::Postgres(conn))),
+            database: Arc::new(Database::Postgres(target.clone())),
+        })
+    }
+
     /// Opens (creating if needed) `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -126,18 +218,22 @@ impl Store {
             Ok(())
         };
         if let Err(e) = setup(&conn) {
-            return Err(damaged(&e).unwrap_or(StoreError::Sql(e)));
+            return Err(damaged(&e).unwrap_or(StoreError::from(e)));
         }
-        if let Err(source) = migrations().and_then(|m| m.to_latest(&mut conn)) {
+        if let Err(source) = migrate::sqlite().and_then(|m| m.to_latest(&mut conn)) {
             return Err(damaged(&source).unwrap_or(StoreError::Migrate {
                 path: path.to_path_buf(),
                 source,
             }));
         }
-        Ok(Store {
-            conn: Arc::new(Mutex::new(conn)),
-            path: path.to_path_buf(),
-        })
+        Ok(Store::of_sqlite(conn, path))
+    }
+
+    pub(crate) fn of_sqlite(conn: Connection, path: &Path) -> Store {
+        Store {
+            conn: Arc::new(Mutex::new(Conn::Sqlite(conn))),
+            database: Arc::new(Database::Sqlite(path.to_path_buf())),
+        }
     }
 
     /// Another connection to a database [`Store::open`] has checked and
@@ -149,20 +245,33 @@ impl Store {
             source,
         })?;
         set_up(&conn)?;
-        Ok(Store {
-            conn: Arc::new(Mutex::new(conn)),
-            path: path.to_path_buf(),
-        })
+        Ok(Store::of_sqlite(conn, path))
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(*self.database, Database::Postgres(_))
+    }
+
+    /// The SQLite file (`None` on PostgreSQL).
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match &*self.database {
+            Database::Sqlite(p) => Some(p),
+            Database::Postgres(_) => None,
+        }
     }
 
     /// Copies the write-ahead log into the database and truncates it (to
-    /// give its space back after the disk was full).
+    /// give its space back after the disk was full). PostgreSQL: nothing
+    /// to do.
     pub async fn checkpoint_truncate(&self) -> Result<(i64, i64), StoreError> {
         self.run(|c| {
+            let Some(c) = c.sqlite() else {
+                return Ok((0, 0));
+            };
             Ok(c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
                 Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
             })?)
@@ -174,7 +283,7 @@ impl Store {
     pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut Conn) -> Result<T, StoreError> + Send + 'static,
     {
         let conn = Arc::clone(&self.conn);
         tokio::task::spawn_blocking(move || {
@@ -187,52 +296,29 @@ impl Store {
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
-    /// Runs `f` on the calling thread (for the CLI and tests, outside async code).
-    pub fn run_blocking<T>(
+    /// Runs `f` on the calling thread (for the CLI and tests, outside async
+    /// code; PostgreSQL's client must not run on an async worker, so there
+    /// it runs on a thread of its own).
+    pub fn run_blocking<T: Send>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut Conn) -> Result<T, StoreError> + Send,
     ) -> Result<T, StoreError> {
-        let mut guard = self
-            .conn
-            .lock()
-            .map_err(|_| StoreError::Task("database mutex poisoned".into()))?;
-        f(&mut guard)
-    }
-}
-
-/// The folders of `migrations/` in name order (`01-init`, `03-routing`, ...),
-/// each applied once. The order is what counts, not consecutive numbers: a
-/// number left free for a branch still to be merged is no error.
-fn migrations() -> Result<Migrations<'static>, rusqlite_migration::Error> {
-    let mut dirs: Vec<&'static Dir<'static>> = MIGRATIONS.dirs().collect();
-    dirs.sort_by_key(|d| d.path());
-    let mut steps = Vec::new();
-    for d in dirs {
-        let name = d.path().display().to_string();
-        let up = d
-            .get_file(d.path().join("up.sql"))
-            .and_then(|f| f.contents_utf8())
-            .ok_or_else(|| {
-                rusqlite_migration::Error::FileLoad(format!("migration {name} has no up.sql"))
-            })?;
-        let mut m = match name.as_str() {
-            "07-identity" => rusqlite_migration::M::up_with_hook(up, rekey::rekey_alerts),
-            _ => rusqlite_migration::M::up(up),
+        let run = || {
+            let mut guard = self
+                .conn
+                .lock()
+                .map_err(|_| StoreError::Task("database mutex poisoned".into()))?;
+            f(&mut guard)
         };
-        if let Some(down) = d
-            .get_file(d.path().join("down.sql"))
-            .and_then(|f| f.contents_utf8())
-        {
-            m = m.down(down);
+        if self.is_postgres() && tokio::runtime::Handle::try_current().is_ok() {
+            return std::thread::scope(|s| {
+                s.spawn(run)
+                    .join()
+                    .map_err(|_| StoreError::Task("database thread panicked".into()))?
+            });
         }
-        steps.push(m);
+        run()
     }
-    if steps.is_empty() {
-        return Err(rusqlite_migration::Error::FileLoad(
-            "migrations/ holds no migration".into(),
-        ));
-    }
-    Ok(Migrations::new(steps))
 }
 
 pub(crate) fn to_millis(t: DateTime<Utc>) -> i64 {
@@ -247,16 +333,11 @@ pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn migrations_are_valid() {
-        assert!(migrations().unwrap().validate().is_ok());
-    }
-
     #[tokio::test]
     async fn history_purge_keeps_pending_notifications() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
-        store
+        for store in testing::stores(dir.path()) {
+            store
             .run_blocking(|c| {
                 c.execute_batch(
                     "INSERT INTO alert_events (at, fingerprint, rule_group, alert, labels, from_state, to_state)
@@ -268,18 +349,19 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        let (events, notes) = store.purge_history(from_millis(5000)).await.unwrap();
-        assert_eq!((events, notes), (1, 2));
-        let left: i64 = store
-            .run_blocking(|c| {
-                Ok(c.query_row(
-                    "SELECT COUNT(*) FROM notifications WHERE status = 'pending'",
-                    [],
-                    |r| r.get(0),
-                )?)
-            })
-            .unwrap();
-        assert_eq!(left, 1, "an undelivered notification is never purged");
+            let (events, notes) = store.purge_history(from_millis(5000)).await.unwrap();
+            assert_eq!((events, notes), (1, 2));
+            let left: i64 = store
+                .run_blocking(|c| {
+                    Ok(c.query_row(
+                        "SELECT COUNT(*) FROM notifications WHERE status = 'pending'",
+                        [],
+                        |r| r.get(0),
+                    )?)
+                })
+                .unwrap();
+            assert_eq!(left, 1, "an undelivered notification is never purged");
+        }
     }
 
     #[test]
@@ -289,8 +371,11 @@ mod tests {
         drop(Store::open(&path).unwrap());
         let store = Store::open(&path).unwrap();
         let version: i64 = store
-            .run_blocking(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?))
+            .run_blocking(|c| {
+                let c = c.sqlite().unwrap();
+                Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?)
+            })
             .unwrap();
-        assert_eq!(version as usize, MIGRATIONS.dirs().count());
+        assert_eq!(version as usize, migrate::SQLITE.dirs().count());
     }
 }

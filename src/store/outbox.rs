@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
+use super::db::{DbError, OptionalExtension, Row, Transaction, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, from_millis, to_millis};
 use crate::alert::Fingerprint;
@@ -34,7 +34,7 @@ pub struct NewNotification {
 /// message, when that interval ends; otherwise (a new or long quiet group)
 /// after `group_wait`. Without grouping times, at once.
 pub(crate) fn insert_notifications(
-    tx: &rusqlite::Transaction,
+    tx: &Transaction,
     rows: &[NewNotification],
     now: i64,
 ) -> Result<(), StoreError> {
@@ -73,11 +73,7 @@ pub(crate) fn insert_notifications(
 
 /// Whether `n`'s target has a firing message of `n`'s alert since `since`
 /// (sent, or still on its way).
-fn was_notified(
-    tx: &rusqlite::Transaction,
-    n: &NewNotification,
-    since: i64,
-) -> rusqlite::Result<bool> {
+fn was_notified(tx: &Transaction, n: &NewNotification, since: i64) -> Result<bool, DbError> {
     tx.prepare_cached(
         "SELECT EXISTS (SELECT 1 FROM notifications
            WHERE fingerprint = ?1 AND target = ?2 AND kind != 'resolved'
@@ -89,7 +85,7 @@ fn was_notified(
 }
 
 /// When the next message of `n`'s group goes (Unix ms).
-fn group_due(tx: &rusqlite::Transaction, n: &NewNotification, now: i64) -> rusqlite::Result<i64> {
+fn group_due(tx: &Transaction, n: &NewNotification, now: i64) -> Result<i64, DbError> {
     let planned: Option<i64> = tx
         .prepare_cached(
             "SELECT MIN(next_attempt_at) FROM notifications
@@ -129,7 +125,7 @@ pub struct OutboxRow {
 
 /// Reads a row selected as `id, target, fingerprint, kind, status,
 /// attempts, last_error, created_at, sent_at`.
-fn read_record(r: &rusqlite::Row) -> rusqlite::Result<NotificationRecord> {
+fn read_record(r: &Row) -> Result<NotificationRecord, DbError> {
     Ok(NotificationRecord {
         id: r.get(0)?,
         target: r.get(1)?,
@@ -304,7 +300,7 @@ impl Store {
     async fn update_rows(
         &self,
         ids: Vec<i64>,
-        f: impl Fn(&rusqlite::Transaction, i64) -> rusqlite::Result<usize> + Send + 'static,
+        f: impl Fn(&Transaction, i64) -> Result<usize, DbError> + Send + 'static,
     ) -> Result<(), StoreError> {
         self.run(move |c| {
             let tx = c.transaction()?;
@@ -471,35 +467,35 @@ mod tests {
     #[tokio::test]
     async fn a_group_collects_for_group_wait_then_waits_group_interval() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
-        // A new group: its first rows wait group_wait (30 s), and a row
-        // written later joins the same planned message.
-        write(&store, vec![row("g1", 1, 30, 300), row("g1", 2, 30, 300)]).await;
-        write(&store, vec![row("g1", 3, 30, 300)]).await;
-        let due = due_in(&store, "g1").await;
-        assert_eq!(due.iter().map(|d| d.1).collect::<Vec<_>>(), [30, 30, 30]);
-        // Another group and a row without grouping times are independent.
-        write(&store, vec![row("g2", 4, 10, 300), row("g3", 5, 0, 0)]).await;
-        assert_eq!(due_in(&store, "g2").await[0].1, 10);
-        assert_eq!(due_in(&store, "g3").await[0].1, 0);
+        for store in crate::store::testing::stores(dir.path()) {
+            // A new group: its first rows wait group_wait (30 s), and a row
+            // written later joins the same planned message.
+            write(&store, vec![row("g1", 1, 30, 300), row("g1", 2, 30, 300)]).await;
+            write(&store, vec![row("g1", 3, 30, 300)]).await;
+            let due = due_in(&store, "g1").await;
+            assert_eq!(due.iter().map(|d| d.1).collect::<Vec<_>>(), [30, 30, 30]);
+            // Another group and a row without grouping times are independent.
+            write(&store, vec![row("g2", 4, 10, 300), row("g3", 5, 0, 0)]).await;
+            assert_eq!(due_in(&store, "g2").await[0].1, 10);
+            assert_eq!(due_in(&store, "g3").await[0].1, 0);
 
-        // Once g1 is sent, its next row waits for group_interval after that.
-        let ids: Vec<i64> = store
-            .run_blocking(|c| {
-                let mut s = c.prepare("SELECT id FROM notifications WHERE group_key = 'g1'")?;
-                let ids = s.query_map([], |r| r.get(0))?;
-                Ok(ids.collect::<Result<Vec<_>, _>>()?)
-            })
-            .unwrap();
-        store
-            .mark_sent("hook", ids, vec!["g1".into()], Utc::now(), "ok")
-            .await
-            .unwrap();
-        write(&store, vec![row("g1", 6, 30, 300)]).await;
-        assert_eq!(due_in(&store, "g1").await[0].1, 300);
+            // Once g1 is sent, its next row waits for group_interval after that.
+            let ids: Vec<i64> = store
+                .run_blocking(|c| {
+                    let mut s = c.prepare("SELECT id FROM notifications WHERE group_key = 'g1'")?;
+                    let ids = s.query_map([], |r| r.get(0))?;
+                    Ok(ids.collect::<Result<Vec<_>, _>>()?)
+                })
+                .unwrap();
+            store
+                .mark_sent("hook", ids, vec!["g1".into()], Utc::now(), "ok")
+                .await
+                .unwrap();
+            write(&store, vec![row("g1", 6, 30, 300)]).await;
+            assert_eq!(due_in(&store, "g1").await[0].1, 300);
 
-        // A group quiet for longer than group_interval is new again.
-        store
+            // A group quiet for longer than group_interval is new again.
+            store
             .run_blocking(|c| {
                 c.execute(
                     "UPDATE notification_groups SET last_sent_at = last_sent_at - 600000 WHERE group_key = 'g1'",
@@ -509,7 +505,8 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        write(&store, vec![row("g1", 7, 30, 300)]).await;
-        assert_eq!(due_in(&store, "g1").await[0].1, 30);
+            write(&store, vec![row("g1", 7, 30, 300)]).await;
+            assert_eq!(due_in(&store, "g1").await[0].1, 30);
+        }
     }
 }

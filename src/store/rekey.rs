@@ -79,7 +79,7 @@ mod tests {
     #[test]
     fn moves_prometheus_alerts_and_keeps_native_ones() {
         let mut conn = Connection::open_in_memory().unwrap();
-        let migrations = super::super::migrations().unwrap();
+        let migrations = super::super::migrate::sqlite().unwrap();
         migrations.to_version(&mut conn, 6).unwrap();
         let labelled: Labels = [("alertname", "Disk"), ("severity", "critical")]
             .into_iter()

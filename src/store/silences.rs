@@ -1,8 +1,8 @@
 //! Silences in SQLite: added, listed, expired early (the end moves to now).
 //! Matchers are stored in Alertmanager's JSON form.
 
+use super::db::{DbError, OptionalExtension, Row, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, from_millis, to_millis};
 use crate::alert::matcher::{Matcher, MatcherJson};
@@ -154,7 +154,7 @@ const SILENCE_COLUMNS: &str = "id, matchers, starts_at, ends_at, created_by, com
 
 /// A row of [`SILENCE_COLUMNS`]; a row that does not make a silence is
 /// [`StoreError::Corrupt`] naming it.
-fn silence_row(r: &rusqlite::Row) -> rusqlite::Result<Result<Silence, StoreError>> {
+fn silence_row(r: &Row) -> Result<Result<Silence, StoreError>, DbError> {
     let id: String = r.get(0)?;
     let matchers: String = r.get(1)?;
     let corrupt = |e: String| StoreError::Corrupt(format!("silence {id}: {e}"));

@@ -1,8 +1,8 @@
 //! Contact address verifications (`contact_verifications`): a pending code's
 //! hash per contact and kind, and when the address was confirmed.
 
+use super::db::{OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, from_millis, to_millis};
 

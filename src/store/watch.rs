@@ -144,24 +144,75 @@ pub fn damaged_remedy(path: &Path) -> String {
     )
 }
 
-/// What the watch task needs to know about the database.
+/// What the watch task needs to know about the database: the SQLite file
+/// and its identity, or a connection of its own to PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct Watched {
+    /// The file, or the PostgreSQL URL without its password.
     pub path: PathBuf,
-    pub identity: Identity,
+    identity: Option<Identity>,
+    postgres: Option<super::Store>,
+    /// The first failure of an outage: kept while it lasts, so that a
+    /// different error on the way (the server stopping, then refusing
+    /// connections) is not told as a new problem.
+    outage: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Watched {
     pub fn new(path: &Path) -> std::io::Result<Watched> {
         Ok(Watched {
             path: path.to_path_buf(),
-            identity: Identity::of(path)?,
+            identity: Some(Identity::of(path)?),
+            postgres: None,
+            outage: Default::default(),
         })
     }
 
-    /// File-level problems and a full disk.
+    /// Watches a PostgreSQL database through `probe`, a connection used
+    /// for nothing else (so a busy store does not look unreachable).
+    pub fn postgres(probe: super::Store) -> Watched {
+        Watched {
+            path: PathBuf::from(probe.database().display()),
+            identity: None,
+            postgres: Some(probe),
+            outage: Default::default(),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+
+    /// Whether the database can be reached. SQLite: file-level problems
+    /// and a full disk. PostgreSQL: a `SELECT 1` on the probe connection
+    /// (which connects again by itself once the server is back).
     pub fn file_problem(&self) -> Option<String> {
-        if let Some(p) = file_problem(&self.path, self.identity) {
+        if let Some(probe) = &self.postgres {
+            let failed = probe
+                .run_blocking(|c| Ok(c.execute_batch("SELECT 1")?))
+                .err();
+            let mut outage = self.outage.lock().unwrap_or_else(|p| p.into_inner());
+            return match failed {
+                None => outage.take().and(None),
+                Some(e) => {
+                    tracing::debug!(error = %e, "database probe failed");
+                    Some(
+                        outage
+                            .get_or_insert_with(|| {
+                                format!(
+                                    "cannot reach the database {}: {e}; tocsin tries again every second",
+                                    self.path.display()
+                                )
+                            })
+                            .clone(),
+                    )
+                }
+            };
+        }
+        let Some(identity) = self.identity else {
+            return None;
+        };
+        if let Some(p) = file_problem(&self.path, identity) {
             return Some(p);
         }
         let dir = self.path.parent().unwrap_or(Path::new("."));
@@ -174,8 +225,12 @@ impl Watched {
         }
     }
 
-    /// `quick_check`, as a problem.
+    /// `quick_check`, as a problem (SQLite only: PostgreSQL checks its
+    /// own pages).
     pub fn check_problem(&self) -> Option<String> {
+        if self.postgres.is_some() {
+            return None;
+        }
         quick_check(&self.path).err().map(|found| {
             format!(
                 "database is damaged: {} ({found}): {}",

@@ -84,6 +84,41 @@ fn servers<const N: usize>(command: &str, vars: [&str; N]) -> [String; N] {
     })
 }
 
+/// The test run's PostgreSQL server (`TOCSIN_TEST_POSTGRES_URL`, or one
+/// started here by `scripts/testenv.sh postgres`).
+pub fn postgres_url() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        let [url] = servers("postgres", ["TOCSIN_TEST_POSTGRES_URL"]);
+        url
+    })
+}
+
+/// A new, empty database on the test PostgreSQL; its URL.
+pub fn fresh_postgres_database() -> String {
+    let url = postgres_url().to_string();
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    // The client blocks: not on an async test's thread.
+    let sql = format!("CREATE DATABASE {name}");
+    std::thread::spawn(move || {
+        let mut c =
+            postgres::Client::connect(&url, postgres::NoTls).expect("connect to PostgreSQL");
+        c.batch_execute(&sql).expect("CREATE DATABASE");
+    })
+    .join()
+    .expect("CREATE DATABASE thread");
+    let base = postgres_url()
+        .rsplit_once('/')
+        .map_or(postgres_url(), |(b, _)| b);
+    format!("{base}/{name}")
+}
+
+/// Whether daemons of this run keep their state in PostgreSQL
+/// (`TOCSIN_TEST_DATABASE=postgres`, the second pass of scripts/test.sh).
+pub fn on_postgres() -> bool {
+    std::env::var("TOCSIN_TEST_DATABASE").is_ok_and(|v| v == "postgres")
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -604,8 +639,13 @@ impl Daemon {
             .keep();
         std::fs::create_dir_all(dir.join("rules")).unwrap();
         std::fs::write(dir.join("rules/test.yaml"), rules).unwrap();
+        let database = if on_postgres() {
+            format!("database: \"{}\"\n", fresh_postgres_database())
+        } else {
+            String::new()
+        };
         let config = format!(
-            "listen: 127.0.0.1:0\nrules: [rules/]\ndata_dir: data\nprometheus: {{url: \"{}\", timeout: 2s}}\ndelivery: {{retry_initial: 200ms, retry_max: 1s}}\n{extra_config}",
+            "listen: 127.0.0.1:0\nrules: [rules/]\ndata_dir: data\n{database}prometheus: {{url: \"{}\", timeout: 2s}}\ndelivery: {{retry_initial: 200ms, retry_max: 1s}}\n{extra_config}",
             env().prometheus_url
         );
         std::fs::write(dir.join("tocsin.yaml"), config).unwrap();
