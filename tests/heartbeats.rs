@@ -568,7 +568,7 @@ groups:
       - alert: RepeatedFailures
         sql: |
           SELECT name AS check_name, json_extract(labels, '$.vault') AS vault, count(*) AS value
-          FROM heartbeat_log WHERE kind = 'fail' GROUP BY name HAVING count(*) >= 2
+          FROM heartbeat_log WHERE kind = 'fail' GROUP BY name, labels HAVING count(*) >= 2
         severity: error
         message: "{{ labels.check_name }} failed {{ value | int }} times"
 "#,

@@ -97,7 +97,7 @@ impl Store {
                 return Ok(Some(from_millis(ends)));
             }
             c.execute(
-                "UPDATE silences SET ends_at = ?2, starts_at = MIN(starts_at, ?2), updated_at = ?2 WHERE id = ?1",
+                "UPDATE silences SET ends_at = ?2, starts_at = CASE WHEN starts_at < ?2 THEN starts_at ELSE ?2 END, updated_at = ?2 WHERE id = ?1",
                 params![id, at],
             )?;
             Ok(Some(now))
