@@ -12,6 +12,8 @@
 #   DURATION=30s CONNECTIONS=128 benches/pings.sh
 #   BODY_BYTES=1000 benches/pings.sh      POST a 1 kB body with every ping
 #   CHECKS=10000 benches/pings.sh         10 000 checks, pinged round-robin
+#   DATABASE=postgres://… benches/pings.sh  the state in that (empty) PostgreSQL
+#                                         database instead of SQLite
 #
 # Needs wrk (Debian package `wrk`; installed with apt-get when missing) and curl.
 set -euo pipefail
@@ -67,6 +69,7 @@ listen: 127.0.0.1:$port
 rules: [rules/]
 data_dir: data
 YAML
+if [ -n "${DATABASE:-}" ]; then echo "database: \"$DATABASE\"" >>"$dir/tocsin.yaml"; fi
 RUST_LOG=${RUST_LOG:-warn} "$bin" -c "$dir/tocsin.yaml" run >"$dir/log" 2>&1 &
 pid=$!
 base="http://127.0.0.1:$port"

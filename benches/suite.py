@@ -11,7 +11,7 @@ than per-rule evaluation or than Prometheus itself.
 
     suite.py WORK TOCSIN_BIN OUT.md
 
-Environment: QUICK=1 fewer runs and cycles; ONLY=rules,scaling,... some
+Environment: QUICK=1 fewer runs and cycles; ONLY=rules,postgres,... some
 parts only (prints the JSON, writes no report); REPORT_FROM=WORK/results.json
 writes the report of a saved run without measuring; for the scaling curve,
 SCALE_RULES / SCALE_CHECKS (comma-separated sizes) and SCALE_CREATE=http|copy
@@ -42,6 +42,7 @@ WORK, BIN, OUT = sys.argv[1], os.path.abspath(sys.argv[2]), sys.argv[3]
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HZ = os.sysconf("SC_CLK_TCK")
 RUNS = 2 if QUICK else 3
+PG_RUNS = 1 if QUICK else 3  # runs of the pings and the storm on PostgreSQL
 CYCLES = 1 if QUICK else 3  # measured evaluation cycles per rule configuration
 INTERVAL = 15  # rule evaluation interval, seconds
 GROUP_SIZE = 1000
@@ -638,8 +639,8 @@ def hook_done(tag, run, n):
         return max(keys) if len(keys) >= n else None
 
 
-def measure_storm(prom, hook_port):
-    log(f"storm: {STORM} alerts firing in one evaluation, webhook")
+def measure_storm(prom, hook_port, pg=None):
+    log(f"storm: {STORM} alerts firing in one evaluation, webhook{' on PostgreSQL' if pg else ''}")
     rules = (
         "groups:\n  - name: storm\n    interval: 1s\n    rules:\n"
         "      - alert: Storm\n        query: storm_value\n        when: '> 0'\n        severity: warning\n"
@@ -648,11 +649,14 @@ def measure_storm(prom, hook_port):
         f"targets:\n  - {{name: hook, type: webhook, url: 'http://127.0.0.1:{hook_port}/hook/tocsin', "
         f"send_resolved: false}}\n"
     )
-    t = Tocsin("storm", prom.url, {"storm.yaml": rules}, extra)
+    if pg:
+        extra += f"database: '{pg.fresh_database()}'\n"
+    t = Tocsin("storm-pg" if pg else "storm", prom.url, {"storm.yaml": rules}, extra)
     SAMPLER.watch("tocsin", t.proc.pid)
     runs = []
-    for r in range(RUNS):
+    for r in range(PG_RUNS if pg else RUNS):
         run = f"t{r}"
+        pg0 = pg.ticks() if pg else 0
         with State.lock:
             State.hooks.pop("tocsin", None)
             State.metrics["storm"] = storm_series(run, STORM)
@@ -664,6 +668,9 @@ def measure_storm(prom, hook_port):
             messages = h["messages"]
         t_eval = min(starts)
         cpu = SAMPLER.delta("tocsin", t_eval - 0.05, t_last + 0.2)
+        # PostgreSQL's CPU from before the series appeared to now (its idle
+        # CPU is next to nothing, so the wider window costs little).
+        pg_cpu = (pg.ticks() - pg0) / HZ if pg else None
         # Afterwards: ticks with 10 000 unchanged firing alerts, once the
         # storm's memory has been handed back (every 5 s).
         wal = os.path.join(t.dir, "data", "tocsin.db-wal")
@@ -688,6 +695,8 @@ def measure_storm(prom, hook_port):
                 "hwm": mem_kb(t.proc.pid)["VmHWM"] / 1024,
             }
         )
+        if pg:
+            runs[-1]["pg_cpu"] = pg_cpu
         log(f"  run {r}: {runs[-1]}")
         with State.lock:
             State.metrics["storm"] = ""
@@ -791,11 +800,14 @@ def measure_slow_target(prom, robot_port):
 
 
 # ------------------------------------------------------------ 2. pings
-def measure_pings():
-    log("pings: benches/pings.sh with 10 000 checks")
+def measure_pings(pg=None):
+    log(f"pings: benches/pings.sh with 10 000 checks{' on PostgreSQL' if pg else ''}")
     runs = []
-    for r in range(RUNS):
+    for r in range(PG_RUNS if pg else RUNS):
         env = dict(os.environ, TOCSIN_BIN=BIN, CHECKS="10000", DURATION="10s", WARMUP="5s")
+        if pg:
+            env["DATABASE"] = pg.fresh_database()
+            pg0 = pg.ticks()
         out = subprocess.run(["bash", "benches/pings.sh"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
         print(out.stdout, out.stderr, flush=True)
         if out.returncode != 0:
@@ -804,7 +816,55 @@ def measure_pings():
         m = re.search(r"pings/s: (\d+)\s+p50 ([\d.]+) ms.*p99 ([\d.]+) ms", line)
         cpu = re.search(r"tocsin CPU: [\d.]+ s \(([\d.]+) cores\)", out.stdout)
         runs.append({"rate": int(m.group(1)), "p50": float(m.group(2)), "p99": float(m.group(3)), "cores": float(cpu.group(1)) if cpu else 0})
+        if pg:
+            # PostgreSQL's CPU over the whole script (5 s + 10 s of load and the set-up).
+            runs[-1]["pg_cpu"] = (pg.ticks() - pg0) / HZ
     return runs
+
+
+class Postgres:
+    """A PostgreSQL server of the benchmark's own (`scripts/testenv.sh
+    postgres`, Debian's package, fsync on), one empty database per
+    measurement, and the CPU of all its processes."""
+
+    def __init__(self):
+        self.dir = os.path.join(WORK, "postgres")
+        shutil.rmtree(self.dir, ignore_errors=True)
+        os.makedirs(self.dir)
+        subprocess.run(["bash", os.path.join(REPO, "scripts/testenv.sh"), "postgres", self.dir, str(os.getpid())], check=True, stdout=subprocess.DEVNULL)
+        with open(os.path.join(self.dir, "env")) as f:
+            self.env = dict(l.strip().split("=", 1) for l in f if "=" in l)
+        self.url = self.env["TOCSIN_TEST_POSTGRES_URL"]
+        with open(os.path.join(self.env["TOCSIN_TEST_POSTGRES_DATA"], "postmaster.pid")) as f:
+            self.pid = int(f.readline())
+        self.n = 0
+
+    def fresh_database(self):
+        self.n += 1
+        name = f"bench_{self.n}"
+        subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", self.url, "-c", f"CREATE DATABASE {name}"], check=True)
+        return self.url.rsplit("/", 1)[0] + "/" + name
+
+    def ticks(self):
+        """utime+stime of the postmaster and its children, with the
+        children that already ended (cutime+cstime)."""
+        total = 0
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    rest = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(d) == self.pid:
+                total += sum(int(x) for x in rest[11:15])
+            elif int(rest[1]) == self.pid:
+                total += int(rest[11]) + int(rest[12])
+        return total
+
+    def stop(self):
+        subprocess.run(["bash", os.path.join(REPO, "scripts/testenv.sh"), "stop", self.dir], stdout=subprocess.DEVNULL)
 
 
 # ------------------------------------------------------------ 4. footprint
@@ -1477,6 +1537,12 @@ def main():
         results["pings"] = measure_pings()
     if part("storm"):
         results["storm"] = measure_storm(prom, port)
+    if part("postgres"):
+        pg = Postgres()
+        try:
+            results["postgres"] = {"pings": measure_pings(pg), "storm": measure_storm(prom, port, pg)}
+        finally:
+            pg.stop()
     if part("am"):
         results["am"] = measure_alertmanager(port)
     if part("slow"):
@@ -1740,7 +1806,14 @@ def write_report(R):
     pings = R["pings"]
     rate, p99 = med(pings, "rate"), med(pings, "p99")
     w(f"| 2 | durable pings/s over 10 000 checks (p50 / p99) | {rate:,.0f}/s ({med(pings, 'p50'):.2f} / {p99:.2f} ms) | Healthchecks 157/s (p99 300 ms, peers/measured.md) | {rate / 157:.0f}× | ≥ 40 000/s, p99 ≤ 5 ms | {verdict(rate >= 40000 and p99 <= 5)} |")
+    pgr = R.get("postgres")
+    if pgr:
+        pp = pgr["pings"]
+        w(f"| 2 | the same on PostgreSQL (`database: postgres://…`, fsync on, same machine) | {med(pp, 'rate'):,.0f}/s ({med(pp, 'p50'):.2f} / {med(pp, 'p99'):.2f} ms); PostgreSQL {med(pp, 'pg_cpu'):.1f} CPU-s a run | SQLite above {rate:,.0f}/s | {med(pp, 'rate') / rate:.2f}× SQLite | | |")
     st, am = R["storm"], R["am"]
+    if pgr:
+        ps = pgr["storm"]
+        w(f"| 3 | 10 000-alert storm on PostgreSQL | {med(ps, 'time'):.3f} s; tocsin {med(ps, 'cpu'):.3f} + PostgreSQL {med(ps, 'pg_cpu'):.3f} CPU-s | SQLite {med(st, 'time'):.3f} s, {med(st, 'cpu'):.3f} CPU-s | {med(ps, 'time') / med(st, 'time'):.2f}× SQLite's time | | |")
     w(f"| 3 | 10 000-alert storm: evaluation to last webhook delivery | {med(st, 'time'):.3f} s ({med(st, 'messages'):.0f} messages) | Alertmanager {med(am, 'time'):.3f} s from first post ({med(am, 'messages'):.0f} messages) | {med(st, 'time') / med(am, 'time'):.2f}× | ≤ 0.3× | {verdict(med(st, 'time') <= 0.3 * med(am, 'time'))} |")
     w(f"| 3 | storm CPU | {med(st, 'cpu'):.3f} CPU-s | Alertmanager {med(am, 'cpu'):.3f} CPU-s | {med(st, 'cpu') / med(am, 'cpu'):.2f}× | ≤ 0.5× | {verdict(med(st, 'cpu') <= 0.5 * med(am, 'cpu'))} |")
     w(f"| 3 | storm peak RSS | {med(st, 'hwm'):.0f} MB | Alertmanager {med(am, 'hwm'):.0f} MB | {med(st, 'hwm') / med(am, 'hwm'):.2f}× | < 1.0× | {verdict(med(st, 'hwm') < med(am, 'hwm'))} |")
@@ -1787,6 +1860,12 @@ def write_report(R):
     w("|---|---|---|---|---|")
     for i, r in enumerate(pings):
         w(f"| {i + 1} | {r['rate']:,} | {r['p50']:.2f} ms | {r['p99']:.2f} ms | {r['cores']:.2f} |")
+    if pgr:
+        w(f"\nOn PostgreSQL (a server of the benchmark's own, Debian's package, `fsync` and `synchronous_commit` on, its CPU summed over the postmaster and its backends for the whole script run), each run on an empty database:\n")
+        w("| run | durable pings/s | p50 | p99 | tocsin cores | PostgreSQL CPU-s |")
+        w("|---|---|---|---|---|---|")
+        for i, r in enumerate(pgr["pings"]):
+            w(f"| {i + 1} | {r['rate']:,} | {r['p50']:.2f} ms | {r['p99']:.2f} ms | {r['cores']:.2f} | {r['pg_cpu']:.1f} |")
     w("")
     w("## 3. Alert storm\n")
     w(f"tocsin: one rule `storm_value > 0` evaluated every 1 s; {STORM:,} series appear at once, so {STORM:,} alerts fire in one evaluation and go to a webhook target (Alertmanager payload, at most 1 000 alerts a message). Time from the evaluation (the alerts' `startsAt`) to the arrival of the message completing the set; CPU of tocsin in that window. "
@@ -1797,6 +1876,12 @@ def write_report(R):
     w("|---|---|---|---|---|---|---|---|")
     for i, (a, b) in enumerate(zip(st, am)):
         w(f"| {i + 1} | {a['time']:.3f} s | {a['cpu']:.3f} | {a['messages']} | {a['idle_tick_cpu'] * 1000:.0f} ms | {b['time']:.3f} s | {b['cpu']:.3f} | {b['messages']} |")
+    if pgr:
+        w("\nThe same storm with `database: postgres://…` (the server of section 2; its CPU from just before the series appear to the last delivery):\n")
+        w("| run | tocsin time | tocsin CPU-s | PostgreSQL CPU-s | messages | tick CPU afterwards | peak RSS |")
+        w("|---|---|---|---|---|---|---|")
+        for i, a in enumerate(pgr["storm"]):
+            w(f"| {i + 1} | {a['time']:.3f} s | {a['cpu']:.3f} | {a['pg_cpu']:.3f} | {a['messages']} | {a['idle_tick_cpu'] * 1000:.0f} ms | {a['hwm']:.0f} MB |")
     w("")
     w(f"Rate-limited target: {SLOW_STORM:,} alerts (not 10 000: at 20 messages a minute and 20 alerts a message that would take 25 minutes) firing at once, to a local DingTalk mock that refuses (errcode 130101) a 21st message within 60 s: {s['messages']} messages, {s['refused']} refused, every alert represented after {s['time']:.0f} s.\n")
     w("## 4. Footprint\n")
