@@ -31,6 +31,7 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -828,9 +829,9 @@ class Postgres:
     measurement, and the CPU of all its processes."""
 
     def __init__(self):
-        self.dir = os.path.join(WORK, "postgres")
-        shutil.rmtree(self.dir, ignore_errors=True)
-        os.makedirs(self.dir)
+        # Under /tmp itself: WORK is closed to others, and the server runs
+        # as the unprivileged `postgres` user when this runs as root.
+        self.dir = tempfile.mkdtemp(prefix="tocsin-bench-pg.")
         subprocess.run(["bash", os.path.join(REPO, "scripts/testenv.sh"), "postgres", self.dir, str(os.getpid())], check=True, stdout=subprocess.DEVNULL)
         with open(os.path.join(self.dir, "env")) as f:
             self.env = dict(l.strip().split("=", 1) for l in f if "=" in l)
@@ -865,6 +866,7 @@ class Postgres:
 
     def stop(self):
         subprocess.run(["bash", os.path.join(REPO, "scripts/testenv.sh"), "stop", self.dir], stdout=subprocess.DEVNULL)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # ------------------------------------------------------------ 4. footprint

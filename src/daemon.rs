@@ -47,8 +47,12 @@ pub enum DaemonError {
     Io(#[from] std::io::Error),
 }
 
-/// Runs until Ctrl-C or SIGTERM; SIGHUP reloads.
+/// Runs until Ctrl-C or SIGTERM; SIGHUP reloads. On PostgreSQL the
+/// process is one replica that leads or stands by ([`crate::replica`]).
 pub async fn run(config: Config) -> Result<(), DaemonError> {
+    if let Some(target) = config.postgres.clone() {
+        return crate::replica::run(config, target).await;
+    }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let running = start(config, shutdown_rx).await?;
     let reload = running.reload_handle();
@@ -114,6 +118,16 @@ pub async fn start(
     config: Config,
     shutdown: watch::Receiver<bool>,
 ) -> Result<Running, DaemonError> {
+    start_on(config, shutdown, None).await
+}
+
+/// [`start`], serving on `listener` when given (a standby replica hands
+/// over the socket it kept) instead of binding `listen`.
+pub async fn start_on(
+    config: Config,
+    shutdown: watch::Receiver<bool>,
+    listener: Option<tokio::net::TcpListener>,
+) -> Result<Running, DaemonError> {
     let config = Arc::new(config);
     let rules = load_rule_set(&config)?;
     tracing::info!(
@@ -177,7 +191,10 @@ pub async fn start(
     let parts = Parts::start(&config, &engine, &router, &delivery).await?;
 
     let targets = Arc::new(crate::notify::TargetTester::new(Arc::clone(&config)));
-    let listener = crate::http::listener(config.listen_addr()).await?;
+    let listener = match listener {
+        Some(l) => l,
+        None => crate::http::listener(config.listen_addr()).await?,
+    };
     let addr = listener.local_addr()?;
     heartbeats.set_public_url(
         (config.external_url.is_some() || !addr.ip().is_unspecified())
@@ -599,8 +616,14 @@ async fn watch_database(
     }
 }
 
+/// Waits for Ctrl-C or SIGTERM (SIGHUP is ignored: nothing to reload yet).
+pub(crate) async fn wait_for_terminate() {
+    let (tx, _rx) = mpsc::channel::<ReloadRequest>(1);
+    wait_for_stop(tx).await
+}
+
 /// Waits for Ctrl-C or SIGTERM; reloads on every SIGHUP meanwhile.
-async fn wait_for_stop(reload: mpsc::Sender<ReloadRequest>) {
+pub(crate) async fn wait_for_stop(reload: mpsc::Sender<ReloadRequest>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

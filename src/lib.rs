@@ -41,6 +41,7 @@ pub mod log_escape;
 pub mod memory;
 pub mod notify;
 pub mod ping_client;
+pub mod replica;
 pub mod rules;
 pub mod ruletest;
 pub mod schedule;

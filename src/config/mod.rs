@@ -77,6 +77,9 @@ pub struct Config {
     /// `database` checked.
     #[serde(skip)]
     pub postgres: Option<crate::store::PgTarget>,
+    /// With PostgreSQL: how long the leader's lease lasts unless renewed
+    /// (a standby takes over at most this long after the leader died).
+    pub leader_lease: Spanned<HumanDuration>,
     /// How often `PRAGMA quick_check` looks for damage in the database (the
     /// file's identity and the disk's free space are looked at every second).
     pub database_check_interval: Spanned<HumanDuration>,
@@ -152,6 +155,7 @@ impl Default for Config {
             raw_database: None,
             raw_database_file: None,
             postgres: None,
+            leader_lease: yaml::unspanned(HumanDuration(Duration::from_secs(15))),
             database_check_interval: yaml::unspanned(HumanDuration(Duration::from_secs(60))),
             rules: vec![PathBuf::from("rules")],
             evaluation_interval: HumanDuration(Duration::from_secs(60)),
@@ -701,6 +705,14 @@ impl Config {
             self.raw_database_file.as_ref(),
             &mut errors,
         );
+        let lease = self.leader_lease.value.0;
+        if lease < Duration::from_secs(3) || lease > Duration::from_secs(300) {
+            errors.push(SourceError::at(
+                file,
+                &self.leader_lease,
+                "expected a leader_lease between 3s and 5m",
+            ));
+        }
         self.limits.validate(file, &mut errors);
         let every = self.database_check_interval.value.0;
         if every < Duration::from_secs(1) || every > Duration::from_secs(86_400) {
@@ -852,6 +864,38 @@ mod tests {
         assert_eq!(c.prometheus.url.value, "http://127.0.0.1:9090");
         assert_eq!(c.database_path(), PathBuf::from("data/tocsin.db"));
         assert!(matches!(c.routing.default.value, NotifySetting::AllTargets));
+    }
+
+    #[test]
+    fn database_is_a_postgres_url_whose_password_stays_hidden() {
+        let c = load("database: postgres://tocsin:pw0rd@127.0.0.1:5433/alerts\n").unwrap();
+        match c.database() {
+            crate::store::Database::Postgres(t) => {
+                assert_eq!(t.display(), "postgres://tocsin@127.0.0.1:5433/alerts");
+                assert!(!format!("{c:?}").contains("pw0rd"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = load("database: mysql://x\n").unwrap_err().to_string();
+        assert!(
+            err.starts_with("tocsin.yaml:1:11: expected a database URL starting with postgres://"),
+            "{err}"
+        );
+        let err = load("database: postgres://a:pw0rd@h:notaport/x\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tocsin.yaml:1:11: expected a PostgreSQL URL") && !err.contains("pw0rd"),
+            "{err}"
+        );
+        let err = load("database: postgres://a@h/x\ndatabase_file: url.txt\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not both"), "{err}");
+        assert!(matches!(
+            load("").unwrap().database(),
+            crate::store::Database::Sqlite(_)
+        ));
     }
 
     #[test]

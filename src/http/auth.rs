@@ -228,7 +228,7 @@ fn has_body(headers: &axum::http::HeaderMap) -> bool {
 pub async fn browser_guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let ping = path.starts_with("/ping/");
-    let health = matches!(path, "/healthz" | "/-/healthy" | "/-/ready");
+    let health = matches!(path, "/healthz" | "/leader" | "/-/healthy" | "/-/ready");
     let read = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let token_set = g.token.is_set();
     let authed = token_set

@@ -365,7 +365,11 @@ pub async fn render(s: &AppState) -> String {
             age,
         );
     }
-    e.finish()
+    let mut text = e.finish();
+    if let Some(r) = crate::replica::status() {
+        text.push_str(&r.metrics_text());
+    }
+    text
 }
 
 /// A check's state as the API spells it (`up`, `down`, ...).
@@ -523,7 +527,7 @@ impl Exposition {
     }
 }
 
-fn escape(v: &str) -> String {
+pub(crate) fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")

@@ -91,6 +91,7 @@ pub fn app(state: AppState) -> Router {
     let body_limit = state.limits.get().api_body_bytes.value;
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/leader", get(leader))
         .route("/metrics", get(metrics::metrics))
         .route("/", get(status::page))
         .route("/-/reload", post(reload::reload))
@@ -119,6 +120,21 @@ pub fn app(state: AppState) -> Router {
             auth::browser_guard,
         ))
         .with_state(state)
+}
+
+/// `GET /leader`: 200 on the replica that leads (and on a process that
+/// runs alone, on SQLite): what a load balancer in front of replicas
+/// checks. A standby answers 503 (`replica/standby.rs`).
+async fn leader() -> axum::response::Response {
+    match crate::replica::status() {
+        Some(r) if r.is_leading() => format!("{}\n", r.describe()).into_response(),
+        Some(r) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{}\n", r.describe()),
+        )
+            .into_response(),
+        None => "ok: this process runs alone\n".into_response(),
+    }
 }
 
 /// `GET /healthz`: `ok`, or 503 with what is wrong with the database.

@@ -19,6 +19,7 @@ pub mod alerts;
 pub mod db;
 pub mod external;
 pub mod heartbeats;
+pub mod lease;
 mod migrate;
 pub mod outbox;
 mod rekey;
@@ -177,7 +178,7 @@ impl Store {
                 source,
             })?;
         Ok(Store {
-            conn: Arc::new(Mutex::new(Conn::Postgres(conn))),
+            conn: Arc::new(Mutex::new(Conn::Postgres(Box::new(conn)))),
             database: Arc::new(Database::Postgres(target.clone())),
         })
     }

@@ -22,8 +22,9 @@ pub fn fresh_postgres() -> Option<PgTarget> {
     // The client blocks, which an async test's thread must not do.
     std::thread::scope(|s| {
         s.spawn(|| {
-            let conn =
-                super::Conn::Postgres(admin.connect().expect("connect to the test PostgreSQL"));
+            let conn = super::Conn::Postgres(Box::new(
+                admin.connect().expect("connect to the test PostgreSQL"),
+            ));
             conn.execute_batch(&format!("CREATE DATABASE {name}"))
                 .expect("CREATE DATABASE");
         })

@@ -209,9 +209,7 @@ impl Watched {
                 }
             };
         }
-        let Some(identity) = self.identity else {
-            return None;
-        };
+        let identity = self.identity?;
         if let Some(p) = file_problem(&self.path, identity) {
             return Some(p);
         }

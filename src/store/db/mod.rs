@@ -62,7 +62,7 @@ impl<T> OptionalExtension<T> for Result<T, DbError> {
 /// A connection to one of the two databases.
 pub enum Conn {
     Sqlite(rusqlite::Connection),
-    Postgres(PgConn),
+    Postgres(Box<PgConn>),
 }
 
 fn no_rows(e: rusqlite::Error) -> DbError {

@@ -15,7 +15,7 @@ use super::{DbError, Value};
 /// URL is never shown: [`PgTarget::display`] is what messages say.
 #[derive(Clone)]
 pub struct PgTarget {
-    config: postgres::Config,
+    config: std::sync::Arc<postgres::Config>,
     shown: String,
 }
 
@@ -56,7 +56,10 @@ impl PgTarget {
             port,
             config.get_dbname().unwrap_or("")
         );
-        Ok(PgTarget { config, shown })
+        Ok(PgTarget {
+            config: std::sync::Arc::new(config),
+            shown,
+        })
     }
 
     /// The URL without its password, for messages and the API.
@@ -81,7 +84,6 @@ fn connect_off_runtime(config: &postgres::Config) -> Result<postgres::Client, Db
     if tokio::runtime::Handle::try_current().is_err() {
         return Ok(config.connect(postgres::NoTls)?);
     }
-    let config = config.clone();
     std::thread::scope(|s| {
         s.spawn(move || config.connect(postgres::NoTls))
             .join()
