@@ -43,7 +43,8 @@ WORK, BIN, OUT = sys.argv[1], os.path.abspath(sys.argv[2]), sys.argv[3]
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HZ = os.sysconf("SC_CLK_TCK")
 RUNS = 2 if QUICK else 3
-PG_RUNS = 1 if QUICK else 3  # runs of the pings and the storm on PostgreSQL
+PG_RUNS = 1 if QUICK else 3  # runs of the pings, the storm and the failover on PostgreSQL
+FAILOVER_ALERTS = 1000
 CYCLES = 1 if QUICK else 3  # measured evaluation cycles per rule configuration
 INTERVAL = 15  # rule evaluation interval, seconds
 GROUP_SIZE = 1000
@@ -258,6 +259,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         continue
                     key = json.dumps(a["labels"], sort_keys=True)
                     h["seen"].setdefault(key, now)
+                    h.setdefault("count", {})[key] = h.setdefault("count", {}).get(key, 0) + 1
                     h["starts"].append(a.get("startsAt", ""))
             self.reply(200, b"{}")
         elif path == "/robot/send":
@@ -869,7 +871,67 @@ class Postgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-# ------------------------------------------------------------ 4. footprint
+def leads(t):
+    try:
+        http_get(t.url + "/leader", 1)
+        return True
+    except OSError:
+        return False
+
+
+def measure_failover(pg, hook_port):
+    """Two replicas on one PostgreSQL database (leader_lease: 3s). Each run
+    posts FAILOVER_ALERTS alerts to the leader in one post (answered once
+    durable), kills the leader with SIGKILL once the first messages arrive
+    (10 alerts a message), measures the time until the standby leads, then
+    waits for every alert: a lost one fails the run, duplicates are counted.
+    The killed replica is started again as the next standby."""
+    log("failover: two replicas on PostgreSQL, the leader killed with SIGKILL mid-delivery")
+    extra = (
+        f"database: '{pg.fresh_database()}'\nleader_lease: 3s\n"
+        f"targets:\n  - {{name: hook, type: webhook, url: 'http://127.0.0.1:{hook_port}/hook/failover', send_resolved: false, max_alerts: 10}}\n"
+    )
+    rules = {"none.yaml": "groups: []\n"}
+    names = ["replica-a", "replica-b"]
+    reps = [Tocsin(names[0], "http://127.0.0.1:9", rules, extra)]
+    wait_until("the first replica leading", lambda: leads(reps[0]), 30)
+    reps.append(Tocsin(names[1], "http://127.0.0.1:9", rules, extra))
+    if leads(reps[1]):
+        raise Fail("two replicas lead at once")
+    runs = []
+    ends = datetime.fromtimestamp(time.time() + 3600, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for r in range(PG_RUNS):
+        leader, standby = reps
+        run = f"f{r}"
+        batch = [{"labels": {"alertname": "Failover", "run": run, "i": str(i)}, "endsAt": ends} for i in range(FAILOVER_ALERTS)]
+        http_post(leader.url + "/api/v2/alerts", json.dumps(batch).encode())
+
+        def delivered():
+            with State.lock:
+                return sum(1 for k in hook_state("failover")["seen"] if json.loads(k).get("run") == run)
+
+        wait_until("the first messages delivered", lambda: delivered() >= 10, 30, 0.001)
+        delivered_before = delivered()
+        t_kill = time.time()
+        leader.proc.kill()
+        leader.proc.wait()
+        wait_until("the standby leading", lambda: leads(standby), 30, 0.01)
+        takeover = time.time() - t_kill
+        wait_until("every failover alert delivered", lambda: hook_done("failover", run, FAILOVER_ALERTS), 60)
+        with State.lock:
+            counts = [c for k, c in hook_state("failover").get("count", {}).items() if json.loads(k).get("run") == run]
+        runs.append({"takeover": takeover, "delivered_before_kill": delivered_before, "alerts": len(counts), "duplicates": sum(counts) - len(counts)})
+        log(f"  run {r}: {runs[-1]}")
+        # The killed one comes back as the standby (a supervisor's restart).
+        name = names[reps.index(leader)]
+        back = Tocsin(name, "http://127.0.0.1:9", rules, extra, fresh=False)
+        reps = [standby, back]
+    for t in reps:
+        t.stop()
+    return runs
+
+
+# ------------------------------------------------------------ 4. footprint# ------------------------------------------------------------ 4. footprint
 def measure_footprint(prom):
     log("footprint: 1 000 rules and 10 000 heartbeat checks")
     checks = "heartbeats:\n" + "".join(f"  - {{name: check-{i:05d}, every: 1h, grace: 1h}}\n" for i in range(10_000))
@@ -1542,7 +1604,11 @@ def main():
     if part("postgres"):
         pg = Postgres()
         try:
-            results["postgres"] = {"pings": measure_pings(pg), "storm": measure_storm(prom, port, pg)}
+            results["postgres"] = {
+                "pings": measure_pings(pg),
+                "storm": measure_storm(prom, port, pg),
+                "failover": measure_failover(pg, port),
+            }
         finally:
             pg.stop()
     if part("am"):
@@ -1813,6 +1879,9 @@ def write_report(R):
         pp = pgr["pings"]
         w(f"| 2 | the same on PostgreSQL (`database: postgres://…`, fsync on, same machine) | {med(pp, 'rate'):,.0f}/s ({med(pp, 'p50'):.2f} / {med(pp, 'p99'):.2f} ms); PostgreSQL {med(pp, 'pg_cpu'):.1f} CPU-s a run | SQLite above {rate:,.0f}/s | {med(pp, 'rate') / rate:.2f}× SQLite | | |")
     st, am = R["storm"], R["am"]
+    if pgr and pgr.get("failover"):
+        fo = pgr["failover"]
+        w(f"| 3 | failover: SIGKILL of the leader mid-delivery of {FAILOVER_ALERTS:,} alerts, two replicas, `leader_lease: 3s` | standby leads {med(fo, 'takeover'):.2f} s after the kill (max {max(r['takeover'] for r in fo):.2f}); {min(r['alerts'] for r in fo):,} of {FAILOVER_ALERTS:,} delivered; {sum(r['duplicates'] for r in fo)} duplicates in {len(fo)} runs | | | ≤ lease + 1 s (poll, start), 0 lost | {verdict(max(r['takeover'] for r in fo) <= 4.0 and min(r['alerts'] for r in fo) == FAILOVER_ALERTS)} |")
     if pgr:
         ps = pgr["storm"]
         w(f"| 3 | 10 000-alert storm on PostgreSQL | {med(ps, 'time'):.3f} s; tocsin {med(ps, 'cpu'):.3f} + PostgreSQL {med(ps, 'pg_cpu'):.3f} CPU-s | SQLite {med(st, 'time'):.3f} s, {med(st, 'cpu'):.3f} CPU-s | {med(ps, 'time') / med(st, 'time'):.2f}× SQLite's time | | |")
@@ -1878,6 +1947,12 @@ def write_report(R):
     w("|---|---|---|---|---|---|---|---|")
     for i, (a, b) in enumerate(zip(st, am)):
         w(f"| {i + 1} | {a['time']:.3f} s | {a['cpu']:.3f} | {a['messages']} | {a['idle_tick_cpu'] * 1000:.0f} ms | {b['time']:.3f} s | {b['cpu']:.3f} | {b['messages']} |")
+    if pgr and pgr.get("failover"):
+        w(f"\nFailover (`measure_failover`): two replicas of the same config on the PostgreSQL above, `leader_lease: 3s`. Each run posts {FAILOVER_ALERTS:,} alerts to the leader in one post, kills it with SIGKILL once the first messages (10 alerts each) arrive, times until the standby's `/leader` answers 200, and waits for every alert; the killed replica is started again as the next standby.\n")
+        w("| run | standby leads after | delivered before the kill | delivered in all | duplicates |")
+        w("|---|---|---|---|---|")
+        for i, r in enumerate(pgr["failover"]):
+            w(f"| {i + 1} | {r['takeover']:.2f} s | {r['delivered_before_kill']} | {r['alerts']} | {r['duplicates']} |")
     if pgr:
         w("\nThe same storm with `database: postgres://…` (the server of section 2; its CPU from just before the series appear to the last delivery):\n")
         w("| run | tocsin time | tocsin CPU-s | PostgreSQL CPU-s | messages | tick CPU afterwards | peak RSS |")

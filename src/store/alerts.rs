@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use super::db::{Conn, OptionalExtension, Row, Transaction, params};
+use super::bulk::BulkRows;
+use super::db::{Conn, OptionalExtension, Param, Row, Transaction};
 
 use super::outbox::NewNotification;
 use super::{Store, StoreError, from_millis, to_millis};
@@ -195,6 +196,81 @@ fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
 }
 
+const ALERT_COLUMNS: &str =
+    "fingerprint, rule_group, alert, labels, annotations, message, resolution,
+     state, severity, value, active_at, fired_at, keep_firing_since, resolved_at, updated_at,
+     format, generator_url, texts";
+
+const ALERT_UPSERT: &str = "ON CONFLICT (fingerprint) DO UPDATE SET
+     labels = excluded.labels, annotations = excluded.annotations,
+     message = excluded.message, resolution = excluded.resolution,
+     state = excluded.state, severity = excluded.severity, value = excluded.value,
+     active_at = excluded.active_at, fired_at = excluded.fired_at,
+     keep_firing_since = excluded.keep_firing_since, resolved_at = excluded.resolved_at,
+     updated_at = excluded.updated_at, format = excluded.format,
+     generator_url = excluded.generator_url, texts = excluded.texts";
+
+const EVENT_COLUMNS: &str = "at, fingerprint, rule_group, alert, labels, from_state, to_state,
+     from_severity, to_severity, value, reason";
+
+/// One `alerts` row, in [`ALERT_COLUMNS`] order.
+fn alert_row(a: &AlertInstance, now: i64) -> Result<Vec<Box<dyn Param + '_>>, StoreError> {
+    Ok(vec![
+        Box::new(a.fingerprint.to_string()),
+        Box::new(a.group.as_str()),
+        Box::new(a.alert.as_str()),
+        Box::new(json(&a.labels)?),
+        Box::new(json(&a.annotations)?),
+        Box::new(a.message.as_str()),
+        Box::new(a.resolution.as_str()),
+        Box::new(a.state.as_str()),
+        Box::new(a.severity.as_str()),
+        Box::new(finite(a.value)),
+        Box::new(to_millis(a.active_at)),
+        Box::new(a.fired_at.map(to_millis)),
+        Box::new(a.keep_firing_since.map(to_millis)),
+        Box::new(a.resolved_at.map(to_millis)),
+        Box::new(now),
+        Box::new(a.format.as_str()),
+        Box::new(a.generator_url.as_str()),
+        Box::new(json(&a.texts)?),
+    ])
+}
+
+/// PostgreSQL: every saved alert in a few multi-row upserts.
+fn save_alerts_bulk(tx: &Conn, save: &[AlertInstance], now: i64) -> Result<(), StoreError> {
+    let mut rows = BulkRows::new(&[
+        "text",
+        "text",
+        "text",
+        "text",
+        "text",
+        "text",
+        "text",
+        "text",
+        "text",
+        "double precision",
+        "bigint",
+        "bigint",
+        "bigint",
+        "bigint",
+        "bigint",
+        "text",
+        "text",
+        "text",
+    ]);
+    for a in save {
+        rows.push(alert_row(a, now)?);
+    }
+    if !rows.is_empty() {
+        rows.run(
+            tx,
+            &format!("INSERT INTO alerts ({ALERT_COLUMNS}) VALUES {{rows}} {ALERT_UPSERT}"),
+        )?;
+    }
+    Ok(())
+}
+
 /// Writes alert changes and their outbox rows inside the caller's transaction.
 pub(crate) fn write_changes(
     tx: &Transaction,
@@ -204,41 +280,17 @@ pub(crate) fn write_changes(
     let now = to_millis(chrono::Utc::now());
     let at = to_millis(batch.at);
     {
-        let mut upsert = tx.prepare_cached(
-            "INSERT INTO alerts (fingerprint, rule_group, alert, labels, annotations, message, resolution,
-                 state, severity, value, active_at, fired_at, keep_firing_since, resolved_at, updated_at,
-                 format, generator_url, texts)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
-             ON CONFLICT (fingerprint) DO UPDATE SET
-                 labels = excluded.labels, annotations = excluded.annotations,
-                 message = excluded.message, resolution = excluded.resolution,
-                 state = excluded.state, severity = excluded.severity, value = excluded.value,
-                 active_at = excluded.active_at, fired_at = excluded.fired_at,
-                 keep_firing_since = excluded.keep_firing_since, resolved_at = excluded.resolved_at,
-                 updated_at = excluded.updated_at, format = excluded.format,
-                 generator_url = excluded.generator_url, texts = excluded.texts",
-        )?;
-        for a in &batch.save {
-            upsert.execute(params![
-                a.fingerprint.to_string(),
-                a.group,
-                a.alert,
-                json(&a.labels)?,
-                json(&a.annotations)?,
-                a.message,
-                a.resolution,
-                a.state.as_str(),
-                a.severity.as_str(),
-                finite(a.value),
-                to_millis(a.active_at),
-                a.fired_at.map(to_millis),
-                a.keep_firing_since.map(to_millis),
-                a.resolved_at.map(to_millis),
-                now,
-                a.format.as_str(),
-                a.generator_url,
-                json(&a.texts)?,
-            ])?;
+        if tx.is_postgres() {
+            save_alerts_bulk(tx, &batch.save, now)?;
+        } else {
+            let mut upsert = tx.prepare_cached(&format!(
+                "INSERT INTO alerts ({ALERT_COLUMNS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+                 {ALERT_UPSERT}"
+            ))?;
+            for a in &batch.save {
+                upsert.execute(alert_row(a, now)?.as_slice())?;
+            }
         }
         let mut delete = tx.prepare_cached("DELETE FROM alerts WHERE fingerprint = ?1")?;
         // An alert that resolves (or goes) is nobody's any more.
@@ -253,11 +305,7 @@ pub(crate) fn write_changes(
                 release.execute([e.alert.fingerprint.to_string()])?;
             }
         }
-        let mut event = tx.prepare_cached(
-            "INSERT INTO alert_events (at, fingerprint, rule_group, alert, labels, from_state, to_state,
-                 from_severity, to_severity, value, reason)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )?;
+        let mut events = Vec::with_capacity(batch.events.len());
         for e in &batch.events {
             let a = &e.alert;
             let (from_state, to_state) = e.transition.states(e.before);
@@ -272,19 +320,52 @@ pub(crate) fn write_changes(
                 ),
                 _ => (e.before.map(|_| a.severity.as_str()), ""),
             };
-            event.execute(params![
-                at,
-                a.fingerprint.to_string(),
-                a.group,
-                a.alert,
-                json(&a.labels)?,
-                from_state,
-                to_state,
-                from_sev,
-                a.severity.as_str(),
-                finite(a.value),
-                reason,
-            ])?;
+            let row: Vec<Box<dyn Param + '_>> = vec![
+                Box::new(at),
+                Box::new(a.fingerprint.to_string()),
+                Box::new(a.group.as_str()),
+                Box::new(a.alert.as_str()),
+                Box::new(json(&a.labels)?),
+                Box::new(from_state),
+                Box::new(to_state),
+                Box::new(from_sev),
+                Box::new(a.severity.as_str()),
+                Box::new(finite(a.value)),
+                Box::new(reason),
+            ];
+            events.push(row);
+        }
+        if tx.is_postgres() {
+            let mut rows = BulkRows::new(&[
+                "bigint",
+                "text",
+                "text",
+                "text",
+                "text",
+                "text",
+                "text",
+                "text",
+                "text",
+                "double precision",
+                "text",
+            ]);
+            for row in events {
+                rows.push(row);
+            }
+            if !rows.is_empty() {
+                rows.run(
+                    tx,
+                    &format!("INSERT INTO alert_events ({EVENT_COLUMNS}) VALUES {{rows}}"),
+                )?;
+            }
+        } else {
+            let mut event = tx.prepare_cached(&format!(
+                "INSERT INTO alert_events ({EVENT_COLUMNS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+            ))?;
+            for row in &events {
+                event.execute(row.as_slice())?;
+            }
         }
         super::outbox::insert_notifications(tx, notifications, now)?;
     }

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
+use super::bulk::BulkRows;
 use super::db::{Conn, DbError, OptionalExtension, Row, params};
 use uuid::Uuid;
 
@@ -531,9 +532,18 @@ fn commit_pings(c: &mut Conn, batch: &PingBatch) -> Result<(), StoreError> {
     // Checks next: a check created by these pings must exist for them.
     // A known check only changes its state columns; a new one is inserted,
     // a changed one written in full.
-    for (def, state) in &batch.checks {
-        if batch.rewrite.contains(&def.id) || update_check_state(&tx, def.id, state)? == 0 {
-            upsert_check(&tx, def, state)?;
+    if tx.is_postgres() {
+        let updated = update_check_states_bulk(&tx, batch)?;
+        for (def, state) in &batch.checks {
+            if batch.rewrite.contains(&def.id) || !updated.contains(&def.id) {
+                upsert_check(&tx, def, state)?;
+            }
+        }
+    } else {
+        for (def, state) in &batch.checks {
+            if batch.rewrite.contains(&def.id) || update_check_state(&tx, def.id, state)? == 0 {
+                upsert_check(&tx, def, state)?;
+            }
         }
     }
     if !batch.flips.is_empty() {
@@ -553,7 +563,9 @@ fn commit_pings(c: &mut Conn, batch: &PingBatch) -> Result<(), StoreError> {
             }
         }
     }
-    {
+    if tx.is_postgres() {
+        insert_pings_bulk(&tx, batch)?;
+    } else {
         let mut insert = tx.prepare_cached(
             "INSERT INTO heartbeat_pings (check_id, n, at, kind, exit_code, rid, duration_ms,
                  method, remote_addr, user_agent, body, body_size)
@@ -584,6 +596,99 @@ fn commit_pings(c: &mut Conn, batch: &PingBatch) -> Result<(), StoreError> {
         }
     }
     tx.commit()?;
+    Ok(())
+}
+
+/// PostgreSQL: the states of the batch's checks that are not rewritten, in
+/// one statement; the ids it found (the others are new).
+fn update_check_states_bulk(
+    tx: &Conn,
+    batch: &PingBatch,
+) -> Result<std::collections::HashSet<i64>, StoreError> {
+    let mut rows = BulkRows::new(&[
+        "bigint", "bigint", "bigint", "bigint", "text", "text", "bigint", "bigint", "bigint",
+        "bigint",
+    ]);
+    for (def, s) in batch
+        .checks
+        .iter()
+        .filter(|(d, _)| !batch.rewrite.contains(&d.id))
+    {
+        rows.push(vec![
+            Box::new(def.id),
+            Box::new(s.paused),
+            Box::new(s.last_ping.map(to_millis)),
+            Box::new(s.last_start.map(to_millis)),
+            Box::new(s.last_start_rid.map(|r| r.to_string())),
+            Box::new(s.last_status.map(RunStatus::as_str)),
+            Box::new(s.last_exit_code),
+            Box::new(s.last_duration.map(|d| d.as_millis() as i64)),
+            Box::new(s.due_at.map(to_millis)),
+            Box::new(s.pings as i64),
+        ]);
+    }
+    if rows.is_empty() {
+        return Ok(Default::default());
+    }
+    Ok(rows
+        .run(
+            tx,
+            "UPDATE heartbeat_checks AS c SET paused = v.paused, last_ping_at = v.last_ping_at,
+                 last_start_at = v.last_start_at, last_start_rid = v.last_start_rid,
+                 last_status = v.last_status, last_exit_code = v.last_exit_code,
+                 last_duration_ms = v.last_duration_ms, due_at = v.due_at, pings = v.pings
+             FROM (VALUES {rows}) AS v (id, paused, last_ping_at, last_start_at, last_start_rid,
+                 last_status, last_exit_code, last_duration_ms, due_at, pings)
+             WHERE c.id = v.id RETURNING c.id",
+        )?
+        .into_iter()
+        .collect())
+}
+
+/// PostgreSQL: the batch's pings, and the trimming of each touched check's
+/// log to its last `keep` pings, in one statement each.
+fn insert_pings_bulk(tx: &Conn, batch: &PingBatch) -> Result<(), StoreError> {
+    let mut rows = BulkRows::new(&[
+        "bigint", "bigint", "bigint", "text", "bigint", "text", "bigint", "text", "text", "text",
+        "bytea", "bigint",
+    ]);
+    for p in &batch.pings {
+        rows.push(vec![
+            Box::new(p.check_id),
+            Box::new(p.n as i64),
+            Box::new(to_millis(p.at)),
+            Box::new(p.kind.as_str()),
+            Box::new(p.exit_code),
+            Box::new(p.rid.map(|r| r.to_string())),
+            Box::new(p.duration.map(|d| d.as_millis() as i64)),
+            Box::new(p.method),
+            Box::new(p.remote_addr.as_deref()),
+            Box::new(p.user_agent.as_deref()),
+            Box::new(p.body.as_slice()),
+            Box::new(p.body_size as i64),
+        ]);
+    }
+    if !rows.is_empty() {
+        rows.run(
+            tx,
+            "INSERT INTO heartbeat_pings (check_id, n, at, kind, exit_code, rid, duration_ms,
+                 method, remote_addr, user_agent, body, body_size) VALUES {rows}",
+        )?;
+    }
+    let mut trims = BulkRows::new(&["bigint", "bigint"]);
+    for (def, state) in batch.checks.iter().filter(|(_, s)| s.pings > batch.keep) {
+        trims.push(vec![
+            Box::new(def.id),
+            Box::new((state.pings - batch.keep) as i64),
+        ]);
+    }
+    if !trims.is_empty() {
+        trims.run(
+            tx,
+            "DELETE FROM heartbeat_pings AS p USING (VALUES {rows}) AS v (id, upto)
+             WHERE p.check_id = v.id AND p.n <= v.upto",
+        )?;
+    }
     Ok(())
 }
 

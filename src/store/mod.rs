@@ -16,6 +16,7 @@
 
 pub mod acknowledgements;
 pub mod alerts;
+mod bulk;
 pub mod db;
 pub mod external;
 pub mod heartbeats;

@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 
-use super::db::{DbError, OptionalExtension, Row, Transaction, params};
+use super::bulk::BulkRows;
+use super::db::{DbError, OptionalExtension, Param, Row, Transaction, params};
 use chrono::{DateTime, Utc};
 
 use super::{Store, StoreError, from_millis, to_millis};
@@ -38,16 +39,15 @@ pub(crate) fn insert_notifications(
     rows: &[NewNotification],
     now: i64,
 ) -> Result<(), StoreError> {
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO notifications (target, fingerprint, kind, payload, group_key, next_attempt_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?;
     let mut due_of: HashMap<(&str, &str), i64> = HashMap::new();
+    let mut out = Vec::with_capacity(rows.len());
     for n in rows {
-        if let Some(since) = n.only_if_notified_since
-            && !was_notified(tx, n, to_millis(since))?
-        {
-            continue;
+        if let Some(since) = n.only_if_notified_since {
+            // What this batch wrote so far counts as notified.
+            write_rows(tx, std::mem::take(&mut out))?;
+            if !was_notified(tx, n, to_millis(since))? {
+                continue;
+            }
         }
         let due = if n.group_wait.is_zero() && n.group_interval.is_zero() {
             now
@@ -58,15 +58,40 @@ pub(crate) fn insert_notifications(
             due_of.insert((n.target.as_str(), n.group_key.as_str()), due);
             due
         };
-        insert.execute(params![
-            n.target,
-            n.fingerprint.to_string(),
-            n.kind,
-            n.payload,
-            n.group_key,
-            due,
-            now
-        ])?;
+        let row: Vec<Box<dyn Param + '_>> = vec![
+            Box::new(n.target.as_str()),
+            Box::new(n.fingerprint.to_string()),
+            Box::new(n.kind.as_str()),
+            Box::new(n.payload.as_str()),
+            Box::new(n.group_key.as_str()),
+            Box::new(due),
+            Box::new(now),
+        ];
+        out.push(row);
+    }
+    write_rows(tx, out)
+}
+
+/// Inserts outbox rows (`target, fingerprint, kind, payload, group_key,
+/// next_attempt_at, created_at`): one prepared statement a row on SQLite,
+/// multi-row statements on PostgreSQL.
+fn write_rows(tx: &Transaction, out: Vec<Vec<Box<dyn Param + '_>>>) -> Result<(), StoreError> {
+    const INSERT: &str = "INSERT INTO notifications (target, fingerprint, kind, payload, group_key, next_attempt_at, created_at)";
+    if out.is_empty() {
+        return Ok(());
+    }
+    if tx.is_postgres() {
+        let mut rows = BulkRows::new(&["text", "text", "text", "text", "text", "bigint", "bigint"]);
+        for row in out {
+            rows.push(row);
+        }
+        rows.run(tx, &format!("{INSERT} VALUES {{rows}}"))?;
+    } else {
+        let mut insert =
+            tx.prepare_cached(&format!("{INSERT} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"))?;
+        for row in &out {
+            insert.execute(row.as_slice())?;
+        }
     }
     Ok(())
 }

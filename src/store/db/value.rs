@@ -92,6 +92,11 @@ impl Params for &[&dyn Param] {
         self.iter().map(|p| p.value()).collect()
     }
 }
+impl Params for &[Box<dyn Param + '_>] {
+    fn values(&self) -> Vec<Value<'_>> {
+        self.iter().map(|p| p.value()).collect()
+    }
+}
 macro_rules! array_params {
     ($($n:literal),*) => {$(
         impl<T: Param> Params for [T; $n] {
