@@ -47,12 +47,10 @@ pub enum DaemonError {
     Io(#[from] std::io::Error),
 }
 
-/// Runs until Ctrl-C or SIGTERM; SIGHUP reloads. On PostgreSQL the
-/// process is one replica that leads or stands by ([`crate::replica`]).
+/// Runs until Ctrl-C or SIGTERM; SIGHUP reloads. (On PostgreSQL, `tocsin
+/// run` runs [`crate::replica::run`] instead, which starts this as the
+/// leader.)
 pub async fn run(config: Config) -> Result<(), DaemonError> {
-    if let Some(target) = config.postgres.clone() {
-        return crate::replica::run(config, target).await;
-    }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let running = start(config, shutdown_rx).await?;
     let reload = running.reload_handle();
@@ -111,6 +109,13 @@ fn load_rule_set(config: &Config) -> Result<RuleSet, DaemonError> {
         tracing::warn!("{w}");
     }
     Ok(rules)
+}
+
+/// The socket `listen` names, or the one a service manager handed over
+/// (socket activation): what [`start_on`] serves on, and what a standby
+/// replica keeps for its leading self.
+pub async fn listen_socket(config: &Config) -> std::io::Result<tokio::net::TcpListener> {
+    crate::http::listener(config.listen_addr()).await
 }
 
 /// Loads rules, opens the store, and starts every part.
@@ -193,7 +198,7 @@ pub async fn start_on(
     let targets = Arc::new(crate::notify::TargetTester::new(Arc::clone(&config)));
     let listener = match listener {
         Some(l) => l,
-        None => crate::http::listener(config.listen_addr()).await?,
+        None => listen_socket(&config).await?,
     };
     let addr = listener.local_addr()?;
     heartbeats.set_public_url(

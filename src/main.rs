@@ -202,7 +202,11 @@ fn dispatch(cli: Cli, lang: Language) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()
                 .context("cannot start the async runtime")?;
-            rt.block_on(tocsin::daemon::run(config))?;
+            match config.postgres.clone() {
+                // On PostgreSQL every process is a replica: it leads or stands by.
+                Some(target) => rt.block_on(tocsin::replica::run(config, target))?,
+                None => rt.block_on(tocsin::daemon::run(config))?,
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Alerts { state, json } => alerts_cli::run(cli.config, state, json, lang),

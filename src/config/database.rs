@@ -40,3 +40,46 @@ pub(super) fn resolve(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::Config;
+
+    fn load(text: &str) -> Result<Config, crate::yaml::SourceErrors> {
+        Config::from_text(Path::new("tocsin.yaml"), text)
+    }
+
+    #[test]
+    fn database_is_a_postgres_url_whose_password_stays_hidden() {
+        let c = load("database: postgres://tocsin:pw0rd@127.0.0.1:5433/alerts\n").unwrap();
+        match c.database() {
+            crate::store::Database::Postgres(t) => {
+                assert_eq!(t.display(), "postgres://tocsin@127.0.0.1:5433/alerts");
+                assert!(!format!("{c:?}").contains("pw0rd"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = load("database: mysql://x\n").unwrap_err().to_string();
+        assert!(
+            err.starts_with("tocsin.yaml:1:11: expected a database URL starting with postgres://"),
+            "{err}"
+        );
+        let err = load("database: postgres://a:pw0rd@h:notaport/x\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tocsin.yaml:1:11: expected a PostgreSQL URL") && !err.contains("pw0rd"),
+            "{err}"
+        );
+        let err = load("database: postgres://a@h/x\ndatabase_file: url.txt\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not both"), "{err}");
+        assert!(matches!(
+            load("").unwrap().database(),
+            crate::store::Database::Sqlite(_)
+        ));
+    }
+}

@@ -527,7 +527,7 @@ impl Exposition {
     }
 }
 
-pub(crate) fn escape(v: &str) -> String {
+fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")

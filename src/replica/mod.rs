@@ -50,9 +50,7 @@ pub async fn run(config: Config, target: PgTarget) -> Result<(), DaemonError> {
     let ttl = config.leader_lease.value.0;
     let store = Store::open_postgres(&target)?;
     let status = status::init(holder_name(), ttl.as_secs_f64());
-    let listener = crate::http::listener(config.listen_addr())
-        .await?
-        .into_std()?;
+    let listener = crate::daemon::listen_socket(&config).await?.into_std()?;
     tracing::info!(addr = %listener.local_addr()?, replica = %status.holder, "listening; standing by until this replica holds the lease");
 
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -103,7 +103,11 @@ impl ReplicaStatus {
     /// The `tocsin_replica_*` families of `/metrics`.
     pub fn metrics_text(&self) -> String {
         let since = self.leading_since.load(Ordering::Relaxed);
-        let holder = crate::http::metrics::escape(&self.holder);
+        let holder = self
+            .holder
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n");
         let mut out = String::new();
         let mut family = |name: &str, kind: &str, help: &str, value: String| {
             out.push_str(&format!(

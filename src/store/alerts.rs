@@ -239,26 +239,9 @@ fn alert_row(a: &AlertInstance, now: i64) -> Result<Vec<Box<dyn Param + '_>>, St
 
 /// PostgreSQL: every saved alert in a few multi-row upserts.
 fn save_alerts_bulk(tx: &Conn, save: &[AlertInstance], now: i64) -> Result<(), StoreError> {
-    let mut rows = BulkRows::new(&[
-        "text",
-        "text",
-        "text",
-        "text",
-        "text",
-        "text",
-        "text",
-        "text",
-        "text",
-        "double precision",
-        "bigint",
-        "bigint",
-        "bigint",
-        "bigint",
-        "bigint",
-        "text",
-        "text",
-        "text",
-    ]);
+    let mut rows = BulkRows::new(
+        "text text text text text text text text text float8 int8 int8 int8 int8 int8 text text text",
+    );
     for a in save {
         rows.push(alert_row(a, now)?);
     }
@@ -336,19 +319,8 @@ pub(crate) fn write_changes(
             events.push(row);
         }
         if tx.is_postgres() {
-            let mut rows = BulkRows::new(&[
-                "bigint",
-                "text",
-                "text",
-                "text",
-                "text",
-                "text",
-                "text",
-                "text",
-                "text",
-                "double precision",
-                "text",
-            ]);
+            let mut rows =
+                BulkRows::new("int8 text text text text text text text text float8 text");
             for row in events {
                 rows.push(row);
             }

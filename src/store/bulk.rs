@@ -12,14 +12,16 @@ const MAX_PARAMS: usize = 30_000;
 /// Rows of values for `(...), (...)` lists, each value cast to its column's
 /// type (a `VALUES` list alone does not tell PostgreSQL the types).
 pub(crate) struct BulkRows<'a> {
-    types: &'static [&'static str],
+    types: Vec<&'static str>,
     values: Vec<Box<dyn Param + 'a>>,
 }
 
 impl<'a> BulkRows<'a> {
-    pub fn new(types: &'static [&'static str]) -> BulkRows<'a> {
+    /// `types`: the columns' PostgreSQL types, separated by spaces
+    /// (`"int8 text float8"`).
+    pub fn new(types: &'static str) -> BulkRows<'a> {
         BulkRows {
-            types,
+            types: types.split_whitespace().collect(),
             values: Vec::new(),
         }
     }
@@ -33,7 +35,7 @@ impl<'a> BulkRows<'a> {
         self.values.is_empty()
     }
 
-    /// `(?1::bigint, ?2::text), (?3::bigint, ?4::text)`: `rows` rows.
+    /// `(?1::int8, ?2::text), (?3::int8, ?4::text)`: `rows` rows.
     fn placeholders(&self, rows: usize) -> String {
         let mut out = String::new();
         let mut n = 0;
@@ -81,7 +83,7 @@ mod tests {
 
     #[test]
     fn placeholders_number_and_cast_every_value() {
-        let r = BulkRows::new(&["bigint", "text"]);
+        let r = BulkRows::new("int8 text");
         assert_eq!(
             r.placeholders(2),
             "(?1::bigint, ?2::text), (?3::bigint, ?4::text)"

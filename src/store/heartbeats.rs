@@ -605,10 +605,7 @@ fn update_check_states_bulk(
     tx: &Conn,
     batch: &PingBatch,
 ) -> Result<std::collections::HashSet<i64>, StoreError> {
-    let mut rows = BulkRows::new(&[
-        "bigint", "bigint", "bigint", "bigint", "text", "text", "bigint", "bigint", "bigint",
-        "bigint",
-    ]);
+    let mut rows = BulkRows::new("int8 int8 int8 int8 text text int8 int8 int8 int8");
     for (def, s) in batch
         .checks
         .iter()
@@ -648,10 +645,7 @@ fn update_check_states_bulk(
 /// PostgreSQL: the batch's pings, and the trimming of each touched check's
 /// log to its last `keep` pings, in one statement each.
 fn insert_pings_bulk(tx: &Conn, batch: &PingBatch) -> Result<(), StoreError> {
-    let mut rows = BulkRows::new(&[
-        "bigint", "bigint", "bigint", "text", "bigint", "text", "bigint", "text", "text", "text",
-        "bytea", "bigint",
-    ]);
+    let mut rows = BulkRows::new("int8 int8 int8 text int8 text int8 text text text bytea int8");
     for p in &batch.pings {
         rows.push(vec![
             Box::new(p.check_id),
@@ -675,7 +669,7 @@ fn insert_pings_bulk(tx: &Conn, batch: &PingBatch) -> Result<(), StoreError> {
                  method, remote_addr, user_agent, body, body_size) VALUES {rows}",
         )?;
     }
-    let mut trims = BulkRows::new(&["bigint", "bigint"]);
+    let mut trims = BulkRows::new("int8 int8");
     for (def, state) in batch.checks.iter().filter(|(_, s)| s.pings > batch.keep) {
         trims.push(vec![
             Box::new(def.id),

@@ -81,7 +81,7 @@ fn write_rows(tx: &Transaction, out: Vec<Vec<Box<dyn Param + '_>>>) -> Result<()
         return Ok(());
     }
     if tx.is_postgres() {
-        let mut rows = BulkRows::new(&["text", "text", "text", "text", "text", "bigint", "bigint"]);
+        let mut rows = BulkRows::new("text text text text text int8 int8");
         for row in out {
             rows.push(row);
         }
