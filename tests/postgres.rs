@@ -139,12 +139,11 @@ groups:
     )
     .unwrap();
     // Daemon::prepare may have written a `database:` of the shared server
-    // too (the PostgreSQL pass): this test's own comes first, keep only it.
+    // too (the PostgreSQL pass): keep only this test's own.
     let config = std::fs::read_to_string(dir.join("tocsin.yaml")).unwrap();
-    let mut seen = false;
     let config: String = config
         .lines()
-        .filter(|l| !l.starts_with("database:") || !std::mem::replace(&mut seen, true))
+        .filter(|l| !l.starts_with("database:") || l.contains(pg.url()))
         .map(|l| format!("{l}\n"))
         .collect();
     std::fs::write(dir.join("tocsin.yaml"), config).unwrap();

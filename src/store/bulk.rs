@@ -86,7 +86,7 @@ mod tests {
         let r = BulkRows::new("int8 text");
         assert_eq!(
             r.placeholders(2),
-            "(?1::bigint, ?2::text), (?3::bigint, ?4::text)"
+            "(?1::int8, ?2::text), (?3::int8, ?4::text)"
         );
     }
 }
