@@ -39,6 +39,11 @@ impl PgTarget {
             config.connect_timeout(std::time::Duration::from_secs(5));
         }
         config.application_name("tocsin");
+        // The server's NOTICEs ("relation ... already exists, skipping")
+        // are not worth a log line; warnings and errors still come.
+        if config.get_options().is_none() {
+            config.options("-c client_min_messages=warning");
+        }
         let hosts: Vec<String> = config
             .get_hosts()
             .iter()
