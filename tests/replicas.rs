@@ -166,8 +166,17 @@ async fn a_standby_takes_over_a_killed_leader_and_nothing_is_lost() {
     let alerts: Vec<_> = (0..ALERTS)
         .map(|i| serde_json::json!({"labels": {"alertname": "Storm", "i": format!("{i:04}")}, "endsAt": ends}))
         .collect();
-    let r = client().post(a.url("/api/v2/alerts")).json(&alerts).send().await.unwrap();
-    assert_eq!(r.status(), 200, "one post of {ALERTS}, answered once durable");
+    let r = client()
+        .post(a.url("/api/v2/alerts"))
+        .json(&alerts)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "one post of {ALERTS}, answered once durable"
+    );
     // Mid-delivery: some delivered, most not.
     wait_for("deliveries under way", WAIT, || async {
         (slow.storm().0 >= 50).then_some(())
