@@ -109,6 +109,15 @@ impl Drop for OwnPostgres {
     }
 }
 
+/// Waits until `GET url` answers `status`.
+async fn healthz_says(url: &str, status: u16) {
+    wait_for(&format!("{url} to say {status}"), WAIT, || async {
+        let r = http().get(url).send().await.ok()?;
+        (r.status() == status).then_some(())
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_restart_loses_no_acknowledged_ping_and_resolves_nothing() {
     let pg = OwnPostgres::start();
@@ -186,19 +195,11 @@ groups:
     });
     tokio::time::sleep(Duration::from_secs(2)).await;
     tokio::task::block_in_place(|| pg.pg_ctl("stop"));
-    wait_for("/healthz to say 503", WAIT, || async {
-        let r = http().get(&healthz).send().await.ok()?;
-        (r.status() == 503).then_some(())
-    })
-    .await;
+    healthz_says(&healthz, 503).await;
     // Down for a few evaluations of the 1 s group.
     tokio::time::sleep(Duration::from_secs(3)).await;
     tokio::task::block_in_place(|| pg.pg_ctl("start"));
-    wait_for("/healthz to say 200 again", WAIT, || async {
-        let r = http().get(&healthz).send().await.ok()?;
-        (r.status() == 200).then_some(())
-    })
-    .await;
+    healthz_says(&healthz, 200).await;
     let (ok, refused) = pinger.await.unwrap();
     eprintln!("pings: {ok} answered 200, {refused} refused while PostgreSQL was away");
     assert!(ok > 0, "some pings were answered");

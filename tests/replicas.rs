@@ -110,6 +110,15 @@ async fn alert_state(s: &Setup, name: &str) -> Option<serde_json::Value> {
     all.as_array()?.iter().find(|a| a["alert"] == name).cloned()
 }
 
+/// Waits until replica `s` shows alert `name` in `state`; its `active_at`.
+async fn active_at_once(s: &Setup, name: &str, state: &str) -> chrono::DateTime<chrono::Utc> {
+    let a = wait_for(&format!("{name} {state} on {}", s.port), WAIT, || async {
+        alert_state(s, name).await.filter(|x| x["state"] == state)
+    })
+    .await;
+    a["active_at"].as_str().unwrap().parse().unwrap()
+}
+
 async fn ping(s: &Setup, key: &str) -> bool {
     matches!(client().post(s.url(&format!("/ping/{key}"))).body("x").send().await, Ok(r) if r.status() == 200)
 }
@@ -146,14 +155,7 @@ async fn a_standby_takes_over_a_killed_leader_and_nothing_is_lost() {
     assert!(metrics.contains("tocsin_replica_leader{"), "{metrics}");
 
     // The `for` timer starts under A.
-    let pending = wait_for("RepFor pending on A", WAIT, || async {
-        alert_state(&a, "RepFor")
-            .await
-            .filter(|x| x["state"] == "pending")
-    })
-    .await;
-    let active_at: chrono::DateTime<chrono::Utc> =
-        pending["active_at"].as_str().unwrap().parse().unwrap();
+    let active_at = active_at_once(&a, "RepFor", "pending").await;
 
     // Pings to the leader; then 1 000 alerts posted, each post durable once answered.
     let checks: serde_json::Value = a.get_json("/api/v1/heartbeats").await;
@@ -206,14 +208,7 @@ async fn a_standby_takes_over_a_killed_leader_and_nothing_is_lost() {
     let duplicates = sent - distinct;
 
     // The timer went on: it fires 8 s after it started under A (not 8 s after B took over).
-    let fired = wait_for("RepFor firing on B", WAIT, || async {
-        alert_state(&b, "RepFor")
-            .await
-            .filter(|x| x["state"] == "firing")
-    })
-    .await;
-    let still: chrono::DateTime<chrono::Utc> =
-        fired["active_at"].as_str().unwrap().parse().unwrap();
+    let still = active_at_once(&b, "RepFor", "firing").await;
     assert_eq!(
         still, active_at,
         "the `for` timer continues under the new leader"

@@ -705,23 +705,24 @@ impl Config {
             self.raw_database_file.as_ref(),
             &mut errors,
         );
-        let lease = self.leader_lease.value.0;
-        if lease < Duration::from_secs(3) || lease > Duration::from_secs(300) {
-            errors.push(SourceError::at(
-                file,
-                &self.leader_lease,
-                "expected a leader_lease between 3s and 5m",
-            ));
-        }
+        let between = |d: &Spanned<HumanDuration>, min: u64, max: u64, what: &str| {
+            let secs = Duration::from_secs;
+            (d.value.0 < secs(min) || d.value.0 > secs(max))
+                .then(|| SourceError::at(file, d, format!("expected a {what}")))
+        };
+        errors.extend(between(
+            &self.leader_lease,
+            3,
+            300,
+            "leader_lease between 3s and 5m",
+        ));
         self.limits.validate(file, &mut errors);
-        let every = self.database_check_interval.value.0;
-        if every < Duration::from_secs(1) || every > Duration::from_secs(86_400) {
-            errors.push(SourceError::at(
-                file,
-                &self.database_check_interval,
-                "expected a database_check_interval between 1s and 1d",
-            ));
-        }
+        errors.extend(between(
+            &self.database_check_interval,
+            1,
+            86_400,
+            "database_check_interval between 1s and 1d",
+        ));
         self.http.validate(file, &mut errors);
         self.events.validate(file, &mut errors);
         if errors.is_empty() {

@@ -198,7 +198,11 @@ impl<'c> Statement<'c> {
     {
         let values = params.values();
         if let Statement::Postgres(c, s) = self {
-            let row = c.query_opt(s, &values)?.ok_or(DbError::NoRows)?;
+            let row = c
+                .query(s, &values)?
+                .into_iter()
+                .next()
+                .ok_or(DbError::NoRows)?;
             return f(&Row::Postgres(&row));
         }
         let s = self.sqlite().ok_or(DbError::NoRows)?;

@@ -198,15 +198,6 @@ impl PgConn {
         self.after(r)
     }
 
-    pub(super) fn query_opt(
-        &self,
-        s: &postgres::Statement,
-        values: &[Value<'_>],
-    ) -> Result<Option<postgres::Row>, DbError> {
-        let r = self.client()?.query_opt(s, &params(values));
-        self.after(r)
-    }
-
     /// Column names of a statement, without running it.
     pub fn columns(&self, sql: &str) -> Result<Vec<String>, DbError> {
         Ok(self
