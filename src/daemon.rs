@@ -45,6 +45,8 @@ pub enum DaemonError {
     Schedule(#[from] crate::schedule::ScheduleError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("replica: {0}")]
+    Replica(String),
 }
 
 /// Runs until Ctrl-C or SIGTERM; SIGHUP reloads. (On PostgreSQL, `tocsin

@@ -1,5 +1,6 @@
 //! Two replicas of `tocsin run` on one PostgreSQL database (a fresh one on
-//! the test run's server), as child processes: one leads, one stands by.
+//! the test run's server), as child processes: one leads, one stands by and
+//! forwards what it is sent to the leader (the API, pings, posted alerts).
 //! The leader is killed with SIGKILL while the outbox is delivering 1 000
 //! posted alerts to a slow receiver and a `for` timer runs: the standby
 //! takes the lease within `leader_lease` (+ its poll), every notification
@@ -143,42 +144,64 @@ async fn a_standby_takes_over_a_killed_leader_and_nothing_is_lost() {
     .await;
     let pb = b.spawn(b.command()).await;
     assert_eq!(status_of(&b, "/leader").await, 503, "B stands by");
-    let refused = client()
-        .post(b.url("/api/v2/alerts"))
-        .json(&serde_json::json!([]))
+    let metrics = common::get_text(&b.url("/metrics")).await;
+    assert!(metrics.contains("tocsin_replica_leader{"), "{metrics}");
+    // B says who leads and where, and answers the API through the leader.
+    let status_a: serde_json::Value = a.get_json("/api/v1/status").await;
+    assert_eq!(status_a["replica"]["role"], "leader", "{status_a}");
+    assert_eq!(status_a["database"]["kind"], "postgresql");
+    let leader_name = status_a["replica"]["name"].as_str().unwrap().to_string();
+    let status_b: serde_json::Value = b.get_json("/api/v1/status").await;
+    assert_eq!(status_b["replica"]["role"], "standby", "{status_b}");
+    assert_eq!(status_b["replica"]["leader"]["name"], leader_name.as_str());
+    assert_eq!(
+        status_b["replica"]["leader"]["address"],
+        a.url("").trim_end_matches('/'),
+        "{status_b}"
+    );
+    let rules_via_b: serde_json::Value = b.get_json("/api/v1/rules").await;
+    assert_eq!(rules_via_b, a.get_json("/api/v1/rules").await);
+    // A request that another replica forwarded already is not sent on (no loops).
+    let looped = client()
+        .get(b.url("/api/v1/rules"))
+        .header("x-tocsin-forwarded-for", "127.0.0.1 x")
         .send()
         .await
         .unwrap();
-    assert_eq!(refused.status(), 503, "a standby refuses writes");
-    assert_eq!(refused.headers()["retry-after"], "1");
-    let metrics = common::get_text(&b.url("/metrics")).await;
-    assert!(metrics.contains("tocsin_replica_leader{"), "{metrics}");
+    assert_eq!(looped.status(), 503);
+    assert_eq!(looped.headers()["retry-after"], "1");
 
     // The `for` timer starts under A.
     let active_at = active_at_once(&a, "RepFor", "pending").await;
 
-    // Pings to the leader; then 1 000 alerts posted, each post durable once answered.
+    // Pings to both replicas; then 1 000 alerts posted, half to each,
+    // each post durable once answered.
     let checks: serde_json::Value = a.get_json("/api/v1/heartbeats").await;
     let key = checks[0]["key"].as_str().unwrap().to_string();
     let mut acked = 0;
-    for _ in 0..50 {
-        acked += usize::from(ping(&a, &key).await);
+    for i in 0..50 {
+        acked += usize::from(ping(if i % 2 == 0 { &a } else { &b }, &key).await);
     }
+    assert_eq!(acked, 50, "pings to the leader and through the standby");
     let ends = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
     let alerts: Vec<_> = (0..ALERTS)
         .map(|i| serde_json::json!({"labels": {"alertname": "Storm", "i": format!("{i:04}")}, "endsAt": ends}))
         .collect();
-    let r = client()
-        .post(a.url("/api/v2/alerts"))
-        .json(&alerts)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        r.status(),
-        200,
-        "one post of {ALERTS}, answered once durable"
-    );
+    for (half, to) in alerts.chunks(ALERTS / 2).zip([&a, &b]) {
+        let r = client()
+            .post(to.url("/api/v2/alerts"))
+            .json(&half)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            200,
+            "a post of {} to {}, answered once durable",
+            half.len(),
+            to.port
+        );
+    }
     // Mid-delivery: some delivered, most not.
     wait_for("deliveries under way", WAIT, || async {
         (slow.storm().0 >= 50).then_some(())
@@ -200,6 +223,9 @@ async fn a_standby_takes_over_a_killed_leader_and_nothing_is_lost() {
     for _ in 0..50 {
         acked += usize::from(ping(&b, &key).await);
     }
+    let status_b: serde_json::Value = b.get_json("/api/v1/status").await;
+    assert_eq!(status_b["replica"]["role"], "leader", "{status_b}");
+    assert_eq!(status_b["replica"]["lease_epoch"], 2, "{status_b}");
     wait_for("every alert delivered", WAIT, || async {
         (slow.storm().0 == ALERTS).then_some(())
     })

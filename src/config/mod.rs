@@ -51,6 +51,14 @@ use crate::yaml::{self, HumanDuration, SourceError, SourceErrors, Spanned};
 
 pub const DEFAULT_CONFIG_FILE: &str = "tocsin.yaml";
 
+/// This machine's host name, if it has one.
+pub(crate) fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -80,6 +88,11 @@ pub struct Config {
     /// With PostgreSQL: how long the leader's lease lasts unless renewed
     /// (a standby takes over at most this long after the leader died).
     pub leader_lease: Spanned<HumanDuration>,
+    /// With PostgreSQL: where the other replicas reach this one when it
+    /// leads (they forward what they cannot answer themselves); default:
+    /// `http://` and the listen address (the host's name when it listens
+    /// on every interface).
+    pub advertise_url: Option<Spanned<String>>,
     /// How often `PRAGMA quick_check` looks for damage in the database (the
     /// file's identity and the disk's free space are looked at every second).
     pub database_check_interval: Spanned<HumanDuration>,
@@ -156,6 +169,7 @@ impl Default for Config {
             raw_database_file: None,
             postgres: None,
             leader_lease: yaml::unspanned(HumanDuration(Duration::from_secs(15))),
+            advertise_url: None,
             database_check_interval: yaml::unspanned(HumanDuration(Duration::from_secs(60))),
             rules: vec![PathBuf::from("rules")],
             evaluation_interval: HumanDuration(Duration::from_secs(60)),
@@ -674,9 +688,13 @@ impl Config {
             }
         }
         self.heartbeat.validate(file, &mut errors);
-        for url in [&self.external_url, &self.prometheus.external_url]
-            .into_iter()
-            .flatten()
+        for (url, key) in [
+            (&self.external_url, "external_url"),
+            (&self.prometheus.external_url, "external_url"),
+            (&self.advertise_url, "advertise_url"),
+        ]
+        .into_iter()
+        .filter_map(|(u, k)| Some((u.as_ref()?, k)))
         {
             let u = url.value.as_str();
             let rest = u
@@ -686,7 +704,7 @@ impl Config {
                 errors.push(SourceError::at(
                     file,
                     url,
-                    "expected an external_url starting with http:// or https://",
+                    format!("expected an {key} starting with http:// or https://"),
                 ));
             }
         }
@@ -834,6 +852,20 @@ impl Config {
             Some(u) => u.value.trim_end_matches('/').to_string(),
             None => format!("http://{addr}"),
         }
+    }
+
+    /// Where other replicas reach this one (`advertise_url`, without a
+    /// trailing slash), listening on `addr`.
+    pub fn advertised_url(&self, addr: SocketAddr) -> String {
+        if let Some(u) = &self.advertise_url {
+            return u.value.trim_end_matches('/').to_string();
+        }
+        if addr.ip().is_unspecified()
+            && let Some(host) = host_name()
+        {
+            return format!("http://{host}:{}", addr.port());
+        }
+        format!("http://{addr}")
     }
 
     /// The SQLite file under `data_dir` (used unless `database` is set).

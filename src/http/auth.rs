@@ -45,7 +45,7 @@ impl ApiToken {
     }
 
     /// Whether `presented` (the `Authorization` header) is acceptable.
-    fn admits(&self, presented: Option<&HeaderValue>) -> Result<(), &'static str> {
+    pub(crate) fn admits(&self, presented: Option<&HeaderValue>) -> Result<(), &'static str> {
         let guard = self.0.read().unwrap_or_else(|p| p.into_inner());
         let Some(token) = guard.as_ref() else {
             return Ok(());

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod console;
 pub mod contacts;
 pub mod events;
+pub mod forwarded;
 pub mod healthchecks_api;
 pub mod heartbeats;
 pub mod ingest;
@@ -92,6 +93,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/leader", get(leader))
+        .route("/api/v1/status", get(api_status))
         .route("/metrics", get(metrics::metrics))
         .route("/", get(status::page))
         .route("/-/reload", post(reload::reload))
@@ -135,6 +137,29 @@ async fn leader() -> axum::response::Response {
             .into_response(),
         None => "ok: this process runs alone\n".into_response(),
     }
+}
+
+/// `GET /api/v1/status`: the version, the database and its health, and,
+/// with replicas, which one leads, since when, and how its lease renewals
+/// went (`replica` is null on a process that runs alone). A standby
+/// answers it itself (`replica/standby.rs`).
+async fn api_status(State(s): State<AppState>) -> axum::Json<serde_json::Value> {
+    let kind = if s.heartbeats.reader().is_postgres() {
+        "postgresql"
+    } else {
+        "sqlite"
+    };
+    let problem = s.db.problem();
+    axum::Json(serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "started_at": s.started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "database": {
+            "kind": kind,
+            "reachable": problem.is_none(),
+            "problem": problem.map(|p| p.to_string()),
+        },
+        "replica": crate::replica::status().map(crate::replica::ReplicaStatus::json),
+    }))
 }
 
 /// `GET /healthz`: `ok`, or 503 with what is wrong with the database.

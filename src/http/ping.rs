@@ -11,11 +11,9 @@
 //! malformed `rid` (`invalid uuid format`) or slug; 403 past `max_checks`;
 //! 503 when the ping could not be recorded (clients retry).
 
-use std::net::SocketAddr;
-
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -24,10 +22,10 @@ use http_body_util::BodyExt;
 use serde::Deserialize;
 
 use super::AppState;
+use crate::heartbeat::LocateError;
 use crate::heartbeat::pattern::parse_canonical_uuid;
 use crate::heartbeat::state::{ActionError, Signal};
 use crate::heartbeat::writer::{Ack, PingRequest, Target, WriteError};
-use crate::heartbeat::{Heartbeats, LocateError};
 
 /// Longest User-Agent kept (as Healthchecks does).
 const MAX_USER_AGENT: usize = 200;
@@ -66,7 +64,7 @@ async fn ping_uuid(
         Some(uuid) => s.heartbeats.by_key(&uuid),
         None => Err(LocateError::UnknownKey),
     };
-    record(&s.heartbeats, target, "", q, req).await
+    record(&s, target, "", q, req).await
 }
 
 /// `/ping/{uuid}/{action}` or `/ping/{ping_key}/{slug}`
@@ -78,8 +76,8 @@ async fn ping_uuid_action_or_slug(
 ) -> Response {
     let hb = &s.heartbeats;
     match parse_canonical_uuid(&a) {
-        Some(uuid) => record(hb, hb.by_key(&uuid), &b, q, req).await,
-        None => record(hb, hb.by_slug(&a, &b, q.create()), "", q, req).await,
+        Some(uuid) => record(&s, hb.by_key(&uuid), &b, q, req).await,
+        None => record(&s, hb.by_slug(&a, &b, q.create()), "", q, req).await,
     }
 }
 
@@ -96,17 +94,18 @@ async fn ping_slug_action(
     } else {
         hb.by_slug(&a, &b, q.create())
     };
-    record(hb, target, &c, q, req).await
+    record(&s, target, &c, q, req).await
 }
 
 /// Checks the rest of the request, reads the body, and waits for the commit.
 async fn record(
-    hb: &Heartbeats,
+    s: &AppState,
     target: Result<Target, LocateError>,
     action: &str,
     q: PingQuery,
     req: Request,
 ) -> Response {
+    let hb = &s.heartbeats;
     let limit = hb.ping_body_limit();
     let answer = |status: StatusCode, text: &str| plain(status, text, limit);
     let target = match target {
@@ -150,10 +149,7 @@ async fn record(
         Method::OPTIONS => "OPTIONS",
         _ => "OTHER",
     };
-    let remote_addr = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
+    let remote_addr = super::forwarded::client_ip(&parts, &s.guard.key);
     let user_agent = parts.headers.get(header::USER_AGENT).map(|v| {
         String::from_utf8_lossy(v.as_bytes())
             .chars()

@@ -4,7 +4,8 @@
 //! The leader holds the lease in the database (`store/lease.rs`), renews it
 //! every third of `leader_lease`, and runs everything: evaluation, the
 //! outbox, pings, the API. A standby (`standby.rs`) keeps the HTTP port,
-//! answers who leads, and tries the lease every 250 ms; once the lease ends
+//! answers who leads, forwards every other request to the leader
+//! (`forward.rs`), and tries the lease every 250 ms; once the lease ends
 //! it takes it and starts as the leader from the shared state (alerts,
 //! `for` timers, the outbox, checks). The leader fences itself: when it has
 //! not renewed the lease by `leader_lease` − a margin after its last
@@ -12,6 +13,7 @@
 //! lease can end in the database and another replica start. Run it under a
 //! supervisor that starts it again (it then stands by).
 
+mod forward;
 mod standby;
 mod status;
 
@@ -38,9 +40,7 @@ fn margin(ttl: Duration) -> Duration {
 /// This process's name in the lease: host, pid and a random part (a pid
 /// reused after a restart is another holder).
 fn holder_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "host".into());
+    let host = crate::config::host_name().unwrap_or_else(|| "host".into());
     let random = uuid::Uuid::new_v4().simple().to_string();
     format!("{host}:{}:{}", std::process::id(), &random[..6])
 }
@@ -49,9 +49,28 @@ fn holder_name() -> String {
 pub async fn run(config: Config, target: PgTarget) -> Result<(), DaemonError> {
     let ttl = config.leader_lease.value.0;
     let store = Store::open_postgres(&target)?;
-    let status = status::init(holder_name(), ttl.as_secs_f64());
     let listener = crate::daemon::listen_socket(&config).await?.into_std()?;
-    tracing::info!(addr = %listener.local_addr()?, replica = %status.holder, "listening; standing by until this replica holds the lease");
+    let address = config.advertised_url(listener.local_addr()?);
+    let status = status::init(holder_name(), address, ttl.as_secs_f64());
+    crate::store::lease::set_holder(status.holder.clone());
+    tracing::info!(addr = %listener.local_addr()?, replica = %status.holder, advertise_url = %status.address, "listening; standing by until this replica holds the lease (forwarding requests to the leader)");
+    let key = crate::signing::SigningKey::new(store.daemon_key("console").await?);
+    let limits = &config.limits;
+    let max_body = limits
+        .api_body_bytes
+        .value
+        .max(limits.alerts_body_bytes.value)
+        .max(config.heartbeat.ping_body_limit.value);
+    let forwarder =
+        forward::Forwarder::new(key, max_body, config.http.request_timeout.value.0, status)
+            .map_err(|e| {
+                DaemonError::Replica(format!(
+                    "cannot make the HTTP client that forwards to the leader: {e}"
+                ))
+            })?;
+    let reads = crate::http::auth::ApiToken::new(
+        config.api_token.clone().filter(|_| config.api_token_reads),
+    );
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -59,7 +78,7 @@ pub async fn run(config: Config, target: PgTarget) -> Result<(), DaemonError> {
         let _ = stop_tx.send(true);
     });
     let Some((lease, sent)) =
-        standby::stand_by(&listener, &store, status, ttl, stop_rx.clone()).await?
+        standby::stand_by(&listener, &store, forwarder, reads, ttl, stop_rx.clone()).await?
     else {
         tracing::info!("stopped while standing by");
         return Ok(());
@@ -113,7 +132,7 @@ async fn keep_lease(
             fence("no renewal of the lease in time");
         }
         let sent = Instant::now();
-        let claim = store.claim_lease(status.holder.clone(), ttl);
+        let claim = store.claim_lease(status.holder.clone(), status.address.clone(), ttl);
         match tokio::time::timeout(deadline.saturating_duration_since(sent), claim).await {
             Ok(Ok(Some(lease))) => {
                 deadline = sent + ttl.saturating_sub(margin(ttl));

@@ -1,18 +1,21 @@
-//! A replica standing by: it keeps the HTTP port and answers `/healthz`
-//! (200: the process is well), `/leader` (503: not this one), `/metrics`
-//! (the replica families) and refuses everything else with 503, who leads
-//! and `Retry-After: 1`, so that clients retry and a load balancer that
-//! checks `/leader` sends them to the leader. Meanwhile it tries to take
-//! the lease every [`POLL`].
+//! A replica standing by: it keeps the HTTP port, answers `/healthz` (200
+//! while it reaches the database, 503 when it cannot), `/leader` (503: not
+//! this one), `/metrics` (the replica families) and `/api/v1/status`
+//! itself, and forwards every other request to the leader (`forward.rs`).
+//! Meanwhile it tries to take the lease every [`POLL`].
 
 use std::time::{Duration, Instant};
 
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::watch;
 
+use super::forward::{self, Forwarder};
 use super::status::ReplicaStatus;
+use crate::http::auth::ApiToken;
 use crate::store::Store;
 use crate::store::lease::Lease;
 
@@ -20,10 +23,18 @@ use crate::store::lease::Lease;
 /// after the lease ends.
 pub const POLL: Duration = Duration::from_millis(250);
 
-async fn healthz() -> impl IntoResponse {
-    match super::status() {
-        Some(s) => format!("ok: {}\n", s.describe()),
-        None => "ok\n".to_string(),
+async fn healthz() -> Response {
+    let Some(s) = super::status() else {
+        return "ok\n".into_response();
+    };
+    if s.database_ok() {
+        format!("ok: {}\n", s.describe()).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the database does not answer: {}\n", s.describe()),
+        )
+            .into_response()
     }
 }
 
@@ -46,37 +57,55 @@ async fn metrics() -> impl IntoResponse {
     )
 }
 
-async fn refuse() -> impl IntoResponse {
-    let text = super::status()
-        .map(ReplicaStatus::describe)
-        .unwrap_or_default();
-    let body = serde_json::json!({
-        "status": "error",
-        "errorType": "unavailable",
-        "error": format!("{text}: send this to the leader"),
-    });
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [(header::RETRY_AFTER, "1")],
-        axum::Json(body),
-    )
+async fn api_status() -> impl IntoResponse {
+    let replica = super::status().map(ReplicaStatus::json);
+    let reachable = super::status().is_some_and(ReplicaStatus::database_ok);
+    axum::Json(serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "database": {"kind": "postgresql", "reachable": reachable},
+        "replica": replica,
+    }))
+}
+
+/// With `api_token_reads`, this replica's own reads need the token as the
+/// leader's do.
+async fn reads_token(State(token): State<ApiToken>, req: Request, next: Next) -> Response {
+    match token.admits(req.headers().get(header::AUTHORIZATION)) {
+        Ok(()) => next.run(req).await,
+        Err(why) => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            axum::Json(serde_json::json!({"status": "error", "error": why})),
+        )
+            .into_response(),
+    }
 }
 
 /// Serves the standby's answers on `listener` until the lease is this
 /// replica's (`Some`, with when the winning claim was sent) or `stop` says
 /// the process ends (`None`). The listener is left open for the leader.
+/// `reads` is the token this replica's own reads need (`api_token` with
+/// `api_token_reads`).
 pub(super) async fn stand_by(
     listener: &std::net::TcpListener,
     store: &Store,
-    status: &ReplicaStatus,
+    forwarder: Forwarder,
+    reads: ApiToken,
     ttl: Duration,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<Option<(Lease, Instant)>> {
+    let status = forwarder.status;
+    let own_reads = axum::Router::new()
+        .route("/metrics", get(metrics))
+        .route("/api/v1/status", get(api_status))
+        .layer(axum::middleware::from_fn_with_state(reads, reads_token));
     let app = axum::Router::new()
         .route("/healthz", get(healthz))
         .route("/leader", get(not_leader))
-        .route("/metrics", get(metrics))
-        .fallback(refuse);
+        .merge(own_reads)
+        .fallback(forward::forward)
+        .with_state(forwarder)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let tokio_listener = tokio::net::TcpListener::from_std(listener.try_clone()?)?;
     // Aborted, not shut down gracefully: open keep-alive connections end
     // with it, and the leader's server takes the next ones.
@@ -87,10 +116,14 @@ pub(super) async fn stand_by(
     let mut announced: Option<String> = None;
     let won = loop {
         let sent = Instant::now();
-        match store.claim_lease(status.holder.clone(), ttl).await {
+        match store
+            .claim_lease(status.holder.clone(), status.address.clone(), ttl)
+            .await
+        {
             Ok(Some(lease)) => break Some((lease, sent)),
             Ok(None) => {
                 unreachable = false;
+                status.reached_database(true);
                 let holder = store.lease_holder().await.ok().flatten();
                 if let Some(h) = &holder
                     && announced.as_deref() != Some(h.holder.as_str())
@@ -101,6 +134,7 @@ pub(super) async fn stand_by(
                 status.saw(holder);
             }
             Err(e) => {
+                status.reached_database(false);
                 if !unreachable {
                     tracing::warn!(error = %e, "standing by: cannot reach the database to try the lease");
                     unreachable = true;

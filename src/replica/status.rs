@@ -13,7 +13,12 @@ use crate::store::lease::Lease;
 pub struct ReplicaStatus {
     /// This replica's name in the lease (`host:pid:random`).
     pub holder: String,
+    /// Where the other replicas reach this one (`advertise_url`).
+    pub address: String,
     pub lease_seconds: f64,
+    /// Whether the last look at the database (a claim or a renewal) got an
+    /// answer.
+    database_ok: AtomicBool,
     leading: AtomicBool,
     /// Unix ms since this replica leads (0: it does not).
     leading_since: AtomicI64,
@@ -31,10 +36,12 @@ pub fn status() -> Option<&'static ReplicaStatus> {
     STATUS.get()
 }
 
-pub(super) fn init(holder: String, lease_seconds: f64) -> &'static ReplicaStatus {
+pub(super) fn init(holder: String, address: String, lease_seconds: f64) -> &'static ReplicaStatus {
     STATUS.get_or_init(|| ReplicaStatus {
         holder,
+        address,
         lease_seconds,
+        database_ok: AtomicBool::new(true),
         leading: AtomicBool::new(false),
         leading_since: AtomicI64::new(0),
         epoch: AtomicI64::new(0),
@@ -57,27 +64,40 @@ impl ReplicaStatus {
         self.saw(Some(lease.clone()));
     }
 
+    pub fn database_ok(&self) -> bool {
+        self.database_ok.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn reached_database(&self, ok: bool) {
+        self.database_ok.store(ok, Ordering::Relaxed);
+    }
+
+    /// Who held the lease when this replica last looked.
+    pub fn leader(&self) -> Option<Lease> {
+        self.leader
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     pub(super) fn saw(&self, lease: Option<Lease>) {
         *self.leader.lock().unwrap_or_else(|p| p.into_inner()) = lease;
     }
 
     pub(super) fn renewed(&self, lease: Lease) {
         self.renewals.fetch_add(1, Ordering::Relaxed);
+        self.reached_database(true);
         self.saw(Some(lease));
     }
 
     pub(super) fn renewal_failed(&self) {
         self.failures.fetch_add(1, Ordering::Relaxed);
+        self.reached_database(false);
     }
 
     /// One line on who leads, for `/leader` and the standby's refusals.
     pub fn describe(&self) -> String {
-        let leader = self
-            .leader
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        match (self.is_leading(), leader) {
+        match (self.is_leading(), self.leader()) {
             (true, _) => format!(
                 "this replica ({}) leads, lease epoch {}",
                 self.holder,
@@ -98,6 +118,34 @@ impl ReplicaStatus {
                 self.holder
             ),
         }
+    }
+
+    /// The `replica` part of `/api/v1/status`.
+    pub fn json(&self) -> serde_json::Value {
+        let time =
+            |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let since = self.leading_since.load(Ordering::Relaxed);
+        let leader = self.leader().map(|l| {
+            serde_json::json!({
+                "name": l.holder,
+                "address": l.address,
+                "epoch": l.epoch,
+                "since": time(l.acquired_at),
+                "lease_expires_at": time(l.expires_at),
+            })
+        });
+        serde_json::json!({
+            "name": self.holder,
+            "address": self.address,
+            "role": if self.is_leading() { "leader" } else { "standby" },
+            "leading_since": (since > 0).then(|| time(crate::store::from_millis(since))),
+            "lease_seconds": self.lease_seconds,
+            "lease_epoch": self.epoch.load(Ordering::Relaxed),
+            "lease_renewals": self.renewals.load(Ordering::Relaxed),
+            "lease_renewal_failures": self.failures.load(Ordering::Relaxed),
+            "database_reachable": self.database_ok(),
+            "leader": leader,
+        })
     }
 
     /// The `tocsin_replica_*` families of `/metrics`.

@@ -150,6 +150,71 @@ pub struct OutboxRow {
 
 /// Reads a row selected as `id, target, fingerprint, kind, status,
 /// attempts, last_error, created_at, sent_at`.
+fn read_due(r: &Row) -> Result<OutboxRow, DbError> {
+    Ok(OutboxRow {
+        id: r.get(0)?,
+        target: r.get(1)?,
+        fingerprint: r.get(2)?,
+        kind: r.get(3)?,
+        payload: r.get(4)?,
+        attempts: r.get(5)?,
+        created_at: from_millis(r.get(6)?),
+        group_key: r.get(7)?,
+    })
+}
+
+/// Rows free to claim: pending, due, and not claimed by this replica
+/// (`?4`) before its claim ends. Only the lease's holder claims, so
+/// another replica's claim is one it made before it lost the lease.
+const CLAIMABLE: &str = "target = ?1 AND status = 'pending' AND next_attempt_at <= ?2
+     AND (claimed_by IS NULL OR claimed_by <> ?4 OR claimed_until <= ?2)";
+
+/// How long a claim holds: past it, a row whose answer could not be
+/// recorded (the database went away after the send) is sent again.
+const CLAIM_MS: i64 = 5 * 60 * 1000;
+
+/// [`Store::due_notifications`] on PostgreSQL with replicas.
+fn claim_due(
+    c: &mut super::db::Conn,
+    target: &str,
+    now: DateTime<Utc>,
+    limit: usize,
+    one_group: bool,
+    holder: String,
+) -> Result<Vec<OutboxRow>, StoreError> {
+    let group = if one_group {
+        format!(
+            " AND group_key = (SELECT group_key FROM notifications WHERE {CLAIMABLE} ORDER BY id LIMIT 1)"
+        )
+    } else {
+        String::new()
+    };
+    let sql = format!(
+        "UPDATE notifications SET claimed_by = ?4, claimed_until = ?5
+         WHERE id IN (SELECT id FROM notifications WHERE {CLAIMABLE}{group}
+                      ORDER BY id LIMIT ?3 FOR UPDATE SKIP LOCKED)
+           AND EXISTS (SELECT 1 FROM leader_lease WHERE name = 'leader' AND holder = ?4
+                       AND expires_at > {})
+         RETURNING id, target, fingerprint, kind, payload, attempts, created_at, group_key",
+        super::lease::NOW_MS
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        params![
+            target,
+            to_millis(now),
+            limit as i64,
+            holder,
+            to_millis(now) + CLAIM_MS
+        ],
+        read_due,
+    )?;
+    let mut rows = rows.collect::<Result<Vec<_>, _>>()?;
+    // RETURNING keeps no order.
+    rows.sort_by_key(|r| r.id);
+    Ok(rows)
+}
+
 fn read_record(r: &Row) -> Result<NotificationRecord, DbError> {
     Ok(NotificationRecord {
         id: r.get(0)?,
@@ -200,7 +265,12 @@ impl Store {
     }
 
     /// Pending rows of `target` due at `now`, oldest first; with
-    /// `one_group`, only those of the oldest due row's group.
+    /// `one_group`, only those of the oldest due row's group. With replicas
+    /// (PostgreSQL, [`super::lease::holder`] set) the rows are claimed for
+    /// this replica in the same statement: `FOR UPDATE SKIP LOCKED`, only
+    /// while it holds the lease by the database's clock, never a row
+    /// another claim holds (a claim by a replica that lost the lease is
+    /// void); the answer's record clears the claim.
     pub async fn due_notifications(
         &self,
         target: &str,
@@ -208,6 +278,11 @@ impl Store {
         limit: usize,
         one_group: bool,
     ) -> Result<Vec<OutboxRow>, StoreError> {
+        if let Some(holder) = super::lease::holder().filter(|_| self.is_postgres()) {
+            return self
+                .claim_notifications(target, now, limit, one_group, holder)
+                .await;
+        }
         let target = target.to_string();
         self.run(move |c| {
             let mut stmt = if one_group {
@@ -226,21 +301,25 @@ impl Store {
                      ORDER BY id LIMIT ?3",
                 )?
             };
-            let rows = stmt.query_map(params![target, to_millis(now), limit as i64], |r| {
-                Ok(OutboxRow {
-                    id: r.get(0)?,
-                    target: r.get(1)?,
-                    fingerprint: r.get(2)?,
-                    kind: r.get(3)?,
-                    payload: r.get(4)?,
-                    attempts: r.get(5)?,
-                    created_at: from_millis(r.get(6)?),
-                    group_key: r.get(7)?,
-                })
-            })?;
+            let rows = stmt.query_map(params![target, to_millis(now), limit as i64], read_due)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
+    }
+
+    /// [`Store::due_notifications`] for the replica `holder` (PostgreSQL):
+    /// the due rows it may send, claimed for it.
+    pub(crate) async fn claim_notifications(
+        &self,
+        target: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+        one_group: bool,
+        holder: String,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let target = target.to_string();
+        self.run(move |c| claim_due(c, &target, now, limit, one_group, holder))
+            .await
     }
 
     /// When the next pending row of `target` becomes due.
@@ -278,7 +357,7 @@ impl Store {
             let tx = c.transaction()?;
             {
                 let mut sent = tx.prepare_cached(
-                    "UPDATE notifications SET status = 'sent', attempts = attempts + 1, sent_at = ?2, last_error = NULL, answer = ?3 WHERE id = ?1",
+                    "UPDATE notifications SET status = 'sent', attempts = attempts + 1, sent_at = ?2, last_error = NULL, answer = ?3, claimed_by = NULL, claimed_until = NULL WHERE id = ?1",
                 )?;
                 for id in ids {
                     sent.execute(params![id, to_millis(now), answer])?;
@@ -305,7 +384,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.update_rows(ids, move |tx, id| {
             tx.execute(
-                "UPDATE notifications SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
+                "UPDATE notifications SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3, claimed_by = NULL, claimed_until = NULL WHERE id = ?1",
                 params![id, to_millis(next_attempt_at), error],
             )
         })
@@ -315,7 +394,7 @@ impl Store {
     pub async fn mark_failed(&self, ids: Vec<i64>, error: String) -> Result<(), StoreError> {
         self.update_rows(ids, move |tx, id| {
             tx.execute(
-                "UPDATE notifications SET status = 'failed', attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
+                "UPDATE notifications SET status = 'failed', attempts = attempts + 1, last_error = ?2, claimed_by = NULL, claimed_until = NULL WHERE id = ?1",
                 params![id, error],
             )
         })
@@ -533,5 +612,63 @@ mod tests {
             write(&store, vec![row("g1", 7, 30, 300)]).await;
             assert_eq!(due_in(&store, "g1").await[0].1, 30);
         }
+    }
+
+    #[tokio::test]
+    async fn replicas_claim_each_row_once_and_only_while_they_lead() {
+        let Some(target) = crate::store::testing::fresh_postgres() else {
+            return;
+        };
+        let a = Store::open_postgres(&target).unwrap();
+        let b = Store::open_postgres(&target).unwrap();
+        write(&a, (1..=5).map(|fp| row("", fp, 0, 0)).collect()).await;
+        let ttl = Duration::from_millis(800);
+        let claim = |s: &Store, who: &str, limit: usize| {
+            let (s, who) = (s.clone(), who.to_string());
+            async move {
+                let rows = s
+                    .claim_notifications("hook", Utc::now(), limit, false, who)
+                    .await
+                    .unwrap();
+                rows.iter()
+                    .map(|r| r.fingerprint.clone())
+                    .collect::<Vec<_>>()
+            }
+        };
+        let fp = |n: u64| Fingerprint(n).to_string();
+        // Nobody leads yet: nobody gets a row.
+        assert!(claim(&a, "a", 10).await.is_empty());
+        a.claim_lease("a".into(), String::new(), ttl)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(claim(&b, "b", 10).await.is_empty(), "b does not lead");
+        // Two claims of the leader at once split the rows, oldest first.
+        let (one, two) = tokio::join!(claim(&a, "a", 2), claim(&a, "a", 2));
+        let mut both: Vec<_> = one.iter().chain(&two).cloned().collect();
+        assert_eq!(one.len() + two.len(), 4);
+        both.sort();
+        both.dedup();
+        assert_eq!(both.len(), 4, "no row twice: {one:?} {two:?}");
+        assert_eq!(claim(&a, "a", 10).await, [fp(5)]);
+        assert!(claim(&a, "a", 10).await.is_empty(), "all claimed");
+        // A recorded retry frees its row for the next claim.
+        let ids: Vec<i64> = a
+            .run_blocking(|c| {
+                Ok(c.query_row("SELECT MIN(id) FROM notifications", [], |r| r.get(0))?)
+            })
+            .map(|id: i64| vec![id])
+            .unwrap();
+        a.mark_retry(ids, Utc::now(), "503".into()).await.unwrap();
+        assert_eq!(claim(&a, "a", 10).await, [fp(1)]);
+        // b takes over once a's lease ended: a's claims are void for it,
+        // and a gets nothing any more.
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        b.claim_lease("b".into(), String::new(), ttl)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(claim(&a, "a", 10).await.is_empty());
+        assert_eq!(claim(&b, "b", 10).await.len(), 5);
     }
 }
