@@ -966,6 +966,10 @@ mod tests {
                 "tocsin.yaml:1:15: expected an external_url starting with http:// or https://",
             ),
             (
+                "advertise_url: 10.0.0.11:9750\n",
+                "tocsin.yaml:1:16: expected an advertise_url starting with http:// or https://",
+            ),
+            (
                 "api_token: same-key-0123456789\nheartbeat: {read_only_api_key: same-key-0123456789}\n",
                 "tocsin.yaml:2:32: expected a read_only_api_key other than api_token",
             ),
