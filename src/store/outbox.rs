@@ -148,8 +148,8 @@ pub struct OutboxRow {
     pub group_key: String,
 }
 
-/// Reads a row selected as `id, target, fingerprint, kind, status,
-/// attempts, last_error, created_at, sent_at`.
+/// Reads a row selected as `id, target, fingerprint, kind, payload,
+/// attempts, created_at, group_key`.
 fn read_due(r: &Row) -> Result<OutboxRow, DbError> {
     Ok(OutboxRow {
         id: r.get(0)?,
@@ -215,6 +215,8 @@ fn claim_due(
     Ok(rows)
 }
 
+/// Reads a row selected as `id, target, fingerprint, kind, status,
+/// attempts, last_error, created_at, sent_at, answer`.
 fn read_record(r: &Row) -> Result<NotificationRecord, DbError> {
     Ok(NotificationRecord {
         id: r.get(0)?,
