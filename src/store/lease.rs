@@ -117,11 +117,9 @@ mod tests {
 
     #[tokio::test]
     async fn one_holder_at_a_time_and_the_next_after_expiry_or_release() {
-        let Some(target) = crate::store::testing::fresh_postgres() else {
+        let Some((a, b)) = crate::store::testing::two_replicas() else {
             return;
         };
-        let a = Store::open_postgres(&target).unwrap();
-        let b = Store::open_postgres(&target).unwrap();
         let ttl = Duration::from_millis(600);
         let first = a
             .claim_lease("a".into(), "http://a".into(), ttl)

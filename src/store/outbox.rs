@@ -618,11 +618,9 @@ mod tests {
 
     #[tokio::test]
     async fn replicas_claim_each_row_once_and_only_while_they_lead() {
-        let Some(target) = crate::store::testing::fresh_postgres() else {
+        let Some((a, b)) = crate::store::testing::two_replicas() else {
             return;
         };
-        let a = Store::open_postgres(&target).unwrap();
-        let b = Store::open_postgres(&target).unwrap();
         write(&a, (1..=5).map(|fp| row("", fp, 0, 0)).collect()).await;
         let ttl = Duration::from_millis(800);
         let claim = |s: &Store, who: &str, limit: usize| {

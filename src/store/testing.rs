@@ -52,3 +52,11 @@ pub fn stores(dir: &Path) -> Vec<Store> {
         .map(|d| Store::open_database(d).expect("open the test store"))
         .collect()
 }
+
+/// Two stores (two replicas' connections) on one fresh PostgreSQL
+/// database, when there is a server.
+pub fn two_replicas() -> Option<(Store, Store)> {
+    let target = fresh_postgres()?;
+    let open = || Store::open_postgres(&target).expect("open the test store");
+    Some((open(), open()))
+}
