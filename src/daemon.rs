@@ -218,7 +218,7 @@ pub async fn start_on(
         }
     };
     let guard = crate::http::auth::Guard::new(token.clone(), policy(&config), key);
-    let app = crate::http::app(crate::http::AppState::new(crate::http::AppParts {
+    let state = crate::http::AppState::new(crate::http::AppParts {
         guard: guard.clone(),
         db: db.clone(),
         token: token.clone(),
@@ -229,7 +229,17 @@ pub async fn start_on(
         targets: Arc::clone(&targets),
         heartbeats: heartbeats.clone(),
         started_at: chrono::Utc::now(),
-    }));
+    });
+    if store.is_postgres() {
+        // Pings standbys queued while no leader answered.
+        let pings = crate::http::ping::routes().with_state(state.clone());
+        tokio::spawn(crate::replica::inbox::replay_forever(
+            store.clone(),
+            pings,
+            shutdown.clone(),
+        ));
+    }
+    let app = crate::http::app(state);
     // Timeouts and the connection cap take effect at start (not on reload).
     let settings = crate::http::server::Settings::from_config(&config.http);
     let server = tokio::spawn(crate::http::server::serve(

@@ -121,7 +121,25 @@ async fn active_at_once(s: &Setup, name: &str, state: &str) -> chrono::DateTime<
 }
 
 async fn ping(s: &Setup, key: &str) -> bool {
-    matches!(client().post(s.url(&format!("/ping/{key}"))).body("x").send().await, Ok(r) if r.status() == 200)
+    ping_answer(s, key).await.0
+}
+
+/// Whether the ping was acknowledged (200), and whether a standby queued
+/// it because no leader answered.
+async fn ping_answer(s: &Setup, key: &str) -> (bool, bool) {
+    match client()
+        .post(s.url(&format!("/ping/{key}")))
+        .body("x")
+        .send()
+        .await
+    {
+        Ok(r) => {
+            let q = r.headers().contains_key("x-tocsin-queued");
+            let st = r.status();
+            (st == 200, q)
+        }
+        Err(_) => (false, false),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,9 +153,11 @@ async fn a_standby_takes_over_a_killed_leader_and_nothing_is_lost() {
     let config = format!(
         "database: \"{database}\"\nleader_lease: 3s\ntargets:\n  - {{name: hook, type: webhook, url: \"{hook}\", send_resolved: false, max_alerts: {PER_MESSAGE}}}\nrouting: {{default: [hook]}}\nheartbeat: {{keep_pings: 100000}}\n"
     );
-    let a = replica(rules, &config);
+    let mut a = replica(rules, &config);
     let b = replica(rules, &config);
     let pa = a.spawn(a.command()).await;
+    // Once A is killed, its port refuses connections (nothing else holds it).
+    a.close_socket();
     wait_for("A to lead", WAIT, || async {
         (status_of(&a, "/leader").await == 200).then_some(())
     })
@@ -215,11 +235,30 @@ async fn a_standby_takes_over_a_killed_leader_and_nothing_is_lost() {
     let killed_at = Instant::now();
     pa.kill9().await;
 
-    wait_for("B to lead", WAIT, || async {
-        (status_of(&b, "/leader").await == 200).then_some(())
-    })
-    .await;
+    // Pings to B while nobody leads: B queues them in the database. It
+    // cannot tell an unknown key, so that one is answered OK too and
+    // dropped when replayed.
+    let unknown = "0b7ad6a4-5c1e-4f7e-9a43-0c2b1d3e4f50";
+    assert_eq!(ping_answer(&b, unknown).await, (true, true), "queued");
+    let mut queued = 0;
+    let mut during_takeover = 0;
+    let deadline = Instant::now() + WAIT;
+    while status_of(&b, "/leader").await != 200 {
+        assert!(Instant::now() < deadline, "B did not take over");
+        // (One in flight when B's standby server hands the port to its
+        // leader's may fail; a client would send it again.)
+        let (ok, was_queued) = ping_answer(&b, &key).await;
+        acked += usize::from(ok);
+        during_takeover += usize::from(ok);
+        queued += usize::from(ok && was_queued);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let takeover = killed_at.elapsed();
+    assert!(
+        queued > 0,
+        "pings during the takeover were queued: {during_takeover} acknowledged, {queued} queued\n{}",
+        pb.log_text()
+    );
     for _ in 0..50 {
         acked += usize::from(ping(&b, &key).await);
     }
@@ -244,13 +283,28 @@ async fn a_standby_takes_over_a_killed_leader_and_nothing_is_lost() {
     })
     .await;
 
-    // Every acknowledged ping is stored.
-    let checks: serde_json::Value = b.get_json("/api/v1/heartbeats").await;
-    let stored = checks[0]["pings"].as_u64().unwrap() as usize;
-    assert_eq!(stored, acked, "every acknowledged ping");
+    // Every acknowledged ping is stored, the queued ones replayed by B.
+    let stored = wait_for("every acknowledged ping stored", WAIT, || async {
+        let checks: serde_json::Value = b.get_json("/api/v1/heartbeats").await;
+        let stored = checks[0]["pings"].as_u64().unwrap() as usize;
+        (stored >= acked).then_some(stored)
+    })
+    .await;
+    assert_eq!(stored, acked, "every acknowledged ping, once");
+    let status_b: serde_json::Value = b.get_json("/api/v1/status").await;
+    assert_eq!(
+        status_b["replica"]["pings_queued"],
+        queued + 1,
+        "{status_b}"
+    );
+    assert_eq!(
+        status_b["replica"]["queued_pings_replayed"], queued,
+        "{status_b}"
+    );
+    assert_eq!(status_b["replica"]["queued_pings_dropped"], 1, "{status_b}");
     let log_b = pb.log_text();
     eprintln!(
-        "MEASURED failover: takeover {:.2} s after SIGKILL (lease {} s); {distinct} of {ALERTS} alerts delivered, {duplicates} duplicates ({before_kill} delivered before the kill); {acked} pings acknowledged, {stored} stored",
+        "MEASURED failover: takeover {:.2} s after SIGKILL (lease {} s); {distinct} of {ALERTS} alerts delivered, {duplicates} duplicates ({before_kill} delivered before the kill); {acked} pings acknowledged ({during_takeover} during the takeover, {queued} of them queued by the standby), {stored} stored",
         takeover.as_secs_f64(),
         LEASE.as_secs()
     );

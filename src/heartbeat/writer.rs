@@ -55,6 +55,10 @@ pub struct PingRequest {
     pub user_agent: Option<String>,
     pub body: Vec<u8>,
     pub body_size: u64,
+    /// Queued by a standby while no leader answered, replayed later: when
+    /// a newer start, success or failure of its check is known already, it
+    /// goes into the log without changing the check's state.
+    pub queued: bool,
 }
 
 /// What happened, once it is on disk.
@@ -492,12 +496,19 @@ impl Pending {
         };
         match job {
             Job::Ping(req) => {
-                for (at, up) in check.state.flips(req.signal.kind, req.at, check.def.grace) {
-                    self.flips.push((id, Flip { at, up }));
-                }
-                let duration = check
-                    .state
-                    .apply(req.signal, req.rid, req.at, &check.def.schedule);
+                let overtaken =
+                    req.queued && check.state.last_signal().is_some_and(|last| req.at < last);
+                let duration = if overtaken {
+                    check.state.pings += 1;
+                    None
+                } else {
+                    for (at, up) in check.state.flips(req.signal.kind, req.at, check.def.grace) {
+                        self.flips.push((id, Flip { at, up }));
+                    }
+                    check
+                        .state
+                        .apply(req.signal, req.rid, req.at, &check.def.schedule)
+                };
                 self.pings.push(NewPing {
                     check_id: id,
                     n: check.state.pings,
@@ -527,6 +538,7 @@ mod tests {
     use super::*;
     use crate::heartbeat::state::PingKind;
     use crate::rules::Schedule;
+    use chrono::SubsecRound;
 
     fn ping(target: Target, kind: PingKind) -> PingRequest {
         PingRequest {
@@ -542,6 +554,7 @@ mod tests {
             user_agent: None,
             body: Vec::new(),
             body_size: 0,
+            queued: false,
         }
     }
 
@@ -626,6 +639,54 @@ mod tests {
                 Some(crate::heartbeat::state::RunStatus::Success)
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_queued_ping_older_than_the_last_signal_is_logged_without_turning_the_state_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = crate::store::Database::Sqlite(dir.path().join("t.db"));
+        drop(Store::open_database(&database).unwrap());
+        let (writer, registry, _running) = writer_on(&database, 10);
+        let now = Utc::now().trunc_subsecs(3);
+        let mut first = ping(new_check("a"), PingKind::Success);
+        first.at = now;
+        writer.ping(first).await.unwrap();
+        let id = registry.read().by_name("a").unwrap().def.id;
+        let state = |r: &Registry| r.read().get(id).unwrap().state.clone();
+        let before = state(&registry);
+
+        // received by a standby a minute earlier, replayed now: logged only
+        let mut late = ping(Target::Id(id), PingKind::Fail);
+        late.at = now - chrono::Duration::minutes(1);
+        late.queued = true;
+        writer.ping(late).await.unwrap();
+        let after = state(&registry);
+        assert_eq!(after.pings, 2);
+        assert_eq!(
+            CheckState {
+                pings: 1,
+                ..after.clone()
+            },
+            before
+        );
+
+        // a queued ping newer than what is known applies as any ping
+        let mut newer = ping(Target::Id(id), PingKind::Fail);
+        newer.at = now + chrono::Duration::seconds(1);
+        newer.queued = true;
+        writer.ping(newer).await.unwrap();
+        let last = state(&registry);
+        assert_eq!(
+            last.last_status,
+            Some(crate::heartbeat::state::RunStatus::Fail)
+        );
+        assert_eq!(last.last_ping, Some(now + chrono::Duration::seconds(1)));
+        let logged = Store::open_database(&database)
+            .unwrap()
+            .pings(id, 10)
+            .await
+            .unwrap();
+        assert_eq!(logged.len(), 3, "every ping is in the log");
     }
 
     fn api_check(id: i64, name: &str, slug: Option<&str>) -> CheckDef {

@@ -17,7 +17,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use chrono::{SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use http_body_util::BodyExt;
 use serde::Deserialize;
 
@@ -26,6 +26,17 @@ use crate::heartbeat::LocateError;
 use crate::heartbeat::pattern::parse_canonical_uuid;
 use crate::heartbeat::state::{ActionError, Signal};
 use crate::heartbeat::writer::{Ack, PingRequest, Target, WriteError};
+
+/// Marks a ping a standby queued while no leader answered
+/// (`replica/inbox.rs`), replayed on the leader: it was received at `at`
+/// from `remote_addr` with a body of `body_size` bytes. Only set in
+/// process (a request extension), never read from a client.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub at: DateTime<Utc>,
+    pub remote_addr: Option<String>,
+    pub body_size: u64,
+}
 
 /// Longest User-Agent kept (as Healthchecks does).
 const MAX_USER_AGENT: usize = 200;
@@ -149,7 +160,11 @@ async fn record(
         Method::OPTIONS => "OPTIONS",
         _ => "OTHER",
     };
-    let remote_addr = super::forwarded::client_ip(&parts, &s.guard.key);
+    let queued = parts.extensions.get::<Queued>().cloned();
+    let remote_addr = match &queued {
+        Some(q) => q.remote_addr.clone(),
+        None => super::forwarded::client_ip(&parts, &s.guard.key),
+    };
     let user_agent = parts.headers.get(header::USER_AGENT).map(|v| {
         String::from_utf8_lossy(v.as_bytes())
             .chars()
@@ -161,12 +176,16 @@ async fn record(
         signal,
         rid,
         // Stored times have millisecond precision; keep memory identical to them.
-        at: Utc::now().trunc_subsecs(3),
+        at: queued
+            .as_ref()
+            .map_or_else(Utc::now, |q| q.at)
+            .trunc_subsecs(3),
         method,
         remote_addr,
         user_agent,
         body,
-        body_size,
+        body_size: queued.as_ref().map_or(body_size, |q| q.body_size),
+        queued: queued.is_some(),
     };
     match hb.ping(ping).await {
         Ok(Ack::Recorded) => answer(StatusCode::OK, "OK"),

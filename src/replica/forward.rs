@@ -6,7 +6,8 @@
 //! it came. A forwarded request carries the client's address, signed
 //! (`http/forwarded.rs`); a request that already came from another replica
 //! is not forwarded again (no loops when a load balancer sends it back to
-//! a standby). With no leader to reach the answer is 503 with
+//! a standby). With no leader to reach, a ping is queued in the database
+//! (`inbox.rs`) and answered `OK`; anything else is answered 503 with
 //! `Retry-After: 1`.
 
 use std::net::SocketAddr;
@@ -17,6 +18,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::inbox::{self, Inbox};
 use super::status::ReplicaStatus;
 use crate::http::forwarded;
 use crate::signing::SigningKey;
@@ -29,6 +31,8 @@ pub(super) struct Forwarder {
     /// The largest body any endpoint takes: more is refused here.
     pub max_body: usize,
     pub status: &'static ReplicaStatus,
+    /// Where pings go while no leader answers.
+    pub inbox: Inbox,
 }
 
 impl Forwarder {
@@ -36,7 +40,7 @@ impl Forwarder {
         key: SigningKey,
         max_body: usize,
         timeout: Duration,
-        status: &'static ReplicaStatus,
+        inbox: Inbox,
     ) -> Result<Forwarder, reqwest::Error> {
         // No redirects followed: the leader's (the console's) go back to
         // the client. The client's own User-Agent is kept.
@@ -47,7 +51,8 @@ impl Forwarder {
             client,
             key,
             max_body,
-            status,
+            status: inbox.status,
+            inbox,
         })
     }
 }
@@ -102,9 +107,6 @@ pub(super) async fn forward(
             "this request was forwarded by another replica already",
         );
     }
-    let Some(leader) = f.status.leader().filter(|l| !l.address.is_empty()) else {
-        return unavailable(f.status, "no leader to forward to");
-    };
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, f.max_body).await {
         Ok(b) => b,
@@ -124,6 +126,9 @@ pub(super) async fn forward(
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_string();
+    let Some(leader) = f.status.leader().filter(|l| !l.address.is_empty()) else {
+        return no_leader(&f, &parts, path, remote, &body, "no leader to forward to").await;
+    };
     let mut headers = HeaderMap::new();
     copy_headers(&parts.headers, &mut headers);
     if let Ok(v) = forwarded::value(&f.key, &remote.ip().to_string()).parse() {
@@ -133,11 +138,20 @@ pub(super) async fn forward(
         .client
         .request(parts.method.clone(), format!("{}{path}", leader.address))
         .headers(headers)
-        .body(body)
+        .body(body.clone())
         .send()
         .await;
     let answer = match sent {
         Ok(a) => a,
+        // Refused: the request never reached a leader, so it is safe to
+        // queue (a timeout may have reached it).
+        Err(e) if e.is_connect() => {
+            let why = format!(
+                "the leader did not take the connection ({})",
+                crate::http_client::describe_error(&e)
+            );
+            return no_leader(&f, &parts, path, remote, &body, &why).await;
+        }
         Err(e) => {
             // Without the URL: a ping's path holds its check's key.
             let e = crate::http_client::describe_error(&e);
@@ -159,6 +173,38 @@ pub(super) async fn forward(
     *response.status_mut() = status;
     *response.headers_mut() = out_headers;
     response
+}
+
+/// No leader took the request: a ping is queued, anything else is 503.
+async fn no_leader(
+    f: &Forwarder,
+    parts: &axum::http::request::Parts,
+    path: String,
+    remote: SocketAddr,
+    body: &[u8],
+    why: &str,
+) -> Response {
+    if !inbox::is_ping(&path) {
+        return unavailable(f.status, why);
+    }
+    let user_agent = parts.headers.get(header::USER_AGENT);
+    let queued = f
+        .inbox
+        .queue(
+            &parts.method,
+            path,
+            remote.ip().to_string(),
+            user_agent,
+            body,
+        )
+        .await;
+    match queued {
+        Ok(answer) => {
+            tracing::debug!(reason = why, "ping queued for the next leader");
+            answer
+        }
+        Err(e) => unavailable(f.status, &format!("{why}; {e}")),
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! supervisor that starts it again (it then stands by).
 
 mod forward;
+pub mod inbox;
 mod standby;
 mod status;
 
@@ -61,8 +62,14 @@ pub async fn run(config: Config, target: PgTarget) -> Result<(), DaemonError> {
         .value
         .max(limits.alerts_body_bytes.value)
         .max(config.heartbeat.ping_body_limit.value);
+    let inbox = inbox::Inbox {
+        store: store.clone(),
+        holder: status.holder.clone(),
+        body_limit: config.heartbeat.ping_body_limit.value,
+        status,
+    };
     let forwarder =
-        forward::Forwarder::new(key, max_body, config.http.request_timeout.value.0, status)
+        forward::Forwarder::new(key, max_body, config.http.request_timeout.value.0, inbox)
             .map_err(|e| {
                 DaemonError::Replica(format!(
                     "cannot make the HTTP client that forwards to the leader: {e}"

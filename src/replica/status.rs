@@ -25,6 +25,11 @@ pub struct ReplicaStatus {
     epoch: AtomicI64,
     renewals: AtomicU64,
     failures: AtomicU64,
+    /// Pings this replica queued while no leader answered (`inbox.rs`).
+    pings_queued: AtomicU64,
+    /// Queued pings this replica replayed as the leader: recorded, dropped.
+    pings_replayed: AtomicU64,
+    pings_dropped: AtomicU64,
     /// Who held the lease when this replica last looked.
     leader: Mutex<Option<Lease>>,
 }
@@ -47,6 +52,9 @@ pub(super) fn init(holder: String, address: String, lease_seconds: f64) -> &'sta
         epoch: AtomicI64::new(0),
         renewals: AtomicU64::new(0),
         failures: AtomicU64::new(0),
+        pings_queued: AtomicU64::new(0),
+        pings_replayed: AtomicU64::new(0),
+        pings_dropped: AtomicU64::new(0),
         leader: Mutex::new(None),
     })
 }
@@ -62,6 +70,17 @@ impl ReplicaStatus {
             .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
         self.leading.store(true, Ordering::Relaxed);
         self.saw(Some(lease.clone()));
+    }
+
+    pub(super) fn queued_ping(&self) {
+        self.pings_queued.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn replayed(&self, recorded: usize, dropped: usize) {
+        self.pings_replayed
+            .fetch_add(recorded as u64, Ordering::Relaxed);
+        self.pings_dropped
+            .fetch_add(dropped as u64, Ordering::Relaxed);
     }
 
     pub fn database_ok(&self) -> bool {
@@ -144,6 +163,9 @@ impl ReplicaStatus {
             "lease_renewals": self.renewals.load(Ordering::Relaxed),
             "lease_renewal_failures": self.failures.load(Ordering::Relaxed),
             "database_reachable": self.database_ok(),
+            "pings_queued": self.pings_queued.load(Ordering::Relaxed),
+            "queued_pings_replayed": self.pings_replayed.load(Ordering::Relaxed),
+            "queued_pings_dropped": self.pings_dropped.load(Ordering::Relaxed),
             "leader": leader,
         })
     }
@@ -197,6 +219,24 @@ impl ReplicaStatus {
             "counter",
             "Lease renewals that failed (the database did not answer in time, or refused).",
             self.failures.load(Ordering::Relaxed).to_string(),
+        );
+        family(
+            "tocsin_replica_pings_queued_total",
+            "counter",
+            "Pings this replica took into ping_inbox while no leader answered it.",
+            self.pings_queued.load(Ordering::Relaxed).to_string(),
+        );
+        family(
+            "tocsin_replica_queued_pings_replayed_total",
+            "counter",
+            "Queued pings this replica recorded as the leader.",
+            self.pings_replayed.load(Ordering::Relaxed).to_string(),
+        );
+        family(
+            "tocsin_replica_queued_pings_dropped_total",
+            "counter",
+            "Queued pings this replica dropped as the leader because the ping endpoint refused them (unknown key, bad slug, max_checks).",
+            self.pings_dropped.load(Ordering::Relaxed).to_string(),
         );
         out
     }

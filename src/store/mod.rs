@@ -23,6 +23,7 @@ pub mod heartbeats;
 pub mod lease;
 mod migrate;
 pub mod outbox;
+pub mod ping_inbox;
 mod rekey;
 pub mod silences;
 #[cfg(test)]

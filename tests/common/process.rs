@@ -17,7 +17,8 @@ pub const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.s
 pub struct Setup {
     pub dir: PathBuf,
     pub port: u16,
-    listener: std::net::TcpListener,
+    /// `None` once [`Setup::close_socket`] gave it up.
+    listener: Option<std::net::TcpListener>,
     /// Where the config's Prometheus is: bound, never listening (refused).
     _prometheus: tokio::net::TcpSocket,
 }
@@ -51,7 +52,7 @@ impl Setup {
         Setup {
             dir,
             port,
-            listener,
+            listener: Some(listener),
             _prometheus: prometheus.0,
         }
     }
@@ -65,6 +66,13 @@ impl Setup {
         super::get_json_at(&self.url(path)).await
     }
 
+    /// Stops holding the socket: once the process that has it dies, the
+    /// port refuses connections (as without socket activation), and no
+    /// process can be started from this setup again.
+    pub fn close_socket(&mut self) {
+        self.listener = None;
+    }
+
     pub fn command(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_tocsin"));
         c.current_dir(&self.dir)
@@ -73,7 +81,11 @@ impl Setup {
             .env("LISTEN_FDS", "1")
             .stdin(Stdio::null())
             .kill_on_drop(true);
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&self.listener);
+        let listener = self
+            .listener
+            .as_ref()
+            .expect("the setup's socket is closed");
+        let fd = std::os::fd::AsRawFd::as_raw_fd(listener);
         // SAFETY: between fork and exec only async-signal-safe calls: the
         // held socket becomes fd 3, inheritable, as LISTEN_FDS says.
         unsafe {
