@@ -14,6 +14,7 @@ use axum::routing::post;
 use tokio::sync::watch;
 
 pub mod mocks;
+pub mod own_postgres;
 pub mod phone_mocks;
 pub mod process;
 
