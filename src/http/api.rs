@@ -204,30 +204,33 @@ pub struct AlertFilter {
 async fn alerts(State(s): State<AppState>, Query(f): Query<AlertFilter>) -> Response {
     let router = s.router();
     let language = s.targets.config().language;
-    let mut last = match s.engine.store().last_notifications().await {
+    let max = s.limits.get().list_items.value;
+    let page = PageQuery {
+        limit: f.limit,
+        offset: f.offset,
+    };
+    // Only the page is copied out of the engine.
+    let offset = page.offset.unwrap_or(0);
+    let take = page.limit.unwrap_or(max).min(max);
+    let (total, selected) = s.engine.select_alerts(
+        |a| {
+            f.state.as_deref().is_none_or(|st| a.state.as_str() == st)
+                && f.alert.as_deref().is_none_or(|n| a.alert == n)
+        },
+        offset..offset.saturating_add(take),
+    );
+    let mut last = match s
+        .engine
+        .store()
+        .last_notifications(selected.iter().map(|a| a.fingerprint.to_string()).collect())
+        .await
+    {
         Ok(l) => l,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the last notifications");
             Default::default()
         }
     };
-    let max = s.limits.get().list_items.value;
-    let page = PageQuery {
-        limit: f.limit,
-        offset: f.offset,
-    };
-    let mut selected: Vec<AlertInstance> = s
-        .engine
-        .alerts()
-        .into_iter()
-        .filter(|a| f.state.as_deref().is_none_or(|st| a.state.as_str() == st))
-        .filter(|a| f.alert.as_deref().is_none_or(|n| a.alert == n))
-        .collect();
-    let total = selected.len();
-    let offset = page.offset.unwrap_or(0).min(total);
-    let take = page.limit.unwrap_or(max).min(max);
-    selected.drain(..offset);
-    selected.truncate(take);
     let views: Vec<AlertView> = selected
         .iter()
         .map(|a| {

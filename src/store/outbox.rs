@@ -481,20 +481,38 @@ impl Store {
         .await
     }
 
-    /// The newest outbox row of every alert that has one, by fingerprint.
+    /// The newest outbox row of each of `fingerprints` that has one, by
+    /// fingerprint. A short list is looked up one by one (an index read
+    /// each); a long one reads the newest row of every alert once.
     pub async fn last_notifications(
         &self,
+        fingerprints: Vec<String>,
     ) -> Result<std::collections::HashMap<String, NotificationRecord>, StoreError> {
+        const ONE_BY_ONE: usize = 256;
         self.run(move |c| {
+            let mut out = std::collections::HashMap::new();
+            if fingerprints.len() <= ONE_BY_ONE {
+                let mut stmt = c.prepare_cached(
+                    "SELECT id, target, fingerprint, kind, status, attempts, last_error, created_at, sent_at, answer
+                     FROM notifications WHERE fingerprint = ?1 ORDER BY id DESC LIMIT 1",
+                )?;
+                for fp in fingerprints {
+                    if let Some(r) = stmt.query_row(params![fp], read_record).optional()? {
+                        out.insert(fp, r);
+                    }
+                }
+                return Ok(out);
+            }
+            let wanted: std::collections::HashSet<String> = fingerprints.into_iter().collect();
             let mut stmt = c.prepare(
                 "SELECT id, target, fingerprint, kind, status, attempts, last_error, created_at, sent_at, answer
                  FROM notifications WHERE id IN (SELECT MAX(id) FROM notifications GROUP BY fingerprint)",
             )?;
-            let rows = stmt.query_map([], read_record)?;
-            let mut out = std::collections::HashMap::new();
-            for r in rows {
+            for r in stmt.query_map([], read_record)? {
                 let r = r?;
-                out.insert(r.fingerprint.clone(), r);
+                if wanted.contains(&r.fingerprint) {
+                    out.insert(r.fingerprint.clone(), r);
+                }
             }
             Ok(out)
         })
