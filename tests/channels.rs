@@ -136,7 +136,7 @@ async fn dingtalk_oversized_message_is_shortened_and_accepted() {
     let mut big = firing();
     big.message = "磁盘空间不足 \"db-1\" ".repeat(3000);
     let batch: Vec<AlertMessage> = (0..5).map(|_| big.clone()).collect();
-    let d = ch.send(&batch).await;
+    let d = ch.send(batch.as_slice()).await;
     assert!(d.is_sent(), "{d:?}");
     assert!(
         mock.log.violations().is_empty(),
@@ -263,7 +263,7 @@ async fn wecom_robot_text_mentions_and_markdown_limits() {
         mock.url()
     ));
     let batch: Vec<AlertMessage> = (0..10).map(|_| long.clone()).collect();
-    assert!(md.send(&batch).await.is_sent());
+    assert!(md.send(batch.as_slice()).await.is_sent());
     let content = mock.log.hits()[1].body["markdown"]["content"]
         .as_str()
         .unwrap()

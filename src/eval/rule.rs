@@ -49,6 +49,13 @@ impl RuleUpdate {
     /// Brings the rule's alerts as they were up to date, moving the
     /// refreshed alerts in.
     pub fn apply_to(&mut self, alerts: &mut HashMap<Fingerprint, AlertInstance>) {
+        // Grown once: a storm's table is not rehashed through every size.
+        let new = self
+            .refreshed
+            .iter()
+            .filter(|a| !alerts.contains_key(&a.fingerprint))
+            .count();
+        alerts.reserve(new);
         for fp in &self.delete {
             alerts.remove(fp);
         }
@@ -249,7 +256,7 @@ pub fn evaluate_rule(
             rule,
             Some(prev),
             (Observation::Missing, None),
-            &fresh,
+            fresh,
             now,
             env,
         );
@@ -261,7 +268,7 @@ pub fn evaluate_rule(
             rule,
             prev,
             (obs, sample_labels.as_deref()),
-            &fresh,
+            fresh,
             now,
             env,
         );
@@ -274,7 +281,7 @@ fn apply(
     rule: &Rule,
     prev: Option<&AlertInstance>,
     (obs, sample_labels): (Observation, Option<&Labels>),
-    fresh: &AlertInstance,
+    fresh: AlertInstance,
     now: DateTime<Utc>,
     env: RuleEnv,
 ) {

@@ -71,7 +71,7 @@ pub fn end(prev: &AlertInstance, at: DateTime<Utc>) -> Step {
 pub fn step(
     prev: Option<&AlertInstance>,
     obs: Observation,
-    fresh: &AlertInstance,
+    fresh: AlertInstance,
     rule: &Rule,
     now: DateTime<Utc>,
 ) -> Step {
@@ -94,7 +94,7 @@ pub fn step(
     };
     let effective = breach.or(held);
 
-    let mut next = refreshed(prev, fresh, obs);
+    let mut next = refreshed(prev, &fresh, obs);
     let mut transitions = Vec::new();
     let mut changed = false;
 
@@ -156,7 +156,7 @@ pub fn step(
 }
 
 /// No active alert yet: a breach starts one.
-fn start(breach: Option<Severity>, fresh: &AlertInstance, rule: &Rule, now: DateTime<Utc>) -> Step {
+fn start(breach: Option<Severity>, fresh: AlertInstance, rule: &Rule, now: DateTime<Utc>) -> Step {
     let Some(sev) = breach else {
         return Step {
             next: None,
@@ -164,7 +164,7 @@ fn start(breach: Option<Severity>, fresh: &AlertInstance, rule: &Rule, now: Date
             changed: false,
         };
     };
-    let mut next = fresh.clone();
+    let mut next = fresh;
     next.severity = sev;
     next.active_at = now;
     next.fired_at = None;

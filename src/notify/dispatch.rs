@@ -183,7 +183,7 @@ impl Worker {
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let attempt = rows.iter().map(|r| r.attempts).max().unwrap_or(0) + 1;
         let started = std::time::Instant::now();
-        let outcome = self.channel.send(&messages).await;
+        let outcome = self.channel.send(messages).await;
         // Counted from when the send finished: the receiver got it before
         // then, so the next send can never land inside its window early
         // (counting from the start let a slow request arrive late and the
@@ -285,11 +285,13 @@ impl Limiter {
 
 /// Splits rows into decodable ones (with their messages) and corrupt ids.
 fn decode(rows: Vec<OutboxRow>) -> (Vec<OutboxRow>, Vec<AlertMessage>, Vec<i64>) {
-    let mut good = Vec::new();
-    let mut messages = Vec::new();
+    let mut good = Vec::with_capacity(rows.len());
+    let mut messages = Vec::with_capacity(rows.len());
     let mut corrupt = Vec::new();
-    for r in rows {
-        match serde_json::from_str::<AlertMessage>(&r.payload) {
+    for mut r in rows {
+        // The stored text is not needed once decoded.
+        let payload = std::mem::take(&mut r.payload);
+        match serde_json::from_str::<AlertMessage>(&payload) {
             Ok(m) => {
                 messages.push(m);
                 good.push(r);

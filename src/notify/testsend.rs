@@ -147,7 +147,7 @@ impl TargetTester {
             MessageKind::Firing
         };
         let sample = AlertMessage::sample(kind, renderer.test_note(), Utc::now());
-        let delivery = channel.send(&[sample]).await;
+        let delivery = channel.send(vec![sample]).await;
         tracing::info!(target_name = %name, kind = %out.kind, ?delivery, "test message");
         match delivery {
             Delivery::Sent { answer } => {
@@ -178,7 +178,7 @@ impl TargetTester {
                     continue;
                 }
             };
-            match channel.send(std::slice::from_ref(message)).await {
+            match channel.send(vec![message.clone()]).await {
                 Delivery::Sent { .. } => sent += 1,
                 other => {
                     tracing::warn!(target_name = %name, delivery = ?other, alert = %message.alert, "built-in alert not sent")

@@ -121,7 +121,7 @@ impl Engine {
             return; // failing, but not long enough to say so; nothing changes
         };
         let prev = current.get(&fp);
-        let result = step(prev, obs, &fresh, &self.builtin_rule, now);
+        let result = step(prev, obs, fresh, &self.builtin_rule, now);
         if !result.changed {
             return;
         }

@@ -153,18 +153,21 @@ impl Channel {
         self.0.rate_limits()
     }
 
-    pub async fn send(&self, batch: &[AlertMessage]) -> Delivery {
-        self.0.send(&self.prepare(batch)).await
+    /// Sends `batch`. Given a `Vec`, it takes it: each message is replaced
+    /// by what this target is sent as it is prepared, so a storm's batch is
+    /// never held twice (a slice is copied first).
+    pub async fn send(&self, batch: impl Into<Vec<AlertMessage>>) -> Delivery {
+        self.0.send(&self.prepare(batch.into())).await
     }
 
     /// The batch as this target is sent it: the texts of its language, the
     /// time `{{ since }}` wrote in its zone, and each alert's run output cut
     /// to its share of the channel's room (the last lines, after a marker).
-    fn prepare(&self, batch: &[AlertMessage]) -> Vec<AlertMessage> {
+    fn prepare(&self, batch: Vec<AlertMessage>) -> Vec<AlertMessage> {
         let room = self.0.output_limit() / batch.len().max(1);
         let marker = crate::notify::render::output_cut_marker(self.1);
         batch
-            .iter()
+            .into_iter()
             .map(|m| {
                 m.in_language(self.1)
                     .with_since_in(self.2)

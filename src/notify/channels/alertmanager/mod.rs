@@ -116,11 +116,11 @@ pub fn alerts(batch: &[AlertMessage], now: DateTime<Utc>) -> Vec<PostableAlert> 
                 _ => now + FIRING_HORIZON,
             };
             PostableAlert {
-                labels: wa.labels,
+                labels: wa.labels.clone(),
                 annotations: wa.annotations,
                 starts_at: wa.starts_at,
                 ends_at: ends.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                generator_url: wa.generator_url,
+                generator_url: wa.generator_url.to_string(),
             }
         })
         .collect()

@@ -67,21 +67,23 @@ impl Webhook {
         HttpTarget::build(cfg, kind, renderer, DEFAULT_TIMEOUT, headers)
     }
 
-    /// The JSON body for a batch, in the configured payload.
-    pub fn body(&self, batch: &[AlertMessage]) -> serde_json::Value {
-        match self.cfg.payload {
-            WebhookPayload::Alertmanager => {
-                serde_json::to_value(payload(&self.name, batch, self.renderer.external_url()))
-                    .unwrap_or_default()
-            }
-            WebhookPayload::Tocsin => batch
-                .first()
-                .map(|m| {
-                    serde_json::to_value(tocsin_payload(&self.name, m, &self.renderer))
-                        .unwrap_or_default()
-                })
-                .unwrap_or_default(),
-        }
+    /// The JSON body for a batch, in the configured payload, serialized
+    /// straight from the payload (a storm's 10 000 alerts never become a
+    /// `serde_json::Value` tree).
+    pub fn body(&self, batch: &[AlertMessage]) -> Vec<u8> {
+        let bytes = match self.cfg.payload {
+            WebhookPayload::Alertmanager => serde_json::to_vec(&payload(
+                &self.name,
+                batch,
+                self.renderer.external_url(),
+            )),
+            WebhookPayload::Tocsin => match batch.first() {
+                Some(m) => serde_json::to_vec(&tocsin_payload(&self.name, m, &self.renderer)),
+                None => Ok(b"null".to_vec()),
+            },
+        };
+        // Serializing plain structs with string keys cannot fail.
+        bytes.unwrap_or_else(|_| b"null".to_vec())
     }
 }
 
@@ -99,7 +101,7 @@ impl HttpChannel for WebhookConfig {
         Ok(t.client
             .request(t.cfg.method.clone(), t.cfg.url.expose())
             .header(CONTENT_TYPE, "application/json")
-            .json(&t.body(batch)))
+            .body(t.body(batch)))
     }
 
     fn classify(a: &HttpAnswer) -> Delivery {

@@ -67,10 +67,11 @@ pub fn tocsin_payload(target: &str, m: &AlertMessage, r: &Renderer) -> TocsinPay
     }
 }
 
-/// Alertmanager's webhook body (`version: "4"`).
+/// Alertmanager's webhook body (`version: "4"`). Its alerts borrow their
+/// labels and links from the messages.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AmWebhookPayload {
+pub struct AmWebhookPayload<'a> {
     pub version: &'static str,
     pub group_key: String,
     pub truncated_alerts: usize,
@@ -81,25 +82,29 @@ pub struct AmWebhookPayload {
     pub common_annotations: BTreeMap<String, String>,
     #[serde(rename = "externalURL")]
     pub external_url: String,
-    pub alerts: Vec<WebhookAlert>,
+    pub alerts: Vec<WebhookAlert<'a>>,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct WebhookAlert {
+pub struct WebhookAlert<'a> {
     pub status: &'static str,
-    pub labels: Labels,
+    pub labels: &'a Labels,
     pub annotations: BTreeMap<String, String>,
     pub starts_at: String,
     pub ends_at: String,
     #[serde(rename = "generatorURL")]
-    pub generator_url: String,
+    pub generator_url: &'a str,
     pub fingerprint: String,
 }
 
-pub fn payload(receiver: &str, batch: &[AlertMessage], external_url: &str) -> AmWebhookPayload {
+pub fn payload<'a>(
+    receiver: &str,
+    batch: &'a [AlertMessage],
+    external_url: &str,
+) -> AmWebhookPayload<'a> {
     let alerts: Vec<WebhookAlert> = batch.iter().map(webhook_alert).collect();
-    let common_labels = common(alerts.iter().map(|a| &a.labels));
+    let common_labels = common(alerts.iter().map(|a| a.labels));
     let common_annotations = common(alerts.iter().map(|a| &a.annotations));
     // The route's `group_by` values when the batch is one group; else the
     // common alert name, as before grouping was configured.
@@ -137,11 +142,11 @@ pub fn payload(receiver: &str, batch: &[AlertMessage], external_url: &str) -> Am
     }
 }
 
-pub(crate) fn webhook_alert(m: &AlertMessage) -> WebhookAlert {
+pub(crate) fn webhook_alert(m: &AlertMessage) -> WebhookAlert<'_> {
     WebhookAlert {
         status: m.kind.status(),
         fingerprint: Fingerprint::of_labels(&m.labels).to_string(),
-        labels: m.labels.clone(),
+        labels: &m.labels,
         annotations: m.sent_annotations(),
         starts_at: m
             .starts_at
@@ -150,7 +155,7 @@ pub(crate) fn webhook_alert(m: &AlertMessage) -> WebhookAlert {
             .ends_at
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
             .unwrap_or_else(|| ZERO_TIME.to_string()),
-        generator_url: m.generator_url.clone(),
+        generator_url: &m.generator_url,
     }
 }
 
