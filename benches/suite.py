@@ -123,7 +123,7 @@ def mem_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             k, _, v = line.partition(":")
-            if k in ("VmRSS", "VmHWM"):
+            if k in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
                 out[k] = int(v.split()[0])
     return out
 
@@ -949,7 +949,17 @@ def measure_footprint(prom):
         first_done = g["bench-00"][2] + g["bench-00"][1]
         time.sleep(8)  # idle until before the second cycle
         mem = mem_kb(t.proc.pid)
-        runs.append({"fresh": r == 0, "startup": first_done - t.started, "rss": mem["VmRSS"] / 1024, "hwm": mem["VmHWM"] / 1024})
+        runs.append(
+            {
+                "fresh": r == 0,
+                "startup": first_done - t.started,
+                "rss": mem["VmRSS"] / 1024,
+                "hwm": mem["VmHWM"] / 1024,
+                # what the RSS is: the heap and stacks, and mapped files (the binary's pages)
+                "rss_anon": mem.get("RssAnon", 0) / 1024,
+                "rss_file": mem.get("RssFile", 0) / 1024,
+            }
+        )
         log(f"  start {r}: {runs[-1]}")
         t.stop()
     return runs
@@ -1968,11 +1978,12 @@ def write_report(R):
     w("")
     w(f"Rate-limited target: {SLOW_STORM:,} alerts (not 10 000: at 20 messages a minute and 20 alerts a message that would take 25 minutes) firing at once, to a local DingTalk mock that refuses (errcode 130101) a 21st message within 60 s: {s['messages']} messages, {s['refused']} refused, every alert represented after {s['time']:.0f} s.\n")
     w("## 4. Footprint\n")
-    w("| start | start-up to first evaluation done | idle RSS | peak RSS |")
-    w("|---|---|---|---|")
+    w("| start | start-up to first evaluation done | idle RSS | of it: heap and stacks (RssAnon) | of it: mapped files (RssFile) | peak RSS |")
+    w("|---|---|---|---|---|---|")
     for r in R["footprint"]:
-        w(f"| {'fresh data dir' if r['fresh'] else 'restart'} | {r['startup'] * 1000:.0f} ms | {r['rss']:.1f} MB | {r['hwm']:.1f} MB |")
+        w(f"| {'fresh data dir' if r['fresh'] else 'restart'} | {r['startup'] * 1000:.0f} ms | {r['rss']:.1f} MB | {r.get('rss_anon', 0):.1f} MB | {r.get('rss_file', 0):.1f} MB | {r['hwm']:.1f} MB |")
     w("")
+    w("The mapped files are almost all the binary's own code, paged in as it runs (its `.text` is about 17 MB; the kernel maps pages around each one touched): shared with every other tocsin process and given back first under memory pressure. The 25 MB target cannot hold while the binary's resident code alone is most of it; the heap and stacks are the part tocsin's data structures decide.\n")
     w("## 5. Detection latency\n")
     w("A new series `latency_value` jumps over the threshold; scrape 1 s, evaluation 1 s, `for: 0`. From the timestamp of its first sample over the threshold in Prometheus to the webhook's arrival: " + ", ".join(f"{x:.2f}" for x in lat) + " s.\n")
     scaling_section(R["scaling"], w)
