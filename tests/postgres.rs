@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::own_postgres::OwnPostgres;
 use common::{Daemon, Receiver, http, push, wait_for, wait_prometheus_value};
@@ -87,19 +87,7 @@ groups:
     let healthz = d.api("/healthz");
 
     // Pings stream in, bounded in count and time, while the server restarts.
-    let pinger = tokio::spawn(async move {
-        let client = http();
-        let (mut ok, mut refused) = (0u64, 0u64);
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(12) && ok + refused < 3000 {
-            match client.post(&ping_url).body("x").send().await {
-                Ok(r) if r.status() == 200 => ok += 1,
-                Ok(_) | Err(_) => refused += 1,
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        (ok, refused)
-    });
+    let pinger = common::stream_pings(vec![ping_url], Duration::from_secs(12), 3000);
     tokio::time::sleep(Duration::from_secs(2)).await;
     tokio::task::block_in_place(|| pg.pg_ctl("stop"));
     healthz_says(&healthz, 503).await;

@@ -369,25 +369,11 @@ async fn a_postgres_restart_under_two_replicas_loses_no_acknowledged_ping_and_re
 
     // Pings to both replicas in turn, bounded in count and time, while the
     // server restarts.
-    let urls = [
+    let urls = vec![
         a.url(&format!("/ping/{key}")),
         b.url(&format!("/ping/{key}")),
     ];
-    let pinger = tokio::spawn(async move {
-        let (mut ok, mut refused) = (0u64, 0u64);
-        let started = Instant::now();
-        for i in 0..3000 {
-            if started.elapsed() > Duration::from_secs(12) {
-                break;
-            }
-            match client().post(&urls[i % 2]).body("x").send().await {
-                Ok(r) if r.status() == 200 => ok += 1,
-                Ok(_) | Err(_) => refused += 1,
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        (ok, refused)
-    });
+    let pinger = common::stream_pings(urls, Duration::from_secs(12), 3000);
     tokio::time::sleep(Duration::from_secs(2)).await;
     tokio::task::block_in_place(|| pg.pg_ctl("stop"));
     for s in [&a, &b] {

@@ -187,6 +187,32 @@ pub async fn push(job: &str, lines: &str) {
     );
 }
 
+/// Posts pings to `urls` in turn every 5 ms, at most `max` of them and for
+/// at most `duration`; the task's answer is how many were answered 200 and
+/// how many were not (refused, 503, a broken connection).
+pub fn stream_pings(
+    urls: Vec<String>,
+    duration: Duration,
+    max: usize,
+) -> tokio::task::JoinHandle<(u64, u64)> {
+    tokio::spawn(async move {
+        let client = http();
+        let (mut ok, mut refused) = (0u64, 0u64);
+        let started = Instant::now();
+        for i in 0..max {
+            if started.elapsed() > duration {
+                break;
+            }
+            match client.post(&urls[i % urls.len()]).body("x").send().await {
+                Ok(r) if r.status() == 200 => ok += 1,
+                Ok(_) | Err(_) => refused += 1,
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        (ok, refused)
+    })
+}
+
 /// Polls until `f` returns Some, or panics after `timeout` naming `what`.
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
 where
