@@ -891,13 +891,16 @@ def measure_failover(pg, hook_port):
     durable), kills the leader with SIGKILL once the first messages arrive
     (10 alerts a message), measures the time until the standby leads, then
     waits for every alert: a lost one fails the run, duplicates are counted.
-    The killed replica is started again as the next standby."""
+    The killed replica is started again as the next standby. Meanwhile a
+    backup client pings the standby every 20 ms until it leads: pings it
+    could not forward are queued in the database and replayed by the new
+    leader; every acknowledged one must be stored."""
     log("failover: two replicas on PostgreSQL, the leader killed with SIGKILL mid-delivery")
     extra = (
         f"database: '{pg.fresh_database()}'\nleader_lease: 3s\n"
         f"targets:\n  - {{name: hook, type: webhook, url: 'http://127.0.0.1:{hook_port}/hook/failover', send_resolved: false, max_alerts: 10}}\n"
     )
-    rules = {"none.yaml": "groups: []\n"}
+    rules = {"none.yaml": "groups: []\nheartbeats:\n  - {name: failover-client, every: 1h, grace: 1h}\n"}
     names = ["replica-a", "replica-b"]
     reps = [Tocsin(names[0], "http://127.0.0.1:9", rules, extra)]
     wait_until("the first replica leading", lambda: leads(reps[0]), 30)
@@ -918,15 +921,46 @@ def measure_failover(pg, hook_port):
 
         wait_until("the first messages delivered", lambda: delivered() >= 10, 30, 0.001)
         delivered_before = delivered()
+        check = json.loads(http_get(leader.url + "/api/v1/heartbeats"))[0]
+        pings_before = check["pings"]
         t_kill = time.time()
         leader.proc.kill()
         leader.proc.wait()
-        wait_until("the standby leading", lambda: leads(standby), 30, 0.01)
+        acked = queued = 0
+        while not leads(standby):
+            if time.time() - t_kill > 30:
+                raise Fail("the standby did not take over")
+            try:
+                req = urllib.request.Request(standby.url + f"/ping/{check['key']}", data=b"x", method="POST")
+                with urllib.request.urlopen(req, timeout=5) as a:
+                    acked += 1
+                    queued += 1 if a.headers.get("X-Tocsin-Queued") else 0
+            except OSError:
+                pass  # a client sends it again
+            time.sleep(0.02)
         takeover = time.time() - t_kill
+        stored = wait_until(
+            "every acknowledged ping stored",
+            lambda: (lambda n: n if n >= pings_before + acked else None)(json.loads(http_get(standby.url + "/api/v1/heartbeats"))[0]["pings"]),
+            30,
+            0.1,
+        ) - pings_before
+        if stored != acked:
+            raise Fail(f"{acked} pings acknowledged during the takeover, {stored} stored")
         wait_until("every failover alert delivered", lambda: hook_done("failover", run, FAILOVER_ALERTS), 60)
         with State.lock:
             counts = [c for k, c in hook_state("failover").get("count", {}).items() if json.loads(k).get("run") == run]
-        runs.append({"takeover": takeover, "delivered_before_kill": delivered_before, "alerts": len(counts), "duplicates": sum(counts) - len(counts)})
+        runs.append(
+            {
+                "takeover": takeover,
+                "delivered_before_kill": delivered_before,
+                "alerts": len(counts),
+                "duplicates": sum(counts) - len(counts),
+                "pings_acked": acked,
+                "pings_queued": queued,
+                "pings_stored": stored,
+            }
+        )
         log(f"  run {r}: {runs[-1]}")
         # The killed one comes back as the standby (a supervisor's restart).
         name = names[reps.index(leader)]
@@ -1897,7 +1931,7 @@ def write_report(R):
     st, am = R["storm"], R["am"]
     if pgr and pgr.get("failover"):
         fo = pgr["failover"]
-        w(f"| 3 | failover: SIGKILL of the leader mid-delivery of {FAILOVER_ALERTS:,} alerts, two replicas, `leader_lease: 3s` | standby leads {med(fo, 'takeover'):.2f} s after the kill (max {max(r['takeover'] for r in fo):.2f}); {min(r['alerts'] for r in fo):,} of {FAILOVER_ALERTS:,} delivered; {sum(r['duplicates'] for r in fo)} duplicates in {len(fo)} runs | | | ≤ lease + 1 s (poll, start), 0 lost | {verdict(max(r['takeover'] for r in fo) <= 4.0 and min(r['alerts'] for r in fo) == FAILOVER_ALERTS)} |")
+        w(f"| 3 | failover: SIGKILL of the leader mid-delivery of {FAILOVER_ALERTS:,} alerts, two replicas, `leader_lease: 3s` | standby leads {med(fo, 'takeover'):.2f} s after the kill (max {max(r['takeover'] for r in fo):.2f}); {min(r['alerts'] for r in fo):,} of {FAILOVER_ALERTS:,} delivered; {sum(r['duplicates'] for r in fo)} duplicates in {len(fo)} runs; {sum(r.get('pings_stored', 0) for r in fo)} of {sum(r.get('pings_acked', 0) for r in fo)} pings acknowledged during the takeovers stored ({sum(r.get('pings_queued', 0) for r in fo)} queued by the standby) | | | ≤ lease + 1 s (poll, start), 0 lost | {verdict(max(r['takeover'] for r in fo) <= 4.0 and min(r['alerts'] for r in fo) == FAILOVER_ALERTS and all(r.get('pings_stored') == r.get('pings_acked') for r in fo))} |")
     if pgr:
         ps = pgr["storm"]
         w(f"| 3 | 10 000-alert storm on PostgreSQL | {med(ps, 'time'):.3f} s; tocsin {med(ps, 'cpu'):.3f} + PostgreSQL {med(ps, 'pg_cpu'):.3f} CPU-s | SQLite {med(st, 'time'):.3f} s, {med(st, 'cpu'):.3f} CPU-s | {med(ps, 'time') / med(st, 'time'):.2f}× SQLite's time | | |")
@@ -1964,11 +1998,11 @@ def write_report(R):
     for i, (a, b) in enumerate(zip(st, am)):
         w(f"| {i + 1} | {a['time']:.3f} s | {a['cpu']:.3f} | {a['messages']} | {a['idle_tick_cpu'] * 1000:.0f} ms | {b['time']:.3f} s | {b['cpu']:.3f} | {b['messages']} |")
     if pgr and pgr.get("failover"):
-        w(f"\nFailover (`measure_failover`): two replicas of the same config on the PostgreSQL above, `leader_lease: 3s`. Each run posts {FAILOVER_ALERTS:,} alerts to the leader in one post, kills it with SIGKILL once the first messages (10 alerts each) arrive, times until the standby's `/leader` answers 200, and waits for every alert; the killed replica is started again as the next standby.\n")
-        w("| run | standby leads after | delivered before the kill | delivered in all | duplicates |")
-        w("|---|---|---|---|---|")
+        w(f"\nFailover (`measure_failover`): two replicas of the same config on the PostgreSQL above, `leader_lease: 3s`. Each run posts {FAILOVER_ALERTS:,} alerts to the leader in one post, kills it with SIGKILL once the first messages (10 alerts each) arrive, times until the standby's `/leader` answers 200 while a client pings the standby every 20 ms, and waits for every alert and every acknowledged ping; the killed replica is started again as the next standby.\n")
+        w("| run | standby leads after | delivered before the kill | delivered in all | duplicates | pings to the standby acknowledged during the takeover | of them queued (no leader answered) | stored |")
+        w("|---|---|---|---|---|---|---|---|")
         for i, r in enumerate(pgr["failover"]):
-            w(f"| {i + 1} | {r['takeover']:.2f} s | {r['delivered_before_kill']} | {r['alerts']} | {r['duplicates']} |")
+            w(f"| {i + 1} | {r['takeover']:.2f} s | {r['delivered_before_kill']} | {r['alerts']} | {r['duplicates']} | {r.get('pings_acked', '—')} | {r.get('pings_queued', '—')} | {r.get('pings_stored', '—')} |")
     if pgr:
         w("\nThe same storm with `database: postgres://…` (the server of section 2; its CPU from just before the series appear to the last delivery):\n")
         w("| run | tocsin time | tocsin CPU-s | PostgreSQL CPU-s | messages | tick CPU afterwards | peak RSS |")
