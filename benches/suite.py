@@ -1447,6 +1447,7 @@ def copy_checks(t, first, upto):
                 )
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # as a stopped daemon leaves it: an empty WAL
     db.close()
+    os.sync()  # and on disk: the restart measured must not share the disk with the copy's writeback
     log(f"  {time.time() - t0:.1f} s")
 
 

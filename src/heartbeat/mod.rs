@@ -20,7 +20,7 @@ pub mod schedule;
 pub mod state;
 pub mod writer;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{SubsecRound, Utc};
@@ -33,7 +33,7 @@ use crate::rules::Schedule;
 use crate::rules::heartbeat::{CheckSettings, HeartbeatDecls};
 use crate::store::heartbeats::{Flip, PingRecord, StoredSettings};
 use crate::store::{Store, StoreError};
-use registry::{Check, CheckDef, CheckExtra, Checks, Origin, Registry};
+use registry::{Check, CheckDef, Checks, Origin, Registry};
 use state::{CheckState, PingKind};
 use writer::{Ack, NewCheck, PingRequest, Target, WriteError, WriterHandle, WriterSettings};
 
@@ -77,7 +77,7 @@ pub struct Heartbeats {
     /// None: from each request's `Host` (listening on every address).
     public_url: std::sync::RwLock<Option<String>>,
     /// Pings recorded since start, by check and kind.
-    received: std::sync::Mutex<HashMap<(String, PingKind), u64>>,
+    received: std::sync::Mutex<HashMap<(Arc<str>, PingKind), u64>>,
     /// The ping connection's `PRAGMA synchronous` (2 = FULL: a ping is on
     /// disk before its answer), read back from SQLite.
     synchronous: i64,
@@ -99,20 +99,23 @@ impl Heartbeats {
             schedule: Schedule::Every(config.default_every.0),
             grace: config.default_grace.0,
         };
+        let started = std::time::Instant::now();
         let stored = store.load_checks().await?;
-        let before: HashMap<i64, crate::store::heartbeats::StoredCheck> =
-            stored.iter().map(|s| (s.id, s.clone())).collect();
-        let (checks, delete) = reconcile(&decls, &defaults, stored);
+        tracing::debug!(
+            checks = stored.len(),
+            took_ms = started.elapsed().as_millis() as u64,
+            "stored heartbeat checks read"
+        );
+        let Reconciled {
+            checks,
+            rewrite,
+            delete,
+        } = reconcile(&decls, &defaults, stored);
         // Only rows that change are written: a restart with 10 000 unchanged
         // checks writes nothing.
-        let upsert: Vec<_> = checks
+        let upsert: Vec<_> = rewrite
             .iter()
-            .filter(|c| {
-                before
-                    .get(&c.def.id)
-                    .is_none_or(|s| !s.is_row_of(&c.def, &c.state))
-            })
-            .map(|c| (Arc::clone(&c.def), c.state.clone()))
+            .map(|&i| (Arc::clone(&checks[i].def), checks[i].state.clone()))
             .collect();
         tracing::debug!(
             written = upsert.len(),
@@ -128,11 +131,15 @@ impl Heartbeats {
         }
         // Ids of removed checks may be used again: their pings went with them.
         let next_id = checks.iter().map(|c| c.def.id).max().unwrap_or(0) + 1;
-        let mut index = Checks::default();
+        let mut index = Checks::with_capacity(checks.len());
         for c in checks {
             index.insert(c);
         }
-        tracing::info!(checks = index.len(), "heartbeat checks ready");
+        tracing::info!(
+            checks = index.len(),
+            took_ms = started.elapsed().as_millis() as u64,
+            "heartbeat checks ready"
+        );
         let registry = Arc::new(Registry::new(index));
         let (writer, task) = writer::spawn(
             store,
@@ -307,7 +314,7 @@ impl Heartbeats {
     pub async fn ping(&self, req: PingRequest) -> Result<Ack, WriteError> {
         let name = match &req.target {
             Target::Id(id) => self.registry.read().get(*id).map(|c| c.def.name.clone()),
-            Target::Create(new) => Some(new.name.clone()),
+            Target::Create(new) => Some(Arc::from(new.name.as_str())),
         };
         let kind = req.signal.kind;
         let ack = self.writer.ping(req).await?;
@@ -319,7 +326,7 @@ impl Heartbeats {
     }
 
     /// Pings recorded since start, by check name and kind (for `/metrics`).
-    pub fn received(&self) -> HashMap<(String, PingKind), u64> {
+    pub fn received(&self) -> HashMap<(Arc<str>, PingKind), u64> {
         self.received
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -379,33 +386,59 @@ fn resolve(
     )
 }
 
+/// What start-up makes of the stored checks and the rule files.
+struct Reconciled {
+    /// The checks to keep.
+    checks: Vec<Check>,
+    /// Indexes into `checks` of those whose row must be written: new, or
+    /// stored with other settings or state than they now have.
+    rewrite: Vec<usize>,
+    /// Ids of stored checks to delete.
+    delete: Vec<i64>,
+}
+
 /// Matches stored checks with the rule files: a declared check keeps its
 /// stored key and state (found by name, or by slug when it takes over a
 /// check created by ping); created checks stay, with their template's
-/// current settings; declared checks no longer in the files go. Returns the
-/// checks to keep and the ids to delete.
+/// current settings; declared checks no longer in the files go.
 fn reconcile(
     decls: &HeartbeatDecls,
     defaults: &Defaults,
     stored: Vec<crate::store::heartbeats::StoredCheck>,
-) -> (Vec<Check>, Vec<i64>) {
+) -> Reconciled {
     let mut next_id = stored.iter().map(|c| c.id).max().unwrap_or(0) + 1;
-    let mut by_name: HashMap<String, usize> = HashMap::new();
-    let mut by_slug: HashMap<String, usize> = HashMap::new();
+    // Only declared names and slugs are ever looked up: index just those
+    // (a million checks created by ping need no second copy of their keys).
+    let declared_names: HashSet<&str> = decls.checks.iter().map(|c| c.name.as_str()).collect();
+    let declared_slugs: HashSet<&str> = decls
+        .checks
+        .iter()
+        .filter_map(|c| c.slug.as_deref())
+        .collect();
+    let mut by_name: HashMap<&str, usize> = HashMap::new();
+    let mut by_slug: HashMap<&str, usize> = HashMap::new();
     for (i, s) in stored.iter().enumerate() {
-        by_name.insert(s.name.clone(), i);
-        if let (Origin::Auto, Some(slug)) = (s.origin, &s.slug) {
-            by_slug.insert(slug.clone(), i);
+        if declared_names.contains(&*s.name) {
+            by_name.insert(&s.name, i);
+        }
+        if let (Origin::Auto, Some(slug)) = (s.origin, &s.slug)
+            && declared_slugs.contains(&**slug)
+        {
+            by_slug.insert(slug, i);
         }
     }
     let mut taken = vec![false; stored.len()];
     // Stored times have millisecond precision; keep memory identical to them.
     let now = Utc::now().trunc_subsecs(3);
-    let mut out = Vec::new();
+    let mut out = Reconciled {
+        checks: Vec::with_capacity(stored.len() + decls.checks.len()),
+        rewrite: Vec::new(),
+        delete: Vec::new(),
+    };
     for spec in &decls.checks {
         let found = by_name
-            .get(&spec.name)
-            .or_else(|| spec.slug.as_ref().and_then(|s| by_slug.get(s)))
+            .get(spec.name.as_str())
+            .or_else(|| spec.slug.as_deref().and_then(|s| by_slug.get(s)))
             .copied()
             .filter(|i| !taken[*i]);
         let (schedule, grace, labels) = resolve(spec.settings.clone(), defaults);
@@ -421,42 +454,34 @@ fn reconcile(
             }
         };
         state.reschedule(&schedule);
-        out.push(Check {
+        let check = Check {
             def: Arc::new(CheckDef {
                 id,
-                name: spec.name.clone(),
+                name: spec.name.as_str().into(),
                 uuid,
-                slug: spec.slug.clone(),
+                slug: spec.slug.as_deref().map(Arc::from),
                 origin: Origin::Config,
                 schedule,
                 grace,
                 labels,
                 created_at,
-                extra: CheckExtra::default(),
+                extra: None,
             }),
             state,
-        });
+        };
+        if found.is_none_or(|i| !stored[i].is_row_of(&check.def, &check.state)) {
+            out.rewrite.push(out.checks.len());
+        }
+        out.checks.push(check);
     }
-    let declared_slugs: std::collections::HashSet<&str> = decls
-        .checks
-        .iter()
-        .filter_map(|c| c.slug.as_deref())
-        .collect();
-    let mut delete = Vec::new();
-    for (i, mut s) in stored.into_iter().enumerate() {
+    drop((by_name, by_slug));
+    for (i, s) in stored.into_iter().enumerate() {
         if taken[i] {
             continue;
         }
         if s.origin == Origin::Config {
-            delete.push(s.id);
+            out.delete.push(s.id);
             continue;
-        }
-        if s.slug
-            .as_deref()
-            .is_some_and(|slug| declared_slugs.contains(slug))
-        {
-            tracing::warn!(check = %s.name, "a declared check now has this check's slug; it keeps only its own key");
-            s.slug = None;
         }
         // A check of the API keeps its own settings; one created by a ping
         // takes its template's current ones.
@@ -472,29 +497,37 @@ fn reconcile(
         };
         let (schedule, grace, labels) =
             own.unwrap_or_else(|| resolve(decls.settings_for(&s.name), defaults));
-        let mut state = s.state;
+        let mut state = s.state.clone();
         state.reschedule(&schedule);
-        out.push(Check {
+        let mut slug = s.slug;
+        let slug_taken = slug
+            .as_deref()
+            .is_some_and(|slug| declared_slugs.contains(slug));
+        if slug_taken {
+            tracing::warn!(check = %s.name, "a declared check now has this check's slug; it keeps only its own key");
+            slug = None;
+        }
+        // Identity, origin and extra settings stay as stored.
+        if slug_taken || state != s.state || !s.settings.describes(&schedule, grace, &labels) {
+            out.rewrite.push(out.checks.len());
+        }
+        out.checks.push(Check {
             def: Arc::new(CheckDef {
                 id: s.id,
                 name: s.name,
                 uuid: s.uuid,
-                slug: s.slug,
-                origin: if s.origin == Origin::Api {
-                    Origin::Api
-                } else {
-                    Origin::Auto
-                },
+                slug,
+                origin: s.origin,
                 schedule,
                 grace,
                 labels,
                 created_at: s.created_at,
-                extra: s.extra,
+                extra: s.extra.into_field(),
             }),
             state,
         });
     }
-    (out, delete)
+    out
 }
 
 /// The settings an API check was stored with.
@@ -507,7 +540,7 @@ fn own_settings(
             timezone: tz
                 .parse()
                 .map_err(|_| format!("unknown time zone {tz:?}"))?,
-            expr: expr.clone(),
+            expr: expr.as_str().into(),
         },
         (None, _, Some(p)) if p.is_finite() && p > 0.0 => {
             Schedule::Every(std::time::Duration::from_secs_f64(p))
@@ -548,7 +581,7 @@ mod tests {
             id,
             name: name.into(),
             uuid: Uuid::new_v4(),
-            slug: slug.map(str::to_string),
+            slug: slug.map(Arc::from),
             origin,
             created_at: Utc::now(),
             state: CheckState {
@@ -580,11 +613,23 @@ mod tests {
             stored(2, "gone", Some("gone"), Origin::Config),
             stored(3, "backup-x-y", Some("backup-x-y"), Origin::Auto),
             stored(4, "backup-v-c", Some("backup-v-c"), Origin::Auto),
+            StoredCheck {
+                settings: crate::store::heartbeats::StoredSettings {
+                    period_seconds: Some(86_400.0),
+                    grace_seconds: 3_600.0,
+                    ..stored(5, "", None, Origin::Auto).settings
+                },
+                ..stored(5, "plain", Some("plain"), Origin::Auto)
+            },
         ];
         let keys: Vec<Uuid> = old.iter().map(|c| c.uuid).collect();
-        let (checks, delete) = reconcile(&d, &defaults, old);
+        let Reconciled {
+            checks,
+            rewrite,
+            delete,
+        } = reconcile(&d, &defaults, old);
         assert_eq!(delete, [2], "a declared check no longer declared goes");
-        let by = |name: &str| checks.iter().find(|c| c.def.name == name).unwrap();
+        let by = |name: &str| checks.iter().find(|c| *c.def.name == *name).unwrap();
 
         let kept = by("kept");
         assert_eq!(
@@ -613,9 +658,17 @@ mod tests {
         );
         // a new declared check gets a new key and an unused id
         let fresh = by("fresh");
-        assert_eq!(fresh.def.id, 5);
+        assert_eq!(fresh.def.id, 6);
         assert!(!keys.contains(&fresh.def.uuid));
         assert_eq!(fresh.state, CheckState::default());
-        assert_eq!(checks.len(), 4);
+        assert_eq!(checks.len(), 5);
+        // only rows that change are written again
+        let mut written: Vec<&str> = rewrite.iter().map(|&i| &*checks[i].def.name).collect();
+        written.sort();
+        assert_eq!(
+            written,
+            ["Renamed Backup", "backup-v-c", "fresh", "kept"],
+            "a check stored as it stays is not written"
+        );
     }
 }

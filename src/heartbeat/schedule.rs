@@ -79,7 +79,7 @@ mod tests {
 
     fn cron(expr: &str, tz: &str) -> Schedule {
         Schedule::Cron {
-            expr: expr.to_string(),
+            expr: expr.into(),
             cron: Box::new(parse_cron(expr).unwrap()),
             timezone: chrono_tz::Tz::from_str(tz).unwrap(),
         }

@@ -358,7 +358,7 @@ impl Writer {
         let existing = pending
             .created
             .iter()
-            .find(|d| d.name == new.name)
+            .find(|d| *d.name == *new.name)
             .map(|d| d.id)
             .or_else(|| checks.by_name(&new.name).map(|c| c.def.id));
         if let Some(id) = existing {
@@ -367,17 +367,18 @@ impl Writer {
         if checks.len() + pending.created.len() >= self.settings.max_checks {
             return Err(WriteError::TooManyChecks(self.settings.max_checks));
         }
+        let name: Arc<str> = Arc::from(new.name.as_str());
         let def = Arc::new(CheckDef {
             id: self.next_id,
-            name: new.name.clone(),
+            name: Arc::clone(&name),
             uuid: Uuid::new_v4(),
-            slug: Some(new.name.clone()),
+            slug: Some(name),
             origin: Origin::Auto,
             schedule: new.schedule.clone(),
             grace: new.grace,
             labels: new.labels.clone(),
             created_at: at,
-            extra: Default::default(),
+            extra: None,
         });
         self.next_id += 1;
         pending.created.push(Arc::clone(&def));
@@ -694,13 +695,13 @@ mod tests {
             id,
             name: name.into(),
             uuid: Uuid::new_v4(),
-            slug: slug.map(str::to_string),
+            slug: slug.map(Arc::from),
             origin: Origin::Api,
             schedule: Schedule::Every(Duration::from_secs(60)),
             grace: Duration::from_secs(60),
             labels: Default::default(),
             created_at: Utc::now(),
-            extra: Default::default(),
+            extra: None,
         }
     }
 
@@ -753,7 +754,7 @@ mod tests {
                 .await
                 .unwrap();
             let row = stored.iter().find(|c| c.id == id).unwrap();
-            assert_eq!((row.name.as_str(), row.origin), ("a2", Origin::Api));
+            assert_eq!((&*row.name, row.origin), ("a2", Origin::Api));
             // deleted: gone from memory and disk, and pings find nothing
             writer.delete(id).await.unwrap();
             assert!(registry.read().get(id).is_none());

@@ -63,9 +63,9 @@ impl HeartbeatView {
     pub fn new(c: &Check, now: DateTime<Utc>) -> HeartbeatView {
         let (d, s) = (&c.def, &c.state);
         HeartbeatView {
-            name: d.name.clone(),
+            name: d.name.to_string(),
             key: Some(d.uuid.to_string()),
-            slug: d.slug.clone(),
+            slug: d.slug.as_deref().map(str::to_string),
             labels: d.labels.clone(),
             state: s.status(d.grace, now),
             origin: d.origin.as_str().to_string(),

@@ -291,7 +291,7 @@ pub async fn render(s: &AppState) -> String {
             PingKind::Log,
         ] {
             let n = received
-                .get(&(c.def.name.clone(), kind))
+                .get(&(std::sync::Arc::clone(&c.def.name), kind))
                 .copied()
                 .unwrap_or(0);
             e.sample(

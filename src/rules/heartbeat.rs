@@ -234,7 +234,7 @@ mod tests {
             "the name is the slug"
         );
         assert!(
-            matches!(&db1.settings.schedule, Some(Schedule::Cron { expr, .. }) if expr == "0 30 1 * * *")
+            matches!(&db1.settings.schedule, Some(Schedule::Cron { expr, .. }) if &**expr == "0 30 1 * * *")
         );
         assert_eq!(db1.settings.grace, None, "the prod template sets no grace");
         assert_eq!(

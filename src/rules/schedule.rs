@@ -8,7 +8,7 @@ use std::time::Duration;
 pub enum Schedule {
     Every(Duration),
     Cron {
-        expr: String,
+        expr: Box<str>,
         cron: Box<croner::Cron>,
         timezone: chrono_tz::Tz,
     },

@@ -118,7 +118,7 @@ pub fn samples(checks: &Checks, q: &HeartbeatQuery, now: DateTime<Utc>) -> Vec<S
         };
         let Some(value) = value else { continue };
         let mut labels = def.labels.clone();
-        labels.insert(CHECK_LABEL.to_string(), def.name.clone());
+        labels.insert(CHECK_LABEL.to_string(), def.name.to_string());
         out.push(Sample::new(labels, value));
     }
     out
@@ -155,7 +155,7 @@ mod tests {
             grace,
             labels,
             created_at: utc(1, 0, 0, 0),
-            extra: Default::default(),
+            extra: None,
         };
         let mut state = CheckState::default();
         for (action, at) in pings {

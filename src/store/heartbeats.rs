@@ -4,6 +4,7 @@
 //! load (against the real schema, in memory) and run on a read-only
 //! connection.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -20,15 +21,17 @@ use super::{Database, Store, StoreError, from_millis, migrate, to_millis};
 use crate::alert::{Labels, Sample};
 use crate::heartbeat::registry::{CheckDef, CheckExtra, Origin};
 use crate::heartbeat::state::{CheckState, PingKind, RunStatus};
+use crate::rules::Schedule;
 
 /// A check as stored (its settings come from the rule files, not from
 /// here, unless it was made through the Healthchecks API).
 #[derive(Debug, Clone)]
 pub struct StoredCheck {
     pub id: i64,
-    pub name: String,
+    /// Shared with `slug` when they are the same, as in [`CheckDef`].
+    pub name: Arc<str>,
     pub uuid: Uuid,
-    pub slug: Option<String>,
+    pub slug: Option<Arc<str>>,
     pub origin: Origin,
     pub created_at: DateTime<Utc>,
     pub state: CheckState,
@@ -37,6 +40,9 @@ pub struct StoredCheck {
     pub extra: CheckExtra,
 }
 
+/// The `labels` of a check without labels.
+const NO_LABELS: &str = "{}";
+
 /// A check's settings as `heartbeat_checks` holds them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredSettings {
@@ -44,8 +50,8 @@ pub struct StoredSettings {
     pub cron: Option<String>,
     pub timezone: Option<String>,
     pub grace_seconds: f64,
-    /// JSON object.
-    pub labels: String,
+    /// JSON object (the empty one, most checks', is not allocated).
+    pub labels: Cow<'static, str>,
 }
 
 impl StoredSettings {
@@ -59,9 +65,35 @@ impl StoredSettings {
             cron,
             timezone,
             grace_seconds: def.grace.as_secs_f64(),
-            labels: serde_json::to_string(&def.labels)
-                .map_err(|e| StoreError::Corrupt(format!("cannot encode labels: {e}")))?,
+            labels: if def.labels.is_empty() {
+                Cow::Borrowed(NO_LABELS)
+            } else {
+                Cow::Owned(
+                    serde_json::to_string(&def.labels)
+                        .map_err(|e| StoreError::Corrupt(format!("cannot encode labels: {e}")))?,
+                )
+            },
         })
+    }
+}
+
+impl StoredSettings {
+    /// Whether these columns say `schedule`, `grace` and `labels` (compared
+    /// without encoding them: start-up asks this of every stored check).
+    pub fn describes(&self, schedule: &Schedule, grace: Duration, labels: &Labels) -> bool {
+        let (cron, timezone) = match schedule.cron() {
+            Some((expr, tz)) => (Some(expr), Some(tz.name())),
+            None => (None, None),
+        };
+        self.period_seconds == schedule.period_seconds()
+            && self.cron.as_deref() == cron
+            && self.timezone.as_deref() == timezone
+            && self.grace_seconds == grace.as_secs_f64()
+            && if labels.is_empty() {
+                self.labels == NO_LABELS
+            } else {
+                serde_json::to_string(labels).is_ok_and(|l| l == self.labels)
+            }
     }
 }
 
@@ -74,9 +106,11 @@ impl StoredCheck {
             && self.slug == def.slug
             && self.origin == def.origin
             && self.created_at == def.created_at
-            && self.extra == def.extra
+            && &self.extra == def.extra()
             && &self.state == state
-            && StoredSettings::of(def).is_ok_and(|s| s == self.settings)
+            && self
+                .settings
+                .describes(&def.schedule, def.grace, &def.labels)
     }
 }
 
@@ -394,12 +428,13 @@ fn load_checks(c: &mut Conn) -> Result<Vec<StoredCheck>, StoreError> {
     let mut rows = stmt.query([])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        let name: String = r.get(1)?;
+        // Text only looked at is borrowed from the row, not copied.
+        let name: Arc<str> = Arc::from(r.text(1)?.unwrap_or_default());
         let corrupt = |what: &str| StoreError::Corrupt(format!("check {name:?}: {what}"));
-        let uuid: String = r.get(2)?;
-        let origin: String = r.get(4)?;
-        let rid: Option<String> = r.get(9)?;
-        let status: Option<String> = r.get(10)?;
+        let uuid = r.text(2)?.unwrap_or_default();
+        let origin = r.text(4)?.unwrap_or_default();
+        let rid = r.text(9)?;
+        let status = r.text(10)?;
         let exit: Option<i64> = r.get(11)?;
         let duration: Option<i64> = r.get(12)?;
         let pings: i64 = r.get(14)?;
@@ -409,11 +444,11 @@ fn load_checks(c: &mut Conn) -> Result<Vec<StoredCheck>, StoreError> {
             last_start: r.get::<_, Option<i64>>(8)?.map(from_millis),
             last_start_rid: match rid {
                 None => None,
-                Some(s) => Some(Uuid::parse_str(&s).map_err(|_| corrupt("bad run id"))?),
+                Some(s) => Some(Uuid::parse_str(s).map_err(|_| corrupt("bad run id"))?),
             },
             last_status: match status {
                 None => None,
-                Some(s) => Some(RunStatus::parse(&s).ok_or_else(|| corrupt("bad status"))?),
+                Some(s) => Some(RunStatus::parse(s).ok_or_else(|| corrupt("bad status"))?),
             },
             last_exit_code: exit
                 .map(|e| u8::try_from(e).map_err(|_| corrupt("bad exit code")))
@@ -424,9 +459,15 @@ fn load_checks(c: &mut Conn) -> Result<Vec<StoredCheck>, StoreError> {
         };
         out.push(StoredCheck {
             id: r.get(0)?,
-            uuid: Uuid::parse_str(&uuid).map_err(|_| corrupt("bad uuid"))?,
-            slug: r.get(3)?,
-            origin: Origin::from_columns(&origin, r.get(20)?)
+            uuid: Uuid::parse_str(uuid).map_err(|_| corrupt("bad uuid"))?,
+            slug: r.text(3)?.map(|slug| {
+                if *slug == *name {
+                    Arc::clone(&name)
+                } else {
+                    Arc::from(slug)
+                }
+            }),
+            origin: Origin::from_columns(origin, r.get(20)?)
                 .ok_or_else(|| corrupt("bad origin"))?,
             created_at: from_millis(r.get(5)?),
             state,
@@ -435,7 +476,10 @@ fn load_checks(c: &mut Conn) -> Result<Vec<StoredCheck>, StoreError> {
                 cron: r.get(16)?,
                 timezone: r.get(17)?,
                 grace_seconds: r.get(18)?,
-                labels: r.get(19)?,
+                labels: match r.text(19)?.unwrap_or(NO_LABELS) {
+                    NO_LABELS => Cow::Borrowed(NO_LABELS),
+                    other => Cow::Owned(other.to_string()),
+                },
             },
             extra: CheckExtra {
                 tags: r.get(21)?,
@@ -471,20 +515,20 @@ fn upsert_check(c: &Conn, def: &CheckDef, s: &CheckState) -> Result<(), StoreErr
     let (origin, api) = def.origin.to_columns();
     stmt.execute(params![
         def.id,
-        def.name,
+        &*def.name,
         def.uuid.to_string(),
-        def.slug,
+        def.slug.as_deref(),
         origin,
         period_seconds,
         cron,
         timezone,
         grace_seconds,
-        labels,
+        labels.as_ref(),
         to_millis(def.created_at),
         api,
-        def.extra.tags,
-        def.extra.desc,
-        def.extra.channels,
+        def.extra().tags,
+        def.extra().desc,
+        def.extra().channels,
     ])?;
     update_check_state(c, def.id, s)?;
     Ok(())

@@ -19,7 +19,7 @@ pub(super) async fn badges(State(s): State<AppState>, headers: HeaderMap) -> Api
     let base = base_url(&s, &headers);
     let mut tags: BTreeSet<String> = BTreeSet::from(["*".to_string()]);
     for c in s.heartbeats.checks() {
-        tags.extend(c.def.extra.tags.split_whitespace().map(str::to_string));
+        tags.extend(c.def.extra().tags.split_whitespace().map(str::to_string));
     }
     let badges: Map<String, Value> = tags
         .into_iter()
@@ -66,7 +66,7 @@ pub(super) async fn tag_badge(
     let now = Utc::now();
     let (mut total, mut grace, mut down) = (0, 0, 0);
     for c in s.heartbeats.checks() {
-        if tag != "*" && !c.def.extra.tags.split_whitespace().any(|t| t == tag) {
+        if tag != "*" && !c.def.extra().tags.split_whitespace().any(|t| t == tag) {
             continue;
         }
         total += 1;

@@ -21,7 +21,7 @@ pub(super) async fn list(
         .checks()
         .iter()
         .filter(|c| {
-            let have: BTreeSet<&str> = c.def.extra.tags.split_whitespace().collect();
+            let have: BTreeSet<&str> = c.def.extra().tags.split_whitespace().collect();
             tags.is_subset(&have) && slug.is_none_or(|sl| c.def.slug.as_deref() == Some(sl))
         })
         .map(|c| check_json(c, now, &base, access))
@@ -54,7 +54,7 @@ pub(super) async fn create(
     let channels = spec.channels(&s.targets.targets())?;
     if let Some(existing) = spec.lookup(&s) {
         if existing.def.origin == Origin::Config {
-            return Err(ApiError::Declared(existing.def.name.clone()));
+            return Err(ApiError::Declared(existing.def.name.to_string()));
         }
         let def = spec.apply(&s, Some(&existing.def), channels)?;
         let (_, c) = save(&s, def).await?;
@@ -81,7 +81,7 @@ pub(super) async fn update(
     let body = writable_body(&s, &headers, &body, "update check")?;
     let c = find_by_uuid(&s, &key)?;
     if c.def.origin == Origin::Config {
-        return Err(ApiError::Declared(c.def.name.clone()));
+        return Err(ApiError::Declared(c.def.name.to_string()));
     }
     let spec = Spec::parse(&body)?;
     let channels = spec.channels(&s.targets.targets())?;
@@ -133,7 +133,7 @@ pub(super) async fn delete(
     authorize(&s, &headers, None, true, &Method::DELETE, "delete check")?;
     let c = find_by_uuid(&s, &key)?;
     if c.def.origin == Origin::Config {
-        return Err(ApiError::Declared(c.def.name.clone()));
+        return Err(ApiError::Declared(c.def.name.to_string()));
     }
     s.heartbeats.delete(c.def.id).await?;
     tracing::info!(check = %c.def.name, "check deleted through the Healthchecks API");

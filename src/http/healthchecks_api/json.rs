@@ -66,10 +66,10 @@ pub(super) fn check_json(c: &Check, now: DateTime<Utc>, base: &str, access: Acce
     };
     let ukey = unique_key(&d.uuid);
     let mut o = json!({
-        "name": d.name,
-        "slug": d.slug.clone().unwrap_or_default(),
-        "tags": d.extra.tags,
-        "desc": d.extra.desc,
+        "name": &*d.name,
+        "slug": d.slug.as_deref().unwrap_or_default(),
+        "tags": d.extra().tags,
+        "desc": d.extra().desc,
         "grace": d.grace.as_secs(),
         "n_pings": st.pings,
         "status": status,
@@ -104,7 +104,7 @@ pub(super) fn check_json(c: &Check, now: DateTime<Utc>, base: &str, access: Acce
             m.insert("update_url".into(), json!(api));
             m.insert("pause_url".into(), json!(format!("{api}/pause")));
             m.insert("resume_url".into(), json!(format!("{api}/resume")));
-            m.insert("channels".into(), json!(d.extra.channels));
+            m.insert("channels".into(), json!(d.extra().channels));
         }
     }
     match &d.schedule {

@@ -1,6 +1,8 @@
 //! The body of a create or update (Healthchecks' `Spec`), checked as
 //! strictly as Healthchecks does, and turned into a check definition.
 
+use std::sync::Arc;
+
 use super::*;
 
 /// The fields of a create or update body (Healthchecks' `Spec`), checked
@@ -145,7 +147,7 @@ impl Spec {
             let keep: Box<dyn Fn(&Check) -> bool> = match field.as_str() {
                 "name" => {
                     let v = self.name.clone()?;
-                    Box::new(move |c| c.def.name == v)
+                    Box::new(move |c| *c.def.name == *v)
                 }
                 "slug" => {
                     let v = self.slug.clone()?;
@@ -153,7 +155,7 @@ impl Spec {
                 }
                 "tags" => {
                     let v = self.tags.clone()?;
-                    Box::new(move |c| c.def.extra.tags == v)
+                    Box::new(move |c| c.def.extra().tags == v)
                 }
                 "timeout" => {
                     let v = self.timeout?;
@@ -212,7 +214,7 @@ impl Spec {
         let uuid = old.map(|d| d.uuid).unwrap_or_else(Uuid::new_v4);
         let name = match (&self.name, old) {
             (Some(n), _) if !n.trim().is_empty() => n.trim().to_string(),
-            (_, Some(d)) => d.name.clone(),
+            (_, Some(d)) => d.name.to_string(),
             // Healthchecks allows a nameless check; tocsin's names are its
             // identity (rules select by it), so it takes its uuid.
             _ => uuid.to_string(),
@@ -221,7 +223,7 @@ impl Spec {
         let tags = self
             .tags
             .clone()
-            .or_else(|| old.map(|d| d.extra.tags.clone()))
+            .or_else(|| old.map(|d| d.extra().tags.clone()))
             .unwrap_or_default();
         for tag in tags.split_whitespace() {
             if let Some((k, v)) = tag.split_once('=') {
@@ -256,7 +258,7 @@ impl Spec {
         let slug = match (&self.slug, old) {
             (Some(sl), _) if sl.is_empty() => None,
             (Some(sl), _) => Some(sl.clone()),
-            (None, Some(d)) => d.slug.clone(),
+            (None, Some(d)) => d.slug.as_deref().map(str::to_string),
             (None, None) => {
                 // Slug URLs work for new checks: their name's slug, if free.
                 let sl = slugify(&name);
@@ -269,6 +271,14 @@ impl Spec {
                 free.then_some(sl)
             }
         };
+        let name: Arc<str> = name.into();
+        let slug = slug.map(|sl| {
+            if *sl == *name {
+                Arc::clone(&name)
+            } else {
+                Arc::from(sl)
+            }
+        });
         Ok(CheckDef {
             id: old.map(|d| d.id).unwrap_or(0),
             name,
@@ -286,12 +296,13 @@ impl Spec {
                 desc: self
                     .desc
                     .clone()
-                    .or_else(|| old.map(|d| d.extra.desc.clone()))
+                    .or_else(|| old.map(|d| d.extra().desc.clone()))
                     .unwrap_or_default(),
                 channels: channels
-                    .or_else(|| old.map(|d| d.extra.channels.clone()))
+                    .or_else(|| old.map(|d| d.extra().channels.clone()))
                     .unwrap_or_default(),
-            },
+            }
+            .into_field(),
         })
     }
 }
@@ -305,7 +316,7 @@ pub(super) fn cron(expr: &str, tz: chrono_tz::Tz) -> Result<Schedule, ApiError> 
     let parsed = crate::rules::load::parse_cron(&six)
         .map_err(|_| invalid("schedule is not a valid cron or OnCalendar expression"))?;
     Ok(Schedule::Cron {
-        expr: six,
+        expr: six.into(),
         cron: Box::new(parsed),
         timezone: tz,
     })

@@ -689,7 +689,7 @@ pub fn parse_schedule(
             };
             let parsed = parse_cron(&cron.value).map_err(|e| err(cron, e))?;
             Ok(Some(Schedule::Cron {
-                expr: cron.value.trim().to_string(),
+                expr: cron.value.trim().into(),
                 cron: Box::new(parsed),
                 timezone,
             }))

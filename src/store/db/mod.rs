@@ -296,6 +296,17 @@ impl Row<'_> {
         }
     }
 
+    /// A text column without copying it; `None` for NULL.
+    pub fn text(&self, i: usize) -> Result<Option<&str>, DbError> {
+        match self {
+            Row::Sqlite(r) => r
+                .get_ref(i)?
+                .as_str_or_null()
+                .map_err(|e| DbError::Type(format!("column {i}: {e}"))),
+            Row::Postgres(r) => r.try_get::<_, Option<&str>>(i).map_err(DbError::Postgres),
+        }
+    }
+
     /// A number column (integer or float) as f64; `None` for NULL.
     pub fn number(&self, i: usize) -> Result<Option<f64>, DbError> {
         self.get::<_, Option<f64>>(i)
