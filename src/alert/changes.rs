@@ -3,6 +3,8 @@
 //! notification stage routes its events and commits everything in one
 //! transaction with the outbox rows they cause.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use super::instance::AlertInstance;
@@ -15,7 +17,7 @@ pub struct StateChanges {
     /// When the changes happened (stamps the events).
     pub at: DateTime<Utc>,
     /// Alerts whose stored row changed.
-    pub save: Vec<AlertInstance>,
+    pub save: Vec<Arc<AlertInstance>>,
     /// Alerts that are gone (pending ones that cleared).
     pub delete: Vec<Fingerprint>,
     pub events: Vec<AlertEvent>,

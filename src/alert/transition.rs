@@ -1,6 +1,8 @@
 //! What changed about an alert: the transition recorded in `alert_events`
 //! and, when notifiable, sent.
 
+use std::sync::Arc;
+
 use super::instance::{AlertInstance, AlertState};
 use super::severity::Severity;
 
@@ -41,10 +43,12 @@ impl Transition {
     }
 }
 
-/// A transition of one alert, with the alert as it is afterwards.
+/// A transition of one alert, with the alert as it is afterwards (shared
+/// with the row saved for it: a storm of 10 000 new alerts holds each once
+/// on its way to the database, not once per list).
 #[derive(Debug, Clone)]
 pub struct AlertEvent {
-    pub alert: AlertInstance,
+    pub alert: Arc<AlertInstance>,
     pub before: Option<AlertState>,
     pub transition: Transition,
 }

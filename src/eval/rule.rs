@@ -32,7 +32,7 @@ pub struct RuleUpdate {
     /// Alerts that are new or changed in memory (state, value, texts).
     pub refreshed: Vec<AlertInstance>,
     /// Alerts whose stored row changed.
-    pub save: Vec<AlertInstance>,
+    pub save: Vec<Arc<AlertInstance>>,
     /// Alerts that went back to inactive (their rows are deleted and they
     /// leave the rule's alerts).
     pub delete: Vec<Fingerprint>,
@@ -297,12 +297,14 @@ fn apply(
             } else if !matches!(obs, Observation::Missing) {
                 render_texts(rule, &mut next, sample_labels, env);
             }
+            // The saved row and the events share one copy.
+            let shared = Arc::new(next.clone());
             if result.changed {
-                update.save.push(next.clone());
+                update.save.push(Arc::clone(&shared));
             }
             for t in result.transitions {
                 update.events.push(AlertEvent {
-                    alert: next.clone(),
+                    alert: Arc::clone(&shared),
                     before,
                     transition: t,
                 });
@@ -311,9 +313,10 @@ fn apply(
         }
         None => {
             if let Some(p) = prev {
+                let shared = Arc::new(p.clone());
                 for t in result.transitions {
                     update.events.push(AlertEvent {
-                        alert: p.clone(),
+                        alert: Arc::clone(&shared),
                         before,
                         transition: t,
                     });

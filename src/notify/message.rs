@@ -211,7 +211,7 @@ impl AlertMessage {
     /// The notice that `by` took the firing alert `a`.
     pub fn acknowledged(a: &crate::alert::AlertInstance, by: &str) -> Option<AlertMessage> {
         let event = AlertEvent {
-            alert: a.clone(),
+            alert: std::sync::Arc::new(a.clone()),
             before: Some(crate::alert::AlertState::Firing),
             transition: Transition::Fired,
         };

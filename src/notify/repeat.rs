@@ -132,7 +132,7 @@ pub async fn repeat_due(
             continue;
         }
         let event = AlertEvent {
-            alert: a.clone(),
+            alert: std::sync::Arc::new(a.clone()),
             before: Some(AlertState::Firing),
             transition: Transition::Fired,
         };

@@ -109,7 +109,7 @@ async fn notify_unsent(
             .notified_targets_since(a.fingerprint, since)
             .await?;
         let event = AlertEvent {
-            alert: a.clone(),
+            alert: std::sync::Arc::new(a.clone()),
             before: Some(AlertState::Firing),
             transition: Transition::Fired,
         };

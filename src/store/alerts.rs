@@ -2,6 +2,7 @@
 //! records a step's [`StateChanges`]: state rows, transition events and the
 //! outbox rows they cause.
 
+use std::sync::Arc;
 use std::collections::BTreeMap;
 
 use super::bulk::BulkRows;
@@ -238,7 +239,7 @@ fn alert_row(a: &AlertInstance, now: i64) -> Result<Vec<Box<dyn Param + '_>>, St
 }
 
 /// PostgreSQL: every saved alert in a few multi-row upserts.
-fn save_alerts_bulk(tx: &Conn, save: &[AlertInstance], now: i64) -> Result<(), StoreError> {
+fn save_alerts_bulk(tx: &Conn, save: &[Arc<AlertInstance>], now: i64) -> Result<(), StoreError> {
     let mut rows = BulkRows::new(
         "text text text text text text text text text float8 int8 int8 int8 int8 int8 text text text",
     );
@@ -385,7 +386,7 @@ mod tests {
             };
             let store = Store::open_database(&database).unwrap();
             let mut changes = StateChanges::at(now);
-            changes.save.push(alert.clone());
+            changes.save.push(Arc::new(alert.clone()));
             store.commit_changes(changes, Vec::new()).await.unwrap();
             drop(store);
             let store = Store::open_database(&database).unwrap();

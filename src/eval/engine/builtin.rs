@@ -133,18 +133,19 @@ impl Engine {
                 next.annotations.insert("last_error".into(), err);
             }
         }
+        let shared = Arc::new(next.clone());
         let events: Vec<AlertEvent> = result
             .transitions
             .into_iter()
             .map(|t| AlertEvent {
-                alert: next.clone(),
+                alert: Arc::clone(&shared),
                 before,
                 transition: t,
             })
             .collect();
         let changes = StateChanges {
             at: now,
-            save: vec![next.clone()],
+            save: vec![shared],
             delete: Vec::new(),
             events,
         };

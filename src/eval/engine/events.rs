@@ -158,7 +158,7 @@ impl Engine {
                 next.severity = severity;
                 let outcome = if severity != p.severity {
                     changes.events.push(AlertEvent {
-                        alert: next.clone(),
+                        alert: Arc::new(next.clone()),
                         before: Some(p.state),
                         transition: Transition::SeverityChanged { from: p.severity },
                     });
@@ -173,7 +173,7 @@ impl Engine {
                     EventOutcome::Unchanged
                 };
                 if outcome != EventOutcome::Unchanged {
-                    changes.save.push(next.clone());
+                    changes.save.push(Arc::new(next.clone()));
                 }
                 (outcome, next)
             }
@@ -189,11 +189,11 @@ impl Engine {
                 }
                 let next = firing(fp, identity, &message, &state, severity, now);
                 changes.events.push(AlertEvent {
-                    alert: next.clone(),
+                    alert: Arc::new(next.clone()),
                     before: previous.map(|p| p.state),
                     transition: Transition::Fired,
                 });
-                changes.save.push(next.clone());
+                changes.save.push(Arc::new(next.clone()));
                 (EventOutcome::Fired, next)
             }
             (StateAction::Resolve, Some(p)) => {
@@ -213,7 +213,7 @@ impl Engine {
                 // route hears both, through the outbox like any alert.
                 let fired = firing(fp, identity, &message, &state, Severity::Warning, now);
                 changes.events.push(AlertEvent {
-                    alert: fired.clone(),
+                    alert: Arc::new(fired.clone()),
                     before: previous.map(|p| p.state),
                     transition: Transition::Fired,
                 });

@@ -144,25 +144,27 @@ impl Engine {
                 Some(p) => {
                     next.active_at = p.active_at;
                     next.fired_at = p.fired_at;
+                    let shared = Arc::new(next.clone());
                     if p.severity != severity {
                         batch.events.push(AlertEvent {
-                            alert: next.clone(),
+                            alert: Arc::clone(&shared),
                             before: Some(p.state),
                             transition: Transition::SeverityChanged { from: p.severity },
                         });
                     }
                     if !same(p, &next) {
-                        batch.save.push(next.clone());
+                        batch.save.push(shared);
                     }
                     summary.refreshed += 1;
                 }
                 None => {
+                    let shared = Arc::new(next.clone());
                     batch.events.push(AlertEvent {
-                        alert: next.clone(),
+                        alert: Arc::clone(&shared),
                         before: prev.as_ref().map(|p| p.state),
                         transition: Transition::Fired,
                     });
-                    batch.save.push(next.clone());
+                    batch.save.push(shared);
                     summary.fired += 1;
                 }
             }
@@ -254,15 +256,16 @@ pub(super) fn end(
 ) -> Option<AlertInstance> {
     let ended = crate::eval::state::end(active, at);
     let next = ended.next?;
+    let shared = Arc::new(next.clone());
     changes
         .events
         .extend(ended.transitions.into_iter().map(|transition| AlertEvent {
-            alert: next.clone(),
+            alert: Arc::clone(&shared),
             before: Some(active.state),
             transition,
         }));
     if ended.changed {
-        changes.save.push(next.clone());
+        changes.save.push(shared);
     }
     Some(next)
 }

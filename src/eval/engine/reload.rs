@@ -55,18 +55,19 @@ impl Engine {
                 let mut after = HashMap::new();
                 for a in alerts.values() {
                     let ended = crate::eval::state::end(a, now);
-                    let alert = ended.next.clone().unwrap_or_else(|| a.clone());
+                    let alert = Arc::new(ended.next.clone().unwrap_or_else(|| a.clone()));
                     changes
                         .events
                         .extend(ended.transitions.into_iter().map(|t| AlertEvent {
-                            alert: alert.clone(),
+                            alert: Arc::clone(&alert),
                             before: Some(a.state),
                             transition: t,
                         }));
                     match ended.next {
                         Some(r) => {
                             if ended.changed {
-                                changes.save.push(r.clone());
+                                // `alert` is `r`.
+                                changes.save.push(alert);
                             }
                             after.insert(r.fingerprint, r);
                         }
