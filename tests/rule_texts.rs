@@ -13,9 +13,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use tocsin::alert::{AlertInstance, AlertState, Fingerprint, Labels, Language, Sample};
+use tocsin::alert::{AlertState, Labels, Language, Sample};
 use tocsin::config::TargetTemplates;
-use tocsin::eval::{QueryOutcome, RuleEnv, evaluate_rule};
+use tocsin::eval::{QueryOutcome, RuleAlerts, RuleEnv, evaluate_rule};
 use tocsin::notify::render::{Markup, Renderer};
 use tocsin::notify::{AlertMessage, MessageKind};
 use tocsin::rules::{Group, LoadOptions, Rule, RuleSet, load_rules, load_sources};
@@ -49,7 +49,7 @@ fn t0() -> DateTime<Utc> {
 /// Evaluates `outcome` at `at` and returns the messages of its transitions.
 fn step(
     (group, rule): (&Group, &Rule),
-    alerts: &mut HashMap<Fingerprint, AlertInstance>,
+    alerts: &mut RuleAlerts,
     outcome: QueryOutcome,
     at: DateTime<Utc>,
 ) -> Vec<AlertMessage> {

@@ -28,5 +28,5 @@ mod tests;
 pub use engine::events;
 pub use engine::external;
 pub use engine::{Engine, GroupStatus, RuleKind, RuleStatus};
-pub use rule::{QueryOutcome, RuleEnv, RuleUpdate, evaluate_rule};
+pub use rule::{QueryOutcome, RuleAlerts, RuleEnv, RuleUpdate, evaluate_rule};
 pub use state::{Observation, Step, step};

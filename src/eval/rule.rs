@@ -25,12 +25,16 @@ pub enum QueryOutcome {
     Failed(String),
 }
 
+/// A rule's alerts in memory, by fingerprint. Shared (`Arc`) with the rows
+/// and events an evaluation hands on, so a new alert exists once.
+pub type RuleAlerts = HashMap<Fingerprint, Arc<AlertInstance>>;
+
 /// Everything one evaluation of one rule changes. Alerts it does not name
 /// stay as they were.
 #[derive(Debug, Default)]
 pub struct RuleUpdate {
     /// Alerts that are new or changed in memory (state, value, texts).
-    pub refreshed: Vec<AlertInstance>,
+    pub refreshed: Vec<Arc<AlertInstance>>,
     /// Alerts whose stored row changed.
     pub save: Vec<Arc<AlertInstance>>,
     /// Alerts that went back to inactive (their rows are deleted and they
@@ -48,7 +52,7 @@ pub struct RuleUpdate {
 impl RuleUpdate {
     /// Brings the rule's alerts as they were up to date, moving the
     /// refreshed alerts in.
-    pub fn apply_to(&mut self, alerts: &mut HashMap<Fingerprint, AlertInstance>) {
+    pub fn apply_to(&mut self, alerts: &mut RuleAlerts) {
         // Grown once: a storm's table is not rehashed through every size.
         let new = self
             .refreshed
@@ -65,16 +69,13 @@ impl RuleUpdate {
     }
 
     /// The rule's alerts afterwards, from those it had (a copy).
-    pub fn next_alerts(
-        &self,
-        current: &HashMap<Fingerprint, AlertInstance>,
-    ) -> HashMap<Fingerprint, AlertInstance> {
+    pub fn next_alerts(&self, current: &RuleAlerts) -> RuleAlerts {
         let mut alerts = current.clone();
         for fp in &self.delete {
             alerts.remove(fp);
         }
         for a in &self.refreshed {
-            alerts.insert(a.fingerprint, a.clone());
+            alerts.insert(a.fingerprint, Arc::clone(a));
         }
         alerts
     }
@@ -143,7 +144,7 @@ impl<'a> RuleEnv<'a> {
 pub fn evaluate_rule(
     group: &Group,
     rule: &Rule,
-    current: &HashMap<Fingerprint, AlertInstance>,
+    current: &RuleAlerts,
     outcome: QueryOutcome,
     env: RuleEnv,
     now: DateTime<Utc>,
@@ -250,7 +251,7 @@ pub fn evaluate_rule(
         if frozen || !prev.is_active() || observed.contains_key(fp) || steady.contains(fp) {
             continue;
         }
-        let fresh = prev.clone();
+        let fresh = AlertInstance::clone(prev);
         apply(
             &mut update,
             rule,
@@ -262,7 +263,7 @@ pub fn evaluate_rule(
         );
     }
     for (_, (fresh, obs, sample_labels)) in observed {
-        let prev = current.get(&fresh.fingerprint);
+        let prev = current.get(&fresh.fingerprint).map(|p| &**p);
         apply(
             &mut update,
             rule,
@@ -297,8 +298,8 @@ fn apply(
             } else if !matches!(obs, Observation::Missing) {
                 render_texts(rule, &mut next, sample_labels, env);
             }
-            // The saved row and the events share one copy.
-            let shared = Arc::new(next.clone());
+            // Memory, the saved row and the events share one copy.
+            let shared = Arc::new(next);
             if result.changed {
                 update.save.push(Arc::clone(&shared));
             }
@@ -309,7 +310,7 @@ fn apply(
                     transition: t,
                 });
             }
-            update.refreshed.push(next);
+            update.refreshed.push(shared);
         }
         None => {
             if let Some(p) = prev {

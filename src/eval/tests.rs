@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::*;
-use crate::alert::{AlertInstance, AlertState, Fingerprint, Labels, Sample, Severity};
+use crate::alert::{AlertInstance, AlertState, Labels, Sample, Severity};
 use crate::rules::{Group, LoadOptions, RuleSet, load_sources};
 
 fn rules(yaml: &str) -> RuleSet {
@@ -31,7 +31,7 @@ fn sample(dep: &str, value: f64) -> Sample {
 /// Drives one rule through a sequence of evaluations.
 struct Sim {
     set: RuleSet,
-    alerts: HashMap<Fingerprint, AlertInstance>,
+    alerts: crate::eval::rule::RuleAlerts,
     events: Vec<(i64, String, String)>,
 }
 
@@ -447,7 +447,7 @@ fn since_in_a_rule_text_is_written_in_the_configs_zone() {
             t(0),
         );
         let a = u.refreshed.into_iter().next().expect("one alert");
-        (a.message, a.texts.message_zh)
+        (a.message.clone(), a.texts.message_zh.clone())
     };
     // t(0) is 2023-11-14 22:13:20 UTC.
     assert_eq!(

@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::alert::text::pick;
-use crate::alert::{AlertInstance, AlertState, Fingerprint, Language, Sample};
+use crate::alert::{AlertInstance, AlertState, Language, Sample};
 use crate::eval::{QueryOutcome, RuleEnv, evaluate_rule};
 use crate::rules::{LoadOptions, RuleSet, load_rules};
 use crate::yaml::{self, SourceError, SourceErrors};
@@ -150,7 +150,7 @@ fn simulate(
         .map(|e| e.at.value.0)
         .max()
         .unwrap_or_default();
-    let mut state: HashMap<(String, String), HashMap<Fingerprint, AlertInstance>> = HashMap::new();
+    let mut state: HashMap<(String, String), crate::eval::rule::RuleAlerts> = HashMap::new();
     let mut diff = String::new();
     let mut t = Duration::ZERO;
     loop {

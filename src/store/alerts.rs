@@ -2,8 +2,8 @@
 //! records a step's [`StateChanges`]: state rows, transition events and the
 //! outbox rows they cause.
 
-use std::sync::Arc;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::bulk::BulkRows;
 use super::db::{Conn, OptionalExtension, Param, Row, Transaction};

@@ -120,7 +120,7 @@ impl Engine {
         } else {
             return; // failing, but not long enough to say so; nothing changes
         };
-        let prev = current.get(&fp);
+        let prev = current.get(&fp).map(|p| &**p);
         let result = step(prev, obs, fresh, &self.builtin_rule, now);
         if !result.changed {
             return;
@@ -145,14 +145,14 @@ impl Engine {
             .collect();
         let changes = StateChanges {
             at: now,
-            save: vec![shared],
+            save: vec![Arc::clone(&shared)],
             delete: Vec::new(),
             events,
         };
         match self.pipeline.commit(changes).await {
             Ok(()) => {
                 let mut m = self.memory();
-                Arc::make_mut(m.alerts.entry(key).or_default()).insert(fp, next);
+                Arc::make_mut(m.alerts.entry(key).or_default()).insert(fp, shared);
             }
             Err(e) => tracing::error!(error = %e, "cannot record datasource alert"),
         }

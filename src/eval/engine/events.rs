@@ -242,7 +242,8 @@ impl Engine {
             "job state recorded"
         );
         let mut m = self.memory();
-        Arc::make_mut(m.alerts.entry(key).or_default()).insert(next.fingerprint, next.clone());
+        Arc::make_mut(m.alerts.entry(key).or_default())
+            .insert(next.fingerprint, Arc::new(next.clone()));
         Ok((outcome, next))
     }
 
@@ -265,8 +266,8 @@ impl Engine {
         let active = alerts
             .values()
             .find(|a| a.is_active() && is_job(a))
-            .cloned();
-        (active, alerts.get(&fp).cloned())
+            .map(|a| AlertInstance::clone(a));
+        (active, alerts.get(&fp).map(|a| AlertInstance::clone(a)))
     }
 }
 

@@ -124,7 +124,7 @@ impl Engine {
                     .alerts
                     .get(&key)
                     .and_then(|m| m.get(&fp))
-                    .cloned()
+                    .map(|a| AlertInstance::clone(a))
             });
             let active = prev.as_ref().filter(|p| p.is_active());
             let expires_at = a.ends_at.unwrap_or(now + timeout);
@@ -241,7 +241,7 @@ impl Engine {
             .await?;
         let mut m = self.memory();
         for (fp, (key, a)) in touched {
-            Arc::make_mut(m.alerts.entry(key).or_default()).insert(fp, a);
+            Arc::make_mut(m.alerts.entry(key).or_default()).insert(fp, Arc::new(a));
         }
         Ok(())
     }

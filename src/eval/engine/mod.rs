@@ -38,9 +38,9 @@ pub use status::{
     DURATION_BUCKETS, GroupStatus, Histogram, ReloadStats, ReloadSummary, RuleKind, RuleStatus,
 };
 
-use super::rule::{QueryOutcome, RuleEnv, evaluate_rule};
+use super::rule::{QueryOutcome, RuleAlerts, RuleEnv, evaluate_rule};
 use super::template_query::{TemplateQueries, renders_queries};
-use crate::alert::{AlertInstance, Fingerprint, StateChanges};
+use crate::alert::{AlertInstance, StateChanges};
 use crate::notify::Pipeline;
 use crate::rules::{Group, Rule, RuleSet, RuleSource};
 use crate::source::heartbeat::HeartbeatSource;
@@ -54,7 +54,7 @@ type RuleKey = (String, String, usize);
 pub(super) struct Memory {
     reloads: ReloadStats,
     /// Each rule's alerts; shared with an evaluation in progress without copying.
-    pub(super) alerts: HashMap<RuleKey, Arc<HashMap<Fingerprint, AlertInstance>>>,
+    pub(super) alerts: HashMap<RuleKey, Arc<RuleAlerts>>,
     /// Which [`Engine::texts_generation`] rendered each rule's alerts' texts.
     rendered: HashMap<RuleKey, u64>,
     rules: HashMap<RuleKey, RuleStatus>,
@@ -114,7 +114,7 @@ impl Engine {
         };
         for a in stored {
             let key = (a.group.clone(), a.alert.clone(), owner(&rules, &a));
-            Arc::make_mut(memory.alerts.entry(key).or_default()).insert(a.fingerprint, a);
+            Arc::make_mut(memory.alerts.entry(key).or_default()).insert(a.fingerprint, Arc::new(a));
         }
         for g in &rules.groups {
             memory.groups.insert(
@@ -458,7 +458,7 @@ impl Engine {
         &self,
         group: &Arc<Group>,
         index: usize,
-        current: Arc<HashMap<Fingerprint, AlertInstance>>,
+        current: Arc<RuleAlerts>,
         outcome: QueryOutcome,
         (generator_url, outputs): (String, Option<HashMap<String, String>>),
         now: DateTime<Utc>,
@@ -508,7 +508,7 @@ impl Engine {
             .values()
             .flat_map(|a| a.values())
             .filter(|a| a.state == crate::alert::AlertState::Firing)
-            .cloned()
+            .map(|a| AlertInstance::clone(a))
             .collect()
     }
 
@@ -516,8 +516,7 @@ impl Engine {
     pub fn alert_counts(
         &self,
     ) -> HashMap<(crate::alert::AlertState, crate::alert::Severity), usize> {
-        let maps: Vec<Arc<HashMap<Fingerprint, AlertInstance>>> =
-            self.memory().alerts.values().cloned().collect();
+        let maps: Vec<Arc<RuleAlerts>> = self.memory().alerts.values().cloned().collect();
         let mut counts = HashMap::new();
         for a in maps.iter().flat_map(|m| m.values()) {
             *counts.entry((a.state, a.severity)).or_default() += 1;
@@ -539,11 +538,11 @@ impl Engine {
         keep: impl Fn(&AlertInstance) -> bool,
         range: std::ops::Range<usize>,
     ) -> (usize, Vec<AlertInstance>) {
-        let maps: Vec<Arc<HashMap<Fingerprint, AlertInstance>>> =
-            self.memory().alerts.values().cloned().collect();
+        let maps: Vec<Arc<RuleAlerts>> = self.memory().alerts.values().cloned().collect();
         let mut selected: Vec<&AlertInstance> = maps
             .iter()
             .flat_map(|m| m.values())
+            .map(|a| &**a)
             .filter(|a| keep(a))
             .collect();
         let rank = |a: &&AlertInstance| {

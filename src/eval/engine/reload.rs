@@ -1,7 +1,6 @@
 //! Reloads: new rules and datasource take effect between evaluations; the
 //! alerts of rules that are gone end through the state machine.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{SubsecRound, Utc};
@@ -9,7 +8,8 @@ use chrono::{SubsecRound, Utc};
 use super::status::describe_schedule;
 use super::status::{ReloadSummary, RuleStatus};
 use super::{BUILTIN_GROUP, DATASOURCE_UNAVAILABLE, Engine, RuleKey};
-use crate::alert::{AlertEvent, AlertInstance, Fingerprint, StateChanges};
+use crate::alert::{AlertEvent, StateChanges};
+use crate::eval::rule::RuleAlerts;
 use crate::rules::RuleSet;
 use crate::source::prometheus::PrometheusSource;
 
@@ -40,7 +40,7 @@ impl Engine {
             .collect();
         let mut changes = StateChanges::at(now);
         let mut removed = Vec::new();
-        let mut leftovers: Vec<(RuleKey, HashMap<Fingerprint, AlertInstance>)> = Vec::new();
+        let mut leftovers: Vec<(RuleKey, RuleAlerts)> = Vec::new();
         {
             let m = self.memory();
             // External alerts and job states belong to no rule file:
@@ -52,10 +52,13 @@ impl Engine {
             };
             for (key, alerts) in m.alerts.iter().filter(|(k, _)| gone(k)) {
                 removed.push(format!("{}/{}", key.0, key.1));
-                let mut after = HashMap::new();
+                let mut after = RuleAlerts::new();
                 for a in alerts.values() {
                     let ended = crate::eval::state::end(a, now);
-                    let alert = Arc::new(ended.next.clone().unwrap_or_else(|| a.clone()));
+                    let alert = match &ended.next {
+                        Some(r) => Arc::new(r.clone()),
+                        None => Arc::clone(a),
+                    };
                     changes
                         .events
                         .extend(ended.transitions.into_iter().map(|t| AlertEvent {
@@ -65,11 +68,11 @@ impl Engine {
                         }));
                     match ended.next {
                         Some(r) => {
+                            // `alert` is `r`.
                             if ended.changed {
-                                // `alert` is `r`.
-                                changes.save.push(alert);
+                                changes.save.push(Arc::clone(&alert));
                             }
-                            after.insert(r.fingerprint, r);
+                            after.insert(r.fingerprint, alert);
                         }
                         None => changes.delete.push(a.fingerprint),
                     }
