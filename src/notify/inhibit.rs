@@ -6,6 +6,7 @@
 //! back that still fire are notified then (see [`super::resume`]).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -51,10 +52,16 @@ impl FiringIndex {
 
     pub fn set_firing(&self, fp: Fingerprint, labels: Labels) {
         let mut g = self.alerts.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(old) = g.insert(fp, labels.clone())
-            && old != labels
-        {
-            self.recheck.store(true, Ordering::Relaxed);
+        match g.entry(fp) {
+            Entry::Occupied(mut known) => {
+                if *known.get() != labels {
+                    known.insert(labels);
+                    self.recheck.store(true, Ordering::Relaxed);
+                }
+            }
+            Entry::Vacant(new) => {
+                new.insert(labels);
+            }
         }
     }
 
