@@ -474,4 +474,79 @@ mod tests {
         }
         assert_eq!(checks.len(), 2_500);
     }
+
+    /// The indexes against a plain model of what they promise: a key finds
+    /// the check that was inserted last with it, until that check is
+    /// removed or inserted again without it (names and slugs from small
+    /// pools, so they clash often; ids, too, so checks are replaced).
+    #[test]
+    fn the_indexes_agree_with_a_model_through_random_changes() {
+        use proptest::prelude::*;
+        use std::collections::HashMap;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Insert { id: i64, name: u8, slug: Option<u8> },
+            Remove(i64),
+        }
+        let op = prop_oneof![
+            3 => (0..40i64, 0..12u8, proptest::option::of(0..12u8))
+                .prop_map(|(id, name, slug)| Op::Insert { id, name, slug }),
+            1 => (0..40i64).prop_map(Op::Remove),
+        ];
+        let config = ProptestConfig {
+            cases: 200,
+            ..ProptestConfig::default()
+        };
+        proptest!(config, |(ops in proptest::collection::vec(op, 1..300))| {
+            let mut checks = Checks::default();
+            // id -> (name, slug, uuid); key -> owning id
+            let mut live: HashMap<i64, (String, Option<String>, Uuid)> = HashMap::new();
+            let mut names: HashMap<String, i64> = HashMap::new();
+            let mut slugs: HashMap<String, i64> = HashMap::new();
+            let mut uuids: HashMap<Uuid, i64> = HashMap::new();
+            let forget = |id: i64, live: &mut HashMap<i64, (String, Option<String>, Uuid)>,
+                          names: &mut HashMap<String, i64>, slugs: &mut HashMap<String, i64>,
+                          uuids: &mut HashMap<Uuid, i64>| {
+                if let Some((n, s, u)) = live.remove(&id) {
+                    if names.get(&n) == Some(&id) { names.remove(&n); }
+                    if let Some(s) = s && slugs.get(&s) == Some(&id) { slugs.remove(&s); }
+                    if uuids.get(&u) == Some(&id) { uuids.remove(&u); }
+                }
+            };
+            for op in ops {
+                match op {
+                    Op::Insert { id, name, slug } => {
+                        let (name, slug) = (format!("n{name}"), slug.map(|s| format!("s{s}")));
+                        let c = check(id, &name, slug.as_deref());
+                        let uuid = c.def.uuid;
+                        checks.insert(c);
+                        forget(id, &mut live, &mut names, &mut slugs, &mut uuids);
+                        names.insert(name.clone(), id);
+                        if let Some(s) = &slug { slugs.insert(s.clone(), id); }
+                        uuids.insert(uuid, id);
+                        live.insert(id, (name, slug, uuid));
+                    }
+                    Op::Remove(id) => {
+                        let removed = checks.remove(id).map(|c| c.def.id);
+                        prop_assert_eq!(removed, live.contains_key(&id).then_some(id));
+                        forget(id, &mut live, &mut names, &mut slugs, &mut uuids);
+                    }
+                }
+                prop_assert_eq!(checks.len(), live.len());
+                prop_assert_eq!(checks.iter().count(), live.len());
+                for k in 0..12u8 {
+                    let (n, s) = (format!("n{k}"), format!("s{k}"));
+                    prop_assert_eq!(checks.by_name(&n).map(|c| c.def.id), names.get(&n).copied());
+                    prop_assert_eq!(checks.by_slug(&s).map(|c| c.def.id), slugs.get(&s).copied());
+                }
+                for (id, (name, _, uuid)) in &live {
+                    let found = checks.get(*id).map(|c| (&*c.def.name, c.def.uuid));
+                    prop_assert_eq!(found, Some((name.as_str(), *uuid)));
+                    prop_assert_eq!(checks.by_uuid(uuid).map(|c| c.def.id), uuids.get(uuid).copied());
+                }
+                prop_assert!(checks.slots.len() <= 40, "emptied slots are used again");
+            }
+        });
+    }
 }
