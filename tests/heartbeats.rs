@@ -267,6 +267,16 @@ async fn ping_endpoints_answer_like_healthchecks() {
         (c["every_seconds"].clone(), c["grace_seconds"].clone()),
         (Value::from(86400.0), Value::from(3600.0))
     );
+    // /metrics counts each recorded ping, the creating one too
+    let metrics = get(&d, "/metrics").await.text;
+    for line in [
+        "tocsin_heartbeat_pings_total{check=\"backup-prod-web-01\",kind=\"success\"} 1",
+        "tocsin_heartbeat_pings_total{check=\"backup-prod-web-01\",kind=\"start\"} 1",
+        "tocsin_heartbeat_pings_total{check=\"lonely\",kind=\"success\"} 1",
+        "tocsin_heartbeat_pings_total{check=\"lonely\",kind=\"fail\"} 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
+    }
 
     // Healthchecks' documented client works unchanged
     let out = tokio::process::Command::new("curl")

@@ -76,8 +76,8 @@ pub struct Heartbeats {
     /// Where clients reach the daemon (`ping_url`s); set once it listens.
     /// None: from each request's `Host` (listening on every address).
     public_url: std::sync::RwLock<Option<String>>,
-    /// Pings recorded since start, by check and kind.
-    received: std::sync::Mutex<HashMap<(Arc<str>, PingKind), u64>>,
+    /// Pings recorded since start, by check id and kind.
+    received: std::sync::Mutex<HashMap<(i64, PingKind), u64>>,
     /// The ping connection's `PRAGMA synchronous` (2 = FULL: a ping is on
     /// disk before its answer), read back from SQLite.
     synchronous: i64,
@@ -312,21 +312,30 @@ impl Heartbeats {
 
     /// Records a ping; returns once it is on disk.
     pub async fn ping(&self, req: PingRequest) -> Result<Ack, WriteError> {
-        let name = match &req.target {
-            Target::Id(id) => self.registry.read().get(*id).map(|c| c.def.name.clone()),
-            Target::Create(new) => Some(Arc::from(new.name.as_str())),
+        let known = match &req.target {
+            Target::Id(id) => Ok(*id),
+            Target::Create(new) => Err(new.name.clone()),
         };
         let kind = req.signal.kind;
         let ack = self.writer.ping(req).await?;
-        if let Some(name) = name {
+        // A check created by this ping has its id now (ids are not used
+        // again while the daemon runs).
+        let id = known.or_else(|name| {
+            self.registry
+                .read()
+                .by_name(&name)
+                .map(|c| c.def.id)
+                .ok_or(())
+        });
+        if let Ok(id) = id {
             let mut counts = self.received.lock().unwrap_or_else(|p| p.into_inner());
-            *counts.entry((name, kind)).or_default() += 1;
+            *counts.entry((id, kind)).or_default() += 1;
         }
         Ok(ack)
     }
 
-    /// Pings recorded since start, by check name and kind (for `/metrics`).
-    pub fn received(&self) -> HashMap<(Arc<str>, PingKind), u64> {
+    /// Pings recorded since start, by check id and kind (for `/metrics`).
+    pub fn received(&self) -> HashMap<(i64, PingKind), u64> {
         self.received
             .lock()
             .unwrap_or_else(|p| p.into_inner())

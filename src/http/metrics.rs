@@ -290,10 +290,7 @@ pub async fn render(s: &AppState) -> String {
             PingKind::Fail,
             PingKind::Log,
         ] {
-            let n = received
-                .get(&(std::sync::Arc::clone(&c.def.name), kind))
-                .copied()
-                .unwrap_or(0);
+            let n = received.get(&(c.def.id, kind)).copied().unwrap_or(0);
             e.sample(
                 "tocsin_heartbeat_pings_total",
                 &[("check", &c.def.name), ("kind", kind.as_str())],

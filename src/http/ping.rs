@@ -11,6 +11,9 @@
 //! malformed `rid` (`invalid uuid format`) or slug; 403 past `max_checks`;
 //! 503 when the ping could not be recorded (clients retry).
 
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
@@ -118,26 +121,29 @@ async fn record(
 ) -> Response {
     let hb = &s.heartbeats;
     let limit = hb.ping_body_limit();
-    let answer = |status: StatusCode, text: &str| plain(status, text, limit);
+    let answer = |status: StatusCode, text: Cow<'static, str>| plain(status, text, limit);
     let target = match target {
         Ok(t) => t,
         Err(LocateError::BadSlug) => {
-            return answer(StatusCode::BAD_REQUEST, &LocateError::BadSlug.to_string());
+            return answer(
+                StatusCode::BAD_REQUEST,
+                LocateError::BadSlug.to_string().into(),
+            );
         }
-        Err(e) => return answer(StatusCode::NOT_FOUND, &e.to_string()),
+        Err(e) => return answer(StatusCode::NOT_FOUND, e.to_string().into()),
     };
     let signal = match Signal::from_action(action) {
         Ok(s) => s,
-        Err(ActionError::Unknown) => return answer(StatusCode::NOT_FOUND, "not found"),
+        Err(ActionError::Unknown) => return answer(StatusCode::NOT_FOUND, "not found".into()),
         Err(ActionError::ExitCodeOutOfRange) => {
-            return answer(StatusCode::BAD_REQUEST, "invalid url format");
+            return answer(StatusCode::BAD_REQUEST, "invalid url format".into());
         }
     };
     let rid = match q.rid.as_deref() {
         None => None,
         Some(r) => match parse_canonical_uuid(r) {
             Some(u) => Some(u),
-            None => return answer(StatusCode::BAD_REQUEST, "invalid uuid format"),
+            None => return answer(StatusCode::BAD_REQUEST, "invalid uuid format".into()),
         },
     };
     let (parts, body) = req.into_parts();
@@ -146,7 +152,7 @@ async fn record(
         Err(e) => {
             return answer(
                 StatusCode::BAD_REQUEST,
-                &format!("cannot read the request body: {e}"),
+                format!("cannot read the request body: {e}").into(),
             );
         }
     };
@@ -188,15 +194,18 @@ async fn record(
         queued: queued.is_some(),
     };
     match hb.ping(ping).await {
-        Ok(Ack::Recorded) => answer(StatusCode::OK, "OK"),
-        Ok(Ack::Created) => answer(StatusCode::CREATED, "Created"),
-        Err(e @ WriteError::TooManyChecks(_)) => answer(StatusCode::FORBIDDEN, &e.to_string()),
-        Err(WriteError::NoSuchCheck) => {
-            answer(StatusCode::NOT_FOUND, "not found: no check has this key")
+        Ok(Ack::Recorded) => answer(StatusCode::OK, "OK".into()),
+        Ok(Ack::Created) => answer(StatusCode::CREATED, "Created".into()),
+        Err(e @ WriteError::TooManyChecks(_)) => {
+            answer(StatusCode::FORBIDDEN, e.to_string().into())
         }
+        Err(WriteError::NoSuchCheck) => answer(
+            StatusCode::NOT_FOUND,
+            "not found: no check has this key".into(),
+        ),
         Err(e) => answer(
             StatusCode::SERVICE_UNAVAILABLE,
-            &format!("the ping was not recorded: {e}"),
+            format!("the ping was not recorded: {e}").into(),
         ),
     }
 }
@@ -217,10 +226,20 @@ async fn read_body(mut body: Body, limit: usize) -> Result<(Vec<u8>, u64), axum:
     Ok((kept, size))
 }
 
-fn plain(status: StatusCode, text: &str, limit: usize) -> Response {
-    let mut r = (status, text.to_string()).into_response();
+/// An answer in plain text with the headers every ping answer has. The
+/// fixed texts (`OK`, `Created`) and the limit's header value are not
+/// copied for each ping.
+fn plain(status: StatusCode, text: Cow<'static, str>, limit: usize) -> Response {
+    static LIMIT: OnceLock<(usize, HeaderValue)> = OnceLock::new();
+    let (cached, value) = LIMIT.get_or_init(|| (limit, HeaderValue::from(limit)));
+    let value = if *cached == limit {
+        value.clone()
+    } else {
+        HeaderValue::from(limit)
+    };
+    let mut r = (status, text).into_response();
     let h = r.headers_mut();
-    h.insert("Ping-Body-Limit", HeaderValue::from(limit));
+    h.insert("Ping-Body-Limit", value);
     h.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
