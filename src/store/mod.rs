@@ -132,6 +132,12 @@ fn set_up(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // After a checkpoint the write-ahead log is cut back to this size.
     conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
+    // No checkpoint inside a commit: an alert storm's commit would copy
+    // its thousands of pages into the database (and sync it) before the
+    // first notification could go. The daemon's checkpointer does that
+    // every second on a connection of its own (`heartbeat/writer.rs`); a
+    // command's connection checkpoints when it closes, as the last one.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())
 }
