@@ -193,7 +193,9 @@ pub async fn start_on(
     engine.set_remote_write(remote_write);
     engine.set_job_states(config.events.clone());
     engine.set_timezone(config.timezone);
-    router.shared().firing.seed(&engine.alerts());
+    if router.needs_firing_index(None) {
+        router.shared().firing.seed(&engine.alerts());
+    }
     let delivery = DeliveryStats::default();
     let parts = Parts::start(&config, &engine, &router, &delivery).await?;
 
@@ -425,6 +427,9 @@ impl Control {
         let pipeline = self.engine.pipeline();
         let old_router = pipeline.router();
         let router = Arc::new(Router::new(&config, old_router.shared()));
+        if router.needs_firing_index(Some(&old_router)) {
+            router.shared().firing.seed(&self.engine.alerts());
+        }
         if let Some(parts) = self.parts.take() {
             parts.stop().await;
         }

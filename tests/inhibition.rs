@@ -93,3 +93,57 @@ async fn an_error_inhibits_the_warning_of_its_deployment() {
     assert_eq!(heard(&hook), want);
     d.stop().await;
 }
+
+/// Inhibit rules that a reload brings apply to alerts already firing: the
+/// daemon keeps no index of firing alerts while it has no inhibit rules, so
+/// the reload must fill it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inhibit_rules_brought_by_a_reload_see_the_alerts_already_firing() {
+    let hook = Receiver::start(&[]).await;
+    let target = format!(
+        "targets:\n  - {{name: hook, type: webhook, url: \"{}\"}}\n",
+        hook.url()
+    );
+    let dir = Daemon::prepare("groups: []\n", &target);
+    let d = Daemon::start(&dir).await;
+    d.post_alerts(&serde_json::json!([alert("Down", "error", "d1")]))
+        .await;
+    wait_for("the error", WAIT, || async {
+        (heard(&hook) == ["firing Down d1"]).then_some(())
+    })
+    .await;
+
+    let config = dir.join("tocsin.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{text}inhibit:\n  - {{source: {{severity: error}}, target: {{severity: warning}}, equal: [deployment]}}\n"),
+    )
+    .unwrap();
+    let status = common::http()
+        .post(d.api("/-/reload"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+
+    d.post_alerts(&serde_json::json!([
+        alert("Slow", "warning", "d1"),
+        alert("Slow", "warning", "d2")
+    ]))
+    .await;
+    let want = ["firing Down d1", "firing Slow d2"];
+    wait_for("the other deployment's warning", WAIT, || async {
+        (heard(&hook) == want).then_some(())
+    })
+    .await;
+    d.sentinel(&hook, serde_json::json!({"severity": "error"}), 1)
+        .await;
+    assert_eq!(
+        heard(&hook),
+        want,
+        "the warning of the deployment whose error fired before the reload was sent"
+    );
+    d.stop().await;
+}

@@ -27,6 +27,14 @@ pub fn pick<'a>(lang: Language, main: &'a str, zh: &'a str) -> &'a str {
     }
 }
 
+/// [`pick`] of owned texts: the chosen one is moved, not copied.
+pub fn pick_owned(lang: Language, main: String, zh: String) -> String {
+    match lang {
+        Language::Zh if !zh.is_empty() => zh,
+        _ => main,
+    }
+}
+
 /// What an alert says besides its main `message` and `resolution`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertTexts {

@@ -42,9 +42,11 @@ pub struct FiringIndex {
 }
 
 impl FiringIndex {
-    /// Fills the index from the alerts the engine starts with.
+    /// Fills the index from the alerts the engine has (at start, or when
+    /// inhibit rules appear), replacing what it held.
     pub fn seed(&self, alerts: &[AlertInstance]) {
         let mut g = self.alerts.write().unwrap_or_else(|p| p.into_inner());
+        g.clear();
         for a in alerts.iter().filter(|a| a.state == AlertState::Firing) {
             g.insert(a.fingerprint, a.output_labels());
         }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::route_table::Mentions;
-use crate::alert::text::pick;
+use crate::alert::text::pick_owned;
 use crate::alert::{
     AlertEvent, AlertTexts, Fingerprint, Labels, Language, RuleFormat, Severity, Transition,
 };
@@ -105,18 +105,23 @@ impl AlertMessage {
     /// The message with its texts in `lang` (each falling back to the other
     /// language): what a target of that language is sent.
     pub fn in_language(&self, lang: Language) -> AlertMessage {
-        let t = &self.texts;
-        let mut m = self.clone();
-        m.message = pick(lang, &self.message, &t.message_zh).to_string();
-        m.resolution = pick(lang, &self.resolution, &t.resolution_zh).to_string();
-        m.texts = AlertTexts {
-            resolved_message: t.resolved_in(lang).to_string(),
-            output: t.output.clone(),
-            since: t.since.clone(),
+        self.clone().into_language(lang)
+    }
+
+    /// [`AlertMessage::in_language`], moving the texts it keeps (a storm's
+    /// batch is not copied to pick its language).
+    pub fn into_language(mut self, lang: Language) -> AlertMessage {
+        let t = std::mem::take(&mut self.texts);
+        self.message = pick_owned(lang, self.message, t.message_zh);
+        self.resolution = pick_owned(lang, self.resolution, t.resolution_zh);
+        self.texts = AlertTexts {
+            resolved_message: pick_owned(lang, t.resolved_message, t.resolved_message_zh),
+            output: t.output,
+            since: t.since,
             since_at: t.since_at,
             ..AlertTexts::default()
         };
-        m
+        self
     }
 
     /// Replaces `from` with `to` in every text people read: message, hint,

@@ -96,6 +96,13 @@ impl Router {
         }
     }
 
+    /// Whether the index of firing alerts must be filled when this router
+    /// takes over from `before`: it has inhibit rules and `before` had none
+    /// (so it did not keep the index).
+    pub fn needs_firing_index(&self, before: Option<&Router>) -> bool {
+        !self.inhibit.is_empty() && before.is_none_or(|b| b.inhibit.is_empty())
+    }
+
     pub fn shared(&self) -> RouterShared {
         self.shared.clone()
     }
@@ -199,8 +206,10 @@ impl Router {
 
     /// Outbox rows for these transitions.
     pub fn notifications_for(&self, events: &[AlertEvent]) -> Vec<NewNotification> {
-        // Sources of this very batch inhibit too.
-        for e in events {
+        // Sources of this very batch inhibit too. Without inhibit rules
+        // the index is not kept (a reload that brings some fills it, see
+        // [`Router::needs_firing_index`]): a storm's labels are not copied.
+        for e in events.iter().filter(|_| !self.inhibit.is_empty()) {
             match e.transition {
                 Transition::Fired | Transition::SeverityChanged { .. } => self
                     .shared

@@ -169,7 +169,7 @@ impl Channel {
         batch
             .into_iter()
             .map(|m| {
-                m.in_language(self.1)
+                m.into_language(self.1)
                     .with_since_in(self.2)
                     .with_output_within(room, marker)
             })
