@@ -136,7 +136,7 @@ pub async fn start_on(
     listener: Option<tokio::net::TcpListener>,
 ) -> Result<Running, DaemonError> {
     let config = Arc::new(config);
-    let rules = load_rule_set(&config)?;
+    let mut rules = load_rule_set(&config)?;
     tracing::info!(
         files = rules.files.len(),
         groups = rules.groups.len(),
@@ -150,7 +150,9 @@ pub async fn start_on(
 
     let (heartbeats, ping_writer) = Heartbeats::start(
         &config.heartbeat,
-        rules.heartbeats.clone(),
+        // Taken, not copied: only the heartbeat service looks at them (a
+        // reload does not change the checks).
+        std::mem::take(&mut rules.heartbeats),
         &database,
         shutdown.clone(),
     )

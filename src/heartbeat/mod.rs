@@ -65,7 +65,9 @@ pub struct Heartbeats {
     writer: WriterHandle,
     /// Read-only connection: `sql:` rules and the ping log API.
     reader: Store,
-    decls: HeartbeatDecls,
+    /// The name templates, for checks created by ping or through the API
+    /// (the declared checks themselves are in the registry once started).
+    templates: HeartbeatDecls,
     defaults: Defaults,
     ping_key: Option<Secret>,
     auto_create: bool,
@@ -152,11 +154,15 @@ impl Heartbeats {
             },
             shutdown,
         );
+        let templates = HeartbeatDecls {
+            checks: Vec::new(),
+            templates: decls.templates,
+        };
         let hb = Heartbeats {
             registry,
             writer,
             reader,
-            decls,
+            templates,
             defaults,
             ping_key: config.ping_key.as_ref().map(|k| k.value.clone()),
             auto_create: config.auto_create,
@@ -216,7 +222,7 @@ impl Heartbeats {
         &self,
         name: &str,
     ) -> (Schedule, std::time::Duration, crate::alert::Labels) {
-        resolve(self.decls.settings_for(name), &self.defaults)
+        resolve(self.templates.settings_for(name), &self.defaults)
     }
 
     /// The check with this key.
@@ -299,7 +305,7 @@ impl Heartbeats {
             (true, false) => Err(LocateError::CreateOff),
             (true, true) => {
                 let (schedule, grace, labels) =
-                    resolve(self.decls.settings_for(slug), &self.defaults);
+                    resolve(self.templates.settings_for(slug), &self.defaults);
                 Ok(Target::Create(NewCheck {
                     name: slug.to_string(),
                     schedule,
